@@ -1,0 +1,239 @@
+"""Pydantic models of `interlink.yaml`.
+
+Every model forbids unknown keys, so a typo is an error that names the key instead of a
+setting that silently does nothing. Secrets are `SecretStr`: they print as `**********`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+
+__all__ = [
+    "AUTH_TYPES",
+    "ApiKeyAuthConfig",
+    "AuthConfig",
+    "BasicAuthConfig",
+    "BearerAuthConfig",
+    "DEFAULT_DATABASE_URL",
+    "ConnectionConfig",
+    "DatabaseConfig",
+    "InterlinkConfig",
+    "NoAuthConfig",
+    "OAuth2AuthConfig",
+    "OAuth2ClientCredentialsConfig",
+    "RateLimitConfig",
+    "RetryConfig",
+    "TimeoutConfig",
+    "parse_duration",
+]
+
+DEFAULT_DATABASE_URL = "sqlite:///.interlink/interlink.db"
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+def parse_duration(value: Any) -> Any:
+    """Accept seconds as a number or a string such as `500ms`, `1s`, `1m`, `1h`."""
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if not match:
+            raise ValueError(
+                f"expected a duration such as 30, 1.5, '500ms', '1m' or '1h'; got {value!r}"
+            )
+        return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    return value
+
+
+Seconds = Annotated[float, Field(gt=0)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class TimeoutConfig(_Model):
+    """Timeouts in seconds for each phase of a request; `timeout: 10` sets all four."""
+
+    connect: Seconds = 5.0
+    read: Seconds = 30.0
+    write: Seconds = 30.0
+    pool: Seconds = 10.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_number(cls, value: Any) -> Any:
+        if isinstance(value, int | float | str) and not isinstance(value, bool):
+            seconds = parse_duration(value)
+            return {"connect": seconds, "read": seconds, "write": seconds, "pool": seconds}
+        if isinstance(value, dict):
+            return {k: parse_duration(v) for k, v in value.items()}
+        return value
+
+
+class RetryConfig(_Model):
+    """Exponential backoff with full jitter: attempt n waits uniform(0, min(cap, base * 2**n))."""
+
+    max_attempts: Annotated[int, Field(ge=1, le=20)] = 4
+    base: Seconds = 0.5
+    cap: Seconds = 20.0
+    max_retry_after: Seconds = 60.0
+    idempotency_header: str | None = None
+
+    @field_validator("base", "cap", "max_retry_after", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return parse_duration(value)
+
+
+class RateLimitConfig(_Model):
+    """A client-side token bucket: `rate` requests every `per` seconds, bursts up to `burst`."""
+
+    rate: Annotated[float, Field(gt=0)]
+    per: Seconds = 1.0
+    burst: Annotated[int, Field(ge=1)] | None = None
+
+    @field_validator("per", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return parse_duration(value)
+
+
+class NoAuthConfig(_Model):
+    type: Literal["none"]
+
+
+class ApiKeyAuthConfig(_Model):
+    """An API key sent in a header (default `X-API-Key`) or a query parameter."""
+
+    type: Literal["api_key"]
+    key: SecretStr
+    name: str = "X-API-Key"
+    location: Literal["header", "query"] = Field("header", alias="in")
+
+
+class BearerAuthConfig(_Model):
+    type: Literal["bearer"]
+    token: SecretStr
+
+
+class BasicAuthConfig(_Model):
+    type: Literal["basic"]
+    username: str
+    password: SecretStr
+
+
+TokenEndpointAuth = Literal["client_secret_basic", "client_secret_post"]
+
+
+class OAuth2ClientCredentialsConfig(_Model):
+    """Server-to-server OAuth2: a token fetched from `token_url` and cached until expiry."""
+
+    type: Literal["oauth2_client_credentials"]
+    token_url: str
+    client_id: str
+    client_secret: SecretStr
+    auth_method: TokenEndpointAuth = "client_secret_basic"
+    scope: str | None = None
+    audience: str | None = None
+    extra_params: dict[str, str] = Field(default_factory=dict)
+
+
+class OAuth2AuthConfig(_Model):
+    """Authorization-code OAuth2: tokens come from the token vault, refreshed at `token_url`.
+
+    `access_token` and `refresh_token` seed the vault when no token is stored yet.
+    """
+
+    type: Literal["oauth2"]
+    token_url: str
+    client_id: str
+    client_secret: SecretStr | None = None
+    auth_method: TokenEndpointAuth = "client_secret_basic"
+    authorize_url: str | None = None
+    scope: str | None = None
+    access_token: SecretStr | None = None
+    refresh_token: SecretStr | None = None
+
+
+AuthConfig = Annotated[
+    NoAuthConfig
+    | ApiKeyAuthConfig
+    | BearerAuthConfig
+    | BasicAuthConfig
+    | OAuth2ClientCredentialsConfig
+    | OAuth2AuthConfig,
+    Field(discriminator="type"),
+]
+
+AUTH_TYPES = ["none", "api_key", "bearer", "basic", "oauth2_client_credentials", "oauth2"]
+
+
+class ConnectionConfig(_Model):
+    """One external system: where it lives, how to authenticate and how hard to push it."""
+
+    base_url: str
+    auth: AuthConfig = NoAuthConfig(type="none")
+    headers: dict[str, str] = Field(default_factory=dict)
+    params: dict[str, str] = Field(default_factory=dict)
+    timeout: TimeoutConfig = TimeoutConfig()
+    retry: RetryConfig = RetryConfig()
+    rate_limit: RateLimitConfig | None = None
+    max_connections: Annotated[int, Field(ge=1, le=1000)] = 32
+    transport: Literal["aiohttp", "httpx"] = "aiohttp"
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"expected an http:// or https:// URL; got {value!r}")
+        return value
+
+
+class DatabaseConfig(_Model):
+    """Where interlink keeps its state: an SQLite file (default) or PostgreSQL."""
+
+    url: str = DEFAULT_DATABASE_URL
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, value: Any) -> Any:
+        return {"url": value} if isinstance(value, str) else value
+
+    @field_validator("url")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        scheme = value.split("://", 1)[0] if "://" in value else ""
+        backend = scheme.split("+", 1)[0]
+        if backend not in ("sqlite", "postgresql", "postgres"):
+            raise ValueError(f"expected a sqlite:/// or postgresql:// URL; got {scheme or value!r}")
+        return value
+
+    @property
+    def backend(self) -> Literal["sqlite", "postgresql"]:
+        return "sqlite" if self.url.startswith("sqlite") else "postgresql"
+
+
+class InterlinkConfig(_Model):
+    """The whole of `interlink.yaml`."""
+
+    database: DatabaseConfig = DatabaseConfig()
+    connections: dict[str, ConnectionConfig] = Field(default_factory=dict)
+
+    @field_validator("connections")
+    @classmethod
+    def _names(cls, value: dict[str, ConnectionConfig]) -> dict[str, ConnectionConfig]:
+        for name in value:
+            if not re.match(r"^[A-Za-z_][A-Za-z0-9_-]*$", name):
+                raise ValueError(f"connection names are letters, digits, '_' and '-'; got {name!r}")
+        return value

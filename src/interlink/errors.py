@@ -1,0 +1,245 @@
+"""Every error interlink raises, in one tree.
+
+```
+InterlinkError                        code -> API envelope "error.code"; exit_code -> CLI
+├── ConfigError (also ValueError)     file, key, expected, got, line          -> exit 2
+│   └── UnknownTypeError              lists the known values
+├── ApiError                          method, url (redacted), status_code, request_id,
+│   │                                 body_excerpt, attempts, retryable
+│   ├── TransportError                no response: connect/read timeout, reset (retryable)
+│   ├── AuthError (401)
+│   ├── ForbiddenError (403)
+│   ├── NotFoundError (404)
+│   ├── RateLimitedError (429)        retry_after (retryable)
+│   ├── RequestRejectedError          any other 4xx
+│   └── ServerError (5xx)             retryable
+├── PaginationError                   the page or cursor that broke the loop
+└── OAuthError                        error, error_description from the token endpoint
+```
+
+Subclasses say what the caller does next: retry, re-authenticate, fix the config,
+skip the record. Which module raised an error is never a reason for a subclass.
+Misuse of the library by a programmer raises built-in errors (`TypeError`,
+`RuntimeError`) outside this tree.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+__all__ = [
+    "ApiError",
+    "AuthError",
+    "ConfigError",
+    "ForbiddenError",
+    "InterlinkError",
+    "NotFoundError",
+    "OAuthError",
+    "PaginationError",
+    "RateLimitedError",
+    "RequestRejectedError",
+    "ServerError",
+    "TransportError",
+    "UnknownTypeError",
+]
+
+
+class InterlinkError(Exception):
+    """The root of every error interlink raises on purpose."""
+
+    code: ClassVar[str] = "INTERNAL_ERROR"
+    exit_code: ClassVar[int] = 1
+
+
+class ConfigError(InterlinkError, ValueError):
+    """A configuration value is wrong; `str()` is the one line the CLI prints.
+
+    The line names the file, the key path and what was expected, for example
+    `interlink.yaml:7: connections.shop.auth.type: expected one of none, api_key; got 'oath2'`.
+    """
+
+    code = "INVALID_CONFIG"
+    exit_code = 2
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        key: str | None = None,
+        line: int | None = None,
+    ) -> None:
+        self.message = message
+        self.file = file
+        self.key = key
+        self.line = line
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        where = ""
+        if self.file:
+            where = self.file + (f":{self.line}" if self.line else "") + ": "
+        if self.key:
+            where += f"{self.key}: "
+        return where + self.message
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(message={self.message!r}, file={self.file!r}, "
+            f"key={self.key!r}, line={self.line!r})"
+        )
+
+
+class UnknownTypeError(ConfigError):
+    """A `type:` names nothing interlink knows; the message lists what it knows."""
+
+    def __init__(
+        self,
+        kind: str,
+        got: str,
+        known: list[str],
+        *,
+        file: str | None = None,
+        key: str | None = None,
+        line: int | None = None,
+    ) -> None:
+        self.kind = kind
+        self.got = got
+        self.known = known
+        super().__init__(
+            f"expected one of {', '.join(known)}; got {got!r}", file=file, key=key, line=line
+        )
+
+
+class ApiError(InterlinkError):
+    """A remote API answered with an error, or could not be reached.
+
+    `str()` is one line with the request id in front when the server sent one:
+    `[req_42] GET https://api.example.com/orders -> 404 Not Found (1 attempt): no such order`.
+    The URL has its secrets redacted before it gets here.
+    """
+
+    code = "UPSTREAM_ERROR"
+    default_retryable: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str | None = None,
+        url: str | None = None,
+        status_code: int | None = None,
+        request_id: str | None = None,
+        body_excerpt: str | None = None,
+        attempts: int = 1,
+        retryable: bool | None = None,
+    ) -> None:
+        self.message = message
+        self.method = method
+        self.url = url
+        self.status_code = status_code
+        self.request_id = request_id
+        self.body_excerpt = body_excerpt
+        self.attempts = attempts
+        self.retryable = self.default_retryable if retryable is None else retryable
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        parts: list[str] = []
+        if self.request_id:
+            parts.append(f"[{self.request_id}]")
+        if self.method and self.url:
+            parts.append(f"{self.method} {self.url}")
+        if self.status_code is not None:
+            parts.append(f"-> {self.status_code}")
+        noun = "attempt" if self.attempts == 1 else "attempts"
+        parts.append(f"({self.attempts} {noun}):")
+        parts.append(self.message)
+        return " ".join(parts)
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(message={self.message!r}, method={self.method!r}, "
+            f"url={self.url!r}, status_code={self.status_code!r}, "
+            f"request_id={self.request_id!r}, attempts={self.attempts!r}, "
+            f"retryable={self.retryable!r})"
+        )
+
+
+class TransportError(ApiError):
+    """No response came back: the connection failed, was reset or timed out."""
+
+    default_retryable = True
+
+
+class AuthError(ApiError):
+    """401: the credentials were refused (after one token refresh, where there is one)."""
+
+    code = "UPSTREAM_UNAUTHORIZED"
+
+
+class ForbiddenError(ApiError):
+    """403: the credentials are valid but not allowed to do this."""
+
+    code = "UPSTREAM_FORBIDDEN"
+
+
+class NotFoundError(ApiError):
+    """404: the resource does not exist."""
+
+    code = "UPSTREAM_NOT_FOUND"
+
+
+class RateLimitedError(ApiError):
+    """429: the server refused the request for its rate limit; `retry_after` is in seconds."""
+
+    code = "UPSTREAM_RATE_LIMITED"
+    default_retryable = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, **kwargs)
+
+
+class RequestRejectedError(ApiError):
+    """Any other 4xx: the request itself is wrong, so sending it again will not help."""
+
+    code = "UPSTREAM_REJECTED"
+
+
+class ServerError(ApiError):
+    """5xx: the server failed; worth trying again later."""
+
+    code = "UPSTREAM_SERVER_ERROR"
+    default_retryable = True
+
+
+class PaginationError(InterlinkError):
+    """A paginator could not find its way to the next page."""
+
+    code = "PAGINATION_ERROR"
+
+
+class OAuthError(InterlinkError):
+    """The token endpoint refused to issue a token (RFC 6749 section 5.2 error fields)."""
+
+    code = "OAUTH_ERROR"
+
+    def __init__(
+        self,
+        error: str,
+        description: str | None = None,
+        *,
+        status_code: int | None = None,
+        token_url: str | None = None,
+    ) -> None:
+        self.error = error
+        self.description = description
+        self.status_code = status_code
+        self.token_url = token_url
+        text = error + (f": {description}" if description else "")
+        if token_url:
+            text = f"token endpoint {token_url} refused: {text}"
+        if status_code is not None:
+            text += f" (HTTP {status_code})"
+        super().__init__(text)

@@ -1,0 +1,44 @@
+"""The HTTP layer: `ApiClient` and the auth, retry, rate-limit and transport pieces under it."""
+
+from ._auth import ApiKeyAuth, BasicAuth, BearerAuth
+from ._client import DEFAULT_TIMEOUT, ApiClient, ClientStats
+from ._factory import build_auth, client_from_config
+from ._headers import RateLimitInfo, parse_rate_limit, parse_retry_after
+from ._oauth2 import ClientCredentialsAuth, MemoryTokenSource, OAuth2TokenAuth, TokenEndpoint
+from ._ratelimit import RateLimiter, RateLimitTransport, ServerLimits, TokenBucket
+from ._redact import Redactor
+from ._retry import IDEMPOTENT_METHODS, RetryBudget, RetryPolicy, RetryTransport, full_jitter
+from ._status import error_for_exception, error_for_response
+from ._transports import AiohttpTransport, create_transport
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "IDEMPOTENT_METHODS",
+    "AiohttpTransport",
+    "ApiClient",
+    "ApiKeyAuth",
+    "BasicAuth",
+    "BearerAuth",
+    "ClientCredentialsAuth",
+    "ClientStats",
+    "MemoryTokenSource",
+    "OAuth2TokenAuth",
+    "RateLimitInfo",
+    "RateLimitTransport",
+    "RateLimiter",
+    "Redactor",
+    "RetryBudget",
+    "RetryPolicy",
+    "RetryTransport",
+    "ServerLimits",
+    "TokenBucket",
+    "TokenEndpoint",
+    "build_auth",
+    "client_from_config",
+    "create_transport",
+    "error_for_exception",
+    "error_for_response",
+    "full_jitter",
+    "parse_rate_limit",
+    "parse_retry_after",
+]

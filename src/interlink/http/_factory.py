@@ -1,0 +1,139 @@
+"""Build an `ApiClient` and its auth from a connection's configuration."""
+
+from __future__ import annotations
+
+import httpx
+
+from interlink.config import (
+    ApiKeyAuthConfig,
+    AuthConfig,
+    BasicAuthConfig,
+    BearerAuthConfig,
+    ConnectionConfig,
+    NoAuthConfig,
+    OAuth2AuthConfig,
+    OAuth2ClientCredentialsConfig,
+)
+from interlink.types import OAuthToken, TokenSource
+
+from ._auth import ApiKeyAuth, BasicAuth, BearerAuth
+from ._client import ApiClient
+from ._oauth2 import ClientCredentialsAuth, MemoryTokenSource, OAuth2TokenAuth, TokenEndpoint
+from ._ratelimit import RateLimiter
+from ._redact import Redactor
+from ._retry import RetryPolicy
+from ._transports import create_transport
+
+__all__ = ["build_auth", "client_from_config"]
+
+
+def _absolute(url: str, base_url: str) -> str:
+    if url.startswith(("http://", "https://")):
+        return url
+    return f"{base_url.rstrip('/')}/{url.lstrip('/')}"
+
+
+def build_auth(
+    name: str,
+    config: AuthConfig,
+    *,
+    base_url: str,
+    redactor: Redactor,
+    token_source: TokenSource | None = None,
+) -> httpx.Auth | None:
+    """The httpx auth flow for an `auth:` block; registers its secrets with `redactor`."""
+    if isinstance(config, NoAuthConfig):
+        return None
+    if isinstance(config, ApiKeyAuthConfig):
+        key = config.key.get_secret_value()
+        redactor.add_secret(key)
+        return ApiKeyAuth(key, name=config.name, location=config.location)
+    if isinstance(config, BearerAuthConfig):
+        token = config.token.get_secret_value()
+        redactor.add_secret(token)
+        return BearerAuth(token)
+    if isinstance(config, BasicAuthConfig):
+        password = config.password.get_secret_value()
+        redactor.add_secret(password)
+        return BasicAuth(config.username, password)
+    if isinstance(config, OAuth2ClientCredentialsConfig):
+        endpoint = TokenEndpoint(
+            _absolute(config.token_url, base_url),
+            config.client_id,
+            config.client_secret.get_secret_value(),
+            auth_method=config.auth_method,
+            redactor=redactor,
+        )
+        return ClientCredentialsAuth(
+            endpoint, scope=config.scope, audience=config.audience, extra_params=config.extra_params
+        )
+    if isinstance(config, OAuth2AuthConfig):
+        secret = config.client_secret.get_secret_value() if config.client_secret else None
+        endpoint = TokenEndpoint(
+            _absolute(config.token_url, base_url),
+            config.client_id,
+            secret,
+            auth_method=config.auth_method,
+            redactor=redactor,
+        )
+        if token_source is None:
+            seed = None
+            if config.access_token or config.refresh_token:
+                seed = OAuthToken(
+                    access_token=config.access_token.get_secret_value()
+                    if config.access_token
+                    else "",
+                    refresh_token=config.refresh_token.get_secret_value()
+                    if config.refresh_token
+                    else None,
+                    # Without an access token the seed is expired, so the first request
+                    # refreshes it.
+                    expires_at=None if config.access_token else 0.0,
+                )
+            token_source = MemoryTokenSource(seed)
+        return OAuth2TokenAuth(token_source, endpoint, name=name)
+    raise TypeError(f"unsupported auth config {type(config).__name__}")
+
+
+def client_from_config(
+    name: str,
+    config: ConnectionConfig,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    token_source: TokenSource | None = None,
+) -> ApiClient:
+    """The ApiClient for connection `name`: its auth, retry policy, rate limit and transport."""
+    redactor = Redactor([config.auth.name] if isinstance(config.auth, ApiKeyAuthConfig) else [])
+    auth = build_auth(
+        name, config.auth, base_url=config.base_url, redactor=redactor, token_source=token_source
+    )
+    limit = config.rate_limit
+    limiter = (
+        RateLimiter.shared(name, rate=limit.rate, per=limit.per, burst=limit.burst)
+        if limit
+        else RateLimiter.shared(name)
+    )
+    retry = config.retry
+    timeout = config.timeout
+    return ApiClient(
+        config.base_url,
+        name=name,
+        auth=auth,
+        headers=config.headers,
+        params=config.params,
+        timeout=httpx.Timeout(
+            connect=timeout.connect, read=timeout.read, write=timeout.write, pool=timeout.pool
+        ),
+        retry=RetryPolicy(
+            max_attempts=retry.max_attempts,
+            base=retry.base,
+            cap=retry.cap,
+            max_retry_after=retry.max_retry_after,
+        ),
+        rate_limiter=limiter,
+        transport=transport
+        if transport is not None
+        else create_transport(config.transport, max_connections=config.max_connections),
+        idempotency_header=retry.idempotency_header,
+        redactor=redactor,
+    )
