@@ -73,6 +73,8 @@ class ConfigError(InterlinkError, ValueError):
         self.file = file
         self.key = key
         self.line = line
+        self.errors: list[ConfigError] = [self]
+        """Every problem found, in file order, when one check found several; this one first."""
         super().__init__(self._render())
 
     def _render(self) -> str:

@@ -31,10 +31,11 @@ class ApiKeyAuth(httpx.Auth):
         if self.location == "header":
             request.headers[self.name] = self.key
         else:
-            # Cheaper than httpx's copy_merge_params, which parses the URL twice over.
-            query = urlencode({self.name: self.key})
-            url = str(request.url)
-            request.url = httpx.URL(url + ("&" if request.url.query else "?") + query)
+            # Appending keeps the other parameters as sent; copy_merge_params would
+            # decode and re-encode the whole query.
+            pair = urlencode({self.name: self.key}).encode("ascii")
+            query = request.url.query
+            request.url = request.url.copy_with(query=query + b"&" + pair if query else pair)
         yield request
 
     def __repr__(self) -> str:

@@ -27,7 +27,7 @@ from urllib.parse import urlencode
 import httpx
 import orjson
 
-from interlink import __version__
+from interlink._version import __version__
 from interlink.errors import ApiError
 from interlink.types import Clock, Sleep, WallClock
 

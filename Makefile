@@ -1,0 +1,37 @@
+# Every target bootstraps .venv from python3 on a fresh machine; nothing else is needed.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+SOURCES := src tests benchmarks
+
+.PHONY: demo test lint format bench sandbox clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+demo: $(STAMP)  ## start the sandbox API and run a real rate-limited fetch through interlink
+	$(BIN)/interlink demo
+
+test: lint  ## lint, type check, then the whole test suite
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check $(SOURCES)
+	$(BIN)/ruff format --check $(SOURCES)
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix $(SOURCES)
+	$(BIN)/ruff format $(SOURCES)
+
+bench: $(STAMP)  ## print the benchmark figures recorded in docs/benchmarks.md
+	$(BIN)/python benchmarks/http_overhead.py
+
+sandbox: $(STAMP)  ## serve the sandbox APIs in the foreground
+	$(BIN)/interlink sandbox
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,83 @@
+"""The `interlink` Typer application.
+
+Each command group lives in its own module with a `register(app)` function; this module
+only builds the app, adds the global options and turns `InterlinkError`s into one line on
+stderr and the error's exit code. It stays cheap to import: commands import the config
+loader, rich and anything heavier inside their functions.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from interlink.cli import _check, _init
+from interlink.cli._options import ConfigOption, remember_config_path
+from interlink.errors import InterlinkError
+
+__all__ = ["app", "main"]
+
+
+class _InterlinkGroup(TyperGroup):
+    # `ctx` is Typer's vendored click Context, which it does not export under a public name.
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except InterlinkError as error:
+            for line in _error_lines(error):
+                typer.echo(line, err=True)
+            raise typer.Exit(error.exit_code) from None
+
+
+def _error_lines(error: InterlinkError) -> list[str]:
+    """Return the lines to print for an error: one per problem, each on one line."""
+    problems = getattr(error, "errors", None)
+    if not isinstance(problems, list) or not problems:
+        problems = [error]
+    return [" ".join(str(problem).split()) for problem in problems]
+
+
+app = typer.Typer(
+    name="interlink",
+    cls=_InterlinkGroup,
+    help="Connect HTTP APIs and keep their data in step.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from interlink._version import __version__
+
+        typer.echo(f"interlink {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    config: ConfigOption = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_show_version,
+            is_eager=True,
+            help="Show the version and exit.",
+        ),
+    ] = False,
+) -> None:
+    remember_config_path(ctx, config)
+
+
+_check.register(app)
+_init.register(app)
+
+
+def main() -> None:
+    """Run the command line; the `interlink` console script points here."""
+    app(prog_name="interlink")

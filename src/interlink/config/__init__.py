@@ -1,0 +1,56 @@
+"""The models of `interlink.yaml` and the loader that fills them.
+
+```python
+from interlink.config import load_config
+
+config = load_config("interlink.yaml")   # ConfigError, one line per problem, if it is wrong
+```
+"""
+
+from __future__ import annotations
+
+from interlink.config._env import expand_env, substitute_env
+from interlink.config._load import load_config, parse_config
+from interlink.config._model import (
+    AUTH_TYPES,
+    DEFAULT_DATABASE_URL,
+    ApiKeyAuthConfig,
+    AuthConfig,
+    BasicAuthConfig,
+    BearerAuthConfig,
+    ConnectionConfig,
+    DatabaseConfig,
+    InterlinkConfig,
+    NoAuthConfig,
+    OAuth2AuthConfig,
+    OAuth2ClientCredentialsConfig,
+    RateLimitConfig,
+    RetryConfig,
+    TimeoutConfig,
+    parse_duration,
+)
+from interlink.config._starter import STARTER_CONFIG
+
+__all__ = [
+    "AUTH_TYPES",
+    "DEFAULT_DATABASE_URL",
+    "STARTER_CONFIG",
+    "ApiKeyAuthConfig",
+    "AuthConfig",
+    "BasicAuthConfig",
+    "BearerAuthConfig",
+    "ConnectionConfig",
+    "DatabaseConfig",
+    "InterlinkConfig",
+    "NoAuthConfig",
+    "OAuth2AuthConfig",
+    "OAuth2ClientCredentialsConfig",
+    "RateLimitConfig",
+    "RetryConfig",
+    "TimeoutConfig",
+    "expand_env",
+    "load_config",
+    "parse_config",
+    "parse_duration",
+    "substitute_env",
+]

@@ -1,0 +1,264 @@
+"""Read `interlink.yaml` into an `InterlinkConfig`, with errors that point at a line.
+
+The file goes through four steps, and each can fail with a `ConfigError` that names the
+file, the line and the key path:
+
+1. read the text (missing, unreadable or non-UTF-8 file);
+2. compose and construct the YAML with PyYAML's safe loader, recording the line of every key
+   and refusing duplicate keys;
+3. substitute `${VAR}` references in string values (see `interlink.config._env`);
+4. validate with pydantic, each error translated to one line (see `interlink.config._messages`).
+
+A step that finds several problems reports them all: the `ConfigError` raised carries the
+first (in file order) as its message and the whole list as `.errors`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from interlink.config._env import KeyPath, substitute_env
+from interlink.config._messages import (
+    describe_value,
+    errors_from_validation,
+    is_secret_name,
+    join_path,
+)
+from interlink.config._model import InterlinkConfig
+from interlink.errors import ConfigError
+
+__all__ = ["load_config", "parse_config"]
+
+# Aliases let a small file describe a huge tree ("billion laughs"); stop well before that.
+_MAX_NODES = 100_000
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+def load_config(
+    path: str | Path = "interlink.yaml", *, env: Mapping[str, str] | None = None
+) -> InterlinkConfig:
+    """Read and validate an `interlink.yaml`.
+
+    `${VAR}` references are filled from `env`, which defaults to `os.environ`. You get a
+    `ConfigError` for anything wrong with the file; its `.errors` lists every problem found,
+    one line each.
+
+    ```python
+    config = load_config("interlink.yaml")
+    shop = config.connections["shop"]
+    ```
+    """
+    file = str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise _single("no such file (run 'interlink init' to create one)", file) from None
+    except IsADirectoryError:
+        raise _single("is a directory, not a config file", file) from None
+    except PermissionError:
+        raise _single("cannot read the file: permission denied", file) from None
+    except OSError as exc:
+        raise _single(f"cannot read the file: {exc.strerror or exc}", file) from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise _single(f"not UTF-8 text (bad byte at offset {exc.start})", file, line) from None
+    return parse_config(text, file=file, env=env)
+
+
+def parse_config(text: str, *, file: str, env: Mapping[str, str] | None = None) -> InterlinkConfig:
+    """Validate the text of an `interlink.yaml`; `file` is the name used in error messages.
+
+    An empty document (or one with only comments) is a valid config with no connections.
+    """
+    data, lines = _read_yaml(text, file)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise _single(
+            f"expected a mapping of keys (connections, database, ...) at the top level; "
+            f"got {describe_value(data)}",
+            file,
+            lines.get((), 1),
+        )
+
+    substituted = substitute_env(data, os.environ if env is None else env)
+    if substituted.problems:
+        raise _collect(
+            [
+                ConfigError(
+                    problem.message,
+                    file=file,
+                    key=join_path(problem.path),
+                    line=_locate(lines, problem.path),
+                )
+                for problem in substituted.problems
+            ]
+        )
+    secrets = {
+        value
+        for path, name, value in substituted.used
+        if is_secret_name(name) or (path and is_secret_name(path[-1]))
+    }
+
+    try:
+        return InterlinkConfig.model_validate(substituted.data)
+    except ValidationError as exc:
+        errors = errors_from_validation(
+            exc,
+            model=InterlinkConfig,
+            data=substituted.data,
+            file=file,
+            locate=lambda path: _locate(lines, path),
+            secrets=secrets,
+        )
+        # `from None`: pydantic's own text echoes input values, secrets included.
+        raise _collect(errors) from None
+
+
+# --- YAML with line numbers -------------------------------------------------------------
+
+
+def _read_yaml(text: str, file: str) -> tuple[Any, dict[KeyPath, int]]:
+    """Parse one YAML document and map every key path in it to the line of its key."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, {}
+        _check_keys(loader, node, file)
+        data = loader.construct_document(node)
+        lines: dict[KeyPath, int] = {(): node.start_mark.line + 1}
+        _index(loader, node, (), lines, file, set())
+        return data, lines
+    except yaml.MarkedYAMLError as exc:
+        raise _yaml_error(exc, text, file) from None
+    except yaml.YAMLError as exc:
+        raise _single(f"invalid YAML: {_one_line(str(exc))}", file) from None
+    finally:
+        loader.dispose()
+
+
+def _yaml_error(exc: yaml.MarkedYAMLError, text: str, file: str) -> ConfigError:
+    mark = exc.problem_mark or exc.context_mark
+    problem = _one_line(exc.problem or exc.context or "cannot parse")
+    message = f"invalid YAML: {problem}"
+    if mark is not None:
+        message += f" (column {mark.column + 1})"
+    if exc.context and exc.problem and exc.context_mark is not None:
+        message += f", {_one_line(exc.context)} on line {exc.context_mark.line + 1}"
+    # `{` starts a flow mapping in YAML, so `key: {a: ${X}}` breaks unless the value is quoted.
+    source = text.splitlines()
+    marks = [m for m in (exc.problem_mark, exc.context_mark) if m is not None]
+    if any(m.line < len(source) and "${" in source[m.line] for m in marks):
+        message += "; quote values that use ${...} inside { } or [ ]"
+    return _single(message, file, mark.line + 1 if mark is not None else None)
+
+
+def _check_keys(loader: yaml.SafeLoader, root: yaml.Node, file: str) -> None:
+    """Refuse duplicate keys in any mapping; YAML would keep only the last one silently."""
+    errors: list[ConfigError] = []
+    stack: list[tuple[yaml.Node, KeyPath]] = [(root, ())]
+    seen_nodes: set[int] = set()
+    while stack:
+        node, path = stack.pop()
+        if id(node) in seen_nodes:
+            continue  # an alias of a node already checked
+        seen_nodes.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            first_line: dict[Any, int] = {}
+            for key_node, value_node in node.value:
+                if key_node.tag == _MERGE_TAG:
+                    continue
+                key = _key(loader, key_node)
+                line = key_node.start_mark.line + 1
+                if key is not None and key in first_line:
+                    errors.append(
+                        ConfigError(
+                            f"duplicate key {key!r} (first defined on line {first_line[key]})",
+                            file=file,
+                            key=join_path(path),
+                            line=line,
+                        )
+                    )
+                elif key is not None:
+                    first_line[key] = line
+                stack.append((value_node, (*path, key)))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((item, (*path, i)) for i, item in enumerate(node.value))
+    if errors:
+        raise _collect(errors)
+
+
+def _index(
+    loader: yaml.SafeLoader,
+    node: yaml.Node,
+    path: KeyPath,
+    lines: dict[KeyPath, int],
+    file: str,
+    ancestors: set[int],
+) -> None:
+    # Runs after construction, so merge keys (`<<: *base`) are already flattened into the
+    # mapping, merged entries first: a key written out later wins, as it does in the data.
+    if id(node) in ancestors:
+        raise _single("a YAML alias refers to its own parent", file, node.start_mark.line + 1)
+    if len(lines) > _MAX_NODES:
+        raise _single(f"too large: more than {_MAX_NODES} keys once aliases are expanded", file)
+    if isinstance(node, yaml.MappingNode):
+        ancestors.add(id(node))
+        for key_node, value_node in node.value:
+            key = _key(loader, key_node)
+            if key is None:
+                continue
+            lines[(*path, key)] = key_node.start_mark.line + 1
+            _index(loader, value_node, (*path, key), lines, file, ancestors)
+        ancestors.discard(id(node))
+    elif isinstance(node, yaml.SequenceNode):
+        ancestors.add(id(node))
+        for i, item in enumerate(node.value):
+            lines[(*path, i)] = item.start_mark.line + 1
+            _index(loader, item, (*path, i), lines, file, ancestors)
+        ancestors.discard(id(node))
+
+
+def _key(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+    """Construct a scalar key as the data will hold it (`on` is `True` in YAML 1.1)."""
+    if not isinstance(node, yaml.ScalarNode):
+        return None
+    return loader.construct_object(node)
+
+
+def _locate(lines: Mapping[KeyPath, int], path: KeyPath) -> int | None:
+    """Return the line of `path`, or of its nearest ancestor that is in the file."""
+    for end in range(len(path), 0, -1):
+        line = lines.get(path[:end])
+        if line is not None:
+            return line
+    return lines.get(())
+
+
+# --- errors ----------------------------------------------------------------------------
+
+
+def _single(message: str, file: str, line: int | None = None) -> ConfigError:
+    return _collect([ConfigError(message, file=file, line=line)])
+
+
+def _collect(errors: list[ConfigError]) -> ConfigError:
+    """Return the first error in file order, carrying all of them as `.errors`."""
+    ordered = sorted(errors, key=lambda e: e.line if e.line is not None else 0)
+    first = ordered[0]
+    # ConfigError does not declare `errors`; the CLI reads it with getattr.
+    first.errors = ordered
+    return first
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
