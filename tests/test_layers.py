@@ -26,7 +26,8 @@ RANK = {
     "client": 6,
     "cli": 7,
 }
-# The sandbox stands in for someone else's system: it imports nothing of interlink's.
+# The sandbox stands in for someone else's system: it imports nothing of interlink's, and
+# only the CLI (interlink sandbox, interlink demo) imports it.
 ISOLATED = {"sandbox"}
 # errors and types sit side by side at the bottom; types may name errors and vice versa.
 SIBLINGS_ALLOWED = {frozenset({"errors", "types"}), frozenset({"_version", "errors"})}
@@ -77,8 +78,13 @@ def _violations() -> list[str]:
             where = f"{path.relative_to(SRC.parent)}:{line}: {source} imports {target}"
             if other == layer:
                 continue
-            if layer in ISOLATED or other in ISOLATED:
+            if layer in ISOLATED:
                 problems.append(f"{where} (the sandbox is isolated)")
+                continue
+            if other in ISOLATED:
+                # Only the CLI starts sandboxes (interlink sandbox, interlink demo).
+                if layer != "cli":
+                    problems.append(f"{where} (only the CLI may use the sandbox)")
                 continue
             if not other:
                 problems.append(f"{where} (import from the subpackage, not the package root)")

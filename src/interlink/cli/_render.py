@@ -15,9 +15,12 @@ from rich.table import Table
 from rich.text import Text
 
 if TYPE_CHECKING:
+    from rich.progress import TaskID
+
+    from interlink.cli._demo import DemoResult
     from interlink.config import ConnectionConfig, InterlinkConfig
 
-__all__ = ["mask_url", "show_config"]
+__all__ = ["DemoProgress", "mask_url", "show_config", "show_demo"]
 
 MASK = "***"
 
@@ -107,3 +110,95 @@ def _duration(seconds: float) -> str:
     if seconds >= 60 and seconds % 60 == 0:
         return f"{seconds / 60:g}m"
     return f"{seconds:g}s"
+
+
+class DemoProgress:
+    """The demo's progress bars: customer pages read and customers created."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self._progress = Progress(
+            TextColumn("{task.description:<22}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            console=console or Console(highlight=False),
+            transient=False,
+        )
+        self._tasks: dict[str, TaskID] = {}
+        self._labels = {"read": "reading customer pages", "create": "creating customers"}
+
+    def __enter__(self) -> DemoProgress:
+        self._progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.__exit__(None, None, None)
+
+    def advance(self, kind: str, steps: int, *, total: int | None = None) -> None:
+        task = self._tasks.get(kind)
+        if task is None:
+            task = self._tasks[kind] = self._progress.add_task(
+                self._labels.get(kind, kind), total=total, rate=""
+            )
+        elif total is not None:
+            self._progress.update(task, total=total)
+        self._progress.advance(task, steps)
+        speed = self._progress.tasks[task].speed
+        self._progress.update(task, rate=f"{speed:6.1f}/s" if speed else "")
+
+
+def show_demo(result: DemoResult, console: Console | None = None) -> None:
+    """The demo's summary table and its verdict."""
+    console = console or Console(highlight=False)
+    stats = result.client
+    server = result.server
+    table = Table(title="interlink demo: shop sandbox through ApiClient", title_justify="left")
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    table.add_column("check")
+    ok, bad = Text("ok", "green"), Text("MISMATCH", "bold red")
+    read = len(result.ids_read)
+    table.add_row(
+        "customers read",
+        f"{read:,} in {result.pages} pages",
+        ok if result.read_exactly_once else bad,
+    )
+    table.add_row(
+        "customers created",
+        f"{result.creates_sent:,} (sandbox ledger: {server.get('creates', '?')}, "
+        f"idempotent replays: {server.get('idempotent_replays', 0)})",
+        ok if result.created_exactly_once else bad,
+    )
+    if stats is not None:
+        table.add_row("requests / attempts", f"{stats.requests:,} / {stats.attempts:,}", "")
+        statuses = ", ".join(f"{code}: {n}" for code, n in sorted(stats.statuses.items()))
+        table.add_row("responses by status", statuses or "-", "")
+        errors = ", ".join(f"{kind}: {n}" for kind, n in sorted(stats.errors.items()))
+        table.add_row("connection errors", errors or "none", "")
+        table.add_row("retries", f"{stats.retries:,} ({stats.retry_wait_s:.2f} s waited)", "")
+        table.add_row("rate-limit wait", f"{stats.rate_limit_wait_s:.2f} s", "")
+    faults = server.get("faults", {})
+    injected = ", ".join(f"{k}: {v}" for k, v in sorted(faults.items()) if v) or "none"
+    table.add_row("faults the sandbox injected", injected, "")
+    table.add_row("429s the sandbox sent", str(server.get("rate_limited", 0)), "")
+    rate = (stats.attempts / result.elapsed) if stats and result.elapsed else 0.0
+    table.add_row("elapsed", f"{result.elapsed:.2f} s ({rate:.1f} requests/s)", "")
+    console.print(table)
+    if result.read_exactly_once and result.created_exactly_once:
+        console.print(
+            Text(
+                "Every record was read exactly once and every create applied exactly once.",
+                "bold green",
+            )
+        )
+    else:
+        console.print(Text("The demo found a mismatch (see the table above).", "bold red"))

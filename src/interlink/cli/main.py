@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from interlink.cli import _check, _init
+from interlink.cli import _check, _demo, _init, _sandbox
 from interlink.cli._options import ConfigOption, remember_config_path
 from interlink.errors import InterlinkError
 
@@ -76,6 +76,8 @@ def _root(
 
 _check.register(app)
 _init.register(app)
+_demo.register(app)
+_sandbox.register(app)
 
 
 def main() -> None:

@@ -62,7 +62,9 @@ class BasicAuth(httpx.Auth):
     def __init__(self, username: str, password: str) -> None:
         self.username = username
         raw = f"{username}:{password}".encode()
-        self._header = "Basic " + base64.b64encode(raw).decode("ascii")
+        self.credential = base64.b64encode(raw).decode("ascii")
+        """The base64 `user:password` sent in the header; secret like the password."""
+        self._header = "Basic " + self.credential
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         request.headers["Authorization"] = self._header

@@ -260,9 +260,12 @@ class ApiClient:
             except RuntimeError:
                 failed = request
             attempts = int(failed.extensions.get(ATTEMPTS, 1))
+            # Not chained: the httpx error's message and request still hold the raw URL
+            # (an API key in the query), and a logged traceback would print it. Ours names
+            # the error type and carries its message redacted.
             raise error_for_exception(
                 exc, failed, attempts=attempts, redactor=self.redactor
-            ) from exc
+            ) from None
         if raise_for_status and response.status_code >= 400:
             attempts = int(response.request.extensions.get(ATTEMPTS, 1))
             raise error_for_response(response, attempts=attempts, redactor=self.redactor)

@@ -28,9 +28,13 @@ __all__ = ["build_auth", "client_from_config"]
 
 
 def _absolute(url: str, base_url: str) -> str:
+    """A token URL as written: absolute, host-relative (`/oauth/token`) or under base_url."""
     if url.startswith(("http://", "https://")):
         return url
-    return f"{base_url.rstrip('/')}/{url.lstrip('/')}"
+    if url.startswith("/"):
+        base = httpx.URL(base_url)
+        return str(base.copy_with(path=url, query=None, fragment=None))
+    return f"{base_url.rstrip('/')}/{url}"
 
 
 def build_auth(
@@ -54,8 +58,10 @@ def build_auth(
         return BearerAuth(token)
     if isinstance(config, BasicAuthConfig):
         password = config.password.get_secret_value()
+        auth = BasicAuth(config.username, password)
         redactor.add_secret(password)
-        return BasicAuth(config.username, password)
+        redactor.add_secret(auth.credential)
+        return auth
     if isinstance(config, OAuth2ClientCredentialsConfig):
         endpoint = TokenEndpoint(
             _absolute(config.token_url, base_url),

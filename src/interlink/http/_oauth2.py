@@ -54,6 +54,12 @@ class TokenEndpoint:
         self.auth_method = auth_method
         self.redactor = redactor or Redactor()
         self.redactor.add_secret(client_secret)
+        self._basic: str | None = None
+        if auth_method == "client_secret_basic" and client_secret is not None:
+            # RFC 6749 s. 2.3.1: both parts are form-encoded before base64.
+            pair = f"{quote(client_id, safe='')}:{quote(client_secret, safe='')}"
+            self._basic = base64.b64encode(pair.encode()).decode()
+            self.redactor.add_secret(self._basic)
         self._wall = wall
 
     def request(self, form: dict[str, str]) -> httpx.Request:
@@ -62,10 +68,8 @@ class TokenEndpoint:
             "Accept": "application/json",
         }
         body = dict(form)
-        if self.auth_method == "client_secret_basic" and self._client_secret is not None:
-            # RFC 6749 s. 2.3.1: both parts are form-encoded before base64.
-            pair = f"{quote(self.client_id, safe='')}:{quote(self._client_secret, safe='')}"
-            headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+        if self._basic is not None:
+            headers["Authorization"] = "Basic " + self._basic
         else:
             body["client_id"] = self.client_id
             if self._client_secret is not None:
@@ -161,7 +165,8 @@ class ClientCredentialsAuth(httpx.Auth):
         extra_params: dict[str, str] | None = None,
     ) -> None:
         self.endpoint = endpoint
-        self._form = {"grant_type": "client_credentials", **(extra_params or {})}
+        # extra_params come first so they can add to the grant but never change its type.
+        self._form = {**(extra_params or {}), "grant_type": "client_credentials"}
         if scope:
             self._form["scope"] = scope
         if audience:
@@ -240,8 +245,8 @@ class OAuth2TokenAuth(httpx.Auth):
     async def _load(self) -> OAuthToken:
         token = await self.source.load()
         if token is None:
-            hint = f" run `interlink connect {self.name}`" if self.name else ""
-            raise OAuthError("not_connected", f"no token is stored for this connection;{hint}")
+            hint = f"; run `interlink connect {self.name}`" if self.name else ""
+            raise OAuthError("not_connected", f"no token is stored for this connection{hint}")
         self.endpoint.redactor.add_secret(token.access_token)
         self.endpoint.redactor.add_secret(token.refresh_token)
         return token

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
 
 __all__ = ["MASK", "SECRET_PARAM_NAMES", "Redactor"]
 
@@ -51,11 +51,13 @@ class Redactor:
         self._pattern: re.Pattern[str] | None = None
 
     def add_secret(self, value: str | None) -> None:
+        """Mask `value` from now on, as written and as it looks percent-encoded in a URL."""
         # Very short values would mask innocent text; real secrets are longer than this.
-        if value and len(value) >= 4 and value not in self._values:
-            self._values.add(value)
-            ordered = sorted(self._values, key=len, reverse=True)
-            self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
+        if not value or len(value) < 4 or value in self._values:
+            return
+        self._values.update({value, quote(value, safe=""), quote_plus(value)})
+        ordered = sorted(self._values, key=len, reverse=True)
+        self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
 
     def url(self, url: str) -> str:
         """The URL with secret query values and any userinfo password masked."""
