@@ -7,7 +7,6 @@ prints as itself.
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 from rich.console import Console
@@ -22,34 +21,16 @@ if TYPE_CHECKING:
 
 __all__ = ["DemoProgress", "mask_url", "show_config", "show_demo"]
 
-MASK = "***"
-
-# `scheme://user:password@`, and `?name=value` / `&name=value` pairs in a query string.
-_USERINFO = re.compile(r"^(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@?#]*):[^@/?#]*@")
-_PARAM = re.compile(r"(?P<head>[?&](?P<name>[^=&#]+)=)(?P<value>[^&#]*)")
-# Query parameters whose values are credentials, compared in lower case.
-_SECRET_PARAM = re.compile(
-    r"token|secret|password|passwd|api[_-]?key|^key$|^sig$|signature|^code$|^auth$"
-)
-
-
 def mask_url(url: str) -> str:
     """Hide the password of a URL's userinfo and the values of secret query parameters.
-
-    Everything else is left exactly as written.
 
     ```python
     mask_url("postgresql://app:hunter2@db/interlink")  # 'postgresql://app:***@db/interlink'
     ```
     """
-    url = _USERINFO.sub(lambda m: f"{m['head']}:{MASK}@", url, count=1)
-    return _PARAM.sub(_mask_param, url)
+    from interlink.http import Redactor
 
-
-def _mask_param(match: re.Match[str]) -> str:
-    if match["value"] and _SECRET_PARAM.search(match["name"].lower()):
-        return match["head"] + MASK
-    return match[0]
+    return Redactor().url(url)
 
 
 def show_config(config: InterlinkConfig, *, file: str, console: Console | None = None) -> None:

@@ -8,33 +8,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
+from urllib.parse import quote, quote_plus
 
-__all__ = ["MASK", "SECRET_PARAM_NAMES", "Redactor"]
+__all__ = ["MASK", "SECRET_PARAM", "Redactor"]
 
 MASK = "***"
 
-SECRET_PARAM_NAMES = frozenset(
-    {
-        "access_token",
-        "api_key",
-        "apikey",
-        "api-key",
-        "auth",
-        "client_secret",
-        "code",
-        "key",
-        "password",
-        "passwd",
-        "refresh_token",
-        "secret",
-        "sig",
-        "signature",
-        "token",
-        "id_token",
-        "code_verifier",
-    }
+SECRET_PARAM = re.compile(
+    r"token|secret|password|passwd|api[_-]?key|signature|code_verifier|^key$|^sig$|^code$|^auth$"
 )
+"""Query parameter names (lower-cased) whose values are credentials."""
+
+# `scheme://user:password@`, and `?name=value` / `&name=value` pairs of a query string.
+_USERINFO = re.compile(r"^(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@?#]*):[^@/?#]*@")
+_PARAM = re.compile(r"(?P<head>[?&](?P<name>[^=&#]+)=)(?P<value>[^&#]*)")
 
 
 class Redactor:
@@ -46,7 +33,7 @@ class Redactor:
     """
 
     def __init__(self, param_names: Iterable[str] = ()) -> None:
-        self._names = SECRET_PARAM_NAMES | {n.lower() for n in param_names}
+        self._names = {n.lower() for n in param_names}
         self._values: set[str] = set()
         self._pattern: re.Pattern[str] | None = None
 
@@ -60,21 +47,27 @@ class Redactor:
         self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
 
     def url(self, url: str) -> str:
-        """The URL with secret query values and any userinfo password masked."""
-        parts = urlsplit(url)
-        netloc = parts.netloc
-        if "@" in netloc:
-            userinfo, host = netloc.rsplit("@", 1)
-            user = userinfo.split(":", 1)[0]
-            netloc = f"{user}:{MASK}@{host}" if ":" in userinfo else f"{user}@{host}"
-        query = parts.query
-        if query:
-            pairs = parse_qsl(query, keep_blank_values=True)
-            if any(name.lower() in self._names for name, _ in pairs):
-                query = urlencode(
-                    [(n, MASK if n.lower() in self._names else v) for n, v in pairs], safe="*"
-                )
-        return self.text(urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment)))
+        """The URL with secret query values, the userinfo password and known secrets masked.
+
+        Everything else stays exactly as written.
+
+        ```python
+        Redactor().url("postgresql://app:hunter2@db/x?sslmode=require&token=abc")
+        # 'postgresql://app:***@db/x?sslmode=require&token=***'
+        ```
+        """
+        url = _USERINFO.sub(lambda m: f"{m['head']}:{MASK}@", url, count=1)
+        url = _PARAM.sub(self._mask_param, url)
+        return self.text(url)
+
+    def _mask_param(self, match: re.Match[str]) -> str:
+        if match["value"] and self._secret_name(match["name"]):
+            return match["head"] + MASK
+        return match[0]
+
+    def _secret_name(self, name: str) -> bool:
+        lowered = name.lower()
+        return lowered in self._names or SECRET_PARAM.search(lowered) is not None
 
     def text(self, text: str) -> str:
         """The text with every registered secret value masked."""
