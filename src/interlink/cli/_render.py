@@ -7,7 +7,7 @@ prints as itself.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     from interlink.cli._demo import DemoResult
     from interlink.config import ConnectionConfig, InterlinkConfig
 
-__all__ = ["DemoProgress", "mask_url", "show_config", "show_demo"]
+__all__ = ["DemoProgress", "mask_url", "show_config", "show_demo", "show_records"]
+
 
 def mask_url(url: str) -> str:
     """Hide the password of a URL's userinfo and the values of secret query parameters.
@@ -183,3 +184,34 @@ def show_demo(result: DemoResult, console: Console | None = None) -> None:
         )
     else:
         console.print(Text("The demo found a mismatch (see the table above).", "bold red"))
+
+
+def show_records(title: str, records: list[dict[str, Any]], console: Console | None = None) -> None:
+    """Records as a table: the top-level fields of the first records, nested values as JSON."""
+    import orjson
+
+    console = console or Console(highlight=False)
+    if not records:
+        console.print(Text(f"{title}: no records"))
+        return
+    columns: list[str] = []
+    for record in records[:50]:
+        for key in record:
+            if key not in columns:
+                columns.append(key)
+    table = Table(title=title, title_justify="left")
+    for column in columns[:12]:
+        table.add_column(column, overflow="ellipsis", no_wrap=True, max_width=32)
+    for record in records:
+        cells = []
+        for column in columns[:12]:
+            value = record.get(column)
+            if isinstance(value, dict | list):
+                text = orjson.dumps(value, default=str).decode()
+            else:
+                text = "" if value is None else str(value)
+            cells.append(Text(text[:200]))
+        table.add_row(*cells)
+    console.print(table)
+    if len(columns) > 12:
+        console.print(Text(f"({len(columns) - 12} more fields; use --output jsonl to see all)"))

@@ -209,6 +209,12 @@ def _translate(
         error = ctx.get("error")
         text = str(error) if error is not None else details["msg"]
         text = text.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        if not path:
+            # A check across the whole file names its key itself: "resources.shpo: ...".
+            named_key = re.match(r"^([A-Za-z_][\w-]*(?:\.[\w-]+)*): (.+)$", text)
+            if named_key:
+                path = tuple(named_key.group(1).split("."))
+                text = named_key.group(2)
         key = path[-1] if path else None
         if is_secret_name(key):
             text = text.split("; got ", 1)[0] + "; got a value"

@@ -11,12 +11,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
     field_validator,
     model_validator,
 )
+
+from ._resources import ResourceConfig, default_resource_type
 
 __all__ = [
     "AUTH_TYPES",
@@ -224,11 +227,52 @@ class DatabaseConfig(_Model):
         return "sqlite" if self.url.startswith("sqlite") else "postgresql"
 
 
+Resource = Annotated[ResourceConfig, BeforeValidator(default_resource_type)]
+
+
 class InterlinkConfig(_Model):
     """The whole of `interlink.yaml`."""
 
     database: DatabaseConfig = DatabaseConfig()
     connections: dict[str, ConnectionConfig] = Field(default_factory=dict)
+    resources: dict[str, dict[str, Resource]] = Field(default_factory=dict)
+    """Resources by connection name, then resource name: `shop.customers`."""
+
+    def resource(self, name: str) -> tuple[str, str, ResourceConfig]:
+        """`(connection, resource, config)` for `connection.resource` (KeyError if unknown)."""
+        connection, _, resource = name.partition(".")
+        try:
+            return connection, resource, self.resources[connection][resource]
+        except KeyError:
+            known = ", ".join(self.resource_names()) or "none defined"
+            raise KeyError(f"unknown resource {name!r}; known: {known}") from None
+
+    def resource_names(self) -> list[str]:
+        return [f"{c}.{r}" for c, group in self.resources.items() for r in group]
+
+    @model_validator(mode="after")
+    def _resources_refer_to_what_exists(self) -> InterlinkConfig:
+        for connection, group in self.resources.items():
+            if connection not in self.connections:
+                known = ", ".join(self.connections) or "none defined"
+                raise ValueError(
+                    f"resources.{connection}: no connection named {connection!r} "
+                    f"(connections: {known})"
+                )
+            for name, resource in group.items():
+                parent = getattr(resource, "parent", None)
+                if parent is None:
+                    continue
+                owner, _, parent_name = parent.rpartition(".")
+                owner = owner or connection
+                if parent_name not in self.resources.get(owner, {}):
+                    raise ValueError(
+                        f"resources.{connection}.{name}.parent: no resource named "
+                        f"{owner}.{parent_name}"
+                    )
+                if owner == connection and parent_name == name:
+                    raise ValueError(f"resources.{connection}.{name}.parent: names itself")
+        return self
 
     @field_validator("connections")
     @classmethod

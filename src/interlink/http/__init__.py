@@ -8,7 +8,7 @@ from ._oauth2 import ClientCredentialsAuth, MemoryTokenSource, OAuth2TokenAuth, 
 from ._ratelimit import RateLimiter, RateLimitTransport, ServerLimits, TokenBucket
 from ._redact import Redactor
 from ._retry import IDEMPOTENT_METHODS, RetryBudget, RetryPolicy, RetryTransport, full_jitter
-from ._status import error_for_exception, error_for_response
+from ._status import error_for_exception, error_for_response, error_message
 from ._transports import AiohttpTransport, create_transport
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "create_transport",
     "error_for_exception",
     "error_for_response",
+    "error_message",
     "full_jitter",
     "parse_rate_limit",
     "parse_retry_after",

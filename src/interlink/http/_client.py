@@ -33,7 +33,7 @@ from interlink.types import Clock, Sleep, WallClock
 
 from ._ratelimit import RateLimiter, RateLimitTransport
 from ._redact import Redactor
-from ._retry import ATTEMPTS, RetryBudget, RetryPolicy, RetryTransport
+from ._retry import ATTEMPTS, RETRY_SAFE, RetryBudget, RetryPolicy, RetryTransport
 from ._status import error_for_exception, error_for_response
 from ._transports import AiohttpTransport
 
@@ -173,6 +173,7 @@ class ApiClient:
         headers: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
         timeout: httpx.Timeout | float | None = None,
+        retry_safe: bool = False,
     ) -> httpx.Request:
         """The request `request()` would send, with defaults, body and idempotency key set."""
         method = method.upper()
@@ -195,12 +196,11 @@ class ApiClient:
             if not isinstance(timeout, httpx.Timeout):
                 timeout = httpx.Timeout(timeout)
             timeout_ext = timeout.as_dict()
+        extensions: dict[str, Any] = {"timeout": timeout_ext}
+        if retry_safe:
+            extensions[RETRY_SAFE] = True
         return httpx.Request(
-            method,
-            self._parse_url(url),
-            headers=merged,
-            content=content,
-            extensions={"timeout": timeout_ext},
+            method, self._parse_url(url), headers=merged, content=content, extensions=extensions
         )
 
     def _parse_url(self, url: str) -> httpx.URL:
@@ -225,13 +225,15 @@ class ApiClient:
         idempotency_key: str | None = None,
         timeout: httpx.Timeout | float | None = None,
         raise_for_status: bool = True,
+        retry_safe: bool = False,
     ) -> httpx.Response:
         """Send one logical request (retried as the policy allows) and return its response.
 
         `url` is relative to the base URL unless it is absolute. `json` is serialised with
         orjson. POST and PATCH carry an idempotency key when the connection names an
         idempotency header or `idempotency_key` is given; the same key is sent on every
-        attempt.
+        attempt. `retry_safe=True` declares a POST without side effects (a GraphQL query, a
+        SOAP read) so it is retried like a GET.
         """
         request = self.build_request(
             method,
@@ -242,6 +244,7 @@ class ApiClient:
             headers=headers,
             idempotency_key=idempotency_key,
             timeout=timeout,
+            retry_safe=retry_safe,
         )
         return await self.send(request, raise_for_status=raise_for_status)
 

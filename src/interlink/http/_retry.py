@@ -26,6 +26,7 @@ from ._redact import Redactor
 __all__ = [
     "IDEMPOTENT_METHODS",
     "RETRY_SAFE",
+    "SHOULD_RETRY",
     "RetryBudget",
     "RetryPolicy",
     "RetryTransport",
@@ -41,6 +42,10 @@ RETRY_SAFE = "interlink.retry_safe"
 
 ATTEMPTS = "interlink.attempts"
 """Request extension the retry transport sets to the number of attempts made."""
+
+SHOULD_RETRY = "interlink.should_retry"
+"""Request extension: a callable(response) -> bool | None that can veto a retry the policy
+allows (False), e.g. a SOAP client fault that arrives as HTTP 500."""
 
 RATE_WAIT = "interlink.rate_limit_wait"
 """Request extension: seconds the last attempt waited for the rate limiter."""
@@ -197,6 +202,11 @@ class RetryTransport(httpx.AsyncBaseTransport):
             ):
                 retry_after = parse_retry_after(response.headers.get("retry-after"), self._wall())
                 wait = policy.delay(attempt, retry_after)
+                veto = request.extensions.get(SHOULD_RETRY)
+                if veto is not None and wait is not None:
+                    await response.aread()
+                    if veto(response) is False:
+                        wait = None
                 # A rate-limit refusal is the server pacing us, not failing: it costs no budget.
                 if wait is not None and status != 429 and not self.budget.spend(False):
                     wait = None

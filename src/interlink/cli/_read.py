@@ -1,0 +1,84 @@
+"""`interlink read RESOURCE`: print a resource's records, for exploring an API."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from typing import Annotated, Any, Literal
+
+import typer
+
+from interlink.cli._options import ConfigOption, config_path
+
+__all__ = ["register"]
+
+Output = Literal["table", "jsonl"]
+
+
+async def _read(
+    path: Any, resource: str, *, limit: int | None, since: str | None, output: Output
+) -> tuple[list[dict[str, Any]], int, int, float]:
+    import orjson
+
+    from interlink.config import load_config
+    from interlink.connectors import Catalog
+
+    config = load_config(path)
+    kept: list[dict[str, Any]] = []
+    count = pages = 0
+    started = time.perf_counter()
+    async with Catalog(config) as catalog:
+        source = catalog.resource(resource)
+        write = sys.stdout.buffer.write
+        async for page in source.pages(limit=limit, since=since):
+            pages += 1
+            count += len(page.records)
+            if output == "jsonl":
+                write(b"".join(orjson.dumps(r, default=str) + b"\n" for r in page.records))
+            else:
+                kept.extend(page.records)
+    sys.stdout.flush()
+    return kept, count, pages, time.perf_counter() - started
+
+
+def read(
+    ctx: typer.Context,
+    resource: Annotated[str, typer.Argument(help="connection.resource, e.g. shop.customers")],
+    config: ConfigOption = None,
+    limit: Annotated[
+        int | None,
+        typer.Option(min=1, help="Stop after N records (table default: 20)."),
+    ] = None,
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="table or jsonl (one JSON record per line).")
+    ] = "table",
+    since: Annotated[
+        str | None, typer.Option(help="Incremental cursor: only records changed since.")
+    ] = None,
+) -> None:
+    """Read a resource through its connection and print the records."""
+    from interlink.errors import ConfigError
+
+    if output not in ("table", "jsonl"):
+        raise ConfigError(f"--output: expected table or jsonl; got {output!r}")
+    mode: Output = "jsonl" if output == "jsonl" else "table"
+    if mode == "table" and limit is None:
+        limit = 20
+    records, count, pages, elapsed = asyncio.run(
+        _read(config_path(ctx, config), resource, limit=limit, since=since, output=mode)
+    )
+    if mode == "table":
+        from interlink.cli import _render
+
+        _render.show_records(resource, records)
+    rate = count / elapsed if elapsed > 0 else 0.0
+    typer.echo(
+        f"{resource}: {count:,} records in {pages:,} pages, {elapsed:.2f} s ({rate:,.0f}/s)",
+        err=True,
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `read` command to `app`."""
+    app.command("read")(read)

@@ -1,0 +1,285 @@
+"""Pydantic models of `resources:`: what to read and write on each connection.
+
+```yaml
+resources:
+  shop:                          # a connection name
+    customers:                   # the resource is called shop.customers
+      path: /customers
+      records: data
+      paginate: {type: offset, page_size: 1000}
+      incremental: {field: updated_at, param: updated_since}
+    orders:
+      path: /customers/{parent.id}/orders
+      parent: customers
+      records: orders
+      paginate: {type: page, page_size: 100, total_pages_path: total_pages}
+```
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = [
+    "PAGINATOR_TYPES",
+    "RESOURCE_TYPES",
+    "CursorPaginateConfig",
+    "CustomPaginateConfig",
+    "ErrorEnvelopeConfig",
+    "GraphQLResourceConfig",
+    "IncrementalConfig",
+    "LinkHeaderPaginateConfig",
+    "NextUrlPaginateConfig",
+    "OffsetPaginateConfig",
+    "PagePaginateConfig",
+    "PaginateConfig",
+    "RelayPaginateConfig",
+    "ResourceConfig",
+    "RestResourceConfig",
+    "SinglePaginateConfig",
+    "SoapResourceConfig",
+    "default_resource_type",
+]
+
+PageSize = Annotated[int, Field(ge=1, le=100_000)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class OffsetPaginateConfig(_Model):
+    """`?offset=0&limit=100`, then 100, 200 ... until `total`, a short page or an empty one."""
+
+    type: Literal["offset"]
+    page_size: PageSize = 100
+    offset_param: str = "offset"
+    limit_param: str = "limit"
+    start: Annotated[int, Field(ge=0)] = 0
+    total_path: str | None = "total"
+
+
+class PagePaginateConfig(_Model):
+    """`?page=1&per_page=100`, then 2, 3 ... until the last page, a short page or an empty one."""
+
+    type: Literal["page"]
+    page_size: PageSize = 100
+    page_param: str = "page"
+    size_param: str | None = "per_page"
+    start: Annotated[int, Field(ge=0)] = 1
+    total_path: str | None = None
+    total_pages_path: str | None = None
+
+
+class CursorPaginateConfig(_Model):
+    """The next page's cursor at `cursor_path` in the body, sent back as `cursor_param`."""
+
+    type: Literal["cursor"]
+    cursor_path: str = "next_cursor"
+    cursor_param: str = "cursor"
+    page_size: PageSize | None = None
+    size_param: str = "limit"
+
+
+class NextUrlPaginateConfig(_Model):
+    """The next page's full URL at `next_path` in the body."""
+
+    type: Literal["next_url"]
+    next_path: str = "next"
+    page_size: PageSize | None = None
+    size_param: str = "limit"
+
+
+class LinkHeaderPaginateConfig(_Model):
+    """The next page's URL in the `Link` header (RFC 8288), `rel="next"` by default."""
+
+    type: Literal["link_header"]
+    rel: str = "next"
+    page_size: PageSize | None = None
+    size_param: str = "per_page"
+
+
+class RelayPaginateConfig(_Model):
+    """A GraphQL Relay connection: `pageInfo { hasNextPage endCursor }` under `path`."""
+
+    type: Literal["relay"]
+    path: str
+    """Where the connection object sits in the body, e.g. `data.products`."""
+    cursor_variable: str = "after"
+    page_size: PageSize | None = 100
+    size_variable: str = "first"
+
+
+class SinglePaginateConfig(_Model):
+    """One request, one page."""
+
+    type: Literal["single"]
+
+
+class CustomPaginateConfig(_Model):
+    """Your own paginator: `class: package.module:ClassName`, built with `options`."""
+
+    type: Literal["custom"]
+    class_: str = Field(alias="class")
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("class_")
+    @classmethod
+    def _import_path(cls, value: str) -> str:
+        if not re.match(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$", value):
+            raise ValueError(f"expected 'package.module:ClassName'; got {value!r}")
+        return value
+
+
+PaginateConfig = Annotated[
+    OffsetPaginateConfig
+    | PagePaginateConfig
+    | CursorPaginateConfig
+    | NextUrlPaginateConfig
+    | LinkHeaderPaginateConfig
+    | RelayPaginateConfig
+    | SinglePaginateConfig
+    | CustomPaginateConfig,
+    Field(discriminator="type"),
+]
+
+PAGINATOR_TYPES = [
+    "offset",
+    "page",
+    "cursor",
+    "next_url",
+    "link_header",
+    "relay",
+    "single",
+    "custom",
+]
+
+
+class IncrementalConfig(_Model):
+    """Read only what changed: send the last value seen of `field` as `param`."""
+
+    field: str
+    param: str | None = None
+    """Query parameter (REST), variable (GraphQL) or argument (SOAP) that filters; None
+    reads everything and keeps only records past the last value."""
+    initial: str | int | float | None = None
+    """The value to start from when nothing has been read yet."""
+
+
+class ErrorEnvelopeConfig(_Model):
+    """An error reported inside a 2xx body, e.g. `{"status": "error", "message": "..."}`."""
+
+    path: str = "status"
+    value: str | int | bool = "error"
+    message_path: str = "message"
+
+
+class _ResourceBase(_Model):
+    records: str | None = None
+    """Where the records sit in the body: a dotted path (`data.customers`) or a JMESPath
+    expression. None: the body itself when it is a list, else its `data` key."""
+    primary_key: str = "id"
+    incremental: IncrementalConfig | None = None
+    error: ErrorEnvelopeConfig | None = None
+    paginate: PaginateConfig = SinglePaginateConfig(type="single")
+    concurrency: Annotated[int, Field(ge=1, le=64)] = 4
+    """Pages fetched at once where the pagination allows it (offset or page with a total)."""
+
+    @field_validator("paginate", mode="before")
+    @classmethod
+    def _paginate_shorthand(cls, value: Any) -> Any:
+        # `paginate: offset` means `paginate: {type: offset}`.
+        return {"type": value} if isinstance(value, str) else value
+
+    @field_validator("records")
+    @classmethod
+    def _selector(cls, value: str | None) -> str | None:
+        if value is not None:
+            import jmespath
+            from jmespath.exceptions import JMESPathError
+
+            try:
+                jmespath.compile(value)
+            except JMESPathError as exc:
+                raise ValueError(
+                    f"expected a dotted path or JMESPath expression; got {value!r} ({exc})"
+                ) from None
+        return value
+
+
+class RestResourceConfig(_ResourceBase):
+    """A REST endpoint: list with pagination, get/create/update/delete by id."""
+
+    type: Literal["rest"] = "rest"
+    path: str
+    method: Literal["GET", "POST"] = "GET"
+    params: dict[str, Any] = Field(default_factory=dict)
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: dict[str, Any] | None = None
+    format: Literal["json", "jsonapi"] = "json"
+    jsonapi_type: str | None = None
+    """The JSON:API `type` of created records; defaults to the last path segment."""
+    item_path: str | None = None
+    """Path of one record, default `{path}/{id}`."""
+    update_method: Literal["PATCH", "PUT"] = "PATCH"
+    parent: str | None = None
+    """Another resource (`customers` or `shop.customers`) whose records fill `{parent.X}`."""
+    parent_key: str = "parent_id"
+    """Field added to each child record holding the parent's primary key."""
+
+    @field_validator("path")
+    @classmethod
+    def _relative(cls, value: str) -> str:
+        if not value.startswith("/") and not value.startswith(("http://", "https://")):
+            raise ValueError(f"expected a path starting with '/' or a full URL; got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _parent_in_path(self) -> RestResourceConfig:
+        uses_parent = "{parent." in self.path
+        if uses_parent and not self.parent:
+            raise ValueError(f"the path {self.path!r} uses {{parent.…}} but no parent is set")
+        if self.parent and not uses_parent:
+            raise ValueError(
+                f"parent is {self.parent!r} but the path {self.path!r} has no {{parent.…}} field"
+            )
+        return self
+
+
+class GraphQLResourceConfig(_ResourceBase):
+    """A GraphQL query; pagination variables are set by the paginator (relay by default)."""
+
+    type: Literal["graphql"]
+    path: str = "/graphql"
+    query: str
+    variables: dict[str, Any] = Field(default_factory=dict)
+
+
+class SoapResourceConfig(_ResourceBase):
+    """A SOAP operation called through zeep; pagination arguments set by the paginator."""
+
+    type: Literal["soap"]
+    wsdl: str
+    """The WSDL's URL, absolute or relative to the connection's base_url (`/soap?wsdl`)."""
+    operation: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    service: str | None = None
+    port: str | None = None
+
+
+ResourceConfig = Annotated[
+    RestResourceConfig | GraphQLResourceConfig | SoapResourceConfig,
+    Field(discriminator="type"),
+]
+
+RESOURCE_TYPES = ["rest", "graphql", "soap"]
+
+
+def default_resource_type(value: Any) -> Any:
+    """Resources are REST unless they say otherwise."""
+    if isinstance(value, dict) and "type" not in value:
+        return {"type": "rest", **value}
+    return value

@@ -1,0 +1,66 @@
+"""Connectors: the records of an API endpoint as an async stream of pages.
+
+REST (plain JSON and JSON:API), GraphQL and SOAP resources, every common pagination style,
+record selection by path or JMESPath, incremental reads and child resources, all over the
+connection's `ApiClient`.
+"""
+
+from ._catalog import Catalog
+from ._graphql import GraphQLResource, graphql_error_message
+from ._jsonapi import MEDIA_TYPE as JSONAPI_MEDIA_TYPE, document_for, flatten_resource
+from ._links import parse_link_header
+from ._page import Fetched, Page, Record, RequestSpec
+from ._paginators import (
+    BasePaginator,
+    CursorPaginator,
+    LinkHeaderPaginator,
+    NextUrlPaginator,
+    OffsetPaginator,
+    PageNumberPaginator,
+    RelayPaginator,
+    SinglePagePaginator,
+    create_paginator,
+    paginator_types,
+    register_paginator,
+)
+from ._reader import CursorTracker, Extractor, read_pages
+from ._resource import BaseResource, Resource, fill_template
+from ._rest import ChildResource, RestResource
+from ._selectors import MISSING, compile_selector
+from ._soap import SoapResource
+
+__all__ = [
+    "JSONAPI_MEDIA_TYPE",
+    "MISSING",
+    "BasePaginator",
+    "BaseResource",
+    "Catalog",
+    "ChildResource",
+    "CursorPaginator",
+    "CursorTracker",
+    "Extractor",
+    "Fetched",
+    "GraphQLResource",
+    "LinkHeaderPaginator",
+    "NextUrlPaginator",
+    "OffsetPaginator",
+    "Page",
+    "PageNumberPaginator",
+    "Record",
+    "RelayPaginator",
+    "RequestSpec",
+    "Resource",
+    "RestResource",
+    "SinglePagePaginator",
+    "SoapResource",
+    "compile_selector",
+    "create_paginator",
+    "document_for",
+    "fill_template",
+    "flatten_resource",
+    "graphql_error_message",
+    "paginator_types",
+    "parse_link_header",
+    "read_pages",
+    "register_paginator",
+]

@@ -1,0 +1,466 @@
+"""Paginators: small state objects that say what the next page request is. No I/O inside.
+
+The reader drives them (dlt's design): `init_request` shapes the first request,
+`update_state` learns from each page, `has_next_page` says whether to go on and
+`update_request` shapes the next request. `state`/`restore` turn the position into a
+checkpoint and back, and `plan` lists the remaining requests when the total is known, so
+the reader can fetch several pages at once.
+
+Write your own by subclassing `BasePaginator` and naming it in YAML:
+`paginate: {type: custom, class: mypkg.paging:MyPaginator, options: {...}}`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urljoin
+
+from interlink.errors import PaginationError
+
+from ._page import Fetched, Record, RequestSpec
+from ._selectors import MISSING, compile_selector
+
+__all__ = [
+    "BasePaginator",
+    "CursorPaginator",
+    "LinkHeaderPaginator",
+    "NextUrlPaginator",
+    "OffsetPaginator",
+    "PageNumberPaginator",
+    "RelayPaginator",
+    "SinglePagePaginator",
+    "create_paginator",
+    "paginator_types",
+    "register_paginator",
+]
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
+class BasePaginator(ABC):
+    """The contract between a paginator and the reader that drives it.
+
+    Override `update_state` (required) and whichever of `init_request`, `update_request`,
+    `state`, `restore` and `plan` your API needs. Keep it free of I/O: everything it needs
+    is in the `Fetched` page and the records selected from it.
+    """
+
+    has_next_page: bool = True
+
+    def init_request(self, spec: RequestSpec) -> None:
+        """Shape the first request (page size, first page number...)."""
+        return None
+
+    @abstractmethod
+    def update_state(self, fetched: Fetched, records: list[Record]) -> None:
+        """Learn from a page; set `has_next_page`."""
+
+    def update_request(self, spec: RequestSpec) -> None:
+        """Shape the request for the next page."""
+        return None
+
+    def state(self) -> dict[str, Any] | None:
+        """Where the next page starts, as a JSON-able checkpoint; None when done."""
+        return None
+
+    def restore(self, state: dict[str, Any], spec: RequestSpec) -> None:
+        """Continue from a checkpoint `state()` returned: shape `spec` for that page."""
+        raise PaginationError(f"{type(self).__name__} cannot resume from a checkpoint")
+
+    def plan(self) -> list[dict[str, Any]] | None:
+        """The params of every remaining page, when they are known without reading on."""
+        return None
+
+    def default_records(self, body: Any) -> Any:
+        """Where the records are when the resource does not say (MISSING: no opinion)."""
+        return MISSING
+
+
+class SinglePagePaginator(BasePaginator):
+    """The whole result comes in one response."""
+
+    def update_state(self, fetched: Fetched, records: list[Record]) -> None:
+        self.has_next_page = False
+
+
+class OffsetPaginator(BasePaginator):
+    """`offset`/`limit` parameters; stops on `total`, on a short page or on an empty page.
+
+    ```
+    GET /customers?offset=0&limit=100     -> {"data": [...100], "total": 250}
+    GET /customers?offset=100&limit=100   -> {"data": [...100], "total": 250}
+    GET /customers?offset=200&limit=100   -> {"data": [...50],  "total": 250}   (done)
+    ```
+    """
+
+    def __init__(
+        self,
+        page_size: int = 100,
+        *,
+        offset_param: str = "offset",
+        limit_param: str = "limit",
+        start: int = 0,
+        total_path: str | None = "total",
+    ) -> None:
+        self.page_size = page_size
+        self.offset_param = offset_param
+        self.limit_param = limit_param
+        self.offset = start
+        self.step = page_size
+        self.total: int | None = None
+        self._total = compile_selector(total_path) if total_path else None
+        self._pages = 0
+
+    def init_request(self, spec: RequestSpec) -> None:
+        spec.params[self.offset_param] = self.offset
+        spec.params[self.limit_param] = self.page_size
+
+    def update_state(self, fetched: Fetched, records: list[Record]) -> None:
+        if self._total is not None:
+            total = _int(self._total(fetched.body))
+            if total is not None:
+                self.total = total
+        count = len(records)
+        if self._pages == 0 and 0 < count < self.page_size and self.total is not None:
+            # The server capped our limit: step by what it gives, not what we asked.
+            if self.offset + count < self.total:
+                self.step = count
+        self._pages += 1
+        self.offset += count
+        if count == 0:
+            self.has_next_page = False
+        elif self.total is not None:
+            self.has_next_page = self.offset < self.total
+        else:
+            self.has_next_page = count >= self.step
+
+    def update_request(self, spec: RequestSpec) -> None:
+        spec.params[self.offset_param] = self.offset
+
+    def state(self) -> dict[str, Any] | None:
+        return {"offset": self.offset} if self.has_next_page else None
+
+    def restore(self, state: dict[str, Any], spec: RequestSpec) -> None:
+        offset = _int(state.get("offset"))
+        if offset is None:
+            raise PaginationError(f"bad offset checkpoint {state!r}")
+        self.offset = offset
+        self._pages = 1
+        spec.params[self.offset_param] = offset
+        spec.params[self.limit_param] = self.page_size
+
+    def plan(self) -> list[dict[str, Any]] | None:
+        if self.total is None or not self.has_next_page:
+            return None
+        return [{self.offset_param: o} for o in range(self.offset, self.total, self.step)]
+
+
+class PageNumberPaginator(BasePaginator):
+    """`page`/`per_page` parameters; stops on the last page, a short page or an empty page."""
+
+    def __init__(
+        self,
+        page_size: int = 100,
+        *,
+        page_param: str = "page",
+        size_param: str | None = "per_page",
+        start: int = 1,
+        total_path: str | None = None,
+        total_pages_path: str | None = None,
+    ) -> None:
+        self.page_size = page_size
+        self.page_param = page_param
+        self.size_param = size_param
+        self.start = start
+        self.page = start
+        self.total_pages: int | None = None
+        self._total = compile_selector(total_path) if total_path else None
+        self._total_pages = compile_selector(total_pages_path) if total_pages_path else None
+
+    def init_request(self, spec: RequestSpec) -> None:
+        spec.params[self.page_param] = self.page
+        if self.size_param:
+            spec.params[self.size_param] = self.page_size
+
+    def update_state(self, fetched: Fetched, records: list[Record]) -> None:
+        if self._total_pages is not None:
+            pages = _int(self._total_pages(fetched.body))
+            if pages is not None:
+                self.total_pages = pages
+        if self._total is not None and self.total_pages is None:
+            total = _int(self._total(fetched.body))
+            if total is not None:
+                self.total_pages = math.ceil(total / self.page_size)
+        self.page += 1
+        if not records:
+            self.has_next_page = False
+        elif self.total_pages is not None:
+            self.has_next_page = self.page < self.start + self.total_pages
+        else:
+            self.has_next_page = len(records) >= self.page_size
+
+    def update_request(self, spec: RequestSpec) -> None:
+        spec.params[self.page_param] = self.page
+
+    def state(self) -> dict[str, Any] | None:
+        return {"page": self.page} if self.has_next_page else None
+
+    def restore(self, state: dict[str, Any], spec: RequestSpec) -> None:
+        page = _int(state.get("page"))
+        if page is None:
+            raise PaginationError(f"bad page checkpoint {state!r}")
+        self.page = page
+        self.init_request(spec)
+
+    def plan(self) -> list[dict[str, Any]] | None:
+        if self.total_pages is None or not self.has_next_page:
+            return None
+        last = self.start + self.total_pages
+        return [{self.page_param: page} for page in range(self.page, last)]
+
+
+class CursorPaginator(BasePaginator):
+    """The next page's cursor comes in the body and goes back as a parameter."""
+
+    def __init__(
+        self,
+        cursor_path: str = "next_cursor",
+        *,
+        cursor_param: str = "cursor",
+        page_size: int | None = None,
+        size_param: str = "limit",
+    ) -> None:
+        self.cursor_param = cursor_param
+        self.page_size = page_size
+        self.size_param = size_param
+        self.cursor: str | None = None
+        self._cursor = compile_selector(cursor_path)
+        self._seen: set[str] = set()
+
+    def init_request(self, spec: RequestSpec) -> None:
+        if self.page_size:
+            spec.params[self.size_param] = self.page_size
+
+    def update_state(self, fetched: Fetched, records: list[Record]) -> None:
+        value = self._cursor(fetched.body)
+        cursor = None if value in (None, "", MISSING) else str(value)
+        if cursor is not None and cursor in self._seen:
+            raise PaginationError(f"the API sent cursor {cursor!r} twice; stopping a loop")
+        self.cursor = cursor
+        self.has_next_page = cursor is not None and bool(records)
+        if cursor is not None:
+            self._seen.add(cursor)
+
+    def update_request(self, spec: RequestSpec) -> None:
+        spec.params[self.cursor_param] = self.cursor
+
+    def state(self) -> dict[str, Any] | None:
+        return {"cursor": self.cursor} if self.has_next_page else None
+
+    def restore(self, state: dict[str, Any], spec: RequestSpec) -> None:
+        cursor = state.get("cursor")
+        if not isinstance(cursor, str) or not cursor:
+            raise PaginationError(f"bad cursor checkpoint {state!r}")
+        self.cursor = cursor
+        self.init_request(spec)
+        spec.params[self.cursor_param] = cursor
+
+
+class _NextLinkPaginator(BasePaginator):
+    """Follows a full URL to the next page; the URL carries every parameter."""
+
+    def __init__(self, *, page_size: int | None = None, size_param: str = "limit") -> None:
+        self.page_size = page_size
+        self.size_param = size_param
+        self.next_url: str | None = None
+        self._seen: set[str] = set()
+
+    @abstractmethod
+    def _find_next(self, fetched: Fetched) -> str | None: ...
+
+    def init_request(self, spec: RequestSpec) -> None:
+        if self.page_size:
+            spec.params[self.size_param] = self.page_size
+
+    def update_state(self, fetched: Fetched, records: list[Record]) -> None:
+        url = self._find_next(fetched)
+        if url and fetched.url:
+            url = urljoin(fetched.url, url)
+        if url and url in self._seen:
+            raise PaginationError(f"the API linked to {url} twice; stopping a loop")
+        self.next_url = url or None
+        self.has_next_page = bool(url) and bool(records)
+        if url:
+            self._seen.add(url)
+
+    def update_request(self, spec: RequestSpec) -> None:
+        assert self.next_url is not None
+        spec.url = self.next_url
+        spec.params = {}
+
+    def state(self) -> dict[str, Any] | None:
+        return {"url": self.next_url} if self.has_next_page else None
+
+    def restore(self, state: dict[str, Any], spec: RequestSpec) -> None:
+        url = state.get("url")
+        if not isinstance(url, str) or not url:
+            raise PaginationError(f"bad next-URL checkpoint {state!r}")
+        self.next_url = url
+        self.update_request(spec)
+
+
+class NextUrlPaginator(_NextLinkPaginator):
+    """The next page's URL is in the body (`{"results": [...], "next": "https://..."}`)."""
+
+    def __init__(
+        self, next_path: str = "next", *, page_size: int | None = None, size_param: str = "limit"
+    ) -> None:
+        super().__init__(page_size=page_size, size_param=size_param)
+        self._next = compile_selector(next_path)
+
+    def _find_next(self, fetched: Fetched) -> str | None:
+        value = self._next(fetched.body)
+        return value if isinstance(value, str) and value else None
+
+
+class LinkHeaderPaginator(_NextLinkPaginator):
+    """The next page's URL is in the `Link` header: `<https://...?page=3>; rel="next"`."""
+
+    def __init__(
+        self, rel: str = "next", *, page_size: int | None = None, size_param: str = "per_page"
+    ) -> None:
+        super().__init__(page_size=page_size, size_param=size_param)
+        self.rel = rel.lower()
+
+    def _find_next(self, fetched: Fetched) -> str | None:
+        from ._links import parse_link_header
+
+        return parse_link_header(fetched.headers.get("link")).get(self.rel)
+
+
+class RelayPaginator(BasePaginator):
+    """A GraphQL Relay connection: `edges { node }` and `pageInfo { hasNextPage endCursor }`."""
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        cursor_variable: str = "after",
+        page_size: int | None = 100,
+        size_variable: str = "first",
+    ) -> None:
+        self.cursor_variable = cursor_variable
+        self.page_size = page_size
+        self.size_variable = size_variable
+        self.cursor: str | None = None
+        self._connection = compile_selector(path)
+        self._path = path
+
+    def init_request(self, spec: RequestSpec) -> None:
+        if self.page_size:
+            spec.params[self.size_variable] = self.page_size
+
+    def _page_info(self, body: Any) -> dict[str, Any]:
+        connection = self._connection(body)
+        info = connection.get("pageInfo") if isinstance(connection, dict) else None
+        if not isinstance(info, dict):
+            raise PaginationError(f"no pageInfo in the connection at {self._path!r}")
+        return info
+
+    def update_state(self, fetched: Fetched, records: list[Record]) -> None:
+        info = self._page_info(fetched.body)
+        cursor = info.get("endCursor")
+        if info.get("hasNextPage") and cursor == self.cursor:
+            raise PaginationError(f"endCursor {cursor!r} did not move; stopping a loop")
+        self.cursor = cursor if isinstance(cursor, str) and cursor else None
+        self.has_next_page = bool(info.get("hasNextPage")) and self.cursor is not None
+
+    def update_request(self, spec: RequestSpec) -> None:
+        spec.params[self.cursor_variable] = self.cursor
+
+    def state(self) -> dict[str, Any] | None:
+        return {"cursor": self.cursor} if self.has_next_page else None
+
+    def restore(self, state: dict[str, Any], spec: RequestSpec) -> None:
+        cursor = state.get("cursor")
+        if not isinstance(cursor, str) or not cursor:
+            raise PaginationError(f"bad relay checkpoint {state!r}")
+        self.cursor = cursor
+        self.init_request(spec)
+        spec.params[self.cursor_variable] = cursor
+
+    def default_records(self, body: Any) -> Any:
+        connection = self._connection(body)
+        if not isinstance(connection, dict):
+            return MISSING
+        if isinstance(connection.get("edges"), list):
+            return [edge.get("node") for edge in connection["edges"] if isinstance(edge, dict)]
+        return connection.get("nodes", MISSING)
+
+
+PaginatorFactory = Callable[..., BasePaginator]
+
+_REGISTRY: dict[str, PaginatorFactory] = {
+    "single": SinglePagePaginator,
+    "offset": OffsetPaginator,
+    "page": PageNumberPaginator,
+    "cursor": CursorPaginator,
+    "next_url": NextUrlPaginator,
+    "link_header": LinkHeaderPaginator,
+    "relay": RelayPaginator,
+}
+
+
+def register_paginator(name: str, factory: PaginatorFactory) -> None:
+    """Make `paginate: {type: NAME, ...}` build paginators with `factory(**options)`."""
+    _REGISTRY[name] = factory
+
+
+def paginator_types() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def _import(path: str) -> PaginatorFactory:
+    module_name, _, attr = path.partition(":")
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise PaginationError(f"cannot import paginator {path!r}: {exc}") from None
+    if not (isinstance(factory, type) and issubclass(factory, BasePaginator)):
+        raise PaginationError(f"{path!r} is not a BasePaginator subclass")
+    return factory
+
+
+def create_paginator(spec: Any) -> BasePaginator:
+    """A fresh paginator from a config model, a `{"type": ...}` dict, a name or an instance."""
+    if isinstance(spec, BasePaginator):
+        return spec
+    if isinstance(spec, str):
+        spec = {"type": spec}
+    if hasattr(spec, "model_dump"):
+        spec = spec.model_dump(by_alias=True)
+    if not isinstance(spec, dict):
+        raise TypeError(f"cannot build a paginator from {spec!r}")
+    options = dict(spec)
+    kind = options.pop("type", "single")
+    if kind == "custom":
+        factory = _import(str(options.pop("class")))
+        return factory(**options.pop("options", {}))
+    known = _REGISTRY.get(kind)
+    if known is None:
+        raise PaginationError(f"unknown paginator {kind!r}; known: {', '.join(paginator_types())}")
+    return known(**options)

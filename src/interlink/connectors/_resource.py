@@ -1,0 +1,149 @@
+"""What every resource shares: a name, a client, the read loop and incremental state."""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import quote
+
+from ._page import Fetched, Page, Record, RequestSpec
+from ._paginators import BasePaginator, create_paginator
+from ._reader import CursorTracker, Extractor, read_pages
+from ._selectors import MISSING, compile_selector
+
+if TYPE_CHECKING:
+    from interlink.config import (
+        GraphQLResourceConfig,
+        RestResourceConfig,
+        SoapResourceConfig,
+    )
+    from interlink.http import ApiClient
+
+__all__ = ["BaseResource", "Resource", "fill_template"]
+
+_FIELD = re.compile(r"\{([A-Za-z_][\w.]*)\}")
+
+
+def fill_template(template: str, values: dict[str, Any], *, what: str) -> str:
+    """Replace `{name}` / `{parent.field.sub}` with URL-quoted values."""
+
+    def replace(match: re.Match[str]) -> str:
+        path = match.group(1)
+        value = compile_selector(path)(values)
+        if value is MISSING or value is None:
+            raise KeyError(f"{what}: no value for {{{path}}} in {sorted(values)}")
+        return quote(str(value), safe="")
+
+    return _FIELD.sub(replace, template)
+
+
+class Resource(Protocol):
+    """Anything records can be read from: `pages()` and `records()` (REST, GraphQL, SOAP,
+    child resources)."""
+
+    name: str
+    primary_key: str
+    last_cursor: Any
+
+    def pages(
+        self,
+        *,
+        since: Any = None,
+        resume: dict[str, Any] | None = None,
+        limit: int | None = None,
+        concurrency: int | None = None,
+    ) -> AsyncIterator[Page]: ...
+
+    def records(self, **kwargs: Any) -> AsyncIterator[Record]: ...
+
+
+class BaseResource(ABC):
+    """A readable set of records on one connection, such as `shop.customers`.
+
+    `pages()` streams pages (each with its resume checkpoint and the incremental cursor);
+    `records()` streams records. Subclasses say how one page is fetched.
+    """
+
+    config: RestResourceConfig | GraphQLResourceConfig | SoapResourceConfig
+
+    def __init__(self, name: str, client: ApiClient) -> None:
+        self.name = name
+        self.client = client
+        self.primary_key = "id"
+        self.last_cursor: Any = None
+        """The incremental cursor after the last completed read, for callers that store it."""
+
+    @abstractmethod
+    def _first_request(self) -> RequestSpec: ...
+
+    @abstractmethod
+    async def _fetch(self, spec: RequestSpec) -> Fetched: ...
+
+    def _transform(self) -> Callable[[Any], Record] | None:
+        return None
+
+    def _incremental_param(self, spec: RequestSpec, since: Any) -> CursorTracker | None:
+        incremental = self.config.incremental
+        if incremental is None:
+            return None
+        start = since if since is not None else incremental.initial
+        if start is not None and incremental.param:
+            spec.params[incremental.param] = start
+            return CursorTracker(incremental.field, start)
+        # No server-side filter: read everything, keep what is not older than the cursor.
+        return CursorTracker(incremental.field, start, keep_from=start)
+
+    def paginator(self) -> BasePaginator:
+        return create_paginator(self.config.paginate)
+
+    async def pages(
+        self,
+        *,
+        since: Any = None,
+        resume: dict[str, Any] | None = None,
+        limit: int | None = None,
+        concurrency: int | None = None,
+    ) -> AsyncIterator[Page]:
+        """Stream this resource's pages.
+
+        `since`: the incremental cursor to read from (the last `Page.cursor` you stored);
+        `resume`: a `Page.checkpoint` to continue an interrupted read; `limit`: stop after
+        this many records.
+        """
+        spec = self._first_request()
+        tracker = self._incremental_param(spec, since)
+        paginator = self.paginator()
+        error = self.config.error
+        extract = Extractor(
+            records=self.config.records,
+            paginator=paginator,
+            error_path=error.path if error else None,
+            error_value=error.value if error else "error",
+            error_message_path=error.message_path if error else "message",
+            transform=self._transform(),
+            resource=self.name,
+        )
+        async for page in read_pages(
+            self._fetch,
+            paginator,
+            spec,
+            extract,
+            resume=resume,
+            limit=limit,
+            concurrency=concurrency or self.config.concurrency,
+            tracker=tracker,
+        ):
+            if page.done and tracker is not None:
+                self.last_cursor = tracker.value
+            yield page
+
+    async def records(self, **kwargs: Any) -> AsyncIterator[Record]:
+        """Stream records one by one; takes the arguments of `pages()`."""
+        async for page in self.pages(**kwargs):
+            for record in page.records:
+                yield record
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r})"

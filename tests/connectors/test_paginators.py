@@ -1,0 +1,303 @@
+"""Each paginator as a pure state object: driven by hand with built pages, no I/O."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from interlink.connectors import (
+    BasePaginator,
+    CursorPaginator,
+    Fetched,
+    LinkHeaderPaginator,
+    NextUrlPaginator,
+    OffsetPaginator,
+    PageNumberPaginator,
+    RelayPaginator,
+    RequestSpec,
+    SinglePagePaginator,
+    create_paginator,
+    paginator_types,
+    register_paginator,
+)
+from interlink.errors import PaginationError
+
+
+def page(body, *, url="https://api.test/items", headers=None) -> Fetched:
+    request = httpx.Request("GET", url)
+    return Fetched(body, httpx.Response(200, headers=headers, request=request))
+
+
+def records(n: int) -> list[dict]:
+    return [{"id": i} for i in range(n)]
+
+
+class TestOffsetPaginator:
+    def test_walks_to_the_total(self):
+        p = OffsetPaginator(100)
+        spec = RequestSpec("/items")
+        p.init_request(spec)
+        assert spec.params == {"offset": 0, "limit": 100}
+        p.update_state(page({"total": 250}), records(100))
+        assert p.has_next_page
+        p.update_request(spec)
+        assert spec.params["offset"] == 100
+        p.update_state(page({"total": 250}), records(100))
+        p.update_request(spec)
+        p.update_state(page({"total": 250}), records(50))
+        assert not p.has_next_page
+        assert p.state() is None
+
+    def test_stops_on_a_short_page_without_a_total(self):
+        p = OffsetPaginator(100, total_path=None)
+        p.update_state(page({}), records(100))
+        assert p.has_next_page
+        p.update_state(page({}), records(99))
+        assert not p.has_next_page
+
+    def test_stops_on_an_empty_page_even_if_total_says_more(self):
+        p = OffsetPaginator(10)
+        p.update_state(page({"total": 1000}), [])
+        assert not p.has_next_page
+
+    def test_exactly_the_total_stops_without_an_extra_request(self):
+        p = OffsetPaginator(100)
+        p.update_state(page({"total": 100}), records(100))
+        assert not p.has_next_page
+
+    def test_plan_lists_the_remaining_offsets(self):
+        p = OffsetPaginator(100)
+        p.update_state(page({"total": 450}), records(100))
+        assert p.plan() == [{"offset": 100}, {"offset": 200}, {"offset": 300}, {"offset": 400}]
+
+    def test_server_capped_limit_is_followed(self):
+        p = OffsetPaginator(5000)
+        p.update_state(page({"total": 2500}), records(1000))
+        assert p.has_next_page
+        assert p.plan() == [{"offset": 1000}, {"offset": 2000}]
+
+    def test_checkpoint_round_trip(self):
+        p = OffsetPaginator(100, offset_param="skip", limit_param="top")
+        p.update_state(page({"total": 500}), records(100))
+        state = p.state()
+        assert state == {"offset": 100}
+        resumed = OffsetPaginator(100, offset_param="skip", limit_param="top")
+        spec = RequestSpec("/items")
+        resumed.restore(state, spec)
+        assert spec.params == {"skip": 100, "top": 100}
+
+    def test_total_as_string_and_nested_path(self):
+        p = OffsetPaginator(10, total_path="meta.count")
+        p.update_state(page({"meta": {"count": "15"}}), records(10))
+        assert p.total == 15
+
+    def test_bad_checkpoint(self):
+        with pytest.raises(PaginationError):
+            OffsetPaginator().restore({"offset": "x"}, RequestSpec("/"))
+
+
+class TestPageNumberPaginator:
+    def test_total_pages(self):
+        p = PageNumberPaginator(100, total_pages_path="total_pages")
+        spec = RequestSpec("/items")
+        p.init_request(spec)
+        assert spec.params == {"page": 1, "per_page": 100}
+        p.update_state(page({"total_pages": 2}), records(100))
+        p.update_request(spec)
+        assert spec.params["page"] == 2 and p.has_next_page
+        p.update_state(page({"total_pages": 2}), records(100))
+        assert not p.has_next_page
+
+    def test_total_items_gives_pages(self):
+        p = PageNumberPaginator(100, total_path="total")
+        p.update_state(page({"total": 201}), records(100))
+        assert p.total_pages == 3
+        assert p.plan() == [{"page": 2}, {"page": 3}]
+
+    def test_zero_based_pages(self):
+        p = PageNumberPaginator(10, start=0, total_pages_path="pages", size_param=None)
+        spec = RequestSpec("/items")
+        p.init_request(spec)
+        assert spec.params == {"page": 0}
+        p.update_state(page({"pages": 2}), records(10))
+        assert p.has_next_page and p.plan() == [{"page": 1}]
+        p.update_state(page({"pages": 2}), records(10))
+        assert not p.has_next_page
+
+    def test_short_and_empty_pages_stop(self):
+        p = PageNumberPaginator(10)
+        p.update_state(page([]), records(9))
+        assert not p.has_next_page
+        q = PageNumberPaginator(10)
+        q.update_state(page([]), [])
+        assert not q.has_next_page
+
+    def test_checkpoint_round_trip(self):
+        p = PageNumberPaginator(10)
+        p.update_state(page({}), records(10))
+        spec = RequestSpec("/items")
+        PageNumberPaginator(10).restore(p.state(), spec)
+        assert spec.params == {"page": 2, "per_page": 10}
+
+
+class TestCursorPaginator:
+    def test_follows_the_cursor_until_null(self):
+        p = CursorPaginator("meta.next", cursor_param="after", page_size=50)
+        spec = RequestSpec("/items")
+        p.init_request(spec)
+        assert spec.params == {"limit": 50}
+        p.update_state(page({"meta": {"next": "abc"}}), records(50))
+        p.update_request(spec)
+        assert spec.params["after"] == "abc"
+        p.update_state(page({"meta": {"next": None}}), records(3))
+        assert not p.has_next_page
+
+    @pytest.mark.parametrize("body", [{}, {"next_cursor": ""}, {"next_cursor": None}])
+    def test_missing_or_empty_cursor_stops(self, body):
+        p = CursorPaginator()
+        p.update_state(page(body), records(5))
+        assert not p.has_next_page
+
+    def test_empty_page_stops_even_with_a_cursor(self):
+        p = CursorPaginator()
+        p.update_state(page({"next_cursor": "x"}), [])
+        assert not p.has_next_page
+
+    def test_a_repeated_cursor_is_a_loop(self):
+        p = CursorPaginator()
+        p.update_state(page({"next_cursor": "same"}), records(1))
+        with pytest.raises(PaginationError, match="twice"):
+            p.update_state(page({"next_cursor": "same"}), records(1))
+
+    def test_checkpoint_round_trip(self):
+        p = CursorPaginator(page_size=10)
+        p.update_state(page({"next_cursor": "c2"}), records(10))
+        spec = RequestSpec("/items")
+        CursorPaginator(page_size=10).restore(p.state(), spec)
+        assert spec.params == {"limit": 10, "cursor": "c2"}
+
+
+class TestNextUrlPaginator:
+    def test_follows_absolute_and_relative_urls(self):
+        p = NextUrlPaginator("next")
+        spec = RequestSpec("/items", {"status": "active"})
+        p.update_state(page({"next": "/items?page=2"}, url="https://api.test/items"), records(1))
+        p.update_request(spec)
+        assert spec.url == "https://api.test/items?page=2"
+        assert spec.params == {}, "the next URL carries every parameter"
+        p.update_state(page({"next": None}), records(1))
+        assert not p.has_next_page
+
+    def test_loop_detection(self):
+        p = NextUrlPaginator()
+        p.update_state(page({"next": "https://api.test/a"}), records(1))
+        with pytest.raises(PaginationError):
+            p.update_state(page({"next": "https://api.test/a"}), records(1))
+
+
+class TestLinkHeaderPaginator:
+    def test_reads_rel_next(self):
+        p = LinkHeaderPaginator(page_size=100)
+        spec = RequestSpec("/items")
+        p.init_request(spec)
+        assert spec.params == {"per_page": 100}
+        link = '<https://api.test/items?page=2>; rel="next", <https://api.test/items?page=9>; rel="last"'
+        p.update_state(page([], headers={"Link": link}), records(100))
+        p.update_request(spec)
+        assert spec.url == "https://api.test/items?page=2"
+        p.update_state(page([], headers={"Link": '<https://api.test/items?page=1>; rel="first"'}), records(4))
+        assert not p.has_next_page
+        assert p.state() is None
+
+    def test_checkpoint_is_the_next_url(self):
+        p = LinkHeaderPaginator()
+        p.update_state(page([], headers={"Link": "<https://api.test/x?p=2>; rel=next"}), records(1))
+        spec = RequestSpec("/items", {"a": 1})
+        LinkHeaderPaginator().restore(p.state(), spec)
+        assert spec.url == "https://api.test/x?p=2" and spec.params == {}
+
+
+class TestRelayPaginator:
+    def body(self, has_next, cursor, n=2):
+        return {
+            "data": {
+                "products": {
+                    "edges": [{"cursor": f"c{i}", "node": {"id": i}} for i in range(n)],
+                    "pageInfo": {"hasNextPage": has_next, "endCursor": cursor},
+                }
+            }
+        }
+
+    def test_pages_through_the_connection(self):
+        p = RelayPaginator("data.products", page_size=2)
+        spec = RequestSpec("/graphql", {"q": 1})
+        p.init_request(spec)
+        assert spec.params == {"q": 1, "first": 2}
+        body = self.body(True, "c1")
+        assert p.default_records(body) == [{"id": 0}, {"id": 1}]
+        p.update_state(page(body), records(2))
+        p.update_request(spec)
+        assert spec.params["after"] == "c1"
+        p.update_state(page(self.body(False, "c3")), records(2))
+        assert not p.has_next_page
+
+    def test_nodes_shortcut_and_missing_page_info(self):
+        p = RelayPaginator("data.items")
+        assert p.default_records({"data": {"items": {"nodes": [1, 2]}}}) == [1, 2]
+        with pytest.raises(PaginationError, match="pageInfo"):
+            p.update_state(page({"data": {"items": {"nodes": []}}}), [])
+
+    def test_a_cursor_that_does_not_move_is_a_loop(self):
+        p = RelayPaginator("data.products")
+        p.update_state(page(self.body(True, "same")), records(2))
+        with pytest.raises(PaginationError):
+            p.update_state(page(self.body(True, "same")), records(2))
+
+
+def test_single_page():
+    p = SinglePagePaginator()
+    p.update_state(page([1, 2]), records(2))
+    assert not p.has_next_page
+    with pytest.raises(PaginationError):
+        p.restore({"x": 1}, RequestSpec("/"))
+
+
+class EveryOther(BasePaginator):
+    def __init__(self, stop_after: int = 2) -> None:
+        self.pages = 0
+        self.stop_after = stop_after
+
+    def update_state(self, fetched, records):
+        self.pages += 1
+        self.has_next_page = self.pages < self.stop_after
+
+
+def test_create_from_names_dicts_models_and_instances():
+    from interlink.config import OffsetPaginateConfig
+
+    assert isinstance(create_paginator("cursor"), CursorPaginator)
+    offset = create_paginator({"type": "offset", "page_size": 7, "offset_param": "skip"})
+    assert isinstance(offset, OffsetPaginator) and offset.page_size == 7
+    model = create_paginator(OffsetPaginateConfig(type="offset", page_size=3))
+    assert isinstance(model, OffsetPaginator) and model.page_size == 3
+    instance = EveryOther()
+    assert create_paginator(instance) is instance
+
+
+def test_custom_paginator_by_import_path():
+    custom = create_paginator(
+        {"type": "custom", "class": f"{__name__}:EveryOther", "options": {"stop_after": 5}}
+    )
+    assert isinstance(custom, EveryOther) and custom.stop_after == 5
+    with pytest.raises(PaginationError, match="cannot import"):
+        create_paginator({"type": "custom", "class": "nowhere.at_all:Thing"})
+    with pytest.raises(PaginationError, match="not a BasePaginator"):
+        create_paginator({"type": "custom", "class": "collections:OrderedDict"})
+
+
+def test_registry():
+    register_paginator("every_other", EveryOther)
+    assert "every_other" in paginator_types()
+    assert isinstance(create_paginator({"type": "every_other", "stop_after": 1}), EveryOther)
+    with pytest.raises(PaginationError, match="known"):
+        create_paginator({"type": "nope"})
