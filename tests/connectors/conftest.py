@@ -57,9 +57,7 @@ class ItemsApi:
 def make_catalog(resources: dict[str, Any], handler: Callable[..., Any]) -> Catalog:
     config = InterlinkConfig.model_validate(
         {
-            "connections": {
-                "api": {"base_url": "https://api.test", "retry": {"max_attempts": 1}}
-            },
+            "connections": {"api": {"base_url": "https://api.test", "retry": {"max_attempts": 1}}},
             "resources": {"api": resources},
         }
     )

@@ -201,11 +201,15 @@ class TestLinkHeaderPaginator:
         spec = RequestSpec("/items")
         p.init_request(spec)
         assert spec.params == {"per_page": 100}
-        link = '<https://api.test/items?page=2>; rel="next", <https://api.test/items?page=9>; rel="last"'
+        link = (
+            '<https://api.test/items?page=2>; rel="next", '
+            '<https://api.test/items?page=9>; rel="last"'
+        )
         p.update_state(page([], headers={"Link": link}), records(100))
         p.update_request(spec)
         assert spec.url == "https://api.test/items?page=2"
-        p.update_state(page([], headers={"Link": '<https://api.test/items?page=1>; rel="first"'}), records(4))
+        first_only = {"Link": '<https://api.test/items?page=1>; rel="first"'}
+        p.update_state(page([], headers=first_only), records(4))
         assert not p.has_next_page
         assert p.state() is None
 

@@ -47,7 +47,7 @@ async def test_the_next_page_is_requested_while_the_caller_holds_this_one():
     api = ItemsApi(30)
     async with make_catalog({"items": {**OFFSET, "concurrency": 1}}, api) as catalog:
         seen = []
-        async for page in catalog.resource("api.items").pages():
+        async for _page in catalog.resource("api.items").pages():
             await asyncio.sleep(0.01)  # the caller "writes" the page
             seen.append(len(api.requests))
     # While page 1 was held, page 2 had already been requested, and so on.

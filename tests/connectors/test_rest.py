@@ -27,7 +27,11 @@ class JsonApi:
             if "email" not in data["attributes"]:
                 return httpx.Response(
                     422,
-                    json={"errors": [{"status": "422", "title": "Invalid", "detail": "email is required"}]},
+                    json={
+                        "errors": [
+                            {"status": "422", "title": "Invalid", "detail": "email is required"}
+                        ]
+                    },
                     headers=headers,
                 )
             new_id = str(len(self.store) + 1)
@@ -106,7 +110,8 @@ def test_flatten_and_document_round_trip():
         "email": "a@b.c",
         "relationships": {"owner": "1", "tags": ["3", "4"], "empty": None},
     }
-    doc = document_for({**record, "relationships": {"owner": {"data": {"type": "users", "id": "2"}}}}, "customers", id="7")
+    owner = {"owner": {"data": {"type": "users", "id": "2"}}}
+    doc = document_for({**record, "relationships": owner}, "customers", id="7")
     assert doc == {
         "data": {
             "type": "customers",
