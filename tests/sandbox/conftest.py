@@ -42,3 +42,22 @@ async def shop_client() -> AsyncIterator[ShopClient]:
     yield make
     for client in clients:
         await client.aclose()
+
+
+AppClient = Callable[[Any], httpx.AsyncClient]
+
+
+@pytest.fixture
+async def app_client() -> AsyncIterator[AppClient]:
+    """An in-process httpx client for any ASGI app, at `http://sandbox.test`."""
+    clients: list[httpx.AsyncClient] = []
+
+    def make(app: Any) -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=app)
+        client = httpx.AsyncClient(transport=transport, base_url="http://sandbox.test")
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        await client.aclose()

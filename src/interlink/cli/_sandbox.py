@@ -11,32 +11,46 @@ __all__ = ["register"]
 
 def sandbox(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8080,
-    records: Annotated[int, typer.Option(min=0, help="Customers in the shop.")] = 1000,
+    records: Annotated[
+        int, typer.Option(min=0, help="Customers (and products) in the sandbox.")
+    ] = 1000,
     seed: Annotated[int, typer.Option(help="Seed of the generated data.")] = 42,
     token: Annotated[
-        str | None, typer.Option(help="Require `Authorization: Bearer TOKEN`.")
+        str | None,
+        typer.Option(help="Require `Authorization: Bearer TOKEN` on the shop and GraphQL."),
     ] = "sandbox-token",
     rate: Annotated[
-        float | None, typer.Option(help="Server rate limit, requests per second.")
+        float | None,
+        typer.Option(help="Server rate limit of the shop and commerce, requests per second."),
     ] = 50.0,
     burst: Annotated[int, typer.Option(min=1, help="Server rate-limit burst.")] = 20,
 ) -> None:
-    """Serve the shop sandbox API (customers, rate limits, faults) until Ctrl-C."""
-    from interlink.sandbox import run_sandbox
+    """Serve the sandbox APIs (shop, commerce, GraphQL, SOAP) on one port until Ctrl-C."""
+    from interlink.sandbox import run_sandbox_suite, service_urls
 
-    url = f"http://127.0.0.1:{port}"
-    typer.echo(f"shop sandbox: {url}  ({records} customers, seed {seed})")
-    typer.echo(f"  GET  {url}/customers?offset=0&limit=100")
-    typer.echo(f"  GET  {url}/customers/1")
-    typer.echo(f"  POST {url}/customers   (honours Idempotency-Key)")
-    typer.echo(f"  GET  {url}/_stats      POST {url}/_reset")
+    urls = service_urls(f"http://127.0.0.1:{port}")
+    shop, commerce = urls["shop"], urls["commerce"]
+    typer.echo(f"interlink sandbox on http://127.0.0.1:{port}  ({records} records, seed {seed})")
+    typer.echo(f"  shop      {shop['url']}")
+    typer.echo(f"            GET  {shop['customers']}?offset=0&limit=100  (also /pages, /cursor,")
+    typer.echo("                 /link, /next-url, /wrapped; /{id}/orders; POST, PATCH)")
+    typer.echo(f"            GET  {shop['products']}   GET  {shop['orders']}")
     if token:
-        typer.echo(f"  auth: Authorization: Bearer {token}")
+        typer.echo(f"            auth: Authorization: Bearer {token}")
+    typer.echo(f"  commerce  {commerce['url']}  (JSON:API {commerce['customers']})")
+    typer.echo(f"            token URL: {commerce['token_url']}")
+    typer.echo(
+        f"            client id: {commerce['client_id']}  "
+        f"client secret: {commerce['client_secret']}"
+    )
+    typer.echo(f"  graphql   {urls['graphql']['url']}  (POST)")
+    typer.echo(f"  soap      {urls['soap']['url']}  WSDL: {urls['soap']['wsdl']}")
+    typer.echo(f"  stats     {shop['stats']}  {commerce['stats']}  (POST .../_reset, .../_touch)")
     if rate:
         typer.echo(f"  rate limit: {rate:g}/s, burst {burst} (429 + Retry-After beyond it)")
     typer.echo("Ctrl-C stops it.")
     try:
-        run_sandbox(
+        run_sandbox_suite(
             port,
             records,
             seed,

@@ -1,7 +1,15 @@
 """Real local HTTP servers that behave like the third-party APIs interlink integrates.
 
 The sandbox stands in for someone else's system, so it imports nothing from the rest of
-interlink.
+interlink. The services:
+
+- `create_shop_app`: a REST source of customers (in every pagination style), products
+  and orders, with bearer or API-key auth, rate limits and faults (`_shop`).
+- `create_commerce_app`: an OroCommerce-style JSON:API target behind OAuth2 client
+  credentials (`_commerce`).
+- GraphQL and SOAP product services (`_graphql`, `_soap`).
+- `create_sandbox_app`: all of them in one app under `/shop`, `/commerce`, `/graphql`
+  and `/soap` (`_suite`); `interlink sandbox` serves it.
 
 ```python
 from interlink.sandbox import SandboxServer, create_shop_app
@@ -12,29 +20,57 @@ with SandboxServer(create_shop_app(records=10_000, token="secret")) as server:
 """
 
 from ._admin import SandboxStats
+from ._commerce import (
+    CommerceCustomer,
+    CommerceCustomerStore,
+    create_commerce_app,
+    make_commerce_customer,
+)
 from ._data import Address, Customer, CustomerStore, make_customer, make_customers
 from ._faults import DroppedConnectionError, FaultConfig
+from ._orders import Order, OrderItem, OrderStore, make_order, order_count, order_ids_of
+from ._pagination import DEFAULT_LIMIT, MAX_LIMIT
+from ._products import Product, make_product, make_products
 from ._ratelimit import RateLimitDecision, RateLimitHeaderStyle, TokenBucket, rate_limit_headers
-from ._server import SandboxServer, run_sandbox
-from ._shop import DEFAULT_LIMIT, MAX_LIMIT, ShopOptions, create_shop_app
+from ._server import SandboxServer, run_sandbox, run_sandbox_suite
+from ._shop import ShopOptions, create_shop_app
+from ._store import ProductStore
+from ._suite import create_sandbox_app, service_urls
 
 __all__ = [
     "Address",
+    "CommerceCustomer",
+    "CommerceCustomerStore",
     "Customer",
     "CustomerStore",
     "DEFAULT_LIMIT",
     "DroppedConnectionError",
     "FaultConfig",
     "MAX_LIMIT",
+    "Order",
+    "OrderItem",
+    "OrderStore",
+    "Product",
+    "ProductStore",
     "RateLimitDecision",
     "RateLimitHeaderStyle",
     "SandboxServer",
     "SandboxStats",
     "ShopOptions",
     "TokenBucket",
+    "create_commerce_app",
+    "create_sandbox_app",
     "create_shop_app",
+    "make_commerce_customer",
     "make_customer",
     "make_customers",
+    "make_order",
+    "make_product",
+    "make_products",
+    "order_count",
+    "order_ids_of",
     "rate_limit_headers",
     "run_sandbox",
+    "run_sandbox_suite",
+    "service_urls",
 ]

@@ -12,7 +12,7 @@ import hmac
 from starlette.datastructures import Headers, QueryParams
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ._admin import ADMIN_PATHS, SandboxStats
+from ._admin import SandboxStats, is_admin_path
 from ._responses import error_response
 
 __all__ = ["AuthMiddleware"]
@@ -41,7 +41,7 @@ class AuthMiddleware:
         self.api_key = api_key
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in ADMIN_PATHS:
+        if scope["type"] != "http" or is_admin_path(scope):
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)

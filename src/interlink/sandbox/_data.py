@@ -7,11 +7,22 @@ seed see byte-for-byte the same data.
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Mapping
 from typing import TypedDict
 
-__all__ = ["Address", "Customer", "CustomerStore", "make_customer", "make_customers"]
+from ._store import BaseRecordStore, IdIndex, now_timestamp
+
+__all__ = [
+    "Address",
+    "Customer",
+    "CustomerStore",
+    "customer_times",
+    "epoch_timestamp",
+    "make_customer",
+    "make_customers",
+]
 
 
 class Address(TypedDict):
@@ -99,10 +110,6 @@ def _mix64(value: int) -> int:
     return value ^ (value >> 31)
 
 
-def _timestamp(epoch_seconds: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch_seconds))
-
-
 # Lookup tables keep a record at a few microseconds: formatting is the expensive part.
 _DAYS = tuple(
     time.strftime("%Y-%m-%dT", time.gmtime(_EPOCH_START + day * 86_400))
@@ -125,10 +132,26 @@ def _offset_timestamp(offset: int) -> str:
     return _DAYS[day] + _MINUTES[minute] + _SECONDS[second]
 
 
+def _hashes(seed: int, customer_id: int) -> tuple[int, int]:
+    a = _mix64((seed * 0x100000001B3) ^ customer_id)
+    return a, ((a ^ (a >> 29)) * 0xBF58476D1CE4E5B9) & _MASK64
+
+
+def customer_times(seed: int, customer_id: int) -> tuple[int, int]:
+    """Seconds after 2022-01-01 of a generated customer's `created_at` and `updated_at`."""
+    _, b = _hashes(seed, customer_id)
+    created = b % _CREATED_SPAN
+    return created, created + (b >> 16) % _UPDATED_SPAN
+
+
+def epoch_timestamp(offset: int) -> str:
+    """Format `offset` seconds after 2022-01-01 (within three years) as the records do."""
+    return _offset_timestamp(offset)
+
+
 def make_customer(seed: int, customer_id: int) -> Customer:
     """Return customer `customer_id` of the data set for `seed`, always the same record."""
-    a = _mix64((seed * 0x100000001B3) ^ customer_id)
-    b = ((a ^ (a >> 29)) * 0xBF58476D1CE4E5B9) & _MASK64
+    a, b = _hashes(seed, customer_id)
     first = a & 63
     last = (a >> 6) & 63
     word = (a >> 12) & 31
@@ -160,11 +183,12 @@ def make_customers(seed: int, count: int, *, start: int = 1) -> list[Customer]:
     return [make_customer(seed, customer_id) for customer_id in range(start, start + count)]
 
 
-class CustomerStore:
-    """The customers of one sandbox app: generated records `1..records` plus created ones.
+class CustomerStore(BaseRecordStore[Customer]):
+    """The customers of one sandbox app: generated records `1..records` plus changes.
 
     Generated records are never held in memory; records created through the API get the
-    next ids and are kept until `reset()`.
+    next ids, and created, updated or touched records are kept (until `reset()`) in place
+    of the generated ones.
 
     ```python
     store = CustomerStore(records=100_000, seed=42)
@@ -175,55 +199,79 @@ class CustomerStore:
     def __init__(self, *, records: int, seed: int) -> None:
         if records < 0:
             raise ValueError("records must not be negative")
+        super().__init__()
         self.records = records
         self.seed = seed
-        self._created: list[Customer] = []
 
-    @property
-    def total(self) -> int:
-        return self.records + len(self._created)
+    def _generated_ids(self) -> IdIndex:
+        return range(1, self.records + 1)
 
-    def get(self, customer_id: int) -> Customer | None:
-        if 1 <= customer_id <= self.records:
-            return make_customer(self.seed, customer_id)
-        index = customer_id - self.records - 1
-        if 0 <= index < len(self._created):
-            return self._created[index]
-        return None
+    def _is_generated(self, record_id: int) -> bool:
+        return 1 <= record_id <= self.records
 
-    def page(self, offset: int, limit: int) -> list[Customer]:
-        """Return up to `limit` customers in id order, skipping the first `offset`."""
-        end = min(offset + limit, self.total)
-        generated_end = min(end, self.records)
-        page = make_customers(self.seed, max(generated_end - offset, 0), start=offset + 1)
-        first_created = max(offset - self.records, 0)
-        page.extend(self._created[first_created : max(end - self.records, 0)])
-        return page
+    def _generate(self, record_id: int) -> Customer:
+        return make_customer(self.seed, record_id)
+
+    def _generated_updated_at(self, record_id: int) -> str:
+        return _offset_timestamp(customer_times(self.seed, record_id)[1])
+
+    def _first_free_id(self) -> int:
+        return self.records + 1
 
     def create(self, fields: Mapping[str, object]) -> Customer:
         """Store a new customer built from already validated `fields` and return it."""
-        now = _timestamp(int(time.time()))
-        address = fields.get("address")
-        tags = fields.get("tags")
-        customer: Customer = {
-            "id": self.total + 1,
-            "email": str(fields["email"]),
-            "first_name": str(fields.get("first_name", "")),
-            "last_name": str(fields.get("last_name", "")),
-            "phone": str(fields.get("phone", "")),
-            "company": str(fields.get("company", "")),
-            "address": {
-                "street": str(address.get("street", "")) if isinstance(address, dict) else "",
-                "city": str(address.get("city", "")) if isinstance(address, dict) else "",
-                "country": str(address.get("country", "")) if isinstance(address, dict) else "",
-            },
-            "tags": [str(tag) for tag in tags] if isinstance(tags, list) else [],
-            "created_at": now,
-            "updated_at": now,
-        }
-        self._created.append(customer)
-        return customer
+        now = now_timestamp()
 
-    def reset(self) -> None:
-        """Forget every created customer."""
-        self._created.clear()
+        def build(customer_id: int) -> Customer:
+            customer: Customer = {
+                "id": customer_id,
+                "email": "",
+                "first_name": "",
+                "last_name": "",
+                "phone": "",
+                "company": "",
+                "address": {"street": "", "city": "", "country": ""},
+                "tags": [],
+                "created_at": now,
+                "updated_at": now,
+            }
+            return _apply(customer, fields)
+
+        return self.add(build)
+
+    def update(self, customer_id: int, fields: Mapping[str, object]) -> Customer | None:
+        """Change the given (already validated) fields of a customer and set `updated_at`.
+
+        `address` is merged field by field. Returns None for an unknown id.
+        """
+        customer = self.get(customer_id)
+        if customer is None:
+            return None
+        changed = _apply(copy.deepcopy(customer), fields)
+        changed["updated_at"] = now_timestamp()
+        return self.put(changed)
+
+
+def _apply(customer: Customer, fields: Mapping[str, object]) -> Customer:
+    if "email" in fields:
+        customer["email"] = str(fields["email"])
+    if "first_name" in fields:
+        customer["first_name"] = str(fields["first_name"])
+    if "last_name" in fields:
+        customer["last_name"] = str(fields["last_name"])
+    if "phone" in fields:
+        customer["phone"] = str(fields["phone"])
+    if "company" in fields:
+        customer["company"] = str(fields["company"])
+    address = fields.get("address")
+    if isinstance(address, Mapping):
+        if "street" in address:
+            customer["address"]["street"] = str(address["street"])
+        if "city" in address:
+            customer["address"]["city"] = str(address["city"])
+        if "country" in address:
+            customer["address"]["country"] = str(address["country"])
+    tags = fields.get("tags")
+    if isinstance(tags, list):
+        customer["tags"] = [str(tag) for tag in tags]
+    return customer

@@ -24,7 +24,7 @@ from typing import Literal
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ._admin import ADMIN_PATHS, SandboxStats
+from ._admin import SandboxStats, is_admin_path
 from ._responses import error_response
 
 __all__ = [
@@ -151,7 +151,7 @@ class FaultMiddleware:
             stats.faults.setdefault(kind, 0)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in ADMIN_PATHS:
+        if scope["type"] != "http" or is_admin_path(scope):
             await self.app(scope, receive, send)
             return
         decision = self.plan.next()

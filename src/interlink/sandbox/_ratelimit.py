@@ -27,7 +27,7 @@ from typing import Literal
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ._admin import ADMIN_PATHS, SandboxStats
+from ._admin import SandboxStats, is_admin_path
 from ._responses import error_body
 
 __all__ = [
@@ -144,7 +144,7 @@ def rate_limit_headers(
 class RateLimitMiddleware:
     """ASGI middleware that answers 429 when `bucket` is empty and adds the headers otherwise.
 
-    The admin paths (`/_stats`, `/_reset`) are never limited.
+    The admin paths (`/_stats`, `/_reset`, `/_touch`) are never limited.
     """
 
     def __init__(
@@ -167,7 +167,7 @@ class RateLimitMiddleware:
         self.wall_clock = wall_clock
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in ADMIN_PATHS:
+        if scope["type"] != "http" or is_admin_path(scope):
             await self.app(scope, receive, send)
             return
         decision = self.bucket.take(self.clock())

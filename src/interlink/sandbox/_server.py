@@ -18,10 +18,11 @@ import uvicorn
 from starlette.types import ASGIApp
 from uvicorn.config import LOGGING_CONFIG
 
-from ._faults import DroppedConnectionError
+from ._faults import DroppedConnectionError, FaultConfig
 from ._shop import ShopOptions, create_shop_app
+from ._suite import create_sandbox_app
 
-__all__ = ["SandboxServer", "run_sandbox"]
+__all__ = ["SandboxServer", "run_sandbox", "run_sandbox_suite"]
 
 # A slow fault still in flight at shutdown is cancelled after this many seconds.
 _GRACEFUL_SHUTDOWN_SECONDS = 2
@@ -194,4 +195,21 @@ def run_sandbox(
     rate_limit_headers and faults.
     """
     app = create_shop_app(records=records, seed=seed, **options)
+    uvicorn.Server(_config(app, host, port, own_logging=True)).run()
+
+
+def run_sandbox_suite(
+    port: int,
+    records: int = 1000,
+    seed: int = 42,
+    *,
+    host: str = "127.0.0.1",
+    token: str | None = "sandbox-token",
+    rate_limit: tuple[float, float, int] | None = None,
+    faults: FaultConfig | None = None,
+) -> None:
+    """Serve the whole suite (`create_sandbox_app`) in the foreground until interrupted."""
+    app = create_sandbox_app(
+        records=records, seed=seed, token=token, rate_limit=rate_limit, faults=faults
+    )
     uvicorn.Server(_config(app, host, port, own_logging=True)).run()

@@ -1,20 +1,62 @@
-"""The "shop" sandbox: a customers API with offset pagination, auth, limits and faults.
+"""The "shop" sandbox: customers, products and orders behind auth, limits and faults.
 
-Routes:
+Every list is sorted by id and accepts `updated_since` (see `_pagination`: ISO-8601,
+keeps records with `updated_at >= updated_since`); page sizes default to 100 and are
+capped at 1000. Totals count the filtered records. The same customers are offered in
+each pagination style a connector must support:
 
-- `GET /customers?offset=&limit=` answers `{"data": [...], "total", "offset", "limit"}`;
-  `limit` defaults to 100 and is capped at 1000.
-- `GET /customers/{id}` answers one customer, or 404.
-- `POST /customers` creates a customer; an `Idempotency-Key` header makes a retry replay
-  the stored answer (with `Idempotent-Replayed: true`) instead of creating twice.
-- `GET /echo` (any method) answers the request's method, path, query and headers.
-- `GET /_stats` and `POST /_reset`, without auth, limits or faults.
+- `GET /customers?offset=&limit=` -> `{"data": [...], "total", "offset", "limit"}`.
+- `GET /customers/pages?page=&per_page=` (pages from 1) ->
+  `{"customers": [...], "page", "per_page", "total", "total_pages"}`.
+- `GET /customers/cursor?cursor=&limit=` -> `{"data": [...], "next_cursor": str | null}`;
+  the cursor is opaque, carries the filter, and an invalid one is a 400. With a cursor,
+  an `updated_since` other than the cursor's is a 400.
+- `GET /customers/link?page=&per_page=` -> a bare JSON array, with an RFC 8288 `Link`
+  header of absolute URLs (`rel="first"`, `"prev"` after page 1, `"next"` unless this is
+  the last page, `"last"`) and `X-Total-Count`.
+- `GET /customers/next-url?offset=&limit=` ->
+  `{"results": [...], "count", "next": absolute URL | null, "previous": URL | null}`.
+- `GET /customers/wrapped?offset=&limit=[&fail_at=K]` ->
+  `{"status": "success", "data": {"customers": [...], "total"}}`; with `fail_at`, a
+  request with `offset >= K` gets the error envelope below, still with HTTP 200.
+- `GET /customers/error-envelope` -> 200 with
+  `{"status": "error", "message": "Customer export is temporarily disabled"}`.
+
+Single customers and changes:
+
+- `GET /customers/{id}` -> the customer, or 404.
+- `POST /customers` creates (201 and `Location: /customers/{id}`, an absolute path that
+  includes any mount prefix); `Idempotency-Key` makes a retry replay
+  the stored answer with `Idempotent-Replayed: true` instead of creating twice.
+- `PATCH /customers/{id}` with a JSON object of fields (`email`, `first_name`,
+  `last_name`, `phone`, `company`, `address` merged field by field, `tags`) -> the
+  changed customer with `updated_at` set to now; 404, 400 (not JSON) or 422 (bad or
+  read-only fields).
+
+Products and orders:
+
+- `GET /products?offset=&limit=` -> `{"data", "total", "offset", "limit"}`;
+  `GET /products/{id}`.
+- `GET /orders?offset=&limit=` -> `{"data", "total", "offset", "limit"}` of every order;
+  `GET /orders/{id}`.
+- `GET /customers/{id}/orders?page=&per_page=` ->
+  `{"orders": [...], "page", "per_page", "total", "total_pages"}`; 404 for an unknown
+  customer. Order fields: `id`, `customer_id`, `number`, `status`, `total`, `currency`,
+  `items` (`product_id`, `sku`, `quantity`, `price`), `created_at`, `updated_at`.
+
+Without auth, limits, faults or counting:
+
+- `GET /_stats`, `POST /_reset` (all changes and counters are forgotten).
+- `POST /_touch` with `{"resource": "customers" | "products" | "orders", "ids": [...]}`
+  sets `updated_at` of those records to now, as a change made in the third party's own UI
+  would; an unknown id is a 404 and changes nothing.
+- `GET /echo` (any method) answers the request's method, path, query and headers (this
+  one is counted and limited like the API).
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypedDict, get_args
 
 import orjson
@@ -25,25 +67,42 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ._admin import SandboxStats, StatsMiddleware, admin_routes
+from ._admin import SandboxStats, StatsMiddleware, admin_routes, touch_response
 from ._auth import AuthMiddleware
 from ._data import CustomerStore
 from ._faults import FaultConfig, FaultMiddleware, FaultPlan
+from ._idempotency import IdempotencyKeyReusedError, IdempotencyStore
+from ._orders import OrderStore
+from ._pagination import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    decode_cursor,
+    encode_cursor,
+    link_header,
+    page_size,
+    query_int,
+    since_param,
+    total_pages,
+    url_with,
+)
 from ._ratelimit import RateLimitHeaderStyle, RateLimitMiddleware, TokenBucket
 from ._responses import JSONResponse, error_response
+from ._store import BaseRecordStore, ProductStore
 
 __all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "ShopOptions", "create_shop_app"]
 
-DEFAULT_LIMIT = 100
-MAX_LIMIT = 1000
+ERROR_ENVELOPE = {"status": "error", "message": "Customer export is temporarily disabled"}
 
 _TEXT_FIELDS = ("first_name", "last_name", "phone", "company")
 _ADDRESS_FIELDS = ("street", "city", "country")
+_WRITABLE = {"email", "address", "tags", *_TEXT_FIELDS}
+_READ_ONLY = {"id", "created_at", "updated_at"}
 
 
 class ShopOptions(TypedDict, total=False):
     """The keyword options of `create_shop_app` besides `records` and `seed`."""
 
+    products: int | None
     token: str | None
     api_key: str | None
     rate_limit: tuple[float, float, int] | None
@@ -51,25 +110,16 @@ class ShopOptions(TypedDict, total=False):
     faults: FaultConfig | None
 
 
-def _query_int(request: Request, name: str, default: int, minimum: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = minimum - 1
-    if value < minimum:
-        raise HTTPException(400, f"{name} must be an integer of at least {minimum}")
-    return value
-
-
-def _validate_customer(body: Any) -> list[dict[str, str]]:
+def _validate_customer(body: Any, *, partial: bool = False) -> list[dict[str, str]]:
     if not isinstance(body, dict):
         return [{"field": "", "issue": "the body must be a JSON object"}]
     problems: list[dict[str, str]] = []
+    if partial:
+        for name in sorted(set(body) - _WRITABLE):
+            issue = "read-only" if name in _READ_ONLY else "unknown field"
+            problems.append({"field": name, "issue": issue})
     email = body.get("email")
-    if not isinstance(email, str) or "@" not in email:
+    if (not partial or "email" in body) and (not isinstance(email, str) or "@" not in email):
         problems.append({"field": "email", "issue": "required, an email address"})
     for name in _TEXT_FIELDS:
         if name in body and not isinstance(body[name], str):
@@ -90,20 +140,29 @@ class _ShopApi:
 
     def __init__(
         self,
-        store: CustomerStore,
+        customers: CustomerStore,
+        products: ProductStore,
+        orders: OrderStore,
         stats: SandboxStats,
         bucket: TokenBucket | None,
         plan: FaultPlan | None,
     ) -> None:
-        self.store = store
+        self.customers = customers
+        self.products = products
+        self.orders = orders
         self.stats = stats
         self.bucket = bucket
         self.plan = plan
-        # Idempotency-Key -> (request fingerprint, status, body) of the first answer.
-        self.idempotent: dict[str, tuple[str, int, bytes]] = {}
+        self.idempotent = IdempotencyStore()
+        self.resources: Mapping[str, BaseRecordStore[Any]] = {
+            "customers": customers,
+            "products": products,
+            "orders": orders,
+        }
 
     def reset(self) -> None:
-        self.store.reset()
+        for store in self.resources.values():
+            store.reset()
         self.stats.reset()
         self.idempotent.clear()
         if self.bucket is not None:
@@ -111,21 +170,118 @@ class _ShopApi:
         if self.plan is not None:
             self.plan.reset()
 
+    # -- lists: offset / limit ----------------------------------------------------------
+
+    def _offset_page(self, request: Request, store: BaseRecordStore[Any]) -> dict[str, Any]:
+        offset = query_int(request, "offset", 0, minimum=0)
+        limit = page_size(request, "limit")
+        since = since_param(request)
+        return {
+            "data": store.page(offset, limit, since),
+            "total": store.count(since),
+            "offset": offset,
+            "limit": limit,
+        }
+
     async def list_customers(self, request: Request) -> Response:
-        offset = _query_int(request, "offset", 0, minimum=0)
-        limit = min(_query_int(request, "limit", DEFAULT_LIMIT, minimum=1), MAX_LIMIT)
+        return JSONResponse(self._offset_page(request, self.customers))
+
+    async def list_products(self, request: Request) -> Response:
+        return JSONResponse(self._offset_page(request, self.products))
+
+    async def list_orders(self, request: Request) -> Response:
+        return JSONResponse(self._offset_page(request, self.orders))
+
+    async def customers_next_url(self, request: Request) -> Response:
+        page = self._offset_page(request, self.customers)
+        offset, limit, total = page["offset"], page["limit"], page["total"]
+        more = offset + limit < total
         return JSONResponse(
             {
-                "data": self.store.page(offset, limit),
-                "total": self.store.total,
-                "offset": offset,
-                "limit": limit,
+                "count": total,
+                "next": url_with(request, offset=offset + limit, limit=limit) if more else None,
+                "previous": (
+                    url_with(request, offset=max(offset - limit, 0), limit=limit)
+                    if offset > 0
+                    else None
+                ),
+                "results": page["data"],
             }
         )
 
+    async def customers_wrapped(self, request: Request) -> Response:
+        fail_at = query_int(request, "fail_at", -1, minimum=0)
+        page = self._offset_page(request, self.customers)
+        if 0 <= fail_at <= page["offset"]:
+            return JSONResponse(ERROR_ENVELOPE)
+        return JSONResponse(
+            {"status": "success", "data": {"customers": page["data"], "total": page["total"]}}
+        )
+
+    async def customers_error_envelope(self, request: Request) -> Response:
+        return JSONResponse(ERROR_ENVELOPE)
+
+    # -- lists: page numbers, Link header, cursor ------------------------------------------
+
+    def _numbered_page(
+        self, request: Request, count: Callable[[str | None], int]
+    ) -> tuple[int, int, str | None, int, int]:
+        page = query_int(request, "page", 1, minimum=1)
+        per_page = page_size(request, "per_page")
+        since = since_param(request)
+        total = count(since)
+        return page, per_page, since, total, total_pages(total, per_page)
+
+    async def customers_pages(self, request: Request) -> Response:
+        page, per_page, since, total, pages = self._numbered_page(request, self.customers.count)
+        return JSONResponse(
+            {
+                "customers": self.customers.page((page - 1) * per_page, per_page, since),
+                "page": page,
+                "per_page": per_page,
+                "total": total,
+                "total_pages": pages,
+            }
+        )
+
+    async def customers_link(self, request: Request) -> Response:
+        page, per_page, since, total, pages = self._numbered_page(request, self.customers.count)
+        last = max(pages, 1)
+        links = [(url_with(request, page=1, per_page=per_page), "first")]
+        if page > 1:
+            links.append((url_with(request, page=min(page - 1, last), per_page=per_page), "prev"))
+        if page < pages:
+            links.append((url_with(request, page=page + 1, per_page=per_page), "next"))
+        links.append((url_with(request, page=last, per_page=per_page), "last"))
+        return JSONResponse(
+            self.customers.page((page - 1) * per_page, per_page, since),
+            headers={"Link": link_header(links), "X-Total-Count": str(total)},
+        )
+
+    async def customers_cursor(self, request: Request) -> Response:
+        limit = page_size(request, "limit")
+        since = since_param(request)
+        cursor = request.query_params.get("cursor")
+        after = 0
+        if cursor:
+            try:
+                after, cursor_since = decode_cursor(cursor)
+            except ValueError:
+                return error_response(400, "invalid_cursor", "The cursor is not valid.")
+            if "updated_since" in request.query_params and since != cursor_since:
+                return error_response(
+                    400, "invalid_cursor", "updated_since differs from the cursor's filter."
+                )
+            since = cursor_since
+        records, more = self.customers.after(after, limit, since)
+        next_cursor = encode_cursor(records[-1]["id"], since) if more and records else None
+        return JSONResponse({"data": records, "next_cursor": next_cursor})
+
+    # -- single customers ---------------------------------------------------------------
+
     async def get_customer(self, request: Request) -> Response:
         customer_id: int = request.path_params["customer_id"]
-        customer = self.store.get(customer_id)
+        customer = self.customers.get(customer_id)
         if customer is None:
             return error_response(404, "not_found", f"No customer with id {customer_id}.")
         return JSONResponse(customer)
@@ -135,42 +291,95 @@ class _ShopApi:
         key = request.headers.get("idempotency-key")
         # No await between the lookup and storing the answer: concurrent retries with the
         # same key cannot both create.
-        fingerprint = hashlib.sha256(raw).hexdigest()
-        if key is not None and key in self.idempotent:
-            stored_fingerprint, status, body = self.idempotent[key]
-            if stored_fingerprint != fingerprint:
+        if key is not None:
+            try:
+                stored = self.idempotent.find(key, raw)
+            except IdempotencyKeyReusedError:
                 return error_response(
                     422,
                     "idempotency_key_reused",
                     "This Idempotency-Key was used with a different request body.",
                 )
-            self.stats.idempotent_replays += 1
-            return Response(
-                body,
-                status_code=status,
-                media_type="application/json",
-                headers={"Idempotent-Replayed": "true"},
-            )
-        status, body, headers = self._create(raw)
+            if stored is not None:
+                self.stats.idempotent_replays += 1
+                return stored.replay()
+        response, headers = self._create(raw, request.url.path)
         if key is not None:
-            self.idempotent[key] = (fingerprint, status, body)
-        return Response(body, status_code=status, media_type="application/json", headers=headers)
+            self.idempotent.remember(key, raw, response, headers)
+        return response
 
-    def _create(self, raw: bytes) -> tuple[int, bytes, Mapping[str, str]]:
+    def _create(self, raw: bytes, path: str) -> tuple[Response, dict[str, str]]:
         try:
             payload = orjson.loads(raw)
         except orjson.JSONDecodeError:
-            response = error_response(400, "invalid_json", "The body is not valid JSON.")
-            return 400, bytes(response.body), {}
+            return error_response(400, "invalid_json", "The body is not valid JSON."), {}
         problems = _validate_customer(payload)
         if problems:
             response = error_response(
                 422, "validation_error", "The customer is not valid.", details=problems
             )
-            return 422, bytes(response.body), {}
-        customer = self.store.create(payload)
+            return response, {}
+        customer = self.customers.create(payload)
         self.stats.creates += 1
-        return 201, orjson.dumps(customer), {"Location": f"/customers/{customer['id']}"}
+        # The path of the request keeps a mount prefix: /shop/customers/11 in the suite.
+        headers = {"Location": f"{path.rstrip('/')}/{customer['id']}"}
+        return JSONResponse(customer, status_code=201, headers=headers), headers
+
+    async def patch_customer(self, request: Request) -> Response:
+        customer_id: int = request.path_params["customer_id"]
+        try:
+            payload = orjson.loads(await request.body())
+        except orjson.JSONDecodeError:
+            return error_response(400, "invalid_json", "The body is not valid JSON.")
+        if self.customers.get(customer_id) is None:
+            return error_response(404, "not_found", f"No customer with id {customer_id}.")
+        problems = _validate_customer(payload, partial=True)
+        if problems:
+            return error_response(
+                422, "validation_error", "The changes are not valid.", details=problems
+            )
+        customer = self.customers.update(customer_id, payload)
+        self.stats.updates += 1
+        return JSONResponse(customer)
+
+    async def customer_orders(self, request: Request) -> Response:
+        customer_id: int = request.path_params["customer_id"]
+        if self.customers.get(customer_id) is None:
+            return error_response(404, "not_found", f"No customer with id {customer_id}.")
+        since = since_param(request)
+        orders = self.orders.of_customer(customer_id, since)
+        page, per_page, _, total, pages = self._numbered_page(request, lambda _: len(orders))
+        start = (page - 1) * per_page
+        return JSONResponse(
+            {
+                "orders": orders[start : start + per_page],
+                "page": page,
+                "per_page": per_page,
+                "total": total,
+                "total_pages": pages,
+            }
+        )
+
+    # -- single products and orders -----------------------------------------------------
+
+    async def get_product(self, request: Request) -> Response:
+        product_id: int = request.path_params["product_id"]
+        product = self.products.get(product_id)
+        if product is None:
+            return error_response(404, "not_found", f"No product with id {product_id}.")
+        return JSONResponse(product)
+
+    async def get_order(self, request: Request) -> Response:
+        order_id: int = request.path_params["order_id"]
+        order = self.orders.get(order_id)
+        if order is None:
+            return error_response(404, "not_found", f"No order with id {order_id}.")
+        return JSONResponse(order)
+
+    # -- admin and diagnostics ----------------------------------------------------------
+
+    async def touch(self, request: Request) -> Response:
+        return touch_response(await request.body(), self.resources)
 
     async def echo(self, request: Request) -> Response:
         headers: dict[str, str] = {}
@@ -205,15 +414,17 @@ def create_shop_app(
     *,
     records: int = 1000,
     seed: int = 42,
+    products: int | None = None,
     token: str | None = None,
     api_key: str | None = None,
     rate_limit: tuple[float, float, int] | None = None,
     rate_limit_headers: RateLimitHeaderStyle = "both",
     faults: FaultConfig | None = None,
 ) -> Starlette:
-    """Build the shop sandbox app, a customers API with `records` deterministic customers.
+    """Build the shop sandbox app: `records` customers, their orders, and products.
 
     Args:
+        products: how many products (default: as many as `records`).
         token: require `Authorization: Bearer <token>`.
         api_key: require the key in `X-API-Key` or the `api_key` query parameter.
         rate_limit: `(rate, per_seconds, burst)` of the token bucket all clients share.
@@ -228,11 +439,14 @@ def create_shop_app(
     """
     if rate_limit_headers not in get_args(RateLimitHeaderStyle):
         raise ValueError(f"unknown rate_limit_headers style {rate_limit_headers!r}")
+    product_count = records if products is None else products
     stats = SandboxStats()
-    store = CustomerStore(records=records, seed=seed)
+    customers = CustomerStore(records=records, seed=seed)
+    product_store = ProductStore(count=product_count, seed=seed)
+    orders = OrderStore(customers=records, products=product_count, seed=seed)
     bucket = TokenBucket(*rate_limit) if rate_limit is not None else None
     plan = FaultPlan(faults) if faults is not None else None
-    api = _ShopApi(store, stats, bucket, plan)
+    api = _ShopApi(customers, product_store, orders, stats, bucket, plan)
 
     # Outermost first: count, authenticate, spend a token, then maybe misbehave.
     middleware = [Middleware(StatsMiddleware, stats=stats)]
@@ -249,13 +463,27 @@ def create_shop_app(
         routes=[
             Route("/customers", api.list_customers, methods=["GET"]),
             Route("/customers", api.create_customer, methods=["POST"]),
+            Route("/customers/pages", api.customers_pages, methods=["GET"]),
+            Route("/customers/cursor", api.customers_cursor, methods=["GET"]),
+            Route("/customers/link", api.customers_link, methods=["GET"]),
+            Route("/customers/next-url", api.customers_next_url, methods=["GET"]),
+            Route("/customers/wrapped", api.customers_wrapped, methods=["GET"]),
+            Route("/customers/error-envelope", api.customers_error_envelope, methods=["GET"]),
             Route("/customers/{customer_id:int}", api.get_customer, methods=["GET"]),
+            Route("/customers/{customer_id:int}", api.patch_customer, methods=["PATCH"]),
+            Route("/customers/{customer_id:int}/orders", api.customer_orders, methods=["GET"]),
+            Route("/products", api.list_products, methods=["GET"]),
+            Route("/products/{product_id:int}", api.get_product, methods=["GET"]),
+            Route("/orders", api.list_orders, methods=["GET"]),
+            Route("/orders/{order_id:int}", api.get_order, methods=["GET"]),
             Route("/echo", api.echo, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
-            *admin_routes(stats, api.reset),
+            *admin_routes(stats, api.reset, api.touch),
         ],
         middleware=middleware,
         exception_handlers={HTTPException: _http_error},
     )
     app.state.stats = stats
-    app.state.customers = store
+    app.state.customers = customers
+    app.state.products = product_store
+    app.state.orders = orders
     return app

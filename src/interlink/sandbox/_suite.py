@@ -1,0 +1,137 @@
+"""The whole sandbox in one ASGI app: every stand-in third party under its own prefix.
+
+- `/shop/...`: `create_shop_app` (bearer `token`, customers, products, orders);
+  its `Link` and `next` URLs carry the `/shop` prefix.
+- `/commerce/...`: `create_commerce_app` (OAuth2 at `/commerce/oauth2-token`, JSON:API
+  at `/commerce/api/customers`).
+- `/graphql`: `create_graphql_app` (`POST /graphql`; bearer `token`).
+- `/soap`: `create_soap_app` (`POST /soap`, the WSDL at `GET /soap?wsdl`).
+- `GET /`: the services and their absolute URLs as JSON (`service_urls`).
+
+Each service keeps its own data, counters (`/shop/_stats`, `/commerce/_stats`), rate
+limit and faults; `rate_limit` and `faults` apply to the shop and commerce services, each
+with a bucket and a fault sequence of its own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
+
+from ._commerce import create_commerce_app
+from ._faults import FaultConfig
+from ._responses import JSONResponse, error_response
+from ._shop import create_shop_app
+
+__all__ = ["create_sandbox_app", "service_urls"]
+
+
+def service_urls(
+    base_url: str, *, client_id: str = "commerce-client", client_secret: str = "commerce-secret"
+) -> dict[str, dict[str, str]]:
+    """The absolute URLs of every service of a suite served at `base_url`."""
+    base = base_url.rstrip("/")
+    return {
+        "shop": {
+            "url": f"{base}/shop",
+            "customers": f"{base}/shop/customers",
+            "products": f"{base}/shop/products",
+            "orders": f"{base}/shop/orders",
+            "stats": f"{base}/shop/_stats",
+        },
+        "commerce": {
+            "url": f"{base}/commerce",
+            "customers": f"{base}/commerce/api/customers",
+            "token_url": f"{base}/commerce/oauth2-token",
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "stats": f"{base}/commerce/_stats",
+        },
+        "graphql": {"url": f"{base}/graphql"},
+        "soap": {"url": f"{base}/soap", "wsdl": f"{base}/soap?wsdl"},
+    }
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    codes = {404: "not_found", 405: "method_not_allowed"}
+    return error_response(
+        exc.status_code, codes.get(exc.status_code, "http_error"), exc.detail, headers=exc.headers
+    )
+
+
+def create_sandbox_app(
+    *,
+    records: int = 1000,
+    seed: int = 42,
+    token: str | None = "sandbox-token",
+    rate_limit: tuple[float, float, int] | None = None,
+    faults: FaultConfig | None = None,
+    commerce_records: int = 0,
+    commerce_overlap: int = 0,
+    client_id: str = "commerce-client",
+    client_secret: str = "commerce-secret",
+) -> Starlette:
+    """Build the suite: shop, commerce, GraphQL and SOAP services in one app.
+
+    `records` customers (and as many products) for the shop, and products for GraphQL
+    and SOAP; `token` guards the shop and GraphQL; the commerce store starts with
+    `commerce_records` customers, the first `commerce_overlap` sharing shop emails.
+
+    ```python
+    with SandboxServer(create_sandbox_app(records=500)) as server:
+        httpx.get(f"{server.url}/")  # where everything is
+    ```
+    """
+    # Imported here: the GraphQL and SOAP servers pull in strawberry and spyne, which
+    # the shop alone (interlink demo, most tests) does not need.
+    from ._graphql import create_graphql_app
+    from ._soap import create_soap_app
+
+    shop = create_shop_app(
+        records=records, seed=seed, token=token, rate_limit=rate_limit, faults=faults
+    )
+    commerce = create_commerce_app(
+        records=commerce_records,
+        seed=seed,
+        overlap=commerce_overlap,
+        client_id=client_id,
+        client_secret=client_secret,
+        rate_limit=rate_limit,
+        faults=faults,
+    )
+    graphql = create_graphql_app(records=records, seed=seed, token=token)
+    soap = create_soap_app(records=records, seed=seed)
+
+    async def index(request: Request) -> Response:
+        urls: dict[str, Any] = service_urls(
+            str(request.base_url), client_id=client_id, client_secret=client_secret
+        )
+        if token is not None:
+            urls["shop"]["auth"] = urls["graphql"]["auth"] = f"Authorization: Bearer {token}"
+        return JSONResponse({"services": urls})
+
+    app = Starlette(
+        routes=[
+            Route("/", index, methods=["GET"]),
+            Mount("/shop", shop),
+            Mount("/commerce", commerce),
+            # A Route passes `/graphql` and `/soap` themselves (a Mount would redirect them
+            # to `/graphql/`); the Mounts serve what lies below.
+            Route("/graphql", graphql),
+            Mount("/graphql", graphql),
+            Route("/soap", soap),
+            Mount("/soap", soap),
+        ],
+        exception_handlers={HTTPException: _http_error},
+    )
+    app.state.shop = shop
+    app.state.commerce = commerce
+    app.state.graphql = graphql
+    app.state.soap = soap
+    return app
