@@ -102,3 +102,16 @@ def test_ipv6_loopback() -> None:
         assert httpx.get(f"{server.url}/echo").status_code == 200
     finally:
         server.stop()
+
+
+def test_listening_socket_is_tcp_so_responses_are_not_delayed_by_nagle() -> None:
+    """Regression: a socket made with proto 0 kept asyncio from setting TCP_NODELAY on
+    accepted connections, and every small response waited ~40 ms for a delayed ACK."""
+    import socket
+
+    from interlink.sandbox import SandboxServer, create_shop_app
+
+    with SandboxServer(create_shop_app(records=1)) as server:
+        assert server._server is not None
+        listening = server._server.servers[0].sockets[0]
+        assert listening.proto == socket.IPPROTO_TCP

@@ -66,6 +66,7 @@ class _ApiClientTransport(zeep.transports.AsyncTransport):
 
     def __init__(self, client: ApiClient, loop: asyncio.AbstractEventLoop) -> None:
         # zeep's own __init__ would open httpx clients that interlink never uses.
+        self._close_session = False  # read by zeep's Transport.__del__
         self.cache = None
         self.load_timeout = None
         self.operation_timeout = None

@@ -103,7 +103,10 @@ class SandboxServer:
         if self._server is not None:
             raise RuntimeError("the sandbox server is already running")
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # IPPROTO_TCP, not the default 0: asyncio sets TCP_NODELAY on accepted connections
+        # only when the listening socket says TCP, and without it every small response
+        # waits ~40 ms for a delayed ACK (Nagle).
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         try:
             # As uvicorn does: a restart on a fixed port must not wait for TIME_WAIT.
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
