@@ -158,3 +158,22 @@ async def test_single_object_body_and_null_records():
         one, _ = await read_ids(c.resource("api.one"))
         none, _ = await read_ids(c.resource("api.none"))
     assert one == [7] and none == []
+
+
+async def test_cursor_guess_is_sent_before_the_page_is_parsed_and_checked_after():
+    """The next cursor is read from the raw bytes, the request goes out at once; when the
+    guess is wrong (here: a decoy key), it is cancelled and the right request is sent."""
+    calls: list[str | None] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        cursor = request.url.params.get("cursor")
+        calls.append(cursor)
+        page = int(cursor or 0)
+        body = {"data": [{"id": page}], "next_cursor": str(page + 1) if page < 3 else None}
+        return httpx.Response(200, json=body)
+
+    spec = {"path": "/c", "records": "data", "paginate": {"type": "cursor"}}
+    async with make_catalog({"c": spec}, handler) as catalog:
+        ids = [r["id"] async for r in catalog.resource("api.c").records()]
+    assert ids == [0, 1, 2, 3]
+    assert calls == [None, "1", "2", "3"]

@@ -68,3 +68,30 @@ def test_link_header_round_trip(links):
 @given(st.text())
 def test_link_header_never_raises(value):
     assert isinstance(parse_link_header(value), dict)
+
+
+def test_peek_string_finds_a_unique_key_without_parsing():
+    from interlink.connectors._selectors import peek_string
+
+    raw = b'{"data": [{"id": 1}], "next_cursor" : "ab\\"c\\u00e9"}'
+    assert peek_string(raw, "next_cursor") == 'ab"c\u00e9'
+    assert peek_string(b'{"meta": {"next": null}}', "meta.next") is None
+    assert peek_string(b'{"next": 5}', "next") is MISSING
+    assert peek_string(b'{"next": "a", "x": {"next": "b"}}', "next") is MISSING
+    assert peek_string(b'{"other": 1}', "next") is MISSING
+    assert peek_string(b'{"next": "unterminated', "next") is MISSING
+    assert peek_string(b"", "next") is MISSING
+    assert peek_string(b'{"a": "x \\"next\\": \\"y\\""}', "next") is MISSING
+
+
+@given(
+    st.text(),
+    st.dictionaries(st.sampled_from(["a", "b", "data"]), st.integers(-(2**63), 2**63 - 1)),
+)
+def test_peek_string_agrees_with_the_parser(value, others):
+    import orjson
+
+    from interlink.connectors._selectors import peek_string
+
+    raw = orjson.dumps({**others, "next_cursor": value})
+    assert peek_string(raw, "next_cursor") == value

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,12 +29,42 @@ class RequestSpec:
         return RequestSpec(self.url, dict(self.params))
 
 
-@dataclass(slots=True)
-class Fetched:
-    """One page as it came back: the decoded body and, for HTTP APIs, the response."""
+_UNPARSED: Any = object()
 
-    body: Any
-    response: httpx.Response | None = None
+
+class Fetched:
+    """One page as it came back: the response (for HTTP APIs) and its decoded body.
+
+    The body may be decoded lazily (`parse`), so the reader can ask the paginator for the
+    next request from the headers or raw bytes before paying for the JSON parse.
+    """
+
+    __slots__ = ("_body", "_parse", "response")
+
+    def __init__(
+        self,
+        body: Any = _UNPARSED,
+        response: httpx.Response | None = None,
+        *,
+        parse: Callable[[httpx.Response], Any] | None = None,
+    ) -> None:
+        if body is _UNPARSED and (parse is None or response is None):
+            raise TypeError("Fetched needs a body, or a response and a parse function")
+        self._body = body
+        self._parse = parse
+        self.response = response
+
+    @property
+    def body(self) -> Any:
+        if self._body is _UNPARSED:
+            assert self._parse is not None and self.response is not None
+            self._body = self._parse(self.response)
+        return self._body
+
+    @property
+    def content(self) -> bytes:
+        """The raw body bytes (empty when the page did not come over HTTP)."""
+        return self.response.content if self.response is not None else b""
 
     @property
     def headers(self) -> Mapping[str, str]:

@@ -22,7 +22,7 @@ from urllib.parse import urljoin
 from interlink.errors import PaginationError
 
 from ._page import Fetched, Record, RequestSpec
-from ._selectors import MISSING, compile_selector
+from ._selectors import MISSING, compile_selector, peek_string
 
 __all__ = [
     "BasePaginator",
@@ -83,6 +83,15 @@ class BasePaginator(ABC):
 
     def plan(self) -> list[dict[str, Any]] | None:
         """The params of every remaining page, when they are known without reading on."""
+        return None
+
+    def peek(self, fetched: Fetched, spec: RequestSpec) -> RequestSpec | None:
+        """A guess at the next request from headers or raw bytes, before the body is parsed.
+
+        The reader sends the guess at once, so the server works on the next page while this
+        one is parsed; if `update_request` then disagrees, the guess is cancelled. Return
+        None (the default) when you cannot tell cheaply.
+        """
         return None
 
     def default_records(self, body: Any) -> Any:
@@ -168,6 +177,15 @@ class OffsetPaginator(BasePaginator):
             return None
         return [{self.offset_param: o} for o in range(self.offset, self.total, self.step)]
 
+    def peek(self, fetched: Fetched, spec: RequestSpec) -> RequestSpec | None:
+        # With the total known from an earlier page, a full page is the likely case.
+        following = self.offset + self.step
+        if self.total is None or following >= self.total:
+            return None
+        guess = spec.copy()
+        guess.params[self.offset_param] = following
+        return guess
+
 
 class PageNumberPaginator(BasePaginator):
     """`page`/`per_page` parameters; stops on the last page, a short page or an empty page."""
@@ -232,6 +250,14 @@ class PageNumberPaginator(BasePaginator):
         last = self.start + self.total_pages
         return [{self.page_param: page} for page in range(self.page, last)]
 
+    def peek(self, fetched: Fetched, spec: RequestSpec) -> RequestSpec | None:
+        following = self.page + 1
+        if self.total_pages is None or following >= self.start + self.total_pages:
+            return None
+        guess = spec.copy()
+        guess.params[self.page_param] = following
+        return guess
+
 
 class CursorPaginator(BasePaginator):
     """The next page's cursor comes in the body and goes back as a parameter."""
@@ -249,6 +275,7 @@ class CursorPaginator(BasePaginator):
         self.size_param = size_param
         self.cursor: str | None = None
         self._cursor = compile_selector(cursor_path)
+        self._cursor_path = cursor_path
         self._seen: set[str] = set()
 
     def init_request(self, spec: RequestSpec) -> None:
@@ -267,6 +294,14 @@ class CursorPaginator(BasePaginator):
 
     def update_request(self, spec: RequestSpec) -> None:
         spec.params[self.cursor_param] = self.cursor
+
+    def peek(self, fetched: Fetched, spec: RequestSpec) -> RequestSpec | None:
+        cursor = peek_string(fetched.content, self._cursor_path)
+        if not isinstance(cursor, str) or not cursor or cursor in self._seen:
+            return None
+        guess = spec.copy()
+        guess.params[self.cursor_param] = cursor
+        return guess
 
     def state(self) -> dict[str, Any] | None:
         return {"cursor": self.cursor} if self.has_next_page else None
@@ -312,6 +347,17 @@ class _NextLinkPaginator(BasePaginator):
         spec.url = self.next_url
         spec.params = {}
 
+    def _peek_url(self, fetched: Fetched) -> str | None:
+        return None
+
+    def peek(self, fetched: Fetched, spec: RequestSpec) -> RequestSpec | None:
+        url = self._peek_url(fetched)
+        if url and fetched.url:
+            url = urljoin(fetched.url, url)
+        if not url or url in self._seen:
+            return None
+        return RequestSpec(url, {})
+
     def state(self) -> dict[str, Any] | None:
         return {"url": self.next_url} if self.has_next_page else None
 
@@ -331,9 +377,14 @@ class NextUrlPaginator(_NextLinkPaginator):
     ) -> None:
         super().__init__(page_size=page_size, size_param=size_param)
         self._next = compile_selector(next_path)
+        self._next_path = next_path
 
     def _find_next(self, fetched: Fetched) -> str | None:
         value = self._next(fetched.body)
+        return value if isinstance(value, str) and value else None
+
+    def _peek_url(self, fetched: Fetched) -> str | None:
+        value = peek_string(fetched.content, self._next_path)
         return value if isinstance(value, str) and value else None
 
 
@@ -350,6 +401,9 @@ class LinkHeaderPaginator(_NextLinkPaginator):
         from ._links import parse_link_header
 
         return parse_link_header(fetched.headers.get("link")).get(self.rel)
+
+    # The Link header arrives before the body: the next URL is known for certain.
+    _peek_url = _find_next
 
 
 class RelayPaginator(BasePaginator):

@@ -72,7 +72,7 @@ class RestResource(BaseResource):
             # Listing changes nothing, even when the API wants it as a POST.
             retry_safe=True,
         )
-        return Fetched(self.client.parse_json(response), response)
+        return Fetched(response=response, parse=self.client.parse_json)
 
     # -- one record -------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import jmespath
 
-__all__ = ["MISSING", "Selector", "compile_selector"]
+__all__ = ["MISSING", "Selector", "compile_selector", "peek_string"]
 
 _DOTTED = re.compile(r"^[A-Za-z_$@][\w$@-]*(\.[\w$@-]+)*$")
 
@@ -64,3 +64,50 @@ def compile_selector(path: str) -> Selector:
         return MISSING if value is None else value
 
     return select
+
+
+_WHITESPACE = b" \t\r\n"
+
+
+def peek_string(raw: bytes, path: str) -> Any:
+    """A guess at the string (or null) under `path`'s last key, found without parsing.
+
+    Scans the raw JSON for `"key"`; when the key occurs exactly once and holds a string or
+    null, returns it decoded, else MISSING. It is only a guess (the key could sit anywhere),
+    so use it to start work early and check it against the parsed body.
+    """
+    key = path.rsplit(".", 1)[-1]
+    if not _DOTTED.match(path) or not raw:
+        return MISSING
+    needle = b'"' + key.encode() + b'"'
+    at = raw.find(needle)
+    if at < 0 or raw.find(needle, at + len(needle)) >= 0:
+        return MISSING
+    i, n = at + len(needle), len(raw)
+    while i < n and raw[i] in _WHITESPACE:
+        i += 1
+    if i >= n or raw[i] != 0x3A:  # ':'
+        return MISSING
+    i += 1
+    while i < n and raw[i] in _WHITESPACE:
+        i += 1
+    if raw.startswith(b"null", i):
+        return None
+    if i >= n or raw[i] != 0x22:  # '"'
+        return MISSING
+    end = i + 1
+    while end < n:
+        if raw[end] == 0x5C:  # backslash: skip the escaped character
+            end += 2
+            continue
+        if raw[end] == 0x22:
+            break
+        end += 1
+    if end >= n:
+        return MISSING
+    import orjson
+
+    try:
+        return orjson.loads(raw[i : end + 1])
+    except orjson.JSONDecodeError:
+        return MISSING
