@@ -184,3 +184,19 @@ def test_cli_module_imports_nothing_heavy():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_check_lists_resources(tmp_path):
+    from typer.testing import CliRunner
+
+    from interlink.cli.main import app
+
+    path = tmp_path / "interlink.yaml"
+    path.write_text(
+        "connections:\n  shop: {base_url: 'http://x'}\n"
+        "resources:\n  shop:\n    customers:\n      path: /customers\n"
+        "      paginate: offset\n"
+    )
+    result = CliRunner().invoke(app, ["check", "--config", str(path)], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "shop.customers" in result.output and "offset" in result.output

@@ -44,6 +44,8 @@ def show_config(config: InterlinkConfig, *, file: str, console: Console | None =
         console.print(_connections_table(config.connections))
     else:
         console.print("No connections defined yet; add one under [bold]connections:[/bold].")
+    if config.resources:
+        console.print(_resources_table(config))
     console.print(
         Text.assemble(
             ("Database: ", "bold"),
@@ -70,6 +72,35 @@ def _connections_table(connections: dict[str, ConnectionConfig]) -> Table:
             Text(_rate_limit(connection)),
             Text(str(connection.retry.max_attempts)),
             Text(connection.transport),
+        )
+    return table
+
+
+def _resources_table(config: InterlinkConfig) -> Table:
+    table = Table(title="Resources", title_justify="left")
+    table.add_column("name", style="bold", no_wrap=True)
+    table.add_column("type")
+    table.add_column("endpoint", style="cyan", overflow="fold")
+    table.add_column("records")
+    table.add_column("paginate")
+    table.add_column("incremental")
+    for name in config.resource_names():
+        _, _, resource = config.resource(name)
+        endpoint = str(getattr(resource, "path", None) or getattr(resource, "operation", ""))
+        parent = getattr(resource, "parent", None)
+        if parent:
+            endpoint += f"  (per {parent})"
+        incremental = resource.incremental
+        since = f"{incremental.field} -> {incremental.param or '(client)'}" if incremental else "-"
+        table.add_row(
+            Text(name),
+            Text(resource.type),
+            Text(str(endpoint)),
+            Text(resource.records or "-"),
+            Text(resource.paginate.type),
+            Text(
+                f"{incremental.field} -> {incremental.param or '(client)'}" if incremental else "-"
+            ),
         )
     return table
 
