@@ -98,9 +98,7 @@ def _resources_table(config: InterlinkConfig) -> Table:
             Text(str(endpoint)),
             Text(resource.records or "-"),
             Text(resource.paginate.type),
-            Text(
-                f"{incremental.field} -> {incremental.param or '(client)'}" if incremental else "-"
-            ),
+            Text(since),
         )
     return table
 
