@@ -14,7 +14,10 @@ InterlinkError                        code -> API envelope "error.code"; exit_co
 │   ├── RequestRejectedError          any other 4xx
 │   └── ServerError (5xx)             retryable
 ├── PaginationError                   the page or cursor that broke the loop
-└── OAuthError                        error, error_description from the token endpoint
+├── OAuthError                        error, error_description from the token endpoint
+└── SyncError                         pipeline
+    ├── PipelineLockedError           another run of the pipeline holds its lock
+    └── RecordError                   record key, step: recorded, and the batch goes on
 ```
 
 Subclasses say what the caller does next: retry, re-authenticate, fix the config,
@@ -38,7 +41,10 @@ __all__ = [
     "PaginationError",
     "RateLimitedError",
     "RequestRejectedError",
+    "PipelineLockedError",
+    "RecordError",
     "ServerError",
+    "SyncError",
     "TransportError",
     "UnknownTypeError",
 ]
@@ -245,3 +251,32 @@ class OAuthError(InterlinkError):
         if status_code is not None:
             text += f" (HTTP {status_code})"
         super().__init__(text)
+
+
+class SyncError(InterlinkError):
+    """A pipeline run could not go on."""
+
+    code = "SYNC_ERROR"
+
+    def __init__(self, message: str, *, pipeline: str | None = None) -> None:
+        self.pipeline = pipeline
+        super().__init__(f"pipeline {pipeline}: {message}" if pipeline else message)
+
+
+class PipelineLockedError(SyncError):
+    """Another run of the same pipeline is in progress; runs of one pipeline never overlap."""
+
+    code = "CONFLICT"
+
+
+class RecordError(SyncError):
+    """One record failed at one step (map, filter, write); it is recorded and the batch goes on."""
+
+    code = "RECORD_ERROR"
+
+    def __init__(
+        self, message: str, *, pipeline: str | None = None, key: str | None = None, step: str
+    ) -> None:
+        self.key = key
+        self.step = step
+        super().__init__(f"record {key} ({step}): {message}", pipeline=pipeline)

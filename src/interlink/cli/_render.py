@@ -18,8 +18,18 @@ if TYPE_CHECKING:
 
     from interlink.cli._demo import DemoResult
     from interlink.config import ConnectionConfig, InterlinkConfig
+    from interlink.sync import RunResult
 
-__all__ = ["DemoProgress", "mask_url", "show_config", "show_demo", "show_records"]
+__all__ = [
+    "DemoProgress",
+    "RunProgress",
+    "mask_url",
+    "show_config",
+    "show_demo",
+    "show_records",
+    "show_run",
+    "show_runs",
+]
 
 
 def mask_url(url: str) -> str:
@@ -244,3 +254,119 @@ def show_records(title: str, records: list[dict[str, Any]], console: Console | N
     console.print(table)
     if len(columns) > 12:
         console.print(Text(f"({len(columns) - 12} more fields; use --output jsonl to see all)"))
+
+
+class RunProgress:
+    """A live bar for `interlink run`: records and pages so far, rate, elapsed time."""
+
+    def __init__(self, pipeline: str, console: Console | None = None) -> None:
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self._progress = Progress(
+            SpinnerColumn(),
+            TextColumn("[bold]{task.description}"),
+            TextColumn("{task.fields[records]:>10,} records"),
+            TextColumn("{task.fields[pages]:>6,} pages"),
+            TextColumn("{task.fields[rate]:>10}"),
+            TextColumn("{task.fields[failed]}"),
+            TimeElapsedColumn(),
+            console=console or Console(highlight=False, stderr=True),
+            transient=False,
+        )
+        self._task = self._progress.add_task(
+            pipeline, total=None, records=0, pages=0, rate="", failed=""
+        )
+
+    def __enter__(self) -> RunProgress:
+        self._progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.__exit__(None, None, None)
+
+    def update(self, result: RunResult) -> None:
+        import time
+
+        counts = result.counts
+        elapsed = time.perf_counter() - result.started
+        rate = f"{counts['read'] / elapsed:,.0f}/s" if elapsed > 0 else ""
+        failed = f"[red]{counts['failed']:,} failed" if counts["failed"] else ""
+        self._progress.update(
+            self._task, records=counts["read"], pages=counts["pages"], rate=rate, failed=failed
+        )
+
+
+def show_run(result: RunResult, console: Console | None = None) -> None:
+    """The summary of one run."""
+    console = console or Console(highlight=False)
+    counts = result.counts
+    title = f"run {result.run_id} of {result.pipeline}: {result.status}"
+    if result.dry_run:
+        title += " (dry run)"
+    if result.resumed:
+        title += " (resumed an interrupted read)"
+    table = Table(title=title, title_justify="left")
+    for column in ("read", "created", "updated", "unchanged", "skipped", "failed", "pages"):
+        table.add_column(column, justify="right")
+    table.add_column("time", justify="right")
+    table.add_column("records/s", justify="right")
+    rate = counts["read"] / result.elapsed if result.elapsed > 0 else 0.0
+    table.add_row(
+        *(f"{counts[c]:,}" for c in ("read", "created", "updated", "unchanged", "skipped")),
+        Text(f"{counts['failed']:,}", "red" if counts["failed"] else ""),
+        f"{counts['pages']:,}",
+        f"{result.elapsed:.2f} s",
+        f"{rate:,.0f}",
+    )
+    console.print(table)
+    if result.dry_run:
+        console.print(Text(f"{result.would_write:,} records would be written."))
+    for error in result.errors[:10]:
+        console.print(
+            Text(f"  record {error['key']} ({error['step']}): {error['error']}", "red"),
+            overflow="fold",
+        )
+    if counts["failed"] > len(result.errors[:10]):
+        console.print(Text(f"  ... {counts['failed'] - 10:,} more failed records"))
+    if result.message:
+        console.print(Text(result.message, "red"))
+
+
+def show_runs(runs: list[dict[str, Any]], console: Console | None = None) -> None:
+    """Recent runs, newest first."""
+    import datetime as dt
+
+    console = console or Console(highlight=False)
+    if not runs:
+        console.print("No runs yet.")
+        return
+    table = Table(title="Runs", title_justify="left")
+    for column in (
+        "id",
+        "pipeline",
+        "status",
+        "started",
+        "time",
+        "read",
+        "created",
+        "updated",
+        "unchanged",
+        "skipped",
+        "failed",
+    ):
+        table.add_column(
+            column, justify="right" if column not in ("pipeline", "status") else "left"
+        )
+    for run in runs:
+        started = dt.datetime.fromtimestamp(run["started_at"]).strftime("%Y-%m-%d %H:%M:%S")
+        took = (run["finished_at"] - run["started_at"]) if run["finished_at"] else None
+        table.add_row(
+            str(run["id"]),
+            Text(run["pipeline"]),
+            Text(run["status"], "green" if run["status"] == "succeeded" else "yellow"),
+            started,
+            f"{took:.1f} s" if took is not None else "-",
+            *(f"{run[c]:,}" for c in ("read", "created", "updated", "unchanged", "skipped")),
+            Text(f"{run['failed']:,}", "red" if run["failed"] else ""),
+        )
+    console.print(table)

@@ -29,6 +29,13 @@ from interlink.config._model import (
     TimeoutConfig,
     parse_duration,
 )
+from interlink.config._pipelines import (
+    CONFLICT_POLICIES,
+    WRITE_MODES,
+    DestinationConfig,
+    PipelineConfig,
+    TimestampsConfig,
+)
 from interlink.config._resources import (
     PAGINATOR_TYPES,
     RESOURCE_TYPES,
@@ -52,10 +59,12 @@ from interlink.config._starter import STARTER_CONFIG
 
 __all__ = [
     "AUTH_TYPES",
+    "CONFLICT_POLICIES",
     "DEFAULT_DATABASE_URL",
     "PAGINATOR_TYPES",
     "RESOURCE_TYPES",
     "STARTER_CONFIG",
+    "WRITE_MODES",
     "ApiKeyAuthConfig",
     "AuthConfig",
     "BasicAuthConfig",
@@ -64,6 +73,7 @@ __all__ = [
     "CursorPaginateConfig",
     "CustomPaginateConfig",
     "DatabaseConfig",
+    "DestinationConfig",
     "ErrorEnvelopeConfig",
     "GraphQLResourceConfig",
     "IncrementalConfig",
@@ -76,6 +86,7 @@ __all__ = [
     "OffsetPaginateConfig",
     "PagePaginateConfig",
     "PaginateConfig",
+    "PipelineConfig",
     "RateLimitConfig",
     "RelayPaginateConfig",
     "ResourceConfig",
@@ -84,6 +95,7 @@ __all__ = [
     "SinglePaginateConfig",
     "SoapResourceConfig",
     "TimeoutConfig",
+    "TimestampsConfig",
     "expand_env",
     "load_config",
     "parse_config",

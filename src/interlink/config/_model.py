@@ -19,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from ._pipelines import PipelineConfig
 from ._resources import ResourceConfig, default_resource_type
 
 __all__ = [
@@ -237,6 +238,7 @@ class InterlinkConfig(_Model):
     connections: dict[str, ConnectionConfig] = Field(default_factory=dict)
     resources: dict[str, dict[str, Resource]] = Field(default_factory=dict)
     """Resources by connection name, then resource name: `shop.customers`."""
+    pipelines: dict[str, PipelineConfig] = Field(default_factory=dict)
 
     def resource(self, name: str) -> tuple[str, str, ResourceConfig]:
         """`(connection, resource, config)` for `connection.resource` (KeyError if unknown)."""
@@ -272,6 +274,23 @@ class InterlinkConfig(_Model):
                     )
                 if owner == connection and parent_name == name:
                     raise ValueError(f"resources.{connection}.{name}.parent: names itself")
+        resource_names = set(self.resource_names())
+        for name, pipeline in self.pipelines.items():
+            if not re.match(r"^[A-Za-z_][A-Za-z0-9_-]*$", name):
+                raise ValueError(
+                    f"pipelines.{name}: pipeline names are letters, digits, '_' and '-'"
+                )
+            if pipeline.source not in resource_names:
+                raise ValueError(
+                    f"pipelines.{name}.source: no resource named {pipeline.source!r} "
+                    f"(resources: {', '.join(sorted(resource_names)) or 'none defined'})"
+                )
+            target = pipeline.destination.resource
+            if target is not None and target not in resource_names:
+                raise ValueError(
+                    f"pipelines.{name}.destination: no resource named {target!r} "
+                    f"(resources: {', '.join(sorted(resource_names)) or 'none defined'})"
+                )
         return self
 
     @field_validator("connections")

@@ -1,0 +1,99 @@
+"""`interlink run PIPELINE` and `interlink runs [PIPELINE]`."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+import typer
+
+from interlink.cli._options import ConfigOption, config_path
+
+__all__ = ["register"]
+
+
+async def _run(
+    path: Any, name: str, *, full_refresh: bool, dry_run: bool, limit: int | None, progress: Any
+) -> Any:
+    from interlink.config import load_config
+    from interlink.connectors import Catalog
+    from interlink.store import Store
+    from interlink.sync import run_pipeline
+
+    config = load_config(path)
+    store = Store.open(config.database)
+    try:
+        async with Catalog(config) as catalog:
+            return await run_pipeline(
+                config,
+                name,
+                store=store,
+                catalog=catalog,
+                full_refresh=full_refresh,
+                dry_run=dry_run,
+                limit=limit,
+                progress=progress,
+            )
+    finally:
+        store.close()
+
+
+def run(
+    ctx: typer.Context,
+    pipeline: Annotated[str, typer.Argument(help="The pipeline's name in interlink.yaml.")],
+    config: ConfigOption = None,
+    full_refresh: Annotated[
+        bool, typer.Option("--full-refresh", help="Read everything again, ignore the cursor.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Read, filter and map; write nothing.")
+    ] = False,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="Stop after N records (state left as it was).")
+    ] = None,
+) -> None:
+    """Run a pipeline once: read, filter, map and write, checkpointing every page.
+
+    Exit code 0 when every record went through, 1 when some failed or the run stopped.
+    """
+    from interlink.cli import _render
+
+    with _render.RunProgress(pipeline) as bar:
+        result = asyncio.run(
+            _run(
+                config_path(ctx, config),
+                pipeline,
+                full_refresh=full_refresh,
+                dry_run=dry_run,
+                limit=limit,
+                progress=bar.update,
+            )
+        )
+    _render.show_run(result)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+def runs(
+    ctx: typer.Context,
+    pipeline: Annotated[str | None, typer.Argument(help="Only this pipeline's runs.")] = None,
+    config: ConfigOption = None,
+    limit: Annotated[int, typer.Option(min=1, help="How many runs to show.")] = 20,
+) -> None:
+    """List recent runs with their counts and status."""
+    from interlink.cli import _render
+    from interlink.config import load_config
+    from interlink.store import Store
+
+    settings = load_config(config_path(ctx, config))
+    store = Store.open(settings.database)
+    try:
+        _render.show_runs(store.runs(pipeline, limit=limit))
+    finally:
+        store.close()
+
+
+def register(app: typer.Typer) -> None:
+    """Add `run` and `runs` to `app`."""
+    app.command("run")(run)
+    app.command("runs")(runs)

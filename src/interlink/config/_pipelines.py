@@ -1,0 +1,149 @@
+"""Pydantic models of `pipelines:`: what moves from which resource to where.
+
+```yaml
+pipelines:
+  customers_to_db:
+    source: shop.customers
+    destination: {sql: customers}
+    write: merge
+  customers_to_commerce:
+    source: shop.customers
+    destination: commerce.customers
+    fields:
+      email: email
+      first_name: first_name
+      full_name: "{first_name} {last_name}"
+      city: address.city
+    match: [email]
+    conflict: newest_wins
+    timestamps: {source: updated_at, target: updated_at}
+    schedule: "*/15 * * * *"
+```
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = [
+    "CONFLICT_POLICIES",
+    "WRITE_MODES",
+    "DestinationConfig",
+    "PipelineConfig",
+    "TimestampsConfig",
+]
+
+WRITE_MODES = ["append", "replace", "merge"]
+CONFLICT_POLICIES = ["source_wins", "target_wins", "newest_wins", "manual"]
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_CRON_FIELD = re.compile(r"^(\*|\d+(-\d+)?)(/\d+)?(,(\*|\d+(-\d+)?)(/\d+)?)*$")
+_CRON_ALIASES = {"@hourly", "@daily", "@weekly", "@monthly", "@yearly", "@annually"}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class DestinationConfig(_Model):
+    """Where records go: a table of the configured database, or a writable resource."""
+
+    sql: str | None = None
+    resource: str | None = None
+    primary_key: str | list[str] | None = None
+    """For `sql`: the key column(s) of `merge`; default the source resource's primary key."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        # `destination: commerce.customers` and `destination: sql:customers`.
+        if isinstance(value, str):
+            if value.startswith("sql:"):
+                return {"sql": value[4:].strip()}
+            return {"resource": value}
+        return value
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> DestinationConfig:
+        if (self.sql is None) == (self.resource is None):
+            raise ValueError("expected exactly one of sql: TABLE or resource: CONNECTION.NAME")
+        if self.sql is not None and not _NAME.match(self.sql):
+            raise ValueError(
+                f"table names are letters, digits and '_', starting with a letter; got {self.sql!r}"
+            )
+        if self.resource is not None and "." not in self.resource:
+            raise ValueError(f"expected a resource as connection.name; got {self.resource!r}")
+        return self
+
+    @property
+    def is_sql(self) -> bool:
+        return self.sql is not None
+
+
+class TimestampsConfig(_Model):
+    """The fields that say when a record last changed, on each side (for conflicts)."""
+
+    source: str | None = None
+    target: str | None = None
+
+
+class PipelineConfig(_Model):
+    """One pipeline: source resource -> field mapping and filter -> destination."""
+
+    source: str
+    destination: DestinationConfig
+    fields: Literal["all"] | dict[str, Any] = "all"
+    filter: str | dict[str, Any] | None = None
+    write: Literal["append", "replace", "merge"] = "merge"
+    """SQL destinations; API destinations always create or update through bindings."""
+    match: list[str] = Field(default_factory=list)
+    """Destination fields that identify an existing record to bind to instead of creating."""
+    conflict: Literal["source_wins", "target_wins", "newest_wins", "manual"] = "source_wins"
+    timestamps: TimestampsConfig = TimestampsConfig()
+    schedule: str | None = None
+    concurrency: Annotated[int, Field(ge=1, le=64)] = 8
+    """Records written at once to an API destination (within its rate limit)."""
+    incremental: bool = True
+    """Read only what changed since the last run when the source supports it."""
+
+    @field_validator("match", mode="before")
+    @classmethod
+    def _one_field(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("source")
+    @classmethod
+    def _resource_name(cls, value: str) -> str:
+        if "." not in value:
+            raise ValueError(f"expected a resource as connection.name; got {value!r}")
+        return value
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is None or value.strip() in _CRON_ALIASES:
+            return value
+        parts = value.split()
+        if len(parts) not in (5, 6) or not all(_CRON_FIELD.match(p) for p in parts):
+            raise ValueError(
+                "expected a cron expression of 5 fields (minute hour day month weekday), "
+                f"e.g. '*/15 * * * *', or @hourly/@daily; got {value!r}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _coherent(self) -> PipelineConfig:
+        if self.destination.is_sql and (self.match or self.conflict != "source_wins"):
+            raise ValueError(
+                "match and conflict apply to API destinations; an SQL table is upserted by key"
+            )
+        if self.conflict == "newest_wins" and not (
+            self.timestamps.source and self.timestamps.target
+        ):
+            raise ValueError(
+                "conflict: newest_wins needs timestamps: {source: FIELD, target: FIELD}"
+            )
+        return self

@@ -1,0 +1,124 @@
+"""interlink's own tables: runs, pipeline state, locks, record errors, schema changes.
+
+Synced data lives in tables named by the pipelines; interlink's bookkeeping sits beside
+it under the `interlink_` prefix, in the same database, so a batch of records and the
+checkpoint after it commit in one transaction.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "bindings",
+    "conflicts",
+    "locks",
+    "metadata",
+    "record_errors",
+    "runs",
+    "schema_changes",
+    "state",
+]
+
+SCHEMA_VERSION = 1
+
+metadata = sa.MetaData()
+
+runs = sa.Table(
+    "interlink_runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("pipeline", sa.String(200), nullable=False, index=True),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("started_at", sa.Float, nullable=False),
+    sa.Column("finished_at", sa.Float),
+    sa.Column("full_refresh", sa.Boolean, nullable=False, default=False),
+    sa.Column("dry_run", sa.Boolean, nullable=False, default=False),
+    sa.Column("resumed", sa.Boolean, nullable=False, default=False),
+    sa.Column("pages", sa.Integer, nullable=False, default=0),
+    sa.Column("read", sa.Integer, nullable=False, default=0),
+    sa.Column("created", sa.Integer, nullable=False, default=0),
+    sa.Column("updated", sa.Integer, nullable=False, default=0),
+    sa.Column("unchanged", sa.Integer, nullable=False, default=0),
+    sa.Column("failed", sa.Integer, nullable=False, default=0),
+    sa.Column("skipped", sa.Integer, nullable=False, default=0),
+    sa.Column("errors", sa.JSON, nullable=False, default=list),
+    sa.Column("message", sa.Text),
+    sa.Column("owner", sa.String(200)),
+)
+
+state = sa.Table(
+    "interlink_state",
+    metadata,
+    sa.Column("pipeline", sa.String(200), primary_key=True),
+    # The incremental cursor of the last completed read.
+    sa.Column("cursor", sa.JSON),
+    # The cursor the unfinished read started from, where it resumes (a paginator state;
+    # None when no read is pending) and the highest cursor it has seen so far.
+    sa.Column("read_since", sa.JSON),
+    sa.Column("checkpoint", sa.JSON),
+    sa.Column("pending_cursor", sa.JSON),
+    sa.Column("run_id", sa.Integer),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+locks = sa.Table(
+    "interlink_locks",
+    metadata,
+    sa.Column("pipeline", sa.String(200), primary_key=True),
+    sa.Column("run_id", sa.Integer, nullable=False),
+    sa.Column("owner", sa.String(200), nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+)
+
+record_errors = sa.Table(
+    "interlink_record_errors",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.Integer, nullable=False, index=True),
+    sa.Column("pipeline", sa.String(200), nullable=False),
+    sa.Column("record_key", sa.Text),
+    sa.Column("step", sa.String(20), nullable=False),
+    sa.Column("error", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+schema_changes = sa.Table(
+    "interlink_schema_changes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("table_name", sa.String(200), nullable=False),
+    sa.Column("column_name", sa.String(200), nullable=False),
+    sa.Column("column_type", sa.String(50), nullable=False),
+    sa.Column("run_id", sa.Integer),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+bindings = sa.Table(
+    "interlink_bindings",
+    metadata,
+    sa.Column("pipeline", sa.String(200), primary_key=True),
+    sa.Column("source_key", sa.String(500), primary_key=True),
+    sa.Column("target_key", sa.String(500), nullable=False),
+    sa.Column("source_version", sa.Text),
+    sa.Column("target_version", sa.Text),
+    sa.Column("synced_at", sa.Float, nullable=False),
+    sa.Index("ix_interlink_bindings_target", "pipeline", "target_key"),
+)
+
+conflicts = sa.Table(
+    "interlink_conflicts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("pipeline", sa.String(200), nullable=False, index=True),
+    sa.Column("source_key", sa.String(500), nullable=False),
+    sa.Column("target_key", sa.String(500), nullable=False),
+    sa.Column("source_record", sa.JSON, nullable=False),
+    sa.Column("target_record", sa.JSON, nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("resolution", sa.String(20)),
+    sa.Column("run_id", sa.Integer),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("resolved_at", sa.Float),
+)
