@@ -95,9 +95,12 @@ def test_sigkill_mid_run_loses_nothing_and_writes_nothing_twice(tmp_path, pipeli
     with sqlite3.connect(db) as conn:
         rows = conn.execute(f"SELECT * FROM {table} ORDER BY id").fetchall()
         columns = [c[1] for c in conn.execute(f"PRAGMA table_info({table})")]
-        statuses = [r[0] for r in conn.execute(
-            "SELECT status FROM interlink_runs WHERE pipeline = ? ORDER BY id", (pipeline,)
-        )]
+        statuses = [
+            r[0]
+            for r in conn.execute(
+                "SELECT status FROM interlink_runs WHERE pipeline = ? ORDER BY id", (pipeline,)
+            )
+        ]
         resumed = conn.execute(
             "SELECT resumed FROM interlink_runs WHERE pipeline = ? ORDER BY id DESC LIMIT 1",
             (pipeline,),
