@@ -1,6 +1,15 @@
 """Storage: the configured database (SQLite or PostgreSQL) for interlink's state and for
 records synced into tables."""
 
+from ._bindings import (
+    Binding,
+    add_conflict,
+    conflict,
+    list_conflicts,
+    load_bindings,
+    resolve_conflict,
+    save_bindings,
+)
 from ._engine import create_engine
 from ._schema import SCHEMA_VERSION, metadata
 from ._store import COUNTERS, PipelineState, Store
@@ -8,6 +17,13 @@ from ._tables import ColumnKind, TableWriter, WriteCounts, infer_kind
 
 __all__ = [
     "COUNTERS",
+    "Binding",
+    "add_conflict",
+    "conflict",
+    "list_conflicts",
+    "load_bindings",
+    "resolve_conflict",
+    "save_bindings",
     "SCHEMA_VERSION",
     "ColumnKind",
     "PipelineState",

@@ -15,9 +15,10 @@ from typing import Any
 
 from interlink.config import InterlinkConfig, PipelineConfig
 from interlink.connectors import Catalog, Record, Resource
-from interlink.errors import ConfigError, InterlinkError, SyncError
+from interlink.errors import ConfigError, InterlinkError
 from interlink.store import COUNTERS, Store
 
+from ._api_sink import ApiSink
 from ._filter import compile_filter
 from ._mapping import compile_mapping
 from ._sql_sink import SqlSink
@@ -90,21 +91,27 @@ async def run_pipeline(
     mapping = compile_mapping(pipeline.fields, where=f"{where}.fields")
     keep = compile_filter(pipeline.filter, where=f"{where}.filter")
     source = catalog.resource(pipeline.source)
-    if not pipeline.destination.is_sql:
-        raise SyncError(
-            f"writing to the API resource {pipeline.destination.resource} is not available "
-            "in this version; use an sql: destination",
-            pipeline=name,
+    sink: SqlSink | ApiSink
+    if pipeline.destination.is_sql:
+        table = pipeline.destination.sql
+        assert table is not None
+        key = pipeline.destination.primary_key or source.primary_key
+        sink = SqlSink(
+            store,
+            table,
+            primary_key=[key] if isinstance(key, str) else list(key),
+            mode=pipeline.write,
         )
-    table = pipeline.destination.sql
-    assert table is not None
-    key = pipeline.destination.primary_key or source.primary_key
-    sink = SqlSink(
-        store,
-        table,
-        primary_key=[key] if isinstance(key, str) else list(key),
-        mode=pipeline.write,
-    )
+    else:
+        assert pipeline.destination.resource is not None
+        sink = ApiSink(
+            store,
+            name,
+            pipeline,
+            catalog.writable(pipeline.destination.resource),
+            source_key=source.primary_key,
+            fields=mapping.fields,
+        )
 
     result = RunResult(pipeline=name, dry_run=dry_run)
     result.run_id = store.begin_run(name, full_refresh=full_refresh, dry_run=dry_run)
@@ -151,7 +158,7 @@ async def _run(
     result: RunResult,
     store: Store,
     source: Resource,
-    sink: SqlSink,
+    sink: SqlSink | ApiSink,
     mapping: Callable[[Record], Record],
     keep: Callable[[Record], bool],
     *,
@@ -179,7 +186,7 @@ async def _run(
     async for page in source.pages(since=since, resume=resume, limit=limit):
         counts["pages"] += 1
         counts["read"] += len(page.records)
-        batch: list[Record] = []
+        items: list[tuple[Record, Record]] = []
         failed: list[tuple[Any, str, BaseException]] = []
         for record in page.records:
             try:
@@ -194,33 +201,40 @@ async def _run(
             except Exception as exc:
                 failed.append((_key(record, source), "map", exc))
                 continue
-            if sink.keyless(mapped):
-                failed.append(
-                    (
-                        _key(record, source),
-                        "write",
-                        KeyError(
-                            f"no value for the key {', '.join(sink.primary_key)} after mapping"
-                        ),
-                    )
+            if isinstance(sink, SqlSink) and sink.keyless(mapped):
+                missing = KeyError(
+                    f"no value for the key {', '.join(sink.primary_key)} after mapping"
                 )
+                failed.append((_key(record, source), "write", missing))
                 continue
-            batch.append(mapped)
+            items.append((record, mapped))
         if page.cursor is not None:
             cursor = page.cursor
+        outcome = None
+        if not dry_run and isinstance(sink, ApiSink):
+            # Every write of the page is acknowledged before its checkpoint is committed.
+            outcome = await sink.write(items)
+            failed.extend(outcome.failures)
         for record_key, step, error in failed:
             result.note_error(record_key, step, error)
         if dry_run:
-            result.would_write += len(batch)
+            result.would_write += len(items)
         else:
             with store.transaction() as conn:
-                if first_batch and pipeline.write == "replace":
-                    sink.truncate(conn)
+                if isinstance(sink, SqlSink):
+                    if first_batch and pipeline.write == "replace":
+                        sink.truncate(conn)
+                    written = sink.write(conn, [mapped for _, mapped in items], run_id=run_id)
+                    counts["created"] += written.created
+                    counts["updated"] += written.updated
+                    counts["unchanged"] += written.unchanged
+                elif outcome is not None:
+                    sink.commit(conn, outcome, run_id)
+                    counts["created"] += outcome.created
+                    counts["updated"] += outcome.updated
+                    counts["unchanged"] += outcome.unchanged
+                    counts["skipped"] += outcome.skipped
                 first_batch = False
-                written = sink.write(conn, batch, run_id=run_id)
-                counts["created"] += written.created
-                counts["updated"] += written.updated
-                counts["unchanged"] += written.unchanged
                 for record_key, step, error in failed:
                     store.record_error(
                         conn,

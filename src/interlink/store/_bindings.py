@@ -1,0 +1,135 @@
+"""Bindings (source record <-> target record, per pipeline) and parked conflicts."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from ._schema import bindings, conflicts
+
+__all__ = [
+    "Binding",
+    "add_conflict",
+    "conflict",
+    "list_conflicts",
+    "load_bindings",
+    "resolve_conflict",
+    "save_bindings",
+]
+
+
+@dataclass(frozen=True)
+class Binding:
+    """Source record `source_key` is target record `target_key`, as of the last sync."""
+
+    source_key: str
+    target_key: str
+    source_version: str | None
+    target_version: str | None
+
+
+def load_bindings(engine: sa.Engine, pipeline: str, keys: Iterable[str]) -> dict[str, Binding]:
+    """The bindings of these source keys (one query per 500 keys)."""
+    wanted = list(dict.fromkeys(keys))
+    found: dict[str, Binding] = {}
+    with engine.connect() as conn:
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            rows = conn.execute(
+                sa.select(bindings).where(
+                    bindings.c.pipeline == pipeline, bindings.c.source_key.in_(chunk)
+                )
+            )
+            for row in rows:
+                found[row.source_key] = Binding(
+                    row.source_key, row.target_key, row.source_version, row.target_version
+                )
+    return found
+
+
+def save_bindings(conn: sa.Connection, pipeline: str, rows: Sequence[Binding]) -> None:
+    """Insert or update bindings in the caller's transaction."""
+    now = time.time()
+    for binding in rows:
+        values = {
+            "target_key": binding.target_key,
+            "source_version": binding.source_version,
+            "target_version": binding.target_version,
+            "synced_at": now,
+        }
+        changed = conn.execute(
+            sa.update(bindings)
+            .where(bindings.c.pipeline == pipeline, bindings.c.source_key == binding.source_key)
+            .values(**values)
+        ).rowcount
+        if not changed:
+            conn.execute(
+                sa.insert(bindings).values(
+                    pipeline=pipeline, source_key=binding.source_key, **values
+                )
+            )
+
+
+def add_conflict(
+    conn: sa.Connection,
+    pipeline: str,
+    *,
+    source_key: str,
+    target_key: str,
+    source_record: dict[str, Any],
+    target_record: dict[str, Any],
+    run_id: int | None,
+) -> None:
+    """Park a conflict for a person to settle (`conflict: manual`); one open per record."""
+    open_already = conn.execute(
+        sa.select(conflicts.c.id).where(
+            conflicts.c.pipeline == pipeline,
+            conflicts.c.source_key == source_key,
+            conflicts.c.status == "open",
+        )
+    ).first()
+    values = {
+        "target_key": target_key,
+        "source_record": source_record,
+        "target_record": target_record,
+        "run_id": run_id,
+        "created_at": time.time(),
+    }
+    if open_already is not None:
+        conn.execute(sa.update(conflicts).where(conflicts.c.id == open_already.id).values(**values))
+    else:
+        conn.execute(
+            sa.insert(conflicts).values(
+                pipeline=pipeline, source_key=source_key, status="open", **values
+            )
+        )
+
+
+def list_conflicts(
+    engine: sa.Engine, pipeline: str | None = None, *, status: str | None = "open"
+) -> list[dict[str, Any]]:
+    query = sa.select(conflicts).order_by(conflicts.c.id)
+    if pipeline is not None:
+        query = query.where(conflicts.c.pipeline == pipeline)
+    if status is not None:
+        query = query.where(conflicts.c.status == status)
+    with engine.connect() as conn:
+        return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def conflict(engine: sa.Engine, conflict_id: int) -> dict[str, Any] | None:
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(conflicts).where(conflicts.c.id == conflict_id)).first()
+    return dict(row._mapping) if row is not None else None
+
+
+def resolve_conflict(conn: sa.Connection, conflict_id: int, resolution: str) -> None:
+    conn.execute(
+        sa.update(conflicts)
+        .where(conflicts.c.id == conflict_id)
+        .values(status="resolved", resolution=resolution, resolved_at=time.time())
+    )
