@@ -25,6 +25,8 @@ __all__ = [
     "RunProgress",
     "mask_url",
     "show_config",
+    "show_conflict",
+    "show_conflicts",
     "show_demo",
     "show_records",
     "show_run",
@@ -370,3 +372,52 @@ def show_runs(runs: list[dict[str, Any]], console: Console | None = None) -> Non
             Text(f"{run['failed']:,}", "red" if run["failed"] else ""),
         )
     console.print(table)
+
+
+def show_conflicts(rows: list[dict[str, Any]], console: Console | None = None) -> None:
+    """Conflicts as a table."""
+    import datetime as dt
+
+    console = console or Console(highlight=False)
+    if not rows:
+        console.print("No conflicts.")
+        return
+    table = Table(title="Conflicts", title_justify="left")
+    for column in ("id", "pipeline", "source", "target", "fields that differ", "status", "at"):
+        table.add_column(column)
+    for row in rows:
+        source, target = row["source_record"], row["target_record"]
+        differ = [k for k in source if source.get(k) != target.get(k)]
+        status = row["status"] + (f" ({row['resolution']})" if row["resolution"] else "")
+        at = dt.datetime.fromtimestamp(row["created_at"]).strftime("%Y-%m-%d %H:%M")
+        table.add_row(
+            str(row["id"]),
+            Text(row["pipeline"]),
+            Text(row["source_key"]),
+            Text(row["target_key"]),
+            Text(", ".join(differ) or "-"),
+            Text(status),
+            at,
+        )
+    console.print(table)
+
+
+def show_conflict(row: dict[str, Any], console: Console | None = None) -> None:
+    """One conflict, both sides field by field."""
+    console = console or Console(highlight=False)
+    source, target = row["source_record"], row["target_record"]
+    table = Table(
+        title=f"conflict {row['id']} of {row['pipeline']}: source {row['source_key']} <-> "
+        f"target {row['target_key']} ({row['status']})",
+        title_justify="left",
+    )
+    table.add_column("field")
+    table.add_column("source")
+    table.add_column("target")
+    for key in source:
+        a, b = source.get(key), target.get(key)
+        style = "yellow" if a != b else ""
+        table.add_row(Text(key, style), Text(str(a), style), Text(str(b), style))
+    console.print(table)
+    if row["status"] == "open":
+        console.print(f"interlink conflicts resolve {row['id']} --take source|target")

@@ -80,6 +80,7 @@ def add_conflict(
     *,
     source_key: str,
     target_key: str,
+    source_version: str | None,
     source_record: dict[str, Any],
     target_record: dict[str, Any],
     run_id: int | None,
@@ -94,6 +95,7 @@ def add_conflict(
     ).first()
     values = {
         "target_key": target_key,
+        "source_version": source_version,
         "source_record": source_record,
         "target_record": target_record,
         "run_id": run_id,

@@ -114,6 +114,7 @@ conflicts = sa.Table(
     sa.Column("pipeline", sa.String(200), nullable=False, index=True),
     sa.Column("source_key", sa.String(500), nullable=False),
     sa.Column("target_key", sa.String(500), nullable=False),
+    sa.Column("source_version", sa.Text),
     sa.Column("source_record", sa.JSON, nullable=False),
     sa.Column("target_record", sa.JSON, nullable=False),
     sa.Column("status", sa.String(20), nullable=False),

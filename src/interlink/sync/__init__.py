@@ -4,6 +4,7 @@ from ._api_sink import ApiSink, BatchOutcome
 from ._conflicts import Decision, decide, newer
 from ._filter import FilterError, compile_filter
 from ._mapping import FieldMapping, MappingError, compile_mapping
+from ._resolve import resolve
 from ._runner import Progress, RunResult, run_pipeline
 from ._sql_sink import SqlSink
 
@@ -21,5 +22,6 @@ __all__ = [
     "compile_mapping",
     "decide",
     "newer",
+    "resolve",
     "run_pipeline",
 ]

@@ -88,6 +88,11 @@ class ApiSink:
             return str(source[stamp])
         return _fingerprint(mapped)
 
+    def target_version(self, target: Record | None) -> str | None:
+        """The version of a target record: its timestamp field, or a hash of its mapped
+        fields when no timestamp is configured."""
+        return self._target_version(target)
+
     def _target_version(self, target: Record | None) -> str | None:
         if not target:
             return None
@@ -177,6 +182,7 @@ class ApiSink:
                 {
                     "source_key": key,
                     "target_key": target_key,
+                    "source_version": version,
                     "source_record": mapped,
                     "target_record": target or {},
                 }

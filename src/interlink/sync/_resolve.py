@@ -1,0 +1,69 @@
+"""Settle a parked conflict by hand: `interlink conflicts resolve ID --take source|target`."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from interlink.config import InterlinkConfig
+from interlink.connectors import Catalog
+from interlink.errors import ConfigError
+from interlink.store import Binding, Store, conflict, resolve_conflict, save_bindings
+
+from ._api_sink import ApiSink
+from ._mapping import compile_mapping
+
+__all__ = ["resolve"]
+
+
+async def resolve(
+    config: InterlinkConfig,
+    store: Store,
+    catalog: Catalog,
+    conflict_id: int,
+    take: Literal["source", "target"],
+) -> dict[str, Any]:
+    """Apply the chosen side and bind the pair at the versions now on both sides.
+
+    `source`: the parked source record (mapped fields only) is written to the target.
+    `target`: the target stays as it is. Either way the next run sees both sides as synced.
+    """
+    parked = conflict(store.engine, conflict_id)
+    if parked is None:
+        raise ConfigError(f"no conflict with id {conflict_id}", key="conflicts")
+    if parked["status"] != "open":
+        raise ConfigError(
+            f"conflict {conflict_id} is already resolved ({parked['resolution']})",
+            key="conflicts",
+        )
+    name = parked["pipeline"]
+    pipeline = config.pipelines.get(name)
+    if pipeline is None or pipeline.destination.resource is None:
+        raise ConfigError(f"pipeline {name!r} is no longer an API pipeline", key="pipelines")
+    target = catalog.writable(pipeline.destination.resource)
+    sink = ApiSink(
+        store,
+        name,
+        pipeline,
+        target,
+        source_key=catalog.resource(pipeline.source).primary_key,
+        fields=compile_mapping(pipeline.fields, where=f"pipelines.{name}.fields").fields,
+    )
+    if take == "source":
+        written = await target.update(parked["target_key"], parked["source_record"])
+        version = sink.target_version(written or parked["source_record"])
+    else:
+        version = sink.target_version(await target.get(parked["target_key"]))
+    with store.transaction() as conn:
+        save_bindings(
+            conn,
+            name,
+            [
+                Binding(
+                    parked["source_key"], parked["target_key"], parked["source_version"], version
+                )
+            ],
+        )
+        resolve_conflict(conn, conflict_id, take)
+    resolved = conflict(store.engine, conflict_id)
+    assert resolved is not None
+    return resolved
