@@ -1,8 +1,7 @@
-"""`interlink demo` and `interlink sandbox` run for real: sandbox server, config, ApiClient."""
+"""`interlink demo` runs the main job for real: sandbox servers, config, two syncs."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -14,36 +13,26 @@ ROOT = Path(__file__).resolve().parents[2]
 PROJECT = ROOT / DEFAULT_PROJECT
 
 
-def test_demo_reads_every_record_once_and_creates_once_despite_faults():
-    calls: list[tuple[str, int]] = []
-
-    def advance(kind: str, steps: int, *, total: int | None = None) -> None:
-        calls.append((kind, steps))
-
-    result = asyncio.run(
-        run_demo(PROJECT, records=730, creates=40, seed=3, faults=True, advance=advance)
-    )
-    assert result.read_exactly_once
-    assert result.created_exactly_once
-    assert result.pages == 8
-    assert result.client is not None
-    # The faults really happened and were absorbed by retries.
-    assert sum(result.server["faults"].values()) > 0
-    assert result.client.retries > 0
-    assert sum(steps for kind, steps in calls if kind == "read") == 8
-    assert sum(steps for kind, steps in calls if kind == "create") == 40
+def test_demo_syncs_changes_only_and_settles_conflicts(tmp_path, monkeypatch):
+    monkeypatch.setenv("INTERLINK_DATABASE_URL", f"sqlite:///{tmp_path / 'demo.db'}")
+    result = run_demo(PROJECT, records=80, seed=3, faults=True)
+    assert result.ok, [(c.what, c.expected, c.found) for c in result.checks if not c.ok]
+    first, orders, second = result.runs
+    assert first.counts["read"] == 80
+    assert first.counts["created"] == 80 - 8 and first.counts["updated"] == 8
+    assert orders.counts["created"] == orders.counts["read"] > 80
+    assert second.counts["updated"] == 2 and second.counts["skipped"] == 1
+    assert len(result.checks) == 7 and all(check.ok for check in result.checks)
 
 
-def test_demo_command_prints_the_summary_and_exits_zero():
-    runner = CliRunner()
-    result = runner.invoke(
-        app,
-        ["demo", "--config", str(PROJECT), "--records", "150", "--creates", "5", "--no-faults"],
+def test_demo_command_prints_the_summary_and_exits_zero(tmp_path, monkeypatch):
+    monkeypatch.setenv("INTERLINK_DATABASE_URL", f"sqlite:///{tmp_path / 'demo.db'}")
+    result = CliRunner().invoke(
+        app, ["demo", "--config", str(PROJECT), "--records", "40", "--no-faults"]
     )
     assert result.exit_code == 0, result.output
-    assert "customers read" in result.output
-    assert "150 in 2 pages" in result.output
-    assert "exactly once" in result.output
+    assert "What the demo verified" in result.output
+    assert "MISMATCH" not in result.output
 
 
 def test_demo_with_a_broken_project_exits_2_with_one_line(tmp_path):

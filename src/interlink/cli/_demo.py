@@ -1,10 +1,11 @@
 """`interlink demo`: the main job, end to end against the bundled sandbox.
 
-Starts the shop sandbox (rate limited, injecting 500s, 503s, slow answers and dropped
-connections), loads `examples/quickstart/interlink.yaml` pointed at it, then through the
-connection's `ApiClient` reads every customer page concurrently and creates customers with
-idempotency keys. It checks what it did against the sandbox's own ledger: every record read
-exactly once, every create applied exactly once, despite the faults.
+1. Starts the sandbox (shop, commerce) on a free port, rate limited, with a few faults.
+2. Runs `examples/shop-to-commerce/`: customers from the shop into commerce (OAuth2 client
+   credentials, JSON:API, matched by email, newest change wins) and orders into SQLite.
+3. Changes a few records on both sides through the sandbox, as their users would.
+4. Runs again and checks, against the sandbox's own data, that only those moved and that
+   the two-sided change was settled by the newer edit.
 """
 
 from __future__ import annotations
@@ -19,123 +20,225 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 if TYPE_CHECKING:
-    from interlink.http import ApiClient, ClientStats
+    from interlink.sync import Progress, RunResult
 
 __all__ = ["DemoResult", "register", "run_demo"]
 
-DEFAULT_PROJECT = Path("examples/quickstart/interlink.yaml")
-SANDBOX_TOKEN = "sandbox-token"
-PAGE_SIZE = 100
-CONCURRENCY = 4
+DEFAULT_PROJECT = Path("examples/shop-to-commerce/interlink.yaml")
+TOKEN = "sandbox-token"
+ONE_TICK = 1.05  # the sandboxes stamp changes to the second
+
+
+@dataclass
+class Check:
+    what: str
+    expected: str
+    found: str
+
+    @property
+    def ok(self) -> bool:
+        return self.expected == self.found
 
 
 @dataclass
 class DemoResult:
-    """What the demo did and what the sandbox says happened."""
+    """The runs the demo made and what it verified against the sandbox."""
 
-    records_expected: int
-    ids_read: list[int] = field(default_factory=list)
-    pages: int = 0
-    creates_sent: int = 0
-    created_ids: set[int] = field(default_factory=set)
-    server: dict[str, Any] = field(default_factory=dict)
-    client: ClientStats | None = None
+    runs: list[RunResult] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
+    changes: list[str] = field(default_factory=list)
     elapsed: float = 0.0
 
     @property
-    def read_exactly_once(self) -> bool:
-        return sorted(self.ids_read) == list(range(1, self.records_expected + 1))
-
-    @property
-    def created_exactly_once(self) -> bool:
-        creates = int(self.server.get("creates", -1))
-        return creates == self.creates_sent == len(self.created_ids)
+    def ok(self) -> bool:
+        return all(run.ok for run in self.runs) and all(check.ok for check in self.checks)
 
 
-async def _read_all(shop: ApiClient, result: DemoResult, advance: Any) -> None:
-    first = await shop.get_json("/customers", params={"offset": 0, "limit": PAGE_SIZE})
-    total = int(first["total"])
-    result.records_expected = total
-    result.ids_read.extend(int(c["id"]) for c in first["data"])
-    result.pages = 1
-    advance("read", 1, total=max(1, -(-total // PAGE_SIZE)))
-    offsets = iter(range(PAGE_SIZE, total, PAGE_SIZE))
+class _Sandbox:
+    """The demo's hands on the sandbox: edits as each system's own users would make them."""
 
-    async def worker() -> None:
-        for offset in offsets:
-            page = await shop.get_json("/customers", params={"offset": offset, "limit": PAGE_SIZE})
-            result.ids_read.extend(int(c["id"]) for c in page["data"])
-            result.pages += 1
-            advance("read", 1)
+    def __init__(self, url: str) -> None:
+        import httpx
 
-    await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+        self.url = url
+        # The sandbox injects faults into everyone's requests, the demo's own edits too.
+        self.http = httpx.Client(timeout=10)
+        token = self._call("POST",
+            f"{url}/commerce/oauth2-token",
+            data={"grant_type": "client_credentials"},
+            auth=("commerce-client", "commerce-secret"),
+        ).json()["access_token"]
+        self.commerce_headers = {
+            "Authorization": f"Bearer {token}",
+            "Content-Type": "application/vnd.api+json",
+        }
+        self.shop_headers = {"Authorization": f"Bearer {TOKEN}"}
+
+    def _call(self, method: str, url: str, **kwargs: Any) -> Any:
+        import httpx
+
+        for attempt in range(8):
+            try:
+                response = self.http.request(method, url, **kwargs)
+            except httpx.TransportError:
+                if attempt == 7:
+                    raise
+                time.sleep(0.1)
+                continue
+            if response.status_code < 500 and response.status_code != 429:
+                response.raise_for_status()
+                return response
+            time.sleep(0.1 * (attempt + 1))
+        response.raise_for_status()
+        return response
+
+    def shop_customer(self, id: int) -> dict[str, Any]:
+        url = f"{self.url}/shop/customers/{id}"
+        return dict(self._call("GET", url, headers=self.shop_headers).json())
+
+    def edit_shop(self, id: int, **fields: Any) -> None:
+        url = f"{self.url}/shop/customers/{id}"
+        self._call("PATCH", url, json=fields, headers=self.shop_headers)
+
+    def commerce_by_email(self, email: str) -> dict[str, Any]:
+        response = self._call(
+            "GET",
+            f"{self.url}/commerce/api/customers",
+            params={"filter[email]": email},
+            headers=self.commerce_headers,
+        )
+        data = response.json()["data"]
+        return dict(data[0]) if data else {}
+
+    def edit_commerce(self, email: str, **attributes: Any) -> None:
+        target = self.commerce_by_email(email)
+        document = {"data": {"type": "customers", "id": target["id"], "attributes": attributes}}
+        url = f"{self.url}/commerce/api/customers/{target['id']}"
+        self._call("PATCH", url, json=document, headers=self.commerce_headers)
+
+    def close(self) -> None:
+        self.http.close()
 
 
-async def _create(shop: ApiClient, result: DemoResult, count: int, advance: Any) -> None:
-    numbers = iter(range(count))
-    advance("create", 0, total=max(1, count))
+async def _run(config: Any, store: Any, name: str, progress: Progress | None) -> RunResult:
+    from interlink.connectors import Catalog
+    from interlink.sync import run_pipeline
 
-    async def worker() -> None:
-        for n in numbers:
-            response = await shop.post(
-                "/customers",
-                json={
-                    "email": f"demo{n}@example.com",
-                    "first_name": "Demo",
-                    "last_name": f"Customer {n}",
-                },
-            )
-            result.created_ids.add(int(response.json()["id"]))
-            result.creates_sent += 1
-            advance("create", 1)
-
-    await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+    async with Catalog(config) as catalog:
+        return await run_pipeline(config, name, store=store, catalog=catalog, progress=progress)
 
 
-async def run_demo(
-    project: Path, *, records: int, creates: int, seed: int, faults: bool, advance: Any
+def run_demo(
+    project: Path,
+    *,
+    records: int,
+    seed: int,
+    faults: bool,
+    progress: Any = None,
+    say: Any = None,
 ) -> DemoResult:
-    """Serve the sandbox, run the reads and writes through interlink, return the tallies."""
+    """Serve the sandbox, run the project twice around a few edits, verify the outcome."""
     from interlink.config import load_config
     from interlink.errors import ConfigError
-    from interlink.http import ApiClient
-    from interlink.sandbox import FaultConfig, SandboxServer, create_shop_app
+    from interlink.sandbox import FaultConfig, SandboxServer, create_sandbox_app
+    from interlink.store import Store
+
+    def note(text: str) -> None:
+        if say is not None:
+            say(text)
 
     fault_config = (
         FaultConfig(
-            server_error_rate=0.03,
-            unavailable_rate=0.03,
-            drop_rate=0.01,
-            lost_response_rate=0.02,
-            slow_rate=0.02,
-            slow_seconds=0.3,
+            server_error_rate=0.01,
+            unavailable_rate=0.002,
+            drop_rate=0.005,
+            lost_response_rate=0.005,
             seed=seed,
         )
         if faults
         else None
     )
-    app = create_shop_app(
+    overlap = records // 10
+    app = create_sandbox_app(
         records=records,
         seed=seed,
-        token=SANDBOX_TOKEN,
-        rate_limit=(50.0, 1.0, 20),
+        token=TOKEN,
+        rate_limit=(200.0, 1.0, 20),
         faults=fault_config,
+        commerce_records=overlap * 2,
+        commerce_overlap=overlap,
     )
-    result = DemoResult(records_expected=records)
-    async with SandboxServer(app) as server:
-        env = {**os.environ, "SHOP_URL": server.url, "SHOP_TOKEN": SANDBOX_TOKEN}
+    result = DemoResult()
+    started = time.perf_counter()
+    with SandboxServer(app) as server:
+        env = {**os.environ, "SANDBOX_URL": server.url}
+        env.setdefault("INTERLINK_DATABASE_URL", "sqlite:///.interlink/demo.db")
         config = load_config(project, env=env)
-        if "shop" not in config.connections:
-            raise ConfigError(
-                "the demo needs a connection named 'shop'", file=str(project), key="connections"
+        for needed in ("customers", "orders"):
+            if needed not in config.pipelines:
+                raise ConfigError(
+                    f"the demo needs a pipeline named {needed!r}",
+                    file=str(project),
+                    key="pipelines",
+                )
+        if config.database.backend == "sqlite":
+            # A fresh sandbox every time: the demo's state starts fresh with it.
+            database = Path(config.database.url.split("///", 1)[1])
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{database}{suffix}").unlink(missing_ok=True)
+        store = Store.open(config.database)
+        sandbox = _Sandbox(server.url)
+        try:
+            note(
+                f"sandbox at {server.url}: {records:,} shop customers, {overlap * 2} in commerce"
+                f" ({overlap} with the same emails)"
             )
-        started = time.perf_counter()
-        async with ApiClient.from_config("shop", config.connections["shop"]) as shop:
-            await _read_all(shop, result, advance)
-            await _create(shop, result, creates, advance)
-            result.elapsed = time.perf_counter() - started
-            result.client = shop.stats
-            result.server = await shop.get_json("/_stats")
+            for name in ("customers", "orders"):
+                result.runs.append(asyncio.run(_run(config, store, name, progress)))
+
+            # Edits, as each system's own users would make them.
+            a, b, c, d = (sandbox.shop_customer(i) for i in (3, 4, 5, 6))
+            sandbox.edit_shop(3, company="Renamed in the shop")
+            result.changes.append("shop: customer 3 renamed its company")
+            sandbox.edit_commerce(b["email"], city="Changed in commerce")
+            result.changes.append("commerce: customer 4 changed its city")
+            sandbox.edit_shop(5, company="Shop edit, older")
+            time.sleep(ONE_TICK)
+            sandbox.edit_commerce(c["email"], company="Commerce edit, newer")
+            result.changes.append("both: customer 5 changed in the shop, then in commerce")
+            sandbox.edit_commerce(d["email"], company="Commerce edit, older")
+            time.sleep(ONE_TICK)
+            sandbox.edit_shop(6, company="Shop edit, newer")
+            result.changes.append("both: customer 6 changed in commerce, then in the shop")
+            for change in result.changes:
+                note(f"  {change}")
+
+            result.runs.append(asyncio.run(_run(config, store, "customers", progress)))
+
+            def company(customer: dict[str, Any]) -> str:
+                found = sandbox.commerce_by_email(customer["email"])
+                return str(found.get("attributes", {}).get("company"))
+
+            def city(customer: dict[str, Any]) -> str:
+                found = sandbox.commerce_by_email(customer["email"])
+                return str(found.get("attributes", {}).get("city"))
+
+            second = result.runs[-1]
+            result.checks = [
+                # 3 and 6 go over; 5 stays (commerce's edit is newer); 4 changed only in
+                # commerce, so the shop has nothing new to send.
+                Check("second run: records written", "2", str(second.counts["updated"])),
+                Check("second run: kept by newest_wins", "1", str(second.counts["skipped"])),
+                Check("second run: records created", "0", str(second.counts["created"])),
+                Check("customer 3 (shop edit) in commerce", "Renamed in the shop", company(a)),
+                Check("customer 4 (commerce edit) kept", "Changed in commerce", city(b)),
+                Check("customer 5 (commerce newer) kept", "Commerce edit, newer", company(c)),
+                Check("customer 6 (shop newer) won", "Shop edit, newer", company(d)),
+            ]
+        finally:
+            sandbox.close()
+            store.close()
+    result.elapsed = time.perf_counter() - started
     return result
 
 
@@ -143,27 +246,25 @@ def demo(
     config: Annotated[
         Path, typer.Option("--config", "-c", metavar="FILE", help="The demo project.")
     ] = DEFAULT_PROJECT,
-    records: Annotated[int, typer.Option(min=1, help="Customers in the sandbox.")] = 2500,
-    creates: Annotated[int, typer.Option(min=0, help="Customers to create.")] = 100,
+    records: Annotated[int, typer.Option(min=20, help="Customers in the shop.")] = 1000,
     seed: Annotated[int, typer.Option(help="Seed of the data and the faults.")] = 7,
-    faults: Annotated[bool, typer.Option(help="Inject 500s, 503s, drops, slowness.")] = True,
+    faults: Annotated[bool, typer.Option(help="Inject 500s, 503s and drops.")] = True,
 ) -> None:
-    """Start the sandbox API and run a real, rate-limited, fault-tolerant exchange with it."""
+    """Start the sandbox APIs and sync them with interlink: the main job, end to end."""
     from interlink.cli import _render
 
-    with _render.DemoProgress() as progress:
-        result = asyncio.run(
-            run_demo(
-                config,
-                records=records,
-                creates=creates,
-                seed=seed,
-                faults=faults,
-                advance=progress.advance,
-            )
+    progress = _render.RunsProgress()
+    with progress:
+        result = run_demo(
+            config,
+            records=records,
+            seed=seed,
+            faults=faults,
+            progress=progress.update,
+            say=progress.say,
         )
     _render.show_demo(result)
-    if not (result.read_exactly_once and result.created_exactly_once):
+    if not result.ok:
         raise typer.Exit(1)
 
 

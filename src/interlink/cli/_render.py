@@ -14,15 +14,13 @@ from rich.table import Table
 from rich.text import Text
 
 if TYPE_CHECKING:
-    from rich.progress import TaskID
-
     from interlink.cli._demo import DemoResult
     from interlink.config import ConnectionConfig, InterlinkConfig
     from interlink.sync import RunResult
 
 __all__ = [
-    "DemoProgress",
     "RunProgress",
+    "RunsProgress",
     "mask_url",
     "show_config",
     "show_conflict",
@@ -135,96 +133,83 @@ def _duration(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
-class DemoProgress:
-    """The demo's progress bars: customer pages read and customers created."""
+class RunsProgress:
+    """Live bars for several runs in a row (the demo): one line per run."""
 
     def __init__(self, console: Console | None = None) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-        )
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
         self._progress = Progress(
-            TextColumn("{task.description:<22}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]}"),
+            SpinnerColumn(),
+            TextColumn("[bold]{task.description:<12}"),
+            TextColumn("{task.fields[records]:>8,} read"),
+            TextColumn("{task.fields[written]:>8,} written"),
+            TextColumn("{task.fields[pages]:>5,} pages"),
+            TextColumn("{task.fields[rate]:>9}"),
             TimeElapsedColumn(),
             console=console or Console(highlight=False),
-            transient=False,
         )
-        self._tasks: dict[str, TaskID] = {}
-        self._labels = {"read": "reading customer pages", "create": "creating customers"}
+        self._tasks: dict[int | None, Any] = {}
 
-    def __enter__(self) -> DemoProgress:
+    def __enter__(self) -> RunsProgress:
         self._progress.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        for task in self._progress.tasks:
+            self._progress.update(task.id, completed=1, total=1)
         self._progress.__exit__(None, None, None)
 
-    def advance(self, kind: str, steps: int, *, total: int | None = None) -> None:
-        task = self._tasks.get(kind)
+    def say(self, text: str) -> None:
+        self._progress.console.print(Text(text))
+
+    def update(self, result: RunResult) -> None:
+        import time
+
+        task = self._tasks.get(result.run_id)
         if task is None:
-            task = self._tasks[kind] = self._progress.add_task(
-                self._labels.get(kind, kind), total=total, rate=""
+            task = self._tasks[result.run_id] = self._progress.add_task(
+                f"{result.pipeline}", total=None, records=0, written=0, pages=0, rate=""
             )
-        elif total is not None:
-            self._progress.update(task, total=total)
-        self._progress.advance(task, steps)
-        speed = self._progress.tasks[task].speed
-        self._progress.update(task, rate=f"{speed:6.1f}/s" if speed else "")
+        counts = result.counts
+        elapsed = time.perf_counter() - result.started
+        self._progress.update(
+            task,
+            records=counts["read"],
+            written=counts["created"] + counts["updated"],
+            pages=counts["pages"],
+            rate=f"{counts['read'] / elapsed:,.0f}/s" if elapsed > 0 else "",
+        )
 
 
 def show_demo(result: DemoResult, console: Console | None = None) -> None:
-    """The demo's summary table and its verdict."""
+    """Each run's summary, the edits made between the runs, and what was verified."""
     console = console or Console(highlight=False)
-    stats = result.client
-    server = result.server
-    table = Table(title="interlink demo: shop sandbox through ApiClient", title_justify="left")
-    table.add_column("what")
-    table.add_column("value", justify="right")
+    for run in result.runs:
+        show_run(run, console)
+    if result.changes:
+        console.print(Text("Between the runs:", "bold"))
+        for change in result.changes:
+            console.print(Text(f"  {change}"))
+    table = Table(title="What the demo verified against the sandbox", title_justify="left")
     table.add_column("check")
-    ok, bad = Text("ok", "green"), Text("MISMATCH", "bold red")
-    read = len(result.ids_read)
-    table.add_row(
-        "customers read",
-        f"{read:,} in {result.pages} pages",
-        ok if result.read_exactly_once else bad,
-    )
-    table.add_row(
-        "customers created",
-        f"{result.creates_sent:,} (sandbox ledger: {server.get('creates', '?')}, "
-        f"idempotent replays: {server.get('idempotent_replays', 0)})",
-        ok if result.created_exactly_once else bad,
-    )
-    if stats is not None:
-        table.add_row("requests / attempts", f"{stats.requests:,} / {stats.attempts:,}", "")
-        statuses = ", ".join(f"{code}: {n}" for code, n in sorted(stats.statuses.items()))
-        table.add_row("responses by status", statuses or "-", "")
-        errors = ", ".join(f"{kind}: {n}" for kind, n in sorted(stats.errors.items()))
-        table.add_row("connection errors", errors or "none", "")
-        table.add_row("retries", f"{stats.retries:,} ({stats.retry_wait_s:.2f} s waited)", "")
-        table.add_row("rate-limit wait", f"{stats.rate_limit_wait_s:.2f} s", "")
-    faults = server.get("faults", {})
-    injected = ", ".join(f"{k}: {v}" for k, v in sorted(faults.items()) if v) or "none"
-    table.add_row("faults the sandbox injected", injected, "")
-    table.add_row("429s the sandbox sent", str(server.get("rate_limited", 0)), "")
-    rate = (stats.attempts / result.elapsed) if stats and result.elapsed else 0.0
-    table.add_row("elapsed", f"{result.elapsed:.2f} s ({rate:.1f} requests/s)", "")
+    table.add_column("expected")
+    table.add_column("found")
+    table.add_column("")
+    for check in result.checks:
+        mark = Text("ok", "green") if check.ok else Text("MISMATCH", "bold red")
+        table.add_row(Text(check.what), Text(check.expected), Text(check.found), mark)
     console.print(table)
-    if result.read_exactly_once and result.created_exactly_once:
+    if result.ok:
         console.print(
             Text(
-                "Every record was read exactly once and every create applied exactly once.",
+                f"Done in {result.elapsed:.1f} s: only the changed records moved, and the "
+                "two-sided changes went to the newer edit.",
                 "bold green",
             )
         )
     else:
-        console.print(Text("The demo found a mismatch (see the table above).", "bold red"))
+        console.print(Text("The demo found a problem (see above).", "bold red"))
 
 
 def show_records(title: str, records: list[dict[str, Any]], console: Console | None = None) -> None:

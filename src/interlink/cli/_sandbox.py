@@ -22,7 +22,7 @@ def sandbox(
     rate: Annotated[
         float | None,
         typer.Option(help="Server rate limit of the shop and commerce, requests per second."),
-    ] = 50.0,
+    ] = 200.0,
     burst: Annotated[int, typer.Option(min=1, help="Server rate-limit burst.")] = 20,
 ) -> None:
     """Serve the sandbox APIs (shop, commerce, GraphQL, SOAP) on one port until Ctrl-C."""
