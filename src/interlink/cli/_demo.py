@@ -63,7 +63,8 @@ class _Sandbox:
         self.url = url
         # The sandbox injects faults into everyone's requests, the demo's own edits too.
         self.http = httpx.Client(timeout=10)
-        token = self._call("POST",
+        token = self._call(
+            "POST",
             f"{url}/commerce/oauth2-token",
             data={"grant_type": "client_credentials"},
             auth=("commerce-client", "commerce-secret"),
