@@ -25,11 +25,11 @@ uvicorn in a child process on 127.0.0.1 for the whole run; `--records` customers
 Every contender runs in a fresh process of its own: peak RSS is that process's ru_maxrss
 (from `os.wait4`), "work s" is measured inside it from after its imports to the last commit,
 "process s" from spawning it to its exit (interpreter start-up and imports included), "cpu s"
-is the process's user + system time. After
-each process exits the rows in its target table are counted; a wrong count stops the
-benchmark. Contenders run `--rounds` times (dlt `--dlt-rounds`), interleaved; medians count
-(of peak RSS too).
-records/s is `--records` over the median work time; "x script" ratios are throughputs.
+is the process's user + system time. After each process exits the rows in its target table
+are counted; a wrong count stops the benchmark. Contenders run `--rounds` times (dlt
+`--dlt-rounds`), interleaved; medians count (of peak RSS too). records/s is `--records` over
+the median work time; the "x insert" and "x upsert" columns are throughput ratios against
+"script insert" and "script upsert".
 
 Targets (issue 4): interlink merge >= 1.0x "script upsert" (append >= 1.0x "script insert");
 interlink >= 8x dlt's best; interlink peak RSS <= 2x the script's; with `--scaling`, the
@@ -130,15 +130,19 @@ class Server:
         )
 
     def __enter__(self) -> Server:
-        self._process.start()
-        _wait_for(self.port)
         import httpx
 
-        # One small request so the first contender does not pay the server's warm-up.
-        with httpx.Client(base_url=self.base, headers=HEADERS) as client:
-            response = client.get("/customers", params={"offset": 0, "limit": 10})
-            response.raise_for_status()
-            assert response.json()["total"] == self.records, response.json()["total"]
+        self._process.start()
+        try:
+            _wait_for(self.port)
+            # One small request so the first contender does not pay the server's warm-up.
+            with httpx.Client(base_url=self.base, headers=HEADERS) as client:
+                response = client.get("/customers", params={"offset": 0, "limit": 10})
+                response.raise_for_status()
+                assert response.json()["total"] == self.records, response.json()["total"]
+        except BaseException:
+            self.__exit__()
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -12,9 +12,20 @@ from .conftest import FakeTime
 
 def test_token_bucket_allows_a_burst_then_paces_at_the_rate():
     bucket = TokenBucket(rate=10.0, burst=3, now=0.0)
-    waits = [bucket.take(0.0) for _ in range(6)]
-    assert waits[:3] == [0.0, 0.0, 0.0]
-    assert waits[3:] == pytest.approx([0.1, 0.2, 0.3])
+    assert [bucket.take(0.0) for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert bucket.take(0.0) == pytest.approx(0.1), "empty: a token in 0.1 s"
+    assert bucket.take(0.05) == pytest.approx(0.05), "nothing was reserved by asking"
+    assert bucket.take(0.1) == 0.0
+    assert bucket.take(0.1) == pytest.approx(0.1)
+
+
+def test_token_bucket_never_releases_more_than_the_burst_after_a_stall():
+    bucket = TokenBucket(rate=100.0, burst=2, now=0.0)
+    bucket.take(0.0)
+    bucket.take(0.0)
+    # A second of nothing: the bucket refills to its burst, not to 100.
+    released = sum(1 for _ in range(10) if bucket.take(1.0) == 0.0)
+    assert released == 2
 
 
 def test_token_bucket_refills_over_time_up_to_the_burst():

@@ -161,12 +161,24 @@ def parse_rate_limit(headers: Mapping[str, str], now: float) -> RateLimitInfo | 
     """The rate-limit state a response announces, from whichever header family it uses.
 
     `headers` must look names up case-insensitively (httpx.Headers does); `now` is the wall
-    clock in epoch seconds, for resets given as a point in time. The IETF structured field
-    wins over the legacy forms when a server sends several.
+    clock in epoch seconds, for resets given as a point in time. When a server sends several
+    families, the most constraining answer wins, with the most precise reset.
     """
-    return (
-        _ietf_structured(headers)
-        or _ietf_legacy_inline(headers)
-        or _separate_fields(headers, "ratelimit-", now)
-        or _separate_fields(headers, "x-ratelimit-", now)
-    )
+    found = [
+        info
+        for info in (
+            _ietf_structured(headers),
+            _ietf_legacy_inline(headers),
+            _separate_fields(headers, "ratelimit-", now),
+            _separate_fields(headers, "x-ratelimit-", now),
+        )
+        if info is not None
+    ]
+    if not found:
+        return None
+    # Several families describe the same quota: the fewest requests left is the binding
+    # one, and among equals the finest reset wins (the IETF field's `t` is whole seconds,
+    # an epoch X-RateLimit-Reset is often exact to the millisecond).
+    best = min(found, key=lambda info: (info.remaining, info.reset_after))
+    limit = next((info.limit for info in found if info.limit is not None), None)
+    return RateLimitInfo(best.remaining, best.reset_after, best.limit or limit)

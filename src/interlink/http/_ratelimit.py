@@ -26,9 +26,9 @@ __all__ = ["RateLimitTransport", "RateLimiter", "ServerLimits", "TokenBucket"]
 class TokenBucket:
     """`rate` tokens per second, holding at most `burst`; each request takes one.
 
-    `take` reserves a token and returns how long to wait before using it. Tokens may go
-    negative, so concurrent callers queue up in order without polling: the n-th caller
-    past an empty bucket waits n / rate seconds.
+    `take` takes a token and returns 0, or takes nothing and returns how long until one
+    is there. Nothing is reserved ahead: after the event loop was busy for a while, no more
+    than `burst` requests can go at once, as the server's own bucket expects.
     """
 
     def __init__(self, rate: float, burst: int, now: float) -> None:
@@ -43,10 +43,12 @@ class TokenBucket:
         elapsed = max(0.0, now - self._last)
         self._last = max(self._last, now)
         self._tokens = min(float(self.burst), self._tokens + elapsed * self.rate)
-        self._tokens -= 1.0
-        if self._tokens >= 0:
+        # The epsilon absorbs float rounding: sleeping exactly the returned wait must
+        # always find the token there (else a caller could loop on ever-tinier waits).
+        if self._tokens >= 1.0 - 1e-9:
+            self._tokens = max(0.0, self._tokens - 1.0)
             return 0.0
-        return -self._tokens / self.rate
+        return (1.0 - self._tokens) / self.rate
 
 
 class ServerLimits:
@@ -59,7 +61,8 @@ class ServerLimits:
     A 429 or 503 with `Retry-After` blocks everyone until then.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, probe: bool = True) -> None:
+        self.probe = probe
         self.sent = 0
         self._seq = -1
         self._remaining: int | None = None
@@ -78,7 +81,11 @@ class ServerLimits:
         if now < self._reset_at:
             return self._reset_at - now
         # Used up and the window has passed: probe with one request, hold the rest until
-        # it answers with the new quota.
+        # it answers with the new quota. With a client-side bucket pacing the requests the
+        # quota is known well enough: go on without the round trip.
+        if not self.probe:
+            self._remaining = None
+            return 0.0
         if self._probing:
             return None
         self._probing = True
@@ -138,11 +145,12 @@ class RateLimiter:
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.bucket = bucket
-        self.server = ServerLimits()
+        self.server = ServerLimits(probe=bucket is None)
         self._clock = clock
         self._wall = wall
         self._sleep = sleep
         self._news = asyncio.Event()
+        self._queue = asyncio.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.waited = 0.0
         """Total seconds requests spent waiting here, for stats."""
@@ -190,8 +198,13 @@ class RateLimiter:
         if self.bucket is not None:
             wait = self.bucket.take(self._clock())
             if wait > 0:
-                waited += wait
-                await self._sleep(wait)
+                # Waiters line up behind one lock (asyncio locks are first come, first
+                # served); each leaves only when a token is really there.
+                async with self._queue:
+                    while wait > 0:
+                        waited += wait
+                        await self._sleep(wait)
+                        wait = self.bucket.take(self._clock())
         self.waited += waited
         return self.server.on_send(), waited
 

@@ -52,26 +52,33 @@ def load_bindings(engine: sa.Engine, pipeline: str, keys: Iterable[str]) -> dict
 
 
 def save_bindings(conn: sa.Connection, pipeline: str, rows: Sequence[Binding]) -> None:
-    """Insert or update bindings in the caller's transaction."""
+    """Insert or update bindings in the caller's transaction (one upsert for the batch)."""
+    if not rows:
+        return
     now = time.time()
-    for binding in rows:
-        values = {
-            "target_key": binding.target_key,
-            "source_version": binding.source_version,
-            "target_version": binding.target_version,
+    values = [
+        {
+            "pipeline": pipeline,
+            "source_key": b.source_key,
+            "target_key": b.target_key,
+            "source_version": b.source_version,
+            "target_version": b.target_version,
             "synced_at": now,
         }
-        changed = conn.execute(
-            sa.update(bindings)
-            .where(bindings.c.pipeline == pipeline, bindings.c.source_key == binding.source_key)
-            .values(**values)
-        ).rowcount
-        if not changed:
-            conn.execute(
-                sa.insert(bindings).values(
-                    pipeline=pipeline, source_key=binding.source_key, **values
-                )
-            )
+        for b in rows
+    ]
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    statement = insert(bindings)
+    changed = ("target_key", "source_version", "target_version", "synced_at")
+    conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=[bindings.c.pipeline, bindings.c.source_key],
+            set_={name: statement.excluded[name] for name in changed},
+        ),
+        values,
+    )
 
 
 def add_conflict(
