@@ -176,10 +176,14 @@ def main() -> None:
     worst_refused = max(r["refused_share"] for r in rows)
     rate_ok = best["rps"] >= 190 * args.limit / 200
     refused_ok = worst_refused < 0.01
-    print(f"requests/s {best['rps']:.1f} (target >= {190 * args.limit / 200:g}): "
-          f"{'ok' if rate_ok else 'BELOW TARGET'}")
-    print(f"429 share {worst_refused * 100:.2f}% (target < 1%): "
-          f"{'ok' if refused_ok else 'ABOVE TARGET'}")
+    print(
+        f"requests/s {best['rps']:.1f} (target >= {190 * args.limit / 200:g}): "
+        f"{'ok' if rate_ok else 'BELOW TARGET'}"
+    )
+    print(
+        f"429 share {worst_refused * 100:.2f}% (target < 1%): "
+        f"{'ok' if refused_ok else 'ABOVE TARGET'}"
+    )
 
 
 if __name__ == "__main__":
