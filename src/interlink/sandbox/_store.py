@@ -14,6 +14,7 @@ and cached until the next change, so paging through it costs one pass, not one p
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Generic, Protocol, TypeVar, cast
@@ -76,7 +77,7 @@ def bisect_right(index: IdIndex, value: int) -> int:
     return low
 
 
-class BaseRecordStore(Generic[R]):
+class BaseRecordStore(ABC, Generic[R]):
     """The records of one resource: generated ones plus overrides, creations and deletions.
 
     Subclass it and override `_generated_ids`, `_is_generated`, `_generate` and, when a
@@ -95,14 +96,14 @@ class BaseRecordStore(Generic[R]):
 
     # -- what a subclass provides -------------------------------------------------------
 
-    def _generated_ids(self) -> IdIndex:
-        raise NotImplementedError
+    @abstractmethod
+    def _generated_ids(self) -> IdIndex: ...
 
-    def _is_generated(self, record_id: int) -> bool:
-        raise NotImplementedError
+    @abstractmethod
+    def _is_generated(self, record_id: int) -> bool: ...
 
-    def _generate(self, record_id: int) -> R:
-        raise NotImplementedError
+    @abstractmethod
+    def _generate(self, record_id: int) -> R: ...
 
     def _generated_updated_at(self, record_id: int) -> str:
         return str(self._generate(record_id)["updated_at"])
