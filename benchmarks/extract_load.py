@@ -52,7 +52,6 @@ import multiprocessing
 import os
 import platform
 import shutil
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -62,6 +61,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from _local_server import free_port, wait_for_port
 
 TOKEN = "bench-token-0123456789"
 SEED = 42
@@ -101,29 +102,12 @@ def _serve(port: int, records: int) -> None:
     run_sandbox(port, records=records, seed=SEED, token=TOKEN)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_for(port: int) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("benchmark server did not start")
-
-
 class Server:
     """The shop sandbox in a spawned child process, for as long as the `with` lasts."""
 
     def __init__(self, records: int) -> None:
         self.records = records
-        self.port = _free_port()
+        self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self._process = multiprocessing.get_context("spawn").Process(
             target=_serve, args=(self.port, records), daemon=True
@@ -134,7 +118,7 @@ class Server:
 
         self._process.start()
         try:
-            _wait_for(self.port)
+            wait_for_port(self.port)
             # One small request so the first contender does not pay the server's warm-up.
             with httpx.Client(base_url=self.base, headers=HEADERS) as client:
                 response = client.get("/customers", params={"offset": 0, "limit": 10})

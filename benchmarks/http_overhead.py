@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import multiprocessing
 import platform
-import socket
 import statistics
 import sys
 import time
@@ -33,6 +32,7 @@ import httpx
 import orjson
 from aiohttp import web
 
+from _local_server import free_port, wait_for_port
 from interlink.http import ApiClient, BearerAuth, RateLimiter, RetryPolicy, TokenBucket
 
 TOKEN = "bench-token-0123456789"
@@ -66,23 +66,6 @@ def _serve(port: int) -> None:
     app.router.add_get("/one", one)
     app.router.add_get("/page", big)
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_for(port: int) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("benchmark server did not start")
 
 
 Fetch = Callable[[str], Awaitable[Any]]
@@ -191,11 +174,11 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=100)
     args = parser.parse_args()
 
-    port = _free_port()
+    port = free_port()
     server = multiprocessing.get_context("spawn").Process(target=_serve, args=(port,), daemon=True)
     server.start()
     try:
-        _wait_for(port)
+        wait_for_port(port)
         results = asyncio.run(_measure(f"http://127.0.0.1:{port}", args))
     finally:
         server.terminate()

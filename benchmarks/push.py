@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import multiprocessing
 import platform
-import socket
 import sys
 import tempfile
 import time
@@ -25,6 +24,7 @@ from typing import Any
 
 import httpx
 
+from _local_server import free_port, wait_for_port
 from interlink.config import InterlinkConfig
 from interlink.connectors import Catalog
 from interlink.store import Store
@@ -42,21 +42,8 @@ def _serve(port: int, records: int, limit: float) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _wait(url: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(f"{url}/", timeout=1)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise RuntimeError("the sandbox did not start")
+    wait_for_port(int(url.rsplit(":", 1)[1]))
 
 
 def _config(url: str, database: str, client_rate: float) -> InterlinkConfig:
@@ -144,7 +131,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1)
     args = parser.parse_args()
 
-    port = _free_port()
+    port = free_port()
     # Each round needs fresh commerce data (creates of the same emails would be refused),
     # so each round gets its own server.
     rows = []

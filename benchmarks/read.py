@@ -35,7 +35,6 @@ import argparse
 import asyncio
 import multiprocessing
 import platform
-import socket
 import statistics
 import sys
 import time
@@ -47,6 +46,7 @@ import aiohttp
 import httpx
 import orjson
 
+from _local_server import free_port, wait_for_port
 from interlink.config import InterlinkConfig
 from interlink.connectors import Catalog
 
@@ -59,23 +59,6 @@ def _serve(port: int, records: int) -> None:
     from interlink.sandbox import run_sandbox
 
     run_sandbox(port, records=records, seed=SEED, token=TOKEN)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_for(port: int) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("benchmark server did not start")
 
 
 class Tally:
@@ -391,14 +374,14 @@ def main() -> None:
     if not 1 <= args.page_size <= 1000:
         parser.error("the shop caps pages at 1000 records; --page-size must be 1..1000")
 
-    port = _free_port()
+    port = free_port()
     server = multiprocessing.get_context("spawn").Process(
         target=_serve, args=(port, args.records), daemon=True
     )
     server.start()
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_for(port)
+        wait_for_port(port)
         plan, walls = measure(base, args)
     finally:
         server.terminate()

@@ -31,6 +31,10 @@ class SqlSink:
         self.table = table
         self.primary_key = list(primary_key)
         self.mode = mode
+        self._keyed = mode != "append"
+        self._single_key = (
+            self.primary_key[0] if self._keyed and len(self.primary_key) == 1 else None
+        )
         self.writer = TableWriter(
             store.engine,
             table,
@@ -40,7 +44,10 @@ class SqlSink:
 
     def keyless(self, record: dict[str, Any]) -> bool:
         """True when a merge could not place this record (a key field is missing)."""
-        return self.mode != "append" and any(record.get(k) is None for k in self.primary_key)
+        # Runs once per record: the usual single key is one lookup, no generator.
+        if self._single_key is not None:
+            return record.get(self._single_key) is None
+        return self._keyed and any(record.get(k) is None for k in self.primary_key)
 
     def truncate(self, conn: sa.Connection) -> None:
         self.writer.truncate(conn)
