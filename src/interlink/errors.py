@@ -15,10 +15,17 @@ InterlinkError                        code -> API envelope "error.code"; exit_co
 │   └── ServerError (5xx)             retryable
 ├── PaginationError                   the page or cursor that broke the loop
 ├── OAuthError                        error, error_description from the token endpoint
-└── SyncError                         pipeline
-    ├── PipelineLockedError           another run of the pipeline holds its lock
-    └── RecordError                   record key, step: recorded, and the batch goes on
+├── SyncError                         pipeline
+│   ├── PipelineLockedError           another run of the pipeline holds its lock
+│   └── RecordError                   record key, step: recorded, and the batch goes on
+└── JobError                          job_id
+    ├── JobNotFoundError              no job with that id
+    ├── JobCancelledError             the job was cancelled (raised inside it to stop it)
+    └── JobTimeoutError               wait_for_job gave up; the job goes on
 ```
+
+`ApiError` also carries `error_code` and `details` when the server answered in
+interlink's error envelope (the jobs API client raises these).
 
 Subclasses say what the caller does next: retry, re-authenticate, fix the config,
 skip the record. Which module raised an error is never a reason for a subclass.
@@ -36,6 +43,10 @@ __all__ = [
     "ConfigError",
     "ForbiddenError",
     "InterlinkError",
+    "JobCancelledError",
+    "JobError",
+    "JobNotFoundError",
+    "JobTimeoutError",
     "NotFoundError",
     "OAuthError",
     "PaginationError",
@@ -141,8 +152,13 @@ class ApiError(InterlinkError):
         body_excerpt: str | None = None,
         attempts: int = 1,
         retryable: bool | None = None,
+        error_code: str | None = None,
+        details: list[dict[str, Any]] | None = None,
     ) -> None:
         self.message = message
+        self.error_code = error_code
+        """The server's `error.code` when it answered in interlink's error envelope."""
+        self.details = details or []
         self.method = method
         self.url = url
         self.status_code = status_code
@@ -280,3 +296,31 @@ class RecordError(SyncError):
         self.key = key
         self.step = step
         super().__init__(f"record {key} ({step}): {message}", pipeline=pipeline)
+
+
+class JobError(InterlinkError):
+    """Something about a queued job: it is missing, was cancelled, or took too long."""
+
+    code = "JOB_ERROR"
+
+    def __init__(self, message: str, *, job_id: int | None = None) -> None:
+        self.job_id = job_id
+        super().__init__(f"job {job_id}: {message}" if job_id is not None else message)
+
+
+class JobNotFoundError(JobError):
+    """No job has this id."""
+
+    code = "NOT_FOUND"
+
+
+class JobCancelledError(JobError):
+    """The job was cancelled; raised inside a running job to stop it at its next batch."""
+
+    code = "CANCELLED"
+
+
+class JobTimeoutError(JobError):
+    """`wait_for_job` stopped waiting; the job itself goes on."""
+
+    code = "TIMEOUT"

@@ -55,9 +55,23 @@ from interlink.config._resources import (
     SinglePaginateConfig,
     SoapResourceConfig,
 )
+from interlink.config._service import (
+    DEFAULT_RATE_LIMITS,
+    JobsConfig,
+    RouteLimit,
+    ServerConfig,
+    parse_rate,
+)
 from interlink.config._starter import STARTER_CONFIG
+from interlink.config._units import parse_size
 
 __all__ = [
+    "DEFAULT_RATE_LIMITS",
+    "JobsConfig",
+    "RouteLimit",
+    "ServerConfig",
+    "parse_rate",
+    "parse_size",
     "AUTH_TYPES",
     "CONFLICT_POLICIES",
     "DEFAULT_DATABASE_URL",

@@ -21,6 +21,8 @@ from pydantic import (
 
 from ._pipelines import PipelineConfig
 from ._resources import ResourceConfig, default_resource_type
+from ._service import JobsConfig, ServerConfig
+from ._units import parse_duration
 
 __all__ = [
     "AUTH_TYPES",
@@ -42,21 +44,6 @@ __all__ = [
 ]
 
 DEFAULT_DATABASE_URL = "sqlite:///.interlink/interlink.db"
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
-
-
-def parse_duration(value: Any) -> Any:
-    """Accept seconds as a number or a string such as `500ms`, `1s`, `1m`, `1h`."""
-    if isinstance(value, str):
-        match = _DURATION.match(value)
-        if not match:
-            raise ValueError(
-                f"expected a duration such as 30, 1.5, '500ms', '1m' or '1h'; got {value!r}"
-            )
-        return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-    return value
 
 
 Seconds = Annotated[float, Field(gt=0)]
@@ -239,6 +226,8 @@ class InterlinkConfig(_Model):
     resources: dict[str, dict[str, Resource]] = Field(default_factory=dict)
     """Resources by connection name, then resource name: `shop.customers`."""
     pipelines: dict[str, PipelineConfig] = Field(default_factory=dict)
+    jobs: JobsConfig = JobsConfig()
+    server: ServerConfig = ServerConfig()
 
     def resource(self, name: str) -> tuple[str, str, ResourceConfig]:
         """`(connection, resource, config)` for `connection.resource` (KeyError if unknown)."""

@@ -11,7 +11,15 @@ from ._bindings import (
     save_bindings,
 )
 from ._engine import create_engine
-from ._schema import SCHEMA_VERSION, metadata
+from ._schema import (
+    JOB_STATUSES,
+    SCHEMA_VERSION,
+    api_keys,
+    jobs,
+    metadata,
+    rate_limits,
+    schedules,
+)
 from ._store import COUNTERS, PipelineState, Store
 from ._tables import ColumnKind, TableWriter, WriteCounts, infer_kind
 
@@ -24,7 +32,12 @@ __all__ = [
     "load_bindings",
     "resolve_conflict",
     "save_bindings",
+    "JOB_STATUSES",
     "SCHEMA_VERSION",
+    "api_keys",
+    "jobs",
+    "rate_limits",
+    "schedules",
     "ColumnKind",
     "PipelineState",
     "Store",

@@ -1,4 +1,6 @@
-"""interlink's own tables: runs, pipeline state, locks, record errors, schema changes.
+"""interlink's own tables: runs, pipeline state, locks, record errors, schema changes,
+bindings and conflicts, and the service's tables: jobs, API keys, rate-limit buckets and
+schedules.
 
 Synced data lives in tables named by the pipelines; interlink's bookkeeping sits beside
 it under the `interlink_` prefix, in the same database, so a batch of records and the
@@ -10,18 +12,23 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 __all__ = [
+    "JOB_STATUSES",
     "SCHEMA_VERSION",
+    "api_keys",
     "bindings",
     "conflicts",
+    "jobs",
     "locks",
     "metadata",
+    "rate_limits",
     "record_errors",
     "runs",
+    "schedules",
     "schema_changes",
     "state",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 metadata = sa.MetaData()
 
@@ -122,4 +129,87 @@ conflicts = sa.Table(
     sa.Column("run_id", sa.Integer),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("resolved_at", sa.Float),
+)
+
+# -- the service: jobs, API keys, rate limits, schedules -------------------------------------
+
+JOB_STATUSES = ("queued", "running", "completed", "failed", "cancelled")
+
+jobs = sa.Table(
+    "interlink_jobs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(100), nullable=False),
+    sa.Column("args", sa.JSON, nullable=False, default=dict),
+    # queued | running | completed | failed (dead-lettered) | cancelled
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("priority", sa.Integer, nullable=False, default=0),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("max_attempts", sa.Integer, nullable=False),
+    # At most one running job per lock ("pipeline:NAME").
+    sa.Column("lock", sa.String(200)),
+    # The pipeline a job runs, for filtering; None for other kinds.
+    sa.Column("pipeline", sa.String(200)),
+    sa.Column("run_at", sa.Float, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("started_at", sa.Float),
+    sa.Column("finished_at", sa.Float),
+    # Held while running: the worker renews it; when it runs out the job is claimed again.
+    sa.Column("lease_until", sa.Float),
+    sa.Column("worker", sa.String(200)),
+    sa.Column("cancel_requested", sa.Boolean, nullable=False, default=False),
+    sa.Column("progress", sa.JSON),
+    sa.Column("result", sa.JSON),
+    sa.Column("error", sa.Text),
+    # The backend's own id where it keeps one (Procrastinate's job id on PostgreSQL).
+    sa.Column("backend_id", sa.BigInteger),
+    sa.Index(
+        "ix_interlink_jobs_ready",
+        "priority",
+        "id",
+        sqlite_where=sa.text("status = 'queued'"),
+        postgresql_where=sa.text("status = 'queued'"),
+    ),
+    sa.Index(
+        "ix_interlink_jobs_running",
+        "lease_until",
+        sqlite_where=sa.text("status = 'running'"),
+        postgresql_where=sa.text("status = 'running'"),
+    ),
+    sa.Index("ix_interlink_jobs_status", "status", "id"),
+    sa.Index("ix_interlink_jobs_pipeline", "pipeline", "id"),
+)
+
+api_keys = sa.Table(
+    "interlink_api_keys",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    # The key's first characters, shown in listings so a key can be told apart.
+    sa.Column("prefix", sa.String(32), nullable=False),
+    # SHA-256 of the whole key; the key itself is shown once and never stored.
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("scope", sa.String(20), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("last_used_at", sa.Float),
+    sa.Column("revoked_at", sa.Float),
+)
+
+rate_limits = sa.Table(
+    "interlink_rate_limits",
+    metadata,
+    # "<api key id> <METHOD> <route>": one GCRA bucket, shared by every server process.
+    sa.Column("bucket", sa.String(300), primary_key=True),
+    # The theoretical arrival time of the next request (GCRA), epoch seconds.
+    sa.Column("tat", sa.Float, nullable=False),
+)
+
+schedules = sa.Table(
+    "interlink_schedules",
+    metadata,
+    sa.Column("pipeline", sa.String(200), primary_key=True),
+    sa.Column("cron", sa.String(200), nullable=False),
+    # The last tick a job was enqueued for; missed ticks are never stacked up.
+    sa.Column("last_tick", sa.Float, nullable=False),
+    sa.Column("last_job_id", sa.Integer),
 )

@@ -15,7 +15,7 @@ from typing import Any
 
 from interlink.config import InterlinkConfig, PipelineConfig
 from interlink.connectors import Catalog, Record, Resource
-from interlink.errors import ConfigError, InterlinkError
+from interlink.errors import ConfigError, InterlinkError, JobCancelledError
 from interlink.store import COUNTERS, Store
 
 from ._api_sink import ApiSink
@@ -75,12 +75,15 @@ async def run_pipeline(
     dry_run: bool = False,
     limit: int | None = None,
     progress: Progress | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> RunResult:
     """Run pipeline `name` once and return what happened.
 
     `full_refresh` ignores the stored cursor and any interrupted read; `dry_run` reads,
     filters and maps without writing or moving the state; `limit` stops after that many
-    records and leaves the state as it was (a trial run).
+    records and leaves the state as it was (a trial run). `should_stop` is asked after
+    every committed batch; when it says yes the run ends there (status `cancelled`, the
+    checkpoint kept) and `JobCancelledError` is raised.
     """
     try:
         pipeline = config.pipelines[name]
@@ -129,7 +132,12 @@ async def run_pipeline(
             dry_run=dry_run,
             limit=limit,
             progress=progress,
+            should_stop=should_stop,
         )
+    except JobCancelledError as exc:
+        result.status = "cancelled"
+        result.message = str(exc)
+        raise
     except BaseException as exc:
         result.status = "failed"
         result.message = (
@@ -166,6 +174,7 @@ async def _run(
     dry_run: bool,
     limit: int | None,
     progress: Progress | None,
+    should_stop: Callable[[], bool] | None,
 ) -> None:
     assert result.run_id is not None
     run_id = result.run_id
@@ -259,3 +268,5 @@ async def _run(
         result.cursor = cursor
         if progress is not None:
             progress(result)
+        if should_stop is not None and should_stop() and not page.done:
+            raise JobCancelledError(f"stopped after page {counts['pages']}; it resumes there")

@@ -1,0 +1,42 @@
+"""Jobs: a durable queue in the configured database and the workers that drain it.
+
+```python
+from interlink.jobs import open_queue, pipeline_job
+
+queue = open_queue(config, store)           # SQLite queue, or Procrastinate on PostgreSQL
+job = queue.enqueue(pipeline_job("customers"))
+await queue.work(JobKinds.default(), concurrency=4, stop=stop_event)
+```
+"""
+
+from ._factory import open_queue
+from ._model import (
+    PIPELINE_KIND,
+    TERMINAL,
+    Job,
+    JobFilter,
+    JobSpec,
+    JobStatus,
+    pipeline_job,
+    retry_delay,
+)
+from ._queue import JobContext, JobHandler, JobKinds, Outcome, Queue, WorkerStats, execute
+
+__all__ = [
+    "PIPELINE_KIND",
+    "TERMINAL",
+    "Job",
+    "JobContext",
+    "JobFilter",
+    "JobHandler",
+    "JobKinds",
+    "JobSpec",
+    "JobStatus",
+    "Outcome",
+    "Queue",
+    "WorkerStats",
+    "execute",
+    "open_queue",
+    "pipeline_job",
+    "retry_delay",
+]

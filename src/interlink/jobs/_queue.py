@@ -1,0 +1,231 @@
+"""The one queue interface both backends implement, and what a job's code receives.
+
+```
+Queue (protocol)             SqliteQueue (_sqlite_queue.py)   ProcrastinateQueue (_procrastinate.py)
+  enqueue(spec, conn=None)     interlink_jobs is the queue      interlink_jobs + a Procrastinate job
+  get / list / cancel / counts                                  deferred in the same transaction
+  work(kinds, concurrency, stop)  lease + heartbeat worker      Procrastinate's worker
+JobKinds                      kind name -> async handler(JobContext) -> result dict
+execute(job, handler, ctx)    one attempt -> Outcome (completed | retry | failed | cancelled)
+```
+
+Enqueueing with `conn=` writes the job in the caller's open transaction (the outbox
+pattern): the job exists exactly when the caller's own rows commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, Protocol
+
+import sqlalchemy as sa
+
+from interlink.config import InterlinkConfig, JobsConfig
+from interlink.errors import ConfigError, JobCancelledError, PipelineLockedError
+
+from ._model import Job, JobFilter, JobSpec, retry_delay
+
+__all__ = [
+    "JobContext",
+    "JobHandler",
+    "JobKinds",
+    "Outcome",
+    "Queue",
+    "WorkerStats",
+    "execute",
+]
+
+log = logging.getLogger("interlink.jobs")
+
+
+class JobContext:
+    """What a running job's code gets: the job, the config, and two calls.
+
+    `should_stop()` is true once the job was cancelled or its worker is shutting down; a
+    long job checks it between batches and stops (raise `JobCancelledError`). `report()`
+    records progress that `GET /jobs/{id}` shows; the worker saves it at most every
+    half second.
+    """
+
+    def __init__(
+        self,
+        job: Job,
+        config: InterlinkConfig,
+        *,
+        should_stop: Callable[[], bool] = lambda: False,
+        report: Callable[[dict[str, Any]], None] = lambda progress: None,
+        services: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.job = job
+        self.config = config
+        self._should_stop = should_stop
+        self._report = report
+        self.services: Mapping[str, Any] = services or {}
+        """Shared objects the worker hands to every job (the `Store`, as "store")."""
+
+    def should_stop(self) -> bool:
+        return self._should_stop()
+
+    def report(self, progress: dict[str, Any]) -> None:
+        self._report(progress)
+
+
+JobHandler = Callable[[JobContext], Awaitable[dict[str, Any] | None]]
+"""A job kind's code: returns the job's result (a JSON object) or None."""
+
+
+class JobKinds(Mapping[str, JobHandler]):
+    """The registry of job kinds a worker runs, by name.
+
+    ```python
+    kinds = JobKinds.default()          # pipeline.run, noop
+    kinds.register("report.email", send_report)
+    ```
+    """
+
+    def __init__(self, handlers: Mapping[str, JobHandler] | None = None) -> None:
+        self._handlers: dict[str, JobHandler] = dict(handlers or {})
+
+    @classmethod
+    def default(cls) -> JobKinds:
+        from ._kinds import BUILTIN_KINDS
+
+        return cls(BUILTIN_KINDS)
+
+    def register(self, name: str, handler: JobHandler) -> None:
+        self._handlers[name] = handler
+
+    def __getitem__(self, name: str) -> JobHandler:
+        return self._handlers[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._handlers)
+
+    def __len__(self) -> int:
+        return len(self._handlers)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How one attempt ended, and what the queue does next."""
+
+    status: Literal["completed", "retry", "failed", "cancelled"]
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    delay: float = 0.0
+    """For `retry`: seconds before the next attempt."""
+
+
+# Errors that trying again cannot fix: the job is dead-lettered at once.
+_FATAL: tuple[type[BaseException], ...] = (ConfigError, LookupError, TypeError)
+
+
+async def execute(
+    job: Job,
+    kinds: Mapping[str, JobHandler],
+    context: JobContext,
+    settings: JobsConfig,
+    *,
+    jitter: Callable[[], float] = random.random,
+) -> Outcome:
+    """Run one attempt of `job` (its `attempts` already counts this one) and say what next.
+
+    An unknown kind or a configuration error fails the job at once; any other error is
+    retried with backoff until `max_attempts`, then the job is dead-lettered (`failed`).
+    A lock held by a run outside the queue (`interlink run` in a terminal) is retried
+    without counting against the attempts' purpose: it is waited out.
+    """
+    handler = kinds.get(job.kind)
+    if handler is None:
+        known = ", ".join(sorted(kinds)) or "none"
+        return Outcome("failed", error=f"unknown job kind {job.kind!r}; known: {known}")
+    try:
+        result = await handler(context)
+    except JobCancelledError:
+        return Outcome("cancelled", error="cancelled while running")
+    except asyncio.CancelledError:
+        raise
+    except _FATAL as exc:
+        return Outcome("failed", error=_describe(exc))
+    except Exception as exc:
+        error = _describe(exc)
+        if job.attempts >= job.max_attempts:
+            noun = "attempt" if job.max_attempts == 1 else "attempts"
+            return Outcome("failed", error=f"{error} (gave up after {job.attempts} {noun})")
+        if isinstance(exc, PipelineLockedError):
+            delay = min(settings.retry_delay, 5.0)
+        else:
+            delay = retry_delay(
+                job.attempts,
+                base=settings.retry_delay,
+                cap=settings.retry_max_delay,
+                jitter=jitter(),
+            )
+        log.info(
+            "job %s attempt %s failed, retrying in %.1fs: %s", job.id, job.attempts, delay, error
+        )
+        return Outcome("retry", error=error, delay=delay)
+    return Outcome("completed", result=result)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+@dataclass
+class WorkerStats:
+    """What a worker did while it ran."""
+
+    completed: int = 0
+    retried: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    reclaimed: int = 0
+    """Jobs taken over from a worker whose lease ran out."""
+    by_kind: dict[str, int] = field(default_factory=dict)
+
+
+class Queue(Protocol):
+    """A durable job queue in the configured database.
+
+    Both backends keep each job in `interlink_jobs`, so `get`/`list`/`counts` read the
+    same rows whichever one runs them. Methods are synchronous (they are short database
+    statements); `work` is the async worker loop.
+    """
+
+    backend: ClassVar[str]
+
+    def enqueue(self, spec: JobSpec, *, conn: sa.Connection | None = None) -> Job:
+        """Add a job; with `conn`, inside that open transaction (committed by the caller)."""
+        ...
+
+    def get(self, job_id: int) -> Job | None: ...
+
+    def list(self, query: JobFilter | None = None) -> list[Job]: ...
+
+    def cancel(self, job_id: int) -> Job | None:
+        """Cancel: a queued job never runs; a running one is asked to stop at its next
+        batch. Finished jobs are returned unchanged; None when there is no such job."""
+        ...
+
+    def counts(self) -> dict[str, int]:
+        """How many jobs are in each status."""
+        ...
+
+    async def work(
+        self,
+        kinds: JobKinds,
+        *,
+        concurrency: int = 1,
+        stop: asyncio.Event | None = None,
+        burst: bool = False,
+    ) -> WorkerStats:
+        """Run jobs until `stop` is set (or, with `burst`, until none is ready)."""
+        ...
+
+    def close(self) -> None: ...
