@@ -45,6 +45,8 @@ class JobSpec:
     pipeline: str | None = None
     delay: float = 0.0
     """Seconds from now before the job may run."""
+    idempotency_key: str | None = None
+    """Enqueueing again with the same key returns the job the first call made."""
 
 
 def pipeline_job(

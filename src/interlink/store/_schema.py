@@ -163,6 +163,8 @@ jobs = sa.Table(
     sa.Column("error", sa.Text),
     # The backend's own id where it keeps one (Procrastinate's job id on PostgreSQL).
     sa.Column("backend_id", sa.BigInteger),
+    # A client's Idempotency-Key for POST /jobs: the same key gives back the same job.
+    sa.Column("idempotency_key", sa.String(200), unique=True),
     sa.Index(
         "ix_interlink_jobs_ready",
         "priority",
