@@ -126,11 +126,17 @@ class PipelineConfig(_Model):
     def _cron(cls, value: str | None) -> str | None:
         if value is None or value.strip() in _CRON_ALIASES:
             return value
+        from croniter import croniter
+
         parts = value.split()
-        if len(parts) not in (5, 6) or not all(_CRON_FIELD.match(p) for p in parts):
+        if (
+            len(parts) not in (5, 6)
+            or not all(_CRON_FIELD.match(p) for p in parts)
+            or not croniter.is_valid(value)
+        ):
             raise ValueError(
-                "expected a cron expression of 5 fields (minute hour day month weekday), "
-                f"e.g. '*/15 * * * *', or @hourly/@daily; got {value!r}"
+                "expected a cron expression of 5 fields (minute hour day month weekday, "
+                f"UTC; a 6th for seconds), e.g. '*/15 * * * *', or @hourly/@daily; got {value!r}"
             )
         return value
 

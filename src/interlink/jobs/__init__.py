@@ -21,6 +21,8 @@ from ._model import (
     retry_delay,
 )
 from ._queue import JobContext, JobHandler, JobKinds, Outcome, Queue, WorkerStats, execute
+from ._schedules import Scheduler, latest_tick
+from ._worker import run_worker
 
 __all__ = [
     "PIPELINE_KIND",
@@ -34,9 +36,12 @@ __all__ = [
     "JobStatus",
     "Outcome",
     "Queue",
+    "Scheduler",
     "WorkerStats",
     "execute",
+    "latest_tick",
     "open_queue",
     "pipeline_job",
     "retry_delay",
+    "run_worker",
 ]
