@@ -1,6 +1,17 @@
 """Storage: the configured database (SQLite or PostgreSQL) for interlink's state and for
 records synced into tables."""
 
+from ._apikeys import (
+    SCOPES,
+    ApiKey,
+    ApiKeyScope,
+    CreatedApiKey,
+    create_api_key,
+    hash_api_key,
+    list_api_keys,
+    revoke_api_key,
+    verify_api_key,
+)
 from ._bindings import (
     Binding,
     add_conflict,
@@ -11,6 +22,7 @@ from ._bindings import (
     save_bindings,
 )
 from ._engine import create_engine
+from ._ratelimits import RateDecision, peek_rate_limit, prune_rate_limits, take_rate_limit
 from ._schema import (
     JOB_STATUSES,
     SCHEMA_VERSION,
@@ -24,6 +36,19 @@ from ._store import COUNTERS, PipelineState, Store
 from ._tables import ColumnKind, TableWriter, WriteCounts, infer_kind
 
 __all__ = [
+    "SCOPES",
+    "ApiKey",
+    "ApiKeyScope",
+    "CreatedApiKey",
+    "RateDecision",
+    "create_api_key",
+    "hash_api_key",
+    "list_api_keys",
+    "peek_rate_limit",
+    "prune_rate_limits",
+    "revoke_api_key",
+    "take_rate_limit",
+    "verify_api_key",
     "COUNTERS",
     "Binding",
     "add_conflict",

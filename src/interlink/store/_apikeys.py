@@ -1,0 +1,192 @@
+"""API keys for the jobs API: created once, stored only as a SHA-256 hash, revocable.
+
+```python
+created = create_api_key(store.engine, "ci", "write")
+print(created.secret)                    # il_3kq9x2mf_... shown once, never stored
+key = verify_api_key(store.engine, created.secret)   # ApiKey, or None if wrong/revoked
+revoke_api_key(store.engine, key.id)
+```
+
+A key is `il_<8-char prefix>_<secret>` with 256 random bits in the secret. Only the hash
+of the whole key is kept, so a copy of the database gives nobody a working key. A key is
+looked up by its hash on every request (no cache), so a revocation holds from the next
+request on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+import sqlalchemy as sa
+
+from interlink.types import WallClock
+
+from ._schema import api_keys
+
+__all__ = [
+    "SCOPES",
+    "ApiKey",
+    "ApiKeyScope",
+    "CreatedApiKey",
+    "create_api_key",
+    "hash_api_key",
+    "list_api_keys",
+    "revoke_api_key",
+    "verify_api_key",
+]
+
+ApiKeyScope = Literal["read", "write", "admin"]
+SCOPES: tuple[ApiKeyScope, ...] = get_args(ApiKeyScope)
+"""From least to most: each scope allows everything the ones before it allow."""
+
+_PREFIX_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+# last_used_at is written at most this often per key: a read-only request stays read-only.
+_LAST_USED_RESOLUTION = 60.0
+_MAX_ID = 2**63 - 1
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """A stored API key, without its secret (which only its creator ever saw)."""
+
+    id: int
+    name: str
+    prefix: str
+    scope: ApiKeyScope
+    created_at: float
+    last_used_at: float | None = None
+    revoked_at: float | None = None
+
+    @property
+    def revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    def allows(self, needed: ApiKeyScope) -> bool:
+        """True when this key's scope includes `needed` (admin > write > read)."""
+        return SCOPES.index(self.scope) >= SCOPES.index(needed)
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedApiKey:
+    """A key just created: `secret` is the whole key, to be shown to the user once."""
+
+    key: ApiKey
+    secret: str
+
+    def __repr__(self) -> str:
+        return f"CreatedApiKey(key={self.key!r}, secret='**********')"
+
+
+def hash_api_key(secret: str) -> str:
+    """The SHA-256 hex digest stored for a key (the key has 256 random bits: no salt needed)."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _row_to_key(row: sa.Row[tuple[object, ...]]) -> ApiKey:
+    mapping = row._mapping
+    return ApiKey(
+        id=int(mapping["id"]),
+        name=str(mapping["name"]),
+        prefix=str(mapping["prefix"]),
+        scope=mapping["scope"],
+        created_at=float(mapping["created_at"]),
+        last_used_at=mapping["last_used_at"],
+        revoked_at=mapping["revoked_at"],
+    )
+
+
+def create_api_key(
+    engine: sa.Engine, name: str, scope: ApiKeyScope = "read", *, clock: WallClock = time.time
+) -> CreatedApiKey:
+    """Make a new key; the returned `secret` is the only copy of it anywhere."""
+    if scope not in SCOPES:
+        raise ValueError(f"scope must be one of {', '.join(SCOPES)}; got {scope!r}")
+    if not name.strip() or len(name) > 200:
+        raise ValueError("a key's name is 1 to 200 characters")
+    short = "".join(secrets.choice(_PREFIX_ALPHABET) for _ in range(8))
+    secret = f"il_{short}_{secrets.token_urlsafe(32)}"
+    prefix = f"il_{short}"
+    now = clock()
+    with engine.begin() as conn:
+        inserted = conn.execute(
+            sa.insert(api_keys).values(
+                name=name,
+                prefix=prefix,
+                key_hash=hash_api_key(secret),
+                scope=scope,
+                created_at=now,
+            )
+        ).inserted_primary_key
+    assert inserted is not None
+    key = ApiKey(id=int(inserted[0]), name=name, prefix=prefix, scope=scope, created_at=now)
+    return CreatedApiKey(key, secret)
+
+
+def verify_api_key(
+    engine: sa.Engine, secret: str, *, clock: WallClock = time.time
+) -> ApiKey | None:
+    """The key `secret` belongs to, or None when it is unknown or revoked.
+
+    One indexed lookup by hash; `last_used_at` is updated only when it is more than a
+    minute old, so most requests write nothing.
+    """
+    if not secret.startswith("il_") or len(secret) > 200:
+        return None
+    digest = hash_api_key(secret)
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(api_keys).where(api_keys.c.key_hash == digest)).first()
+    # The lookup already matched the hash; comparing again in constant time costs nothing
+    # and keeps a timing difference out of any code path that handles the digest.
+    if row is None or not hmac.compare_digest(str(row.key_hash), digest):
+        return None
+    key = _row_to_key(row)
+    if key.revoked:
+        return None
+    now = clock()
+    if key.last_used_at is None or now - key.last_used_at >= _LAST_USED_RESOLUTION:
+        with engine.begin() as conn:
+            conn.execute(
+                sa.update(api_keys)
+                .where(
+                    api_keys.c.id == key.id,
+                    sa.or_(
+                        api_keys.c.last_used_at.is_(None),
+                        api_keys.c.last_used_at < now - _LAST_USED_RESOLUTION,
+                    ),
+                )
+                .values(last_used_at=now)
+            )
+    return key
+
+
+def list_api_keys(engine: sa.Engine, *, include_revoked: bool = True) -> list[ApiKey]:
+    """Every key, oldest first."""
+    query = sa.select(api_keys).order_by(api_keys.c.id)
+    if not include_revoked:
+        query = query.where(api_keys.c.revoked_at.is_(None))
+    with engine.connect() as conn:
+        return [_row_to_key(row) for row in conn.execute(query)]
+
+
+def revoke_api_key(
+    engine: sa.Engine, key_id: int, *, clock: WallClock = time.time
+) -> ApiKey | None:
+    """Revoke a key from the next request on; None when there is no such key.
+
+    Revoking a revoked key changes nothing (its first revocation time stays).
+    """
+    if not 1 <= key_id <= _MAX_ID:
+        return None
+    with engine.begin() as conn:
+        conn.execute(
+            sa.update(api_keys)
+            .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+            .values(revoked_at=clock())
+        )
+        row = conn.execute(sa.select(api_keys).where(api_keys.c.id == key_id)).first()
+    return _row_to_key(row) if row is not None else None

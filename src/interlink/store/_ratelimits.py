@@ -1,0 +1,121 @@
+"""Rate limits shared by every server process: one GCRA bucket per row of a table.
+
+GCRA (the generic cell rate algorithm) keeps a single number per bucket, the theoretical
+arrival time `tat` of the next request. With `limit` requests per `period` seconds each
+request costs `T = period / limit`; a request at `now` is allowed when
+`max(tat, now) + T - now <= period`, and then `tat` becomes `max(tat, now) + T`. That is
+a token bucket of `limit` tokens refilled at `limit / period` per second, stored as one
+float.
+
+`take()` decides and records in one statement (`INSERT ... ON CONFLICT DO UPDATE ...
+WHERE ... RETURNING tat`), so two processes sharing a database can never both spend the
+last request: the database serialises the row. Only a refused request reads the row
+again, for its `Retry-After`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from ._schema import rate_limits
+
+__all__ = ["RateDecision", "peek_rate_limit", "prune_rate_limits", "take_rate_limit"]
+
+# Float slack so that a request exactly on the boundary is allowed on every backend.
+_EPSILON = 1e-6
+
+
+@dataclass(frozen=True, slots=True)
+class RateDecision:
+    """One request's verdict and what the RateLimit headers say about its bucket."""
+
+    allowed: bool
+    limit: int
+    period: float
+    remaining: int
+    """Requests still allowed right now after this one."""
+    reset_after: float
+    """Seconds until the whole quota is available again."""
+    retry_after: float
+    """Seconds until the next request would be allowed (0 while some remain)."""
+
+
+def _upsert(engine: sa.Engine) -> type[sqlite.Insert] | type[postgresql.Insert]:
+    return postgresql.Insert if engine.dialect.name == "postgresql" else sqlite.Insert
+
+
+def _decision(tat: float, now: float, limit: int, period: float, *, allowed: bool) -> RateDecision:
+    cost = period / limit
+    if allowed:
+        remaining = math.floor((now + period - tat) / cost + _EPSILON)
+        retry_after = 0.0 if remaining > 0 else max(0.0, tat + cost - period - now)
+    else:
+        remaining = 0
+        retry_after = max(0.0, tat + cost - period - now)
+    return RateDecision(
+        allowed=allowed,
+        limit=limit,
+        period=period,
+        remaining=max(0, min(limit, remaining)),
+        reset_after=max(0.0, tat - now),
+        retry_after=retry_after,
+    )
+
+
+def take_rate_limit(
+    engine: sa.Engine,
+    bucket: str,
+    limit: int,
+    period: float,
+    *,
+    now: float | None = None,
+) -> RateDecision:
+    """Spend one request from `bucket` (`limit` per `period` seconds) if one is left."""
+    if limit < 1 or period <= 0:
+        raise ValueError("a rate limit needs limit >= 1 and period > 0")
+    now = time.time() if now is None else now
+    cost = period / limit
+    table = rate_limits
+    later = sa.case((table.c.tat > now, table.c.tat), else_=sa.literal(now)) + cost
+    statement = (
+        _upsert(engine)(table)
+        .values(bucket=bucket, tat=now + cost)
+        .on_conflict_do_update(
+            index_elements=[table.c.bucket],
+            set_={"tat": later},
+            where=later - now <= period + _EPSILON,
+        )
+        .returning(table.c.tat)
+    )
+    with engine.begin() as conn:
+        tat = conn.execute(statement).scalar()
+        if tat is not None:
+            return _decision(float(tat), now, limit, period, allowed=True)
+        held = conn.execute(sa.select(table.c.tat).where(table.c.bucket == bucket)).scalar()
+    return _decision(float(held if held is not None else now), now, limit, period, allowed=False)
+
+
+def peek_rate_limit(
+    engine: sa.Engine, bucket: str, limit: int, period: float, *, now: float | None = None
+) -> RateDecision:
+    """Whether a request would be allowed now, without spending anything."""
+    now = time.time() if now is None else now
+    with engine.connect() as conn:
+        held = conn.execute(
+            sa.select(rate_limits.c.tat).where(rate_limits.c.bucket == bucket)
+        ).scalar()
+    tat = float(held) if held is not None else now
+    allowed = max(tat, now) + period / limit - now <= period + _EPSILON
+    return _decision(tat, now, limit, period, allowed=allowed)
+
+
+def prune_rate_limits(engine: sa.Engine, *, now: float | None = None) -> int:
+    """Delete buckets that have refilled completely (a missing row means a full bucket)."""
+    now = time.time() if now is None else now
+    with engine.begin() as conn:
+        return conn.execute(sa.delete(rate_limits).where(rate_limits.c.tat <= now)).rowcount
