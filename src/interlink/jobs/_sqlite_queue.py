@@ -10,7 +10,7 @@ work()         one loop per worker process:
                         one job per lock; UPDATE ... status='running', attempts + 1,
                         lease_until = now + lease RETURNING *
                COMMIT                     -> one transaction per batch, not per job
-  heartbeat    every lease / 3: renew the leases of this worker's jobs; every second:
+  heartbeat    every lease / 3: renew the leases of this worker's jobs; every quarter second:
                read cancel_requested of its running jobs
   reclaim      every half second: running jobs whose lease ran out, or whose worker
                process on this machine is gone, are queued again (an attempt spent) or,
@@ -60,7 +60,7 @@ _COLUMNS = (
 _STATUSES = ("queued", "running", "completed", "failed", "cancelled")
 _PROGRESS_EVERY = 0.5
 _RECLAIM_EVERY = 0.5
-_CANCEL_CHECK_EVERY = 1.0
+_CANCEL_CHECK_EVERY = 0.25
 _IDLE_CHECK = 0.02
 
 
