@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from interlink.cli import _check, _conflicts, _demo, _init, _read, _run, _sandbox, _worker
+from interlink.cli import _check, _conflicts, _demo, _init, _jobs, _read, _run, _sandbox, _worker
 from interlink.cli._options import ConfigOption, remember_config_path
 from interlink.errors import InterlinkError
 
@@ -82,6 +82,7 @@ _run.register(app)
 _conflicts.register(app)
 _sandbox.register(app)
 _worker.register(app)
+_jobs.register(app)
 
 
 def main() -> None:
