@@ -1,0 +1,162 @@
+"""`/jobs`: submit a pipeline run (202 + status_url), list, look at and cancel jobs."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Path, Query, Request, Response
+
+from interlink.jobs import PIPELINE_KIND, Job, JobFilter, JobSpec, pipeline_job
+
+from ._context import Context, api_key_of
+from ._envelope import API_PREFIX, success
+from ._errors import ApiProblem, conflict, invalid_field, not_found
+from ._models import (
+    MAX_ID,
+    NAME_PATTERN,
+    Envelope,
+    JobCreate,
+    JobCreated,
+    JobOut,
+    JobStatusName,
+    Page,
+)
+
+__all__ = ["clamp_limit", "router"]
+
+router = APIRouter(tags=["jobs"])
+
+JobId = Annotated[int, Path(ge=1, le=MAX_ID, description="A job's id.")]
+_KIND_PATTERN = r"^[A-Za-z0-9_.:-]+$"
+# Printable ASCII without spaces: what Stripe and the IETF draft accept as a key.
+_IDEMPOTENCY_PATTERN = r"^[!-~]+$"
+
+
+def clamp_limit(limit: int) -> int:
+    return max(1, min(100, limit))
+
+
+def status_url(job_id: int) -> str:
+    return f"{API_PREFIX}/jobs/{job_id}"
+
+
+def _spec(ctx: Context, body: JobCreate) -> JobSpec:
+    if body.kind != PIPELINE_KIND:
+        return JobSpec(body.kind, {}, priority=body.priority)
+    if body.pipeline is None:
+        raise invalid_field("pipeline", "required for kind pipeline.run")
+    if body.pipeline not in ctx.config.pipelines:
+        known = ", ".join(sorted(ctx.config.pipelines)) or "none defined"
+        raise invalid_field("pipeline", f"no pipeline named {body.pipeline!r}; known: {known}")
+    return pipeline_job(
+        body.pipeline,
+        full_refresh=body.full_refresh,
+        dry_run=body.dry_run,
+        limit=body.limit,
+        priority=body.priority,
+    )
+
+
+def _same_request(job: Job, spec: JobSpec) -> bool:
+    return (job.kind, job.args, job.priority) == (spec.kind, spec.args, spec.priority)
+
+
+@router.post(
+    "/jobs",
+    status_code=202,
+    response_model=Envelope[JobCreated],
+    summary="Submit a job",
+    description=(
+        "Queues a pipeline run (or a `noop`) and answers 202 at once; poll `status_url`. "
+        "The same `Idempotency-Key` (per API key) returns the job it made the first time."
+    ),
+)
+def create_job(
+    request: Request,
+    response: Response,
+    body: JobCreate,
+    ctx: Context,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=160,
+            pattern=_IDEMPOTENCY_PATTERN,
+            description="Resending a POST with the same key gives back the same job.",
+        ),
+    ] = None,
+) -> dict[str, object]:
+    spec = _spec(ctx, body)
+    if idempotency_key is not None:
+        key = api_key_of(request)
+        owner = f"key{key.id}" if key is not None else "anonymous"
+        spec = dataclasses.replace(spec, idempotency_key=f"{owner}:{idempotency_key}")
+    job = ctx.queue.enqueue(spec)
+    if idempotency_key is not None and not _same_request(job, spec):
+        raise ApiProblem(
+            422,
+            "This Idempotency-Key was already used for a different job.",
+            details=[{"field": "Idempotency-Key", "issue": f"already used for job {job.id}"}],
+        )
+    response.headers["Location"] = status_url(job.id)
+    data = {"job_id": job.id, "status": job.status, "status_url": status_url(job.id)}
+    return success(request.scope, data)
+
+
+@router.get("/jobs", response_model=Page[JobOut], summary="List jobs, newest first")
+def list_jobs(
+    request: Request,
+    ctx: Context,
+    status: JobStatusName | None = None,
+    pipeline: Annotated[str | None, Query(max_length=200, pattern=NAME_PATTERN)] = None,
+    kind: Annotated[str | None, Query(max_length=100, pattern=_KIND_PATTERN)] = None,
+    limit: Annotated[int, Query(description="Page size, clamped to 1..100.")] = 50,
+    before: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="Only jobs with a smaller id.")
+    ] = None,
+) -> dict[str, object]:
+    size = clamp_limit(limit)
+    found = ctx.queue.list(
+        JobFilter(status=status, pipeline=pipeline, kind=kind, limit=size + 1, before=before)
+    )
+    page = found[:size]
+    more = len(found) > size
+    return success(
+        request.scope,
+        [job.to_dict() for job in page],
+        limit=size,
+        next_before=page[-1].id if more and page else None,
+    )
+
+
+@router.get("/jobs/{job_id}", response_model=Envelope[JobOut], summary="One job")
+def get_job(request: Request, ctx: Context, job_id: JobId) -> dict[str, object]:
+    job = ctx.queue.get(job_id)
+    if job is None:
+        raise not_found(f"Job {job_id}")
+    return success(request.scope, job.to_dict())
+
+
+@router.post(
+    "/jobs/{job_id}/cancel",
+    response_model=Envelope[JobOut],
+    summary="Cancel a job",
+    description=(
+        "A queued job is cancelled at once; a running one is asked to stop at its next "
+        "batch (`cancel_requested`). 409 when the job has already finished."
+    ),
+)
+def cancel_job(request: Request, ctx: Context, job_id: JobId) -> dict[str, object]:
+    job = ctx.queue.get(job_id)
+    if job is None:
+        raise not_found(f"Job {job_id}")
+    if job.done:
+        raise conflict(f"Job {job_id} has already finished ({job.status}).")
+    after = ctx.queue.cancel(job_id)
+    if after is None:
+        raise not_found(f"Job {job_id}")
+    if after.status in ("completed", "failed"):
+        raise conflict(f"Job {job_id} finished ({after.status}) before it could be cancelled.")
+    return success(request.scope, after.to_dict())

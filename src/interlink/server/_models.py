@@ -1,0 +1,175 @@
+"""Pydantic models of what the API takes and gives, for validation and the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "AppPipeline",
+    "AppStatus",
+    "DatabaseHealth",
+    "Envelope",
+    "ErrorBody",
+    "ErrorDetail",
+    "ErrorEnvelope",
+    "Health",
+    "JobCreate",
+    "JobCreated",
+    "JobOut",
+    "JobStatusName",
+    "Meta",
+    "Page",
+    "PageMeta",
+    "PipelineOut",
+    "RunOut",
+]
+
+T = TypeVar("T")
+
+JobStatusName = Literal["queued", "running", "completed", "failed", "cancelled"]
+MAX_ID = 2**63 - 1
+NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]*$"
+
+
+class Meta(BaseModel):
+    timestamp: str = Field(description="When the answer was made, ISO-8601 UTC.")
+    request_id: str = Field(description="Also in the X-Request-ID header.")
+
+
+class PageMeta(Meta):
+    limit: int = Field(description="The page size used (1..100).")
+    next_before: int | None = Field(
+        description="Pass as `before` for the next (older) page; null on the last page."
+    )
+
+
+class Envelope(BaseModel, Generic[T]):
+    status: Literal["success"]
+    data: T
+    meta: Meta
+
+
+class Page(BaseModel, Generic[T]):
+    status: Literal["success"]
+    data: list[T]
+    meta: PageMeta
+
+
+class ErrorDetail(BaseModel):
+    field: str | None
+    issue: str
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(description="A stable code such as VALIDATION_ERROR or NOT_FOUND.")
+    message: str
+    details: list[ErrorDetail]
+
+
+class ErrorEnvelope(BaseModel):
+    status: Literal["error"]
+    error: ErrorBody
+    meta: Meta
+
+
+# -- jobs ---------------------------------------------------------------------------------
+
+
+class JobCreate(BaseModel):
+    """A job to run: a pipeline (`kind: pipeline.run`, the default) or a `noop`."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    pipeline: Annotated[str, Field(min_length=1, max_length=200)] | None = Field(
+        None, description="The pipeline to run; required for pipeline.run."
+    )
+    kind: Literal["pipeline.run", "noop"] = "pipeline.run"
+    full_refresh: bool = False
+    dry_run: bool = False
+    limit: Annotated[int, Field(ge=1, le=1_000_000_000)] | None = None
+    priority: Annotated[int, Field(ge=-1000, le=1000)] = 0
+
+
+class JobCreated(BaseModel):
+    job_id: int
+    status: JobStatusName
+    status_url: str
+
+
+class JobOut(BaseModel):
+    id: int
+    kind: str
+    pipeline: str | None
+    args: dict[str, Any]
+    status: JobStatusName
+    priority: int
+    attempts: int
+    max_attempts: int
+    created_at: float = Field(description="Epoch seconds, as every time of a job.")
+    run_at: float
+    started_at: float | None
+    finished_at: float | None
+    cancel_requested: bool
+    progress: dict[str, Any] | None
+    result: dict[str, Any] | None = Field(
+        description="For pipeline.run: run_id, status, counts, errors, elapsed."
+    )
+    error: str | None
+
+
+# -- pipelines, runs, apps, health -------------------------------------------------------------
+
+
+class RunOut(BaseModel):
+    id: int
+    pipeline: str
+    status: str
+    started_at: float
+    finished_at: float | None
+    full_refresh: bool
+    dry_run: bool
+    resumed: bool
+    counts: dict[str, int] = Field(
+        description="pages, read, created, updated, unchanged, failed, skipped."
+    )
+    errors: list[dict[str, Any]]
+    message: str | None
+
+
+class PipelineOut(BaseModel):
+    name: str
+    source: str
+    destination: str = Field(description="`sql:TABLE` or a resource `connection.name`.")
+    write: str
+    schedule: str | None
+    last_run: RunOut | None
+
+
+class AppPipeline(BaseModel):
+    name: str
+    role: Literal["source", "destination"]
+    last_run: RunOut | None
+
+
+class AppStatus(BaseModel):
+    name: str
+    base_url: str = Field(description="With any secret in it masked.")
+    auth: str = Field(description="The auth type only; never its secrets.")
+    resources: list[str]
+    pipelines: list[AppPipeline]
+    jobs: dict[str, int] = Field(description="Queued and running jobs of those pipelines.")
+
+
+class DatabaseHealth(BaseModel):
+    backend: str
+    reachable: bool
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    version: str
+    database: DatabaseHealth
+    queue: dict[str, int]
+    worker: Literal["running", "stopped", "off"]

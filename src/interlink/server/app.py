@@ -1,0 +1,187 @@
+"""`create_app`: the jobs API under /api/v1 as one FastAPI application.
+
+```python
+app = create_app(config)                      # opens config.database and its queue
+app = create_app(config, worker=True)         # and runs jobs in the same process
+uvicorn.run(app)
+```
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.middleware import Middleware
+
+from interlink._version import __version__
+from interlink.config import InterlinkConfig
+from interlink.jobs import JobKinds, Queue, open_queue, run_worker
+from interlink.store import Store
+
+from ._apps import router as apps_router
+from ._auth import ApiKeyMiddleware
+from ._context import ServerContext
+from ._envelope import API_PREFIX
+from ._errors import install_error_handlers
+from ._health import router as health_router
+from ._jobs import router as jobs_router
+from ._middleware import BodyLimitMiddleware, RequestIdMiddleware, UnhandledErrorMiddleware
+from ._models import ErrorEnvelope
+from ._pipelines import router as pipelines_router
+from ._ratelimit import RateLimitMiddleware, RouteLimits
+from ._runs import router as runs_router
+
+__all__ = ["OPENAPI_URL", "PUBLIC_PATHS", "create_app"]
+
+log = logging.getLogger("interlink.server")
+
+OPENAPI_URL = f"{API_PREFIX}/openapi.json"
+DOCS_URL = f"{API_PREFIX}/docs"
+PUBLIC_PATHS = frozenset(
+    {f"{API_PREFIX}/health", OPENAPI_URL, DOCS_URL, f"{DOCS_URL}/oauth2-redirect"}
+)
+"""Paths under /api/v1 that answer without an API key."""
+
+_WORKER_STOP_TIMEOUT = 30.0
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"model": ErrorEnvelope, "description": description}
+
+
+_COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: _error("INVALID_REQUEST: malformed JSON or not JSON"),
+    401: _error("UNAUTHORIZED: no API key, or an unknown or revoked one"),
+    403: _error("FORBIDDEN: the key's scope does not allow this"),
+    404: _error("NOT_FOUND"),
+    413: _error("PAYLOAD_TOO_LARGE: the body is over server.max_body"),
+    422: _error("VALIDATION_ERROR: per-field details"),
+    429: _error("RATE_LIMITED: see Retry-After and RateLimit"),
+    500: _error("INTERNAL_ERROR: quote the request id"),
+}
+_PUBLIC_ERRORS: dict[int | str, dict[str, Any]] = {
+    422: _error("VALIDATION_ERROR"),
+    500: _error("INTERNAL_ERROR"),
+    503: _error("SERVICE_UNAVAILABLE: the database is unreachable"),
+}
+
+
+def _lifespan(context: ServerContext, *, owns_store: bool, owns_queue: bool) -> Any:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        if context.worker:
+            context.worker_task = asyncio.create_task(
+                run_worker(
+                    context.config,
+                    context.store,
+                    context.queue,
+                    kinds=JobKinds.default(),
+                    concurrency=context.concurrency,
+                    stop=stop,
+                ),
+                name="interlink-worker",
+            )
+            context.worker_task.add_done_callback(_report_worker_end)
+        try:
+            yield
+        finally:
+            stop.set()
+            task = context.worker_task
+            if task is not None:
+                try:
+                    await asyncio.wait_for(asyncio.shield(task), _WORKER_STOP_TIMEOUT)
+                except TimeoutError:
+                    log.warning("the worker did not stop within %.0f s", _WORKER_STOP_TIMEOUT)
+                    task.cancel()
+                    with suppress(asyncio.CancelledError):
+                        await task
+                except Exception:
+                    pass  # already logged by _report_worker_end
+            if owns_queue:
+                context.queue.close()
+            if owns_store:
+                context.store.close()
+
+    return lifespan
+
+
+def _report_worker_end(task: asyncio.Task[object]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("the embedded worker stopped with an error", exc_info=task.exception())
+
+
+def create_app(
+    config: InterlinkConfig,
+    *,
+    store: Store | None = None,
+    queue: Queue | None = None,
+    worker: bool = False,
+    concurrency: int | None = None,
+) -> FastAPI:
+    """The API for `config`: on `store` (default: open `config.database`) and `queue`
+    (default: the configured backend's). With `worker`, the app's lifespan also runs the
+    job worker and the scheduler (`concurrency` jobs at a time, default `jobs.concurrency`)
+    and stops them, letting running jobs reach a batch boundary, on shutdown."""
+    owns_store = store is None
+    store = store or Store.open(config.database)
+    owns_queue = queue is None
+    queue = queue or open_queue(config, store)
+    context = ServerContext(config, store, queue, worker=worker, concurrency=concurrency)
+    limits = RouteLimits(config.server.rate_limits)
+    app = FastAPI(
+        title="interlink",
+        version=__version__,
+        description=(
+            "Run interlink pipelines as jobs. Every answer is a JSON envelope; send "
+            "`Authorization: Bearer <api key>` (see `interlink apikeys create`)."
+        ),
+        openapi_url=OPENAPI_URL,
+        docs_url=DOCS_URL,
+        redoc_url=None,
+        lifespan=_lifespan(context, owns_store=owns_store, owns_queue=owns_queue),
+        middleware=[
+            Middleware(RequestIdMiddleware),
+            Middleware(UnhandledErrorMiddleware),
+            Middleware(ApiKeyMiddleware, store.engine, limits.default, public=PUBLIC_PATHS),
+            Middleware(RateLimitMiddleware, store.engine, limits),
+            Middleware(BodyLimitMiddleware, config.server.max_body),
+        ],
+    )
+    app.state.interlink = context
+    install_error_handlers(app)
+    for router in (jobs_router, pipelines_router, runs_router, apps_router):
+        app.include_router(router, prefix=API_PREFIX, responses=_COMMON_ERRORS)
+    app.include_router(health_router, prefix=API_PREFIX, responses=_PUBLIC_ERRORS)
+    _document_security(app)
+    return app
+
+
+def _document_security(app: FastAPI) -> None:
+    """Put the bearer scheme in the OpenAPI document, on every route that needs a key."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        components = schema.setdefault("components", {})
+        components.setdefault("securitySchemes", {})["apiKey"] = {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An interlink API key: il_<prefix>_<secret>.",
+        }
+        for path, operations in schema.get("paths", {}).items():
+            if path in PUBLIC_PATHS:
+                continue
+            for operation in operations.values():
+                operation["security"] = [{"apiKey": []}]
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
