@@ -1,0 +1,511 @@
+"""No-op jobs per second through interlink's queues, against the bare queues they stand on.
+
+Every contender runs the same work in one run: worker processes are started and left
+idle, then either 5,000 jobs are inserted in one transaction and the workers drain them
+("drain"), or a producer process enqueues jobs one commit at a time while the workers
+run them ("steady", as an application enqueues). The clock runs from the insert's commit
+(drain) or the producer's start (steady) until the parent sees every job completed.
+
+Contenders:
+  SQLite (a fresh database file per round, WAL):
+    interlink      SqliteQueue, `interlink worker`'s code path (JobKinds.default(), noop)
+    bare           a minimal lease queue: claim one job per transaction with
+                   UPDATE ... RETURNING, run it, mark it done (MEASURED.md's baseline)
+  PostgreSQL (a fresh database per round; needs --postgres URL or
+  INTERLINK_TEST_POSTGRES_URL):
+    interlink      ProcrastinateQueue (interlink_jobs + Procrastinate)
+    procrastinate  Procrastinate alone: its PsycopgConnector, one async no-op task,
+                   defer_async per job (steady) / batch_defer_async (drain)
+
+Targets (issue 5): the embedded queue >= 5,000 no-op jobs/s steady; on PostgreSQL >= 0.9x
+what Procrastinate reaches alone in the same run.
+
+    .venv/bin/python benchmarks/jobs.py [--jobs 5000] [--steady-jobs 10000] [--rounds 3]
+        [--workers 1,2] [--concurrency 8] [--backends sqlite,postgresql] [--postgres URL]
+        [--durability normal|full]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve()
+
+
+# -- children --------------------------------------------------------------------------------
+
+
+def _ready() -> None:
+    print("ready", flush=True)
+
+
+def _child_interlink_worker(spec: dict[str, Any]) -> None:
+    from interlink.config import InterlinkConfig
+    from interlink.jobs import JobKinds, open_queue
+    from interlink.store import Store
+
+    config = InterlinkConfig.model_validate(spec["config"])
+    store = Store.open(config.database)
+    queue = open_queue(config, store)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        loop.call_soon(_ready)
+        await queue.work(JobKinds.default(), concurrency=spec["concurrency"], stop=stop)
+
+    asyncio.run(main())
+
+
+def _child_interlink_producer(spec: dict[str, Any]) -> None:
+    from interlink.config import InterlinkConfig
+    from interlink.jobs import JobSpec, open_queue
+    from interlink.store import Store
+
+    config = InterlinkConfig.model_validate(spec["config"])
+    store = Store.open(config.database)
+    queue = open_queue(config, store)
+    noop = JobSpec("noop")
+    _ready()
+    sys.stdin.readline()
+    for _ in range(spec["jobs"]):
+        queue.enqueue(noop)
+
+
+_BARE_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS jobs (id INTEGER PRIMARY KEY, status TEXT NOT NULL, "
+    "lease_until REAL, attempts INTEGER NOT NULL DEFAULT 0)",
+    "CREATE INDEX IF NOT EXISTS jobs_todo ON jobs (id) WHERE status = 'todo'",
+    "CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status)",
+)
+
+
+def _bare_db(path: str) -> sqlite3.Connection:
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("PRAGMA busy_timeout=10000")
+    for statement in _BARE_SCHEMA:
+        db.execute(statement)
+    return db
+
+
+def _child_bare_worker(spec: dict[str, Any]) -> None:
+    db = _bare_db(spec["db"])
+    stop = False
+
+    def _stop(*_: Any) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    _ready()
+    while not stop:
+        db.execute("BEGIN IMMEDIATE")
+        row = db.execute(
+            "UPDATE jobs SET status = 'doing', lease_until = ?, attempts = attempts + 1 "
+            "WHERE id = (SELECT id FROM jobs WHERE status = 'todo' ORDER BY id LIMIT 1) "
+            "RETURNING id",
+            (time.time() + 30,),
+        ).fetchone()
+        db.execute("COMMIT")
+        if row is None:
+            time.sleep(0.001)
+            continue
+        # the no-op job itself
+        db.execute("UPDATE jobs SET status = 'done', lease_until = NULL WHERE id = ?", row)
+
+
+def _child_bare_producer(spec: dict[str, Any]) -> None:
+    db = _bare_db(spec["db"])
+    _ready()
+    sys.stdin.readline()
+    for _ in range(spec["jobs"]):
+        db.execute("INSERT INTO jobs (status) VALUES ('todo')")
+
+
+def _procrastinate_app(url: str) -> Any:
+    import procrastinate
+
+    app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=url))
+
+    @app.task(name="noop")
+    async def noop() -> None:
+        return None
+
+    return app
+
+
+def _child_procrastinate_worker(spec: dict[str, Any]) -> None:
+    app = _procrastinate_app(spec["url"])
+
+    async def main() -> None:
+        async with app.open_async():
+            asyncio.get_running_loop().call_soon(_ready)
+            await app.run_worker_async(concurrency=spec["concurrency"])
+
+    asyncio.run(main())
+
+
+def _child_procrastinate_producer(spec: dict[str, Any]) -> None:
+    app = _procrastinate_app(spec["url"])
+    task = app.tasks["noop"]
+
+    async def main() -> None:
+        async with app.open_async():
+            _ready()
+            await asyncio.to_thread(sys.stdin.readline)
+            for _ in range(spec["jobs"]):
+                await task.defer_async()
+
+    asyncio.run(main())
+
+
+CHILDREN = {
+    "interlink-worker": _child_interlink_worker,
+    "interlink-producer": _child_interlink_producer,
+    "bare-worker": _child_bare_worker,
+    "bare-producer": _child_bare_producer,
+    "procrastinate-worker": _child_procrastinate_worker,
+    "procrastinate-producer": _child_procrastinate_producer,
+}
+
+
+# -- the parent ------------------------------------------------------------------------------
+
+
+def _spawn(role: str, spec: dict[str, Any]) -> subprocess.Popen[str]:
+    child = subprocess.Popen(
+        [sys.executable, str(HERE), "--child", role, json.dumps(spec)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout is not None
+    line = child.stdout.readline()
+    if line.strip() != "ready":
+        child.kill()
+        raise RuntimeError(f"{role} did not start (said {line!r})")
+    return child
+
+
+def _stop(children: list[subprocess.Popen[str]]) -> None:
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    for child in children:
+        try:
+            child.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+class Backend:
+    """One contender: how to set it up, fill it, count what is done, and its children."""
+
+    name = ""
+    worker = ""
+    producer = ""
+
+    def setup(self) -> None: ...
+
+    def spec(self, concurrency: int) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def fill(self, jobs: int) -> None:
+        raise NotImplementedError
+
+    def completed(self) -> int:
+        raise NotImplementedError
+
+    def close(self) -> None: ...
+
+
+class InterlinkSqlite(Backend):
+    name = "interlink sqlite"
+    worker = "interlink-worker"
+    producer = "interlink-producer"
+
+    def __init__(self, folder: Path, durability: str) -> None:
+        self.folder = folder
+        self.durability = durability
+
+    def setup(self) -> None:
+        from interlink.config import InterlinkConfig
+        from interlink.jobs import open_queue
+        from interlink.store import Store
+
+        path = self.folder / f"interlink-{time.monotonic_ns()}.db"
+        self.config = {
+            "database": f"sqlite:///{path}",
+            "jobs": {"durability": self.durability, "poll_interval": 0.5},
+        }
+        config = InterlinkConfig.model_validate(self.config)
+        self.store = Store.open(config.database)
+        self.queue = open_queue(config, self.store)
+        self.db = sqlite3.connect(path)
+
+    def spec(self, concurrency: int) -> dict[str, Any]:
+        return {"config": self.config, "concurrency": concurrency}
+
+    def fill(self, jobs: int) -> None:
+        from interlink.jobs import JobSpec
+
+        noop = JobSpec("noop")
+        with self.store.transaction() as conn:
+            for _ in range(jobs):
+                self.queue.enqueue(noop, conn=conn)
+
+    def completed(self) -> int:
+        query = "SELECT count(*) FROM interlink_jobs WHERE status = 'completed'"
+        return int(self.db.execute(query).fetchone()[0])
+
+    def close(self) -> None:
+        self.db.close()
+        self.queue.close()
+        self.store.close()
+
+
+class BareSqlite(Backend):
+    name = "bare sqlite lease queue"
+    worker = "bare-worker"
+    producer = "bare-producer"
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def setup(self) -> None:
+        self.path = str(self.folder / f"bare-{time.monotonic_ns()}.db")
+        self.db = _bare_db(self.path)
+
+    def spec(self, concurrency: int) -> dict[str, Any]:
+        return {"db": self.path}
+
+    def fill(self, jobs: int) -> None:
+        self.db.execute("BEGIN")
+        self.db.executemany("INSERT INTO jobs (status) VALUES ('todo')", [()] * jobs)
+        self.db.execute("COMMIT")
+
+    def completed(self) -> int:
+        return int(self.db.execute("SELECT count(*) FROM jobs WHERE status = 'done'").fetchone()[0])
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def _fresh_database(admin_url: str, name: str) -> str:
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {name}")
+    base, _, _ = admin_url.rpartition("/")
+    return f"{base}/{name}"
+
+
+class InterlinkPostgres(Backend):
+    name = "interlink postgresql"
+    worker = "interlink-worker"
+    producer = "interlink-producer"
+
+    def __init__(self, admin_url: str) -> None:
+        self.admin_url = admin_url
+
+    def setup(self) -> None:
+        import psycopg
+
+        from interlink.config import InterlinkConfig
+        from interlink.jobs import open_queue
+        from interlink.store import Store
+
+        url = _fresh_database(self.admin_url, "interlink_bench_jobs")
+        self.config = {"database": url, "jobs": {"poll_interval": 0.5}}
+        config = InterlinkConfig.model_validate(self.config)
+        self.store = Store.open(config.database)
+        self.queue = open_queue(config, self.store)
+        self.conn = psycopg.connect(url, autocommit=True)
+
+    def spec(self, concurrency: int) -> dict[str, Any]:
+        return {"config": self.config, "concurrency": concurrency}
+
+    def fill(self, jobs: int) -> None:
+        from interlink.jobs import JobSpec
+
+        noop = JobSpec("noop")
+        with self.store.transaction() as conn:
+            for _ in range(jobs):
+                self.queue.enqueue(noop, conn=conn)
+
+    def completed(self) -> int:
+        query = "SELECT count(*) FROM interlink_jobs WHERE status = 'completed'"
+        row = self.conn.execute(query).fetchone()
+        return int(row[0]) if row else 0
+
+    def close(self) -> None:
+        self.conn.close()
+        self.queue.close()
+        self.store.close()
+
+
+class ProcrastinateAlone(Backend):
+    name = "procrastinate alone"
+    worker = "procrastinate-worker"
+    producer = "procrastinate-producer"
+
+    def __init__(self, admin_url: str) -> None:
+        self.admin_url = admin_url
+
+    def setup(self) -> None:
+        import psycopg
+
+        self.url = _fresh_database(self.admin_url, "interlink_bench_procrastinate")
+        app = _procrastinate_app(self.url)
+
+        async def schema() -> None:
+            async with app.open_async():
+                await app.schema_manager.apply_schema_async()
+
+        asyncio.run(schema())
+        self.conn = psycopg.connect(self.url, autocommit=True)
+
+    def spec(self, concurrency: int) -> dict[str, Any]:
+        return {"url": self.url, "concurrency": concurrency}
+
+    def fill(self, jobs: int) -> None:
+        app = _procrastinate_app(self.url)
+
+        async def defer() -> None:
+            async with app.open_async():
+                await app.tasks["noop"].batch_defer_async(*([{}] * jobs))
+
+        asyncio.run(defer())
+
+    def completed(self) -> int:
+        query = "SELECT count(*) FROM procrastinate_jobs WHERE status = 'succeeded'"
+        row = self.conn.execute(query).fetchone()
+        return int(row[0]) if row else 0
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def _wait_done(backend: Backend, jobs: int, timeout: float) -> float:
+    deadline = time.perf_counter() + timeout
+    while True:
+        done = backend.completed()
+        if done >= jobs:
+            return time.perf_counter()
+        if time.perf_counter() > deadline:
+            raise RuntimeError(f"{backend.name}: only {done} of {jobs} jobs done in {timeout}s")
+        time.sleep(0.005)
+
+
+def measure(backend: Backend, mode: str, jobs: int, workers: int, concurrency: int) -> float:
+    """Jobs per second for one round."""
+    backend.setup()
+    children: list[subprocess.Popen[str]] = []
+    try:
+        spec = backend.spec(concurrency)
+        children = [_spawn(backend.worker, spec) for _ in range(workers)]
+        time.sleep(0.3)  # let every worker reach its idle loop
+        if mode == "drain":
+            backend.fill(jobs)
+            started = time.perf_counter()
+        else:
+            producer = _spawn(backend.producer, {**spec, "jobs": jobs})
+            children.append(producer)
+            started = time.perf_counter()
+            assert producer.stdin is not None
+            producer.stdin.write("go\n")
+            producer.stdin.flush()
+        finished = _wait_done(backend, jobs, timeout=300)
+        return jobs / (finished - started)
+    finally:
+        _stop(children)
+        backend.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--jobs", type=int, default=5000, help="jobs drained per round")
+    parser.add_argument("--steady-jobs", type=int, default=10_000, help="jobs per steady round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workers", default="1,2", help="worker processes, comma-separated")
+    parser.add_argument("--concurrency", type=int, default=8, help="jobs at once per worker")
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--postgres", default=os.environ.get("INTERLINK_TEST_POSTGRES_URL"))
+    parser.add_argument("--durability", default="normal", choices=["normal", "full"])
+    parser.add_argument("--child", nargs=2, metavar=("ROLE", "SPEC"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        CHILDREN[args.child[0]](json.loads(args.child[1]))
+        return
+
+    import sqlalchemy
+
+    folder = Path(tempfile.mkdtemp(prefix="interlink-bench-jobs-"))
+    pairs: list[tuple[str, Backend, Backend]] = []
+    backends = args.backends.split(",")
+    if "sqlite" in backends:
+        pairs.append(("sqlite", InterlinkSqlite(folder, args.durability), BareSqlite(folder)))
+    if "postgresql" in backends:
+        if not args.postgres:
+            print("postgresql skipped: give --postgres URL or INTERLINK_TEST_POSTGRES_URL")
+        else:
+            pairs.append(
+                ("postgresql", InterlinkPostgres(args.postgres), ProcrastinateAlone(args.postgres))
+            )
+    worker_counts = [int(n) for n in args.workers.split(",")]
+    print(
+        f"# jobs: {platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}, SQLite {sqlite3.sqlite_version}, SQLAlchemy "
+        f"{sqlalchemy.__version__}; drain {args.jobs:,}, steady {args.steady_jobs:,}; "
+        f"concurrency {args.concurrency} per worker; durability {args.durability}; "
+        f"median of {args.rounds} rounds"
+    )
+    header = (
+        f"{'backend':<11} {'mode':<7} {'workers':>7} {'contender':<26} {'jobs/s':>9} {'ratio':>7}"
+    )
+    print(header)
+    print("-" * len(header))
+    for label, ours, baseline in pairs:
+        for mode in ("drain", "steady"):
+            jobs = args.jobs if mode == "drain" else args.steady_jobs
+            for workers in worker_counts:
+                ours_rates: list[float] = []
+                base_rates: list[float] = []
+                for _ in range(args.rounds):  # interleaved, so drift hits both alike
+                    ours_rates.append(measure(ours, mode, jobs, workers, args.concurrency))
+                    base_rates.append(measure(baseline, mode, jobs, workers, args.concurrency))
+                ours_rate = statistics.median(ours_rates)
+                base_rate = statistics.median(base_rates)
+                for contender, rate, rates in (
+                    (ours.name, ours_rate, ours_rates),
+                    (baseline.name, base_rate, base_rates),
+                ):
+                    spread = f"  ({min(rates):,.0f}-{max(rates):,.0f})"
+                    ratio = f"{rate / base_rate:>6.2f}x"
+                    print(
+                        f"{label:<11} {mode:<7} {workers:>7} {contender:<26} "
+                        f"{rate:>9,.0f} {ratio}{spread}",
+                        flush=True,
+                    )
+
+
+if __name__ == "__main__":
+    main()
