@@ -166,13 +166,6 @@ jobs = sa.Table(
     # A client's Idempotency-Key for POST /jobs: the same key gives back the same job.
     sa.Column("idempotency_key", sa.String(200), unique=True),
     sa.Index(
-        "ix_interlink_jobs_ready",
-        "priority",
-        "id",
-        sqlite_where=sa.text("status = 'queued'"),
-        postgresql_where=sa.text("status = 'queued'"),
-    ),
-    sa.Index(
         "ix_interlink_jobs_running",
         "lease_until",
         sqlite_where=sa.text("status = 'running'"),
@@ -180,6 +173,15 @@ jobs = sa.Table(
     ),
     sa.Index("ix_interlink_jobs_status", "status", "id"),
     sa.Index("ix_interlink_jobs_pipeline", "pipeline", "id"),
+)
+
+# The claim scans ready jobs by priority (highest first), then in the order they came.
+sa.Index(
+    "ix_interlink_jobs_ready",
+    jobs.c.priority.desc(),
+    jobs.c.id,
+    sqlite_where=sa.text("status = 'queued'"),
+    postgresql_where=sa.text("status = 'queued'"),
 )
 
 api_keys = sa.Table(
