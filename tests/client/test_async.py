@@ -11,7 +11,7 @@ from interlink.client import AsyncJobsClient
 from interlink.errors import ServerError
 from interlink.http import RetryPolicy
 
-from .conftest import API_KEY, BASE, FakeApi, FakeTime, err, no_jitter
+from .fake_api import API_KEY, BASE, FakeApi, FakeTime, err, no_jitter
 
 
 def _client(api: FakeApi, fake_time: FakeTime, **kwargs) -> AsyncJobsClient:

@@ -20,7 +20,7 @@ from interlink.errors import (
     TransportError,
 )
 
-from .conftest import API_KEY, err, ok
+from .fake_api import API_KEY, err, ok
 
 # -- envelopes ------------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from interlink.client._core import ApiCore, Call, next_cursor
 from interlink.errors import JobTimeoutError
 from interlink.http import RetryPolicy
 
-from .conftest import API_KEY, err, no_jitter, ok
+from .fake_api import API_KEY, err, no_jitter, ok
 
 
 def core(**kwargs) -> ApiCore:

@@ -135,7 +135,9 @@ def show_job(
     if job.get("error"):
         grid.add_row("error", Text(str(job["error"]), style="red"))
     heading = title or f"Job {job.get('id')}"
-    _console(console).print(Panel(grid, title=Text(heading, style="bold"), title_align="left"))
+    _console(console).print(
+        Panel(grid, title=Text(heading, style="bold"), title_align="left", expand=False)
+    )
 
 
 def show_jobs(
