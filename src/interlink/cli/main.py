@@ -13,7 +13,19 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from interlink.cli import _check, _conflicts, _demo, _init, _jobs, _read, _run, _sandbox, _worker
+from interlink.cli import (
+    _apikeys,
+    _check,
+    _conflicts,
+    _demo,
+    _init,
+    _jobs,
+    _read,
+    _run,
+    _sandbox,
+    _serve,
+    _worker,
+)
 from interlink.cli._options import ConfigOption, remember_config_path
 from interlink.errors import InterlinkError
 
@@ -83,6 +95,8 @@ _conflicts.register(app)
 _sandbox.register(app)
 _worker.register(app)
 _jobs.register(app)
+_serve.register(app)
+_apikeys.register(app)
 
 
 def main() -> None:

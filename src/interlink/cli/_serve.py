@@ -1,0 +1,102 @@
+"""`interlink serve`: the HTTP API, and by default a job worker in the same process.
+
+One command runs everything on a laptop: uvicorn serves `interlink.server.create_app`,
+whose lifespan starts the worker and the scheduler and stops them on Ctrl-C (running
+pipelines stop at their next batch and resume from their checkpoint later). With
+`--no-worker` the process only serves; `interlink worker` processes run the jobs.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Annotated, Any
+
+import typer
+
+from interlink.cli._options import ConfigOption, config_path
+
+__all__ = ["register"]
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """Bind before uvicorn starts, so the real port (for --port 0) can be printed."""
+    from interlink.errors import ConfigError
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}", key="--port"
+        ) from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def _url(host: str, port: int) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}/api/v1"
+
+
+def _run_server(app: Any, sock: socket.socket, log_level: str) -> None:
+    """Serve `app` on the bound socket until SIGINT/SIGTERM (tests replace this)."""
+    import uvicorn
+
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            log_level=log_level,
+            lifespan="on",
+            timeout_graceful_shutdown=10,
+            proxy_headers=False,
+        )
+    )
+    server.run(sockets=[sock])
+
+
+def serve(
+    ctx: typer.Context,
+    config: ConfigOption = None,
+    host: Annotated[str, typer.Option(help="The address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="0 picks a free port.")] = 8000,
+    no_worker: Annotated[
+        bool, typer.Option("--no-worker", help="Serve only; run jobs with `interlink worker`.")
+    ] = False,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(min=1, max=256, help="Jobs the embedded worker runs at once."),
+    ] = None,
+    log_level: Annotated[
+        str, typer.Option(help="uvicorn's log level: warning, info, debug.")
+    ] = "info",
+) -> None:
+    """Serve the jobs API under /api/v1 (and run jobs, unless --no-worker)."""
+    from interlink.config import load_config
+    from interlink.server import create_app
+    from interlink.store import Store
+
+    settings = load_config(config_path(ctx, config))
+    sock = _listen(host, port)
+    store = Store.open(settings.database)
+    workers = concurrency or settings.jobs.concurrency
+    app = create_app(settings, store=store, worker=not no_worker, concurrency=workers)
+    url = _url(host, sock.getsockname()[1])
+    typer.echo(f"interlink API on {url}  (docs: {url}/docs, health: {url}/health)")
+    if no_worker:
+        typer.echo("worker: off (--no-worker); run jobs with `interlink worker`")
+    else:
+        typer.echo(f"worker: on, {workers} jobs at once, with schedules")
+    typer.echo("Ctrl-C stops.", err=True)
+    try:
+        _run_server(app, sock, log_level)
+    finally:
+        sock.close()
+        store.close()
+
+
+def register(app: typer.Typer) -> None:
+    """Add `serve` to `app`."""
+    app.command("serve")(serve)
