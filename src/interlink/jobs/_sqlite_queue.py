@@ -95,6 +95,22 @@ def _job(row: tuple[Any, ...]) -> Job:
     )
 
 
+def _new_job(job_id: int, spec: JobSpec, values: dict[str, Any]) -> Job:
+    return Job(
+        id=job_id,
+        kind=spec.kind,
+        args=dict(spec.args),
+        status="queued",
+        priority=spec.priority,
+        attempts=0,
+        max_attempts=values["max_attempts"],
+        lock=spec.lock,
+        pipeline=spec.pipeline,
+        run_at=values["run_at"],
+        created_at=values["created_at"],
+    )
+
+
 def _worker_alive(worker: str | None) -> bool:
     """False only when `worker` ran on this machine and its process is gone."""
     if not worker:
@@ -215,19 +231,7 @@ class SqliteQueue:
         job_id = cursor.lastrowid
         assert job_id is not None
         self._wake()
-        return Job(
-            id=job_id,
-            kind=spec.kind,
-            args=dict(spec.args),
-            status="queued",
-            priority=spec.priority,
-            attempts=0,
-            max_attempts=values["max_attempts"],
-            lock=spec.lock,
-            pipeline=spec.pipeline,
-            run_at=values["run_at"],
-            created_at=now,
-        )
+        return _new_job(job_id, spec, values)
 
     def _enqueue_on(self, conn: sa.Connection, spec: JobSpec, values: dict[str, Any]) -> Job:
         if spec.idempotency_key is not None:
@@ -240,10 +244,8 @@ class SqliteQueue:
                 return found
         inserted = conn.execute(sa.insert(jobs).values(**values)).inserted_primary_key
         assert inserted is not None
-        job = self._get_on(conn, int(inserted[0]))
-        assert job is not None
         # The caller commits; a worker finds the job on its next look (data_version).
-        return job
+        return _new_job(int(inserted[0]), spec, values)
 
     def _get_on(self, conn: sa.Connection, job_id: int) -> Job | None:
         row = conn.execute(
