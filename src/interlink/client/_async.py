@@ -105,6 +105,9 @@ class AsyncJobsClient:
     ) -> dict[str, Any]:
         """Queue a run of `pipeline`; returns `{"job_id", "status", "status_url"}`.
 
+        `kind="noop"` (with `pipeline=None`) queues a job that does nothing, to check that
+        workers run.
+
         The request carries an `Idempotency-Key` (a new uuid4 unless you pass one), the
         same on every retry, so a resent POST never makes a second job. Pass your own key
         to make a submit safe to repeat across processes too.

@@ -241,7 +241,7 @@ class ApiCore:
 
     def submit_job(
         self,
-        pipeline: str,
+        pipeline: str | None,
         *,
         full_refresh: bool = False,
         dry_run: bool = False,
@@ -251,11 +251,12 @@ class ApiCore:
         idempotency_key: str | None = None,
     ) -> Call[dict[str, Any]]:
         body: dict[str, Any] = {
-            "pipeline": pipeline,
             "full_refresh": full_refresh,
             "dry_run": dry_run,
             "priority": priority,
         }
+        if pipeline is not None:
+            body["pipeline"] = pipeline
         if limit is not None:
             body["limit"] = limit
         if kind is not None:

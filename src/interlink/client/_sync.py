@@ -92,7 +92,7 @@ class JobsClient:
 
     def submit_job(
         self,
-        pipeline: str,
+        pipeline: str | None,
         *,
         full_refresh: bool = False,
         dry_run: bool = False,
@@ -102,6 +102,9 @@ class JobsClient:
         idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         """Queue a run of `pipeline`; returns `{"job_id", "status", "status_url"}`.
+
+        `kind="noop"` (with `pipeline=None`) queues a job that does nothing, to check that
+        workers run.
 
         The request carries an `Idempotency-Key` (a new uuid4 unless you pass one), the
         same on every retry, so a resent POST never makes a second job. Pass your own key
