@@ -143,6 +143,7 @@ def create_app(
         ),
         openapi_url=OPENAPI_URL,
         docs_url=DOCS_URL,
+        swagger_ui_oauth2_redirect_url=f"{DOCS_URL}/oauth2-redirect",
         redoc_url=None,
         lifespan=_lifespan(context, owns_store=owns_store, owns_queue=owns_queue),
         middleware=[
@@ -154,10 +155,11 @@ def create_app(
         ],
     )
     app.state.interlink = context
-    install_error_handlers(app)
-    for router in (jobs_router, pipelines_router, runs_router, apps_router):
+    guarded = (jobs_router, pipelines_router, runs_router, apps_router)
+    for router in guarded:
         app.include_router(router, prefix=API_PREFIX, responses=_COMMON_ERRORS)
     app.include_router(health_router, prefix=API_PREFIX, responses=_PUBLIC_ERRORS)
+    install_error_handlers(app, API_PREFIX, (*guarded, health_router))
     _document_security(app)
     return app
 
