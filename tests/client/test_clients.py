@@ -381,3 +381,27 @@ def test_iter_jobs_passes_filters_and_stops_on_an_empty_page(client, api):
 def test_a_cursor_that_does_not_move_ends_the_walk(make_client):
     client = make_client(handler=lambda r: ok([{"id": 9}], next_before=9))
     assert [j["id"] for j in client.iter_jobs()] == [9, 9]
+
+
+def test_a_resent_cancel_that_meets_409_returns_the_job_the_first_attempt_cancelled(
+    client, api, fake_time
+):
+    api.add_jobs(1)
+    original = api.route
+
+    def route(request: httpx.Request) -> httpx.Response:
+        response = original(request)
+        if request.url.path.endswith("/cancel") and len(api.requests) == 1:
+            raise httpx.ReadError("connection reset", request=request)
+        return response
+
+    api.route = route  # type: ignore[method-assign]
+    assert client.cancel_job(1)["status"] == "cancelled"
+    assert [r.method for r in api.requests] == ["POST", "POST", "GET"]
+
+
+def test_a_first_time_409_on_cancel_is_raised(client, api):
+    api.add_jobs(1, status="failed")
+    with pytest.raises(RequestRejectedError):
+        client.cancel_job(1)
+    assert len(api.requests) == 1

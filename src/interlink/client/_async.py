@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from interlink.errors import ApiError
 from interlink.http import DEFAULT_TIMEOUT, RetryPolicy
 
 from ._core import ApiCore, Call, WaitPlan, next_cursor
@@ -181,9 +182,22 @@ class AsyncJobsClient:
                 yield job
 
     async def cancel_job(self, job_id: int) -> dict[str, Any]:
-        """Ask the job to stop; returns the job. A finished job raises RequestRejectedError
-        (409 CONFLICT)."""
-        return await self._send(self._core.cancel_job(job_id))
+        """Ask the job to stop; returns the job.
+
+        A queued job is cancelled at once, a running one gets `cancel_requested` and stops
+        at its next batch. A finished job raises RequestRejectedError (409 CONFLICT), except
+        when the 409 answers a resend of this very cancel and the job is now cancelled: then
+        the first attempt did it, and the job is returned.
+        """
+        try:
+            return await self._send(self._core.cancel_job(job_id))
+        except ApiError as error:
+            if not self._core.resent_cancel_conflict(error):
+                raise
+            job = await self.get_job(job_id)
+            if job.get("status") != "cancelled":
+                raise
+            return job
 
     async def wait_for_job(
         self,

@@ -364,6 +364,12 @@ class ApiCore:
             return None
         return self.policy.backoff(attempt)
 
+    @staticmethod
+    def resent_cancel_conflict(error: ApiError) -> bool:
+        """True for a 409 to a cancel that was sent more than once: the first attempt most
+        likely cancelled the job and its answer was lost, so the job is worth a look."""
+        return error.status_code == 409 and error.attempts > 1
+
     def log_retry(
         self, request: httpx.Request, outcome: int | str, attempt: int, delay: float
     ) -> None:

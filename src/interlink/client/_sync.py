@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from interlink.errors import ApiError
 from interlink.http import DEFAULT_TIMEOUT, RetryPolicy
 
 from ._core import ApiCore, Call, WaitPlan, next_cursor
@@ -178,9 +179,22 @@ class JobsClient:
             yield from page.items
 
     def cancel_job(self, job_id: int) -> dict[str, Any]:
-        """Ask the job to stop; returns the job. A finished job raises RequestRejectedError
-        (409 CONFLICT)."""
-        return self._send(self._core.cancel_job(job_id))
+        """Ask the job to stop; returns the job.
+
+        A queued job is cancelled at once, a running one gets `cancel_requested` and stops
+        at its next batch. A finished job raises RequestRejectedError (409 CONFLICT), except
+        when the 409 answers a resend of this very cancel and the job is now cancelled: then
+        the first attempt did it, and the job is returned.
+        """
+        try:
+            return self._send(self._core.cancel_job(job_id))
+        except ApiError as error:
+            if not self._core.resent_cancel_conflict(error):
+                raise
+            job = self.get_job(job_id)
+            if job.get("status") != "cancelled":
+                raise
+            return job
 
     def wait_for_job(
         self,
