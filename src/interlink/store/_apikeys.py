@@ -7,7 +7,7 @@ key = verify_api_key(store.engine, created.secret)   # ApiKey, or None if wrong/
 revoke_api_key(store.engine, key.id)
 ```
 
-A key is `il_<8-char prefix>_<secret>` with 256 random bits in the secret. Only the hash
+A key is `il_<8-char prefix>_<43 letters and digits>`, 256 random bits in the secret. Only the hash
 of the whole key is kept, so a copy of the database gives nobody a working key. A key is
 looked up by its hash on every request (no cache), so a revocation holds from the next
 request on.
@@ -45,6 +45,10 @@ SCOPES: tuple[ApiKeyScope, ...] = get_args(ApiKeyScope)
 """From least to most: each scope allows everything the ones before it allow."""
 
 _PREFIX_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+_SECRET_ALPHABET = _PREFIX_ALPHABET + "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+# 43 characters of 62 carry 256.03 bits; letters and digits only, so a double-click selects
+# the whole key and `key.split("_")` gives back its three parts.
+_SECRET_LENGTH = 43
 # last_used_at is written at most this often per key: a read-only request stays read-only.
 _LAST_USED_RESOLUTION = 60.0
 _MAX_ID = 2**63 - 1
@@ -109,7 +113,8 @@ def create_api_key(
     if not name.strip() or len(name) > 200:
         raise ValueError("a key's name is 1 to 200 characters")
     short = "".join(secrets.choice(_PREFIX_ALPHABET) for _ in range(8))
-    secret = f"il_{short}_{secrets.token_urlsafe(32)}"
+    body = "".join(secrets.choice(_SECRET_ALPHABET) for _ in range(_SECRET_LENGTH))
+    secret = f"il_{short}_{body}"
     prefix = f"il_{short}"
     now = clock()
     with engine.begin() as conn:
