@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -21,7 +22,7 @@ from interlink.server import create_app
 from interlink.store import Store, create_api_key
 
 TOKEN = "shop-token"
-FAST = {"poll_interval": 0.02, "max_interval": 0.1, "timeout": 30}
+FAST: dict[str, Any] = {"poll_interval": 0.02, "max_interval": 0.1, "timeout": 30}
 
 
 @dataclass

@@ -3,6 +3,8 @@ AsyncJobsClient (the `make_client` fixture), with fake time and jitter switched 
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 
@@ -247,7 +249,7 @@ def test_a_retried_submit_keeps_its_idempotency_key_and_makes_one_job(client, ap
     original = api.route
     sent = []
 
-    def route(request: httpx.Request) -> httpx.Response:
+    def route(request: httpx.Request) -> Any:
         sent.append(request)
         response = original(request)
         if len(sent) == 1:
@@ -257,7 +259,7 @@ def test_a_retried_submit_keeps_its_idempotency_key_and_makes_one_job(client, ap
             return err(503, "INTERNAL_ERROR")
         return response
 
-    api.route = route  # type: ignore[method-assign]
+    api.route = route
     submitted = client.submit_job("customers")
     keys = {r.headers["idempotency-key"] for r in api.requests}
     assert len(api.requests) == 3 and len(keys) == 1
@@ -326,7 +328,7 @@ def test_max_retries_zero_sends_once(make_client, api, fake_time):
 def test_wait_for_job_polls_with_backoff_until_done(client, api, fake_time):
     api.add_jobs(1)
     api.statuses[1] = ["queued", "running", "running", "running", "completed"]
-    seen = []
+    seen: list[dict[str, object]] = []
     done = client.wait_for_job(1, poll_interval=0.5, max_interval=2, on_update=seen.append)
     assert done["status"] == "completed"
     assert [j["status"] for j in seen] == ["queued", "running", "running", "running", "completed"]
@@ -389,13 +391,13 @@ def test_a_resent_cancel_that_meets_409_returns_the_job_the_first_attempt_cancel
     api.add_jobs(1)
     original = api.route
 
-    def route(request: httpx.Request) -> httpx.Response:
+    def route(request: httpx.Request) -> Any:
         response = original(request)
         if request.url.path.endswith("/cancel") and len(api.requests) == 1:
             raise httpx.ReadError("connection reset", request=request)
         return response
 
-    api.route = route  # type: ignore[method-assign]
+    api.route = route
     assert client.cancel_job(1)["status"] == "cancelled"
     assert [r.method for r in api.requests] == ["POST", "POST", "GET"]
 

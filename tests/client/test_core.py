@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import httpx
 import pytest
@@ -78,7 +79,7 @@ def test_job_ids_must_be_ints():
         core().get_job("5")  # type: ignore[arg-type]
 
 
-def _response(call: Call, response: httpx.Response) -> httpx.Response:
+def _response(call: Call[Any], response: httpx.Response) -> httpx.Response:
     response.request = core().build_request(call)
     return response
 

@@ -38,3 +38,24 @@ def test_the_client_imports_only_the_layers_below_it():
             if name.startswith("interlink.") and name != "interlink._version":
                 top = ".".join(name.split(".")[:2])
                 assert top in ALLOWED, f"{path.name} imports {name}"
+
+
+def test_both_clients_have_the_same_methods_and_arguments():
+    import inspect
+
+    from interlink.client import AsyncJobsClient, JobsClient
+
+    def surface(cls: type) -> dict[str, list[str]]:
+        return {
+            name: list(inspect.signature(member).parameters)
+            for name, member in vars(cls).items()
+            if callable(member) and not name.startswith("_") and name not in {"close", "aclose"}
+        }
+
+    sync, async_ = surface(JobsClient), surface(AsyncJobsClient)
+    assert sync == async_
+    for name in sync:
+        member = getattr(AsyncJobsClient, name)
+        assert inspect.iscoroutinefunction(member) or inspect.isasyncgenfunction(member), name
+    init = [list(inspect.signature(c.__init__).parameters) for c in (JobsClient, AsyncJobsClient)]
+    assert init[0] == init[1]

@@ -95,7 +95,7 @@ class AsyncJobsClient:
 
     async def submit_job(
         self,
-        pipeline: str,
+        pipeline: str | None,
         *,
         full_refresh: bool = False,
         dry_run: bool = False,
