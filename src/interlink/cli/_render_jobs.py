@@ -6,7 +6,6 @@ objects, never into markup, so a `[` in a pipeline name or an error prints as it
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -203,8 +202,8 @@ class JobWait:
             transient=True,
         )
         self._task = self._progress.add_task(f"job {job_id}", total=None, status="", counts="")
-        self.started = time.monotonic()
         self.last: dict[str, Any] | None = None
+        """The job as the last poll saw it."""
 
     def __enter__(self) -> JobWait:
         self._progress.start()
