@@ -6,7 +6,17 @@ import importlib
 
 import pytest
 
-PACKAGES = ["interlink.config", "interlink.http", "interlink.errors", "interlink.sandbox"]
+PACKAGES = [
+    "interlink.config",
+    "interlink.http",
+    "interlink.errors",
+    "interlink.sandbox",
+    "interlink.store",
+    "interlink.sync",
+    "interlink.jobs",
+    "interlink.server",
+    "interlink.client",
+]
 
 
 @pytest.mark.parametrize("name", PACKAGES)

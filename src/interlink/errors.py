@@ -20,6 +20,7 @@ InterlinkError                        code -> API envelope "error.code"; exit_co
 │   └── RecordError                   record key, step: recorded, and the batch goes on
 └── JobError                          job_id
     ├── JobNotFoundError              no job with that id
+    │   └── JobNotFoundApiError       ... said by the jobs API (also a NotFoundError)
     ├── JobCancelledError             the job was cancelled (raised inside it to stop it)
     └── JobTimeoutError               wait_for_job gave up; the job goes on
 ```
@@ -45,6 +46,7 @@ __all__ = [
     "InterlinkError",
     "JobCancelledError",
     "JobError",
+    "JobNotFoundApiError",
     "JobNotFoundError",
     "JobTimeoutError",
     "NotFoundError",
@@ -186,7 +188,7 @@ class ApiError(InterlinkError):
             f"{type(self).__name__}(message={self.message!r}, method={self.method!r}, "
             f"url={self.url!r}, status_code={self.status_code!r}, "
             f"request_id={self.request_id!r}, attempts={self.attempts!r}, "
-            f"retryable={self.retryable!r})"
+            f"retryable={self.retryable!r}, error_code={self.error_code!r})"
         )
 
 
@@ -312,6 +314,31 @@ class JobNotFoundError(JobError):
     """No job has this id."""
 
     code = "NOT_FOUND"
+
+
+class JobNotFoundApiError(NotFoundError, JobNotFoundError):
+    """404 on a job's route (`GET /jobs/{id}`, `POST /jobs/{id}/cancel`).
+
+    It is a `NotFoundError`, with the HTTP context of every `ApiError` (status code, request
+    id, method, URL, `error_code`, `details`), and a `JobNotFoundError` with `job_id`, so
+    either `except` clause catches it:
+
+    ```python
+    try:
+        client.get_job(42)
+    except JobNotFoundError as error:
+        print(error.job_id, error.request_id)
+    ```
+    """
+
+    def __init__(self, message: str, *, job_id: int, **kwargs: Any) -> None:
+        # ApiError.__init__ runs JobError.__init__ through the MRO (without a job id), so
+        # the id is set afterwards.
+        super().__init__(message, **kwargs)
+        self.job_id = job_id
+
+    def __repr__(self) -> str:
+        return super().__repr__()[:-1] + f", job_id={self.job_id!r})"
 
 
 class JobCancelledError(JobError):

@@ -12,9 +12,10 @@ Both are thin I/O shells over one sans-I/O core (`_core.py`): request building, 
 decisions, envelope parsing and error mapping are written once. See docs/client.md.
 """
 
+from interlink.errors import JobNotFoundApiError
+
 from ._async import AsyncJobsClient
 from ._core import API_PREFIX, IDEMPOTENCY_HEADER, TERMINAL_STATUSES, WaitPlan, api_base_url
-from ._errors import JobNotFoundApiError
 from ._pages import JobsPage
 from ._sync import JobsClient
 

@@ -20,7 +20,7 @@ import httpx
 import orjson
 
 from interlink._version import __version__
-from interlink.errors import ApiError, JobTimeoutError, TransportError
+from interlink.errors import ApiError, JobNotFoundApiError, JobTimeoutError, TransportError
 from interlink.http import (
     DEFAULT_TIMEOUT,
     IDEMPOTENT_METHODS,
@@ -31,7 +31,6 @@ from interlink.http import (
     parse_retry_after,
 )
 
-from ._errors import JobNotFoundApiError
 from ._pages import JobsPage
 
 __all__ = [
