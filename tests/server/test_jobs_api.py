@@ -81,9 +81,7 @@ async def test_idempotency_key_gives_back_the_same_job(api):
     assert other.json()["data"]["job_id"] != first.json()["data"]["job_id"]
     # The same key for a different job is refused rather than silently ignored.
     error = assert_error(
-        await api.post("/jobs", json={"pipeline": "stock"}, headers=headers),
-        422,
-        "VALIDATION_ERROR",
+        await api.post("/jobs", json={"pipeline": "stock"}, headers=headers), 409, "CONFLICT"
     )
     assert error["details"][0]["field"] == "Idempotency-Key"
     assert len((await api.get("/jobs")).json()["data"]) == 2

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Depends, Path, Request
 
 from interlink.http import Redactor
 from interlink.store import jobs
 
-from ._context import Context, ServerContext
+from ._context import Context, ServerContext, known_query_only
 from ._envelope import success
 from ._errors import not_found
 from ._models import AppStatus, Envelope
@@ -18,7 +18,7 @@ from ._runs import last_run
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["apps"])
+router = APIRouter(tags=["apps"], dependencies=[Depends(known_query_only)])
 
 
 def _active_jobs(ctx: ServerContext, pipelines: list[str]) -> dict[str, int]:

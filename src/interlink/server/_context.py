@@ -7,12 +7,15 @@ from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
 from fastapi import Depends, Request
+from fastapi.routing import APIRoute
 
 from interlink.config import InterlinkConfig
 from interlink.jobs import Queue
 from interlink.store import ApiKey, Store
 
-__all__ = ["Context", "ServerContext", "api_key_of"]
+from ._errors import invalid_field
+
+__all__ = ["Context", "ServerContext", "api_key_of", "known_query_only"]
 
 
 @dataclass
@@ -45,3 +48,16 @@ Context = Annotated[ServerContext, Depends(_context)]
 def api_key_of(request: Request) -> ApiKey | None:
     key = request.scope.get("state", {}).get("api_key")
     return key if isinstance(key, ApiKey) else None
+
+
+def known_query_only(request: Request) -> None:
+    """Refuse query parameters the route does not take: `?pipline=x` is a typo to report,
+    not a filter to ignore (interlink.yaml refuses unknown keys the same way)."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    known = {param.alias for param in route.dependant.query_params}
+    for name in request.query_params:
+        if name not in known:
+            listed = ", ".join(sorted(known)) or "none"
+            raise invalid_field(name, f"unknown query parameter (this route takes: {listed})")

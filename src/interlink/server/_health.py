@@ -5,18 +5,18 @@ from __future__ import annotations
 import logging
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 
 from interlink._version import __version__
 
-from ._context import Context
+from ._context import Context, known_query_only
 from ._envelope import success
 from ._errors import ApiProblem
 from ._models import Envelope, Health
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], dependencies=[Depends(known_query_only)])
 log = logging.getLogger("interlink.server")
 
 

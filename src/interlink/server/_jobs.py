@@ -5,17 +5,18 @@ from __future__ import annotations
 import dataclasses
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 
 from interlink.jobs import PIPELINE_KIND, Job, JobFilter, JobSpec, pipeline_job
 
-from ._context import Context, api_key_of
+from ._context import Context, api_key_of, known_query_only
 from ._envelope import API_PREFIX, success
 from ._errors import ApiProblem, conflict, invalid_field, not_found
 from ._models import (
     MAX_ID,
     NAME_PATTERN,
     Envelope,
+    ErrorEnvelope,
     JobCreate,
     JobCreated,
     JobOut,
@@ -25,7 +26,7 @@ from ._models import (
 
 __all__ = ["clamp_limit", "router"]
 
-router = APIRouter(tags=["jobs"])
+router = APIRouter(tags=["jobs"], dependencies=[Depends(known_query_only)])
 
 JobId = Annotated[int, Path(ge=1, le=MAX_ID, description="A job's id.")]
 _KIND_PATTERN = r"^[A-Za-z0-9_.:-]+$"
@@ -42,13 +43,13 @@ def status_url(job_id: int) -> str:
 
 
 def _spec(ctx: Context, body: JobCreate) -> JobSpec:
+    if body.pipeline is not None and body.pipeline not in ctx.config.pipelines:
+        known = ", ".join(sorted(ctx.config.pipelines)) or "none defined"
+        raise invalid_field("pipeline", f"no pipeline named {body.pipeline!r}; known: {known}")
     if body.kind != PIPELINE_KIND:
         return JobSpec(body.kind, {}, priority=body.priority)
     if body.pipeline is None:
         raise invalid_field("pipeline", "required for kind pipeline.run")
-    if body.pipeline not in ctx.config.pipelines:
-        known = ", ".join(sorted(ctx.config.pipelines)) or "none defined"
-        raise invalid_field("pipeline", f"no pipeline named {body.pipeline!r}; known: {known}")
     return pipeline_job(
         body.pipeline,
         full_refresh=body.full_refresh,
@@ -66,6 +67,7 @@ def _same_request(job: Job, spec: JobSpec) -> bool:
     "/jobs",
     status_code=202,
     response_model=Envelope[JobCreated],
+    responses={409: {"model": ErrorEnvelope, "description": "CONFLICT: Idempotency-Key reused"}},
     summary="Submit a job",
     description=(
         "Queues a pipeline run (or a `noop`) and answers 202 at once; poll `status_url`. "
@@ -96,7 +98,7 @@ def create_job(
     job = ctx.queue.enqueue(spec)
     if idempotency_key is not None and not _same_request(job, spec):
         raise ApiProblem(
-            422,
+            409,
             "This Idempotency-Key was already used for a different job.",
             details=[{"field": "Idempotency-Key", "issue": f"already used for job {job.id}"}],
         )
@@ -142,6 +144,7 @@ def get_job(request: Request, ctx: Context, job_id: JobId) -> dict[str, object]:
 @router.post(
     "/jobs/{job_id}/cancel",
     response_model=Envelope[JobOut],
+    responses={409: {"model": ErrorEnvelope, "description": "CONFLICT: already finished"}},
     summary="Cancel a job",
     description=(
         "A queued job is cancelled at once; a running one is asked to stop at its next "

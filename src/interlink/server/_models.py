@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 __all__ = [
     "AppPipeline",
@@ -77,10 +77,32 @@ class ErrorEnvelope(BaseModel):
 # -- jobs ---------------------------------------------------------------------------------
 
 
+def _integral(value: Any) -> Any:
+    # JSON has one number type: 5.0 is the integer 5 (JSON Schema agrees), 5.5 is not.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# An integer may arrive as `5` or `5.0`, never as `"5"` or `true` (the model is strict).
+# The bounds go before the validator, or pydantic leaves them out of the JSON schema.
+_INTEGRAL = BeforeValidator(_integral)
+
+
 class JobCreate(BaseModel):
     """A job to run: a pipeline (`kind: pipeline.run`, the default) or a `noop`."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        # A pipeline run names its pipeline; only a noop may leave it out.
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["pipeline"]},
+                {"required": ["kind"], "properties": {"kind": {"const": "noop"}}},
+            ]
+        },
+    )
 
     pipeline: Annotated[str, Field(min_length=1, max_length=200)] | None = Field(
         None, description="The pipeline to run; required for pipeline.run."
@@ -88,8 +110,16 @@ class JobCreate(BaseModel):
     kind: Literal["pipeline.run", "noop"] = "pipeline.run"
     full_refresh: bool = False
     dry_run: bool = False
-    limit: Annotated[int, Field(ge=1, le=1_000_000_000)] | None = None
-    priority: Annotated[int, Field(ge=-1000, le=1000)] = 0
+    limit: Annotated[int, Field(ge=1, le=1_000_000_000), _INTEGRAL] | None = None
+    priority: Annotated[int, Field(ge=-1000, le=1000), _INTEGRAL] = 0
+
+    @field_validator("pipeline", mode="before")
+    @classmethod
+    def _named(cls, value: Any) -> Any:
+        # Leaving the field out is fine for a noop; an explicit null is a mistake.
+        if value is None:
+            raise ValueError("expected a pipeline name, not null")
+        return value
 
 
 class JobCreated(BaseModel):

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 
 from interlink.config import PipelineConfig
 
-from ._context import Context
+from ._context import Context, known_query_only
 from ._envelope import success
 from ._models import Envelope, PipelineOut
 from ._runs import last_run
 
 __all__ = ["destination_name", "router"]
 
-router = APIRouter(tags=["pipelines"])
+router = APIRouter(tags=["pipelines"], dependencies=[Depends(known_query_only)])
 
 
 def destination_name(pipeline: PipelineConfig) -> str:

@@ -5,18 +5,18 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 
 from interlink.store import COUNTERS, Store, metadata
 
-from ._context import Context
+from ._context import Context, known_query_only
 from ._envelope import success
 from ._errors import not_found
 from ._models import MAX_ID, NAME_PATTERN, Envelope, Page, RunOut
 
 __all__ = ["last_run", "router", "run_out"]
 
-router = APIRouter(tags=["runs"])
+router = APIRouter(tags=["runs"], dependencies=[Depends(known_query_only)])
 
 
 def run_out(row: dict[str, Any]) -> dict[str, Any]:

@@ -160,12 +160,13 @@ def create_app(
         app.include_router(router, prefix=API_PREFIX, responses=_COMMON_ERRORS)
     app.include_router(health_router, prefix=API_PREFIX, responses=_PUBLIC_ERRORS)
     install_error_handlers(app, API_PREFIX, (*guarded, health_router))
-    _document_security(app)
+    _document(app, config)
     return app
 
 
-def _document_security(app: FastAPI) -> None:
-    """Put the bearer scheme in the OpenAPI document, on every route that needs a key."""
+def _document(app: FastAPI, config: InterlinkConfig) -> None:
+    """Make the OpenAPI document this server's own: the bearer scheme on every route that
+    needs a key, and the pipelines of its interlink.yaml as the values POST /jobs takes."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -173,6 +174,13 @@ def _document_security(app: FastAPI) -> None:
             return app.openapi_schema
         schema = build()
         components = schema.setdefault("components", {})
+        pipeline: dict[str, Any] = {
+            "type": "string",
+            "description": "The pipeline to run (one of this server's); required for pipeline.run.",
+        }
+        if config.pipelines:
+            pipeline["enum"] = sorted(config.pipelines)
+        components["schemas"]["JobCreate"]["properties"]["pipeline"] = pipeline
         components.setdefault("securitySchemes", {})["apiKey"] = {
             "type": "http",
             "scheme": "bearer",
