@@ -15,13 +15,10 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
-import psycopg
 import pytest
 import sqlalchemy as sa
 
@@ -39,28 +36,17 @@ from interlink.jobs import (
 from interlink.jobs._procrastinate import ProcrastinateQueue, apply_schema
 from interlink.store import Store, create_engine
 from tests.jobs import crash_worker
+from tests.jobs.procrastinate_schema import fresh_schema
 
 pytestmark = pytest.mark.postgres
 
 WORKER = Path(__file__).with_name("crash_worker.py")
 
 
-def in_schema(url: str, schema: str) -> str:
-    """`url` with every connection's search_path set to `schema`."""
-    joiner = "&" if "?" in url else "?"
-    return f"{url}{joiner}options={quote(f'-csearch_path={schema}')}"
-
-
 @pytest.fixture
 def schema_url(postgres_url: str) -> Iterator[str]:
-    schema = f"test_pq_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield in_schema(postgres_url, schema)
-    finally:
-        with psycopg.connect(postgres_url, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    with fresh_schema(postgres_url, "test_pq") as url:
+        yield url
 
 
 def make(url: str, **jobs_settings: Any) -> tuple[InterlinkConfig, Store, ProcrastinateQueue]:

@@ -59,8 +59,7 @@ from psycopg.types.json import Json, set_json_dumps, set_json_loads
 from psycopg_pool import AsyncConnectionPool
 
 from interlink.config import InterlinkConfig
-from interlink.store import Store
-from interlink.store._schema import JOB_STATUSES, jobs
+from interlink.store import JOB_STATUSES, Store, jobs
 
 from ._model import Job, JobFilter, JobSpec
 from ._queue import JobContext, JobKinds, Outcome, WorkerStats, execute
