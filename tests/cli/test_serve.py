@@ -1,0 +1,101 @@
+"""`interlink serve`: the API plus the embedded worker, in one command."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from interlink.cli import _serve
+from interlink.cli.main import app
+from interlink.store import Store, create_api_key
+from tests.server.serving import serve_process
+
+CONFIG = """
+database: sqlite:///{db}
+jobs:
+  poll_interval: 50ms
+"""
+
+
+def write_config(tmp_path: Path) -> Path:
+    path = tmp_path / "interlink.yaml"
+    path.write_text(CONFIG.format(db=tmp_path / "interlink.db"))
+    return path
+
+
+@pytest.fixture
+def captured(monkeypatch):
+    seen = {}
+
+    def fake_run(application, sock, log_level):
+        seen.update(app=application, port=sock.getsockname()[1], log_level=log_level)
+
+    monkeypatch.setattr(_serve, "_run_server", fake_run)
+    return seen
+
+
+def test_serve_prints_the_url_and_starts_the_worker_by_default(tmp_path, captured):
+    config = write_config(tmp_path)
+    result = CliRunner().invoke(app, ["serve", "-c", str(config), "--port", "0"])
+    assert result.exit_code == 0, result.output
+    url = f"http://127.0.0.1:{captured['port']}/api/v1"
+    assert f"interlink API on {url}" in result.stdout
+    assert "worker: on, 4 jobs at once" in result.stdout
+    context = captured["app"].state.interlink
+    assert context.worker is True and context.concurrency == 4
+
+
+def test_serve_no_worker_and_concurrency(tmp_path, captured):
+    config = write_config(tmp_path)
+    result = CliRunner().invoke(
+        app, ["serve", "-c", str(config), "--port", "0", "--no-worker", "--log-level", "warning"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "worker: off (--no-worker)" in result.stdout
+    assert captured["app"].state.interlink.worker is False
+    assert captured["log_level"] == "warning"
+    result = CliRunner().invoke(
+        app, ["serve", "-c", str(config), "--port", "0", "--concurrency", "9"]
+    )
+    assert "worker: on, 9 jobs at once" in result.stdout
+    assert captured["app"].state.interlink.concurrency == 9
+
+
+def test_serve_reports_a_busy_port_and_a_bad_config(tmp_path, captured):
+    config = write_config(tmp_path)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = CliRunner().invoke(app, ["serve", "-c", str(config), "--port", str(port)])
+    assert result.exit_code == 2 and f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("server:\n  max_body: lots\n")
+    result = CliRunner().invoke(app, ["serve", "-c", str(broken), "--port", "0"])
+    assert result.exit_code == 2 and "max_body" in result.stderr
+    assert captured == {}
+
+
+def test_interlink_serve_as_a_process_answers_and_runs_jobs(tmp_path):
+    config = write_config(tmp_path)
+    store = Store.open(f"sqlite:///{tmp_path / 'interlink.db'}")
+    key = create_api_key(store.engine, "test", "write").secret
+    store.close()
+    with serve_process(config, "--concurrency", "2") as (url, banner):
+        assert "worker: on, 2 jobs at once" in banner
+        health = httpx.get(f"{url}/health").json()["data"]
+        assert health["status"] == "ok" and health["worker"] == "running"
+        headers = {"Authorization": f"Bearer {key}"}
+        job = httpx.post(f"{url}/jobs", json={"kind": "noop"}, headers=headers).json()["data"]
+        for _ in range(200):  # at most ~10 s
+            shown = httpx.get(f"{url}/jobs/{job['job_id']}", headers=headers).json()["data"]
+            if shown["status"] == "completed":
+                break
+            import time
+
+            time.sleep(0.05)
+        assert shown["status"] == "completed"
