@@ -115,3 +115,30 @@ async def test_health_is_503_when_the_database_is_unreachable(api, monkeypatch, 
 @pytest.mark.parametrize("path", ["/jobs/1", "/runs/1", "/apps/nope/status"])
 async def test_not_found_objects_name_what_is_missing(api, path):
     assert_error(await api.get(path), 404, "NOT_FOUND")
+
+
+async def test_a_huge_streamed_body_is_cut_off_at_the_limit(api):
+    """OWASP API4 (RELIABILITY A3): 64 MiB offered, about 1 MiB read, memory flat."""
+    import psutil
+
+    chunk = b" " * 65536
+    pulled = 0
+
+    async def endless():
+        nonlocal pulled
+        yield b'{"kind": "noop", "pipeline": "customers"'
+        for _ in range(1024):  # 64 MiB
+            pulled += 1
+            yield chunk
+
+    process = psutil.Process()
+    before = process.memory_info().rss
+    response = await api.post(
+        "/jobs", content=endless(), headers={"Content-Type": "application/json"}
+    )
+    grown = process.memory_info().rss - before
+    assert_error(response, 413, "PAYLOAD_TOO_LARGE")
+    limit = api.config.server.max_body
+    assert pulled <= limit // len(chunk) + 1  # 17 of 1,024 chunks: the rest never read
+    assert grown < 16 * 1024 * 1024, f"RSS grew by {grown / 2**20:.1f} MiB"
+    assert (await api.get("/jobs")).json()["data"] == []
