@@ -10,7 +10,7 @@ from fastapi import Depends, Request
 from fastapi.routing import APIRoute
 
 from interlink.config import InterlinkConfig
-from interlink.jobs import Queue
+from interlink.jobs import JobKinds, Queue
 from interlink.store import ApiKey, Store
 
 from ._errors import invalid_field
@@ -25,6 +25,7 @@ class ServerContext:
     queue: Queue
     worker: bool = False
     concurrency: int | None = None
+    kinds: JobKinds | None = None
     worker_task: asyncio.Task[object] | None = field(default=None, repr=False)
 
     @property

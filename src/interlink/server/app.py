@@ -81,7 +81,7 @@ def _lifespan(context: ServerContext, *, owns_store: bool, owns_queue: bool) -> 
                     context.config,
                     context.store,
                     context.queue,
-                    kinds=JobKinds.default(),
+                    kinds=context.kinds or JobKinds.default(),
                     concurrency=context.concurrency,
                     stop=stop,
                 ),
@@ -123,16 +123,20 @@ def create_app(
     queue: Queue | None = None,
     worker: bool = False,
     concurrency: int | None = None,
+    kinds: JobKinds | None = None,
 ) -> FastAPI:
     """The API for `config`: on `store` (default: open `config.database`) and `queue`
     (default: the configured backend's). With `worker`, the app's lifespan also runs the
     job worker and the scheduler (`concurrency` jobs at a time, default `jobs.concurrency`)
-    and stops them, letting running jobs reach a batch boundary, on shutdown."""
+    and stops them, letting running jobs reach a batch boundary, on shutdown. `kinds` are
+    the job kinds that worker runs (default: `JobKinds.default()`)."""
     owns_store = store is None
     store = store or Store.open(config.database)
     owns_queue = queue is None
     queue = queue or open_queue(config, store)
-    context = ServerContext(config, store, queue, worker=worker, concurrency=concurrency)
+    context = ServerContext(
+        config, store, queue, worker=worker, concurrency=concurrency, kinds=kinds
+    )
     limits = RouteLimits(config.server.rate_limits)
     app = FastAPI(
         title="interlink",
