@@ -641,3 +641,38 @@ def test_a_worker_started_after_the_crash_recovers_at_once(schema_url, make_queu
     assert stats.reclaimed == 1
     assert final is not None and final.status == "failed" and final.attempts == 2
     assert "unknown job kind 'crash.hang'" in (final.error or "")
+
+
+def test_a_worker_outlives_its_database_connections(setup) -> None:
+    store, queue = setup
+    first = queue.enqueue(JobSpec("noop"))
+
+    async def go() -> WorkerStats:
+        stop = asyncio.Event()
+        task = asyncio.create_task(queue.work(JobKinds.default(), concurrency=2, stop=stop))
+        try:
+            while not done(queue, first.id)():
+                await asyncio.sleep(0.01)
+            # a server restart, as the worker sees it: every connection it holds is cut
+            with store.engine.begin() as conn:
+                cut = conn.execute(
+                    sa.text(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                        "WHERE application_name = 'interlink worker' "
+                        "AND datname = current_database() AND pid <> pg_backend_pid() "
+                        "AND query NOT LIKE '%pg_terminate_backend%'"
+                    )
+                ).scalar()
+            assert cut and cut >= 2
+            second = queue.enqueue(JobSpec("noop"))
+            deadline = time.monotonic() + 10
+            while not done(queue, second.id)():
+                assert time.monotonic() < deadline, "the worker did not come back"
+                assert not task.done()
+                await asyncio.sleep(0.02)
+        finally:
+            stop.set()
+        return await task
+
+    stats = asyncio.run(go())
+    assert stats.completed == 2

@@ -1,39 +1,47 @@
 """`ProcrastinateQueue`: the job queue on PostgreSQL, run by Procrastinate's worker.
 
-`interlink_jobs` stays the record that the API reads and that decides what a job does
-next; Procrastinate holds one job per interlink job (task `interlink.run_job`, args
-`{"job_id": N}`, its `lock` and `priority`) and brings the worker: claiming with
+`interlink_jobs` stays the record that the API reads (`get`/`list`/`counts` are plain SQL
+on it) and that decides what a job does next. Procrastinate holds one job per interlink
+job (task `interlink.run_job`, args `{"job_id": N}`, queue `interlink`, the job's `lock`
+and `priority`; its id in `interlink_jobs.backend_id`) and brings the worker: claims with
 `SKIP LOCKED`, one running job per lock, LISTEN/NOTIFY wake-ups, worker heartbeats.
 
+Statements per job (RT = a round trip to the server):
+
 ```
-enqueue   API process, on the caller's connection (outbox): ONE statement, an INSERT into
-          interlink_jobs whose backend_id column calls procrastinate_defer_jobs_v1, so the
-          two jobs commit or roll back together (+1 SELECT and a savepoint with a key)
-work      Procrastinate's Worker on a pool of autocommit connections (no check at checkout)
-  fetch      procrastinate_fetch_job_v2                          Procrastinate   1 RT
-  start      UPDATE interlink_jobs ... status running, attempts+1 interlink       1 RT
-  run        execute(): the kind's handler
-  finish     UPDATE interlink_jobs ... completed/queued/failed    interlink       1 RT
-  ack        procrastinate_finish_job_v1 or _retry_job_v2         Procrastinate   1 RT
-side tasks every lease/3: Procrastinate's heartbeat; stalled-job recovery (below)
-           every 0.5 s while jobs run: pending progress, cancel requests (1 RT each)
+enqueue  API process, on the caller's connection (outbox)                      1 RT
+         INSERT INTO interlink_jobs ... SELECT ..., procrastinate_defer_jobs_v1(...)
+         (with an idempotency key: + a SELECT for the key, inside a savepoint)
+claim    worker: procrastinate_fetch_job_v2 and UPDATE interlink_jobs -> running,   1 RT
+         attempts + 1, in one statement (Procrastinate's fetch_job, overridden)
+run      execute(): the kind's handler
+ack      UPDATE interlink_jobs -> completed / queued again / failed, inside the   1 RT
+         statement of Procrastinate's own procrastinate_finish_job_v1 or
+         procrastinate_retry_job_v2 (its finish_job / retry_job, overridden)
 ```
 
-Four round trips per job; Procrastinate's stock connector alone spends about eight on
-fetch and finish (a check at each checkout, BEGIN and COMMIT around each query).
+Two round trips per job in the worker, on a pool of autocommit connections that are not
+checked at checkout; Procrastinate alone with its stock connector spends about eight
+(a check at each checkout, BEGIN and COMMIT around each of its two queries), so the
+interlink record costs no extra round trip. Rarer paths write on their own: a stopped
+attempt (cancelled, or handed back unspent when the worker stops), progress reports (at
+most every 0.5 s per job) and reading cancel requests of running jobs (every 0.5 s
+while any runs, one SELECT for all of them).
 
-What a job's Procrastinate side does: retries (with `execute()`'s backoff) go back to
-`todo` through a retry strategy that honours our `_Requeue` exception, so a waiting retry
-lives in the database; dead letters end `failed`, cancelled jobs `aborted`.
+What the Procrastinate job does: `_HandBack`, the task's retry strategy, puts it back in
+`todo` exactly when interlink runs the job again (a retry with `execute()`'s backoff, in
+`scheduled_at`: a waiting retry lives in the database, not in a worker); a dead letter
+ends `failed`, a cancelled job `aborted`. Cancelling a queued job cancels both.
 
-Crashes. A SIGKILLed worker stops heartbeating; after `lease` seconds its `doing` jobs
-are stalled. Every worker runs the recovery recipe (`get_stalled_jobs` + `retry_job`)
-every `lease/3` under an advisory lock, so one recoverer acts at a time, and updates
-interlink first: a job lost while running used an attempt, and is dead-lettered when it
-has none left; a cancel requested before the crash makes it cancelled. Each step is safe
-to repeat, so a recoverer killed half way leaves nothing that the next pass cannot
-finish. Liveness is the worker's heartbeat, not a lease on the job: a job may run far
-longer than `lease`, as long as it does not block the event loop that long.
+Crashes. A SIGKILLed worker stops heartbeating (every `lease/3`); after `lease` seconds
+its `doing` jobs are stalled. Every worker runs Procrastinate's recovery recipe
+(`get_stalled_jobs` + `retry_job`) when it starts and every `lease/3`, under an advisory
+lock so one recoverer acts at a time, and updates interlink first: the lost attempt
+counts, a job with no attempts left is dead-lettered (`failed`, "its worker was lost"),
+one whose cancel was asked for ends `cancelled`. Each step can be repeated, so a
+recoverer killed half way leaves nothing the next pass cannot finish. Liveness is the
+worker's heartbeat, not a lease per job: a job may run far longer than `lease`, as long
+as it does not block the event loop that long.
 """
 
 from __future__ import annotations
@@ -43,7 +51,7 @@ import contextlib
 import datetime
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
 import orjson
@@ -52,6 +60,7 @@ import psycopg
 import sqlalchemy as sa
 from procrastinate import exceptions as pexc, jobs as pjobs, retry as pretry
 from procrastinate.job_context import AbortReason
+from procrastinate.manager import JobManager
 from procrastinate.schema import SchemaManager
 from procrastinate.worker import Worker
 from psycopg.rows import DictRow, dict_row
@@ -123,12 +132,30 @@ _ENQUEUE = sa.text(
     """
 ).columns(*jobs.c)
 
-_START = """
-    UPDATE interlink_jobs
-       SET status = 'running', attempts = attempts + 1, started_at = %(now)s,
-           worker = %(worker)s, finished_at = NULL, error = NULL
-     WHERE id = %(id)s AND status IN ('queued', 'running') AND attempts < max_attempts
- RETURNING *
+# Procrastinate's claim and interlink's start in one statement: the function claims the
+# next job (SKIP LOCKED, locks, priority), the UPDATE starts its interlink job; `i_id` is
+# NULL when that job may not start (cancelled meanwhile, finished, or out of attempts).
+_CLAIM = """
+    WITH job AS (
+        SELECT * FROM procrastinate_fetch_job_v2(%(queues)s::varchar[], %(worker_id)s)
+    ), started AS (
+        UPDATE interlink_jobs AS i
+           SET status = 'running', attempts = i.attempts + 1, started_at = %(now)s,
+               worker = %(worker)s, finished_at = NULL, error = NULL
+          FROM job
+         WHERE job.task_name = %(task)s AND i.id = (job.args ->> 'job_id')::integer
+           AND i.status IN ('queued', 'running') AND i.attempts < i.max_attempts
+     RETURNING i.id, i.kind, i.args, i.priority, i.attempts, i.max_attempts, i.lock,
+               i.pipeline, i.run_at, i.created_at, i.cancel_requested, i.progress, i.result
+    )
+    SELECT job.id, job.status, job.task_name, job.priority, job.lock, job.queueing_lock,
+           job.args, job.scheduled_at, job.queue_name, job.attempts, job.worker_id,
+           s.id AS i_id, s.kind AS i_kind, s.args AS i_args, s.priority AS i_priority,
+           s.attempts AS i_attempts, s.max_attempts AS i_max_attempts, s.lock AS i_lock,
+           s.pipeline AS i_pipeline, s.run_at AS i_run_at, s.created_at AS i_created_at,
+           s.cancel_requested AS i_cancel_requested, s.progress AS i_progress,
+           s.result AS i_result
+      FROM job LEFT JOIN started AS s ON true
 """
 
 # Each ending checks that the row is still this attempt's: a job its worker was presumed
@@ -163,10 +190,17 @@ _STOPPED = f"""
      {_MINE}
  RETURNING status
 """
+# An ending rides on Procrastinate's acknowledgement of the same job (a data-modifying
+# WITH runs whether or not the query reads it).
+_ACK_FINISH = "SELECT procrastinate_finish_job_v1(%(backend_id)s, %(end_status)s, %(delete_job)s)"
+_ACK_RETRY = (
+    "SELECT procrastinate_retry_job_v2(%(backend_id)s, %(retry_at)s, %(new_priority)s, "
+    "%(new_queue)s, %(new_lock)s)"
+)
 _SAVE_PROGRESS = "UPDATE interlink_jobs SET progress = %(progress)s " + _MINE
 _CANCEL_REQUESTED = "SELECT id FROM interlink_jobs WHERE id = ANY(%(ids)s) AND cancel_requested"
 _ASK_CANCEL = "UPDATE interlink_jobs SET cancel_requested = true WHERE id = %(id)s"
-_STATE = "SELECT status, attempts, max_attempts FROM interlink_jobs WHERE id = %(id)s"
+_STATE = "SELECT status FROM interlink_jobs WHERE id = %(id)s"
 
 # Recovery of a job whose worker was lost while it ran.
 _WORKER_LOST = "its worker was lost (killed or its lease ran out)"
@@ -186,6 +220,11 @@ _LOST = f"""
            run_at = %(now)s, worker = NULL
      WHERE id = %(id)s AND status = 'running'
  RETURNING status
+"""
+_GIVE_UP = """
+    UPDATE interlink_jobs SET status = 'failed', finished_at = %(now)s,
+           error = 'gave up after ' || attempts || ' attempts'
+     WHERE id = %(id)s AND status = 'queued'
 """
 _RECOVERY_LOCK = "hashtext('interlink.recover_stalled.' || coalesce(current_schema(), ''))"
 
@@ -251,15 +290,15 @@ class _HandBack(pretry.BaseRetryStrategy):
 class _Running:
     """One attempt in progress: its job, the cancel flag and progress not yet saved."""
 
-    __slots__ = ("cancel_requested", "job", "progress", "saved_at", "stopping", "unsaved")
+    __slots__ = ("backend_id", "cancel_requested", "job", "progress", "stopping", "unsaved")
 
-    def __init__(self, job: Job, stopping: asyncio.Event) -> None:
+    def __init__(self, job: Job, backend_id: int, stopping: asyncio.Event) -> None:
         self.job = job
+        self.backend_id = backend_id
         self.stopping = stopping
-        self.cancel_requested = False
+        self.cancel_requested = job.cancel_requested
         self.progress: dict[str, Any] | None = None
         self.unsaved = False
-        self.saved_at = 0.0
 
     def should_stop(self) -> bool:
         return self.cancel_requested or self.stopping.is_set()
@@ -267,6 +306,61 @@ class _Running:
     def report(self, progress: dict[str, Any]) -> None:
         self.progress = progress
         self.unsaved = True
+
+
+def _claimed(row: Mapping[str, Any], now: float, worker: str) -> Job:
+    return Job(
+        id=row["i_id"],
+        kind=row["i_kind"],
+        args=row["i_args"] or {},
+        status="running",
+        priority=row["i_priority"],
+        attempts=row["i_attempts"],
+        max_attempts=row["i_max_attempts"],
+        lock=row["i_lock"],
+        pipeline=row["i_pipeline"],
+        run_at=row["i_run_at"],
+        created_at=row["i_created_at"],
+        started_at=now,
+        worker=worker,
+        cancel_requested=bool(row["i_cancel_requested"]),
+        progress=row["i_progress"],
+        result=row["i_result"],
+    )
+
+
+class _JobManager(JobManager):
+    """Procrastinate's job manager with interlink's bookkeeping folded into its own
+    statements: the claim starts the interlink job, the acknowledgement ends it."""
+
+    def __init__(self, connector: procrastinate.PsycopgConnector, runner: _Runner) -> None:
+        super().__init__(connector)
+        self._runner = runner
+
+    async def fetch_job(self, queues: Iterable[str] | None, worker_id: int) -> pjobs.Job | None:
+        return await self._runner.claim(queues, worker_id)
+
+    async def finish_job(self, job: pjobs.Job, status: pjobs.Status, delete_job: bool) -> None:
+        params = {"end_status": status.value, "delete_job": delete_job}
+        if not await self._runner.acknowledge(job, _ACK_FINISH, params):
+            await super().finish_job(job, status, delete_job)
+
+    async def retry_job(
+        self,
+        job: pjobs.Job,
+        retry_at: datetime.datetime | None = None,
+        priority: int | None = None,
+        queue: str | None = None,
+        lock: str | None = None,
+    ) -> None:
+        params = {
+            "retry_at": retry_at or datetime.datetime.now(datetime.UTC),
+            "new_priority": priority,
+            "new_queue": queue,
+            "new_lock": lock,
+        }
+        if not await self._runner.acknowledge(job, _ACK_RETRY, params):
+            await super().retry_job(job, retry_at, priority, queue, lock)
 
 
 class _Runner:
@@ -286,27 +380,62 @@ class _Runner:
         self.stats = stats
         self.stop = stop
         self.settings = queue.config.jobs
-        self.running: dict[int, _Running] = queue._running
-        self.started = 0
         self.worker = queue.store.owner
+        self.running: dict[int, _Running] = {}
+        """By interlink job id."""
+        self.claimed: dict[int, Job | None] = {}
+        """By Procrastinate job id: the interlink job its claim started (None: not started)."""
+        self.endings: dict[int, tuple[str, dict[str, Any]]] = {}
+        """By Procrastinate job id: the interlink update to run with its acknowledgement."""
+        self.fetched = 0
 
     async def _one(self, sql: str, params: Mapping[str, Any]) -> dict[str, Any] | None:
         async with self.pool.connection() as conn:
             cursor = await conn.execute(sql, params)
             return await cursor.fetchone() if cursor.description else None
 
+    # -- Procrastinate's statements, with ours in them ---------------------------------------
+
+    async def claim(self, queues: Iterable[str] | None, worker_id: int) -> pjobs.Job | None:
+        now = time.time()
+        params = {
+            "queues": list(queues) if queues is not None else None,
+            "worker_id": worker_id,
+            "now": now,
+            "worker": self.worker,
+            "task": TASK_NAME,
+        }
+        row = await self._one(_CLAIM, params)
+        if row is None or row["id"] is None:
+            return None
+        self.fetched += 1
+        job = pjobs.Job.from_row(row)
+        assert job.id is not None
+        self.claimed[job.id] = _claimed(row, now, self.worker) if row["i_id"] else None
+        return job
+
+    async def acknowledge(self, job: pjobs.Job, ack: str, params: dict[str, Any]) -> bool:
+        assert job.id is not None
+        ending = self.endings.pop(job.id, None)
+        if ending is None:
+            return False
+        sql, ending_params = ending
+        await self._one(
+            f"WITH ending AS ({sql}) {ack}", {**ending_params, **params, "backend_id": job.id}
+        )
+        return True
+
     # -- one job ----------------------------------------------------------------------------
 
     async def run(self, context: procrastinate.JobContext, job_id: int) -> None:
         """The body of the Procrastinate task: one attempt of interlink job `job_id`."""
-        self.started += 1
-        now = time.time()
-        row = await self._one(_START, {"id": job_id, "now": now, "worker": self.worker})
-        if row is None:
-            await self._not_startable(job_id, now)
+        backend_id = context.job.id
+        assert backend_id is not None
+        job = self.claimed.pop(backend_id, None)
+        if job is None:
+            await self._not_startable(job_id, time.time())
             return
-        job = _job(row)
-        running = _Running(job, self.stop)
+        running = _Running(job, backend_id, self.stop)
         self.running[job.id] = running
         try:
             job_context = JobContext(
@@ -332,6 +461,8 @@ class _Runner:
             self.running.pop(job.id, None)
 
     async def _end(self, running: _Running, outcome: Outcome) -> None:
+        """Record how the attempt ended: completed, retried and failed ride on
+        Procrastinate's acknowledgement that follows; a stopped attempt is written now."""
         job = running.job
         now = time.time()
         params: dict[str, Any] = {
@@ -344,17 +475,17 @@ class _Runner:
         stats = self.stats
         if outcome.status == "completed":
             params["result"] = _json(outcome.result)
-            await self._one(_COMPLETED, params)
+            self.endings[running.backend_id] = (_COMPLETED, params)
             stats.completed += 1
             stats.by_kind[job.kind] = stats.by_kind.get(job.kind, 0) + 1
             return
         if outcome.status == "retry":
             params["run_at"] = now + outcome.delay
-            await self._one(_RETRY, params)
+            self.endings[running.backend_id] = (_RETRY, params)
             stats.retried += 1
             raise _Requeue(outcome.delay)
         if outcome.status == "failed":
-            await self._one(_FAILED, params)
+            self.endings[running.backend_id] = (_FAILED, params)
             stats.failed += 1
             raise _DeadLetter(outcome.error or "failed")
         row = await self._one(_STOPPED, params)
@@ -364,14 +495,17 @@ class _Runner:
         raise _Requeue(0.0)
 
     async def _not_startable(self, job_id: int, now: float) -> None:
-        """The job was not `queued`: cancelled before it started, finished already, or
-        still `running` from an attempt whose worker was lost, with no attempts left."""
+        """The claim did not start the interlink job: cancelled before it started,
+        finished already, or still `running` from an attempt whose worker was lost and
+        with no attempts left."""
         state = await self._one(_STATE, {"id": job_id})
         status = state["status"] if state is not None else None
         if status == "running":
             lost = await self._one(_LOST, {"id": job_id, "now": now})
             status = lost["status"] if lost is not None else status
             self.stats.reclaimed += 1
+        elif status == "queued":  # out of attempts, which no path should leave behind
+            await self._one(_GIVE_UP, {"id": job_id, "now": now})
         if status == "completed":
             return
         if status == "cancelled":
@@ -384,7 +518,7 @@ class _Runner:
         """Every half second while jobs run: save reported progress, read cancel requests."""
         while True:
             await asyncio.sleep(_PROGRESS_EVERY)
-            mine = [r for r in self.running.values() if r.stopping is self.stop]
+            mine = list(self.running.values())
             if not mine:
                 continue
             try:
@@ -411,11 +545,11 @@ class _Runner:
 
     async def recover_forever(self, app: procrastinate.App) -> None:
         while True:
+            await asyncio.sleep(self.settings.lease / 3)
             try:
                 await self.recover(app)
             except (psycopg.Error, pexc.ConnectorException) as exc:
                 log.warning("stalled-job recovery failed, trying again later: %s", exc)
-            await asyncio.sleep(self.settings.lease / 3)
 
     async def recover(self, app: procrastinate.App) -> int:
         """Run again (or dead-letter) the jobs of workers that stopped heartbeating."""
@@ -483,7 +617,7 @@ class ProcrastinateQueue:
     def __init__(self, store: Store, config: InterlinkConfig) -> None:
         self.store = store
         self.config = config
-        self._running: dict[int, _Running] = {}
+        self._runners: set[_Runner] = set()
         apply_schema(store.engine)
 
     # -- the record: interlink_jobs --------------------------------------------------------
@@ -585,9 +719,10 @@ class ProcrastinateQueue:
                     sa.text("SELECT procrastinate_cancel_job_v1(:id, false, false)"),
                     {"id": row.backend_id},
                 )
-        running = self._running.get(job_id)
-        if running is not None:  # a worker of this process runs it: tell it now
-            running.cancel_requested = True
+        for runner in list(self._runners):
+            running = runner.running.get(job_id)
+            if running is not None:  # a worker of this process runs it: tell it now
+                running.cancel_requested = True
         return job
 
     # -- the worker ------------------------------------------------------------------------
@@ -613,6 +748,8 @@ class ProcrastinateQueue:
         app = procrastinate.App(connector=connector)
         app.task(name=TASK_NAME, queue=QUEUE_NAME, pass_context=True, retry=_HandBack())(_run_job)
         runner = _Runner(self, pool, kinds, stats, stop)
+        app.job_manager = _JobManager(connector, runner)
+        self._runners.add(runner)
         side = [asyncio.create_task(runner.watch(), name="interlink jobs: progress")]
         try:
             await runner.recover(app)
@@ -621,19 +758,42 @@ class ProcrastinateQueue:
                 # Pass after pass, until one finds nothing ready: a job that waited for a
                 # lock or was handed back during a pass runs in the next one.
                 while not stop.is_set():
-                    started = runner.started
+                    fetched = runner.fetched
                     await self._run_worker(app, runner, concurrency, wait=False)
-                    if runner.started == started:
+                    if runner.fetched == fetched:
                         break
             else:
-                await self._run_worker(app, runner, concurrency, wait=True)
+                await self._run_until_stopped(app, runner, concurrency)
         finally:
+            self._runners.discard(runner)
             for task in side:
                 task.cancel()
             await asyncio.gather(*side, return_exceptions=True)
             await connector.close_async()
             await pool.close()
         return stats
+
+    async def _run_until_stopped(
+        self, app: procrastinate.App, runner: _Runner, concurrency: int
+    ) -> None:
+        """Procrastinate's worker, started again when it stops on its own: the database
+        went away (a restart, a failover) or one of its side tasks failed."""
+        pause = min(self.config.jobs.lease / 3, 5.0)
+        while not runner.stop.is_set():
+            try:
+                await self._run_worker(app, runner, concurrency, wait=True)
+            except (pexc.ConnectorException, psycopg.OperationalError) as exc:
+                log.error("the job worker lost the database (%s); again in %.1fs", exc, pause)
+                # Drop the pool's idle connections that died with it (they are not checked
+                # at checkout).
+                with contextlib.suppress(psycopg.Error):
+                    await runner.pool.check()
+            else:
+                if runner.stop.is_set():
+                    return
+                log.error("the job worker stopped on its own; again in %.1fs", pause)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(runner.stop.wait(), pause)
 
     async def _run_worker(
         self, app: procrastinate.App, runner: _Runner, concurrency: int, *, wait: bool
@@ -650,7 +810,7 @@ class ProcrastinateQueue:
             install_signal_handlers=False,
             update_heartbeat_interval=settings.lease / 3,
             stalled_worker_timeout=settings.lease,
-            shutdown_graceful_timeout=settings.lease,
+            shutdown_graceful_timeout=settings.lease / 2,
             additional_context={"interlink": runner},
         )
 
@@ -672,6 +832,7 @@ class ProcrastinateQueue:
         engine = self.store.engine
         _args, params = engine.dialect.create_connect_args(engine.url)
         params = {k: v for k, v in params.items() if k != "context"}
+        params.setdefault("application_name", "interlink worker")
 
         async def configure(conn: psycopg.AsyncConnection[DictRow]) -> None:
             # Not in `kwargs`: Procrastinate's listener connects with those plus its own
