@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import queue
 import re
-import selectors
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +16,7 @@ from pathlib import Path
 import httpx
 
 _URL = re.compile(r"interlink API on (http://\S+/api/v1)")
+_READERS: dict[int, threading.Thread] = {}
 
 
 @contextmanager
@@ -80,36 +82,45 @@ def _stop(process: subprocess.Popen[str]) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=5)
+    reader = _READERS.pop(process.pid, None)
+    if reader is not None:
+        reader.join(timeout=5)  # it ends at EOF; close the pipe only after that
     assert process.stdout is not None and process.stderr is not None
     process.stdout.close()
     process.stderr.close()
 
 
 def _read_url(process: subprocess.Popen[str], timeout: float) -> tuple[str, str]:
-    assert process.stdout is not None
-    selector = selectors.DefaultSelector()
-    selector.register(process.stdout, selectors.EVENT_READ)
+    """The URL from serve's first line and the banner up to the worker line. A thread reads
+    stdout: select() on a buffered text pipe misses lines already in Python's buffer."""
+    lines: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.put(line)
+        lines.put("")
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    _READERS[process.pid] = reader
     deadline = time.monotonic() + timeout
-    lines: list[str] = []
-    try:
-        while time.monotonic() < deadline:
-            if not selector.select(timeout=0.2):
-                if process.poll() is not None:
-                    break
-                continue
-            line = process.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            found = _URL.search(line)
-            if found:
-                # The worker line follows the URL line at once.
-                if selector.select(timeout=2):
-                    lines.append(process.stdout.readline())
-                return found.group(1), "".join(lines)
-    finally:
-        selector.close()
-    raise AssertionError(f"no URL from interlink serve: {''.join(lines)} {_stderr(process)}")
+    seen: list[str] = []
+    url = None
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=0.2)
+        except queue.Empty:
+            continue
+        if not line:
+            break
+        seen.append(line)
+        found = _URL.search(line)
+        if found:
+            url = found.group(1)
+        if url and line.startswith("worker:"):
+            return url, "".join(seen)
+    raise AssertionError(f"no URL from interlink serve: {''.join(seen)} {_stderr(process)}")
 
 
 def _stderr(process: subprocess.Popen[str]) -> str:
