@@ -4,7 +4,13 @@ hand-written script and dlt, in one run against one server.
 One sandbox shop (`interlink.sandbox.run_sandbox`, bearer token, fixed seed) served by
 uvicorn in a child process on 127.0.0.1 for the whole run; `--records` customers (default
 100,000) read with offset pagination, `/customers?offset=&limit=1000` ->
-`{"data": [...], "total": N}`, and written into a fresh SQLite file by
+`{"data": [...], "total": N}`, and written into a fresh SQLite file by the contenders below.
+The server runs with its page cache (`cache_pages=True`): each page is rendered once, while
+the server warms up before the first contender, and then served as stored bytes, so that the
+server's cost of computing 1,000 customers per page (~12 ms, on the cores the clients use)
+does not hide the clients' own (`--no-cache-pages` turns it off). Every contender reads the
+same server in the same mode; the "requests" and "misses" columns are what the server
+counted while it ran (misses: pages it had to render; 0 means all came from the cache).
 
   (1) interlink, through its real command line (`interlink run customers --config ...`)
       with an interlink.yaml written next to the database: `paginate: {type: offset,
@@ -38,7 +44,7 @@ interlink and script contenders run again against a server of `--scaling-records
 `--records`.
 
     .venv/bin/python benchmarks/extract_load.py [--rounds 3] [--dlt-rounds 1] [--no-dlt]
-        [--records 100000] [--scaling] [--scaling-records 1000000]
+        [--records 100000] [--scaling] [--scaling-records 1000000] [--no-cache-pages]
 
 The module imports only the standard library at the top: the children import what they
 need, and the dlt children run this same file under the dlt virtualenv's interpreter.
@@ -96,21 +102,27 @@ COLUMNS = (
 # -- the server -------------------------------------------------------------------------------
 
 
-def _serve(port: int, records: int) -> None:
+def _serve(port: int, records: int, cache_pages: bool) -> None:
     from interlink.sandbox import run_sandbox
 
-    run_sandbox(port, records=records, seed=SEED, token=TOKEN)
+    run_sandbox(port, records=records, seed=SEED, token=TOKEN, cache_pages=cache_pages)
 
 
 class Server:
-    """The shop sandbox in a spawned child process, for as long as the `with` lasts."""
+    """The shop sandbox in a spawned child process, for as long as the `with` lasts.
 
-    def __init__(self, records: int) -> None:
+    With `cache_pages` the sandbox renders each page once and serves its bytes again
+    (`create_shop_app(cache_pages=True)`); every page, and the empty one after the last,
+    is read once before any contender runs, so all of them read a warm cache.
+    """
+
+    def __init__(self, records: int, *, cache_pages: bool) -> None:
         self.records = records
+        self.cache_pages = cache_pages
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self._process = multiprocessing.get_context("spawn").Process(
-            target=_serve, args=(self.port, records), daemon=True
+            target=_serve, args=(self.port, records, cache_pages), daemon=True
         )
 
     def __enter__(self) -> Server:
@@ -119,15 +131,29 @@ class Server:
         self._process.start()
         try:
             wait_for_port(self.port)
-            # One small request so the first contender does not pay the server's warm-up.
+            # A small request (or every page, into the cache) so the first contender does
+            # not pay the server's warm-up.
             with httpx.Client(base_url=self.base, headers=HEADERS) as client:
                 response = client.get("/customers", params={"offset": 0, "limit": 10})
                 response.raise_for_status()
                 assert response.json()["total"] == self.records, response.json()["total"]
+                if self.cache_pages:
+                    for offset in range(0, self.records + 1, PAGE_SIZE):
+                        params = {"offset": offset, "limit": PAGE_SIZE}
+                        client.get("/customers", params=params).raise_for_status()
         except BaseException:
             self.__exit__()
             raise
         return self
+
+    def stats(self) -> dict[str, Any]:
+        """The sandbox's `/_stats`: requests by path and, with the cache, its hits and misses."""
+        import httpx
+
+        response = httpx.get(f"{self.base}/_stats")
+        response.raise_for_status()
+        stats: dict[str, Any] = response.json()
+        return stats
 
     def __exit__(self, *exc: object) -> None:
         self._process.terminate()
@@ -354,6 +380,8 @@ class Run:
     process: float
     cpu: float
     peak_mib: float
+    requests: int = 0  # what the server counted while this contender ran
+    cache_misses: int = 0  # pages it had to render (0 when every page came from the cache)
 
 
 SCRIPT_INSERT = "script insert"
@@ -462,8 +490,12 @@ def run_one(contender: Contender, base: str, records: int, dlt: Path | None) -> 
 Runs = dict[str, list[Run]]
 
 
+def _cache_misses(stats: dict[str, Any]) -> int:
+    return int(stats.get("page_cache", {}).get("misses", 0))
+
+
 def measure(
-    contenders: list[Contender], base: str, records: int, rounds: int, dlt_rounds: int, dlt: Any
+    contenders: list[Contender], server: Server, rounds: int, dlt_rounds: int, dlt: Any
 ) -> Runs:
     runs: Runs = {c.name: [] for c in contenders}
     for round_number in range(max(rounds, dlt_rounds)):
@@ -471,11 +503,16 @@ def measure(
         # Rotate the order each round so no contender always follows the same one.
         shift = round_number % len(due)
         for contender in due[shift:] + due[:shift]:
-            run = run_one(contender, base, records, dlt)
+            before = server.stats()
+            run = run_one(contender, server.base, server.records, dlt)
+            after = server.stats()
+            run.requests = after["requests"] - before["requests"]
+            run.cache_misses = _cache_misses(after) - _cache_misses(before)
             runs[contender.name].append(run)
             print(
                 f"#   round {round_number + 1}: {contender.name:28} work {run.work:7.3f} s  "
-                f"process {run.process:7.3f} s  cpu {run.cpu:7.3f} s  peak {run.peak_mib:7.1f} MiB",
+                f"process {run.process:7.3f} s  cpu {run.cpu:7.3f} s  peak {run.peak_mib:7.1f} MiB"
+                f"  requests {run.requests}  cache misses {run.cache_misses}",
                 file=sys.stderr,
                 flush=True,
             )
@@ -493,6 +530,8 @@ class Summary:
     peak: float
     work_range: tuple[float, float]
     rounds: int
+    requests: int  # the median of the requests the server counted per run
+    cache_misses: int  # pages the server rendered during all of this contender's runs
 
 
 def summarise(runs: Runs) -> dict[str, Summary]:
@@ -504,6 +543,8 @@ def summarise(runs: Runs) -> dict[str, Summary]:
             statistics.median(r.peak_mib for r in found),
             (min(r.work for r in found), max(r.work for r in found)),
             len(found),
+            int(statistics.median(r.requests for r in found)),
+            sum(r.cache_misses for r in found),
         )
         for name, found in runs.items()
         if found
@@ -514,7 +555,8 @@ def print_table(title: str, summary: dict[str, Summary], records: int) -> None:
     print(title)
     print(
         f"{'contender':29} {'records/s':>10} {'work s':>7} {'process s':>9} {'cpu s':>6} "
-        f"{'peak MiB':>8} {'x insert':>8} {'x upsert':>8}  {'work min-max':13} n"
+        f"{'peak MiB':>8} {'x insert':>8} {'x upsert':>8}  {'work min-max':13} n "
+        f"{'requests':>8} {'misses':>6}"
     )
     insert = summary.get(SCRIPT_INSERT)
     upsert = summary.get(SCRIPT_UPSERT)
@@ -524,7 +566,8 @@ def print_table(title: str, summary: dict[str, Summary], records: int) -> None:
         print(
             f"{name:29} {records / s.work:10,.0f} {s.work:7.3f} {s.process:9.3f} {s.cpu:6.2f} "
             f"{s.peak:8.1f} {vs_insert:>8} {vs_upsert:>8}  "
-            f"{s.work_range[0]:.3f}-{s.work_range[1]:.3f}  {s.rounds}"
+            f"{s.work_range[0]:.3f}-{s.work_range[1]:.3f}  {s.rounds} "
+            f"{s.requests:8} {s.cache_misses:6}"
         )
 
 
@@ -534,6 +577,7 @@ def verdicts(
     dlt_note: str | None,
     records: int,
     scaling_records: int,
+    cache_pages: bool,
 ) -> list[str]:
     at = f"at {scaling_records:,} / at {records:,}"
     checks: list[tuple[str, float, str, float]] = []  # label, value, comparison, target
@@ -592,6 +636,18 @@ def verdicts(
                     f"at {scaling_records:,}, throughput {name} / {script}: "
                     f"{scaled[script].work / scaled[name].work:.2f}x"
                 )
+    if cache_pages:
+        rendered = {
+            name: s.cache_misses
+            for found in (summary, scaled or {})
+            for name, s in found.items()
+            if s.cache_misses
+        }
+        notes.append(
+            "server page cache: every contender read only cached pages"
+            if not rendered
+            else f"server page cache: pages rendered while contenders ran: {rendered}"
+        )
     missed: list[str] = []
     print()
     for label, value, comparison, target in checks:
@@ -607,7 +663,11 @@ def verdicts(
 
 
 def machine_line(
-    records: int, rounds: int, dlt_rounds: int | None, dlt_versions: str | None
+    records: int,
+    rounds: int,
+    dlt_rounds: int | None,
+    dlt_versions: str | None,
+    cache_pages: bool,
 ) -> str:
     import aiohttp
     import httpx
@@ -623,6 +683,7 @@ def machine_line(
         f"SQLite {sqlite3.sqlite_version}{dlt_part}; {records:,} records, "
         f"{PAGE_SIZE:,} per page; median of {rounds} rounds"
         + (f" (dlt {dlt_rounds})" if dlt_versions and dlt_rounds is not None else "")
+        + ("; server pages cached" if cache_pages else "; server renders every page")
     )
 
 
@@ -644,6 +705,13 @@ def main() -> None:
     )
     parser.add_argument("--scaling-records", type=int, default=1_000_000)
     parser.add_argument("--scaling-rounds", type=int, default=1)
+    parser.add_argument(
+        "--cache-pages",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the sandbox serves every page from its page cache, warmed before the first "
+        "contender (--no-cache-pages: it computes each page's records per request)",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("spec", nargs="?", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -664,25 +732,25 @@ def main() -> None:
             dlt_versions = message
     contenders = MAIN + (DLT if dlt is not None else [])
 
-    with Server(args.records) as server:
-        runs = measure(contenders, server.base, args.records, args.rounds, args.dlt_rounds, dlt)
+    with Server(args.records, cache_pages=args.cache_pages) as server:
+        runs = measure(contenders, server, args.rounds, args.dlt_rounds, dlt)
     summary = summarise(runs)
     scaled: dict[str, Summary] | None = None
     if args.scaling:
         at_scale = [c for c in MAIN if c.kind in ("interlink", "script")]
-        with Server(args.scaling_records) as server:
-            scaled_runs = measure(
-                at_scale, server.base, args.scaling_records, args.scaling_rounds, 0, None
-            )
+        with Server(args.scaling_records, cache_pages=args.cache_pages) as server:
+            scaled_runs = measure(at_scale, server, args.scaling_rounds, 0, None)
         scaled = summarise(scaled_runs)
 
-    title = machine_line(args.records, args.rounds, args.dlt_rounds, dlt_versions)
+    title = machine_line(args.records, args.rounds, args.dlt_rounds, dlt_versions, args.cache_pages)
     print_table(title, summary, args.records)
     if scaled is not None:
         print()
-        title = machine_line(args.scaling_records, args.scaling_rounds, None, None)
+        title = machine_line(
+            args.scaling_records, args.scaling_rounds, None, None, args.cache_pages
+        )
         print_table(title, scaled, args.scaling_records)
-    verdicts(summary, scaled, dlt_note, args.records, args.scaling_records)
+    verdicts(summary, scaled, dlt_note, args.records, args.scaling_records, args.cache_pages)
     print(f"# benchmark took {time.perf_counter() - started:.0f} s")
 
 

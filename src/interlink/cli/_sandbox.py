@@ -24,6 +24,14 @@ def sandbox(
         typer.Option(help="Server rate limit of the shop and commerce, requests per second."),
     ] = 200.0,
     burst: Annotated[int, typer.Option(min=1, help="Server rate-limit burst.")] = 20,
+    cache_pages: Annotated[
+        bool,
+        typer.Option(
+            "--cache-pages",
+            help="Serve the shop's list pages from a cache that any record change empties "
+            "(for benchmarks: the server then costs little).",
+        ),
+    ] = False,
 ) -> None:
     """Serve the sandbox APIs (shop, commerce, GraphQL, SOAP) on one port until Ctrl-C."""
     from interlink.sandbox import run_sandbox_suite, service_urls
@@ -48,6 +56,8 @@ def sandbox(
     typer.echo(f"  stats     {shop['stats']}  {commerce['stats']}  (POST .../_reset, .../_touch)")
     if rate:
         typer.echo(f"  rate limit: {rate:g}/s, burst {burst} (429 + Retry-After beyond it)")
+    if cache_pages:
+        typer.echo("  shop list pages are cached until a record changes")
     typer.echo("Ctrl-C stops it.")
     try:
         run_sandbox_suite(
@@ -56,6 +66,7 @@ def sandbox(
             seed,
             token=token or None,
             rate_limit=(rate, 1.0, burst) if rate else None,
+            cache_pages=cache_pages,
         )
     except KeyboardInterrupt:
         pass

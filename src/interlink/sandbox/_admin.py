@@ -22,6 +22,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ._cache import PageCache
 from ._responses import JSONResponse, error_response
 from ._store import BaseRecordStore, now_timestamp
 
@@ -69,9 +70,11 @@ class SandboxStats:
     tokens_issued: int = 0
     faults: dict[str, int] = field(default_factory=dict)
     paths: Counter[str] = field(default_factory=Counter)
+    # Set by an app serving from a page cache; its counters are listed as "page_cache".
+    page_cache: PageCache | None = field(default=None, compare=False, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        found = {
             "requests": self.requests,
             "unauthorized": self.unauthorized,
             "rate_limited": self.rate_limited,
@@ -84,6 +87,9 @@ class SandboxStats:
             "tokens_issued": self.tokens_issued,
             "paths": dict(self.paths),
         }
+        if self.page_cache is not None:
+            found["page_cache"] = self.page_cache.as_dict()
+        return found
 
     def reset(self) -> None:
         self.requests = self.unauthorized = self.rate_limited = 0
@@ -92,6 +98,8 @@ class SandboxStats:
         # Fault kinds stay listed, at zero, so clients can index them without a default.
         self.faults = dict.fromkeys(self.faults, 0)
         self.paths.clear()
+        if self.page_cache is not None:
+            self.page_cache.reset_counters()
 
 
 class StatsMiddleware:

@@ -194,8 +194,8 @@ def run_sandbox(
 ) -> None:
     """Serve the shop sandbox in the foreground until interrupted (for `interlink sandbox`).
 
-    `options` are those of `create_shop_app`: token, api_key, rate_limit,
-    rate_limit_headers and faults.
+    `options` are those of `create_shop_app`: products, token, api_key, rate_limit,
+    rate_limit_headers, faults and cache_pages.
     """
     app = create_shop_app(records=records, seed=seed, **options)
     uvicorn.Server(_config(app, host, port, own_logging=True)).run()
@@ -210,9 +210,15 @@ def run_sandbox_suite(
     token: str | None = "sandbox-token",
     rate_limit: tuple[float, float, int] | None = None,
     faults: FaultConfig | None = None,
+    cache_pages: bool = False,
 ) -> None:
     """Serve the whole suite (`create_sandbox_app`) in the foreground until interrupted."""
     app = create_sandbox_app(
-        records=records, seed=seed, token=token, rate_limit=rate_limit, faults=faults
+        records=records,
+        seed=seed,
+        token=token,
+        rate_limit=rate_limit,
+        faults=faults,
+        cache_pages=cache_pages,
     )
     uvicorn.Server(_config(app, host, port, own_logging=True)).run()

@@ -52,11 +52,16 @@ Without auth, limits, faults or counting:
   would; an unknown id is a 404 and changes nothing.
 - `GET /echo` (any method) answers the request's method, path, query and headers (this
   one is counted and limited like the API).
+
+With `cache_pages=True` the list endpoints (customers in every style, products, orders)
+answer from a cache of rendered pages that any change of a record empties (`_cache`);
+`/_stats` then lists its `page_cache` hits and misses. Benchmarks use it so that the
+server's cost of computing records does not hide the client's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Hashable, Mapping
 from typing import Any, TypedDict, get_args
 
 import orjson
@@ -69,6 +74,7 @@ from starlette.routing import Route
 
 from ._admin import SandboxStats, StatsMiddleware, admin_routes, touch_response
 from ._auth import AuthMiddleware
+from ._cache import PageCache
 from ._data import CustomerStore
 from ._faults import FaultConfig, FaultMiddleware, FaultPlan
 from ._idempotency import IdempotencyKeyReusedError, IdempotencyStore
@@ -108,6 +114,28 @@ class ShopOptions(TypedDict, total=False):
     rate_limit: tuple[float, float, int] | None
     rate_limit_headers: RateLimitHeaderStyle
     faults: FaultConfig | None
+    cache_pages: bool
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+# What a cached list answer depends on. The offset and page-number lists depend only on
+# their parameters, so `?limit=10&offset=20` and `?offset=20&limit=10` share a page (and a
+# bad parameter is the same 400 as without the cache). The others build links from the
+# request's own URL or read more parameters, so their key is the whole URL.
+def _offset_key(request: Request) -> Hashable:
+    offset = query_int(request, "offset", 0, minimum=0)
+    return offset, page_size(request, "limit"), since_param(request)
+
+
+def _numbered_key(request: Request) -> Hashable:
+    page = query_int(request, "page", 1, minimum=1)
+    return page, page_size(request, "per_page"), since_param(request)
+
+
+def _url_key(request: Request) -> Hashable:
+    return str(request.url)
 
 
 def _validate_customer(body: Any, *, partial: bool = False) -> list[dict[str, str]]:
@@ -146,6 +174,7 @@ class _ShopApi:
         stats: SandboxStats,
         bucket: TokenBucket | None,
         plan: FaultPlan | None,
+        cache: PageCache | None = None,
     ) -> None:
         self.customers = customers
         self.products = products
@@ -153,6 +182,7 @@ class _ShopApi:
         self.stats = stats
         self.bucket = bucket
         self.plan = plan
+        self.cache = cache
         self.idempotent = IdempotencyStore()
         self.resources: Mapping[str, BaseRecordStore[Any]] = {
             "customers": customers,
@@ -169,6 +199,19 @@ class _ShopApi:
             self.bucket.reset()
         if self.plan is not None:
             self.plan.reset()
+
+    def cached(
+        self, name: str, handler: Handler, key: Callable[[Request], Hashable] = _url_key
+    ) -> Handler:
+        """`handler`, answering from the page cache when the app has one."""
+        cache = self.cache
+        if cache is None:
+            return handler
+
+        async def serve(request: Request) -> Response:
+            return await cache.answer((name, key(request)), lambda: handler(request))
+
+        return serve
 
     # -- lists: offset / limit ----------------------------------------------------------
 
@@ -420,6 +463,7 @@ def create_shop_app(
     rate_limit: tuple[float, float, int] | None = None,
     rate_limit_headers: RateLimitHeaderStyle = "both",
     faults: FaultConfig | None = None,
+    cache_pages: bool = False,
 ) -> Starlette:
     """Build the shop sandbox app: `records` customers, their orders, and products.
 
@@ -430,6 +474,9 @@ def create_shop_app(
         rate_limit: `(rate, per_seconds, burst)` of the token bucket all clients share.
         rate_limit_headers: which rate-limit header families to send.
         faults: how often to fail; see `FaultConfig`.
+        cache_pages: render each list page once and serve its bytes again until a record
+            changes (see `_cache`), for benchmarks that should measure the client, not
+            the server. Auth, limits, faults and counters still apply to every request.
 
     ```python
     app = create_shop_app(records=10_000, token="secret", rate_limit=(10, 1, 20))
@@ -446,7 +493,10 @@ def create_shop_app(
     orders = OrderStore(customers=records, products=product_count, seed=seed)
     bucket = TokenBucket(*rate_limit) if rate_limit is not None else None
     plan = FaultPlan(faults) if faults is not None else None
-    api = _ShopApi(customers, product_store, orders, stats, bucket, plan)
+    cache = PageCache([customers, product_store, orders]) if cache_pages else None
+    stats.page_cache = cache
+    api = _ShopApi(customers, product_store, orders, stats, bucket, plan, cache)
+    cached = api.cached
 
     # Outermost first: count, authenticate, spend a token, then maybe misbehave.
     middleware = [Middleware(StatsMiddleware, stats=stats)]
@@ -461,20 +511,28 @@ def create_shop_app(
 
     app = Starlette(
         routes=[
-            Route("/customers", api.list_customers, methods=["GET"]),
+            Route(
+                "/customers", cached("customers", api.list_customers, _offset_key), methods=["GET"]
+            ),
             Route("/customers", api.create_customer, methods=["POST"]),
-            Route("/customers/pages", api.customers_pages, methods=["GET"]),
-            Route("/customers/cursor", api.customers_cursor, methods=["GET"]),
-            Route("/customers/link", api.customers_link, methods=["GET"]),
-            Route("/customers/next-url", api.customers_next_url, methods=["GET"]),
-            Route("/customers/wrapped", api.customers_wrapped, methods=["GET"]),
+            Route(
+                "/customers/pages",
+                cached("pages", api.customers_pages, _numbered_key),
+                methods=["GET"],
+            ),
+            Route("/customers/cursor", cached("cursor", api.customers_cursor), methods=["GET"]),
+            Route("/customers/link", cached("link", api.customers_link), methods=["GET"]),
+            Route(
+                "/customers/next-url", cached("next-url", api.customers_next_url), methods=["GET"]
+            ),
+            Route("/customers/wrapped", cached("wrapped", api.customers_wrapped), methods=["GET"]),
             Route("/customers/error-envelope", api.customers_error_envelope, methods=["GET"]),
             Route("/customers/{customer_id:int}", api.get_customer, methods=["GET"]),
             Route("/customers/{customer_id:int}", api.patch_customer, methods=["PATCH"]),
             Route("/customers/{customer_id:int}/orders", api.customer_orders, methods=["GET"]),
-            Route("/products", api.list_products, methods=["GET"]),
+            Route("/products", cached("products", api.list_products, _offset_key), methods=["GET"]),
             Route("/products/{product_id:int}", api.get_product, methods=["GET"]),
-            Route("/orders", api.list_orders, methods=["GET"]),
+            Route("/orders", cached("orders", api.list_orders, _offset_key), methods=["GET"]),
             Route("/orders/{order_id:int}", api.get_order, methods=["GET"]),
             Route("/echo", api.echo, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
             *admin_routes(stats, api.reset, api.touch),
@@ -486,4 +544,5 @@ def create_shop_app(
     app.state.customers = customers
     app.state.products = product_store
     app.state.orders = orders
+    app.state.page_cache = cache
     return app

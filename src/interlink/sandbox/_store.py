@@ -186,6 +186,11 @@ class BaseRecordStore(ABC, Generic[R]):
 
     # -- changing -----------------------------------------------------------------------
 
+    @property
+    def version(self) -> int:
+        """A number that grows with every change (create, update, touch, delete, reset)."""
+        return self._version
+
     def _changed(self) -> None:
         self._version += 1
 

@@ -72,6 +72,7 @@ def create_sandbox_app(
     token: str | None = "sandbox-token",
     rate_limit: tuple[float, float, int] | None = None,
     faults: FaultConfig | None = None,
+    cache_pages: bool = False,
     commerce_records: int = 0,
     commerce_overlap: int = 0,
     client_id: str = "commerce-client",
@@ -81,7 +82,8 @@ def create_sandbox_app(
 
     `records` customers (and as many products) for the shop, and products for GraphQL
     and SOAP; `token` guards the shop and GraphQL; the commerce store starts with
-    `commerce_records` customers, the first `commerce_overlap` sharing shop emails.
+    `commerce_records` customers, the first `commerce_overlap` sharing shop emails;
+    `cache_pages` serves the shop's lists from a page cache (see `create_shop_app`).
 
     ```python
     with SandboxServer(create_sandbox_app(records=500)) as server:
@@ -94,7 +96,12 @@ def create_sandbox_app(
     from ._soap import create_soap_app
 
     shop = create_shop_app(
-        records=records, seed=seed, token=token, rate_limit=rate_limit, faults=faults
+        records=records,
+        seed=seed,
+        token=token,
+        rate_limit=rate_limit,
+        faults=faults,
+        cache_pages=cache_pages,
     )
     commerce = create_commerce_app(
         records=commerce_records,
