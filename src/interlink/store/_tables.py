@@ -1,15 +1,18 @@
 """Write records into a table of their own: created from the records, grown as they grow.
 
 Top-level scalars become typed columns (bool, BIGINT, DOUBLE, TEXT), nested objects and
-arrays JSON columns (JSONB on PostgreSQL). A field that appears later adds a column. Rows go
-in with the driver's `executemany` (SQLAlchemy builds the DDL and knows the dialects; the
-rows themselves skip its per-row machinery, which would cost more than the write).
+arrays JSON columns (JSONB on PostgreSQL). A field that appears later adds a column. On
+SQLite a single integer primary key is declared INTEGER, which makes it the table's rowid.
+Rows go in with the driver's `executemany` (SQLAlchemy builds the DDL and knows the
+dialects; the rows themselves skip its per-row machinery, which would cost more than the
+write).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, Literal
 
 import orjson
@@ -155,7 +158,7 @@ class TableWriter:
                 *(
                     sa.Column(
                         name,
-                        _TYPES[kind],
+                        self._column_type(name, kind),
                         primary_key=name in self.primary_key,
                         autoincrement=False,
                     )
@@ -177,6 +180,13 @@ class TableWriter:
         if added:
             self._statements.clear()
         return added
+
+    def _column_type(self, name: str, kind: ColumnKind) -> Any:
+        # On SQLite a single integer key declared INTEGER (not BIGINT) is the rowid itself:
+        # rows are stored by key, with no separate index to maintain on every insert.
+        if self.dialect == "sqlite" and kind == "integer" and self.primary_key == [name]:
+            return sa.Integer()
+        return _TYPES[kind]
 
     def truncate(self, conn: sa.Connection) -> None:
         if self.columns is None:
@@ -219,15 +229,26 @@ class TableWriter:
         self._statements[columns] = sql
         return sql
 
-    def _existing(self, conn: sa.Connection, records: Sequence[dict[str, Any]]) -> int:
+    def _existing(self, conn: sa.Connection, rows: Sequence[tuple[Any, ...]]) -> int:
+        """How many of the rows' keys are in the table already (0 without a key)."""
         if not self.primary_key or self.mode == "append":
             return 0
+        assert self.columns is not None
         q = self._quote
-        if len(self.primary_key) == 1:
+        mark = "?" if self.dialect == "sqlite" else "%s"
+        at = [list(self.columns).index(k) for k in self.primary_key]
+        if len(at) == 1:
             key = self.primary_key[0]
-            values = list({r.get(key) for r in records})
+            values = list(set(map(itemgetter(at[0]), rows)))
+            # One range probe first: a batch of new integer keys (a first load, or records
+            # added since the last run) finds nothing in its range and needs no IN lookup.
+            if self.columns[key] == "integer" and all(type(v) is int for v in values):
+                sql = (
+                    f"SELECT 1 FROM {q(self.name)} WHERE {q(key)} BETWEEN {mark} AND {mark} LIMIT 1"
+                )
+                if conn.exec_driver_sql(sql, (min(values), max(values))).first() is None:
+                    return 0
             found = 0
-            mark = "?" if self.dialect == "sqlite" else "%s"
             for start in range(0, len(values), 900):
                 chunk = values[start : start + 900]
                 sql = (
@@ -237,13 +258,42 @@ class TableWriter:
                 found += conn.exec_driver_sql(sql, tuple(chunk)).scalar_one()
             return found
         # Composite keys: count row by row (rare, and batches are small).
-        mark = "?" if self.dialect == "sqlite" else "%s"
         where = " AND ".join(f"{q(k)} = {mark}" for k in self.primary_key)
         sql = f"SELECT COUNT(*) FROM {q(self.name)} WHERE {where}"
         return sum(
-            conn.exec_driver_sql(sql, tuple(r.get(k) for k in self.primary_key)).scalar_one()
-            for r in records
+            conn.exec_driver_sql(sql, tuple(row[i] for i in at)).scalar_one() for row in rows
         )
+
+    def _rows(self, records: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        """The rows of `records` in column order, JSON columns encoded, missing fields None."""
+        assert self.columns is not None
+        columns = tuple(self.columns)
+        width = len(columns)
+        # A prepared record with as many fields as there are columns has them all, so a
+        # C-level itemgetter takes them at once; the others go field by field.
+        get_all: Callable[[dict[str, Any]], tuple[Any, ...]] = (
+            itemgetter(*columns) if width > 1 else lambda record: (record[columns[0]],)
+        )
+        rows: list[tuple[Any, ...]] = []
+        for record in records:
+            if len(record) == width:
+                try:
+                    rows.append(get_all(record))
+                    continue
+                except KeyError:
+                    pass
+            rows.append(tuple(map(record.get, columns)))
+        json_at = [i for i, c in enumerate(columns) if self.columns[c] == "json"]
+        if not json_at:
+            return rows
+        dumps = orjson.dumps
+        lists = list(map(list, rows))
+        for i in json_at:
+            for row in lists:
+                value = row[i]
+                if value is not None:
+                    row[i] = dumps(value, default=str).decode()
+        return list(map(tuple, lists))
 
     def write(self, conn: sa.Connection, records: Sequence[dict[str, Any]]) -> WriteCounts:
         """Insert or upsert `records` (already prepared) in the caller's transaction."""
@@ -251,19 +301,19 @@ class TableWriter:
             return WriteCounts()
         assert self.columns is not None
         columns = tuple(self.columns)
-        json_at = [i for i, c in enumerate(columns) if self.columns[c] == "json"]
-        dumps = orjson.dumps
-        rows: list[tuple[Any, ...]] = []
-        for record in records:
-            get = record.get
-            row = [get(c) for c in columns]
-            for i in json_at:
-                value = row[i]
-                if value is not None:
-                    row[i] = dumps(value, default=str).decode()
-            rows.append(tuple(row))
-        existing = self._existing(conn, records)
-        cursor = conn.exec_driver_sql(self._statement(columns), rows)
+        rows = self._rows(records)
+        existing = self._existing(conn, rows)
+        try:
+            cursor = conn.exec_driver_sql(self._statement(columns), rows)
+        except sa.exc.IntegrityError as error:
+            # What SQLite says when a rowid key (see `_column_type`) gets a value that is
+            # not an integer; PostgreSQL refuses one in its BIGINT key as well.
+            if "datatype mismatch" not in str(error.orig):
+                raise
+            raise ValueError(
+                f"table {self.name}: the key {', '.join(self.primary_key)} is an INTEGER "
+                "column and takes only integers, but this batch has other values"
+            ) from error
         changed = max(cursor.rowcount, 0)
         created = len(records) - existing
         if self.mode == "append" or not self.primary_key:
