@@ -314,6 +314,56 @@ def test_jobs_sharing_a_lock_never_overlap(setup) -> None:
     assert elapsed < 6 * 0.02 + 2.0
 
 
+def test_jobs_enqueued_one_commit_at_a_time_while_two_workers_run_all_complete(setup) -> None:
+    _, queue = setup
+    count = 400
+
+    async def go() -> list[WorkerStats]:
+        stop = asyncio.Event()
+        workers = [
+            asyncio.create_task(queue.work(JobKinds.default(), concurrency=4, stop=stop))
+            for _ in range(2)
+        ]
+        try:
+            await asyncio.to_thread(lambda: [queue.enqueue(JobSpec("noop")) for _ in range(count)])
+            deadline = time.monotonic() + 30
+            while queue.counts()["completed"] < count:
+                assert time.monotonic() < deadline, queue.counts()
+                await asyncio.sleep(0.02)
+        finally:
+            stop.set()
+        return list(await asyncio.gather(*workers))
+
+    stats = asyncio.run(go())
+    assert sum(s.completed for s in stats) == count
+    assert queue.counts() == {
+        "queued": 0,
+        "running": 0,
+        "completed": count,
+        "failed": 0,
+        "cancelled": 0,
+    }
+    assert all(job.attempts == 1 for job in queue.list(JobFilter(limit=1000)))
+
+
+def test_a_job_its_claim_could_not_see_is_started_on_its_own(setup, monkeypatch) -> None:
+    """Procrastinate's fetch function sees jobs committed after the claim statement began;
+    the interlink UPDATE beside it does not. Here the UPDATE never matches, as if every
+    job had been committed at that moment."""
+    _, queue = setup
+    from interlink.jobs import _procrastinate
+
+    blind = _procrastinate._CLAIM.replace("AND i.attempts < i.max_attempts", "AND false")
+    assert blind != _procrastinate._CLAIM
+    monkeypatch.setattr(_procrastinate, "_CLAIM", blind)
+    ids = [queue.enqueue(JobSpec("noop")).id for _ in range(3)]
+    cancelled = queue.enqueue(JobSpec("noop"))
+    queue.cancel(cancelled.id)
+    assert drain(queue, JobKinds.default()).completed == 3
+    assert [queue.get(i).attempts for i in ids] == [1, 1, 1]  # type: ignore[union-attr]
+    assert queue.get(cancelled.id).status == "cancelled"  # type: ignore[union-attr]
+
+
 def test_a_delayed_job_waits_for_its_time(setup) -> None:
     _, queue = setup
     later = queue.enqueue(JobSpec("noop", delay=0.6))

@@ -13,7 +13,8 @@ enqueue  API process, on the caller's connection (outbox)                      1
          INSERT INTO interlink_jobs ... SELECT ..., procrastinate_defer_jobs_v1(...)
          (with an idempotency key: + a SELECT for the key, inside a savepoint)
 claim    worker: procrastinate_fetch_job_v2 and UPDATE interlink_jobs -> running,   1 RT
-         attempts + 1, in one statement (Procrastinate's fetch_job, overridden)
+         attempts + 1, in one statement (Procrastinate's fetch_job, overridden); a
+         job committed while that statement ran is started by a second UPDATE
 run      execute(): the kind's handler
 ack      UPDATE interlink_jobs -> completed / queued again / failed, inside the   1 RT
          statement of Procrastinate's own procrastinate_finish_job_v1 or
@@ -63,7 +64,7 @@ from procrastinate.job_context import AbortReason
 from procrastinate.manager import JobManager
 from procrastinate.schema import SchemaManager
 from procrastinate.worker import Worker
-from psycopg.rows import DictRow, dict_row
+from psycopg.rows import DictRow, dict_row, tuple_row
 from psycopg.types.json import Json, set_json_dumps, set_json_loads
 from psycopg_pool import AsyncConnectionPool
 
@@ -135,27 +136,31 @@ _ENQUEUE = sa.text(
 # Procrastinate's claim and interlink's start in one statement: the function claims the
 # next job (SKIP LOCKED, locks, priority), the UPDATE starts its interlink job; `i_id` is
 # NULL when that job may not start (cancelled meanwhile, finished, or out of attempts).
-_CLAIM = """
+_CLAIM = f"""
     WITH job AS (
-        SELECT * FROM procrastinate_fetch_job_v2(%(queues)s::varchar[], %(worker_id)s)
+        SELECT * FROM procrastinate_fetch_job_v2(ARRAY['{QUEUE_NAME}']::varchar[], %s)
     ), started AS (
         UPDATE interlink_jobs AS i
-           SET status = 'running', attempts = i.attempts + 1, started_at = %(now)s,
-               worker = %(worker)s, finished_at = NULL, error = NULL
+           SET status = 'running', attempts = i.attempts + 1, started_at = %s,
+               worker = %s, finished_at = NULL, error = NULL
           FROM job
-         WHERE job.task_name = %(task)s AND i.id = (job.args ->> 'job_id')::integer
+         WHERE job.task_name = '{TASK_NAME}' AND i.id = (job.args ->> 'job_id')::integer
            AND i.status IN ('queued', 'running') AND i.attempts < i.max_attempts
      RETURNING i.id, i.kind, i.args, i.priority, i.attempts, i.max_attempts, i.lock,
                i.pipeline, i.run_at, i.created_at, i.cancel_requested, i.progress, i.result
     )
     SELECT job.id, job.status, job.task_name, job.priority, job.lock, job.queueing_lock,
-           job.args, job.scheduled_at, job.queue_name, job.attempts, job.worker_id,
-           s.id AS i_id, s.kind AS i_kind, s.args AS i_args, s.priority AS i_priority,
-           s.attempts AS i_attempts, s.max_attempts AS i_max_attempts, s.lock AS i_lock,
-           s.pipeline AS i_pipeline, s.run_at AS i_run_at, s.created_at AS i_created_at,
-           s.cancel_requested AS i_cancel_requested, s.progress AS i_progress,
-           s.result AS i_result
+           job.args, job.scheduled_at, job.queue_name, job.attempts, job.worker_id, s.*
       FROM job LEFT JOIN started AS s ON true
+"""
+
+# The same start, on its own (see _Runner.run).
+_START = """
+    UPDATE interlink_jobs
+       SET status = 'running', attempts = attempts + 1, started_at = %(now)s,
+           worker = %(worker)s, finished_at = NULL, error = NULL
+     WHERE id = %(id)s AND status IN ('queued', 'running') AND attempts < max_attempts
+ RETURNING *
 """
 
 # Each ending checks that the row is still this attempt's: a job its worker was presumed
@@ -308,25 +313,42 @@ class _Running:
         self.unsaved = True
 
 
-def _claimed(row: Mapping[str, Any], now: float, worker: str) -> Job:
-    return Job(
-        id=row["i_id"],
-        kind=row["i_kind"],
-        args=row["i_args"] or {},
+def _claimed(row: tuple[Any, ...], now: float, worker: str) -> tuple[pjobs.Job, Job | None]:
+    """Procrastinate's job, and the interlink job its claim started (None: not started)."""
+    claimed = pjobs.Job(
+        id=row[0],
+        status=row[1],
+        task_name=row[2],
+        priority=row[3],
+        lock=row[4],
+        queueing_lock=row[5],
+        task_kwargs=row[6],
+        scheduled_at=row[7],
+        queue=row[8],
+        attempts=row[9],
+        worker_id=row[10],
+    )
+    if row[11] is None:
+        return claimed, None
+    job = Job(
+        id=row[11],
+        kind=row[12],
+        args=row[13] or {},
         status="running",
-        priority=row["i_priority"],
-        attempts=row["i_attempts"],
-        max_attempts=row["i_max_attempts"],
-        lock=row["i_lock"],
-        pipeline=row["i_pipeline"],
-        run_at=row["i_run_at"],
-        created_at=row["i_created_at"],
+        priority=row[14],
+        attempts=row[15],
+        max_attempts=row[16],
+        lock=row[17],
+        pipeline=row[18],
+        run_at=row[19],
+        created_at=row[20],
         started_at=now,
         worker=worker,
-        cancel_requested=bool(row["i_cancel_requested"]),
-        progress=row["i_progress"],
-        result=row["i_result"],
+        cancel_requested=bool(row[21]),
+        progress=row[22],
+        result=row[23],
     )
+    return claimed, job
 
 
 class _JobManager(JobManager):
@@ -338,7 +360,8 @@ class _JobManager(JobManager):
         self._runner = runner
 
     async def fetch_job(self, queues: Iterable[str] | None, worker_id: int) -> pjobs.Job | None:
-        return await self._runner.claim(queues, worker_id)
+        assert queues is not None and list(queues) == [QUEUE_NAME]
+        return await self._runner.claim(worker_id)
 
     async def finish_job(self, job: pjobs.Job, status: pjobs.Status, delete_job: bool) -> None:
         params = {"end_status": status.value, "delete_job": delete_job}
@@ -390,29 +413,25 @@ class _Runner:
         self.fetched = 0
 
     async def _one(self, sql: str, params: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Run one statement; its first row, if it has rows."""
         async with self.pool.connection() as conn:
             cursor = await conn.execute(sql, params)
-            return await cursor.fetchone() if cursor.description else None
+            return await cursor.fetchone() if cursor.pgresult and cursor.pgresult.nfields else None
 
     # -- Procrastinate's statements, with ours in them ---------------------------------------
 
-    async def claim(self, queues: Iterable[str] | None, worker_id: int) -> pjobs.Job | None:
+    async def claim(self, worker_id: int) -> pjobs.Job | None:
         now = time.time()
-        params = {
-            "queues": list(queues) if queues is not None else None,
-            "worker_id": worker_id,
-            "now": now,
-            "worker": self.worker,
-            "task": TASK_NAME,
-        }
-        row = await self._one(_CLAIM, params)
-        if row is None or row["id"] is None:
+        async with self.pool.connection() as conn:
+            cursor = conn.cursor(row_factory=tuple_row)
+            await cursor.execute(_CLAIM, (worker_id, now, self.worker))
+            row = await cursor.fetchone()
+        if row is None or row[0] is None:
             return None
         self.fetched += 1
-        job = pjobs.Job.from_row(row)
-        assert job.id is not None
-        self.claimed[job.id] = _claimed(row, now, self.worker) if row["i_id"] else None
-        return job
+        claimed, job = _claimed(row, now, self.worker)
+        self.claimed[row[0]] = job
+        return claimed
 
     async def acknowledge(self, job: pjobs.Job, ack: str, params: dict[str, Any]) -> bool:
         assert job.id is not None
@@ -420,9 +439,10 @@ class _Runner:
         if ending is None:
             return False
         sql, ending_params = ending
-        await self._one(
-            f"WITH ending AS ({sql}) {ack}", {**ending_params, **params, "backend_id": job.id}
-        )
+        async with self.pool.connection() as conn:
+            await conn.execute(
+                f"WITH ending AS ({sql}) {ack}", {**ending_params, **params, "backend_id": job.id}
+            )
         return True
 
     # -- one job ----------------------------------------------------------------------------
@@ -433,8 +453,16 @@ class _Runner:
         assert backend_id is not None
         job = self.claimed.pop(backend_id, None)
         if job is None:
-            await self._not_startable(job_id, time.time())
-            return
+            # The claim's UPDATE sees interlink_jobs as of the statement's start, while
+            # Procrastinate's function may find a job committed a moment later: start it
+            # on its own then.
+            now = time.time()
+            row = await self._one(_START, {"id": job_id, "now": now, "worker": self.worker})
+            if row is None:
+                await self._not_startable(job_id, now)
+                return
+            job = _job(row)
+            log.debug("job %s: started apart from its claim", job.id)
         running = _Running(job, backend_id, self.stop)
         self.running[job.id] = running
         try:
@@ -495,9 +523,9 @@ class _Runner:
         raise _Requeue(0.0)
 
     async def _not_startable(self, job_id: int, now: float) -> None:
-        """The claim did not start the interlink job: cancelled before it started,
-        finished already, or still `running` from an attempt whose worker was lost and
-        with no attempts left."""
+        """The interlink job may not start: cancelled before it started, finished
+        already, or still `running` from an attempt whose worker was lost and with no
+        attempts left."""
         state = await self._one(_STATE, {"id": job_id})
         status = state["status"] if state is not None else None
         if status == "running":
