@@ -17,12 +17,19 @@ Contenders:
     procrastinate  Procrastinate alone: its PsycopgConnector, one async no-op task,
                    defer_async per job (steady) / batch_defer_async (drain)
 
+Pipeline jobs end to end ("e2e"): the sandbox shop in a child process, `interlink serve
+--no-worker` and 1 or 2 `interlink worker` processes; `--pipeline-jobs` jobs (over 10
+pipelines, each a full read of `--records` customers into its own table) are submitted
+through the API with `JobsClient` and waited for. Reported: jobs/s and records/s from the
+first submit to the last job done, and each job's submit-to-done latency; the reference
+is the same runs one after another in one process with `run_pipeline` (no queue, no API).
+
 Targets (issue 5): the embedded queue >= 5,000 no-op jobs/s steady; on PostgreSQL >= 0.9x
 what Procrastinate reaches alone in the same run.
 
     .venv/bin/python benchmarks/jobs.py [--jobs 5000] [--steady-jobs 10000] [--rounds 3]
         [--workers 1,2] [--concurrency 8] [--backends sqlite,postgresql] [--postgres URL]
-        [--durability normal|full]
+        [--durability normal|full] [--pipeline-jobs 40] [--records 2000] [--no-e2e]
 """
 
 from __future__ import annotations
@@ -203,7 +210,7 @@ def _spawn(role: str, spec: dict[str, Any]) -> subprocess.Popen[str]:
     return child
 
 
-def _stop(children: list[subprocess.Popen[str]]) -> None:
+def _stop(children: list[subprocess.Popen[str]] | list[subprocess.Popen[bytes]]) -> None:
     for child in children:
         if child.poll() is None:
             child.send_signal(signal.SIGTERM)
@@ -440,6 +447,187 @@ def measure(backend: Backend, mode: str, jobs: int, workers: int, concurrency: i
         backend.close()
 
 
+# -- pipeline jobs end to end ----------------------------------------------------------------
+
+E2E_TOKEN = "bench-token"
+E2E_PIPELINES = 10
+
+
+def _e2e_config(database: str, sandbox: str) -> str:
+    pipelines = "\n".join(
+        f"  p{n}:\n    source: shop.customers\n    destination: {{sql: customers_{n}}}\n"
+        f"    write: merge\n    incremental: false"
+        for n in range(E2E_PIPELINES)
+    )
+    return f"""
+database: {database}
+connections:
+  shop:
+    base_url: {sandbox}/shop
+    auth: {{type: bearer, token: {E2E_TOKEN}}}
+resources:
+  shop:
+    customers:
+      path: /customers
+      records: data
+      paginate: {{type: offset, page_size: 500}}
+pipelines:
+{pipelines}
+jobs:
+  poll_interval: 200ms
+server:
+  rate_limits:
+    "POST /jobs": 100000/min
+    default: 100000/min
+"""
+
+
+def _serve_sandbox(port: int, records: int) -> None:
+    import uvicorn
+
+    from interlink.sandbox import create_sandbox_app
+
+    app = create_sandbox_app(records=records, token=E2E_TOKEN, cache_pages=True)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def _interlink(*args: str) -> list[str]:
+    return [str(Path(sys.executable).with_name("interlink")), *args]
+
+
+def _reference_runs(config_path: Path, runs: int) -> float:
+    """The same pipeline runs one after another in this process: seconds."""
+    from interlink.config import load_config
+    from interlink.connectors import Catalog
+    from interlink.store import Store
+    from interlink.sync import run_pipeline
+
+    config = load_config(config_path)
+    store = Store.open(config.database)
+
+    async def go() -> float:
+        started = time.perf_counter()
+        async with Catalog(config) as catalog:
+            for n in range(runs):
+                await run_pipeline(config, f"p{n % E2E_PIPELINES}", store=store, catalog=catalog)
+        return time.perf_counter() - started
+
+    try:
+        return asyncio.run(go())
+    finally:
+        store.close()
+
+
+def measure_e2e(
+    database: str, sandbox: str, folder: Path, jobs: int, workers: int, records: int
+) -> dict[str, float]:
+    from _local_server import free_port, wait_for_port
+    from interlink.client import JobsClient
+    from interlink.config import load_config
+    from interlink.store import Store, create_api_key
+
+    config_path = folder / f"e2e-{time.monotonic_ns()}.yaml"
+    config_path.write_text(_e2e_config(database, sandbox))
+    store = Store.open(load_config(config_path).database)
+    key = create_api_key(store.engine, "bench", "write").secret
+    store.close()
+    port = free_port()
+    children = [
+        subprocess.Popen(
+            _interlink("serve", "-c", str(config_path), "--no-worker", "--port", str(port)),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    ]
+    children += [
+        subprocess.Popen(
+            _interlink("worker", "-c", str(config_path), "--concurrency", "4"),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(workers)
+    ]
+    try:
+        wait_for_port(port)
+        time.sleep(1.5)  # the workers' start-up (imports) is not what is measured
+        with JobsClient(f"http://127.0.0.1:{port}", key) as client:
+            submitted = [
+                client.submit_job(f"p{n % E2E_PIPELINES}", full_refresh=True)["job_id"]
+                for n in range(jobs)
+            ]
+            finished: list[dict[str, Any]] = []
+            for job_id in submitted:
+                done = client.wait_for_job(
+                    job_id, timeout=600, poll_interval=0.02, max_interval=0.1
+                )
+                if done["status"] != "completed":
+                    raise RuntimeError(f"job {job_id} ended {done['status']}: {done['error']}")
+                finished.append(done)
+        latencies = sorted(job["finished_at"] - job["created_at"] for job in finished)
+        elapsed = max(job["finished_at"] for job in finished) - min(
+            job["created_at"] for job in finished
+        )
+    finally:
+        _stop(children)
+    reference = _reference_runs(config_path, jobs)
+    return {
+        "jobs_per_s": jobs / elapsed,
+        "records_per_s": jobs * records / elapsed,
+        "p50": statistics.median(latencies),
+        "p95": latencies[int(0.95 * (len(latencies) - 1))],
+        "reference_jobs_per_s": jobs / reference,
+    }
+
+
+def run_e2e(args: argparse.Namespace, folder: Path, databases: list[tuple[str, str]]) -> None:
+    from _local_server import free_port, wait_for_port
+
+    port = free_port()
+    sandbox = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import sys; sys.path.insert(0, {str(HERE.parent)!r}); "
+            f"from jobs import _serve_sandbox; _serve_sandbox({port}, {args.records})",
+        ]
+    )
+    try:
+        wait_for_port(port)
+        print()
+        print(
+            f"pipeline jobs end to end: {args.pipeline_jobs} jobs over {E2E_PIPELINES} "
+            f"pipelines, {args.records:,} customers each (pages of 500), submitted through "
+            "the API and waited for; reference: the same runs in one process, no queue"
+        )
+        header = (
+            f"{'backend':<11} {'workers':>7} {'jobs/s':>8} {'records/s':>10} {'p50 s':>7} "
+            f"{'p95 s':>7} {'in-process jobs/s':>18} {'ratio':>6}"
+        )
+        print(header)
+        print("-" * len(header))
+        for label, database_factory in databases:
+            for workers in [int(n) for n in args.workers.split(",")]:
+                database = database_factory() if callable(database_factory) else database_factory
+                got = measure_e2e(
+                    database,
+                    f"http://127.0.0.1:{port}",
+                    folder,
+                    args.pipeline_jobs,
+                    workers,
+                    args.records,
+                )
+                print(
+                    f"{label:<11} {workers:>7} {got['jobs_per_s']:>8.1f} "
+                    f"{got['records_per_s']:>10,.0f} {got['p50']:>7.2f} {got['p95']:>7.2f} "
+                    f"{got['reference_jobs_per_s']:>18.1f} "
+                    f"{got['jobs_per_s'] / got['reference_jobs_per_s']:>5.2f}x",
+                    flush=True,
+                )
+    finally:
+        sandbox.terminate()
+        sandbox.wait()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--jobs", type=int, default=5000, help="jobs drained per round")
@@ -450,6 +638,10 @@ def main() -> None:
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--postgres", default=os.environ.get("INTERLINK_TEST_POSTGRES_URL"))
     parser.add_argument("--durability", default="normal", choices=["normal", "full"])
+    parser.add_argument("--pipeline-jobs", type=int, default=40, help="e2e pipeline jobs")
+    parser.add_argument("--records", type=int, default=2000, help="customers per e2e run")
+    parser.add_argument("--no-e2e", action="store_true", help="skip the pipeline jobs")
+    parser.add_argument("--no-noop", action="store_true", help="skip the no-op jobs")
     parser.add_argument("--child", nargs=2, metavar=("ROLE", "SPEC"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -483,7 +675,7 @@ def main() -> None:
     )
     print(header)
     print("-" * len(header))
-    for label, ours, baseline in pairs:
+    for label, ours, baseline in [] if args.no_noop else pairs:
         for mode in ("drain", "steady"):
             jobs = args.jobs if mode == "drain" else args.steady_jobs
             for workers in worker_counts:
@@ -505,6 +697,17 @@ def main() -> None:
                         f"{rate:>9,.0f} {ratio}{spread}",
                         flush=True,
                     )
+    if not args.no_e2e:
+        databases: list[tuple[str, Any]] = []
+        if "sqlite" in backends:
+            databases.append(
+                ("sqlite", lambda: f"sqlite:///{folder / f'e2e-{time.monotonic_ns()}.db'}")
+            )
+        if "postgresql" in backends and args.postgres:
+            databases.append(
+                ("postgresql", lambda: _fresh_database(args.postgres, "interlink_bench_e2e"))
+            )
+        run_e2e(args, folder, databases)
 
 
 if __name__ == "__main__":
