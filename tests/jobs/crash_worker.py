@@ -65,27 +65,37 @@ def _store(context: JobContext) -> Store:
 async def effect(context: JobContext) -> dict[str, Any]:
     job_id, pid = context.job.id, os.getpid()
     engine = _store(context).engine
-    with engine.begin() as conn:
-        conn.execute(
-            sa.text("INSERT INTO crash_executions (job_id, pid, started_at) VALUES (:j, :p, :t)"),
-            {"j": job_id, "p": pid, "t": time.time()},
-        )
+
+    def begin() -> None:
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO crash_executions (job_id, pid, started_at) VALUES (:j, :p, :t)"
+                ),
+                {"j": job_id, "p": pid, "t": time.time()},
+            )
+
+    def finish() -> None:
+        with engine.begin() as conn:
+            written = conn.execute(
+                sa.text(
+                    "INSERT INTO crash_effects (job_id, pid) SELECT :j, :p WHERE NOT EXISTS "
+                    "(SELECT 1 FROM crash_effects WHERE job_id = :j)"
+                ),
+                {"j": job_id, "p": pid},
+            ).rowcount
+            conn.execute(
+                sa.text(
+                    "UPDATE crash_executions SET ended_at = :t, replay = :r "
+                    "WHERE job_id = :j AND pid = :p AND ended_at IS NULL"
+                ),
+                {"j": job_id, "p": pid, "t": time.time(), "r": written == 0},
+            )
+
+    # In threads, so that the worker's other jobs and its heartbeat go on meanwhile.
+    await asyncio.to_thread(begin)
     await asyncio.sleep(float(context.job.args.get("sleep", 0.005)))
-    with engine.begin() as conn:
-        written = conn.execute(
-            sa.text(
-                "INSERT INTO crash_effects (job_id, pid) SELECT :j, :p WHERE NOT EXISTS "
-                "(SELECT 1 FROM crash_effects WHERE job_id = :j)"
-            ),
-            {"j": job_id, "p": pid},
-        ).rowcount
-        conn.execute(
-            sa.text(
-                "UPDATE crash_executions SET ended_at = :t, replay = :r "
-                "WHERE job_id = :j AND pid = :p AND ended_at IS NULL"
-            ),
-            {"j": job_id, "p": pid, "t": time.time(), "r": written == 0},
-        )
+    await asyncio.to_thread(finish)
     return {"pid": pid}
 
 
