@@ -165,24 +165,24 @@ jobs = sa.Table(
     sa.Column("backend_id", sa.BigInteger),
     # A client's Idempotency-Key for POST /jobs: the same key gives back the same job.
     sa.Column("idempotency_key", sa.String(200), unique=True),
-    sa.Index(
-        "ix_interlink_jobs_running",
-        "lease_until",
-        sqlite_where=sa.text("status = 'running'"),
-        postgresql_where=sa.text("status = 'running'"),
-    ),
     sa.Index("ix_interlink_jobs_status", "status", "id"),
     sa.Index("ix_interlink_jobs_pipeline", "pipeline", "id"),
 )
 
-# The claim scans ready jobs by priority (highest first), then in the order they came.
+# The SQLite queue's claim scans ready jobs by priority (highest first), then in the order
+# they came, and its reclaim scans running jobs. On PostgreSQL, Procrastinate's own tables
+# do that work, and two more indexes would only slow every update of a job row.
 sa.Index(
     "ix_interlink_jobs_ready",
     jobs.c.priority.desc(),
     jobs.c.id,
     sqlite_where=sa.text("status = 'queued'"),
-    postgresql_where=sa.text("status = 'queued'"),
-)
+).ddl_if(dialect="sqlite")
+sa.Index(
+    "ix_interlink_jobs_running",
+    jobs.c.lease_until,
+    sqlite_where=sa.text("status = 'running'"),
+).ddl_if(dialect="sqlite")
 
 api_keys = sa.Table(
     "interlink_api_keys",
