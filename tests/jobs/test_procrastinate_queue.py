@@ -351,11 +351,11 @@ def test_a_job_its_claim_could_not_see_is_started_on_its_own(setup, monkeypatch)
     the interlink UPDATE beside it does not. Here the UPDATE never matches, as if every
     job had been committed at that moment."""
     _, queue = setup
-    from interlink.jobs import _procrastinate
+    from interlink.jobs import _procrastinate_worker
 
-    blind = _procrastinate._CLAIM.replace("AND i.attempts < i.max_attempts", "AND false")
-    assert blind != _procrastinate._CLAIM
-    monkeypatch.setattr(_procrastinate, "_CLAIM", blind)
+    blind = _procrastinate_worker.CLAIM.replace("AND i.attempts < i.max_attempts", "AND false")
+    assert blind != _procrastinate_worker.CLAIM
+    monkeypatch.setattr(_procrastinate_worker, "CLAIM", blind)
     ids = [queue.enqueue(JobSpec("noop")).id for _ in range(3)]
     cancelled = queue.enqueue(JobSpec("noop"))
     queue.cancel(cancelled.id)

@@ -1,0 +1,254 @@
+"""The SQL of the PostgreSQL queue: Procrastinate's schema, applied once, and the statements
+that fold interlink's bookkeeping into Procrastinate's own (see `_procrastinate.py`).
+
+Each statement here is run by `ProcrastinateQueue` (`ENQUEUE`) or by the worker's `Runner`
+(the rest); `job_from_row` and `claimed_from_row` read the rows they return.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from procrastinate import jobs as pjobs
+from procrastinate.schema import SchemaManager
+
+from interlink.store import jobs
+
+from ._model import Job
+
+__all__ = [
+    "ACK_FINISH",
+    "ACK_RETRY",
+    "ASK_CANCEL",
+    "CANCEL_REQUESTED",
+    "CLAIM",
+    "COMPLETED",
+    "ENQUEUE",
+    "FAILED",
+    "GIVE_UP",
+    "LOST",
+    "QUEUE_NAME",
+    "RECOVERY_LOCK",
+    "RETRY",
+    "SAVE_PROGRESS",
+    "START",
+    "STATE",
+    "STOPPED",
+    "TASK_NAME",
+    "apply_schema",
+    "claimed_from_row",
+    "job_from_row",
+]
+
+log = logging.getLogger("interlink.jobs")
+
+TASK_NAME = "interlink.run_job"
+QUEUE_NAME = "interlink"
+"""The Procrastinate queue our jobs are deferred to and our workers listen on."""
+
+
+def apply_schema(engine: sa.Engine) -> bool:
+    """Create Procrastinate's tables and functions unless they exist; True if it did.
+
+    Safe when several processes start at once: they take turns on an advisory lock
+    (per schema) and only the first finds the tables missing.
+    """
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "SELECT pg_advisory_xact_lock("
+                "hashtext('interlink.procrastinate_schema.' || coalesce(current_schema(), '')))"
+            )
+        )
+        if conn.execute(sa.text("SELECT to_regclass('procrastinate_jobs')")).scalar():
+            return False
+        # The driver's own execute: the schema is many statements with literal % signs.
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        raw.execute(SchemaManager.get_schema())
+    log.info("created Procrastinate's schema")
+    return True
+
+
+# -- statements ---------------------------------------------------------------------------
+
+ENQUEUE = sa.text(
+    """
+    INSERT INTO interlink_jobs (id, kind, args, status, priority, attempts, max_attempts,
+        lock, pipeline, run_at, created_at, cancel_requested, idempotency_key, backend_id)
+    SELECT new.id, :kind, CAST(:args AS json), 'queued', CAST(:priority AS integer), 0,
+        :max_attempts, CAST(:lock AS varchar), :pipeline, :run_at, :created_at, false,
+        :idempotency_key,
+        (procrastinate_defer_jobs_v1(ARRAY[ROW(
+            CAST(:queue AS varchar), CAST(:task AS varchar), CAST(:priority AS integer),
+            CAST(:lock AS varchar), NULL, jsonb_build_object('job_id', new.id),
+            CAST(:scheduled_at AS timestamptz)
+        )::procrastinate_job_to_defer_v1]))[1]
+    FROM (SELECT nextval(pg_get_serial_sequence('interlink_jobs', 'id')) AS id) AS new
+    RETURNING *
+    """
+).columns(*jobs.c)
+
+# Procrastinate's claim and interlink's start in one statement: the function claims the
+# next job (SKIP LOCKED, locks, priority), the UPDATE starts its interlink job; `i_id` is
+# NULL when that job may not start (cancelled meanwhile, finished, or out of attempts).
+CLAIM = f"""
+    WITH job AS (
+        SELECT * FROM procrastinate_fetch_job_v2(ARRAY['{QUEUE_NAME}']::varchar[], %s)
+    ), started AS (
+        UPDATE interlink_jobs AS i
+           SET status = 'running', attempts = i.attempts + 1, started_at = %s,
+               worker = %s, finished_at = NULL, error = NULL
+          FROM job
+         WHERE job.task_name = '{TASK_NAME}' AND i.id = (job.args ->> 'job_id')::integer
+           AND i.status IN ('queued', 'running') AND i.attempts < i.max_attempts
+     RETURNING i.id, i.kind, i.args, i.priority, i.attempts, i.max_attempts, i.lock,
+               i.pipeline, i.run_at, i.created_at, i.cancel_requested, i.progress, i.result
+    )
+    SELECT job.id, job.status, job.task_name, job.priority, job.lock, job.queueing_lock,
+           job.args, job.scheduled_at, job.queue_name, job.attempts, job.worker_id, s.*
+      FROM job LEFT JOIN started AS s ON true
+"""
+
+# The same start, on its own (see Runner.run).
+START = """
+    UPDATE interlink_jobs
+       SET status = 'running', attempts = attempts + 1, started_at = %(now)s,
+           worker = %(worker)s, finished_at = NULL, error = NULL
+     WHERE id = %(id)s AND status IN ('queued', 'running') AND attempts < max_attempts
+ RETURNING *
+"""
+
+# Each ending checks that the row is still this attempt's: a job its worker was presumed
+# lost for (and that runs again elsewhere) must not be overwritten by the old attempt.
+_MINE = "WHERE id = %(id)s AND status = 'running' AND attempts = %(attempts)s"
+_PROGRESS = "progress = COALESCE(%(progress)s, progress)"
+
+COMPLETED = f"""
+    UPDATE interlink_jobs
+       SET status = 'completed', result = %(result)s, finished_at = %(now)s, {_PROGRESS}
+     {_MINE}
+"""
+RETRY = f"""
+    UPDATE interlink_jobs
+       SET status = 'queued', run_at = %(run_at)s, error = %(error)s, worker = NULL,
+           {_PROGRESS}
+     {_MINE}
+"""
+FAILED = f"""
+    UPDATE interlink_jobs
+       SET status = 'failed', error = %(error)s, finished_at = %(now)s, {_PROGRESS}
+     {_MINE}
+"""
+# A stopped attempt: cancelled if that was asked for, else handed back unspent.
+STOPPED = f"""
+    UPDATE interlink_jobs
+       SET status = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'queued' END,
+           attempts = CASE WHEN cancel_requested THEN attempts ELSE attempts - 1 END,
+           finished_at = CASE WHEN cancel_requested THEN %(now)s END,
+           error = CASE WHEN cancel_requested THEN %(error)s ELSE error END,
+           worker = CASE WHEN cancel_requested THEN worker END, {_PROGRESS}
+     {_MINE}
+ RETURNING status
+"""
+# An ending rides on Procrastinate's acknowledgement of the same job (a data-modifying
+# WITH runs whether or not the query reads it).
+ACK_FINISH = "SELECT procrastinate_finish_job_v1(%(backend_id)s, %(end_status)s, %(delete_job)s)"
+ACK_RETRY = (
+    "SELECT procrastinate_retry_job_v2(%(backend_id)s, %(retry_at)s, %(new_priority)s, "
+    "%(new_queue)s, %(new_lock)s)"
+)
+SAVE_PROGRESS = "UPDATE interlink_jobs SET progress = %(progress)s " + _MINE
+CANCEL_REQUESTED = "SELECT id FROM interlink_jobs WHERE id = ANY(%(ids)s) AND cancel_requested"
+ASK_CANCEL = "UPDATE interlink_jobs SET cancel_requested = true WHERE id = %(id)s"
+STATE = "SELECT status FROM interlink_jobs WHERE id = %(id)s"
+
+# Recovery of a job whose worker was lost while it ran.
+_WORKER_LOST = "its worker was lost (killed or its lease ran out)"
+LOST = f"""
+    UPDATE interlink_jobs
+       SET status = CASE WHEN cancel_requested THEN 'cancelled'
+                         WHEN attempts >= max_attempts THEN 'failed'
+                         ELSE 'queued' END,
+           finished_at = CASE WHEN cancel_requested OR attempts >= max_attempts
+                              THEN %(now)s END,
+           error = CASE
+               WHEN cancel_requested THEN '{_WORKER_LOST} while it was being cancelled'
+               WHEN attempts >= max_attempts THEN
+                   '{_WORKER_LOST}; gave up after ' || attempts || ' attempts'
+               ELSE '{_WORKER_LOST} during attempt ' || attempts
+           END,
+           run_at = %(now)s, worker = NULL
+     WHERE id = %(id)s AND status = 'running'
+ RETURNING status
+"""
+GIVE_UP = """
+    UPDATE interlink_jobs SET status = 'failed', finished_at = %(now)s,
+           error = 'gave up after ' || attempts || ' attempts'
+     WHERE id = %(id)s AND status = 'queued'
+"""
+RECOVERY_LOCK = "hashtext('interlink.recover_stalled.' || coalesce(current_schema(), ''))"
+
+
+def job_from_row(row: Mapping[Any, Any]) -> Job:
+    return Job(
+        id=row["id"],
+        kind=row["kind"],
+        args=row["args"] or {},
+        status=row["status"],
+        priority=row["priority"],
+        attempts=row["attempts"],
+        max_attempts=row["max_attempts"],
+        lock=row["lock"],
+        pipeline=row["pipeline"],
+        run_at=row["run_at"],
+        created_at=row["created_at"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        worker=row["worker"],
+        cancel_requested=bool(row["cancel_requested"]),
+        progress=row["progress"],
+        result=row["result"],
+        error=row["error"],
+    )
+
+
+def claimed_from_row(row: tuple[Any, ...], now: float, worker: str) -> tuple[pjobs.Job, Job | None]:
+    """Procrastinate's job, and the interlink job its claim started (None: not started)."""
+    claimed = pjobs.Job(
+        id=row[0],
+        status=row[1],
+        task_name=row[2],
+        priority=row[3],
+        lock=row[4],
+        queueing_lock=row[5],
+        task_kwargs=row[6],
+        scheduled_at=row[7],
+        queue=row[8],
+        attempts=row[9],
+        worker_id=row[10],
+    )
+    if row[11] is None:
+        return claimed, None
+    job = Job(
+        id=row[11],
+        kind=row[12],
+        args=row[13] or {},
+        status="running",
+        priority=row[14],
+        attempts=row[15],
+        max_attempts=row[16],
+        lock=row[17],
+        pipeline=row[18],
+        run_at=row[19],
+        created_at=row[20],
+        started_at=now,
+        worker=worker,
+        cancel_requested=bool(row[21]),
+        progress=row[22],
+        result=row[23],
+    )
+    return claimed, job
