@@ -44,7 +44,7 @@ import orjson
 import sqlalchemy as sa
 
 from interlink.config import InterlinkConfig
-from interlink.store import Store, jobs
+from interlink.store import Store, jobs, owner_alive
 
 from ._model import Job, JobFilter, JobSpec
 from ._queue import JobContext, JobKinds, Outcome, WorkerStats, execute
@@ -109,23 +109,6 @@ def _new_job(job_id: int, spec: JobSpec, values: dict[str, Any]) -> Job:
         run_at=values["run_at"],
         created_at=values["created_at"],
     )
-
-
-def _worker_alive(worker: str | None) -> bool:
-    """False only when `worker` ran on this machine and its process is gone."""
-    if not worker:
-        return False
-    host, _, rest = worker.partition(":")
-    pid, _, _token = rest.partition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return True
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class SqliteQueue:
@@ -647,7 +630,7 @@ class _Worker:
                 "SELECT id, worker, lease_until, attempts, max_attempts FROM interlink_jobs "
                 "INDEXED BY ix_interlink_jobs_running WHERE status = 'running'"
             )
-            if worker != self.name and (lease_until < now or not _worker_alive(worker))
+            if worker != self.name and (lease_until < now or not owner_alive(worker))
         ]
         if not stale:
             return

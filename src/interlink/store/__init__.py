@@ -32,7 +32,7 @@ from ._schema import (
     rate_limits,
     schedules,
 )
-from ._store import COUNTERS, PipelineState, Store
+from ._store import COUNTERS, PipelineState, Store, owner_alive
 from ._tables import ColumnKind, TableWriter, WriteCounts, infer_kind
 
 __all__ = [
@@ -71,4 +71,5 @@ __all__ = [
     "create_engine",
     "infer_kind",
     "metadata",
+    "owner_alive",
 ]

@@ -24,7 +24,7 @@ from interlink.types import WallClock
 from ._engine import create_engine
 from ._schema import locks, metadata, record_errors, runs, schema_changes, state
 
-__all__ = ["COUNTERS", "PipelineState", "Store"]
+__all__ = ["COUNTERS", "PipelineState", "Store", "owner_alive"]
 
 COUNTERS = ("pages", "read", "created", "updated", "unchanged", "failed", "skipped")
 _MAX_ERRORS_KEPT = 20
@@ -50,10 +50,15 @@ def _owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _owner_alive(owner: str) -> bool:
-    host, _, pid = owner.rpartition(":")
+def owner_alive(owner: str | None) -> bool:
+    """False only when `owner` ("host:pid" or "host:pid:anything") ran on this machine and
+    that process is gone; an owner on another machine is trusted to its lease."""
+    if not owner:
+        return False
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
     if host != socket.gethostname() or not pid.isdigit():
-        return True  # another machine: trust the lease
+        return True
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
@@ -109,7 +114,7 @@ class Store:
         with self.transaction() as conn:
             held = conn.execute(sa.select(locks).where(locks.c.pipeline == pipeline)).first()
             if held is not None:
-                if held.expires_at > now and _owner_alive(held.owner):
+                if held.expires_at > now and owner_alive(held.owner):
                     raise PipelineLockedError(
                         f"already running (run {held.run_id}, {held.owner}); "
                         "runs of one pipeline never overlap",
