@@ -303,3 +303,42 @@ def test_the_same_pipeline_into_postgresql(shop, postgres_url):
         ).one()
     assert row[0] and row[1] >= 0
     store.close()
+
+
+def test_records_copied_as_they_are_still_set_aside_when_they_lack_the_key(tmp_path) -> None:
+    """`fields: all` with no filter writes the page's records without a per-record step,
+    unless a record lacks the key: then that record alone is recorded as failed."""
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    items = [{"id": n, "sku": f"s{n}"} for n in range(1, 6)]
+    items[1] = {"sku": "no-id"}
+    items[3] = {"id": None, "sku": "null-id"}
+
+    async def listing(request: Any) -> JSONResponse:
+        return JSONResponse({"data": items})
+
+    with SandboxServer(Starlette(routes=[Route("/items", listing)])) as server:
+        config = InterlinkConfig.model_validate(
+            {
+                "database": f"sqlite:///{tmp_path / 'k.db'}",
+                "connections": {"api": {"base_url": server.url}},
+                "resources": {
+                    "api": {"items": {"path": "/items", "records": "data", "paginate": "single"}}
+                },
+                "pipelines": {
+                    "items": {
+                        "source": "api.items",
+                        "destination": {"sql": "items"},
+                        "fields": "all",
+                        "write": "merge",
+                    }
+                },
+            }
+        )
+        store = Store.open(config.database)
+        result = run(config, store, "items")
+    assert (result.counts["created"], result.counts["failed"]) == (3, 2)
+    assert all("no value for the key id" in error["error"] for error in result.errors)
+    assert [row["id"] for row in rows(store, "items")] == [1, 3, 5]

@@ -57,7 +57,12 @@ def run(
     Exit code 0 when every record went through, 1 when some failed or the run stopped.
     """
     from interlink.cli import _render
+    from interlink.cli._runtime import tune_collector
+    from interlink.config import load_config  # noqa: F401  (imported before the freeze)
+    from interlink.connectors import Catalog  # noqa: F401
+    from interlink.sync import run_pipeline  # noqa: F401
 
+    tune_collector()
     with _render.RunProgress(pipeline) as bar:
         result = asyncio.run(
             _run(

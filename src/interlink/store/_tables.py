@@ -138,7 +138,7 @@ class TableWriter:
         """Create the table or add the columns these records need; returns what was added."""
         if self.columns is None:
             self.columns = self._load_columns(conn)
-        keys: set[str] = set().union(*(record.keys() for record in records))
+        keys: set[str] = set().union(*records)
         if self.columns and keys <= self.columns.keys():
             return []  # the usual case: nothing new in this batch
         # Keys in file order for a new table; new keys only for an existing one.

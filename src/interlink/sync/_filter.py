@@ -42,7 +42,7 @@ from interlink.errors import ConfigError, InterlinkError
 
 from ._mapping import _describe, _import_callable, _kind, _value_at
 
-__all__ = ["FilterError", "compile_filter"]
+__all__ = ["FilterError", "compile_filter", "take_all"]
 
 Record = dict[str, Any]
 Evaluator = Callable[[Record], Any]
@@ -80,7 +80,7 @@ def compile_filter(spec: str | Mapping[str, Any] | None, *, where: str) -> Filte
     raises ConfigError with that key.
     """
     if spec is None:
-        return _take_all
+        return take_all
     if isinstance(spec, str):
         return _compile_expression(spec, where)
     if isinstance(spec, Mapping):
@@ -99,7 +99,7 @@ def compile_filter(spec: str | Mapping[str, Any] | None, *, where: str) -> Filte
     raise ConfigError(f"{_EXPECTED}; got {_kind(spec)}", key=where)
 
 
-def _take_all(record: Record) -> bool:
+def take_all(record: Record) -> bool:
     return True
 
 

@@ -19,7 +19,7 @@ from interlink.errors import ConfigError, InterlinkError, JobCancelledError
 from interlink.store import COUNTERS, Store
 
 from ._api_sink import ApiSink
-from ._filter import compile_filter
+from ._filter import compile_filter, take_all
 from ._mapping import compile_mapping
 from ._sql_sink import SqlSink
 
@@ -192,12 +192,23 @@ async def _run(
     counts = result.counts
     cursor = since
 
+    # Records copied as they are into a table need no per-record step at all: the page's
+    # own dicts are written (nothing downstream changes them), and only a batch with a
+    # record lacking its key goes through the loop below to set that record aside.
+    verbatim = (
+        isinstance(sink, SqlSink) and getattr(mapping, "copies_all", False) and keep is take_all
+    )
+
     async for page in source.pages(since=since, resume=resume, limit=limit):
         counts["pages"] += 1
         counts["read"] += len(page.records)
         items: list[tuple[Record, Record]] = []
         failed: list[tuple[Any, str, BaseException]] = []
-        for record in page.records:
+        records = page.records
+        if verbatim and isinstance(sink, SqlSink) and not sink.any_keyless(records):
+            items = list(zip(records, records, strict=True))
+            records = []
+        for record in records:
             try:
                 if not keep(record):
                     counts["skipped"] += 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import repeat
 from typing import Any
 
 import sqlalchemy as sa
@@ -48,6 +49,17 @@ class SqlSink:
         if self._single_key is not None:
             return record.get(self._single_key) is None
         return self._keyed and any(record.get(k) is None for k in self.primary_key)
+
+    def any_keyless(self, records: Sequence[dict[str, Any]]) -> bool:
+        """True when some record of the batch lacks a key field (one C-level pass)."""
+        if not self._keyed:
+            return False
+        try:
+            if self._single_key is not None:
+                return None in map(dict.get, records, repeat(self._single_key))
+            return any(map(self.keyless, records))
+        except (TypeError, AttributeError):  # a record that is not an object: the slow path
+            return True
 
     def truncate(self, conn: sa.Connection) -> None:
         self.writer.truncate(conn)
