@@ -90,6 +90,9 @@ def serve(
     else:
         typer.echo(f"worker: on, {workers} jobs at once, with schedules")
     typer.echo("Ctrl-C stops.", err=True)
+    from interlink.cli._runtime import tune_collector
+
+    tune_collector()
     try:
         _run_server(app, sock, log_level)
     finally:

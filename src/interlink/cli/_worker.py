@@ -42,8 +42,11 @@ async def _serve_jobs(
     from interlink.jobs import open_queue, run_worker
     from interlink.store import Store
 
+    from interlink.cli._runtime import tune_collector
+
     config = load_config(path)
     kinds = _load_kinds(modules)
+    tune_collector()
     store = Store.open(config.database)
     queue = open_queue(config, store)
     stop = asyncio.Event()
