@@ -38,11 +38,10 @@ async def _serve_jobs(
     path: Any, *, concurrency: int | None, modules: list[str], burst: bool, schedules: bool
 ) -> Any:
     from interlink.cli import _render_worker
+    from interlink.cli._runtime import tune_collector
     from interlink.config import load_config
     from interlink.jobs import open_queue, run_worker
     from interlink.store import Store
-
-    from interlink.cli._runtime import tune_collector
 
     config = load_config(path)
     kinds = _load_kinds(modules)
