@@ -28,6 +28,29 @@ __all__ = ["COUNTERS", "PipelineState", "Store", "owner_alive"]
 
 COUNTERS = ("pages", "read", "created", "updated", "unchanged", "failed", "skipped")
 _MAX_ERRORS_KEPT = 20
+_LEASE = 300.0
+
+_SAVE_STATE = (
+    sa.update(state)
+    .where(state.c.pipeline == sa.bindparam("b_pipeline"))
+    .values(
+        read_since=sa.bindparam("b_read_since", type_=state.c.read_since.type),
+        checkpoint=sa.bindparam("b_checkpoint", type_=state.c.checkpoint.type),
+        pending_cursor=sa.bindparam("b_pending_cursor", type_=state.c.pending_cursor.type),
+        run_id=sa.bindparam("b_run"),
+        updated_at=sa.bindparam("b_at"),
+    )
+)
+_SAVE_COUNTS = (
+    sa.update(runs)
+    .where(runs.c.id == sa.bindparam("b_run"))
+    .values({name: sa.bindparam(f"n_{name}") for name in COUNTERS})
+)
+_RENEW = (
+    sa.update(locks)
+    .where(locks.c.pipeline == sa.bindparam("b_pipeline"), locks.c.run_id == sa.bindparam("b_run"))
+    .values(expires_at=sa.bindparam("b_expires"))
+)
 
 
 @dataclass(frozen=True)
@@ -159,11 +182,9 @@ class Store:
                 ) from None
         return int(run_id)
 
-    def renew(self, conn: sa.Connection, pipeline: str, run_id: int, lease: float = 300.0) -> None:
+    def renew(self, conn: sa.Connection, pipeline: str, run_id: int, lease: float = _LEASE) -> None:
         conn.execute(
-            sa.update(locks)
-            .where(locks.c.pipeline == pipeline, locks.c.run_id == run_id)
-            .values(expires_at=self._clock() + lease)
+            _RENEW, {"b_pipeline": pipeline, "b_run": run_id, "b_expires": self._clock() + lease}
         )
 
     def finish_run(
@@ -235,21 +256,36 @@ class Store:
         pending_cursor: Any,
         counts: dict[str, int],
     ) -> None:
-        """In the caller's transaction: where the read stands after the batch just written."""
-        self._upsert_state(
-            conn,
-            pipeline,
-            read_since=read_since,
-            checkpoint=checkpoint,
-            pending_cursor=pending_cursor,
-            run_id=run_id,
-        )
+        """In the caller's transaction: where the read stands after the batch just written.
+
+        It runs once per page, so its three statements are built once (module level) and
+        only bound here: building them on every call cost more than running them.
+        """
+        now = self._clock()
+        saved = conn.execute(
+            _SAVE_STATE,
+            {
+                "b_pipeline": pipeline,
+                "b_read_since": read_since,
+                "b_checkpoint": checkpoint,
+                "b_pending_cursor": pending_cursor,
+                "b_run": run_id,
+                "b_at": now,
+            },
+        ).rowcount
+        if not saved:
+            self._upsert_state(
+                conn,
+                pipeline,
+                read_since=read_since,
+                checkpoint=checkpoint,
+                pending_cursor=pending_cursor,
+                run_id=run_id,
+            )
         conn.execute(
-            sa.update(runs)
-            .where(runs.c.id == run_id)
-            .values(**{k: counts.get(k, 0) for k in COUNTERS})
+            _SAVE_COUNTS, {"b_run": run_id, **{f"n_{k}": counts.get(k, 0) for k in COUNTERS}}
         )
-        self.renew(conn, pipeline, run_id)
+        conn.execute(_RENEW, {"b_pipeline": pipeline, "b_run": run_id, "b_expires": now + _LEASE})
 
     def complete_read(self, conn: sa.Connection, pipeline: str, run_id: int, cursor: Any) -> None:
         """In the caller's transaction: the read finished; `cursor` is where the next begins."""
