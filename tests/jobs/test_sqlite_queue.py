@@ -350,11 +350,11 @@ def test_a_late_answer_from_a_worker_that_lost_its_lease_changes_nothing(setup) 
 def test_durability_full_makes_commits_reach_the_disk(tmp_path) -> None:
     _, store, queue = make(tmp_path, durability="full")
     queue.enqueue(JobSpec("noop"))
-    assert queue._db().execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert queue.connection().execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
     (tmp_path / "normal").mkdir()
     _, store2, normal = make(tmp_path / "normal")
     normal.enqueue(JobSpec("noop"))
-    assert normal._db().execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+    assert normal.connection().execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
     for q, s in ((queue, store), (normal, store2)):
         q.close()
         s.close()
