@@ -765,3 +765,63 @@ def test_a_worker_outlives_its_database_connections(setup) -> None:
 
     stats = asyncio.run(go())
     assert stats.completed == 2
+
+
+def test_a_worker_refreshes_the_statistics_of_a_queue_filled_since_its_last_analyze(
+    setup,
+) -> None:
+    """A burst into a fresh queue: until its tables are analyzed again, the planner takes
+    them for nearly empty and each claim sorts the whole backlog."""
+    store, queue = setup
+    tables = ("procrastinate_jobs", "interlink_jobs")
+    with store.engine.begin() as conn:
+        for table in tables:  # only the worker may analyze them in this test
+            conn.execute(sa.text(f"ALTER TABLE {table} SET (autovacuum_enabled = false)"))
+    later = JobSpec("noop", delay=3600)
+    with store.transaction() as conn:
+        for _ in range(1500):
+            queue.enqueue(later, conn=conn)
+
+    def analyzed() -> dict[str, int]:
+        with store.engine.connect() as conn:
+            rows = conn.execute(
+                sa.text(
+                    "SELECT relname, analyze_count FROM pg_stat_user_tables "
+                    "WHERE relid IN (to_regclass('procrastinate_jobs'), "
+                    "to_regclass('interlink_jobs'))"
+                )
+            )
+            return {name: int(count) for name, count in rows}
+
+    assert analyzed() == dict.fromkeys(tables, 0)
+    asyncio.run(
+        work_until(queue, JobKinds.default(), lambda: 0 not in analyzed().values(), timeout=10)
+    )
+    assert analyzed() == dict.fromkeys(tables, 1)
+    with store.engine.connect() as conn:
+        estimated = conn.execute(
+            sa.text("SELECT reltuples FROM pg_class WHERE oid = to_regclass('interlink_jobs')")
+        ).scalar()
+    assert estimated == 1500
+
+
+def test_the_claim_starts_its_interlink_job_by_primary_key_whatever_the_statistics(
+    setup,
+) -> None:
+    """Stale statistics (3,000 jobs the planner has not seen) must not turn the claim's
+    UPDATE of interlink_jobs into a scan of every queued job."""
+    from interlink.jobs._procrastinate_sql import CLAIM
+
+    store, queue = setup
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("ANALYZE interlink_jobs"))  # the planner sees an empty table
+    with store.transaction() as conn:
+        for _ in range(3000):
+            queue.enqueue(JobSpec("noop"), conn=conn)
+    with store.engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        plan = "\n".join(row[0] for row in raw.execute("EXPLAIN " + CLAIM, (1, 0.0, "w")))
+    update = plan[plan.index("Update on interlink_jobs") :]
+    assert "Index Cond: (id = " in update and "interlink_jobs_pkey" in update, plan
+    assert "ix_interlink_jobs_status" not in plan, plan

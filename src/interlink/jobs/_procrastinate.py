@@ -242,7 +242,10 @@ class ProcrastinateQueue:
         runner = Runner(self, pool, kinds, stats, stop)
         app.job_manager = InterlinkJobManager(connector, runner)
         self._runners.add(runner)
-        side = [asyncio.create_task(runner.watch(), name="interlink jobs: progress")]
+        side = [
+            asyncio.create_task(runner.watch(), name="interlink jobs: progress"),
+            asyncio.create_task(runner.keep_statistics(), name="interlink jobs: statistics"),
+        ]
         try:
             await runner.recover(app)
             side.append(asyncio.create_task(runner.recover_forever(app), name="recovery"))

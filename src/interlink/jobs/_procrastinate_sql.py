@@ -34,6 +34,8 @@ __all__ = [
     "RECOVERY_LOCK",
     "RETRY",
     "SAVE_PROGRESS",
+    "STALE_STATISTICS",
+    "STATISTICS_LOCK",
     "START",
     "STATE",
     "STOPPED",
@@ -95,6 +97,9 @@ ENQUEUE = sa.text(
 # Procrastinate's claim and interlink's start in one statement: the function claims the
 # next job (SKIP LOCKED, locks, priority), the UPDATE starts its interlink job; `i_id` is
 # NULL when that job may not start (cancelled meanwhile, finished, or out of attempts).
+# The job id comes from a scalar subquery so the UPDATE is always a primary-key lookup:
+# written as a join, a planner with stale statistics (a queue table filled since its last
+# ANALYZE) scanned every queued job through the status index on each claim.
 CLAIM = f"""
     WITH job AS (
         SELECT * FROM procrastinate_fetch_job_v2(ARRAY['{QUEUE_NAME}']::varchar[], %s)
@@ -102,8 +107,8 @@ CLAIM = f"""
         UPDATE interlink_jobs AS i
            SET status = 'running', attempts = i.attempts + 1, started_at = %s,
                worker = %s, finished_at = NULL, error = NULL
-          FROM job
-         WHERE job.task_name = '{TASK_NAME}' AND i.id = (job.args ->> 'job_id')::integer
+         WHERE i.id = (SELECT (job.args ->> 'job_id')::integer FROM job
+                        WHERE job.task_name = '{TASK_NAME}')
            AND i.status IN ('queued', 'running') AND i.attempts < i.max_attempts
      RETURNING i.id, i.kind, i.args, i.priority, i.attempts, i.max_attempts, i.lock,
                i.pipeline, i.run_at, i.created_at, i.cancel_requested, i.progress, i.result
@@ -191,6 +196,20 @@ GIVE_UP = """
      WHERE id = %(id)s AND status = 'queued'
 """
 RECOVERY_LOCK = "hashtext('interlink.recover_stalled.' || coalesce(current_schema(), ''))"
+
+# The planner's statistics of the two queue tables. Autovacuum refreshes them at most once
+# a minute and only after 10% of a table changed; until then a burst into a fresh (or much
+# smaller) queue looks like a few rows, and each claim sorts the whole backlog instead of
+# reading the first entry of Procrastinate's priority index: a drain that slows as it goes.
+# Workers re-analyze a table once it changed by half its size (at least 1,000 rows) since
+# its last ANALYZE, one worker at a time.
+STALE_STATISTICS = """
+    SELECT s.relname::text AS name
+      FROM pg_stat_user_tables AS s JOIN pg_class AS c ON c.oid = s.relid
+     WHERE s.relid IN (to_regclass('procrastinate_jobs'), to_regclass('interlink_jobs'))
+       AND s.n_mod_since_analyze > 1000 + 0.5 * greatest(c.reltuples, 0)
+"""
+STATISTICS_LOCK = "hashtext('interlink.analyze_queue.' || coalesce(current_schema(), ''))"
 
 
 def job_from_row(row: Mapping[Any, Any]) -> Job:

@@ -21,6 +21,7 @@ import psycopg
 from procrastinate import exceptions as pexc, jobs as pjobs, retry as pretry
 from procrastinate.job_context import AbortReason
 from procrastinate.manager import JobManager
+from psycopg import sql
 from psycopg.rows import DictRow, tuple_row
 from psycopg.types.json import Json
 from psycopg_pool import AsyncConnectionPool
@@ -40,8 +41,10 @@ from ._procrastinate_sql import (
     RECOVERY_LOCK,
     RETRY,
     SAVE_PROGRESS,
+    STALE_STATISTICS,
     START,
     STATE,
+    STATISTICS_LOCK,
     STOPPED,
     TASK_NAME,
     claimed_from_row,
@@ -57,6 +60,7 @@ __all__ = ["HandBack", "InterlinkJobManager", "Pool", "Runner", "run_job"]
 log = logging.getLogger("interlink.jobs")
 
 _PROGRESS_EVERY = 0.5
+_STATISTICS_EVERY = 1.0
 
 Pool = AsyncConnectionPool[psycopg.AsyncConnection[DictRow]]
 
@@ -334,6 +338,33 @@ class Runner:
                             self.running[row["id"]].cancel_requested = True
             except psycopg.Error as exc:
                 log.warning("could not save job progress or read cancel requests: %s", exc)
+
+    async def keep_statistics(self) -> None:
+        """Every second: re-analyze a queue table whose planner statistics went stale."""
+        while True:
+            await asyncio.sleep(_STATISTICS_EVERY)
+            try:
+                await self.analyze_stale()
+            except psycopg.Error as exc:
+                log.warning("could not refresh the queue tables' statistics: %s", exc)
+
+    async def analyze_stale(self) -> list[str]:
+        """ANALYZE the queue tables that changed by half since their last ANALYZE; the
+        names of those analyzed (none while another worker is at it)."""
+        async with self.pool.connection() as conn:
+            cursor = await conn.execute(STALE_STATISTICS)
+            stale = [row["name"] for row in await cursor.fetchall()]
+            if not stale:
+                return []
+            async with conn.transaction():
+                cursor = await conn.execute(f"SELECT pg_try_advisory_xact_lock({STATISTICS_LOCK})")
+                got = await cursor.fetchone()
+                if not got or not got["pg_try_advisory_xact_lock"]:
+                    return []
+                tables = sql.SQL(", ").join(sql.Identifier(name) for name in stale)
+                await conn.execute(sql.SQL("ANALYZE (SKIP_LOCKED) {}").format(tables))
+        log.debug("analyzed %s", ", ".join(stale))
+        return stale
 
     async def recover_forever(self, app: procrastinate.App) -> None:
         while True:
