@@ -245,6 +245,9 @@ class Backend:
     def completed(self) -> int:
         raise NotImplementedError
 
+    def analyze(self) -> None:
+        """Bring the planner's statistics up to date (PostgreSQL; a no-op elsewhere)."""
+
     def close(self) -> None: ...
 
 
@@ -369,6 +372,9 @@ class InterlinkPostgres(Backend):
         row = self.conn.execute(query).fetchone()
         return int(row[0]) if row else 0
 
+    def analyze(self) -> None:
+        self.conn.execute("ANALYZE")
+
     def close(self) -> None:
         self.conn.close()
         self.queue.close()
@@ -413,6 +419,9 @@ class ProcrastinateAlone(Backend):
         row = self.conn.execute(query).fetchone()
         return int(row[0]) if row else 0
 
+    def analyze(self) -> None:
+        self.conn.execute("ANALYZE")
+
     def close(self) -> None:
         self.conn.close()
 
@@ -433,8 +442,11 @@ def _wait_done(backend: Backend, jobs: int, timeout: float) -> float:
         time.sleep(max(0.005, (now - started) / 100))
 
 
-def measure(backend: Backend, mode: str, jobs: int, workers: int, concurrency: int) -> float:
-    """Jobs per second for one round."""
+def measure(
+    backend: Backend, mode: str, jobs: int, workers: int, concurrency: int, analyze: bool = False
+) -> float:
+    """Jobs per second for one round; with `analyze`, a drain starts with the planner's
+    statistics up to date (as a long-lived queue's are) instead of a fresh database's."""
     backend.setup()
     children: list[subprocess.Popen[str]] = []
     try:
@@ -443,6 +455,8 @@ def measure(backend: Backend, mode: str, jobs: int, workers: int, concurrency: i
         time.sleep(0.3)  # let every worker reach its idle loop
         if mode == "drain":
             backend.fill(jobs)
+            if analyze:
+                backend.analyze()
             started = time.perf_counter()
         else:
             producer = _spawn(backend.producer, {**spec, "jobs": jobs})
@@ -651,6 +665,11 @@ def main() -> None:
     parser.add_argument("--durability", default="normal", choices=["normal", "full"])
     parser.add_argument("--pipeline-jobs", type=int, default=40, help="e2e pipeline jobs")
     parser.add_argument("--records", type=int, default=2000, help="customers per e2e run")
+    parser.add_argument(
+        "--analyze",
+        action="store_true",
+        help="PostgreSQL drains: ANALYZE every contender's tables after filling them",
+    )
     parser.add_argument("--no-e2e", action="store_true", help="skip the pipeline jobs")
     parser.add_argument("--no-noop", action="store_true", help="skip the no-op jobs")
     parser.add_argument("--child", nargs=2, metavar=("ROLE", "SPEC"), help=argparse.SUPPRESS)
@@ -686,6 +705,7 @@ def main() -> None:
         f"{sqlalchemy.__version__}; drain {args.jobs:,}, steady {args.steady_jobs:,}; "
         f"concurrency {args.concurrency} per worker; durability {args.durability}; "
         f"median of {args.rounds} rounds"
+        + ("; tables analyzed after each fill" if args.analyze else "")
     )
     header = (
         f"{'backend':<11} {'mode':<7} {'workers':>7} {'contender':<26} {'jobs/s':>9} {'ratio':>7}"
@@ -699,8 +719,10 @@ def main() -> None:
                 ours_rates: list[float] = []
                 base_rates: list[float] = []
                 for _ in range(args.rounds):  # interleaved, so drift hits both alike
-                    ours_rates.append(measure(ours, mode, jobs, workers, args.concurrency))
-                    base_rates.append(measure(baseline, mode, jobs, workers, args.concurrency))
+                    for backend, rates in ((ours, ours_rates), (baseline, base_rates)):
+                        rates.append(
+                            measure(backend, mode, jobs, workers, args.concurrency, args.analyze)
+                        )
                 ours_rate = statistics.median(ours_rates)
                 base_rate = statistics.median(base_rates)
                 for contender, rate, rates in (

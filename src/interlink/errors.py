@@ -22,7 +22,8 @@ InterlinkError                        code -> API envelope "error.code"; exit_co
     ├── JobNotFoundError              no job with that id
     │   └── JobNotFoundApiError       ... said by the jobs API (also a NotFoundError)
     ├── JobCancelledError             the job was cancelled (raised inside it to stop it)
-    └── JobTimeoutError               wait_for_job gave up; the job goes on
+    ├── JobTimeoutError               wait_for_job gave up; the job goes on
+    └── QueueSchemaError              the queue's tables need migrating first   -> exit 2
 ```
 
 `ApiError` also carries `error_code` and `details` when the server answered in
@@ -49,6 +50,7 @@ __all__ = [
     "JobNotFoundApiError",
     "JobNotFoundError",
     "JobTimeoutError",
+    "QueueSchemaError",
     "NotFoundError",
     "OAuthError",
     "PaginationError",
@@ -351,3 +353,11 @@ class JobTimeoutError(JobError):
     """`wait_for_job` stopped waiting; the job itself goes on."""
 
     code = "TIMEOUT"
+
+
+class QueueSchemaError(JobError):
+    """The database's job-queue schema is older than the code that runs on it (Procrastinate
+    was upgraded, its migrations were not applied): migrate it, then start again."""
+
+    code = "QUEUE_SCHEMA_OUTDATED"
+    exit_code = 2

@@ -96,3 +96,25 @@ def test_sigterm_stops_the_worker_cleanly(tmp_path) -> None:
             worker.kill()
     assert worker.returncode == 0, err.decode()
     assert b"worker summary" in out
+
+
+def test_worker_refuses_an_outdated_procrastinate_schema_in_one_line(
+    tmp_path, postgres_url
+) -> None:
+    import psycopg
+
+    from tests.jobs.procrastinate_schema import fresh_schema
+
+    with fresh_schema(postgres_url, "test_cli") as url:
+        path = tmp_path / "interlink.yaml"
+        path.write_text(f"database: {url}\n")
+        enqueue(path, JobSpec("noop"))  # creates the schema as this release has it
+        schema = url.rpartition("search_path%3D")[2]
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            conn.execute(f'DROP FUNCTION "{schema}".procrastinate_fetch_job_v2')
+        result = CliRunner().invoke(app, ["worker", "-c", str(path), "--burst"])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert "missing procrastinate_fetch_job_v2" in lines[0]
+    assert "--migrations-path" in lines[0]

@@ -23,7 +23,7 @@ import pytest
 import sqlalchemy as sa
 
 from interlink.config import InterlinkConfig
-from interlink.errors import ConfigError, JobCancelledError
+from interlink.errors import ConfigError, JobCancelledError, QueueSchemaError
 from interlink.jobs import (
     JobContext,
     JobFilter,
@@ -59,7 +59,11 @@ def make(url: str, **jobs_settings: Any) -> tuple[InterlinkConfig, Store, Procra
     settings.update(jobs_settings)
     config = InterlinkConfig.model_validate({"database": url, "jobs": settings})
     store = Store.open(config.database)
-    queue = open_queue(config, store)
+    try:
+        queue = open_queue(config, store)
+    except BaseException:
+        store.close()
+        raise
     assert isinstance(queue, ProcrastinateQueue) and queue.backend == "postgresql"
     return config, store, queue
 
@@ -265,6 +269,22 @@ def test_procrastinate_schema_is_applied_once_when_two_processes_start_together(
 
 
 # -- running -------------------------------------------------------------------------------
+
+
+def test_a_procrastinate_schema_older_than_the_installed_release_is_refused(
+    schema_url, make_queue
+) -> None:
+    """Upgrading Procrastinate without its migrations: refused at start, naming what is
+    missing and how to migrate, instead of failing job after job at run time."""
+    store, _ = make_queue()
+    with store.engine.begin() as conn:  # as a schema from before retry_job_v2 would be
+        conn.execute(sa.text("DROP FUNCTION procrastinate_retry_job_v2"))
+    with pytest.raises(QueueSchemaError) as caught:
+        make(schema_url)
+    message = str(caught.value)
+    assert "missing procrastinate_retry_job_v2" in message
+    assert "procrastinate schema --migrations-path" in message
+    assert caught.value.exit_code == 2 and "\n" not in message
 
 
 def test_jobs_run_by_priority_then_in_order(setup) -> None:

@@ -82,7 +82,12 @@ def serve(
     sock = _listen(host, port)
     store = Store.open(settings.database)
     workers = concurrency or settings.jobs.concurrency
-    app = create_app(settings, store=store, worker=not no_worker, concurrency=workers)
+    try:
+        app = create_app(settings, store=store, worker=not no_worker, concurrency=workers)
+    except BaseException:
+        store.close()
+        sock.close()
+        raise
     url = _url(host, sock.getsockname()[1])
     typer.echo(f"interlink API on {url}  (docs: {url}/docs, health: {url}/health)")
     if no_worker:

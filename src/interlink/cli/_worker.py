@@ -47,7 +47,11 @@ async def _serve_jobs(
     kinds = _load_kinds(modules)
     tune_collector()
     store = Store.open(config.database)
-    queue = open_queue(config, store)
+    try:
+        queue = open_queue(config, store)
+    except BaseException:
+        store.close()
+        raise
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -7,7 +7,10 @@ Each statement here is run by `ProcrastinateQueue` (`ENQUEUE`) or by the worker'
 
 from __future__ import annotations
 
+import functools
+import importlib.metadata
 import logging
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,6 +18,7 @@ import sqlalchemy as sa
 from procrastinate import jobs as pjobs
 from procrastinate.schema import SchemaManager
 
+from interlink.errors import QueueSchemaError
 from interlink.store import jobs
 
 from ._model import Job
@@ -56,7 +60,9 @@ def apply_schema(engine: sa.Engine) -> bool:
     """Create Procrastinate's tables and functions unless they exist; True if it did.
 
     Safe when several processes start at once: they take turns on an advisory lock
-    (per schema) and only the first finds the tables missing.
+    (per schema) and only the first finds the tables missing. An existing schema must
+    have every function the installed Procrastinate calls, or `QueueSchemaError` says
+    which are missing and how to migrate.
     """
     with engine.begin() as conn:
         conn.execute(
@@ -66,6 +72,8 @@ def apply_schema(engine: sa.Engine) -> bool:
             )
         )
         if conn.execute(sa.text("SELECT to_regclass('procrastinate_jobs')")).scalar():
+            missing = conn.execute(_MISSING_FUNCTIONS, {"names": _schema_functions()}).scalars()
+            _refuse_outdated(engine, sorted(missing))
             return False
         # The driver's own execute: the schema is many statements with literal % signs.
         raw = conn.connection.driver_connection
@@ -73,6 +81,37 @@ def apply_schema(engine: sa.Engine) -> bool:
         raw.execute(SchemaManager.get_schema())
     log.info("created Procrastinate's schema")
     return True
+
+
+@functools.cache
+def _schema_functions() -> list[str]:
+    """The functions the installed Procrastinate's schema defines (and its code calls)."""
+    schema = SchemaManager.get_schema()
+    found = re.findall(r"CREATE (?:OR REPLACE )?FUNCTION\s+(?:\w+\.)?(\w+)\s*\(", schema)
+    return sorted(set(found))
+
+
+_MISSING_FUNCTIONS = sa.text(
+    """
+    SELECT name FROM unnest(CAST(:names AS text[])) AS name
+     WHERE NOT EXISTS (
+        SELECT 1 FROM pg_proc AS p JOIN pg_namespace AS n ON n.oid = p.pronamespace
+         WHERE p.proname = name AND n.nspname = ANY(current_schemas(false)))
+    """
+)
+
+
+def _refuse_outdated(engine: sa.Engine, missing: list[str]) -> None:
+    if not missing:
+        return
+    version = importlib.metadata.version("procrastinate")
+    shown = ", ".join(missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
+    raise QueueSchemaError(
+        f"{engine.url.render_as_string(hide_password=True)}: Procrastinate's schema is older "
+        f"than procrastinate {version} installed here (missing {shown}); apply its migration "
+        "scripts newer than the schema, from the folder `procrastinate schema "
+        "--migrations-path` prints, then start again"
+    )
 
 
 # -- statements ---------------------------------------------------------------------------
@@ -202,12 +241,13 @@ RECOVERY_LOCK = "hashtext('interlink.recover_stalled.' || coalesce(current_schem
 # smaller) queue looks like a few rows, and each claim sorts the whole backlog instead of
 # reading the first entry of Procrastinate's priority index: a drain that slows as it goes.
 # Workers re-analyze a table once it changed by half its size (at least 1,000 rows) since
-# its last ANALYZE, one worker at a time.
+# its last ANALYZE, one worker at a time, if their role owns it (ANALYZE would skip it).
 STALE_STATISTICS = """
     SELECT s.relname::text AS name
       FROM pg_stat_user_tables AS s JOIN pg_class AS c ON c.oid = s.relid
      WHERE s.relid IN (to_regclass('procrastinate_jobs'), to_regclass('interlink_jobs'))
        AND s.n_mod_since_analyze > 1000 + 0.5 * greatest(c.reltuples, 0)
+       AND pg_has_role(c.relowner, 'USAGE')
 """
 STATISTICS_LOCK = "hashtext('interlink.analyze_queue.' || coalesce(current_schema(), ''))"
 

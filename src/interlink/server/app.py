@@ -133,7 +133,12 @@ def create_app(
     owns_store = store is None
     store = store or Store.open(config.database)
     owns_queue = queue is None
-    queue = queue or open_queue(config, store)
+    try:
+        queue = queue or open_queue(config, store)
+    except BaseException:
+        if owns_store:
+            store.close()
+        raise
     context = ServerContext(
         config, store, queue, worker=worker, concurrency=concurrency, kinds=kinds
     )
