@@ -99,3 +99,32 @@ def test_interlink_serve_as_a_process_answers_and_runs_jobs(tmp_path):
 
             time.sleep(0.05)
         assert shown["status"] == "completed"
+
+
+def test_connections_to_the_listening_socket_send_without_delay() -> None:
+    """asyncio sets TCP_NODELAY on the connections of a socket made as TCP; without it an
+    answer's body waits for the client's delayed ACK of its headers (40 ms on Linux)."""
+    import asyncio
+
+    sock = _serve._listen("127.0.0.1", 0)
+    port = sock.getsockname()[1]
+    seen: list[int] = []
+
+    async def go() -> None:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            accepted = writer.get_extra_info("socket")
+            seen.append(accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(handle, sock=sock)
+        async with server:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            while not seen:
+                await asyncio.sleep(0.01)
+            writer.close()
+
+    try:
+        asyncio.run(asyncio.wait_for(go(), 10))
+    finally:
+        sock.close()
+    assert seen == [1]
