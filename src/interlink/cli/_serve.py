@@ -83,8 +83,12 @@ def serve(
 
     settings = load_config(config_path(ctx, config))
     sock = _listen(host, port)
-    store = Store.open(settings.database)
     workers = concurrency or settings.jobs.concurrency
+    try:
+        store = Store.open(settings.database)
+    except BaseException:
+        sock.close()
+        raise
     try:
         app = create_app(settings, store=store, worker=not no_worker, concurrency=workers)
     except BaseException:

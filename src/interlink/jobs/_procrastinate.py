@@ -94,6 +94,26 @@ def _dumps(value: Any) -> str:
     return orjson.dumps(value, default=str).decode()
 
 
+async def _stop_side_tasks(runner: Runner, tasks: list[asyncio.Task[None]]) -> None:
+    """Stop the runner's side loops: they see `closing` at their next turn and are
+    cancelled too, again each second in case a cancellation was lost; after 5 s the
+    ones still going are left behind with an error in the log, so `work()` returns."""
+    runner.closing.set()
+    pending = set(tasks)
+    for _ in range(5):
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=1.0)
+        if not pending:
+            break
+    else:
+        names = ", ".join(sorted(task.get_name() for task in pending))
+        log.error("job worker side tasks did not stop, left behind: %s", names)
+    for task in tasks:
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            log.error("job worker side task %s failed", task.get_name(), exc_info=task.exception())
+
+
 class ProcrastinateQueue:
     """The durable job queue on PostgreSQL, with Procrastinate's worker.
 
@@ -261,9 +281,7 @@ class ProcrastinateQueue:
                 await self._run_until_stopped(app, runner, concurrency)
         finally:
             self._runners.discard(runner)
-            for task in side:
-                task.cancel()
-            await asyncio.gather(*side, return_exceptions=True)
+            await _stop_side_tasks(runner, side)
             await connector.close_async()
             await pool.close()
         return stats

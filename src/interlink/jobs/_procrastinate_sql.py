@@ -17,8 +17,10 @@ from typing import Any
 import sqlalchemy as sa
 from procrastinate import jobs as pjobs
 from procrastinate.schema import SchemaManager
+from procrastinate.sql import queries as procrastinate_queries
 
 from interlink.errors import QueueSchemaError
+from interlink.http import Redactor
 from interlink.store import jobs
 
 from ._model import Job
@@ -61,8 +63,9 @@ def apply_schema(engine: sa.Engine) -> bool:
 
     Safe when several processes start at once: they take turns on an advisory lock
     (per schema) and only the first finds the tables missing. An existing schema must
-    have every function the installed Procrastinate calls, or `QueueSchemaError` says
-    which are missing and how to migrate.
+    have every function the installed Procrastinate's queries call, or `QueueSchemaError`
+    names those missing and how to migrate. (A migration that only rewrites the body of a
+    function under the same name is not detected: Procrastinate keeps no schema version.)
     """
     with engine.begin() as conn:
         conn.execute(
@@ -72,7 +75,7 @@ def apply_schema(engine: sa.Engine) -> bool:
             )
         )
         if conn.execute(sa.text("SELECT to_regclass('procrastinate_jobs')")).scalar():
-            missing = conn.execute(_MISSING_FUNCTIONS, {"names": _schema_functions()}).scalars()
+            missing = conn.execute(_MISSING_FUNCTIONS, {"names": called_functions()}).scalars()
             _refuse_outdated(engine, sorted(missing))
             return False
         # The driver's own execute: the schema is many statements with literal % signs.
@@ -83,20 +86,32 @@ def apply_schema(engine: sa.Engine) -> bool:
     return True
 
 
+# The functions interlink's own statements call (below, and the cancel in _procrastinate.py).
+_OUR_CALLS = (
+    "procrastinate_cancel_job_v1",
+    "procrastinate_defer_jobs_v1",
+    "procrastinate_fetch_job_v2",
+    "procrastinate_finish_job_v1",
+    "procrastinate_retry_job_v2",
+)
+
+
 @functools.cache
-def _schema_functions() -> list[str]:
-    """The functions the installed Procrastinate's schema defines (and its code calls)."""
-    schema = SchemaManager.get_schema()
-    found = re.findall(r"CREATE (?:OR REPLACE )?FUNCTION\s+(?:\w+\.)?(\w+)\s*\(", schema)
-    return sorted(set(found))
+def called_functions() -> list[str]:
+    """The database functions the installed Procrastinate's queries and ours call."""
+    queries = "\n".join(procrastinate_queries.values())
+    found = re.findall(r"\b(procrastinate_\w+_v\d+)\s*\(", queries)
+    return sorted({*found, *_OUR_CALLS})
 
 
+# Looked up in the schema that holds procrastinate_jobs, not anywhere on the search path.
 _MISSING_FUNCTIONS = sa.text(
     """
     SELECT name FROM unnest(CAST(:names AS text[])) AS name
      WHERE NOT EXISTS (
-        SELECT 1 FROM pg_proc AS p JOIN pg_namespace AS n ON n.oid = p.pronamespace
-         WHERE p.proname = name AND n.nspname = ANY(current_schemas(false)))
+        SELECT 1 FROM pg_proc AS p
+         WHERE p.proname = name AND p.pronamespace = (
+            SELECT relnamespace FROM pg_class WHERE oid = to_regclass('procrastinate_jobs')))
     """
 )
 
@@ -106,10 +121,11 @@ def _refuse_outdated(engine: sa.Engine, missing: list[str]) -> None:
         return
     version = importlib.metadata.version("procrastinate")
     shown = ", ".join(missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
+    database = Redactor().url(engine.url.render_as_string(hide_password=False))
     raise QueueSchemaError(
-        f"{engine.url.render_as_string(hide_password=True)}: Procrastinate's schema is older "
-        f"than procrastinate {version} installed here (missing {shown}); apply its migration "
-        "scripts newer than the schema, from the folder `procrastinate schema "
+        f"{database}: Procrastinate's schema lacks functions that procrastinate {version} "
+        f"installed here calls (missing {shown}), so it was made by another release; apply "
+        "its migration scripts newer than the schema, from the folder `procrastinate schema "
         "--migrations-path` prints, then start again"
     )
 
@@ -243,7 +259,7 @@ RECOVERY_LOCK = "hashtext('interlink.recover_stalled.' || coalesce(current_schem
 # Workers re-analyze a table once it changed by half its size (at least 1,000 rows) since
 # its last ANALYZE, one worker at a time, if their role owns it (ANALYZE would skip it).
 STALE_STATISTICS = """
-    SELECT s.relname::text AS name
+    SELECT s.schemaname::text AS schema, s.relname::text AS name
       FROM pg_stat_user_tables AS s JOIN pg_class AS c ON c.oid = s.relid
      WHERE s.relid IN (to_regclass('procrastinate_jobs'), to_regclass('interlink_jobs'))
        AND s.n_mod_since_analyze > 1000 + 0.5 * greatest(c.reltuples, 0)

@@ -181,6 +181,8 @@ class Runner:
         self.endings: dict[int, tuple[str, dict[str, Any]]] = {}
         """By Procrastinate job id: the interlink update to run with its acknowledgement."""
         self.fetched = 0
+        self.closing = asyncio.Event()
+        """Set when `work()` ends: the side loops stop at their next turn."""
 
     async def _one(self, sql: str, params: Mapping[str, Any]) -> dict[str, Any] | None:
         """Run one statement; its first row, if it has rows."""
@@ -312,10 +314,19 @@ class Runner:
 
     # -- side tasks -------------------------------------------------------------------------
 
+    async def _pause(self, seconds: float) -> bool:
+        """Sleep `seconds`; False once `closing` is set (at once if it is set meanwhile).
+
+        The side loops check this rather than trusting cancellation alone: a cancellation
+        that lands while psycopg_pool hands over a connection can be lost, and a loop that
+        missed it would keep `work()` from ever returning."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.closing.wait(), seconds)
+        return not self.closing.is_set()
+
     async def watch(self) -> None:
         """Every half second while jobs run: save reported progress, read cancel requests."""
-        while True:
-            await asyncio.sleep(_PROGRESS_EVERY)
+        while await self._pause(_PROGRESS_EVERY):
             mine = list(self.running.values())
             if not mine:
                 continue
@@ -341,34 +352,42 @@ class Runner:
 
     async def keep_statistics(self) -> None:
         """Every second: re-analyze a queue table whose planner statistics went stale."""
-        while True:
-            await asyncio.sleep(_STATISTICS_EVERY)
+        failing = False
+        while await self._pause(_STATISTICS_EVERY):
             try:
                 await self.analyze_stale()
             except psycopg.Error as exc:
-                log.warning("could not refresh the queue tables' statistics: %s", exc)
+                if not failing:  # once per outage, not every second of it
+                    log.warning("could not refresh the queue tables' statistics: %s", exc)
+                failing = True
+            else:
+                failing = False
 
     async def analyze_stale(self) -> list[str]:
         """ANALYZE the queue tables that changed by half since their last ANALYZE; the
         names of those analyzed (none while another worker is at it)."""
         async with self.pool.connection() as conn:
             cursor = await conn.execute(STALE_STATISTICS)
-            stale = [row["name"] for row in await cursor.fetchall()]
-            if not stale:
-                return []
+            if not await cursor.fetchall():
+                return []  # the common case: one read, no transaction
             async with conn.transaction():
                 cursor = await conn.execute(f"SELECT pg_try_advisory_xact_lock({STATISTICS_LOCK})")
                 got = await cursor.fetchone()
                 if not got or not got["pg_try_advisory_xact_lock"]:
                     return []
-                tables = sql.SQL(", ").join(sql.Identifier(name) for name in stale)
+                # Again under the lock: another worker may have analyzed them meanwhile.
+                cursor = await conn.execute(STALE_STATISTICS)
+                stale = [(row["schema"], row["name"]) for row in await cursor.fetchall()]
+                if not stale:
+                    return []
+                tables = sql.SQL(", ").join(sql.Identifier(*table) for table in stale)
                 await conn.execute(sql.SQL("ANALYZE (SKIP_LOCKED) {}").format(tables))
-        log.debug("analyzed %s", ", ".join(stale))
-        return stale
+        names = [name for _, name in stale]
+        log.debug("analyzed %s", ", ".join(names))
+        return names
 
     async def recover_forever(self, app: procrastinate.App) -> None:
-        while True:
-            await asyncio.sleep(self.settings.lease / 3)
+        while await self._pause(self.settings.lease / 3):
             try:
                 await self.recover(app)
             except (psycopg.Error, pexc.ConnectorException) as exc:
