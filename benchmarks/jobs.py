@@ -251,29 +251,22 @@ class Backend:
     def close(self) -> None: ...
 
 
-class InterlinkSqlite(Backend):
-    name = "interlink sqlite"
+class _InterlinkQueue(Backend):
+    """interlink's queue as `open_queue` picks it for `self.config`; `self.conn` counts."""
+
     worker = "interlink-worker"
     producer = "interlink-producer"
+    conn: Any
 
-    def __init__(self, folder: Path, durability: str) -> None:
-        self.folder = folder
-        self.durability = durability
-
-    def setup(self) -> None:
+    def _open(self, config: dict[str, Any]) -> None:
         from interlink.config import InterlinkConfig
         from interlink.jobs import open_queue
         from interlink.store import Store
 
-        path = self.folder / f"interlink-{time.monotonic_ns()}.db"
-        self.config = {
-            "database": f"sqlite:///{path}",
-            "jobs": {"durability": self.durability, "poll_interval": 0.5},
-        }
-        config = InterlinkConfig.model_validate(self.config)
-        self.store = Store.open(config.database)
-        self.queue = open_queue(config, self.store)
-        self.db = sqlite3.connect(path)
+        self.config = config
+        settings = InterlinkConfig.model_validate(config)
+        self.store = Store.open(settings.database)
+        self.queue = open_queue(settings, self.store)
 
     def spec(self, concurrency: int) -> dict[str, Any]:
         return {"config": self.config, "concurrency": concurrency}
@@ -288,12 +281,31 @@ class InterlinkSqlite(Backend):
 
     def completed(self) -> int:
         query = "SELECT count(*) FROM interlink_jobs WHERE status = 'completed'"
-        return int(self.db.execute(query).fetchone()[0])
+        row = self.conn.execute(query).fetchone()
+        return int(row[0]) if row else 0
 
     def close(self) -> None:
-        self.db.close()
+        self.conn.close()
         self.queue.close()
         self.store.close()
+
+
+class InterlinkSqlite(_InterlinkQueue):
+    name = "interlink sqlite"
+
+    def __init__(self, folder: Path, durability: str) -> None:
+        self.folder = folder
+        self.durability = durability
+
+    def setup(self) -> None:
+        path = self.folder / f"interlink-{time.monotonic_ns()}.db"
+        self._open(
+            {
+                "database": f"sqlite:///{path}",
+                "jobs": {"durability": self.durability, "poll_interval": 0.5},
+            }
+        )
+        self.conn = sqlite3.connect(path)
 
 
 class BareSqlite(Backend):
@@ -334,10 +346,8 @@ def _fresh_database(admin_url: str, name: str) -> str:
     return f"{base}/{name}"
 
 
-class InterlinkPostgres(Backend):
+class InterlinkPostgres(_InterlinkQueue):
     name = "interlink postgresql"
-    worker = "interlink-worker"
-    producer = "interlink-producer"
 
     def __init__(self, admin_url: str) -> None:
         self.admin_url = admin_url
@@ -345,40 +355,12 @@ class InterlinkPostgres(Backend):
     def setup(self) -> None:
         import psycopg
 
-        from interlink.config import InterlinkConfig
-        from interlink.jobs import open_queue
-        from interlink.store import Store
-
         url = _fresh_database(self.admin_url, "interlink_bench_jobs")
-        self.config = {"database": url, "jobs": {"poll_interval": 0.5}}
-        config = InterlinkConfig.model_validate(self.config)
-        self.store = Store.open(config.database)
-        self.queue = open_queue(config, self.store)
+        self._open({"database": url, "jobs": {"poll_interval": 0.5}})
         self.conn = psycopg.connect(url, autocommit=True)
-
-    def spec(self, concurrency: int) -> dict[str, Any]:
-        return {"config": self.config, "concurrency": concurrency}
-
-    def fill(self, jobs: int) -> None:
-        from interlink.jobs import JobSpec
-
-        noop = JobSpec("noop")
-        with self.store.transaction() as conn:
-            for _ in range(jobs):
-                self.queue.enqueue(noop, conn=conn)
-
-    def completed(self) -> int:
-        query = "SELECT count(*) FROM interlink_jobs WHERE status = 'completed'"
-        row = self.conn.execute(query).fetchone()
-        return int(row[0]) if row else 0
 
     def analyze(self) -> None:
         self.conn.execute("ANALYZE")
-
-    def close(self) -> None:
-        self.conn.close()
-        self.queue.close()
-        self.store.close()
 
 
 class ProcrastinateAlone(Backend):

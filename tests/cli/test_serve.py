@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-from pathlib import Path
 
 import httpx
 import pytest
@@ -12,19 +11,8 @@ from typer.testing import CliRunner
 from interlink.cli import _serve
 from interlink.cli.main import app
 from interlink.store import Store, create_api_key
+from tests.cli.jobs_project import write_config
 from tests.server.serving import serve_process
-
-CONFIG = """
-database: sqlite:///{db}
-jobs:
-  poll_interval: 50ms
-"""
-
-
-def write_config(tmp_path: Path) -> Path:
-    path = tmp_path / "interlink.yaml"
-    path.write_text(CONFIG.format(db=tmp_path / "interlink.db"))
-    return path
 
 
 @pytest.fixture

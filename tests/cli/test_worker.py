@@ -15,18 +15,7 @@ from interlink.cli.main import app
 from interlink.config import load_config
 from interlink.jobs import JobSpec, open_queue
 from interlink.store import Store
-
-CONFIG = """
-database: sqlite:///{db}
-jobs:
-  poll_interval: 50ms
-"""
-
-
-def write_config(tmp_path: Path) -> Path:
-    path = tmp_path / "interlink.yaml"
-    path.write_text(CONFIG.format(db=tmp_path / "interlink.db"))
-    return path
+from tests.cli.jobs_project import write_config
 
 
 def enqueue(path: Path, *specs: JobSpec) -> list[int]:

@@ -14,14 +14,13 @@ from typer.testing import CliRunner
 
 from interlink.cli.main import app as cli_app
 from interlink.client import AsyncJobsClient, JobNotFoundApiError, JobsClient
-from interlink.config import InterlinkConfig
 from interlink.errors import AuthError, ForbiddenError, RateLimitedError, RequestRejectedError
 from interlink.http import RetryPolicy
-from interlink.sandbox import FaultConfig, SandboxServer, create_shop_app
+from interlink.sandbox import SandboxServer
 from interlink.server import create_app
 from interlink.store import Store, create_api_key
+from tests.slow_shop import customers_config, slow_shop
 
-TOKEN = "shop-token"
 FAST: dict[str, Any] = {"poll_interval": 0.02, "max_interval": 0.1, "timeout": 30}
 
 
@@ -36,36 +35,11 @@ class Served:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory) -> Iterator[Served]:
-    # Every shop page is a little slow, so a full run lasts long enough to be cancelled.
-    faults = FaultConfig(slow_rate=1.0, slow_seconds=0.03, seed=3)
-    shop_app = create_shop_app(records=2000, seed=4, token=TOKEN, faults=faults)
-    with SandboxServer(shop_app) as shop:
-        config = InterlinkConfig.model_validate(
-            {
-                "database": f"sqlite:///{tmp_path_factory.mktemp('api') / 'interlink.db'}",
-                "jobs": {"retry_delay": 0.05, "poll_interval": 0.05},
-                "server": {"rate_limits": {"POST /jobs": "6/min", "default": "10000/min"}},
-                "connections": {
-                    "shop": {"base_url": shop.url, "auth": {"type": "bearer", "token": TOKEN}}
-                },
-                "resources": {
-                    "shop": {
-                        "customers": {
-                            "path": "/customers",
-                            "records": "data",
-                            "paginate": {"type": "offset", "page_size": 50},
-                        }
-                    }
-                },
-                "pipelines": {
-                    "customers": {
-                        "source": "shop.customers",
-                        "destination": {"sql": "customers"},
-                        "write": "merge",
-                        "fields": "all",
-                    }
-                },
-            }
+    with slow_shop(2000) as shop:
+        config = customers_config(
+            f"sqlite:///{tmp_path_factory.mktemp('api') / 'interlink.db'}",
+            shop.url,
+            server={"rate_limits": {"POST /jobs": "6/min", "default": "10000/min"}},
         )
         store = Store.open(config.database)
         try:

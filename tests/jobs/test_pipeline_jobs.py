@@ -11,48 +11,21 @@ import pytest
 
 from interlink.config import InterlinkConfig
 from interlink.jobs import JobKinds, open_queue, pipeline_job, run_worker
-from interlink.sandbox import FaultConfig, SandboxServer, create_shop_app
+from interlink.sandbox import SandboxServer
 from interlink.store import Store
+from tests.slow_shop import customers_config, slow_shop
 
-TOKEN = "jobs-token"
 RECORDS = 3000
 
 
 @pytest.fixture(scope="module")
 def shop() -> Iterator[SandboxServer]:
-    # every page a little slow, so a run lasts long enough to be cancelled or stopped
-    faults = FaultConfig(slow_rate=1.0, slow_seconds=0.03, seed=3)
-    with SandboxServer(
-        create_shop_app(records=RECORDS, seed=4, token=TOKEN, faults=faults)
-    ) as server:
+    with slow_shop(RECORDS) as server:
         yield server
 
 
 def make(tmp_path, url: str) -> tuple[InterlinkConfig, Store, Any]:
-    config = InterlinkConfig.model_validate(
-        {
-            "database": f"sqlite:///{tmp_path / 'jobs.db'}",
-            "jobs": {"retry_delay": 0.05, "poll_interval": 0.05},
-            "connections": {"shop": {"base_url": url, "auth": {"type": "bearer", "token": TOKEN}}},
-            "resources": {
-                "shop": {
-                    "customers": {
-                        "path": "/customers",
-                        "records": "data",
-                        "paginate": {"type": "offset", "page_size": 50},
-                    }
-                }
-            },
-            "pipelines": {
-                "customers": {
-                    "source": "shop.customers",
-                    "destination": {"sql": "customers"},
-                    "write": "merge",
-                    "fields": "all",
-                }
-            },
-        }
-    )
+    config = customers_config(f"sqlite:///{tmp_path / 'jobs.db'}", url)
     store = Store.open(config.database)
     return config, store, open_queue(config, store)
 

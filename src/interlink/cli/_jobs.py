@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from interlink.cli._options import DryRunOption, FullRefreshOption
+
 if TYPE_CHECKING:
     from interlink.client import JobsClient
 
@@ -113,12 +115,8 @@ def _wait(client: JobsClient, job_id: int, timeout: float, as_json: bool) -> Non
 
 def submit(
     pipeline: Annotated[str, typer.Argument(help="The pipeline to run, as the server names it.")],
-    full_refresh: Annotated[
-        bool, typer.Option("--full-refresh", help="Read everything again, ignore the cursor.")
-    ] = False,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Read, filter and map; write nothing.")
-    ] = False,
+    full_refresh: FullRefreshOption = False,
+    dry_run: DryRunOption = False,
     limit: Annotated[
         int | None, typer.Option(min=1, metavar="N", help="Stop after N records.")
     ] = None,

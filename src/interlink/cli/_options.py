@@ -7,7 +7,14 @@ from typing import Annotated
 
 import typer
 
-__all__ = ["DEFAULT_CONFIG", "ConfigOption", "config_path", "remember_config_path"]
+__all__ = [
+    "DEFAULT_CONFIG",
+    "ConfigOption",
+    "DryRunOption",
+    "FullRefreshOption",
+    "config_path",
+    "remember_config_path",
+]
 
 DEFAULT_CONFIG = Path("interlink.yaml")
 
@@ -22,6 +29,15 @@ ConfigOption = Annotated[
         help="The config file to use.",
         show_default="./interlink.yaml",
     ),
+]
+
+
+# How a pipeline run reads, for `interlink run` and `interlink jobs submit` alike.
+FullRefreshOption = Annotated[
+    bool, typer.Option("--full-refresh", help="Read everything again, ignore the cursor.")
+]
+DryRunOption = Annotated[
+    bool, typer.Option("--dry-run", help="Read, filter and map; write nothing.")
 ]
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from interlink.cli._options import ConfigOption, config_path
+from interlink.cli._options import ConfigOption, DryRunOption, FullRefreshOption, config_path
 
 __all__ = ["register"]
 
@@ -42,12 +42,8 @@ def run(
     ctx: typer.Context,
     pipeline: Annotated[str, typer.Argument(help="The pipeline's name in interlink.yaml.")],
     config: ConfigOption = None,
-    full_refresh: Annotated[
-        bool, typer.Option("--full-refresh", help="Read everything again, ignore the cursor.")
-    ] = False,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Read, filter and map; write nothing.")
-    ] = False,
+    full_refresh: FullRefreshOption = False,
+    dry_run: DryRunOption = False,
     limit: Annotated[
         int | None, typer.Option(min=1, help="Stop after N records (state left as it was).")
     ] = None,
