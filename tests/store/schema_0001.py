@@ -1,0 +1,240 @@
+"""FROZEN: interlink's tables as the release before versioned migrations made them (revision
+0001), copied from `git show 450bef2:src/interlink/store/_schema.py`. Tests build old databases
+with it. Never edit it to follow _schema.py: that is what the migrations are for.
+
+The original docstring follows.
+
+interlink's own tables: runs, pipeline state, locks, record errors, schema changes,
+bindings and conflicts, and the service's tables: jobs, API keys, rate-limit buckets and
+schedules.
+
+Synced data lives in tables named by the pipelines; interlink's bookkeeping sits beside
+it under the `interlink_` prefix, in the same database, so a batch of records and the
+checkpoint after it commit in one transaction.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+__all__ = [
+    "JOB_STATUSES",
+    "SCHEMA_VERSION",
+    "api_keys",
+    "bindings",
+    "conflicts",
+    "jobs",
+    "locks",
+    "metadata",
+    "rate_limits",
+    "record_errors",
+    "runs",
+    "schedules",
+    "schema_changes",
+    "state",
+]
+
+SCHEMA_VERSION = 2
+
+metadata = sa.MetaData()
+
+runs = sa.Table(
+    "interlink_runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("pipeline", sa.String(200), nullable=False, index=True),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("started_at", sa.Float, nullable=False),
+    sa.Column("finished_at", sa.Float),
+    sa.Column("full_refresh", sa.Boolean, nullable=False, default=False),
+    sa.Column("dry_run", sa.Boolean, nullable=False, default=False),
+    sa.Column("resumed", sa.Boolean, nullable=False, default=False),
+    sa.Column("pages", sa.Integer, nullable=False, default=0),
+    sa.Column("read", sa.Integer, nullable=False, default=0),
+    sa.Column("created", sa.Integer, nullable=False, default=0),
+    sa.Column("updated", sa.Integer, nullable=False, default=0),
+    sa.Column("unchanged", sa.Integer, nullable=False, default=0),
+    sa.Column("failed", sa.Integer, nullable=False, default=0),
+    sa.Column("skipped", sa.Integer, nullable=False, default=0),
+    sa.Column("errors", sa.JSON, nullable=False, default=list),
+    sa.Column("message", sa.Text),
+    sa.Column("owner", sa.String(200)),
+)
+
+state = sa.Table(
+    "interlink_state",
+    metadata,
+    sa.Column("pipeline", sa.String(200), primary_key=True),
+    # The incremental cursor of the last completed read.
+    sa.Column("cursor", sa.JSON),
+    # The cursor the unfinished read started from, where it resumes (a paginator state;
+    # None when no read is pending) and the highest cursor it has seen so far.
+    sa.Column("read_since", sa.JSON),
+    sa.Column("checkpoint", sa.JSON),
+    sa.Column("pending_cursor", sa.JSON),
+    sa.Column("run_id", sa.Integer),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+locks = sa.Table(
+    "interlink_locks",
+    metadata,
+    sa.Column("pipeline", sa.String(200), primary_key=True),
+    sa.Column("run_id", sa.Integer, nullable=False),
+    sa.Column("owner", sa.String(200), nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+)
+
+record_errors = sa.Table(
+    "interlink_record_errors",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.Integer, nullable=False, index=True),
+    sa.Column("pipeline", sa.String(200), nullable=False),
+    sa.Column("record_key", sa.Text),
+    sa.Column("step", sa.String(20), nullable=False),
+    sa.Column("error", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+schema_changes = sa.Table(
+    "interlink_schema_changes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("table_name", sa.String(200), nullable=False),
+    sa.Column("column_name", sa.String(200), nullable=False),
+    sa.Column("column_type", sa.String(50), nullable=False),
+    sa.Column("run_id", sa.Integer),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+bindings = sa.Table(
+    "interlink_bindings",
+    metadata,
+    sa.Column("pipeline", sa.String(200), primary_key=True),
+    sa.Column("source_key", sa.String(500), primary_key=True),
+    sa.Column("target_key", sa.String(500), nullable=False),
+    sa.Column("source_version", sa.Text),
+    sa.Column("target_version", sa.Text),
+    sa.Column("synced_at", sa.Float, nullable=False),
+    sa.Index("ix_interlink_bindings_target", "pipeline", "target_key"),
+)
+
+conflicts = sa.Table(
+    "interlink_conflicts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("pipeline", sa.String(200), nullable=False, index=True),
+    sa.Column("source_key", sa.String(500), nullable=False),
+    sa.Column("target_key", sa.String(500), nullable=False),
+    sa.Column("source_version", sa.Text),
+    sa.Column("source_record", sa.JSON, nullable=False),
+    sa.Column("target_record", sa.JSON, nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("resolution", sa.String(20)),
+    sa.Column("run_id", sa.Integer),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("resolved_at", sa.Float),
+)
+
+# -- the service: jobs, API keys, rate limits, schedules -------------------------------------
+
+JOB_STATUSES = ("queued", "running", "completed", "failed", "cancelled")
+
+jobs = sa.Table(
+    "interlink_jobs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(100), nullable=False),
+    sa.Column("args", sa.JSON, nullable=False, default=dict),
+    # queued | running | completed | failed (dead-lettered) | cancelled
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("priority", sa.Integer, nullable=False, default=0),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("max_attempts", sa.Integer, nullable=False),
+    # At most one running job per lock ("pipeline:NAME").
+    sa.Column("lock", sa.String(200)),
+    # The pipeline a job runs, for filtering; None for other kinds.
+    sa.Column("pipeline", sa.String(200)),
+    sa.Column("run_at", sa.Float, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("started_at", sa.Float),
+    sa.Column("finished_at", sa.Float),
+    # Held while running: the worker renews it; when it runs out the job is claimed again.
+    sa.Column("lease_until", sa.Float),
+    sa.Column("worker", sa.String(200)),
+    sa.Column("cancel_requested", sa.Boolean, nullable=False, default=False),
+    sa.Column("progress", sa.JSON),
+    sa.Column("result", sa.JSON),
+    sa.Column("error", sa.Text),
+    # The backend's own id where it keeps one (Procrastinate's job id on PostgreSQL).
+    sa.Column("backend_id", sa.BigInteger),
+    # A client's Idempotency-Key for POST /jobs: the same key gives back the same job.
+    sa.Column("idempotency_key", sa.String(200)),
+    sa.Index("ix_interlink_jobs_status", "status", "id"),
+    # Partial indexes: a job without an idempotency key or a pipeline costs them nothing,
+    # which matters because every enqueue commits on its own (benchmarks/jobs.py).
+    sa.Index(
+        "ix_interlink_jobs_pipeline",
+        "pipeline",
+        "id",
+        sqlite_where=sa.text("pipeline IS NOT NULL"),
+        postgresql_where=sa.text("pipeline IS NOT NULL"),
+    ),
+    sa.Index(
+        "ux_interlink_jobs_idempotency_key",
+        "idempotency_key",
+        unique=True,
+        sqlite_where=sa.text("idempotency_key IS NOT NULL"),
+        postgresql_where=sa.text("idempotency_key IS NOT NULL"),
+    ),
+)
+
+# The SQLite queue's claim scans ready jobs by priority (highest first), then in the order
+# they came, and its reclaim scans running jobs. On PostgreSQL, Procrastinate's own tables
+# do that work, and two more indexes would only slow every update of a job row.
+sa.Index(
+    "ix_interlink_jobs_ready",
+    jobs.c.priority.desc(),
+    jobs.c.id,
+    sqlite_where=sa.text("status = 'queued'"),
+).ddl_if(dialect="sqlite")
+sa.Index(
+    "ix_interlink_jobs_running",
+    jobs.c.lease_until,
+    sqlite_where=sa.text("status = 'running'"),
+).ddl_if(dialect="sqlite")
+
+api_keys = sa.Table(
+    "interlink_api_keys",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    # The key's first characters, shown in listings so a key can be told apart.
+    sa.Column("prefix", sa.String(32), nullable=False),
+    # SHA-256 of the whole key; the key itself is shown once and never stored.
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("scope", sa.String(20), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("last_used_at", sa.Float),
+    sa.Column("revoked_at", sa.Float),
+)
+
+rate_limits = sa.Table(
+    "interlink_rate_limits",
+    metadata,
+    # "<api key id> <METHOD> <route>": one GCRA bucket, shared by every server process.
+    sa.Column("bucket", sa.String(300), primary_key=True),
+    # The theoretical arrival time of the next request (GCRA), epoch seconds.
+    sa.Column("tat", sa.Float, nullable=False),
+)
+
+schedules = sa.Table(
+    "interlink_schedules",
+    metadata,
+    sa.Column("pipeline", sa.String(200), primary_key=True),
+    sa.Column("cron", sa.String(200), nullable=False),
+    # The last tick a job was enqueued for; missed ticks are never stacked up.
+    sa.Column("last_tick", sa.Float, nullable=False),
+    sa.Column("last_job_id", sa.Integer),
+)
