@@ -14,9 +14,15 @@ InterlinkError                        code -> API envelope "error.code"; exit_co
 │   ├── RequestRejectedError          any other 4xx
 │   └── ServerError (5xx)             retryable
 ├── PaginationError                   the page or cursor that broke the loop
+│   └── IncompleteReadError           the read ended short of the total the API announced
+├── IncrementalError                  the incremental field is missing or its values
+│                                     cannot be compared
+├── LeaseLostError                    a pipeline lock or job lease was taken over: stop now
+├── SchemaOutdatedError               the database's schema is older than the code -> exit 2
 ├── OAuthError                        error, error_description from the token endpoint
 ├── SyncError                         pipeline
 │   ├── PipelineLockedError           another run of the pipeline holds its lock
+│   ├── StateMismatchError            the source changed since its cursor was stored -> exit 2
 │   └── RecordError                   record key, step: recorded, and the batch goes on
 └── JobError                          job_id
     ├── JobNotFoundError              no job with that id
@@ -44,12 +50,15 @@ __all__ = [
     "AuthError",
     "ConfigError",
     "ForbiddenError",
+    "IncompleteReadError",
+    "IncrementalError",
     "InterlinkError",
     "JobCancelledError",
     "JobError",
     "JobNotFoundApiError",
     "JobNotFoundError",
     "JobTimeoutError",
+    "LeaseLostError",
     "QueueSchemaError",
     "NotFoundError",
     "OAuthError",
@@ -58,7 +67,9 @@ __all__ = [
     "RequestRejectedError",
     "PipelineLockedError",
     "RecordError",
+    "SchemaOutdatedError",
     "ServerError",
+    "StateMismatchError",
     "SyncError",
     "TransportError",
     "UnknownTypeError",
@@ -248,6 +259,43 @@ class PaginationError(InterlinkError):
     code = "PAGINATION_ERROR"
 
 
+class IncompleteReadError(PaginationError):
+    """The read ended with fewer records than the response said there were.
+
+    `expected` is what the API announced (a total field, `X-Total-Count`, the last page's
+    number...), `got` what arrived. The read's cursor is never moved past it.
+    """
+
+    code = "INCOMPLETE_READ"
+
+    def __init__(self, message: str, *, expected: int | None = None, got: int | None = None):
+        self.expected = expected
+        self.got = got
+        super().__init__(message)
+
+
+class IncrementalError(InterlinkError):
+    """The incremental field is missing from records, or its values cannot be compared
+    (mixed kinds, unparseable timestamps); no record is ever dropped on a guess."""
+
+    code = "INCREMENTAL_ERROR"
+
+
+class LeaseLostError(InterlinkError):
+    """A pipeline lock or a job lease is no longer held by this process (it expired and was
+    taken over): everything it would still write is refused, and the work stops here."""
+
+    code = "LEASE_LOST"
+
+
+class SchemaOutdatedError(InterlinkError):
+    """interlink's tables in the database are older (or newer) than this release: run
+    `interlink db upgrade` (the message names the versions)."""
+
+    code = "SCHEMA_OUTDATED"
+    exit_code = 2
+
+
 class OAuthError(InterlinkError):
     """The token endpoint refused to issue a token (RFC 6749 section 5.2 error fields)."""
 
@@ -287,6 +335,15 @@ class PipelineLockedError(SyncError):
     """Another run of the same pipeline is in progress; runs of one pipeline never overlap."""
 
     code = "CONFLICT"
+
+
+class StateMismatchError(SyncError):
+    """The stored cursor or checkpoint was made for another version of the source (its path,
+    params, pagination, records or incremental settings changed): rerun with
+    `--full-refresh`, or set `on_source_change` on the pipeline."""
+
+    code = "STATE_MISMATCH"
+    exit_code = 2
 
 
 class RecordError(SyncError):

@@ -95,6 +95,33 @@ class TestOffsetPaginator:
         with pytest.raises(PaginationError):
             OffsetPaginator().restore({"offset": "x"}, RequestSpec("/"))
 
+    def test_a_resumed_read_learns_the_capped_size_too(self):
+        """Issue 10: the size the server serves is learned after a resume as well."""
+        p = OffsetPaginator(100)
+        p.restore({"offset": 500}, RequestSpec("/items"))
+        p.update_state(page({"total": 1000}), records(50))
+        assert p.plan() == [{"offset": o} for o in range(550, 1000, 50)]
+        guess = p.peek(page({}), RequestSpec("/items"))
+        assert guess is not None and guess.params["offset"] == 600
+
+    def test_a_page_larger_than_asked_sets_the_step(self):
+        p = OffsetPaginator(100, total_path=None)
+        p.update_state(page([]), records(250))
+        assert p.has_next_page and p.step == 250
+        p.update_state(page([]), records(249))
+        assert not p.has_next_page
+
+    def test_totals_and_messages(self):
+        p = OffsetPaginator(100, offset_param="skip", limit_param="top", start=10)
+        assert p.asked() == ("top", 100) and p.position_param() == "skip"
+        assert p.totals() == []
+        p.update_state(page({"total": 300}), records(100))
+        p.update_state(page({"total": 300}), [])
+        (total,) = p.totals()
+        assert (total.expected, total.got, total.short) == (300, 110, True)
+        assert total.describe() == "110 records arrived but the `total` field says 300"
+        assert p.records_reached(100) == 110, "counted from the first record, not from start"
+
 
 class TestPageNumberPaginator:
     def test_total_pages(self):
@@ -111,7 +138,7 @@ class TestPageNumberPaginator:
     def test_total_items_gives_pages(self):
         p = PageNumberPaginator(100, total_path="total")
         p.update_state(page({"total": 201}), records(100))
-        assert p.total_pages == 3
+        assert p.total == 201 and p.received == 100
         assert p.plan() == [{"page": 2}, {"page": 3}]
 
     def test_zero_based_pages(self):
@@ -135,9 +162,43 @@ class TestPageNumberPaginator:
     def test_checkpoint_round_trip(self):
         p = PageNumberPaginator(10)
         p.update_state(page({}), records(10))
+        state = p.state()
+        assert state == {"page": 2, "received": 10}
         spec = RequestSpec("/items")
-        PageNumberPaginator(10).restore(p.state(), spec)
-        assert spec.params == {"page": 2, "per_page": 10}
+        resumed = PageNumberPaginator(10)
+        resumed.restore(state, spec)
+        assert spec.params == {"page": 2, "per_page": 10} and resumed.received == 10
+
+    def test_a_checkpoint_without_a_count_assumes_full_pages(self):
+        p = PageNumberPaginator(10, total_path="total")
+        p.restore({"page": 4}, RequestSpec("/items"))
+        assert p.received == 30
+
+    def test_a_capped_page_size_is_read_to_the_total(self):
+        """Issue 10: asked 100, given 50, total 250: five pages, not three."""
+        p = PageNumberPaginator(100, total_path="total")
+        body = page({"total": 250})
+        assert p.peek(body, RequestSpec("/items")) is None, "the total is not known yet"
+        p.update_state(body, records(50))
+        assert p.size == 50 and p.has_next_page
+        assert p.plan() == [{"page": n} for n in (2, 3, 4, 5)]
+        for _ in range(3):
+            p.update_state(body, records(50))
+            assert p.has_next_page
+        assert p.peek(body, RequestSpec("/items")) is None, "page 5 is the last"
+        p.update_state(body, records(50))
+        assert not p.has_next_page and p.totals()[0].short is False
+
+    def test_an_empty_page_before_the_last_is_short(self):
+        p = PageNumberPaginator(10, total_pages_path="pages")
+        p.update_state(page({"pages": 4}), records(10))
+        p.update_state(page({"pages": 4}), [])
+        assert not p.has_next_page
+        (total,) = p.totals()
+        assert (total.expected, total.got, total.unit) == (4, 2, "pages")
+        assert total.describe() == "2 pages were read but the `pages` field says 4"
+        assert p.asked() == ("per_page", 10) and p.position_param() == "page"
+        assert PageNumberPaginator(size_param=None).asked() is None
 
 
 class TestCursorPaginator:
@@ -158,9 +219,12 @@ class TestCursorPaginator:
         p.update_state(page(body), records(5))
         assert not p.has_next_page
 
-    def test_empty_page_stops_even_with_a_cursor(self):
+    def test_an_empty_page_with_a_cursor_goes_on(self):
+        """Issue 10: a filtered scan sends empty pages that still carry a cursor."""
         p = CursorPaginator()
         p.update_state(page({"next_cursor": "x"}), [])
+        assert p.has_next_page and p.state() == {"cursor": "x"}
+        p.update_state(page({"next_cursor": None}), [])
         assert not p.has_next_page
 
     def test_a_repeated_cursor_is_a_loop(self):
@@ -168,6 +232,16 @@ class TestCursorPaginator:
         p.update_state(page({"next_cursor": "same"}), records(1))
         with pytest.raises(PaginationError, match="twice"):
             p.update_state(page({"next_cursor": "same"}), records(1))
+
+    def test_endless_empty_pages_stop_as_a_loop(self):
+        p = CursorPaginator(max_empty_pages=3)
+        for n in range(3):
+            p.update_state(page({"next_cursor": f"c{n}"}), [])
+        p.update_state(page({"next_cursor": "c3"}), records(1))
+        for n in range(3):
+            p.update_state(page({"next_cursor": f"d{n}"}), [])
+        with pytest.raises(PaginationError, match="3 empty pages in a row"):
+            p.update_state(page({"next_cursor": "e"}), [])
 
     def test_checkpoint_round_trip(self):
         p = CursorPaginator(page_size=10)
@@ -194,6 +268,11 @@ class TestNextUrlPaginator:
         with pytest.raises(PaginationError):
             p.update_state(page({"next": "https://api.test/a"}), records(1))
 
+    def test_an_empty_page_with_a_next_url_goes_on(self):
+        p = NextUrlPaginator(page_size=20)
+        p.update_state(page({"next": "https://api.test/b"}), [])
+        assert p.has_next_page and p.asked() == ("limit", 20) and p.position_param() is None
+
 
 class TestLinkHeaderPaginator:
     def test_reads_rel_next(self):
@@ -212,6 +291,39 @@ class TestLinkHeaderPaginator:
         p.update_state(page([], headers=first_only), records(4))
         assert not p.has_next_page
         assert p.state() is None
+
+    def test_an_empty_page_with_a_next_link_goes_on(self):
+        p = LinkHeaderPaginator()
+        p.update_state(page([], headers={"Link": "<https://api.test/x?p=2>; rel=next"}), [])
+        assert p.has_next_page
+
+    def test_a_read_that_ends_before_the_last_link(self):
+        p = LinkHeaderPaginator()
+        last = '<https://api.test/items?page=9>; rel="last"'
+        p.update_state(page([], headers={"Link": last}), records(5))
+        assert not p.has_next_page
+        (total,) = p.totals()
+        assert (total.expected, total.got, total.unit) == (9, 1, "page")
+        assert total.describe() == "the read ended at page 1 but the `last` link names page 9"
+        assert p.short_read_hint() is None
+
+    def test_the_last_page_without_a_last_link_is_not_short(self):
+        """GitHub leaves `next` and `last` off the last page: the page reached counts."""
+        p = LinkHeaderPaginator()
+        links = (
+            '<https://api.test/items?page=2>; rel="next", '
+            '<https://api.test/items?page=2>; rel="last"'
+        )
+        p.update_state(page([], headers={"Link": links}), records(5))
+        first = '<https://api.test/items?page=1>; rel="first"'
+        second = page([], url="https://api.test/items?page=2", headers={"Link": first})
+        p.update_state(second, records(5))
+        assert not p.has_next_page and not p.totals()[0].short
+
+    def test_no_link_header_at_all_suggests_naming_the_page(self):
+        p = LinkHeaderPaginator()
+        p.update_state(page([]), records(5))
+        assert p.totals() == [] and "params: {page: 1}" in (p.short_read_hint() or "")
 
     def test_checkpoint_is_the_next_url(self):
         p = LinkHeaderPaginator()

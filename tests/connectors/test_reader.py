@@ -7,7 +7,7 @@ import asyncio
 import httpx
 import pytest
 
-from interlink.errors import ApiError
+from interlink.errors import ApiError, IncompleteReadError
 
 from .conftest import ItemsApi, make_catalog
 
@@ -73,8 +73,17 @@ async def test_resume_from_a_checkpoint_reads_the_rest_exactly():
             if len(first) == 20:
                 break
         rest, _ = await read_ids(resource, resume=checkpoint)
-    assert checkpoint == {"offset": 20}
+    assert checkpoint == {"offset": 20, "received": 20, "announced": 45}
     assert first + rest == list(range(1, 46))
+
+
+async def test_an_empty_resume_checkpoint_reads_from_the_start():
+    """`{}` is what a child read stores before its first parent page is done (issue 10)."""
+    api = ItemsApi(25)
+    async with make_catalog({"items": OFFSET}, api) as catalog:
+        ids, pages = await read_ids(catalog.resource("api.items"), resume={})
+    assert ids == list(range(1, 26)) and pages[-1].complete
+    assert api.requests[0].url.params["offset"] == "0"
 
 
 async def test_a_plan_that_no_longer_matches_falls_back_to_one_page_at_a_time():
@@ -83,16 +92,20 @@ async def test_a_plan_that_no_longer_matches_falls_back_to_one_page_at_a_time():
 
     def shrinking(request: httpx.Request) -> httpx.Response:
         # After the first page, 50 items disappear: planned pages past them come back
-        # empty and the read stops without error or duplicates.
+        # empty; the read stops without duplicates, and says it cannot be complete (issue
+        # 10: records removed during an offset read shift others past the pages read).
         if len(api.requests) == 2:
             del api.items[50:]
         return original(request)
 
     api.route = shrinking  # type: ignore[method-assign]
+    seen: list[int] = []
     async with make_catalog({"items": {**OFFSET, "concurrency": 4}}, api) as catalog:
-        ids, _ = await read_ids(catalog.resource("api.items"))
-    assert ids == sorted(set(ids))
-    assert ids[:50] == list(range(1, 51))
+        with pytest.raises(IncompleteReadError, match="fell from 100 to 50"):
+            async for page in catalog.resource("api.items").pages():
+                seen.extend(r["id"] for r in page.records)
+    assert seen == sorted(set(seen))
+    assert seen == list(range(1, len(seen) + 1)) and len(seen) >= 40
 
 
 async def test_error_envelope_in_a_200_raises_api_error():

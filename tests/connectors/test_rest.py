@@ -175,8 +175,22 @@ async def test_child_resources_fan_out_and_carry_the_parent_key():
     expected = sorted((c * 10 + k, c) for c in range(1, 8) for k in range(c % 3))
     assert sorted((r["id"], r["customer_id"]) for r in records) == expected
     markers = [p for p in pages if not p.records]
-    assert [m.checkpoint for m in markers] == [{"offset": 3}, {"offset": 6}, None]
+    assert [m.checkpoint for m in markers] == [
+        {"offset": 3, "received": 3, "announced": 7},
+        {"offset": 6, "received": 6, "announced": 7},
+        None,
+    ]
     assert pages[-1].done
+    # Issue 10: a child page carries the position before its parent page ({} for the first
+    # parent page: "under way, start again"), never None, which would end the read.
+    before = [
+        {},
+        {"offset": 3, "received": 3, "announced": 7},
+        {"offset": 6, "received": 6, "announced": 7},
+    ]
+    for page in pages:
+        if page.records:
+            assert page.checkpoint == before[(page.records[0]["customer_id"] - 1) // 3]
 
 
 async def test_child_errors_surface():

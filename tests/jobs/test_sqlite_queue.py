@@ -332,19 +332,22 @@ def test_a_job_whose_worker_died_runs_again(setup) -> None:
 
 
 def test_a_late_answer_from_a_worker_that_lost_its_lease_changes_nothing(setup) -> None:
+    """The acknowledgement names the claim it ends (worker and attempt): neither another
+    worker's claim nor a later claim by the same worker is ended by it."""
+    from interlink.jobs._sqlite_worker import _DONE
+
     _, _, queue = setup
     job = queue.enqueue(JobSpec("noop"))
-    _claim_as(queue, job.id, "someone-else:1:aaaa", time.time() + 60)
+    _claim_as(queue, job.id, "me:1:aaaa", time.time() + 60)  # attempt 1: mine
+    _claim_as(queue, job.id, "me:1:aaaa", time.time() + 60)  # attempt 2: mine again
     db = sqlite3.connect(queue.path)
-    # the old owner's acknowledgement is guarded by `worker = ?`
-    db.execute(
-        "UPDATE interlink_jobs SET status='completed' WHERE id=? AND worker=? AND status='running'",
-        (job.id, "old-owner"),
-    )
+    late = ("completed", '{"late": true}', None, time.time(), None)
+    for worker, attempt in (("me:1:aaaa", 1), ("someone-else:1:bbbb", 2)):
+        assert db.execute(_DONE, (*late, job.id, worker, attempt)).rowcount == 0
     db.commit()
     db.close()
     current = queue.get(job.id)
-    assert current is not None and current.status == "running"
+    assert current is not None and (current.status, current.result) == ("running", None)
 
 
 def test_durability_full_makes_commits_reach_the_disk(tmp_path) -> None:

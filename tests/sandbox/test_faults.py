@@ -1,3 +1,4 @@
+import asyncio
 import logging
 import socket
 import time
@@ -100,7 +101,7 @@ async def test_admin_paths_never_fail(shop_client: ShopClient) -> None:
     assert (await client.post("/_reset")).status_code == 200
     stats = (await client.get("/_stats")).json()
     assert stats["faults"] == dict.fromkeys(
-        ["server_error", "unavailable", "slow", "drop", "lost_response"], 0
+        ["server_error", "unavailable", "rate_limited", "slow", "drop", "lost_response"], 0
     )
 
 
@@ -112,3 +113,19 @@ def test_fault_config_is_validated() -> None:
     with pytest.raises(ValueError):
         FaultConfig(slow_seconds=-1)
     FaultConfig(server_error_rate=0.5, unavailable_rate=0.5, slow_rate=1.0)
+
+
+async def test_a_rate_limited_fault_closes_the_clients_window(shop_client: ShopClient) -> None:
+    """A 429 fault refuses that client's later requests until its Retry-After has passed,
+    and counts those sent after the grace as violations; other clients go on."""
+    faults = FaultConfig(rate_limited_rate=1.0, rate_limited_retry_after=1, window_key="X-Client")
+    client = shop_client(faults=faults)
+    first = await client.get("/echo", headers={"X-Client": "a"})
+    assert first.status_code == 429 and first.headers["retry-after"] == "1"
+    await asyncio.sleep(0.1)
+    again = await client.get("/echo", headers={"X-Client": "a"})
+    assert again.status_code == 429
+    other = await client.get("/echo", headers={"X-Client": "b"})
+    assert other.status_code == 429  # its own fault (rate 1.0), not a violation
+    stats = (await client.get("/_stats")).json()
+    assert stats["windows_closed"] == 2 and stats["window_violations"] == 1

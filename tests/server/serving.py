@@ -2,21 +2,94 @@
 
 from __future__ import annotations
 
-import queue
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
+from urllib.parse import urlsplit
 
 import httpx
 
 _URL = re.compile(r"interlink API on (http://\S+/api/v1)")
-_READERS: dict[int, threading.Thread] = {}
+
+
+class _Lines:
+    """Every line a pipe gave, kept as it arrives by a thread (select() on a buffered text
+    pipe misses lines already in Python's buffer)."""
+
+    def __init__(self, pipe: IO[str]) -> None:
+        self.lines: list[str] = []
+        self.ended = False
+        self._changed = threading.Condition()
+        self._thread = threading.Thread(target=self._pump, args=(pipe,), daemon=True)
+        self._thread.start()
+
+    def _pump(self, pipe: IO[str]) -> None:
+        for line in pipe:
+            with self._changed:
+                self.lines.append(line)
+                self._changed.notify_all()
+        with self._changed:
+            self.ended = True
+            self._changed.notify_all()
+
+    def text(self) -> str:
+        with self._changed:
+            return "".join(self.lines)
+
+    def wait_for(self, pattern: re.Pattern[str], timeout: float) -> re.Match[str] | None:
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                for line in self.lines:
+                    found = pattern.search(line)
+                    if found:
+                        return found
+                left = deadline - time.monotonic()
+                if self.ended or left <= 0:
+                    return None
+                self._changed.wait(left)
+
+    def join(self) -> None:
+        self._thread.join(timeout=5)
+
+
+@dataclass
+class Served:
+    """One running `interlink serve`: its URL and everything it printed so far."""
+
+    url: str
+    process: subprocess.Popen[str]
+    stdout: _Lines = field(repr=False)
+    stderr: _Lines = field(repr=False)
+
+    @property
+    def banner(self) -> str:
+        text = self.stdout.text()
+        worker = text.find("\nworker:")
+        return text if worker < 0 else text[: text.index("\n", worker + 1) + 1]
+
+    @property
+    def address(self) -> tuple[str, int]:
+        parts = urlsplit(self.url)
+        assert parts.hostname is not None and parts.port is not None
+        return parts.hostname, parts.port
+
+    def output(self) -> str:
+        """stdout (the banner and uvicorn's access log) and stderr, as printed so far."""
+        return self.stdout.text() + self.stderr.text()
+
+    def wait_logged(self, text: str, timeout: float = 5.0) -> bool:
+        """Whether `text` appears on stdout within `timeout` (access lines lag a little)."""
+        return self.stdout.wait_for(re.compile(re.escape(text)), timeout) is not None
 
 
 @contextmanager
@@ -32,6 +105,19 @@ def serve_processes(
 ) -> Iterator[list[tuple[str, str]]]:
     """Start `count` servers at once (they share the config's database); yield their
     `(api url, banner)` once each answers /health, and stop them all afterwards."""
+    with serving(config, count, *args, timeout=timeout) as servers:
+        yield [(served.url, served.banner) for served in servers]
+
+
+@contextmanager
+def serve_live(config: Path, *args: str, timeout: float = 20.0) -> Iterator[Served]:
+    """One server, with its output kept: pass `"--log-level", "info"` for the access log."""
+    with serving(config, 1, *args, timeout=timeout) as servers:
+        yield servers[0]
+
+
+@contextmanager
+def serving(config: Path, count: int, *args: str, timeout: float = 20.0) -> Iterator[list[Served]]:
     command = [
         sys.executable,
         "-c",
@@ -51,26 +137,42 @@ def serve_processes(
         )
         for _ in range(count)
     ]
+    servers: list[Served] = []
     try:
-        started = [_read_url(process, timeout) for process in processes]
-        for process, (url, _) in zip(processes, started, strict=True):
-            _wait_healthy(process, url, timeout)
-        yield started
+        for process in processes:
+            assert process.stdout is not None and process.stderr is not None
+            stdout, stderr = _Lines(process.stdout), _Lines(process.stderr)
+            found = stdout.wait_for(_URL, timeout)
+            if found is None or stdout.wait_for(re.compile(r"^worker:"), timeout) is None:
+                raise AssertionError(
+                    f"no URL from interlink serve: {stdout.text()} {stderr.text()}"
+                )
+            servers.append(Served(found.group(1), process, stdout, stderr))
+        for served in servers:
+            _wait_healthy(served, timeout)
+        yield servers
     finally:
         for process in processes:
             _stop(process)
+        for served in servers:
+            served.stdout.join()
+            served.stderr.join()
+        for process in processes:
+            assert process.stdout is not None and process.stderr is not None
+            process.stdout.close()
+            process.stderr.close()
 
 
-def _wait_healthy(process: subprocess.Popen[str], url: str, timeout: float) -> None:
+def _wait_healthy(served: Served, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+            if httpx.get(f"{served.url}/health", timeout=2).status_code == 200:
                 return
         except httpx.TransportError:
             pass
-        if time.monotonic() > deadline or process.poll() is not None:
-            raise AssertionError(f"interlink serve did not answer: {_stderr(process)}")
+        if time.monotonic() > deadline or served.process.poll() is not None:
+            raise AssertionError(f"interlink serve did not answer: {served.stderr.text()[-2000:]}")
         time.sleep(0.05)
 
 
@@ -82,48 +184,56 @@ def _stop(process: subprocess.Popen[str]) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=5)
-    reader = _READERS.pop(process.pid, None)
-    if reader is not None:
-        reader.join(timeout=5)  # it ends at EOF; close the pipe only after that
-    assert process.stdout is not None and process.stderr is not None
-    process.stdout.close()
-    process.stderr.close()
 
 
-def _read_url(process: subprocess.Popen[str], timeout: float) -> tuple[str, str]:
-    """The URL from serve's first line and the banner up to the worker line. A thread reads
-    stdout: select() on a buffered text pipe misses lines already in Python's buffer."""
-    lines: queue.Queue[str] = queue.Queue()
+@dataclass
+class RawAnswer:
+    """What came back on a raw socket: the status, the headers (lower-cased), the body,
+    and whether the server closed the connection."""
 
-    def pump() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.put(line)
-        lines.put("")
-
-    reader = threading.Thread(target=pump, daemon=True)
-    reader.start()
-    _READERS[process.pid] = reader
-    deadline = time.monotonic() + timeout
-    seen: list[str] = []
-    url = None
-    while time.monotonic() < deadline:
-        try:
-            line = lines.get(timeout=0.2)
-        except queue.Empty:
-            continue
-        if not line:
-            break
-        seen.append(line)
-        found = _URL.search(line)
-        if found:
-            url = found.group(1)
-        if url and line.startswith("worker:"):
-            return url, "".join(seen)
-    raise AssertionError(f"no URL from interlink serve: {''.join(seen)} {_stderr(process)}")
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    raw: bytes
+    closed: bool
 
 
-def _stderr(process: subprocess.Popen[str]) -> str:
-    if process.poll() is None or process.stderr is None:
-        return "(still running)"
-    return process.stderr.read()[-2000:]
+def raw_request(address: tuple[str, int], data: bytes, *, timeout: float = 5.0) -> RawAnswer:
+    """Send `data` as it is and read one answer (and anything after it, until the server
+    closes or stays silent for a moment)."""
+    with socket.create_connection(address, timeout=timeout) as sock:
+        sock.sendall(data)
+        received = b""
+        closed = False
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            sock.settimeout(0.5 if _complete(received) else max(0.1, deadline - time.monotonic()))
+            try:
+                chunk = sock.recv(65536)
+            except TimeoutError:
+                if _complete(received):
+                    break
+                continue
+            except ConnectionResetError:
+                closed = True
+                break
+            if not chunk:
+                closed = True
+                break
+            received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1]) if lines and lines[0].startswith("HTTP/") else 0
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return RawAnswer(status, headers, body, received, closed)
+
+
+def _complete(received: bytes) -> bool:
+    head, sep, body = received.partition(b"\r\n\r\n")
+    if not sep:
+        return False
+    found = re.search(rb"(?im)^content-length:\s*(\d+)\s*$", head)
+    return found is None or len(body) >= int(found.group(1))

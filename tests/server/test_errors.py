@@ -37,10 +37,10 @@ async def test_unknown_routes_are_404_in_the_envelope(api):
 async def test_wrong_method_is_405_with_allow(api):
     response = await api.client.put(f"{API}/jobs/1", headers=api.auth())
     assert_error(response, 405, "METHOD_NOT_ALLOWED")
-    assert response.headers["allow"] == "GET"
+    assert response.headers["allow"] == "GET, HEAD"
     response = await api.client.delete(f"{API}/jobs", headers=api.auth())
     assert_error(response, 405, "METHOD_NOT_ALLOWED")
-    assert set(response.headers["allow"].replace(" ", "").split(",")) == {"GET", "POST"}
+    assert set(response.headers["allow"].replace(" ", "").split(",")) == {"GET", "HEAD", "POST"}
 
 
 async def test_malformed_json_and_wrong_content_type_are_400(api):

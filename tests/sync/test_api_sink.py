@@ -124,7 +124,8 @@ class Commerce:
         response.raise_for_status()
 
     def stats(self) -> dict[str, Any]:
-        return httpx.get(f"{self.url}/_stats").json()
+        stats: dict[str, Any] = httpx.get(f"{self.url}/_stats").json()
+        return stats
 
 
 def shop_patch(url: str, id: int, **fields: Any) -> None:

@@ -285,21 +285,21 @@ def test_the_same_pipeline_into_postgresql(shop, postgres_url):
         shop.url,
         postgres_url,
         {
-            "pg_customers": {"source": "shop.customers", "destination": "sql:pg_customers"},
+            "customers_pg": {"source": "shop.customers", "destination": "sql:customers_pg"},
         },
     )
     store = Store.open(config.database)
     with store.engine.begin() as conn:
-        conn.exec_driver_sql("DROP TABLE IF EXISTS pg_customers")
-        conn.exec_driver_sql("DELETE FROM interlink_state WHERE pipeline = 'pg_customers'")
-        conn.exec_driver_sql("DELETE FROM interlink_locks WHERE pipeline = 'pg_customers'")
-    first = run(config, store, "pg_customers")
+        conn.exec_driver_sql("DROP TABLE IF EXISTS customers_pg")
+        conn.exec_driver_sql("DELETE FROM interlink_state WHERE pipeline = 'customers_pg'")
+        conn.exec_driver_sql("DELETE FROM interlink_locks WHERE pipeline = 'customers_pg'")
+    first = run(config, store, "customers_pg")
     assert first.ok and first.counts["created"] == 640
-    again = run(config, store, "pg_customers", full_refresh=True)
+    again = run(config, store, "customers_pg", full_refresh=True)
     assert again.ok and again.counts["unchanged"] == 640 and again.counts["updated"] == 0
     with store.engine.connect() as conn:
         row = conn.exec_driver_sql(
-            "SELECT address->>'city', jsonb_array_length(tags) FROM pg_customers WHERE id = 1"
+            "SELECT address->>'city', jsonb_array_length(tags) FROM customers_pg WHERE id = 1"
         ).one()
     assert row[0] and row[1] >= 0
     store.close()

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
-from interlink.cli._options import ConfigOption, config_path
+from interlink.cli._options import ConfigOption, load_settings
 
 if TYPE_CHECKING:
     from interlink.store import ApiKeyScope
@@ -27,11 +27,9 @@ _SCOPES = ("read", "write", "admin")
 
 
 def _store(ctx: typer.Context, config: Any) -> Any:
-    from interlink.config import load_config
     from interlink.store import Store
 
-    settings = load_config(config_path(ctx, config))
-    return Store.open(settings.database)
+    return Store.open(load_settings(ctx, config).database)
 
 
 @apikeys_app.command("create")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from interlink.cli._options import ConfigOption, config_path
+from interlink.cli._options import ConfigOption, config_path, load_settings
 
 __all__ = ["register"]
 
@@ -12,13 +12,15 @@ __all__ = ["register"]
 def check(ctx: typer.Context, config: ConfigOption = None) -> None:
     """Validate interlink.yaml and show the connections and database it defines.
 
+    Pipelines are compiled too (filters, field mappings, `call:` imports), as `run` would.
     Every problem is printed on stderr, one line each, and the exit code is 2.
     """
     from interlink.cli import _render
-    from interlink.config import load_config
+    from interlink.cli._validate import check_buildable
 
-    path = config_path(ctx, config)
-    _render.show_config(load_config(path), file=str(path))
+    settings = load_settings(ctx, config)
+    check_buildable(settings)
+    _render.show_config(settings, file=str(config_path(ctx, config)))
 
 
 def register(app: typer.Typer) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from interlink.cli._options import ConfigOption, config_path
+from interlink.cli._options import ConfigOption, load_settings
 
 __all__ = ["register"]
 
@@ -18,10 +18,9 @@ conflicts_app = typer.Typer(
 
 
 def _open(ctx: typer.Context, config: Any) -> tuple[Any, Any]:
-    from interlink.config import load_config
     from interlink.store import Store
 
-    settings = load_config(config_path(ctx, config))
+    settings = load_settings(ctx, config)
     return settings, Store.open(settings.database)
 
 

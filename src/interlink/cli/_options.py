@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from interlink.config import ConfigSource, InterlinkConfig
+    from interlink.errors import InterlinkError
 
 __all__ = [
     "DEFAULT_CONFIG",
@@ -13,12 +17,16 @@ __all__ = [
     "DryRunOption",
     "FullRefreshOption",
     "config_path",
+    "config_source",
+    "load_settings",
+    "locate",
     "remember_config_path",
 ]
 
 DEFAULT_CONFIG = Path("interlink.yaml")
 
 _META_KEY = "interlink.config_path"
+_SOURCE_KEY = "interlink.config_source"
 
 ConfigOption = Annotated[
     Path | None,
@@ -57,3 +65,37 @@ def config_path(ctx: typer.Context, value: Path | None) -> Path:
         return value
     remembered = ctx.meta.get(_META_KEY)
     return remembered if isinstance(remembered, Path) else DEFAULT_CONFIG
+
+
+def load_settings(ctx: typer.Context, value: Path | None) -> InterlinkConfig:
+    """Load the command's config file, and remember where each of its keys is written.
+
+    A `ConfigError` raised later about a key (`database`, `pipelines.crm.filter`) then gets
+    the file and line prefix every loader error has: the app's error handler calls
+    `locate` before printing it.
+    """
+    from interlink.config import load_config_source
+
+    settings, source = load_config_source(config_path(ctx, value))
+    ctx.meta[_SOURCE_KEY] = source
+    return settings
+
+
+def config_source(ctx: typer.Context) -> ConfigSource | None:
+    """Where the loaded config's keys are written; None before `load_settings` ran."""
+    from interlink.config import ConfigSource
+
+    source = ctx.meta.get(_SOURCE_KEY)
+    return source if isinstance(source, ConfigSource) else None
+
+
+def locate(ctx: typer.Context, error: InterlinkError) -> InterlinkError:
+    """`error` pointed at its file and line when it is a ConfigError about a key of the
+    config the command loaded; any other error as it is."""
+    from interlink.errors import ConfigError
+
+    # Only a command that loaded a config has imported interlink.config: check first.
+    source = config_source(ctx) if _SOURCE_KEY in ctx.meta else None
+    if source is None or not isinstance(error, ConfigError):
+        return error
+    return source.locate(error)

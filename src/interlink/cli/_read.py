@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 import typer
 
-from interlink.cli._options import ConfigOption, config_path
+from interlink.cli._options import ConfigOption, load_settings
 
 __all__ = ["register"]
 
@@ -17,15 +17,14 @@ Output = Literal["table", "jsonl"]
 
 
 async def _read(
-    path: Any, resource: str, *, limit: int | None, since: str | None, output: Output
-) -> tuple[list[dict[str, Any]], int, int, float]:
+    config: Any, resource: str, *, limit: int | None, since: str | None, output: Output
+) -> tuple[list[dict[str, Any]], int, int, float, list[str]]:
     import orjson
 
-    from interlink.config import load_config
     from interlink.connectors import Catalog
 
-    config = load_config(path)
     kept: list[dict[str, Any]] = []
+    warnings: list[str] = []
     count = pages = 0
     started = time.perf_counter()
     async with Catalog(config) as catalog:
@@ -34,12 +33,13 @@ async def _read(
         async for page in source.pages(limit=limit, since=since):
             pages += 1
             count += len(page.records)
+            warnings.extend(page.warnings)
             if output == "jsonl":
                 write(b"".join(orjson.dumps(r, default=str) + b"\n" for r in page.records))
             else:
                 kept.extend(page.records)
     sys.stdout.flush()
-    return kept, count, pages, time.perf_counter() - started
+    return kept, count, pages, time.perf_counter() - started, warnings
 
 
 def read(
@@ -65,14 +65,16 @@ def read(
     mode: Output = "jsonl" if output == "jsonl" else "table"
     if mode == "table" and limit is None:
         limit = 20
-    records, count, pages, elapsed = asyncio.run(
-        _read(config_path(ctx, config), resource, limit=limit, since=since, output=mode)
+    records, count, pages, elapsed, warnings = asyncio.run(
+        _read(load_settings(ctx, config), resource, limit=limit, since=since, output=mode)
     )
     if mode == "table":
         from interlink.cli import _render
 
         _render.show_records(resource, records)
     rate = count / elapsed if elapsed > 0 else 0.0
+    for warning in warnings:
+        typer.echo(f"warning: {warning}", err=True)
     typer.echo(
         f"{resource}: {count:,} records in {pages:,} pages, {elapsed:.2f} s ({rate:,.0f}/s)",
         err=True,

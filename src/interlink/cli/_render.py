@@ -292,20 +292,32 @@ def show_run(result: RunResult, console: Console | None = None) -> None:
         title += " (dry run)"
     if result.resumed:
         title += " (resumed an interrupted read)"
+    if result.trial:
+        title += " (trial)"
     table = Table(title=title, title_justify="left")
-    for column in ("read", "created", "updated", "unchanged", "skipped", "failed", "pages"):
+    columns = ("read", "created", "updated", "unchanged", "deleted", "skipped")
+    for column in (*columns, "failed"):
         table.add_column(column, justify="right")
-    table.add_column("time", justify="right")
-    table.add_column("records/s", justify="right")
     rate = counts["read"] / result.elapsed if result.elapsed > 0 else 0.0
     table.add_row(
-        *(f"{counts[c]:,}" for c in ("read", "created", "updated", "unchanged", "skipped")),
+        *(f"{counts.get(c, 0):,}" for c in columns),
         Text(f"{counts['failed']:,}", "red" if counts["failed"] else ""),
-        f"{counts['pages']:,}",
-        f"{result.elapsed:.2f} s",
-        f"{rate:,.0f}",
     )
     console.print(table)
+    console.print(
+        Text(f"{counts['pages']:,} pages in {result.elapsed:.2f} s ({rate:,.0f} records/s)")
+    )
+    if result.trial:
+        console.print(
+            Text(
+                f"Trial: wrote to {result.wrote_to}; the cursor and checkpoint were left as "
+                "they were and nothing was deleted.",
+                "yellow",
+            ),
+            overflow="fold",
+        )
+    for warning in result.warnings[:10]:
+        console.print(Text(f"warning: {warning}", "yellow"), overflow="fold")
     if result.dry_run:
         console.print(Text(f"{result.would_write:,} records would be written."))
     for error in result.errors[:10]:

@@ -60,7 +60,7 @@ def show_worker_stats(stats: WorkerStats, console: Console | None = None) -> Non
     """What this worker did, as a table."""
     console = console or Console()
     table = Table(title="worker summary")
-    for column in ("completed", "retried", "failed", "cancelled", "reclaimed"):
+    for column in ("completed", "retried", "failed", "cancelled", "reclaimed", "waited", "lost"):
         table.add_column(column, justify="right")
     values: list[Any] = [
         stats.completed,
@@ -68,6 +68,8 @@ def show_worker_stats(stats: WorkerStats, console: Console | None = None) -> Non
         stats.failed,
         stats.cancelled,
         stats.reclaimed,
+        stats.waited,
+        stats.lost,
     ]
     table.add_row(*(f"{value:,}" for value in values))
     console.print(table)

@@ -7,35 +7,35 @@ from typing import Annotated, Any
 
 import typer
 
-from interlink.cli._options import ConfigOption, DryRunOption, FullRefreshOption, config_path
+from interlink.cli._options import ConfigOption, DryRunOption, FullRefreshOption, load_settings
 
 __all__ = ["register"]
 
 
 async def _run(
-    path: Any, name: str, *, full_refresh: bool, dry_run: bool, limit: int | None, progress: Any
+    config: Any,
+    store: Any,
+    name: str,
+    *,
+    full_refresh: bool,
+    dry_run: bool,
+    limit: int | None,
+    progress: Any,
 ) -> Any:
-    from interlink.config import load_config
     from interlink.connectors import Catalog
-    from interlink.store import Store
     from interlink.sync import run_pipeline
 
-    config = load_config(path)
-    store = Store.open(config.database)
-    try:
-        async with Catalog(config) as catalog:
-            return await run_pipeline(
-                config,
-                name,
-                store=store,
-                catalog=catalog,
-                full_refresh=full_refresh,
-                dry_run=dry_run,
-                limit=limit,
-                progress=progress,
-            )
-    finally:
-        store.close()
+    async with Catalog(config) as catalog:
+        return await run_pipeline(
+            config,
+            name,
+            store=store,
+            catalog=catalog,
+            full_refresh=full_refresh,
+            dry_run=dry_run,
+            limit=limit,
+            progress=progress,
+        )
 
 
 def run(
@@ -45,7 +45,12 @@ def run(
     full_refresh: FullRefreshOption = False,
     dry_run: DryRunOption = False,
     limit: Annotated[
-        int | None, typer.Option(min=1, help="Stop after N records (state left as it was).")
+        int | None,
+        typer.Option(
+            min=1,
+            help="A trial: stop after N records and write them, moving no cursor and "
+            "deleting nothing (a replace writes to a scratch table, dropped after).",
+        ),
     ] = None,
 ) -> None:
     """Run a pipeline once: read, filter, map and write, checkpointing every page.
@@ -54,22 +59,32 @@ def run(
     """
     from interlink.cli import _render
     from interlink.cli._runtime import tune_collector
-    from interlink.config import load_config  # noqa: F401  (imported before the freeze)
-    from interlink.connectors import Catalog  # noqa: F401
+    from interlink.cli._validate import check_buildable
+    from interlink.connectors import Catalog  # noqa: F401  (imported before the freeze)
+    from interlink.store import Store
     from interlink.sync import run_pipeline  # noqa: F401
 
-    tune_collector()
-    with _render.RunProgress(pipeline) as bar:
-        result = asyncio.run(
-            _run(
-                config_path(ctx, config),
-                pipeline,
-                full_refresh=full_refresh,
-                dry_run=dry_run,
-                limit=limit,
-                progress=bar.update,
+    # Everything that can be refused up front is, before the progress display starts:
+    # the config, the pipeline's filter and mapping, then the database.
+    settings = load_settings(ctx, config)
+    check_buildable(settings, pipelines=[pipeline])
+    store = Store.open(settings.database)
+    try:
+        tune_collector()
+        with _render.RunProgress(pipeline) as bar:
+            result = asyncio.run(
+                _run(
+                    settings,
+                    store,
+                    pipeline,
+                    full_refresh=full_refresh,
+                    dry_run=dry_run,
+                    limit=limit,
+                    progress=bar.update,
+                )
             )
-        )
+    finally:
+        store.close()
     _render.show_run(result)
     if not result.ok:
         raise typer.Exit(1)
@@ -83,10 +98,9 @@ def runs(
 ) -> None:
     """List recent runs with their counts and status."""
     from interlink.cli import _render
-    from interlink.config import load_config
     from interlink.store import Store
 
-    settings = load_config(config_path(ctx, config))
+    settings = load_settings(ctx, config)
     store = Store.open(settings.database)
     try:
         _render.show_runs(store.runs(pipeline, limit=limit))

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from interlink.cli._options import ConfigOption, config_path
+from interlink.cli._options import ConfigOption, load_settings
 
 __all__ = ["register"]
 
@@ -45,19 +45,28 @@ def _url(host: str, port: int) -> str:
 
 
 def _run_server(app: Any, sock: socket.socket, log_level: str) -> None:
-    """Serve `app` on the bound socket until SIGINT/SIGTERM (tests replace this)."""
+    """Serve `app` on the bound socket until SIGINT/SIGTERM (tests replace this).
+
+    HTTP/1.1 through h11 with the API's own protocol class, so that requests h11 refuses
+    are answered in the error envelope too; no WebSocket upgrades (the API has none);
+    `X-Forwarded-*` left to the app, which honours them from `server.trusted_proxies`
+    only; secret query values masked in the access log.
+    """
     import uvicorn
 
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            log_level=log_level,
-            lifespan="on",
-            timeout_graceful_shutdown=10,
-            proxy_headers=False,
-        )
+    from interlink.server import EnvelopeH11Protocol, install_access_log_filter
+
+    config = uvicorn.Config(
+        app,
+        http=EnvelopeH11Protocol,
+        ws="none",
+        log_level=log_level,
+        lifespan="on",
+        timeout_graceful_shutdown=10,
+        proxy_headers=False,
     )
-    server.run(sockets=[sock])
+    install_access_log_filter()  # after Config, which (re)configures uvicorn's loggers
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 def serve(
@@ -77,17 +86,19 @@ def serve(
     ] = "info",
 ) -> None:
     """Serve the jobs API under /api/v1 (and run jobs, unless --no-worker)."""
-    from interlink.config import load_config
+    from interlink.cli._validate import check_buildable
     from interlink.server import create_app
     from interlink.store import Store
 
-    settings = load_config(config_path(ctx, config))
-    sock = _listen(host, port)
+    settings = load_settings(ctx, config)
+    check_buildable(settings)
     workers = concurrency or settings.jobs.concurrency
+    # The database first: a bad `database:` is refused before the port is taken.
+    store = Store.open(settings.database)
     try:
-        store = Store.open(settings.database)
+        sock = _listen(host, port)
     except BaseException:
-        sock.close()
+        store.close()
         raise
     try:
         app = create_app(settings, store=store, worker=not no_worker, concurrency=workers)

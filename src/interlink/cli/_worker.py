@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from interlink.cli._options import ConfigOption, config_path
+from interlink.cli._options import ConfigOption, load_settings
 from interlink.errors import ConfigError
 
 __all__ = ["register"]
@@ -35,15 +35,13 @@ def _load_kinds(modules: list[str]) -> Any:
 
 
 async def _serve_jobs(
-    path: Any, *, concurrency: int | None, modules: list[str], burst: bool, schedules: bool
+    config: Any, *, concurrency: int | None, modules: list[str], burst: bool, schedules: bool
 ) -> Any:
     from interlink.cli import _render_worker
     from interlink.cli._runtime import tune_collector
-    from interlink.config import load_config
     from interlink.jobs import open_queue, run_worker
     from interlink.store import Store
 
-    config = load_config(path)
     kinds = _load_kinds(modules)
     tune_collector()
     store = Store.open(config.database)
@@ -116,10 +114,14 @@ def worker(
     """Run queued jobs until Ctrl-C or SIGTERM; running pipelines stop at their next batch
     and resume later from their checkpoint."""
     from interlink.cli import _render_worker
+    from interlink.cli._validate import check_buildable
 
+    # Scheduled and submitted pipelines run here: refuse a config `check` refuses.
+    settings = load_settings(ctx, config)
+    check_buildable(settings)
     stats = asyncio.run(
         _serve_jobs(
-            config_path(ctx, config),
+            settings,
             concurrency=concurrency,
             modules=modules or [],
             burst=burst,

@@ -17,6 +17,7 @@ from interlink.cli import (
     _apikeys,
     _check,
     _conflicts,
+    _db,
     _demo,
     _init,
     _jobs,
@@ -26,7 +27,7 @@ from interlink.cli import (
     _serve,
     _worker,
 )
-from interlink.cli._options import ConfigOption, remember_config_path
+from interlink.cli._options import ConfigOption, locate, remember_config_path
 from interlink.errors import InterlinkError
 
 __all__ = ["app", "main"]
@@ -38,7 +39,8 @@ class _InterlinkGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except InterlinkError as error:
-            for line in _error_lines(error):
+            # A ConfigError about a key of the loaded config gets its file and line.
+            for line in _error_lines(locate(ctx, error)):
                 typer.echo(line, err=True)
             raise typer.Exit(error.exit_code) from None
 
@@ -97,6 +99,7 @@ _worker.register(app)
 _jobs.register(app)
 _serve.register(app)
 _apikeys.register(app)
+_db.register(app)
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ config = load_config("interlink.yaml")   # ConfigError, one line per problem, if
 from __future__ import annotations
 
 from interlink.config._env import expand_env, substitute_env
-from interlink.config._load import load_config, parse_config
+from interlink.config._load import load_config, load_config_source, parse_config
 from interlink.config._model import (
     AUTH_TYPES,
     DEFAULT_DATABASE_URL,
@@ -35,6 +35,7 @@ from interlink.config._pipelines import (
     DestinationConfig,
     PipelineConfig,
     TimestampsConfig,
+    is_reserved_table,
 )
 from interlink.config._resources import (
     PAGINATOR_TYPES,
@@ -62,6 +63,7 @@ from interlink.config._service import (
     ServerConfig,
     parse_rate,
 )
+from interlink.config._source import ConfigSource
 from interlink.config._starter import STARTER_CONFIG
 from interlink.config._units import parse_size
 
@@ -83,6 +85,7 @@ __all__ = [
     "AuthConfig",
     "BasicAuthConfig",
     "BearerAuthConfig",
+    "ConfigSource",
     "ConnectionConfig",
     "CursorPaginateConfig",
     "CustomPaginateConfig",
@@ -111,7 +114,9 @@ __all__ = [
     "TimeoutConfig",
     "TimestampsConfig",
     "expand_env",
+    "is_reserved_table",
     "load_config",
+    "load_config_source",
     "parse_config",
     "parse_duration",
     "substitute_env",

@@ -5,7 +5,8 @@ file, the line and the key path:
 
 1. read the text (missing, unreadable or non-UTF-8 file);
 2. compose and construct the YAML with PyYAML's safe loader, recording the line of every key
-   and refusing duplicate keys;
+   and refusing duplicate keys, control characters, NUL characters written as escapes
+   (`"\\0"`) and nesting deeper than 100 levels;
 3. substitute `${VAR}` references in string values (see `interlink.config._env`);
 4. validate with pydantic, each error translated to one line (see `interlink.config._messages`).
 
@@ -31,12 +32,16 @@ from interlink.config._messages import (
     join_path,
 )
 from interlink.config._model import InterlinkConfig
+from interlink.config._source import ConfigSource
 from interlink.errors import ConfigError
 
-__all__ = ["load_config", "parse_config"]
+__all__ = ["load_config", "load_config_source", "parse_config"]
 
 # Aliases let a small file describe a huge tree ("billion laughs"); stop well before that.
 _MAX_NODES = 100_000
+# PyYAML composes nested collections recursively; a few hundred levels exhaust Python's
+# stack. No config needs more than a dozen.
+_MAX_DEPTH = 100
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
@@ -54,6 +59,14 @@ def load_config(
     shop = config.connections["shop"]
     ```
     """
+    return load_config_source(path, env=env)[0]
+
+
+def load_config_source(
+    path: str | Path = "interlink.yaml", *, env: Mapping[str, str] | None = None
+) -> tuple[InterlinkConfig, ConfigSource]:
+    """`load_config`, and where each key was written: give `source.locate(error)` a
+    `ConfigError` found later (a filter that does not compile) to point it at its line."""
     file = str(path)
     try:
         raw = Path(path).read_bytes()
@@ -70,7 +83,7 @@ def load_config(
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise _single(f"not UTF-8 text (bad byte at offset {exc.start})", file, line) from None
-    return parse_config(text, file=file, env=env)
+    return _parse(text, file, env)
 
 
 def parse_config(text: str, *, file: str, env: Mapping[str, str] | None = None) -> InterlinkConfig:
@@ -78,6 +91,12 @@ def parse_config(text: str, *, file: str, env: Mapping[str, str] | None = None) 
 
     An empty document (or one with only comments) is a valid config with no connections.
     """
+    return _parse(text, file, env)[0]
+
+
+def _parse(
+    text: str, file: str, env: Mapping[str, str] | None
+) -> tuple[InterlinkConfig, ConfigSource]:
     data, lines = _read_yaml(text, file)
     if data is None:
         data = {}
@@ -109,7 +128,7 @@ def parse_config(text: str, *, file: str, env: Mapping[str, str] | None = None) 
     }
 
     try:
-        return InterlinkConfig.model_validate(substituted.data)
+        config = InterlinkConfig.model_validate(substituted.data)
     except ValidationError as exc:
         errors = errors_from_validation(
             exc,
@@ -121,6 +140,7 @@ def parse_config(text: str, *, file: str, env: Mapping[str, str] | None = None) 
         )
         # `from None`: pydantic's own text echoes input values, secrets included.
         raise _collect(errors) from None
+    return config, ConfigSource(file, lines, frozenset(secrets))
 
 
 # --- YAML with line numbers -------------------------------------------------------------
@@ -128,7 +148,11 @@ def parse_config(text: str, *, file: str, env: Mapping[str, str] | None = None) 
 
 def _read_yaml(text: str, file: str) -> tuple[Any, dict[KeyPath, int]]:
     """Parse one YAML document and map every key path in it to the line of its key."""
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = _Loader(text)
+    except yaml.reader.ReaderError as exc:
+        # Raised by the reader's check of the whole text, before any parsing.
+        raise _reader_error(exc, text, file) from None
     try:
         node = loader.get_single_node()
         if node is None:
@@ -137,6 +161,7 @@ def _read_yaml(text: str, file: str) -> tuple[Any, dict[KeyPath, int]]:
         data = loader.construct_document(node)
         lines: dict[KeyPath, int] = {(): node.start_mark.line + 1}
         _index(loader, node, (), lines, file, set())
+        _refuse_nul(data, (), lines, file)
         return data, lines
     except yaml.MarkedYAMLError as exc:
         raise _yaml_error(exc, text, file) from None
@@ -144,6 +169,78 @@ def _read_yaml(text: str, file: str) -> tuple[Any, dict[KeyPath, int]]:
         raise _single(f"invalid YAML: {_one_line(str(exc))}", file) from None
     finally:
         loader.dispose()
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing nesting deeper than `_MAX_DEPTH` before its stack
+    runs out."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        self._depth += 1
+        try:
+            if self._depth > _MAX_DEPTH:
+                event = self.peek_event()  # type: ignore[no-untyped-call]
+                raise yaml.composer.ComposerError(
+                    None,
+                    None,
+                    f"nested too deeply (more than {_MAX_DEPTH} levels)",
+                    event.start_mark,
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _reader_error(exc: yaml.reader.ReaderError, text: str, file: str) -> ConfigError:
+    """A character YAML never allows (NUL, other control characters, U+FFFE), with its place."""
+    before = text[: exc.position]
+    line = before.count("\n") + 1
+    column = exc.position - (before.rfind("\n") + 1) + 1
+    code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+    if code < 0x20 or 0x7F <= code <= 0x9F:
+        what = f"a control character (\\x{code:02x})"
+    else:
+        what = f"a character that is not allowed (U+{code:04X})"
+    return _single(
+        f"invalid YAML: {what} at column {column}; YAML text cannot contain it", file, line
+    )
+
+
+def _refuse_nul(data: Any, path: KeyPath, lines: dict[KeyPath, int], file: str) -> None:
+    """Refuse a NUL written as an escape (`"a\\0b"`): no file name, URL or header holds one,
+    and the libraries below would fail on it with a traceback."""
+    errors: list[ConfigError] = []
+    stack: list[tuple[Any, KeyPath]] = [(data, path)]
+    seen: set[int] = set()
+    while stack:
+        value, where = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                errors.append(_nul_error("the value", where, where, lines, file))
+        elif isinstance(value, dict | list) and id(value) not in seen:
+            seen.add(id(value))  # an alias shares its target's objects
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, item in items:
+                if isinstance(key, str) and "\x00" in key:
+                    errors.append(_nul_error("a key", where, (*where, key), lines, file))
+                stack.append((item, (*where, key)))
+    if errors:
+        raise _collect(errors)
+
+
+def _nul_error(
+    what: str, key: KeyPath, at: KeyPath, lines: dict[KeyPath, int], file: str
+) -> ConfigError:
+    return ConfigError(
+        f"{what} contains a NUL character (\\0); remove it",
+        file=file,
+        key=join_path(key),
+        line=_locate(lines, at),
+    )
 
 
 def _yaml_error(exc: yaml.MarkedYAMLError, text: str, file: str) -> ConfigError:
@@ -154,6 +251,8 @@ def _yaml_error(exc: yaml.MarkedYAMLError, text: str, file: str) -> ConfigError:
         message += f" (column {mark.column + 1})"
     if exc.context and exc.problem and exc.context_mark is not None:
         message += f", {_one_line(exc.context)} on line {exc.context_mark.line + 1}"
+    if "'\\t'" in problem:
+        message += "; indent with spaces, not tabs"
     # `{` starts a flow mapping in YAML, so `key: {a: ${X}}` breaks unless the value is quoted.
     source = text.splitlines()
     marks = [m for m in (exc.problem_mark, exc.context_mark) if m is not None]

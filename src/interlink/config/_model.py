@@ -182,6 +182,9 @@ class ConnectionConfig(_Model):
     rate_limit: RateLimitConfig | None = None
     max_connections: Annotated[int, Field(ge=1, le=1000)] = 32
     transport: Literal["aiohttp", "httpx"] = "aiohttp"
+    allowed_origins: list[str] = Field(default_factory=list)
+    """Origins besides base_url's that may receive the connection's credentials, such as
+    `https://files.example.com` for next links on another host; written `scheme://host[:port]`."""
 
     @field_validator("base_url")
     @classmethod
@@ -189,6 +192,32 @@ class ConnectionConfig(_Model):
         if not re.match(r"^https?://[^/\s]+", value):
             raise ValueError(f"expected an http:// or https:// URL; got {value!r}")
         return value
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        return [_origin(item) for item in value]
+
+
+_ORIGIN = re.compile(
+    r"^(?P<scheme>https?)://(?P<host>\[[0-9A-Fa-f:.]+\]|[^/\s:@?#\[\]]+)(?::(?P<port>\d{1,5}))?/?$",
+    re.IGNORECASE,
+)
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(text: str) -> str:
+    """`scheme://host[:port]`, lower-cased and without a default port, or ValueError."""
+    found = _ORIGIN.match(text.strip())
+    port = int(found["port"]) if found and found["port"] else None
+    if found is None or port == 0 or (port or 0) > 65535:
+        raise ValueError(
+            "expected an origin such as https://api.example.com or "
+            f"http://127.0.0.1:8080 (scheme, host and port; no path or query); got {text!r}"
+        )
+    scheme, host = found["scheme"].lower(), found["host"].lower()
+    suffix = "" if port in (None, _DEFAULT_PORTS[scheme]) else f":{port}"
+    return f"{scheme}://{host}{suffix}"
 
 
 class DatabaseConfig(_Model):

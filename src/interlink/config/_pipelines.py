@@ -30,16 +30,23 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 __all__ = [
     "CONFLICT_POLICIES",
+    "DELETE_MODES",
     "WRITE_MODES",
     "DestinationConfig",
     "PipelineConfig",
     "TimestampsConfig",
+    "is_reserved_table",
 ]
 
 WRITE_MODES = ["append", "replace", "merge"]
+DELETE_MODES = ["soft", "hard"]
 CONFLICT_POLICIES = ["source_wins", "target_wins", "newest_wins", "manual"]
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# interlink's own tables (and its staging and scratch tables), Procrastinate's, Alembic's,
+# and the catalogs of SQLite and PostgreSQL: a pipeline writing there would alter them.
+_RESERVED_PREFIXES = ("interlink_", "procrastinate_", "sqlite_", "pg_")
+_RESERVED_NAMES = ("alembic_version",)
 _CRON_FIELD = re.compile(r"^(\*|\d+(-\d+)?)(/\d+)?(,(\*|\d+(-\d+)?)(/\d+)?)*$")
 _CRON_ALIASES = {"@hourly", "@daily", "@weekly", "@monthly", "@yearly", "@annually"}
 
@@ -74,6 +81,12 @@ class DestinationConfig(_Model):
             raise ValueError(
                 f"table names are letters, digits and '_', starting with a letter; got {self.sql!r}"
             )
+        if self.sql is not None and is_reserved_table(self.sql):
+            raise ValueError(
+                f"{self.sql!r} is a reserved name (tables starting with interlink_, sqlite_, "
+                "pg_ or procrastinate_, and alembic_version, belong to interlink or the "
+                "database); choose another table"
+            )
         if self.resource is not None and "." not in self.resource:
             raise ValueError(f"expected a resource as connection.name; got {self.resource!r}")
         return self
@@ -81,6 +94,13 @@ class DestinationConfig(_Model):
     @property
     def is_sql(self) -> bool:
         return self.sql is not None
+
+
+def is_reserved_table(name: str) -> bool:
+    """Say whether a table name belongs to interlink or the database (case does not matter:
+    PostgreSQL folds unquoted names, SQLite ignores case)."""
+    lowered = name.lower()
+    return lowered.startswith(_RESERVED_PREFIXES) or lowered in _RESERVED_NAMES
 
 
 class TimestampsConfig(_Model):
@@ -108,6 +128,18 @@ class PipelineConfig(_Model):
     """Records written at once to an API destination (within its rate limit)."""
     incremental: bool = True
     """Read only what changed since the last run when the source supports it."""
+    deletes: Literal["soft", "hard"] | None = None
+    """SQL destinations: what happens to rows the source no longer has. `soft` sets their
+    `_deleted_at` column, `hard` deletes them. Applied after a complete full read (rows it
+    did not see) and to records `deleted_field` marks deleted; never on an incomplete read."""
+    deleted_field: str | None = None
+    """A field by which the API reports a deleted record (`deleted: true`, `is_deleted`,
+    a non-null `deleted_at`); needs `deletes`."""
+    on_source_change: Literal["fail", "full_refresh"] = "fail"
+    """When the source resource's path, params, pagination, records or incremental settings
+    changed since the stored cursor was made: `fail` (the run stops and asks for
+    `--full-refresh`) or `full_refresh` (the stored cursor is dropped and the source read
+    whole)."""
 
     @field_validator("match", mode="before")
     @classmethod
@@ -145,6 +177,19 @@ class PipelineConfig(_Model):
         if self.destination.is_sql and (self.match or self.conflict != "source_wins"):
             raise ValueError(
                 "match and conflict apply to API destinations; an SQL table is upserted by key"
+            )
+        if (self.deletes or self.deleted_field) and not self.destination.is_sql:
+            raise ValueError("deletes and deleted_field apply to SQL destinations")
+        if self.deleted_field and not self.deletes:
+            raise ValueError("deleted_field needs deletes: soft or deletes: hard")
+        if self.deletes and self.write == "append":
+            raise ValueError(
+                "deletes need a key to find rows by: use write: merge (or replace), not append"
+            )
+        if self.deletes == "soft" and self.write == "replace":
+            raise ValueError(
+                "write: replace already drops the rows the source no longer has; use "
+                "write: merge with deletes: soft to keep them, marked in _deleted_at"
             )
         if self.conflict == "newest_wins" and not (
             self.timestamps.source and self.timestamps.target

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
     "PAGINATOR_TYPES",
@@ -46,6 +46,30 @@ __all__ = [
 
 PageSize = Annotated[int, Field(ge=1, le=100_000)]
 
+# The dotted paths interlink.connectors reads without JMESPath (its `_DOTTED`); anything
+# else must compile as JMESPath.
+_DOTTED = re.compile(r"^[A-Za-z_$@][\w$@-]*(\.[\w$@-]+)*$")
+
+
+def _selector(value: str) -> str:
+    if _DOTTED.match(value):
+        return value
+    import jmespath
+    from jmespath.exceptions import JMESPathError
+
+    try:
+        jmespath.compile(value)
+    except JMESPathError as exc:
+        reason = " ".join(str(exc).split("\n")[0].split()).rstrip(":")
+        raise ValueError(
+            f"expected a dotted path or JMESPath expression; got {value!r} ({reason})"
+        ) from None
+    return value
+
+
+Selector = Annotated[str, AfterValidator(_selector)]
+"""A path into a response body: `data.items`, or a JMESPath expression."""
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -59,7 +83,7 @@ class OffsetPaginateConfig(_Model):
     offset_param: str = "offset"
     limit_param: str = "limit"
     start: Annotated[int, Field(ge=0)] = 0
-    total_path: str | None = "total"
+    total_path: Selector | None = "total"
 
 
 class PagePaginateConfig(_Model):
@@ -70,27 +94,36 @@ class PagePaginateConfig(_Model):
     page_param: str = "page"
     size_param: str | None = "per_page"
     start: Annotated[int, Field(ge=0)] = 1
-    total_path: str | None = None
-    total_pages_path: str | None = None
+    total_path: Selector | None = None
+    total_pages_path: Selector | None = None
+
+
+MaxEmptyPages = Annotated[int, Field(ge=1, le=1_000_000)]
 
 
 class CursorPaginateConfig(_Model):
     """The next page's cursor at `cursor_path` in the body, sent back as `cursor_param`."""
 
     type: Literal["cursor"]
-    cursor_path: str = "next_cursor"
+    cursor_path: Selector = "next_cursor"
     cursor_param: str = "cursor"
     page_size: PageSize | None = None
     size_param: str = "limit"
+    max_empty_pages: MaxEmptyPages = 1000
+    """Empty pages in a row that still carry a cursor before the read stops as a loop."""
+    total_path: Selector | None = None
+    """Where the body says how many records the whole read has, if it does."""
 
 
 class NextUrlPaginateConfig(_Model):
     """The next page's full URL at `next_path` in the body."""
 
     type: Literal["next_url"]
-    next_path: str = "next"
+    next_path: Selector = "next"
     page_size: PageSize | None = None
     size_param: str = "limit"
+    max_empty_pages: MaxEmptyPages = 1000
+    total_path: Selector | None = None
 
 
 class LinkHeaderPaginateConfig(_Model):
@@ -100,13 +133,15 @@ class LinkHeaderPaginateConfig(_Model):
     rel: str = "next"
     page_size: PageSize | None = None
     size_param: str = "per_page"
+    max_empty_pages: MaxEmptyPages = 1000
+    total_path: Selector | None = None
 
 
 class RelayPaginateConfig(_Model):
     """A GraphQL Relay connection: `pageInfo { hasNextPage endCursor }` under `path`."""
 
     type: Literal["relay"]
-    path: str
+    path: Selector
     """Where the connection object sits in the body, e.g. `data.products`."""
     cursor_variable: str = "after"
     page_size: PageSize | None = 100
@@ -161,7 +196,7 @@ PAGINATOR_TYPES = [
 class IncrementalConfig(_Model):
     """Read only what changed: send the last value seen of `field` as `param`."""
 
-    field: str
+    field: Selector
     param: str | None = None
     """Query parameter (REST), variable (GraphQL) or argument (SOAP) that filters; None
     reads everything and keeps only records past the last value."""
@@ -172,13 +207,13 @@ class IncrementalConfig(_Model):
 class ErrorEnvelopeConfig(_Model):
     """An error reported inside a 2xx body, e.g. `{"status": "error", "message": "..."}`."""
 
-    path: str = "status"
+    path: Selector = "status"
     value: str | int | bool = "error"
-    message_path: str = "message"
+    message_path: Selector = "message"
 
 
 class _ResourceBase(_Model):
-    records: str | None = None
+    records: Selector | None = None
     """Where the records sit in the body: a dotted path (`data.customers`) or a JMESPath
     expression. None: the body itself when it is a list, else its `data` key."""
     primary_key: str = "id"
@@ -187,27 +222,17 @@ class _ResourceBase(_Model):
     paginate: PaginateConfig = SinglePaginateConfig(type="single")
     concurrency: Annotated[int, Field(ge=1, le=64)] = 4
     """Pages fetched at once where the pagination allows it (offset or page with a total)."""
+    on_total_mismatch: Literal["fail", "warn"] = "fail"
+    """What a whole read that ends short of the count the API announced (a total field,
+    `X-Total-Count`, the total pages, the `last` link) does: `fail` raises
+    IncompleteReadError; `warn` ends the read, with a warning, marked incomplete (the sync
+    then keeps its cursor and deletes nothing)."""
 
     @field_validator("paginate", mode="before")
     @classmethod
     def _paginate_shorthand(cls, value: Any) -> Any:
         # `paginate: offset` means `paginate: {type: offset}`.
         return {"type": value} if isinstance(value, str) else value
-
-    @field_validator("records")
-    @classmethod
-    def _selector(cls, value: str | None) -> str | None:
-        if value is not None:
-            import jmespath
-            from jmespath.exceptions import JMESPathError
-
-            try:
-                jmespath.compile(value)
-            except JMESPathError as exc:
-                raise ValueError(
-                    f"expected a dotted path or JMESPath expression; got {value!r} ({exc})"
-                ) from None
-        return value
 
 
 class RestResourceConfig(_ResourceBase):

@@ -20,6 +20,7 @@ import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic.networks import IPvAnyNetwork
 
 from ._units import parse_duration, parse_size
 
@@ -42,12 +43,12 @@ Seconds = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
 
 
 class RouteLimit(BaseModel):
-    """`limit` requests per `period` seconds."""
+    """`limit` requests per `period` seconds, both positive (the limiter divides by them)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
-    limit: int
-    period: float
+    limit: Annotated[int, Field(ge=1, le=1_000_000_000)]
+    period: Annotated[float, BeforeValidator(parse_duration), Field(gt=0, allow_inf_nan=False)]
 
     @property
     def per_second(self) -> float:
@@ -58,14 +59,19 @@ class RouteLimit(BaseModel):
 
 
 def parse_rate(value: Any) -> Any:
-    """`"10/min"`, `"100/m"`, `"5/s"`, `"1000/h"`, `"10/5min"` -> RouteLimit."""
+    """`"10/min"`, `"100/m"`, `"5/s"`, `"1000/h"`, `"10/5min"` -> `{"limit": 10, "period": 60.0}`,
+    which pydantic then checks into a RouteLimit."""
     if isinstance(value, RouteLimit | dict):
         return value
     if isinstance(value, str):
         match = _RATE.match(value)
         if match and int(match.group(1)) > 0:
             count = int(match.group(2) or 1)
-            return RouteLimit(limit=int(match.group(1)), period=count * _RATE_UNITS[match.group(3)])
+            if count == 0:
+                raise ValueError(
+                    f"expected a period longer than 0, such as '10/5min'; got {value!r}"
+                )
+            return {"limit": int(match.group(1)), "period": count * _RATE_UNITS[match.group(3)]}
     raise ValueError(f"expected a rate such as '10/min', '100/m' or '5/s'; got {value!r}")
 
 
@@ -106,6 +112,9 @@ class ServerConfig(BaseModel):
     """Per API key and route: `"POST /jobs": 10/min`; `default` covers every other route."""
     max_body: Annotated[int, BeforeValidator(parse_size), Field(gt=0)] = 1024 * 1024
     """Larger request bodies are refused with 413 before they are parsed."""
+    trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
+    """Reverse proxies (addresses or networks) whose `X-Forwarded-For` names the client;
+    from any other peer the header is ignored (docs/security.md)."""
 
     @field_validator("rate_limits")
     @classmethod

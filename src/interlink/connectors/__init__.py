@@ -6,6 +6,7 @@ connection's `ApiClient`.
 """
 
 from ._catalog import Catalog
+from ._cursor import CursorTracker, cursor_key, higher_cursor
 from ._graphql import GraphQLResource, graphql_error_message
 from ._jsonapi import MEDIA_TYPE as JSONAPI_MEDIA_TYPE, document_for, flatten_resource
 from ._links import parse_link_header
@@ -23,7 +24,7 @@ from ._paginators import (
     paginator_types,
     register_paginator,
 )
-from ._reader import CursorTracker, Extractor, read_pages
+from ._reader import Extractor, read_pages
 from ._resource import BaseResource, Resource, fill_template
 from ._rest import ChildResource, RestResource
 from ._selectors import MISSING, compile_selector
@@ -55,10 +56,12 @@ __all__ = [
     "SoapResource",
     "compile_selector",
     "create_paginator",
+    "cursor_key",
     "document_for",
     "fill_template",
     "flatten_resource",
     "graphql_error_message",
+    "higher_cursor",
     "paginator_types",
     "parse_link_header",
     "read_pages",

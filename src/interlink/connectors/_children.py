@@ -6,8 +6,8 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from ._cursor import higher_cursor
 from ._page import Page, Record
-from ._reader import _greater
 
 __all__ = ["fan_out"]
 
@@ -49,19 +49,29 @@ async def fan_out(
     *,
     concurrency: int,
     limit: int | None = None,
+    resume: dict[str, Any] | None = None,
+    field: str = "the incremental field",
 ) -> AsyncIterator[Page]:
     """Yield the child pages of every parent, then a marker page per parent page.
 
     The children of one parent page are read `concurrency` parents at a time; their pages
-    are yielded as they arrive (bounded queue, so memory stays flat). After the last child
-    of a parent page, an empty page carries that parent page's checkpoint: resuming there
-    never skips a parent and re-reads at most one parent page's children.
+    are yielded as they arrive (bounded queue, so memory stays flat). Every page yielded
+    while the children of parent page N are read carries the checkpoint of the position
+    before parent page N (`resume`, or `{}`: "under way, start again from the beginning"):
+    a read stopped there re-reads parent page N's children, which sinks upsert by key, and
+    skips nothing. After the last child of a parent page, an empty page carries that
+    parent page's own checkpoint. `parent_pages` must be the parent read from `resume`.
     """
     number = 0
     emitted = 0
     best: Any = None
+    before: dict[str, Any] = dict(resume) if resume else {}
+    complete = True
+    pending: list[str] = []  # warnings of pages not handed over (empty ones)
     try:
         async for parent_page in parent_pages:
+            pending.extend(parent_page.warnings)
+            complete = complete and parent_page.complete
             queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=max(2, concurrency * 2))
             producer = asyncio.create_task(
                 _produce(list(parent_page.records), child_pages, stamp, queue, concurrency)
@@ -77,24 +87,27 @@ async def fan_out(
                     if isinstance(item, BaseException):
                         raise item
                     page: Page = item
-                    if page.cursor is not None and (best is None or _greater(page.cursor, best)):
-                        best = page.cursor
+                    best = higher_cursor(best, page.cursor, field=field)
+                    pending.extend(page.warnings)
+                    complete = complete and page.complete
                     records = page.records
                     if not records:
                         continue  # a parent without children: nothing to hand over
+                    warnings, pending = pending, []
                     if limit is not None and emitted + len(records) >= limit:
                         records = records[: limit - emitted]
                         number += 1
-                        yield Page(records, number, None, best, page.url, done=True)
+                        yield Page(records, number, None, best, page.url, True, complete, warnings)
                         return
                     emitted += len(records)
                     number += 1
-                    yield Page(records, number, None, best, page.url)
+                    yield Page(records, number, dict(before), best, page.url, warnings=warnings)
             finally:
                 if not producer.done():
                     producer.cancel()
                 await asyncio.gather(producer, return_exceptions=True)
             number += 1
+            warnings, pending = pending, []
             yield Page(
                 [],
                 number,
@@ -102,7 +115,11 @@ async def fan_out(
                 best,
                 parent_page.url,
                 done=parent_page.done,
+                complete=complete if parent_page.done else True,
+                warnings=warnings,
             )
+            if parent_page.checkpoint is not None:
+                before = parent_page.checkpoint
     finally:
         aclose = getattr(parent_pages, "aclose", None)
         if aclose is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from interlink.errors import ApiError
+from interlink.http import url_before_auth
 
 from ._page import Fetched, RequestSpec
 from ._resource import BaseResource
@@ -74,7 +75,7 @@ class GraphQLResource(BaseResource):
             raise ApiError(
                 graphql_error_message(body["errors"]),
                 method="POST",
-                url=self.client.redactor.url(str(response.request.url)),
+                url=self.client.redactor.url(str(url_before_auth(response.request))),
                 status_code=response.status_code,
             )
         return Fetched(body, response)

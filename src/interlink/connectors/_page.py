@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urljoin
 
 import httpx
+
+from interlink.http import url_before_auth
 
 __all__ = ["Fetched", "Page", "Record", "RequestSpec"]
 
@@ -37,9 +40,13 @@ class Fetched:
 
     The body may be decoded lazily (`parse`), so the reader can ask the paginator for the
     next request from the headers or raw bytes before paying for the JSON parse.
+
+    `url` is the request's URL as it was before auth (never an API key in the query).
+    A paginator that follows links turns them into the URL to request with `resolve`:
+    absolute, and without the connection's credentials (`clean`, given by the resource).
     """
 
-    __slots__ = ("_body", "_parse", "response")
+    __slots__ = ("_body", "_clean", "_parse", "response")
 
     def __init__(
         self,
@@ -47,11 +54,13 @@ class Fetched:
         response: httpx.Response | None = None,
         *,
         parse: Callable[[httpx.Response], Any] | None = None,
+        clean: Callable[[str], str] | None = None,
     ) -> None:
         if body is _UNPARSED and (parse is None or response is None):
             raise TypeError("Fetched needs a body, or a response and a parse function")
         self._body = body
         self._parse = parse
+        self._clean = clean
         self.response = response
 
     @property
@@ -72,7 +81,23 @@ class Fetched:
 
     @property
     def url(self) -> str | None:
-        return str(self.response.request.url) if self.response is not None else None
+        """The URL this page was requested at, as it was before auth was applied."""
+        if self.response is None:
+            return None
+        return str(url_before_auth(self.response.request))
+
+    def resolve(self, link: str) -> str:
+        """The URL to request for a link this page hands over (a next page's URL).
+
+        Relative links are resolved against the page's URL; the connection's own
+        credential (a query API key the server echoed into its links) is taken out, so
+        what is stored and followed never holds it. Whether the link may be followed at
+        all (its origin) is the reader's decision.
+        """
+        url = self.url
+        if url:
+            link = urljoin(url, link)
+        return self._clean(link) if self._clean is not None else link
 
 
 @dataclass(slots=True)
@@ -80,8 +105,10 @@ class Page:
     """A page of records and where to resume after it.
 
     `checkpoint` is the paginator's state after this page: pass it back as `resume=` to
-    continue with the next page (None once there is nothing more to read). `cursor` is the
-    highest value of the incremental field seen so far, through this page.
+    continue with the next page (None once there is nothing more to read; an empty dict
+    means "a read is under way: start it again from the beginning"). `cursor` is the
+    highest value of the incremental field seen so far, through this page. `url` is where
+    the page was read, as it was before auth (no credential in it).
     """
 
     records: list[Record]
@@ -91,6 +118,13 @@ class Page:
     url: str | None = None
     done: bool = False
     """True on the last page of the read."""
+    complete: bool = True
+    """False on the last page of a read known to have ended short of what the API
+    announced (`on_total_mismatch: warn`): do not move the cursor past it, and do not take
+    records missing from it as deleted."""
+    warnings: list[str] = field(default_factory=list)
+    """What looked wrong while reading this page (a page larger than asked for, a read
+    short of its total under `on_total_mismatch: warn`), in plain sentences."""
 
     def __len__(self) -> int:
         return len(self.records)

@@ -4,7 +4,8 @@ The reader drives them (dlt's design): `init_request` shapes the first request,
 `update_state` learns from each page, `has_next_page` says whether to go on and
 `update_request` shapes the next request. `state`/`restore` turn the position into a
 checkpoint and back, and `plan` lists the remaining requests when the total is known, so
-the reader can fetch several pages at once.
+the reader can fetch several pages at once. `totals` tells the reader what the API
+announced for the whole read, so a read that ends short of it does not pass for whole.
 
 Write your own by subclassing `BasePaginator` and naming it in YAML:
 `paginate: {type: custom, class: mypkg.paging:MyPaginator, options: {...}}`.
@@ -17,12 +18,13 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import parse_qsl, urlsplit
 
 from interlink.errors import PaginationError
 
 from ._page import Fetched, Record, RequestSpec
 from ._selectors import MISSING, compile_selector, peek_string
+from ._totals import Total
 
 __all__ = [
     "BasePaginator",
@@ -49,6 +51,10 @@ def _int(value: Any) -> int | None:
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return None
+
+
+MAX_EMPTY_PAGES = 1000
+"""Empty pages in a row, each with a new cursor or link, before a read is taken for a loop."""
 
 
 class BasePaginator(ABC):
@@ -98,6 +104,43 @@ class BasePaginator(ABC):
         """Where the records are when the resource does not say (MISSING: no opinion)."""
         return MISSING
 
+    def asked(self) -> tuple[str, int] | None:
+        """The page-size parameter and the size sent (`("limit", 100)`), if one is sent.
+
+        A page larger than that makes the reader warn that the API may ignore it.
+        """
+        return None
+
+    counts_positions: bool = False
+    """True when pages are found by position (an offset, a page number): records removed
+    during the read shift the later ones (see `_totals`)."""
+
+    def position_param(self) -> str | None:
+        """The parameter that moves the read on from page to page (`offset`, `page`,
+        `cursor`), named when the API ignores it; None when a next link does it."""
+        return None
+
+    def totals(self) -> list[Total]:
+        """What the API announced for the whole read, as of the latest page, beside how far
+        the read got (`Total(expected=250, got=200, source="the `total` field")`).
+
+        The reader fails a whole read that ends with any of them short. Return what the
+        pages said; [] (the default) when they say nothing.
+        """
+        return []
+
+    def records_reached(self, received: int | None) -> int | None:
+        """How far into the API's whole list the read got, in records, for `X-Total-Count`.
+
+        `received` counts the records of this read (None when unknown after a resume);
+        override when the read may start past the first record (an offset `start`).
+        """
+        return received
+
+    def short_read_hint(self) -> str | None:
+        """A suggestion to add to the message of a read that ended short."""
+        return None
+
 
 class SinglePagePaginator(BasePaginator):
     """The whole result comes in one response."""
@@ -116,6 +159,8 @@ class OffsetPaginator(BasePaginator):
     ```
     """
 
+    counts_positions = True
+
     def __init__(
         self,
         page_size: int = 100,
@@ -132,7 +177,8 @@ class OffsetPaginator(BasePaginator):
         self.step = page_size
         self.total: int | None = None
         self._total = compile_selector(total_path) if total_path else None
-        self._pages = 0
+        self._total_path = total_path
+        self._sized = False
 
     def init_request(self, spec: RequestSpec) -> None:
         spec.params[self.offset_param] = self.offset
@@ -144,11 +190,16 @@ class OffsetPaginator(BasePaginator):
             if total is not None:
                 self.total = total
         count = len(records)
-        if self._pages == 0 and 0 < count < self.page_size and self.total is not None:
-            # The server capped our limit: step by what it gives, not what we asked.
-            if self.offset + count < self.total:
+        if not self._sized and count:
+            # The first page shows the size the server really serves: it may cap our limit
+            # (fewer, with more to come) or ignore it (more). Plan by what it gives.
+            self._sized = True
+            if count > self.page_size or (
+                count < self.page_size
+                and self.total is not None
+                and self.offset + count < self.total
+            ):
                 self.step = count
-        self._pages += 1
         self.offset += count
         if count == 0:
             self.has_next_page = False
@@ -168,7 +219,6 @@ class OffsetPaginator(BasePaginator):
         if offset is None:
             raise PaginationError(f"bad offset checkpoint {state!r}")
         self.offset = offset
-        self._pages = 1
         spec.params[self.offset_param] = offset
         spec.params[self.limit_param] = self.page_size
 
@@ -186,9 +236,30 @@ class OffsetPaginator(BasePaginator):
         guess.params[self.offset_param] = following
         return guess
 
+    def asked(self) -> tuple[str, int] | None:
+        return self.limit_param, self.page_size
+
+    def position_param(self) -> str | None:
+        return self.offset_param
+
+    def totals(self) -> list[Total]:
+        if self.total is None:
+            return []
+        return [Total(self.total, self.offset, f"the `{self._total_path}` field")]
+
+    def records_reached(self, received: int | None) -> int | None:
+        return self.offset
+
 
 class PageNumberPaginator(BasePaginator):
-    """`page`/`per_page` parameters; stops on the last page, a short page or an empty page."""
+    """`page`/`per_page` parameters; stops on the last page, a short page or an empty page.
+
+    With `total_path` (a count of records), the read goes on until that many records have
+    arrived, whatever size the server's pages really are: a server that caps `per_page`
+    (asked 100, gave 50) is read to the end, not to the page count of the size asked for.
+    """
+
+    counts_positions = True
 
     def __init__(
         self,
@@ -206,8 +277,16 @@ class PageNumberPaginator(BasePaginator):
         self.start = start
         self.page = start
         self.total_pages: int | None = None
+        self.total: int | None = None
+        self.received = 0
+        """Records that arrived from page `start` up to (not including) `page`."""
+        self.size = page_size
+        """The size the server really serves, learned from the first page read."""
+        self._sized = False
         self._total = compile_selector(total_path) if total_path else None
+        self._total_path = total_path
         self._total_pages = compile_selector(total_pages_path) if total_pages_path else None
+        self._total_pages_path = total_pages_path
 
     def init_request(self, spec: RequestSpec) -> None:
         spec.params[self.page_param] = self.page
@@ -219,48 +298,132 @@ class PageNumberPaginator(BasePaginator):
             pages = _int(self._total_pages(fetched.body))
             if pages is not None:
                 self.total_pages = pages
-        if self._total is not None and self.total_pages is None:
+        if self._total is not None:
             total = _int(self._total(fetched.body))
             if total is not None:
-                self.total_pages = math.ceil(total / self.page_size)
+                self.total = total
+        count = len(records)
+        self.received += count
         self.page += 1
+        if not self._sized and count:
+            # A page other than the last shows the size the server really serves.
+            self._sized = True
+            if self.total is not None and self.received < self.total:
+                self.size = count
+            elif count > self.page_size:
+                self.size = count
         if not records:
             self.has_next_page = False
         elif self.total_pages is not None:
             self.has_next_page = self.page < self.start + self.total_pages
+        elif self.total is not None:
+            self.has_next_page = self.received < self.total
         else:
-            self.has_next_page = len(records) >= self.page_size
+            self.has_next_page = count >= self.page_size
 
     def update_request(self, spec: RequestSpec) -> None:
         spec.params[self.page_param] = self.page
 
     def state(self) -> dict[str, Any] | None:
-        return {"page": self.page} if self.has_next_page else None
+        return {"page": self.page, "received": self.received} if self.has_next_page else None
 
     def restore(self, state: dict[str, Any], spec: RequestSpec) -> None:
         page = _int(state.get("page"))
         if page is None:
             raise PaginationError(f"bad page checkpoint {state!r}")
+        received = _int(state.get("received"))
         self.page = page
+        # A checkpoint written before records were counted: full pages of the size asked.
+        self.received = received if received is not None else (page - self.start) * self.page_size
         self.init_request(spec)
 
+    def _pages_left(self) -> int | None:
+        """Pages still to read after the ones read so far, when the totals tell."""
+        if self.total_pages is not None:
+            return max(0, self.start + self.total_pages - self.page)
+        if self.total is not None:
+            return max(0, math.ceil((self.total - self.received) / max(self.size, 1)))
+        return None
+
     def plan(self) -> list[dict[str, Any]] | None:
-        if self.total_pages is None or not self.has_next_page:
+        left = self._pages_left()
+        if left is None or not self.has_next_page:
             return None
-        last = self.start + self.total_pages
-        return [{self.page_param: page} for page in range(self.page, last)]
+        return [{self.page_param: page} for page in range(self.page, self.page + left)]
 
     def peek(self, fetched: Fetched, spec: RequestSpec) -> RequestSpec | None:
-        following = self.page + 1
-        if self.total_pages is None or following >= self.start + self.total_pages:
+        # Called before `update_state` learns from the page at `self.page`.
+        left = self._pages_left()
+        if left is None or left < 2:
             return None
         guess = spec.copy()
-        guess.params[self.page_param] = following
+        guess.params[self.page_param] = self.page + 1
         return guess
+
+    def asked(self) -> tuple[str, int] | None:
+        return (self.size_param, self.page_size) if self.size_param else None
+
+    def position_param(self) -> str | None:
+        return self.page_param
+
+    def totals(self) -> list[Total]:
+        found: list[Total] = []
+        if self.total_pages is not None:
+            source = f"the `{self._total_pages_path}` field"
+            found.append(Total(self.total_pages, self.page - self.start, source, "pages"))
+        if self.total is not None:
+            found.append(Total(self.total, self.received, f"the `{self._total_path}` field"))
+        return found
+
+    def records_reached(self, received: int | None) -> int | None:
+        return self.received
+
+
+class _BodyTotal:
+    """The count of records at `total_path` in the body (DRF's `count`), for paginators that
+    do not need it to page."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        self.value: int | None = None
+        self._select = compile_selector(path) if path else None
+
+    def update(self, fetched: Fetched) -> None:
+        if self._select is not None:
+            value = _int(self._select(fetched.body))
+            if value is not None:
+                self.value = value
+
+    def totals(self) -> list[Total]:
+        if self.value is None:
+            return []
+        return [Total(self.value, None, f"the `{self.path}` field")]
+
+
+class _EmptyRun:
+    """Counts empty pages in a row that still point further: a filtered scan sends some,
+    an API that links on forever sends them without end."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.count = 0
+
+    def update(self, records: list[Record]) -> None:
+        self.count = 0 if records else self.count + 1
+        if self.count > self.limit:
+            raise PaginationError(
+                f"the API sent {self.limit} empty pages in a row, each pointing to yet "
+                "another page; stopping (raise `max_empty_pages` if this API really has "
+                "such long runs of empty pages)"
+            )
 
 
 class CursorPaginator(BasePaginator):
-    """The next page's cursor comes in the body and goes back as a parameter."""
+    """The next page's cursor comes in the body and goes back as a parameter.
+
+    The cursor alone decides whether there is a next page: a filtered scan may send empty
+    pages that still carry one. A cursor sent twice stops the read (PaginationError).
+    """
 
     def __init__(
         self,
@@ -269,6 +432,8 @@ class CursorPaginator(BasePaginator):
         cursor_param: str = "cursor",
         page_size: int | None = None,
         size_param: str = "limit",
+        max_empty_pages: int = MAX_EMPTY_PAGES,
+        total_path: str | None = None,
     ) -> None:
         self.cursor_param = cursor_param
         self.page_size = page_size
@@ -277,20 +442,24 @@ class CursorPaginator(BasePaginator):
         self._cursor = compile_selector(cursor_path)
         self._cursor_path = cursor_path
         self._seen: set[str] = set()
+        self._empty = _EmptyRun(max_empty_pages)
+        self._body_total = _BodyTotal(total_path)
 
     def init_request(self, spec: RequestSpec) -> None:
         if self.page_size:
             spec.params[self.size_param] = self.page_size
 
     def update_state(self, fetched: Fetched, records: list[Record]) -> None:
+        self._body_total.update(fetched)
         value = self._cursor(fetched.body)
         cursor = None if value in (None, "", MISSING) else str(value)
         if cursor is not None and cursor in self._seen:
             raise PaginationError(f"the API sent cursor {cursor!r} twice; stopping a loop")
         self.cursor = cursor
-        self.has_next_page = cursor is not None and bool(records)
+        self.has_next_page = cursor is not None
         if cursor is not None:
             self._seen.add(cursor)
+            self._empty.update(records)
 
     def update_request(self, spec: RequestSpec) -> None:
         spec.params[self.cursor_param] = self.cursor
@@ -314,15 +483,33 @@ class CursorPaginator(BasePaginator):
         self.init_request(spec)
         spec.params[self.cursor_param] = cursor
 
+    def asked(self) -> tuple[str, int] | None:
+        return (self.size_param, self.page_size) if self.page_size else None
+
+    def position_param(self) -> str | None:
+        return self.cursor_param
+
+    def totals(self) -> list[Total]:
+        return self._body_total.totals()
+
 
 class _NextLinkPaginator(BasePaginator):
     """Follows a full URL to the next page; the URL carries every parameter."""
 
-    def __init__(self, *, page_size: int | None = None, size_param: str = "limit") -> None:
+    def __init__(
+        self,
+        *,
+        page_size: int | None = None,
+        size_param: str = "limit",
+        max_empty_pages: int = MAX_EMPTY_PAGES,
+        total_path: str | None = None,
+    ) -> None:
         self.page_size = page_size
         self.size_param = size_param
         self.next_url: str | None = None
         self._seen: set[str] = set()
+        self._empty = _EmptyRun(max_empty_pages)
+        self._body_total = _BodyTotal(total_path)
 
     @abstractmethod
     def _find_next(self, fetched: Fetched) -> str | None: ...
@@ -332,15 +519,17 @@ class _NextLinkPaginator(BasePaginator):
             spec.params[self.size_param] = self.page_size
 
     def update_state(self, fetched: Fetched, records: list[Record]) -> None:
+        self._body_total.update(fetched)
         url = self._find_next(fetched)
-        if url and fetched.url:
-            url = urljoin(fetched.url, url)
+        if url:
+            url = fetched.resolve(url)
         if url and url in self._seen:
             raise PaginationError(f"the API linked to {url} twice; stopping a loop")
         self.next_url = url or None
-        self.has_next_page = bool(url) and bool(records)
+        self.has_next_page = bool(url)
         if url:
             self._seen.add(url)
+            self._empty.update(records)
 
     def update_request(self, spec: RequestSpec) -> None:
         assert self.next_url is not None
@@ -352,8 +541,8 @@ class _NextLinkPaginator(BasePaginator):
 
     def peek(self, fetched: Fetched, spec: RequestSpec) -> RequestSpec | None:
         url = self._peek_url(fetched)
-        if url and fetched.url:
-            url = urljoin(fetched.url, url)
+        if url:
+            url = fetched.resolve(url)
         if not url or url in self._seen:
             return None
         return RequestSpec(url, {})
@@ -368,14 +557,31 @@ class _NextLinkPaginator(BasePaginator):
         self.next_url = url
         self.update_request(spec)
 
+    def asked(self) -> tuple[str, int] | None:
+        return (self.size_param, self.page_size) if self.page_size else None
+
+    def totals(self) -> list[Total]:
+        return self._body_total.totals()
+
 
 class NextUrlPaginator(_NextLinkPaginator):
     """The next page's URL is in the body (`{"results": [...], "next": "https://..."}`)."""
 
     def __init__(
-        self, next_path: str = "next", *, page_size: int | None = None, size_param: str = "limit"
+        self,
+        next_path: str = "next",
+        *,
+        page_size: int | None = None,
+        size_param: str = "limit",
+        max_empty_pages: int = MAX_EMPTY_PAGES,
+        total_path: str | None = None,
     ) -> None:
-        super().__init__(page_size=page_size, size_param=size_param)
+        super().__init__(
+            page_size=page_size,
+            size_param=size_param,
+            max_empty_pages=max_empty_pages,
+            total_path=total_path,
+        )
         self._next = compile_selector(next_path)
         self._next_path = next_path
 
@@ -388,22 +594,85 @@ class NextUrlPaginator(_NextLinkPaginator):
         return value if isinstance(value, str) and value else None
 
 
+def _page_number(url: str | None) -> int | None:
+    """The page number a URL asks for (`page` or JSON:API's `page[number]`), if it says."""
+    if not url:
+        return None
+    for name, value in parse_qsl(urlsplit(url).query):
+        if name in ("page", "page[number]"):
+            return _int(value)
+    return None
+
+
 class LinkHeaderPaginator(_NextLinkPaginator):
-    """The next page's URL is in the `Link` header: `<https://...?page=3>; rel="next"`."""
+    """The next page's URL is in the `Link` header: `<https://...?page=3>; rel="next"`.
+
+    When the header also has a `last` link with a page number, a read that ends before
+    that page is short (see `totals`).
+    """
 
     def __init__(
-        self, rel: str = "next", *, page_size: int | None = None, size_param: str = "per_page"
+        self,
+        rel: str = "next",
+        *,
+        page_size: int | None = None,
+        size_param: str = "per_page",
+        max_empty_pages: int = MAX_EMPTY_PAGES,
+        total_path: str | None = None,
     ) -> None:
-        super().__init__(page_size=page_size, size_param=size_param)
+        super().__init__(
+            page_size=page_size,
+            size_param=size_param,
+            max_empty_pages=max_empty_pages,
+            total_path=total_path,
+        )
         self.rel = rel.lower()
+        self._last: int | None = None
+        self._at: int | None = None
+        self._pages = 0
+        self._linked = False
+        self._parsed: tuple[str | None, dict[str, str]] = (None, {})
 
-    def _find_next(self, fetched: Fetched) -> str | None:
+    def _links(self, fetched: Fetched) -> dict[str, str]:
         from ._links import parse_link_header
 
-        return parse_link_header(fetched.headers.get("link")).get(self.rel)
+        header = fetched.headers.get("link")
+        if header != self._parsed[0]:
+            self._parsed = (header, parse_link_header(header))
+        return self._parsed[1]
+
+    def _find_next(self, fetched: Fetched) -> str | None:
+        return self._links(fetched).get(self.rel)
 
     # The Link header arrives before the body: the next URL is known for certain.
     _peek_url = _find_next
+
+    def update_state(self, fetched: Fetched, records: list[Record]) -> None:
+        links = self._links(fetched)
+        self._linked = self._linked or bool(links)
+        self._pages += 1
+        self._at = _page_number(fetched.url)
+        if self._at is None and self._pages == 1:
+            self._at = 1  # a first request without a page number asks for the first page
+        last = _page_number(links.get("last"))
+        if last is not None:
+            # Some APIs (GitHub) leave `last` off the last page: the latest one counts.
+            self._last = last
+        super().update_state(fetched, records)
+
+    def totals(self) -> list[Total]:
+        found = super().totals()
+        if self._last is not None and self._at is not None:
+            found.append(Total(self._last, self._at, "the `last` link", "page"))
+        return found
+
+    def short_read_hint(self) -> str | None:
+        if self._linked:
+            return None
+        return (
+            "the API sent no `Link` header; some send it only when the request names a page: "
+            "try `params: {page: 1}` on the resource"
+        )
 
 
 class RelayPaginator(BasePaginator):
@@ -456,6 +725,12 @@ class RelayPaginator(BasePaginator):
         self.cursor = cursor
         self.init_request(spec)
         spec.params[self.cursor_variable] = cursor
+
+    def asked(self) -> tuple[str, int] | None:
+        return (self.size_variable, self.page_size) if self.page_size else None
+
+    def position_param(self) -> str | None:
+        return self.cursor_variable
 
     def default_records(self, body: Any) -> Any:
         connection = self._connection(body)

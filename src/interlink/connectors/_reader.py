@@ -7,6 +7,11 @@ the paginator can list the remaining requests up front (offset or page number wi
 known total), up to `concurrency` of them are fetched at once and still yielded in order;
 if a page comes back different from the plan (the data changed under us), the plan is
 dropped and the read goes on one page at a time.
+
+Every page goes through the checks of `_totals.ReadWatch` (a page larger than asked, a
+page that repeats the previous one, and at the end the totals the API announced), and
+through the incremental `CursorTracker` (`_cursor`). Each checkpoint also says how many
+records arrived before it (`received`), so a resumed read still knows how far it got.
 """
 
 from __future__ import annotations
@@ -18,57 +23,23 @@ from typing import Any
 
 from interlink.errors import ApiError
 
+from ._cursor import CursorTracker
 from ._page import Fetched, Page, Record, RequestSpec
-from ._paginators import BasePaginator
+from ._paginators import BasePaginator, _int
 from ._selectors import MISSING, compile_selector
+from ._totals import OnTotalMismatch, ReadWatch
 
-__all__ = ["CursorTracker", "Extractor", "Fetch", "read_pages"]
+__all__ = ["Extractor", "Fetch", "Follow", "read_pages"]
 
 Fetch = Callable[[RequestSpec], Awaitable[Fetched]]
+
+Follow = Callable[[str], str]
+"""Vets the URL of every request a read is about to send: returns it as it may be sent
+(the connection's credentials taken out) or raises PaginationError (another origin)."""
 
 _TURNS_TO_SEND = 8
 
 _ERROR_STATUSES = frozenset({"error", "fail", "failed", "failure"})
-
-
-def _greater(value: Any, than: Any) -> bool:
-    if isinstance(value, int | float) and isinstance(than, int | float):
-        return value > than
-    return str(value) > str(than)
-
-
-class CursorTracker:
-    """Follows the highest value of an incremental field (`updated_at`) across records.
-
-    ISO-8601 timestamps in one format compare correctly as text; numbers compare as numbers.
-    With `keep_from` set, records below that value are dropped (client-side filtering for
-    APIs that cannot filter).
-    """
-
-    def __init__(self, field: str, start: Any = None, *, keep_from: Any = None) -> None:
-        self.field = field
-        self.value = start
-        self.keep_from = keep_from
-        self._select = compile_selector(field)
-
-    def observe(self, records: list[Record]) -> list[Record]:
-        select, keep_from = self._select, self.keep_from
-        kept: list[Record] = [] if keep_from is not None else records
-        best = self.value
-        for record in records:
-            value = select(record)
-            if value is MISSING or value is None:
-                if keep_from is not None:
-                    kept.append(record)
-                continue
-            if keep_from is not None:
-                if _greater(keep_from, value):
-                    continue
-                kept.append(record)
-            if best is None or _greater(value, best):
-                best = value
-        self.value = best
-        return kept
 
 
 class Extractor:
@@ -84,6 +55,7 @@ class Extractor:
         error_message_path: str = "message",
         transform: Callable[[Any], Record] | None = None,
         resource: str = "",
+        redact_url: Callable[[str], str] | None = None,
     ) -> None:
         self._path = records
         self._select = compile_selector(records) if records else None
@@ -93,13 +65,17 @@ class Extractor:
         self._error_message = compile_selector(error_message_path)
         self._transform = transform
         self._resource = resource
+        self._redact_url = redact_url
 
     def _raise(self, message: str, fetched: Fetched) -> None:
         response = fetched.response
+        url = fetched.url
+        if url is not None and self._redact_url is not None:
+            url = self._redact_url(url)
         raise ApiError(
             message,
             method=response.request.method if response is not None else None,
-            url=fetched.url,
+            url=url,
             status_code=response.status_code if response is not None else None,
             request_id=response.headers.get("x-request-id") if response is not None else None,
         )
@@ -174,12 +150,35 @@ async def read_pages(
     limit: int | None = None,
     concurrency: int = 1,
     tracker: CursorTracker | None = None,
+    on_total_mismatch: OnTotalMismatch = "fail",
+    resource: str = "",
+    follow: Follow | None = None,
 ) -> AsyncIterator[Page]:
-    """Yield the pages of one read, in order; see the module docstring for the mechanics."""
+    """Yield the pages of one read, in order; see the module docstring for the mechanics.
+
+    `resume` is a checkpoint of an earlier page; None or an empty dict read from the start.
+    `follow` vets every request's URL before it is sent, wherever the paginator (or a
+    checkpoint) took it from: a next link to another origin stops the read there.
+    """
+    received: int | None = 0
+    announced: int | None = None
     if resume:
         paginator.restore(resume, spec)
+        # Checkpoints from before records were counted leave the count unknown.
+        received = _int(resume.get("received"))
+        announced = _int(resume.get("announced"))
     else:
         paginator.init_request(spec)
+    if follow is not None:
+        spec.url = follow(spec.url)
+    watch = ReadWatch(
+        paginator,
+        resource=resource,
+        received=received,
+        announced=announced,
+        whole=limit is None,
+        on_total_mismatch=on_total_mismatch,
+    )
     in_flight: deque[tuple[RequestSpec, asyncio.Task[Fetched]]] = deque()
     planned: deque[dict[str, Any]] | None = None
     emitted = 0
@@ -198,27 +197,41 @@ async def read_pages(
     launch(spec.copy())
     try:
         while in_flight:
-            _, task = in_flight.popleft()
+            request, task = in_flight.popleft()
             fetched = await task
             if not in_flight and limit is None:
                 # Ask the server for the likely next page before parsing this one.
                 guess = paginator.peek(fetched, spec)
                 if guess is not None:
+                    if follow is not None:
+                        guess.url = follow(guess.url)
                     launch(guess)
                     await _let_requests_start()
             records = extract(fetched)
-            paginator.update_state(fetched, records)
-            if tracker is not None:
-                records = tracker.observe(records)
             number += 1
+            warnings = watch.page(number, request, fetched.headers, records)
+            paginator.update_state(fetched, records)
+            watch.note_totals()
+            if tracker is not None:
+                records = tracker.observe(records, number)
             done = not paginator.has_next_page
             if limit is not None and emitted + len(records) >= limit:
                 records = records[: limit - emitted]
                 done = True
             emitted += len(records)
+            complete = True
+            if done:
+                complete, more = watch.finish(number)
+                warnings.extend(more)
             checkpoint = paginator.state()
+            if checkpoint is not None and watch.received is not None:
+                checkpoint = {**checkpoint, "received": watch.received}
+            if checkpoint is not None and watch.peak is not None:
+                checkpoint = {**checkpoint, "announced": watch.peak}
             if not done:
                 paginator.update_request(spec)
+                if follow is not None:
+                    spec.url = follow(spec.url)
                 if in_flight:
                     head = in_flight[0][0]
                     if head.url != spec.url or head.params != spec.params:
@@ -246,6 +259,8 @@ async def read_pages(
                 cursor=tracker.value if tracker is not None else None,
                 url=fetched.url,
                 done=done,
+                complete=complete,
+                warnings=warnings,
             )
             if done:
                 break

@@ -8,9 +8,13 @@ from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
+from interlink.errors import PaginationError
+from interlink.http import origin_of
+
+from ._cursor import CursorTracker
 from ._page import Fetched, Page, Record, RequestSpec
 from ._paginators import BasePaginator, create_paginator
-from ._reader import CursorTracker, Extractor, read_pages
+from ._reader import Extractor, read_pages
 from ._selectors import MISSING, compile_selector
 
 if TYPE_CHECKING:
@@ -89,14 +93,33 @@ class BaseResource(ABC):
         if incremental is None:
             return None
         start = since if since is not None else incremental.initial
+        key = self.primary_key
         if start is not None and incremental.param:
             spec.params[incremental.param] = start
-            return CursorTracker(incremental.field, start)
+            return CursorTracker(incremental.field, start, primary_key=key)
         # No server-side filter: read everything, keep what is not older than the cursor.
-        return CursorTracker(incremental.field, start, keep_from=start)
+        return CursorTracker(incremental.field, start, keep_from=start, primary_key=key)
 
     def paginator(self) -> BasePaginator:
         return create_paginator(self.config.paginate)
+
+    def follow(self, url: str) -> str:
+        """The URL a read may request, for a URL its paginator (or a checkpoint) gives.
+
+        The connection's credentials go only to its own origin: a link elsewhere stops the
+        read with an error that names the link's origin (never its path or query), unless
+        the connection lists that origin in `allowed_origins`. The connection's own
+        credential is taken out of the URL; it is added again, once, when it is sent.
+        """
+        client = self.client
+        if not client.allows(url):
+            raise PaginationError(
+                f"{self.name}: the API links to {origin_of(url)}, another origin than the "
+                f"connection's ({client.origin}); refusing to follow it, so the connection's "
+                f"credentials stay with their origin (list it in `connections.{client.name}."
+                "allowed_origins` to trust it)"
+            )
+        return client.strip_credentials(url)
 
     async def pages(
         self,
@@ -110,7 +133,7 @@ class BaseResource(ABC):
 
         `since`: the incremental cursor to read from (the last `Page.cursor` you stored);
         `resume`: a `Page.checkpoint` to continue an interrupted read; `limit`: stop after
-        this many records.
+        this many records (the read is then not checked against the API's totals).
         """
         spec = self._first_request()
         tracker = self._incremental_param(spec, since)
@@ -124,6 +147,7 @@ class BaseResource(ABC):
             error_message_path=error.message_path if error else "message",
             transform=self._transform(),
             resource=self.name,
+            redact_url=self.client.redactor.url,
         )
         async for page in read_pages(
             self._fetch,
@@ -134,6 +158,9 @@ class BaseResource(ABC):
             limit=limit,
             concurrency=concurrency or self.config.concurrency,
             tracker=tracker,
+            on_total_mismatch=self.config.on_total_mismatch,
+            resource=self.name,
+            follow=self.follow,
         ):
             if page.done and tracker is not None:
                 self.last_cursor = tracker.value

@@ -72,7 +72,9 @@ class RestResource(BaseResource):
             # Listing changes nothing, even when the API wants it as a POST.
             retry_safe=True,
         )
-        return Fetched(response=response, parse=self.client.parse_json)
+        return Fetched(
+            response=response, parse=self.client.parse_json, clean=self.client.strip_credentials
+        )
 
     # -- one record -------------------------------------------------------------------------
 
@@ -131,8 +133,9 @@ class ChildResource:
 
     Parents are read page by page; the children of one parent page are read with at most
     `concurrency` parents at once, and every child record gets `parent_key` set to its
-    parent's primary key. After the children of a parent page, an empty page carries the
-    parent's checkpoint, so a resumed read starts at the next parent page.
+    parent's primary key. The pages of a parent page's children carry the checkpoint from
+    before that parent page, and the empty page after them the parent's checkpoint after
+    it: a resumed read re-reads at most one parent page's children and skips none.
     """
 
     def __init__(self, child: RestResource, parent: Resource, *, concurrency: int) -> None:
@@ -165,12 +168,15 @@ class ChildResource:
             record[key] = parent.get(parent_key)
             return record
 
+        incremental = self.config.incremental
         async for page in fan_out(
             self.parent.pages(resume=resume),
             child_pages,
             stamp,
             concurrency=self.concurrency,
             limit=limit,
+            resume=resume,
+            field=f"incremental.field {incremental.field!r}" if incremental else "a cursor",
         ):
             if page.done:
                 self.last_cursor = page.cursor

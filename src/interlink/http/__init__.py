@@ -10,6 +10,7 @@ from ._redact import Redactor
 from ._retry import IDEMPOTENT_METHODS, RetryBudget, RetryPolicy, RetryTransport, full_jitter
 from ._status import error_for_exception, error_for_response, error_message
 from ._transports import AiohttpTransport, create_transport
+from ._urls import OriginPolicy, origin_of, url_before_auth
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -23,6 +24,7 @@ __all__ = [
     "ClientStats",
     "MemoryTokenSource",
     "OAuth2TokenAuth",
+    "OriginPolicy",
     "RateLimitInfo",
     "RateLimitTransport",
     "RateLimiter",
@@ -40,6 +42,8 @@ __all__ = [
     "error_for_response",
     "error_message",
     "full_jitter",
+    "origin_of",
     "parse_rate_limit",
     "parse_retry_after",
+    "url_before_auth",
 ]

@@ -15,6 +15,10 @@ __all__ = ["ApiKeyAuth", "BasicAuth", "BearerAuth"]
 class ApiKeyAuth(httpx.Auth):
     """Sends an API key in a header (`X-API-Key` by default) or a query parameter.
 
+    In the query, the key is added once at send time: a parameter of the same name already
+    in the URL (a next link that echoes the key it was called with) is replaced, never
+    repeated.
+
     ```python
     auth = ApiKeyAuth("k3y", name="api_key", location="query")
     ```
@@ -26,6 +30,9 @@ class ApiKeyAuth(httpx.Auth):
         self.key = key
         self.name = name
         self.location = location
+        self._pair = urlencode({name: key}).encode("ascii")
+        self._name = self._pair.partition(b"=")[0]
+        self._prefix = self._name + b"="
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         if self.location == "header":
@@ -33,8 +40,14 @@ class ApiKeyAuth(httpx.Auth):
         else:
             # Appending keeps the other parameters as sent; copy_merge_params would
             # decode and re-encode the whole query.
-            pair = urlencode({self.name: self.key}).encode("ascii")
             query = request.url.query
+            if self._name in query:
+                query = b"&".join(
+                    part
+                    for part in query.split(b"&")
+                    if part != self._name and not part.startswith(self._prefix)
+                )
+            pair = self._pair
             request.url = request.url.copy_with(query=query + b"&" + pair if query else pair)
         yield request
 

@@ -4,9 +4,12 @@ It is built on httpx's request, response, auth and transport types, but drives t
 instead of going through `httpx.AsyncClient`: the client's cookie, redirect and hook
 machinery costs more than the request on small calls (docs/benchmarks.md), and interlink
 wants none of it (redirects are an SSRF path; APIs authenticate with credentials, not
-cookies). The stack under it:
+cookies). Credentials go only to the connection's own origin: the auth flow, the connection's
+headers and its parameters are applied to requests for `base_url`'s origin (scheme, host,
+port) or an `allowed_origins` entry, and a request anywhere else goes out without them.
+The stack under it:
 
-    ApiClient (URL, headers, idempotency key, auth flow, status -> error)
+    ApiClient (URL, origin, headers, idempotency key, auth flow, status -> error)
       -> RetryTransport (backoff, Retry-After, one log line per attempt)
         -> RateLimitTransport (token bucket, server rate-limit headers)
           -> AiohttpTransport | httpx.AsyncHTTPTransport | httpx.MockTransport
@@ -18,7 +21,7 @@ import asyncio
 import time
 import uuid
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -31,11 +34,13 @@ from interlink._version import __version__
 from interlink.errors import ApiError
 from interlink.types import Clock, Sleep, WallClock
 
+from ._auth import ApiKeyAuth
 from ._ratelimit import RateLimiter, RateLimitTransport
 from ._redact import Redactor
 from ._retry import ATTEMPTS, RETRY_SAFE, RetryBudget, RetryPolicy, RetryTransport
 from ._status import error_for_exception, error_for_response
 from ._transports import AiohttpTransport
+from ._urls import URL_BEFORE_AUTH, OriginPolicy, strip_query_params, url_before_auth
 
 if TYPE_CHECKING:
     from interlink.config import ConnectionConfig
@@ -52,6 +57,9 @@ _DEFAULT_HEADERS = {
 }
 _KEYED_METHODS = frozenset({"POST", "PATCH"})
 _URL_CACHE_SIZE = 1024
+
+_TRUSTED = "interlink.trusted_url"
+"""Request extension: the URL `build_request` found on the connection's origins."""
 
 
 def _query_value(value: Any) -> str:
@@ -98,7 +106,11 @@ class ApiClient:
 
     Failed responses raise the matching `ApiError` subclass (pass `raise_for_status=False`
     to get the response instead); transport failures raise `TransportError`. Both carry the
-    number of attempts made.
+    number of attempts made, and the URL as it was before auth (never an API key).
+
+    Credentials (the auth flow, and the connection's own `headers` and `params`) go only
+    to the origin of `base_url` and to `allowed_origins`; a request for any other origin
+    is sent with the default headers and nothing of the connection's.
     """
 
     def __init__(
@@ -115,6 +127,7 @@ class ApiClient:
         transport: httpx.AsyncBaseTransport | None = None,
         idempotency_header: str | None = None,
         redactor: Redactor | None = None,
+        allowed_origins: Iterable[str] = (),
         clock: Clock = time.monotonic,
         wall: WallClock = time.time,
         sleep: Sleep = asyncio.sleep,
@@ -123,13 +136,20 @@ class ApiClient:
         self.base_url = base_url.rstrip("/")
         self.auth = auth
         self.redactor = redactor or Redactor()
+        if isinstance(auth, ApiKeyAuth):
+            if auth.location == "query":
+                self.redactor.add_param(auth.name)
+            self.redactor.add_secret(auth.key)
+        self.origins = OriginPolicy(self.base_url, allowed_origins)
         self.headers = {**_DEFAULT_HEADERS, **(headers or {})}
         self.params = dict(params or {})
         self.idempotency_header = idempotency_header
         if not isinstance(timeout, httpx.Timeout):
             timeout = httpx.Timeout(timeout)
         self._timeout = timeout.as_dict()
-        self.rate_limiter = rate_limiter or RateLimiter(clock=clock, wall=wall, sleep=sleep)
+        self.rate_limiter = rate_limiter or RateLimiter(
+            name=name, clock=clock, wall=wall, sleep=sleep
+        )
         base = transport if transport is not None else AiohttpTransport()
         self._retry = RetryTransport(
             RateLimitTransport(base, self.rate_limiter),
@@ -145,6 +165,8 @@ class ApiClient:
         self._requests = 0
         self._closed = False
         self._urls: dict[str, httpx.URL] = {}
+        self._trusted: dict[str, bool] = {}
+        self._stripped = ""
 
     @classmethod
     def from_config(
@@ -177,9 +199,13 @@ class ApiClient:
     ) -> httpx.Request:
         """The request `request()` would send, with defaults, body and idempotency key set."""
         method = method.upper()
+        trusted = True
         if not url.startswith(("http://", "https://")):
             url = f"{self.base_url}/{url.lstrip('/')}" if url else self.base_url
-        merged = {**self.headers, **headers} if headers else dict(self.headers)
+        else:
+            trusted = self.allows(url)
+        own = self.headers if trusted else _DEFAULT_HEADERS
+        merged = {**own, **headers} if headers else dict(own)
         if json is not None:
             content = orjson.dumps(json)
             if not any(k.lower() == "content-type" for k in merged):
@@ -188,7 +214,8 @@ class ApiClient:
             header = self.idempotency_header or "Idempotency-Key"
             if not any(k.lower() == header.lower() for k in merged):
                 merged[header] = idempotency_key or uuid.uuid4().hex
-        query = {**self.params, **params} if params else self.params
+        own_params = self.params if trusted else {}
+        query = {**own_params, **params} if params else own_params
         if query:
             url += ("&" if "?" in url else "?") + _encode_query(query)
         timeout_ext = self._timeout
@@ -199,9 +226,51 @@ class ApiClient:
         extensions: dict[str, Any] = {"timeout": timeout_ext}
         if retry_safe:
             extensions[RETRY_SAFE] = True
-        return httpx.Request(
+        request = httpx.Request(
             method, self._parse_url(url), headers=merged, content=content, extensions=extensions
         )
+        if trusted:
+            request.extensions[_TRUSTED] = request.url
+        return request
+
+    @property
+    def origin(self) -> str:
+        """The connection's origin, `scheme://host[:port]` of its base URL."""
+        return self.origins.origin
+
+    def allows(self, url: str | httpx.URL) -> bool:
+        """Whether the connection's credentials may go to `url`: its origin is the base
+        URL's or an allowed one. A relative URL is under the base URL."""
+        if isinstance(url, httpx.URL):
+            return self.origins.allows(url)
+        if not url.startswith(("http://", "https://")) and "://" not in url:
+            return True
+        # Links recur (every page of a read has the same few origins): decide once per URL
+        # up to its query.
+        key = url.partition("?")[0]
+        allowed = self._trusted.get(key)
+        if allowed is None:
+            if len(self._trusted) >= _URL_CACHE_SIZE:
+                self._trusted.clear()
+            try:
+                allowed = self.origins.allows(httpx.URL(key))
+            except httpx.InvalidURL:
+                allowed = False
+            self._trusted[key] = allowed
+        return allowed
+
+    def strip_credentials(self, url: str) -> str:
+        """`url` without the connection's own credential: the `in: query` API key, any
+        parameter whose value is a secret of the connection, and userinfo.
+
+        For links a server hands back (a next page that echoes the key it was called
+        with): what is stored and followed is the link without it; the key is added
+        again, once, when the request is sent.
+        """
+        if url is self._stripped:
+            return url  # the same link again: the reader vets what the paginator resolved
+        self._stripped = strip_query_params(url, self.redactor.is_credential)
+        return self._stripped
 
     def _parse_url(self, url: str) -> httpx.URL:
         # Parsing a URL is the biggest cost of building a request (~15 us, more with params
@@ -255,6 +324,7 @@ class ApiClient:
         if self._closed:
             raise RuntimeError(f"ApiClient {self.name or self.base_url} is closed")
         self._requests += 1
+        request.extensions.setdefault(URL_BEFORE_AUTH, request.url)
         try:
             response = await self._send_handling_auth(request)
         except httpx.TransportError as exc:
@@ -276,6 +346,11 @@ class ApiClient:
 
     async def _send_handling_auth(self, request: httpx.Request) -> httpx.Response:
         if self.auth is None:
+            return await self._send_single(request)
+        if request.extensions.get(_TRUSTED) is not request.url and not self.origins.allows(
+            request.url
+        ):
+            # Another origin: the credentials stay home (a next link, a document's import).
             return await self._send_single(request)
         flow = self.auth.async_auth_flow(request)
         try:
@@ -324,7 +399,7 @@ class ApiClient:
             raise ApiError(
                 f"the response is not JSON ({exc})",
                 method=response.request.method,
-                url=self.redactor.url(str(response.request.url)),
+                url=self.redactor.url(str(url_before_auth(response.request))),
                 status_code=response.status_code,
                 body_excerpt=self.redactor.text(response.content[:200].decode("utf-8", "replace")),
                 attempts=int(response.request.extensions.get(ATTEMPTS, 1)),

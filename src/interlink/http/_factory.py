@@ -142,4 +142,5 @@ def client_from_config(
         else create_transport(config.transport, max_connections=config.max_connections),
         idempotency_header=retry.idempotency_header,
         redactor=redactor,
+        allowed_origins=config.allowed_origins,
     )

@@ -4,6 +4,13 @@
 the async gate every request of a connection passes, and `RateLimitTransport` puts it in
 front of a transport. One `RateLimiter` per connection is shared by every task in the
 process (`RateLimiter.shared`).
+
+When the server closes its window (a 429 or 503 with `Retry-After`, or a rate-limit header
+family saying nothing is left until a reset), the gate stays shut for the whole connection
+until the latest moment any answer named. The gate is checked right before a request is
+handed to the transport, and `RateLimitTransport` keeps no more requests in the transport
+than its connection pool holds, so no request passes the gate and then waits in the pool,
+out of the gate's reach, while a window closes.
 """
 
 from __future__ import annotations
@@ -11,16 +18,21 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
+from collections import deque
 from typing import ClassVar
 
 import httpx
 
+from interlink.errors import RateLimitedError
 from interlink.types import Clock, Sleep, WallClock
 
 from ._headers import parse_rate_limit, parse_retry_after
-from ._retry import RATE_WAIT
+from ._retry import ATTEMPTS, MAX_WAIT, RATE_WAIT
 
-__all__ = ["RateLimitTransport", "RateLimiter", "ServerLimits", "TokenBucket"]
+__all__ = ["RateLimitTransport", "RateLimiter", "ServerLimits", "TokenBucket", "pool_size"]
+
+# A 429 that names no wait at all: assume nothing is left for this long.
+_BARE_REFUSAL_WAIT = 1.0
 
 
 class TokenBucket:
@@ -56,9 +68,15 @@ class ServerLimits:
 
     Each request gets a sequence number when it is sent. A response reporting `remaining`
     left after request k means at most `remaining - (requests sent after k)` are left now;
-    at zero the next request waits for the reset instead of being refused. After a reset
-    nothing is known, so one request goes out as a probe and the rest wait for its answer.
-    A 429 or 503 with `Retry-After` blocks everyone until then.
+    at zero the next request waits for the reset instead of being refused.
+
+    The server closes the window for everyone with a 429 or 503 carrying `Retry-After`, or
+    with any response saying nothing is left until a reset: no request goes before the
+    latest moment any of them named. A 429 that names no moment closes it for a second.
+
+    After a reset nothing is known, so one request goes out as a probe and the rest wait for
+    its answer. An answer that carries no rate-limit headers ends that: the server is not
+    counting out loud, so requests go at full concurrency again until it says otherwise.
     """
 
     def __init__(self, *, probe: bool = True) -> None:
@@ -100,24 +118,32 @@ class ServerLimits:
         self, seq: int, headers: httpx.Headers, status: int, now: float, wall: float
     ) -> None:
         """Learn from one response to request `seq`; `now` monotonic, `wall` epoch seconds."""
+        until = self._blocked_until
         if status in (429, 503):
             retry_after = parse_retry_after(headers.get("retry-after"), wall)
             if retry_after is not None:
-                self._blocked_until = max(self._blocked_until, now + retry_after)
+                until = max(until, now + retry_after)
         info = parse_rate_limit(headers, wall)
         if info is None:
-            if status == 429 and self._blocked_until <= now:
-                # Refused without a hint: assume nothing is left for a moment.
-                self._blocked_until = now + 1.0
             self._probing = False
-            return
-        if seq >= self._seq:
-            self._seq = seq
-            self._remaining = info.remaining
-            self._reset_at = now + info.reset_after
-            self._probing = False
-        if status == 429 and info.remaining <= 0 and info.reset_after > 0:
-            self._blocked_until = max(self._blocked_until, now + info.reset_after)
+            if status != 429 and now >= self._reset_at:
+                # Past the last reset and the server says nothing of the new quota: the
+                # old count means nothing any more, so stop probing one at a time.
+                self._remaining = None
+        else:
+            if seq >= self._seq:
+                self._seq = seq
+                self._remaining = info.remaining
+                self._reset_at = now + info.reset_after
+                self._probing = False
+            if info.remaining <= 0 and info.reset_after > 0:
+                # Nothing left until the reset, whichever request this answers: holding
+                # back costs a wait, going on costs refusals (and, on some APIs, a ban).
+                until = max(until, now + info.reset_after)
+        if status == 429 and until <= now:
+            # Refused without a usable hint: assume nothing is left for a moment.
+            until = now + _BARE_REFUSAL_WAIT
+        self._blocked_until = until
 
     def on_failure(self) -> None:
         """A request got no response: let another probe go."""
@@ -129,7 +155,7 @@ class RateLimiter:
 
     Combines the configured token bucket (if any) with what the server announces. Use
     `RateLimiter.shared(name, ...)` so that every client of a connection in this process
-    draws from the same bucket.
+    draws from the same bucket and waits behind the same closed window.
     """
 
     _registry: ClassVar[weakref.WeakValueDictionary[str, RateLimiter]] = (
@@ -140,11 +166,13 @@ class RateLimiter:
         self,
         bucket: TokenBucket | None = None,
         *,
+        name: str = "",
         clock: Clock = time.monotonic,
         wall: WallClock = time.time,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.bucket = bucket
+        self.name = name
         self.server = ServerLimits(probe=bucket is None)
         self._clock = clock
         self._wall = wall
@@ -171,42 +199,78 @@ class RateLimiter:
             if rate is not None:
                 per_second = rate / per
                 bucket = TokenBucket(per_second, burst or max(1, int(rate)), time.monotonic())
-            limiter = cls(bucket)
+            limiter = cls(bucket, name=name)
             cls._registry[name] = limiter
         return limiter
 
-    async def acquire(self) -> tuple[int, float]:
-        """Wait until a request may go; returns its sequence number and the seconds waited."""
+    async def acquire(self, max_wait: float | None = None) -> tuple[int, float]:
+        """Wait until a request may go; returns its sequence number and the seconds waited.
+
+        The server's window is checked last, with no pause between that check and the
+        return, so a window closed while this request waited (for a token, for a probe's
+        answer) holds it too. A window that would hold it more than `max_wait` seconds
+        raises `RateLimitedError` with `retry_after` instead of sleeping: a job is better
+        rescheduled than left asleep in a worker.
+        """
         waited = 0.0
-        while True:
-            wait = self.server.next_wait(self._clock())
-            if wait is None:
-                loop = asyncio.get_running_loop()
-                if self._loop is not loop:
-                    # Events bind to the loop that first waits on them; a client may outlive
-                    # one loop (tests, asyncio.run twice) and be used on the next.
-                    self._loop, self._news = loop, asyncio.Event()
-                self._news.clear()
-                started = self._clock()
-                await self._news.wait()
-                waited += self._clock() - started
-                continue
-            if wait <= 0:
-                break
-            waited += wait
-            await self._sleep(wait)
-        if self.bucket is not None:
-            wait = self.bucket.take(self._clock())
-            if wait > 0:
-                # Waiters line up behind one lock (asyncio locks are first come, first
-                # served); each leaves only when a token is really there.
-                async with self._queue:
-                    while wait > 0:
-                        waited += wait
-                        await self._sleep(wait)
-                        wait = self.bucket.take(self._clock())
-        self.waited += waited
+        has_token = self.bucket is None
+        try:
+            while True:
+                wait = self.server.next_wait(self._clock())
+                if wait is None:
+                    waited += await self._wait_for_news()
+                    continue
+                if wait > 0:
+                    if max_wait is not None and wait > max_wait:
+                        raise self._too_long(wait, max_wait)
+                    waited += wait
+                    await self._sleep(wait)
+                    continue
+                if has_token:
+                    break
+                token_wait = await self._take_token()
+                has_token = True
+                if token_wait == 0:
+                    break  # nothing was awaited since the window was checked
+                waited += token_wait
+        finally:
+            self.waited += waited
         return self.server.on_send(), waited
+
+    def _too_long(self, wait: float, max_wait: float) -> RateLimitedError:
+        on = f" on connection {self.name!r}" if self.name else ""
+        return RateLimitedError(
+            f"the server closed its rate-limit window{on} for {wait:.1f} s more, longer "
+            f"than the {max_wait:g} s interlink waits in-process (max_retry_after); "
+            "retry after retry_after seconds",
+            retry_after=wait,
+        )
+
+    async def _wait_for_news(self) -> float:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            # Events bind to the loop that first waits on them; a client may outlive one
+            # loop (tests, asyncio.run twice) and be used on the next.
+            self._loop, self._news = loop, asyncio.Event()
+        self._news.clear()
+        started = self._clock()
+        await self._news.wait()
+        return self._clock() - started
+
+    async def _take_token(self) -> float:
+        assert self.bucket is not None
+        wait = self.bucket.take(self._clock())
+        if wait <= 0:
+            return 0.0
+        waited = 0.0
+        # Waiters line up behind one lock (asyncio locks are first come, first served);
+        # each leaves only when a token is really there.
+        async with self._queue:
+            while wait > 0:
+                waited += wait
+                await self._sleep(wait)
+                wait = self.bucket.take(self._clock())
+        return waited
 
     def observe(self, seq: int, response: httpx.Response) -> None:
         self.server.observe(
@@ -219,23 +283,115 @@ class RateLimiter:
         self._news.set()
 
 
-class RateLimitTransport(httpx.AsyncBaseTransport):
-    """Passes each request through a `RateLimiter` and teaches it from each response."""
+class _Slots:
+    """At most `size` holders at once; the others wait in arrival order."""
 
-    def __init__(self, inner: httpx.AsyncBaseTransport, limiter: RateLimiter) -> None:
+    __slots__ = ("_waiters", "size", "used")
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.used = 0
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    def try_take(self) -> bool:
+        """Take a slot if one is free and nobody waits for it; no await on the fast path."""
+        if self.used < self.size and not self._waiters:
+            self.used += 1
+            return True
+        return False
+
+    async def take(self) -> None:
+        if self.try_take():
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self.give()  # handed a slot just as it was cancelled: pass it on
+            else:
+                try:
+                    self._waiters.remove(waiter)
+                except ValueError:
+                    pass
+            raise
+
+    def give(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)  # the slot goes straight to the next in line
+                return
+        self.used -= 1
+
+
+def pool_size(transport: httpx.AsyncBaseTransport) -> int | None:
+    """How many requests `transport` sends at once, or None when it does not say.
+
+    A transport of your own that queues requests for a pool says so with an int
+    `max_connections` attribute.
+    """
+    size: object = getattr(transport, "max_connections", None)
+    if isinstance(transport, httpx.AsyncHTTPTransport):
+        size = getattr(transport._pool, "_max_connections", None)
+    if isinstance(size, int) and not isinstance(size, bool) and 0 < size < 1_000_000:
+        return size
+    return None
+
+
+class RateLimitTransport(httpx.AsyncBaseTransport):
+    """Passes each request through a `RateLimiter` and teaches it from each response.
+
+    It keeps at most `max_in_flight` requests in the inner transport (by default the size
+    of the inner transport's connection pool, see `pool_size`): the others wait here,
+    where a window the server closes holds them, instead of in the pool, from where they
+    would be sent as soon as a connection frees up. A request that waited for a slot
+    passes the gate after it got one, right before it is handed on.
+
+    With httpx's own transport the body of a response is read after the slot is given
+    back, so a request can wait that long in its pool after passing the gate; aiohttp's
+    transport returns responses fully read.
+    """
+
+    def __init__(
+        self,
+        inner: httpx.AsyncBaseTransport,
+        limiter: RateLimiter,
+        *,
+        max_in_flight: int | None = None,
+    ) -> None:
         self._inner = inner
         self.limiter = limiter
+        size = max_in_flight if max_in_flight is not None else pool_size(inner)
+        self._slots = _Slots(size) if size is not None else None
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        seq, waited = await self.limiter.acquire()
-        request.extensions[RATE_WAIT] = waited
+        slots = self._slots
+        if slots is not None and not slots.try_take():
+            await slots.take()
         try:
-            response = await self._inner.handle_async_request(request)
-        except BaseException:
-            self.limiter.failed()
-            raise
-        self.limiter.observe(seq, response)
-        return response
+            try:
+                seq, waited = await self.limiter.acquire(request.extensions.get(MAX_WAIT))
+            except RateLimitedError as closed:
+                url = request.url
+                closed.method = request.method
+                # Without the query: its parameters may carry credentials.
+                closed.url = f"{url.scheme}://{url.netloc.decode('ascii')}{url.path}"
+                closed.attempts = int(request.extensions.get(ATTEMPTS, 1))
+                raise
+            request.extensions[RATE_WAIT] = waited
+            try:
+                response = await self._inner.handle_async_request(request)
+            except BaseException:
+                self.limiter.failed()
+                raise
+            # Learn before the slot is handed on: the next request checks the gate at once.
+            self.limiter.observe(seq, response)
+            return response
+        finally:
+            if slots is not None:
+                slots.give()
 
     async def aclose(self) -> None:
         await self._inner.aclose()

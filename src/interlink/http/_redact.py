@@ -2,6 +2,9 @@
 
 URLs lose the values of query parameters whose names look secret and the password of their
 userinfo; free text (error bodies, messages) loses every secret value the connection knows.
+The same knowledge tells which parameters of a link the server hands back are the
+connection's own credential (`is_credential`), so they can be taken out before the link is
+stored or followed.
 """
 
 from __future__ import annotations
@@ -34,8 +37,24 @@ class Redactor:
 
     def __init__(self, param_names: Iterable[str] = ()) -> None:
         self._names = {n.lower() for n in param_names}
+        self._credential_params: set[str] = set()
         self._values: set[str] = set()
         self._pattern: re.Pattern[str] | None = None
+
+    def add_param(self, name: str) -> None:
+        """Treat query parameter `name` as the connection's credential from now on (an
+        `in: query` API key): masked in URLs, and taken out of the links a server sends."""
+        self._names.add(name.lower())
+        self._credential_params.add(name.lower())
+
+    def is_credential(self, name: str, value: str) -> bool:
+        """Whether a query parameter is the connection's own credential: the parameter
+        named with `add_param`, or a value that is a secret this redactor knows.
+
+        Names that merely look secret (`token`, `signature`) are not enough: a next link's
+        page token or a signed URL's signature belongs to the link.
+        """
+        return name.lower() in self._credential_params or (bool(value) and value in self._values)
 
     def add_secret(self, value: str | None) -> None:
         """Mask `value` from now on, as written and as it looks percent-encoded in a URL."""

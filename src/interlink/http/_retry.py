@@ -22,6 +22,7 @@ from interlink.types import Clock, Sleep, WallClock
 
 from ._headers import parse_retry_after
 from ._redact import Redactor
+from ._urls import url_before_auth
 
 __all__ = [
     "IDEMPOTENT_METHODS",
@@ -49,6 +50,10 @@ allows (False), e.g. a SOAP client fault that arrives as HTTP 500."""
 
 RATE_WAIT = "interlink.rate_limit_wait"
 """Request extension: seconds the last attempt waited for the rate limiter."""
+
+MAX_WAIT = "interlink.max_rate_limit_wait"
+"""Request extension the retry transport sets to its policy's `max_retry_after`: the rate
+limiter raises `RateLimitedError` rather than hold the request longer than that."""
 
 # Statuses worth another attempt whatever the method's idempotency, once it is safe to
 # resend: the server did not act on the request or asked us to come back.
@@ -167,6 +172,9 @@ class RetryTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         policy = self.policy
         resendable = policy.may_resend(request, self.idempotency_header)
+        # A window the server closed for longer than a Retry-After this policy would sleep
+        # is not slept in the rate limiter either.
+        request.extensions[MAX_WAIT] = policy.max_retry_after
         attempt = 0
         while True:
             attempt += 1
@@ -234,7 +242,7 @@ class RetryTransport(httpx.AsyncBaseTransport):
     ) -> None:
         if not logger.isEnabledFor(logging.DEBUG):
             return
-        url = self._redactor.url(str(request.url))
+        url = self._redactor.url(str(url_before_auth(request)))
         limited = float(request.extensions.get(RATE_WAIT, 0.0))
         retry = f", retrying in {wait:.2f} s" if wait is not None else ""
         logger.debug(

@@ -21,6 +21,7 @@ from interlink.errors import (
 
 from ._headers import parse_retry_after
 from ._redact import Redactor
+from ._urls import url_before_auth
 
 __all__ = ["error_for_exception", "error_for_response", "error_message", "request_id_of"]
 
@@ -109,7 +110,7 @@ def error_for_response(response: httpx.Response, *, attempts: int, redactor: Red
     message = error_message(body) or response.reason_phrase or f"HTTP {status}"
     kwargs: dict[str, Any] = {
         "method": response.request.method,
-        "url": redactor.url(str(response.request.url)),
+        "url": redactor.url(str(url_before_auth(response.request))),
         "status_code": status,
         "request_id": request_id_of(response),
         "body_excerpt": _excerpt(response, redactor),
@@ -132,7 +133,7 @@ def error_for_exception(
     return TransportError(
         redactor.text(message),
         method=request.method,
-        url=redactor.url(str(request.url)),
+        url=redactor.url(str(url_before_auth(request))),
         attempts=attempts,
         retryable=not isinstance(exc, httpx.UnsupportedProtocol),
     )

@@ -33,6 +33,11 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._session: aiohttp.ClientSession | None = None
         self._timeouts: dict[tuple[float | None, ...], aiohttp.ClientTimeout] = {}
 
+    @property
+    def max_connections(self) -> int:
+        """How many requests the pool sends at once (the rate-limit gate reads it)."""
+        return self._max_connections
+
     def _open(self) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(
             limit=self._max_connections,

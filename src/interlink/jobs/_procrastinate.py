@@ -18,7 +18,8 @@ claim    worker: procrastinate_fetch_job_v2 and UPDATE interlink_jobs -> running
 run      execute(): the kind's handler
 ack      UPDATE interlink_jobs -> completed / queued again / failed, inside the   1 RT
          statement of Procrastinate's own procrastinate_finish_job_v1 or
-         procrastinate_retry_job_v2 (its finish_job / retry_job, overridden)
+         procrastinate_retry_job_v2 (its finish_job / retry_job, overridden), which
+         runs only if the UPDATE changed the row (see Fencing)
 ```
 
 Two round trips per job in the worker, on a pool of autocommit connections that are not
@@ -26,13 +27,25 @@ checked at checkout; Procrastinate alone with its stock connector spends about e
 (a check at each checkout, BEGIN and COMMIT around each of its two queries), so the
 interlink record costs no extra round trip. Rarer paths write on their own: a stopped
 attempt (cancelled, or handed back unspent when the worker stops), progress reports (at
-most every 0.5 s per job) and reading cancel requests of running jobs (every 0.5 s
-while any runs, one SELECT for all of them).
+most every 0.5 s per job) and reading the cancel requests of running jobs, and whether
+each is still this worker's (every 0.5 s while any runs, one SELECT for all of them).
 
 What the Procrastinate job does: `HandBack`, the task's retry strategy, puts it back in
 `todo` exactly when interlink runs the job again (a retry with `execute()`'s backoff, in
 `scheduled_at`: a waiting retry lives in the database, not in a worker); a dead letter
 ends `failed`, a cancelled job `aborted`. Cancelling a queued job cancels both.
+
+Fencing. Each interlink write about a running job (progress, the ending, a stopped
+attempt, an abort) names the claim it belongs to: `worker` (host:pid and one id per
+`work()` call) and `attempts`. Recovery may re-run the job of a worker that was only slow
+(its heartbeat went stale); that worker learns it at its next look (every half second, the
+same SELECT that reads cancel requests), its job's `should_stop()` turns true, and its
+ending changes no row, so the acknowledgement skips Procrastinate's finish or retry too
+(which would end the new attempt's Procrastinate job and lose the interlink job).
+
+Clock. Every time in interlink_jobs is the database server's: `run_at` is the
+`scheduled_at` Procrastinate releases the job at (`<= now()` in its fetch) and `started_at`
+that fetch's `now()`, so `started_at >= run_at` whatever the workers' clocks say.
 
 Crashes. A SIGKILLed worker stops heartbeating (every `lease/3`); after `lease` seconds
 its `doing` jobs are stalled. Every worker runs Procrastinate's recovery recipe
@@ -62,9 +75,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime
 import logging
-import time
 from typing import Any, ClassVar
 
 import orjson
@@ -88,6 +99,10 @@ from ._queue import JobKinds, WorkerStats
 __all__ = ["QUEUE_NAME", "TASK_NAME", "ProcrastinateQueue", "apply_schema"]
 
 log = logging.getLogger("interlink.jobs")
+
+
+_DATABASE_CLOCK = sa.cast(sa.extract("epoch", sa.func.clock_timestamp()), sa.Float)
+"""Now, as epoch seconds on the database server's clock (every time in interlink_jobs)."""
 
 
 def _dumps(value: Any) -> str:
@@ -141,8 +156,6 @@ class ProcrastinateQueue:
         return self._enqueue(conn, spec)
 
     def _enqueue(self, conn: sa.Connection, spec: JobSpec) -> Job:
-        now = time.time()
-        run_at = now + max(spec.delay, 0.0)
         params = {
             "kind": spec.kind,
             "args": _dumps(spec.args),
@@ -150,14 +163,10 @@ class ProcrastinateQueue:
             "max_attempts": spec.max_attempts or self.config.jobs.max_attempts,
             "lock": spec.lock,
             "pipeline": spec.pipeline,
-            "run_at": run_at,
-            "created_at": now,
+            "delay": max(spec.delay, 0.0),
             "idempotency_key": spec.idempotency_key,
             "queue": QUEUE_NAME,
             "task": TASK_NAME,
-            "scheduled_at": (
-                datetime.datetime.fromtimestamp(run_at, datetime.UTC) if spec.delay > 0 else None
-            ),
         }
         key = spec.idempotency_key
         if key is None:
@@ -214,7 +223,7 @@ class ProcrastinateQueue:
             .where(jobs.c.id == job_id, jobs.c.status.in_(("queued", "running")))
             .values(
                 status=sa.case((queued, "cancelled"), else_=jobs.c.status),
-                finished_at=sa.case((queued, time.time()), else_=jobs.c.finished_at),
+                finished_at=sa.case((queued, _DATABASE_CLOCK), else_=jobs.c.finished_at),
                 error=sa.case((queued, "cancelled before it ran"), else_=jobs.c.error),
                 cancel_requested=sa.case((queued, jobs.c.cancel_requested), else_=True),
             )

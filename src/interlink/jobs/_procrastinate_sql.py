@@ -29,12 +29,12 @@ __all__ = [
     "ACK_FINISH",
     "ACK_RETRY",
     "ASK_CANCEL",
-    "CANCEL_REQUESTED",
     "CLAIM",
     "COMPLETED",
     "ENQUEUE",
     "FAILED",
     "GIVE_UP",
+    "HELD",
     "LOST",
     "QUEUE_NAME",
     "RECOVERY_LOCK",
@@ -131,20 +131,35 @@ def _refuse_outdated(engine: sa.Engine, missing: list[str]) -> None:
 
 
 # -- statements ---------------------------------------------------------------------------
+#
+# Every time in interlink_jobs is the database server's clock, as epoch seconds: it is the
+# clock that releases a job (Procrastinate's fetch takes jobs with `scheduled_at <= now()`),
+# so `run_at` is the `scheduled_at` Procrastinate holds and `started_at` the claim's `now()`,
+# and `started_at >= run_at` holds whatever the workers' own clocks say.
+
+_CLOCK = "extract(epoch FROM clock_timestamp())"
 
 ENQUEUE = sa.text(
     """
     INSERT INTO interlink_jobs (id, kind, args, status, priority, attempts, max_attempts,
         lock, pipeline, run_at, created_at, cancel_requested, idempotency_key, backend_id)
     SELECT new.id, :kind, CAST(:args AS json), 'queued', CAST(:priority AS integer), 0,
-        :max_attempts, CAST(:lock AS varchar), :pipeline, :run_at, :created_at, false,
-        :idempotency_key,
+        :max_attempts, CAST(:lock AS varchar), :pipeline,
+        extract(epoch FROM coalesce(new.scheduled_at, new.at)), extract(epoch FROM new.at),
+        false, :idempotency_key,
         (procrastinate_defer_jobs_v1(ARRAY[ROW(
             CAST(:queue AS varchar), CAST(:task AS varchar), CAST(:priority AS integer),
             CAST(:lock AS varchar), NULL, jsonb_build_object('job_id', new.id),
-            CAST(:scheduled_at AS timestamptz)
+            new.scheduled_at
         )::procrastinate_job_to_defer_v1]))[1]
-    FROM (SELECT nextval(pg_get_serial_sequence('interlink_jobs', 'id')) AS id) AS new
+    FROM (
+        SELECT clock.id, clock.at,
+               CASE WHEN CAST(:delay AS float8) > 0
+                    THEN clock.at + CAST(:delay AS float8) * interval '1 second' END
+               AS scheduled_at
+          FROM (SELECT nextval(pg_get_serial_sequence('interlink_jobs', 'id')) AS id,
+                       clock_timestamp() AS at) AS clock
+    ) AS new
     RETURNING *
     """
 ).columns(*jobs.c)
@@ -152,6 +167,7 @@ ENQUEUE = sa.text(
 # Procrastinate's claim and interlink's start in one statement: the function claims the
 # next job (SKIP LOCKED, locks, priority), the UPDATE starts its interlink job; `i_id` is
 # NULL when that job may not start (cancelled meanwhile, finished, or out of attempts).
+# `started_at` is the `now()` the function compared `scheduled_at` with.
 # The job id comes from a scalar subquery so the UPDATE is always a primary-key lookup:
 # written as a join, a planner with stale statistics (a queue table filled since its last
 # ANALYZE) scanned every queued job through the status index on each claim.
@@ -160,13 +176,15 @@ CLAIM = f"""
         SELECT * FROM procrastinate_fetch_job_v2(ARRAY['{QUEUE_NAME}']::varchar[], %s)
     ), started AS (
         UPDATE interlink_jobs AS i
-           SET status = 'running', attempts = i.attempts + 1, started_at = %s,
-               worker = %s, finished_at = NULL, error = NULL
+           SET status = 'running', attempts = i.attempts + 1,
+               started_at = extract(epoch FROM now()), worker = %s, finished_at = NULL,
+               error = NULL
          WHERE i.id = (SELECT (job.args ->> 'job_id')::integer FROM job
                         WHERE job.task_name = '{TASK_NAME}')
            AND i.status IN ('queued', 'running') AND i.attempts < i.max_attempts
      RETURNING i.id, i.kind, i.args, i.priority, i.attempts, i.max_attempts, i.lock,
-               i.pipeline, i.run_at, i.created_at, i.cancel_requested, i.progress, i.result
+               i.pipeline, i.run_at, i.created_at, i.cancel_requested, i.progress, i.result,
+               i.started_at
     )
     SELECT job.id, job.status, job.task_name, job.priority, job.lock, job.queueing_lock,
            job.args, job.scheduled_at, job.queue_name, job.attempts, job.worker_id, s.*
@@ -176,55 +194,77 @@ CLAIM = f"""
 # The same start, on its own (see Runner.run).
 START = """
     UPDATE interlink_jobs
-       SET status = 'running', attempts = attempts + 1, started_at = %(now)s,
+       SET status = 'running', attempts = attempts + 1, started_at = extract(epoch FROM now()),
            worker = %(worker)s, finished_at = NULL, error = NULL
      WHERE id = %(id)s AND status IN ('queued', 'running') AND attempts < max_attempts
  RETURNING *
 """
 
-# Each ending checks that the row is still this attempt's: a job its worker was presumed
-# lost for (and that runs again elsewhere) must not be overwritten by the old attempt.
-_MINE = "WHERE id = %(id)s AND status = 'running' AND attempts = %(attempts)s"
+# Each write about a running attempt is fenced: the row must still be this attempt's (its
+# worker, and the attempt its claim counted). A worker presumed lost whose job runs again
+# elsewhere (Procrastinate's stalled-job recovery re-runs the jobs of a worker that was
+# only slow) changes nothing: its ending matches no row, and the acknowledgement below
+# then skips Procrastinate's own finish or retry, which would end the new attempt's job.
+_MINE = (
+    "WHERE id = %(id)s AND status = 'running' AND worker = %(worker)s AND attempts = %(attempts)s"
+)
 _PROGRESS = "progress = COALESCE(%(progress)s, progress)"
 
 COMPLETED = f"""
     UPDATE interlink_jobs
-       SET status = 'completed', result = %(result)s, finished_at = %(now)s, {_PROGRESS}
+       SET status = 'completed', result = %(result)s, finished_at = {_CLOCK}, {_PROGRESS}
      {_MINE}
+ RETURNING id
 """
+# `run_at` is the very `retry_at` Procrastinate's retry (in the same statement) schedules;
+# a wait for a pipeline's lock gives its attempt back (`given_back` 1).
 RETRY = f"""
     UPDATE interlink_jobs
-       SET status = 'queued', run_at = %(run_at)s, error = %(error)s, worker = NULL,
-           {_PROGRESS}
+       SET status = 'queued', attempts = attempts - %(given_back)s,
+           run_at = coalesce(extract(epoch FROM CAST(%(retry_at)s AS timestamptz)), {_CLOCK}),
+           error = %(error)s, worker = NULL, {_PROGRESS}
      {_MINE}
+ RETURNING id
 """
 FAILED = f"""
     UPDATE interlink_jobs
-       SET status = 'failed', error = %(error)s, finished_at = %(now)s, {_PROGRESS}
+       SET status = 'failed', error = %(error)s, finished_at = {_CLOCK}, {_PROGRESS}
      {_MINE}
+ RETURNING id
 """
 # A stopped attempt: cancelled if that was asked for, else handed back unspent.
 STOPPED = f"""
     UPDATE interlink_jobs
        SET status = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'queued' END,
            attempts = CASE WHEN cancel_requested THEN attempts ELSE attempts - 1 END,
-           finished_at = CASE WHEN cancel_requested THEN %(now)s END,
+           finished_at = CASE WHEN cancel_requested THEN {_CLOCK} END,
            error = CASE WHEN cancel_requested THEN %(error)s ELSE error END,
            worker = CASE WHEN cancel_requested THEN worker END, {_PROGRESS}
      {_MINE}
  RETURNING status
 """
-# An ending rides on Procrastinate's acknowledgement of the same job (a data-modifying
-# WITH runs whether or not the query reads it).
-ACK_FINISH = "SELECT procrastinate_finish_job_v1(%(backend_id)s, %(end_status)s, %(delete_job)s)"
+# An ending rides on Procrastinate's acknowledgement of the same job, which runs only when
+# the ending changed its row (one row of `ending`): no row back means the lease was lost.
+ACK_FINISH = (
+    "SELECT procrastinate_finish_job_v1(%(backend_id)s, %(end_status)s, %(delete_job)s) FROM ending"
+)
 ACK_RETRY = (
     "SELECT procrastinate_retry_job_v2(%(backend_id)s, %(retry_at)s, %(new_priority)s, "
-    "%(new_queue)s, %(new_lock)s)"
+    "%(new_queue)s, %(new_lock)s) FROM ending"
 )
-SAVE_PROGRESS = "UPDATE interlink_jobs SET progress = %(progress)s " + _MINE
-CANCEL_REQUESTED = "SELECT id FROM interlink_jobs WHERE id = ANY(%(ids)s) AND cancel_requested"
-ASK_CANCEL = "UPDATE interlink_jobs SET cancel_requested = true WHERE id = %(id)s"
-STATE = "SELECT status FROM interlink_jobs WHERE id = %(id)s"
+SAVE_PROGRESS = "UPDATE interlink_jobs SET progress = %(progress)s " + _MINE + " RETURNING id"
+# The running attempts of one worker, as the database has them: cancel requests, and
+# whether each is still the worker's (`held`; false once its lease was lost).
+HELD = """
+    SELECT mine.id, mine.attempts, j.cancel_requested, j.status, j.worker,
+           coalesce(j.status = 'running' AND j.worker = %(worker)s
+                    AND j.attempts = mine.attempts, false) AS held
+      FROM unnest(CAST(%(ids)s AS integer[]), CAST(%(attempts)s AS integer[]))
+           AS mine(id, attempts)
+      LEFT JOIN interlink_jobs AS j ON j.id = mine.id
+"""
+ASK_CANCEL = "UPDATE interlink_jobs SET cancel_requested = true " + _MINE + " RETURNING id"
+STATE = "SELECT status, worker FROM interlink_jobs WHERE id = %(id)s"
 
 # Recovery of a job whose worker was lost while it ran.
 _WORKER_LOST = "its worker was lost (killed or its lease ran out)"
@@ -234,19 +274,19 @@ LOST = f"""
                          WHEN attempts >= max_attempts THEN 'failed'
                          ELSE 'queued' END,
            finished_at = CASE WHEN cancel_requested OR attempts >= max_attempts
-                              THEN %(now)s END,
+                              THEN extract(epoch FROM now()) END,
            error = CASE
                WHEN cancel_requested THEN '{_WORKER_LOST} while it was being cancelled'
                WHEN attempts >= max_attempts THEN
                    '{_WORKER_LOST}; gave up after ' || attempts || ' attempts'
                ELSE '{_WORKER_LOST} during attempt ' || attempts
            END,
-           run_at = %(now)s, worker = NULL
+           run_at = extract(epoch FROM now()), worker = NULL
      WHERE id = %(id)s AND status = 'running'
  RETURNING status
 """
 GIVE_UP = """
-    UPDATE interlink_jobs SET status = 'failed', finished_at = %(now)s,
+    UPDATE interlink_jobs SET status = 'failed', finished_at = extract(epoch FROM now()),
            error = 'gave up after ' || attempts || ' attempts'
      WHERE id = %(id)s AND status = 'queued'
 """
@@ -291,7 +331,7 @@ def job_from_row(row: Mapping[Any, Any]) -> Job:
     )
 
 
-def claimed_from_row(row: tuple[Any, ...], now: float, worker: str) -> tuple[pjobs.Job, Job | None]:
+def claimed_from_row(row: tuple[Any, ...], worker: str) -> tuple[pjobs.Job, Job | None]:
     """Procrastinate's job, and the interlink job its claim started (None: not started)."""
     claimed = pjobs.Job(
         id=row[0],
@@ -320,7 +360,7 @@ def claimed_from_row(row: tuple[Any, ...], now: float, worker: str) -> tuple[pjo
         pipeline=row[18],
         run_at=row[19],
         created_at=row[20],
-        started_at=now,
+        started_at=row[24],
         worker=worker,
         cancel_requested=bool(row[21]),
         progress=row[22],

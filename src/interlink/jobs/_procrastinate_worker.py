@@ -12,9 +12,9 @@ import asyncio
 import contextlib
 import datetime
 import logging
-import time
+import uuid
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import procrastinate
 import psycopg
@@ -31,11 +31,11 @@ from ._procrastinate_sql import (
     ACK_FINISH,
     ACK_RETRY,
     ASK_CANCEL,
-    CANCEL_REQUESTED,
     CLAIM,
     COMPLETED,
     FAILED,
     GIVE_UP,
+    HELD,
     LOST,
     QUEUE_NAME,
     RECOVERY_LOCK,
@@ -50,7 +50,7 @@ from ._procrastinate_sql import (
     claimed_from_row,
     job_from_row,
 )
-from ._queue import JobContext, JobKinds, Outcome, WorkerStats, execute
+from ._queue import JobContext, JobKinds, Outcome, WorkerStats, execute, holder_of, warn_lease_lost
 
 if TYPE_CHECKING:
     from ._procrastinate import ProcrastinateQueue
@@ -103,22 +103,41 @@ class HandBack(pretry.BaseRetryStrategy):
 class _Running:
     """One attempt in progress: its job, the cancel flag and progress not yet saved."""
 
-    __slots__ = ("backend_id", "cancel_requested", "job", "progress", "stopping", "unsaved")
+    __slots__ = (
+        "backend_id",
+        "cancel_requested",
+        "job",
+        "lost",
+        "progress",
+        "stopping",
+        "unsaved",
+    )
 
     def __init__(self, job: Job, backend_id: int, stopping: asyncio.Event) -> None:
         self.job = job
         self.backend_id = backend_id
         self.stopping = stopping
         self.cancel_requested = job.cancel_requested
+        self.lost = False
+        """The row is no longer this attempt's: it stops, and its answer is not written."""
         self.progress: dict[str, Any] | None = None
         self.unsaved = False
 
     def should_stop(self) -> bool:
-        return self.cancel_requested or self.stopping.is_set()
+        return self.cancel_requested or self.lost or self.stopping.is_set()
 
     def report(self, progress: dict[str, Any]) -> None:
         self.progress = progress
         self.unsaved = True
+
+
+class _Ending(NamedTuple):
+    """The interlink update to run with Procrastinate's acknowledgement of a job."""
+
+    sql: str
+    params: dict[str, Any]
+    job: Job
+    outcome: Outcome
 
 
 class InterlinkJobManager(JobManager):
@@ -173,13 +192,17 @@ class Runner:
         self.stats = stats
         self.stop = stop
         self.settings = queue.config.jobs
-        self.worker = queue.store.owner
+        self.worker = f"{queue.store.owner}:{uuid.uuid4().hex[:8]}"
+        """This worker's name in `interlink_jobs.worker`: host, pid, and one per `work()`."""
         self.running: dict[int, _Running] = {}
         """By interlink job id."""
         self.claimed: dict[int, Job | None] = {}
         """By Procrastinate job id: the interlink job its claim started (None: not started)."""
-        self.endings: dict[int, tuple[str, dict[str, Any]]] = {}
+        self.endings: dict[int, _Ending] = {}
         """By Procrastinate job id: the interlink update to run with its acknowledgement."""
+        self.discarded: set[int] = set()
+        """Procrastinate job ids whose acknowledgement does nothing: the attempt lost its
+        lease, and the job is another attempt's now."""
         self.fetched = 0
         self.closing = asyncio.Event()
         """Set when `work()` ends: the side loops stop at their next turn."""
@@ -193,29 +216,52 @@ class Runner:
     # -- Procrastinate's statements, with ours in them ---------------------------------------
 
     async def claim(self, worker_id: int) -> pjobs.Job | None:
-        now = time.time()
         async with self.pool.connection() as conn:
             cursor = conn.cursor(row_factory=tuple_row)
-            await cursor.execute(CLAIM, (worker_id, now, self.worker))
+            await cursor.execute(CLAIM, (worker_id, self.worker))
             row = await cursor.fetchone()
         if row is None or row[0] is None:
             return None
         self.fetched += 1
-        claimed, job = claimed_from_row(row, now, self.worker)
+        claimed, job = claimed_from_row(row, self.worker)
         self.claimed[row[0]] = job
         return claimed
 
     async def acknowledge(self, job: pjobs.Job, ack: str, params: dict[str, Any]) -> bool:
+        """Run the ending of `job` with Procrastinate's `ack`; False when there is none (then
+        Procrastinate acknowledges on its own)."""
         assert job.id is not None
+        if job.id in self.discarded:
+            self.discarded.discard(job.id)
+            return True
         ending = self.endings.pop(job.id, None)
         if ending is None:
             return False
-        sql, ending_params = ending
         async with self.pool.connection() as conn:
-            await conn.execute(
-                f"WITH ending AS ({sql}) {ack}", {**ending_params, **params, "backend_id": job.id}
+            cursor = await conn.execute(
+                f"WITH ending AS ({ending.sql}) {ack}",
+                {**ending.params, **params, "backend_id": job.id},
             )
+            acknowledged = bool(await cursor.fetchall())
+        if acknowledged:
+            self.stats.count(ending.job.kind, ending.outcome)
+        else:  # the lease was lost after the last look: neither row changed
+            await self._lose_now(ending.job)
         return True
+
+    def _lose(self, running: _Running, holder: str) -> None:
+        """The attempt's lease is lost: tell it to stop, and never write its answer."""
+        if running.lost:
+            return
+        running.lost = True
+        warn_lease_lost(running.job.id, holder)
+
+    async def _lose_now(self, job: Job) -> None:
+        """An ending of `job` changed nothing: say who holds the job now."""
+        self.stats.lost += 1
+        state = await self._one(STATE, {"id": job.id})
+        holder = holder_of(state["worker"], state["status"]) if state else holder_of(None, None)
+        warn_lease_lost(job.id, holder)
 
     # -- one job ----------------------------------------------------------------------------
 
@@ -228,13 +274,17 @@ class Runner:
             # The claim's UPDATE sees interlink_jobs as of the statement's start, while
             # Procrastinate's function may find a job committed a moment later: start it
             # on its own then.
-            now = time.time()
-            row = await self._one(START, {"id": job_id, "now": now, "worker": self.worker})
+            row = await self._one(START, {"id": job_id, "worker": self.worker})
             if row is None:
-                await self._not_startable(job_id, now)
+                await self._not_startable(job_id)
                 return
             job = job_from_row(row)
             log.debug("job %s: started apart from its claim", job.id)
+        earlier = self.running.get(job.id)
+        if earlier is not None:
+            # Recovered (this worker looked stalled) and claimed again by this same worker
+            # while the earlier attempt still runs: that one is lost like any other.
+            self._lose(earlier, f"{self.worker} (which claimed it again)")
         running = _Running(job, backend_id, self.stop)
         self.running[job.id] = running
         try:
@@ -254,58 +304,64 @@ class Runner:
                         await self._end(running, Outcome("cancelled", error="worker stopped"))
                     raise
                 # Aborted with Procrastinate's own tools: a cancellation like ours.
-                await self._one(ASK_CANCEL, {"id": job.id})
+                await self._one(ASK_CANCEL, self._mine(running))
                 outcome = Outcome("cancelled", error="cancelled while running")
             await self._end(running, outcome)
         finally:
-            self.running.pop(job.id, None)
+            if self.running.get(job.id) is running:
+                del self.running[job.id]
+
+    def _mine(self, running: _Running) -> dict[str, Any]:
+        """The parameters that fence a write to the attempt's row (`_MINE` in the SQL)."""
+        return {"id": running.job.id, "worker": self.worker, "attempts": running.job.attempts}
 
     async def _end(self, running: _Running, outcome: Outcome) -> None:
         """Record how the attempt ended: completed, retried and failed ride on
-        Procrastinate's acknowledgement that follows; a stopped attempt is written now."""
+        Procrastinate's acknowledgement that follows; a stopped attempt is written now.
+        An attempt that lost its lease writes nothing, and its acknowledgement does nothing."""
         job = running.job
-        now = time.time()
+        if running.lost:
+            self.discarded.add(running.backend_id)
+            self.stats.lost += 1
+            return
         params: dict[str, Any] = {
-            "id": job.id,
-            "attempts": job.attempts,
-            "now": now,
+            **self._mine(running),
             "error": outcome.error,
             "progress": _json(running.progress) if running.unsaved else None,
         }
-        stats = self.stats
         if outcome.status == "completed":
             params["result"] = _json(outcome.result)
-            self.endings[running.backend_id] = (COMPLETED, params)
-            stats.completed += 1
-            stats.by_kind[job.kind] = stats.by_kind.get(job.kind, 0) + 1
+            self.endings[running.backend_id] = _Ending(COMPLETED, params, job, outcome)
             return
         if outcome.status == "retry":
-            params["run_at"] = now + outcome.delay
-            self.endings[running.backend_id] = (RETRY, params)
-            stats.retried += 1
+            params["given_back"] = 0 if outcome.spent else 1
+            self.endings[running.backend_id] = _Ending(RETRY, params, job, outcome)
             raise _Requeue(outcome.delay)
         if outcome.status == "failed":
-            self.endings[running.backend_id] = (FAILED, params)
-            stats.failed += 1
+            self.endings[running.backend_id] = _Ending(FAILED, params, job, outcome)
             raise _DeadLetter(outcome.error or "failed")
         row = await self._one(STOPPED, params)
-        stats.cancelled += 1
-        if row is not None and row["status"] == "cancelled":
+        if row is None:  # lost after the last look
+            self.discarded.add(running.backend_id)
+            await self._lose_now(job)
+            return
+        self.stats.cancelled += 1
+        if row["status"] == "cancelled":
             raise pexc.JobAborted(outcome.error or "cancelled")
         raise _Requeue(0.0)
 
-    async def _not_startable(self, job_id: int, now: float) -> None:
+    async def _not_startable(self, job_id: int) -> None:
         """The interlink job may not start: cancelled before it started, finished
         already, or still `running` from an attempt whose worker was lost and with no
         attempts left."""
         state = await self._one(STATE, {"id": job_id})
         status = state["status"] if state is not None else None
         if status == "running":
-            lost = await self._one(LOST, {"id": job_id, "now": now})
+            lost = await self._one(LOST, {"id": job_id})
             status = lost["status"] if lost is not None else status
             self.stats.reclaimed += 1
         elif status == "queued":  # out of attempts, which no path should leave behind
-            await self._one(GIVE_UP, {"id": job_id, "now": now})
+            await self._one(GIVE_UP, {"id": job_id})
         if status == "completed":
             return
         if status == "cancelled":
@@ -325,28 +381,40 @@ class Runner:
         return not self.closing.is_set()
 
     async def watch(self) -> None:
-        """Every half second while jobs run: save reported progress, read cancel requests."""
+        """Every half second while jobs run: save reported progress, and read whether each
+        attempt still holds its job (and whether it was asked to stop)."""
         while await self._pause(_PROGRESS_EVERY):
-            mine = list(self.running.values())
+            mine = [running for running in self.running.values() if not running.lost]
             if not mine:
                 continue
             try:
                 for running in mine:
                     if running.unsaved:
                         running.unsaved = False
-                        await self._one(
+                        saved = await self._one(
                             SAVE_PROGRESS,
-                            {
-                                "id": running.job.id,
-                                "attempts": running.job.attempts,
-                                "progress": _json(running.progress),
-                            },
+                            {**self._mine(running), "progress": _json(running.progress)},
                         )
+                        if saved is None:
+                            running.unsaved = True  # kept for the ending, if it is still ours
                 async with self.pool.connection() as conn:
-                    cursor = await conn.execute(CANCEL_REQUESTED, {"ids": [r.job.id for r in mine]})
-                    for row in await cursor.fetchall():
-                        if row["id"] in self.running:
-                            self.running[row["id"]].cancel_requested = True
+                    cursor = await conn.execute(
+                        HELD,
+                        {
+                            "worker": self.worker,
+                            "ids": [r.job.id for r in mine],
+                            "attempts": [r.job.attempts for r in mine],
+                        },
+                    )
+                    rows = await cursor.fetchall()
+                for row in rows:
+                    found = self.running.get(row["id"])
+                    if found is None or found.job.attempts != row["attempts"]:
+                        continue
+                    if not row["held"]:
+                        self._lose(found, holder_of(row["worker"], row["status"]))
+                    elif row["cancel_requested"]:
+                        found.cancel_requested = True
             except psycopg.Error as exc:
                 log.warning("could not save job progress or read cancel requests: %s", exc)
 
@@ -416,7 +484,7 @@ class Runner:
     async def _recover_one(self, app: procrastinate.App, stalled: pjobs.Job) -> bool:
         assert stalled.id is not None
         job_id = int(stalled.task_kwargs["job_id"])  # type: ignore[arg-type]
-        row = await self._one(LOST, {"id": job_id, "now": time.time()})
+        row = await self._one(LOST, {"id": job_id})
         if row is None:
             row = await self._one(STATE, {"id": job_id})
         status = row["status"] if row is not None else "failed"

@@ -25,7 +25,7 @@ from typing import Any, ClassVar, Literal, Protocol
 import sqlalchemy as sa
 
 from interlink.config import InterlinkConfig, JobsConfig
-from interlink.errors import ConfigError, JobCancelledError, PipelineLockedError
+from interlink.errors import ApiError, ConfigError, JobCancelledError, PipelineLockedError
 
 from ._model import Job, JobFilter, JobSpec, retry_delay
 
@@ -37,6 +37,8 @@ __all__ = [
     "Queue",
     "WorkerStats",
     "execute",
+    "holder_of",
+    "warn_lease_lost",
 ]
 
 log = logging.getLogger("interlink.jobs")
@@ -45,10 +47,11 @@ log = logging.getLogger("interlink.jobs")
 class JobContext:
     """What a running job's code gets: the job, the config, and two calls.
 
-    `should_stop()` is true once the job was cancelled or its worker is shutting down; a
-    long job checks it between batches and stops (raise `JobCancelledError`). `report()`
-    records progress that `GET /jobs/{id}` shows; the worker saves it at most every
-    half second.
+    `should_stop()` is true once the job was cancelled, its worker is shutting down, or its
+    worker lost the job's lease (another worker runs it now, and whatever this attempt
+    still returns is discarded); a long job checks it between batches and stops (raise
+    `JobCancelledError`). `report()` records progress that `GET /jobs/{id}` shows; the
+    worker saves it at most every half second.
     """
 
     def __init__(
@@ -118,6 +121,9 @@ class Outcome:
     error: str | None = None
     delay: float = 0.0
     """For `retry`: seconds before the next attempt."""
+    spent: bool = True
+    """For `retry`: False when the attempt is given back, because the job only waited (for
+    its pipeline's lock) and tried nothing."""
 
 
 # Errors that trying again cannot fix: the job is dead-lettered at once.
@@ -136,8 +142,11 @@ async def execute(
 
     An unknown kind or a configuration error fails the job at once; any other error is
     retried with backoff until `max_attempts`, then the job is dead-lettered (`failed`).
-    A lock held by a run outside the queue (`interlink run` in a terminal) is retried
-    without counting against the attempts' purpose: it is waited out.
+    An API error that says when to come back (`RateLimitedError.retry_after`, from a 429's
+    Retry-After) is retried no sooner than that: the server's wait when it is longer than
+    the backoff. A pipeline locked by a run outside the queue (`interlink run` in a
+    terminal) is not a try: the job waits a few seconds and the attempt is given back, so
+    it is never dead-lettered for that.
     """
     handler = kinds.get(job.kind)
     if handler is None:
@@ -149,6 +158,10 @@ async def execute(
         return Outcome("cancelled", error="cancelled while running")
     except asyncio.CancelledError:
         raise
+    except PipelineLockedError as exc:
+        delay = min(settings.retry_delay, _LOCK_WAIT)
+        log.info("job %s waits for its pipeline's lock, again in %.1fs: %s", job.id, delay, exc)
+        return Outcome("retry", error=_describe(exc), delay=delay, spent=False)
     except _FATAL as exc:
         return Outcome("failed", error=_describe(exc))
     except Exception as exc:
@@ -156,20 +169,45 @@ async def execute(
         if job.attempts >= job.max_attempts:
             noun = "attempt" if job.max_attempts == 1 else "attempts"
             return Outcome("failed", error=f"{error} (gave up after {job.attempts} {noun})")
-        if isinstance(exc, PipelineLockedError):
-            delay = min(settings.retry_delay, 5.0)
-        else:
-            delay = retry_delay(
-                job.attempts,
-                base=settings.retry_delay,
-                cap=settings.retry_max_delay,
-                jitter=jitter(),
-            )
+        delay = retry_delay(
+            job.attempts, base=settings.retry_delay, cap=settings.retry_max_delay, jitter=jitter()
+        )
+        wait = _server_wait(exc)
+        if wait is not None and wait > delay:
+            delay = wait
         log.info(
             "job %s attempt %s failed, retrying in %.1fs: %s", job.id, job.attempts, delay, error
         )
         return Outcome("retry", error=error, delay=delay)
     return Outcome("completed", result=result)
+
+
+_LOCK_WAIT = 5.0
+"""At most this many seconds between two looks at a pipeline's lock."""
+
+
+def _server_wait(exc: BaseException) -> float | None:
+    """Seconds the remote API asked us to wait (Retry-After), from `exc` or what caused it."""
+    seen: BaseException | None = exc
+    for _ in range(5):  # a short chain: an error re-raised with `from` by a few layers
+        if seen is None:
+            return None
+        retry_after = getattr(seen, "retry_after", None) if isinstance(seen, ApiError) else None
+        if isinstance(retry_after, int | float) and retry_after > 0:
+            return float(retry_after)
+        seen = seen.__cause__
+    return None
+
+
+def holder_of(worker: str | None, status: str | None) -> str:
+    """Who holds a job whose lease a worker lost, from the job's row, for the log."""
+    if status == "running" and worker:
+        return worker
+    return f"none (the job is {status} now)" if status else "none (the job is gone)"
+
+
+def warn_lease_lost(job_id: int, holder: str) -> None:
+    log.warning("job %s: lease lost to worker %s; its result is discarded", job_id, holder)
 
 
 def _describe(exc: BaseException) -> str:
@@ -187,7 +225,26 @@ class WorkerStats:
     cancelled: int = 0
     reclaimed: int = 0
     """Jobs taken over from a worker whose lease ran out."""
+    waited: int = 0
+    """Attempts given back because the job's pipeline was locked by a run outside the queue."""
+    lost: int = 0
+    """Attempts whose lease this worker lost while they ran: their results were discarded."""
     by_kind: dict[str, int] = field(default_factory=dict)
+
+    def count(self, kind: str, outcome: Outcome) -> None:
+        """Count one acknowledged attempt of a job of `kind`."""
+        if outcome.status == "completed":
+            self.completed += 1
+            self.by_kind[kind] = self.by_kind.get(kind, 0) + 1
+        elif outcome.status == "retry":
+            if outcome.spent:
+                self.retried += 1
+            else:
+                self.waited += 1
+        elif outcome.status == "failed":
+            self.failed += 1
+        else:
+            self.cancelled += 1
 
 
 class Queue(Protocol):

@@ -10,11 +10,17 @@ work()         one loop per worker process:
                         one job per lock; UPDATE ... status='running', attempts + 1,
                         lease_until = now + lease RETURNING *
                COMMIT                     -> one transaction per batch, not per job
-  heartbeat    every lease / 3: renew the leases of this worker's jobs; every quarter second:
-               read cancel_requested of its running jobs
+  heartbeat    every lease / 3: renew the leases of this worker's jobs (one UPDATE ...
+               RETURNING id, attempts: a job missing from it was taken over, and its
+               attempt is told to stop); every quarter second: read cancel_requested of
+               its running jobs
   reclaim      every half second: running jobs whose lease ran out, or whose worker
                process on this machine is gone, are queued again (an attempt spent) or,
-               at max_attempts, dead-lettered as failed
+               at max_attempts, dead-lettered as failed; each a compare-and-set on the
+               worker, attempt and lease it read
+  fencing      every write about a running job (renewal, progress, acknowledgement) names
+               its claim: WHERE id = ? AND worker = ? AND attempts = ?; a write that changes
+               no row means the lease was lost, and the attempt's answer is discarded
   idle         PRAGMA data_version every 20 ms (a few microseconds): look for work as
                soon as another connection commits; in-process enqueues wake it at once
 ```

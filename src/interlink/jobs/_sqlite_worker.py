@@ -1,5 +1,13 @@
 """The SQLite queue's worker loop: claims, runs and acknowledges jobs, renews leases,
-reclaims the jobs of lost workers (the design is in `_sqlite_queue.py`'s docstring)."""
+reclaims the jobs of lost workers (the design is in `_sqlite_queue.py`'s docstring).
+
+Every write a worker makes about a job it runs is fenced by its lease: `WHERE id = ? AND
+worker = ? AND attempts = ?` (a claim counts one more attempt, so the pair names one
+claim), and each write checks that it changed its row. A renewal or a progress report
+that finds the row no longer this attempt's means the lease was lost (it ran out and
+another worker took the job): the attempt is told to stop (`should_stop()`) and nothing it
+still answers is written. A reclaim is a compare-and-set on the worker and lease it read.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +18,13 @@ import socket
 import sqlite3
 import time
 import uuid
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from interlink.store import owner_alive
+from interlink.store import owner_may_be_alive
 
 from ._model import Job
-from ._queue import JobContext, JobKinds, Outcome, WorkerStats, execute
+from ._queue import JobContext, JobKinds, Outcome, WorkerStats, execute, holder_of, warn_lease_lost
 from ._sqlite_rows import COLUMNS, dumps, job_from_row
 
 if TYPE_CHECKING:
@@ -29,6 +38,40 @@ _PROGRESS_EVERY = 0.5
 _RECLAIM_EVERY = 0.5
 _CANCEL_CHECK_EVERY = 0.25
 _IDLE_CHECK = 0.02
+
+# The acknowledgements: each names the attempt it ends (see the module docstring).
+_MINE = "WHERE id = ? AND worker = ? AND attempts = ? AND status = 'running'"
+_DONE = (
+    "UPDATE interlink_jobs SET status = ?, result = ?, error = ?, finished_at = ?, "
+    f"progress = coalesce(?, progress), lease_until = NULL {_MINE}"
+)
+_AGAIN = (
+    "UPDATE interlink_jobs SET status = 'queued', run_at = ?, error = ?, "
+    "attempts = attempts - ?, progress = coalesce(?, progress), lease_until = NULL, "
+    f"worker = NULL {_MINE}"
+)
+_HANDED_BACK = (
+    "UPDATE interlink_jobs SET status = 'queued', attempts = attempts - 1, "
+    f"progress = coalesce(?, progress), lease_until = NULL, worker = NULL {_MINE}"
+)
+# A reclaim: the row is still as it was read (see SqliteWorker._reclaim).
+_AS_READ = (
+    "WHERE id = ? AND status = 'running' AND worker IS ? AND attempts = ? AND lease_until IS ?"
+)
+
+
+@dataclass(eq=False)
+class _Attempt:
+    """One claim of a job by this worker, while it runs and until it is acknowledged."""
+
+    job: Job
+    lost: bool = False
+    """The lease was lost: the attempt is told to stop and its answer is not written."""
+    cancel_requested: bool = False
+    progress: dict[str, Any] | None = None
+    """The last progress reported (saved at most every half second, and with the answer)."""
+    progress_written: float = 0.0
+    task: asyncio.Task[None] | None = field(default=None, repr=False)
 
 
 class SqliteWorker:
@@ -51,12 +94,11 @@ class SqliteWorker:
         self.settings = queue.settings
         self.name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.stats = WorkerStats()
-        self.running: dict[int, asyncio.Task[None]] = {}
-        self.jobs: dict[int, Job] = {}
-        self.acks: list[tuple[Job, Outcome]] = []
-        self.cancel_requested: set[int] = set()
-        self.progress: dict[int, dict[str, Any]] = {}
-        self.progress_written: dict[int, float] = {}
+        self.running: dict[int, _Attempt] = {}
+        """By job id: the attempts this worker holds the lease of."""
+        self.stale: set[_Attempt] = set()
+        """Attempts whose lease was lost, still running until they see `should_stop()`."""
+        self.acks: list[tuple[_Attempt, Outcome]] = []
         self.wake = asyncio.Event()
         self.finished = asyncio.Event()
         self.last_reclaim = 0.0
@@ -74,13 +116,13 @@ class SqliteWorker:
         try:
             while True:
                 self._housekeeping(db)
-                free = self.concurrency - len(self.running)
+                free = self.concurrency - self._busy()
                 claimed = self._cycle(db, claim=not self._stopping())
                 for job in claimed:
                     self._start(job)
-                if self._stopping() and not self.running:
+                if self._stopping() and not self._busy():
                     break
-                if self.burst and not claimed and not self.running and not self.acks:
+                if self.burst and not claimed and not self._busy() and not self.acks:
                     break
                 if claimed and len(claimed) == free:
                     await asyncio.sleep(0)  # let them start, then claim again at once
@@ -95,11 +137,16 @@ class SqliteWorker:
     def _stopping(self) -> bool:
         return self.leaving or self.stop.is_set()
 
+    def _busy(self) -> int:
+        """Attempts running now, those whose lease was lost included (until they stop)."""
+        return len(self.running) + len(self.stale)
+
     async def _wait(self, db: sqlite3.Connection) -> None:
         """Until a job finishes, work may be ready, or it is time for housekeeping."""
         if self.acks:
             return
-        if self.running and (self._stopping() or len(self.running) >= self.concurrency):
+        busy = self._busy()
+        if busy and (self._stopping() or busy >= self.concurrency):
             self.finished.clear()
             await self._sleep_until(self.finished, max(self._housekeeping_due(), 0.005))
             return
@@ -151,22 +198,22 @@ class SqliteWorker:
 
     def _cycle(self, db: sqlite3.Connection, *, claim: bool) -> list[Job]:
         acks, self.acks = self.acks, []
-        free = self.concurrency - len(self.running) if claim else 0
+        free = self.concurrency - self._busy() if claim else 0
         if not acks and free <= 0:
             return []
         now = self.clock()
         db.execute("BEGIN IMMEDIATE")
         try:
-            if acks:
-                self._write_acks(db, acks, now)
+            written = self._write_acks(db, acks, now) if acks else []
             claimed = self._claim(db, free, now) if free > 0 else []
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             self.acks = acks + self.acks
             raise
-        for job, outcome in acks:
-            self._count(job, outcome)
+        self.stats.lost += len(acks) - len(written)
+        for attempt, outcome in written:
+            self.stats.count(attempt.job.kind, outcome)
         return claimed
 
     def _claim(self, db: sqlite3.Connection, free: int, now: float) -> list[Job]:
@@ -212,82 +259,53 @@ class SqliteWorker:
         return claimed
 
     def _write_acks(
-        self, db: sqlite3.Connection, acks: list[tuple[Job, Outcome]], now: float
-    ) -> None:
-        done: list[tuple[Any, ...]] = []
-        again: list[tuple[Any, ...]] = []
-        handed_back: list[tuple[Any, ...]] = []
-        for job, outcome in acks:
-            progress = dumps(self.progress.pop(job.id, None))
-            self.progress_written.pop(job.id, None)
+        self, db: sqlite3.Connection, acks: list[tuple[_Attempt, Outcome]], now: float
+    ) -> list[tuple[_Attempt, Outcome]]:
+        """Write how each attempt ended; those that changed their row (the others had
+        lost their lease, and their answers are dropped)."""
+        written: list[tuple[_Attempt, Outcome]] = []
+        for attempt, outcome in acks:
+            job = attempt.job
+            if attempt.lost:  # told already, when the loss was found
+                continue
+            progress = dumps(attempt.progress)
+            mine = (job.id, self.name, job.attempts)
             if outcome.status == "retry":
-                again.append((now + outcome.delay, outcome.error, progress, job.id, self.name))
-            elif outcome.status == "cancelled" and job.id not in self.cancel_requested:
+                given_back = 0 if outcome.spent else 1
+                params: tuple[Any, ...] = (now + outcome.delay, outcome.error, given_back, progress)
+                cursor = db.execute(_AGAIN, (*params, *mine))
+            elif outcome.status == "cancelled" and not attempt.cancel_requested:
                 # Stopped because this worker is shutting down: the attempt is given back.
-                handed_back.append((progress, job.id, self.name))
+                cursor = db.execute(_HANDED_BACK, (progress, *mine))
             else:
-                status = "cancelled" if outcome.status == "cancelled" else outcome.status
-                done.append(
-                    (
-                        status,
-                        dumps(outcome.result),
-                        outcome.error,
-                        now,
-                        progress,
-                        job.id,
-                        self.name,
-                    )
-                )
-            self.cancel_requested.discard(job.id)
-        # `worker = ?` guards against a worker whose lease ran out while it worked: the job
-        # is someone else's now, and its late answer changes nothing.
-        if done:
-            db.executemany(
-                "UPDATE interlink_jobs SET status = ?, result = ?, error = ?, finished_at = ?, "
-                "progress = coalesce(?, progress), lease_until = NULL "
-                "WHERE id = ? AND worker = ? AND status = 'running'",
-                done,
-            )
-        if again:
-            db.executemany(
-                "UPDATE interlink_jobs SET status = 'queued', run_at = ?, error = ?, "
-                "progress = coalesce(?, progress), lease_until = NULL, worker = NULL "
-                "WHERE id = ? AND worker = ? AND status = 'running'",
-                again,
-            )
-        if handed_back:
-            db.executemany(
-                "UPDATE interlink_jobs SET status = 'queued', attempts = attempts - 1, "
-                "progress = coalesce(?, progress), lease_until = NULL, worker = NULL "
-                "WHERE id = ? AND worker = ? AND status = 'running'",
-                handed_back,
-            )
-
-    def _count(self, job: Job, outcome: Outcome) -> None:
-        stats = self.stats
-        if outcome.status == "completed":
-            stats.completed += 1
-            stats.by_kind[job.kind] = stats.by_kind.get(job.kind, 0) + 1
-        elif outcome.status == "retry":
-            stats.retried += 1
-        elif outcome.status == "failed":
-            stats.failed += 1
-        else:
-            stats.cancelled += 1
+                result = dumps(outcome.result)
+                params = (outcome.status, result, outcome.error, now, progress)
+                cursor = db.execute(_DONE, (*params, *mine))
+            if cursor.rowcount == 1:
+                written.append((attempt, outcome))
+            else:
+                self._lose(attempt, self._holder(db, job.id))
+        return written
 
     # -- running one job --------------------------------------------------------------------
 
     def _start(self, job: Job) -> None:
-        self.jobs[job.id] = job
-        task = asyncio.ensure_future(self._execute(job))
-        self.running[job.id] = task
+        earlier = self.running.get(job.id)
+        if earlier is not None:
+            # Queued again (its lease ran out) while this worker still ran it, and claimed
+            # again by this worker: the earlier attempt is lost like any other.
+            self._lose(earlier, f"{self.name} (which claimed it again)")
+        attempt = _Attempt(job)
+        self.running[job.id] = attempt
+        attempt.task = asyncio.ensure_future(self._execute(attempt))
 
-    async def _execute(self, job: Job) -> None:
+    async def _execute(self, attempt: _Attempt) -> None:
+        job = attempt.job
         context = JobContext(
             job,
             self.queue.config,
-            should_stop=lambda: job.id in self.cancel_requested or self._stopping(),
-            report=lambda progress: self._report(job.id, progress),
+            should_stop=lambda: attempt.lost or attempt.cancel_requested or self._stopping(),
+            report=lambda progress: self._report(attempt, progress),
             services={"store": self.queue.store, "queue": self.queue},
         )
         try:
@@ -297,88 +315,133 @@ class SqliteWorker:
         except BaseException as exc:  # execute() turns job errors into outcomes already
             log.exception("job %s: the worker failed to run it", job.id)
             outcome = Outcome("retry", error=f"{type(exc).__name__}: {exc}", delay=1.0)
-        self.running.pop(job.id, None)
-        self.jobs.pop(job.id, None)
-        self.acks.append((job, outcome))
+        if self.running.get(job.id) is attempt:
+            del self.running[job.id]
+        self.stale.discard(attempt)
+        self.acks.append((attempt, outcome))
         self.finished.set()
 
-    def _report(self, job_id: int, progress: dict[str, Any]) -> None:
-        self.progress[job_id] = progress
-        now = time.monotonic()
-        if now - self.progress_written.get(job_id, 0.0) < _PROGRESS_EVERY:
+    def _report(self, attempt: _Attempt, progress: dict[str, Any]) -> None:
+        if attempt.lost:
             return
-        self.progress_written[job_id] = now
-        self.queue.connection().execute(
-            "UPDATE interlink_jobs SET progress = ? WHERE id = ? AND worker = ?",
-            (dumps(progress), job_id, self.name),
-        )
+        attempt.progress = progress
+        now = time.monotonic()
+        if now - attempt.progress_written < _PROGRESS_EVERY:
+            return
+        attempt.progress_written = now
+        db = self.queue.connection()
+        job = attempt.job
+        saved = db.execute(
+            f"UPDATE interlink_jobs SET progress = ? {_MINE}",
+            (dumps(progress), job.id, self.name, job.attempts),
+        ).rowcount
+        if saved != 1:
+            self._lose(attempt, self._holder(db, job.id))
 
     # -- leases, cancellations, reclaims ----------------------------------------------------
+
+    def _lose(self, attempt: _Attempt, holder: str) -> None:
+        """The lease of `attempt` is lost: tell it to stop, and never write its answer."""
+        if attempt.lost:
+            return
+        attempt.lost = True
+        if self.running.get(attempt.job.id) is attempt:
+            del self.running[attempt.job.id]
+            self.stale.add(attempt)
+        warn_lease_lost(attempt.job.id, holder)
+
+    def _holder(self, db: sqlite3.Connection, job_id: int) -> str:
+        row = db.execute(
+            "SELECT worker, status FROM interlink_jobs WHERE id = ?", (job_id,)
+        ).fetchone()
+        return holder_of(*row) if row is not None else holder_of(None, None)
 
     def _housekeeping(self, db: sqlite3.Connection) -> None:
         now = self.clock()
         if self.running and now - self.last_renew >= self.settings.lease / 3:
             self.last_renew = now
-            db.execute(
-                "UPDATE interlink_jobs SET lease_until = ? WHERE worker = ? AND status = 'running'",
-                (now + self.settings.lease, self.name),
-            )
+            self._renew(db, now)
         if self.running and now - self.last_cancel_check >= _CANCEL_CHECK_EVERY:
             self.last_cancel_check = now
-            for (job_id,) in db.execute(
-                "SELECT id FROM interlink_jobs "
+            for job_id, attempts in db.execute(
+                "SELECT id, attempts FROM interlink_jobs "
                 "WHERE worker = ? AND status = 'running' AND cancel_requested",
                 (self.name,),
             ):
-                self.cancel_requested.add(job_id)
+                attempt = self.running.get(job_id)
+                if attempt is not None and attempt.job.attempts == attempts:
+                    attempt.cancel_requested = True
         if now - self.last_reclaim >= _RECLAIM_EVERY:
             self.last_reclaim = now
             self._reclaim(db, now)
 
+    def _renew(self, db: sqlite3.Connection, now: float) -> None:
+        """Extend the leases of this worker's running jobs; an attempt whose row was not
+        renewed (another worker took the job over) has lost its lease."""
+        renewed = set(
+            db.execute(
+                "UPDATE interlink_jobs SET lease_until = ? "
+                "WHERE worker = ? AND status = 'running' RETURNING id, attempts",
+                (now + self.settings.lease, self.name),
+            ).fetchall()
+        )
+        for attempt in list(self.running.values()):
+            if (attempt.job.id, attempt.job.attempts) not in renewed:
+                self._lose(attempt, self._holder(db, attempt.job.id))
+
     def _reclaim(self, db: sqlite3.Connection, now: float) -> None:
-        """Queue again (or dead-letter) running jobs whose worker is gone."""
-        stale = [
-            (job_id, attempts, max_attempts)
+        """Queue again (or dead-letter) running jobs whose worker is gone.
+
+        Each is a compare-and-set on the worker, attempt and lease read here: a worker that
+        renewed its lease in the meantime keeps its job."""
+        expired = [
+            (job_id, worker, lease_until, attempts, max_attempts)
             for job_id, worker, lease_until, attempts, max_attempts in db.execute(
                 "SELECT id, worker, lease_until, attempts, max_attempts FROM interlink_jobs "
                 "INDEXED BY ix_interlink_jobs_running WHERE status = 'running'"
             )
-            if worker != self.name and (lease_until < now or not owner_alive(worker))
+            if worker != self.name
+            and (lease_until is None or lease_until < now or not owner_may_be_alive(worker))
         ]
-        if not stale:
+        if not expired:
             return
+        reclaimed = 0
+        lost = "its worker was lost (killed or its lease ran out)"
         db.execute("BEGIN IMMEDIATE")
         try:
-            for job_id, attempts, max_attempts in stale:
-                lost = "its worker was lost (killed or its lease ran out)"
+            for job_id, worker, lease_until, attempts, max_attempts in expired:
+                read = (job_id, worker, attempts, lease_until)
                 if attempts >= max_attempts:
-                    db.execute(
+                    cursor = db.execute(
                         "UPDATE interlink_jobs SET status = 'failed', finished_at = ?, "
-                        "lease_until = NULL, error = ? WHERE id = ? AND status = 'running'",
-                        (now, f"{lost}; gave up after {attempts} attempts", job_id),
+                        f"lease_until = NULL, error = ? {_AS_READ}",
+                        (now, f"{lost}; gave up after {attempts} attempts", *read),
                     )
                 else:
-                    db.execute(
+                    cursor = db.execute(
                         "UPDATE interlink_jobs SET status = 'queued', run_at = ?, "
-                        "lease_until = NULL, worker = NULL, error = ? "
-                        "WHERE id = ? AND status = 'running'",
-                        (now, f"{lost} during attempt {attempts}", job_id),
+                        f"lease_until = NULL, worker = NULL, error = ? {_AS_READ}",
+                        (now, f"{lost} during attempt {attempts}", *read),
                     )
+                reclaimed += cursor.rowcount
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        self.stats.reclaimed += len(stale)
-        log.warning("reclaimed %s job(s) from lost workers", len(stale))
+        if reclaimed:
+            self.stats.reclaimed += reclaimed
+            log.warning("reclaimed %s job(s) from lost workers", reclaimed)
 
     async def _hand_back(self, db: sqlite3.Connection) -> None:
         """On the way out: let running jobs stop at their next batch, then acknowledge."""
-        if self.running:
+        tasks = [a.task for a in (*self.running.values(), *self.stale) if a.task is not None]
+        if tasks:
             self.leaving = True
-            await asyncio.wait(list(self.running.values()), timeout=self.settings.lease / 2)
-            for task in self.running.values():
+            await asyncio.wait(tasks, timeout=self.settings.lease / 2)
+            for task in tasks:
                 task.cancel()
-            if self.running:
-                await asyncio.wait(list(self.running.values()), timeout=5)
+            pending = [task for task in tasks if not task.done()]
+            if pending:
+                await asyncio.wait(pending, timeout=5)
         if self.acks:
             self._cycle(db, claim=False)

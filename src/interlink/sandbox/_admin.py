@@ -68,6 +68,10 @@ class SandboxStats:
     deletes: int = 0
     idempotent_replays: int = 0
     tokens_issued: int = 0
+    windows_closed: int = 0
+    """429 faults that closed a client's window (`FaultConfig.rate_limited_rate`)."""
+    window_violations: int = 0
+    """Requests a client sent inside a window a 429 had closed (after it came back)."""
     faults: dict[str, int] = field(default_factory=dict)
     paths: Counter[str] = field(default_factory=Counter)
     # Set by an app serving from a page cache; its counters are listed as "page_cache".
@@ -85,6 +89,8 @@ class SandboxStats:
             "deletes": self.deletes,
             "idempotent_replays": self.idempotent_replays,
             "tokens_issued": self.tokens_issued,
+            "windows_closed": self.windows_closed,
+            "window_violations": self.window_violations,
             "paths": dict(self.paths),
         }
         if self.page_cache is not None:
@@ -94,7 +100,7 @@ class SandboxStats:
     def reset(self) -> None:
         self.requests = self.unauthorized = self.rate_limited = 0
         self.creates = self.updates = self.deletes = self.idempotent_replays = 0
-        self.tokens_issued = 0
+        self.tokens_issued = self.windows_closed = self.window_violations = 0
         # Fault kinds stay listed, at zero, so clients can index them without a default.
         self.faults = dict.fromkeys(self.faults, 0)
         self.paths.clear()

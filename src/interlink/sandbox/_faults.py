@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import random
+import time
 from dataclasses import dataclass
 from typing import Literal
 
@@ -36,8 +38,8 @@ __all__ = [
     "FaultPlan",
 ]
 
-FaultOutcome = Literal["server_error", "unavailable", "drop", "lost_response"]
-FAULT_KINDS = ("server_error", "unavailable", "slow", "drop", "lost_response")
+FaultOutcome = Literal["server_error", "unavailable", "rate_limited", "drop", "lost_response"]
+FAULT_KINDS = ("server_error", "unavailable", "rate_limited", "slow", "drop", "lost_response")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +53,11 @@ class FaultConfig:
     Args:
         server_error_rate: answer 500.
         unavailable_rate: answer 503 with `Retry-After: <unavailable_retry_after>`.
+        rate_limited_rate: answer 429 with `Retry-After: <rate_limited_retry_after>`, and
+            close the window: until it ends, every request of the same client (the value
+            of the `window_key` header, or all requests without one) is answered 429 too,
+            and one that arrives more than `in_flight_grace` seconds after the window
+            closed counts as a `window_violation` (it was sent after the 429 came back).
         drop_rate: close the connection before doing anything; nothing is processed.
         lost_response_rate: process the request (a POST creates its record), then close
             the connection instead of answering, as when a reply is lost on the way back.
@@ -67,12 +74,17 @@ class FaultConfig:
     slow_rate: float = 0.0
     slow_seconds: float = 1.0
     unavailable_retry_after: int = 1
+    rate_limited_rate: float = 0.0
+    rate_limited_retry_after: int = 1
+    window_key: str | None = None
+    in_flight_grace: float = 0.05
     seed: int = 0
 
     def __post_init__(self) -> None:
         rates = {
             "server_error_rate": self.server_error_rate,
             "unavailable_rate": self.unavailable_rate,
+            "rate_limited_rate": self.rate_limited_rate,
             "drop_rate": self.drop_rate,
             "lost_response_rate": self.lost_response_rate,
             "slow_rate": self.slow_rate,
@@ -84,8 +96,8 @@ class FaultConfig:
             raise ValueError("the outcome rates must add up to at most 1")
         if self.slow_seconds < 0:
             raise ValueError("slow_seconds must not be negative")
-        if self.unavailable_retry_after < 0:
-            raise ValueError("unavailable_retry_after must not be negative")
+        if self.unavailable_retry_after < 0 or self.rate_limited_retry_after < 0:
+            raise ValueError("a Retry-After must not be negative")
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +124,7 @@ class FaultPlan:
             ("lost_response", config.lost_response_rate),
             ("server_error", config.server_error_rate),
             ("unavailable", config.unavailable_rate),
+            ("rate_limited", config.rate_limited_rate),
         )
         for outcome, rate in outcomes:
             if draw < rate:
@@ -147,13 +160,43 @@ class FaultMiddleware:
         self.app = app
         self.plan = plan
         self.stats = stats
+        # Client -> (when its window closed, when it opens again), after a 429 fault.
+        self.windows: dict[str, tuple[float, float]] = {}
         for kind in FAULT_KINDS:
             stats.faults.setdefault(kind, 0)
+
+    def _client(self, scope: Scope) -> str:
+        wanted = (self.plan.config.window_key or "").lower().encode()
+        for name, value in scope.get("headers", []):
+            if wanted and name == wanted:
+                return str(value.decode("latin-1"))
+        return ""
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, until: float) -> None:
+        wait = max(1, math.ceil(until - time.monotonic()))
+        response = error_response(
+            429,
+            "rate_limited",
+            "Sandbox fault: too many requests.",
+            headers={"Retry-After": str(wait)},
+        )
+        await response(scope, receive, send)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or is_admin_path(scope):
             await self.app(scope, receive, send)
             return
+        client = self._client(scope)
+        window = self.windows.get(client)
+        if window is not None:
+            now = time.monotonic()
+            closed, until = window
+            if now < until:
+                if now - closed > self.plan.config.in_flight_grace:
+                    self.stats.window_violations += 1
+                await self._refuse(scope, receive, send, until)
+                return
+            del self.windows[client]
         decision = self.plan.next()
         if decision.slow:
             self.stats.faults["slow"] += 1
@@ -171,6 +214,12 @@ class FaultMiddleware:
 
             await self.app(scope, receive, discard)
             await _drop_connection(send)
+        elif decision.outcome == "rate_limited":
+            now = time.monotonic()
+            until = now + self.plan.config.rate_limited_retry_after
+            self.windows[client] = (now, until)
+            self.stats.windows_closed += 1
+            await self._refuse(scope, receive, send, until)
         elif decision.outcome == "server_error":
             response = error_response(500, "internal_error", "Sandbox fault: internal error.")
             await response(scope, receive, send)

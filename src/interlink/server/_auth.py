@@ -1,13 +1,17 @@
 """API-key authentication and scopes for `/api/v1`, as pure ASGI middleware.
 
 `Authorization: Bearer <api key>` is looked up by its SHA-256 on every request (no cache:
-a revoked key fails on the very next request). The scope a request needs follows from its
-method: GET and HEAD need `read`, POST (submit and cancel jobs) needs `write`, anything
-else `admin`; a key's scope includes the ones below it.
+a revoked key fails on the very next request). The scope a request needs follows from the
+route it reaches: GET and HEAD routes need `read`, POST routes (submit and cancel jobs)
+`write`, any other route `admin`; a key's scope includes the ones below it. A method no
+route at the path takes needs only a valid key, and routing then answers 404 or 405: a
+PUT with a read key is "method not allowed", not "needs admin".
 
 Failed attempts (no key, a wrong or revoked one) are counted per client address against
-the `default` rate limit; once that is spent, the address gets 429 without its keys even
-being checked, so keys cannot be guessed at speed.
+the `default` rate limit; once that is spent, further failures from the address get 429
+instead of 401. The key is always checked first, so a valid key is never refused for what
+others did from its address (one attacker behind the same proxy cannot lock everyone
+out). The address is the peer's, or the client's named by a trusted proxy (_proxies.py).
 """
 
 from __future__ import annotations
@@ -21,17 +25,11 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from interlink.config import RouteLimit
-from interlink.store import (
-    ApiKey,
-    ApiKeyScope,
-    RateDecision,
-    peek_rate_limit,
-    take_rate_limit,
-    verify_api_key,
-)
+from interlink.store import ApiKey, ApiKeyScope, RateDecision, take_rate_limit, verify_api_key
 
 from ._envelope import API_PREFIX, error_response
 from ._ratelimit import too_many_requests
+from ._routes import RouteIndex
 
 __all__ = ["ApiKeyMiddleware", "required_scope"]
 
@@ -68,13 +66,20 @@ class ApiKeyMiddleware:
         app: ASGIApp,
         engine: sa.Engine,
         failures: RouteLimit,
+        routes: RouteIndex,
         *,
         public: Collection[str] = (),
     ) -> None:
         self.app = app
         self.engine = engine
         self.failures = failures
+        self.routes = routes
         self.public = frozenset(public)
+
+    def _needed(self, method: str, path: str) -> ApiKeyScope:
+        if method in self.routes.methods(path):
+            return required_scope(method)
+        return "read"  # no such route: any valid key learns only that (404 or 405)
 
     def _guarded(self, path: str) -> bool:
         return (path == API_PREFIX or path.startswith(API_PREFIX + "/")) and (
@@ -107,7 +112,7 @@ class ApiKeyMiddleware:
                 scope, receive, send
             )
             return
-        needed = required_scope(scope["method"])
+        needed = self._needed(scope["method"], scope["path"])
         if not verdict.key.allows(needed):
             await error_response(
                 scope,
@@ -120,13 +125,9 @@ class ApiKeyMiddleware:
         await self.app(scope, receive, send)
 
     def _check(self, token: str | None, address: str) -> _Verdict:
-        bucket = f"addr:{address} auth-failures"
-        limit, period = self.failures.limit, self.failures.period
-        blocked = peek_rate_limit(self.engine, bucket, limit, period)
-        if not blocked.allowed:
-            return _Verdict(throttled=blocked)
         key = verify_api_key(self.engine, token) if token else None
         if key is not None:
             return _Verdict(key=key)
-        spent = take_rate_limit(self.engine, bucket, limit, period)
+        bucket = f"addr:{address} auth-failures"
+        spent = take_rate_limit(self.engine, bucket, self.failures.limit, self.failures.period)
         return _Verdict(throttled=None if spent.allowed else spent)

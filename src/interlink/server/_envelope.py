@@ -42,8 +42,11 @@ ERROR_CODES: dict[int, str] = {
     413: "PAYLOAD_TOO_LARGE",
     422: "VALIDATION_ERROR",
     429: "RATE_LIMITED",
+    431: "HEADERS_TOO_LARGE",
     500: "INTERNAL_ERROR",
+    501: "NOT_IMPLEMENTED",
     503: "SERVICE_UNAVAILABLE",
+    505: "HTTP_VERSION_NOT_SUPPORTED",
 }
 """The stable `error.code` of each status the API answers with."""
 

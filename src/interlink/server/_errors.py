@@ -12,13 +12,13 @@ import email.message
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from ._envelope import Detail, error_response
+from ._routes import RouteIndex
 
 __all__ = [
     "ApiProblem",
@@ -121,28 +121,7 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     return error_response(request.scope, 422, _MESSAGES[422], details=details)
 
 
-class _AllowIndex:
-    """Every method each path answers to. Starlette's 405 names the methods of the first
-    route on the path only; a path with several routes (GET and POST /jobs) lists all."""
-
-    def __init__(self, prefix: str, routers: Iterable[APIRouter]) -> None:
-        self.prefix = prefix
-        self.routes = [
-            (route.path_regex, set(route.methods or ()))
-            for router in routers
-            for route in router.routes
-            if isinstance(route, APIRoute)
-        ]
-
-    def allow(self, path: str) -> str | None:
-        if not path.startswith(self.prefix):
-            return None
-        path = path[len(self.prefix) :]
-        methods = {m for regex, found in self.routes if regex.match(path) for m in found}
-        return ", ".join(sorted(methods)) or None
-
-
-def _http_error(index: _AllowIndex) -> Callable[[Request, Exception], Awaitable[Response]]:
+def _http_error(index: RouteIndex) -> Callable[[Request, Exception], Awaitable[Response]]:
     async def handle(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         status = exc.status_code
@@ -169,9 +148,9 @@ async def _problem(request: Request, exc: Exception) -> Response:
     )
 
 
-def install_error_handlers(app: FastAPI, prefix: str, routers: Iterable[APIRouter]) -> None:
+def install_error_handlers(app: FastAPI, routes: RouteIndex) -> None:
     """Answer validation errors, HTTP errors and `ApiProblem`s in the error envelope;
-    `routers` (mounted at `prefix`) are what a 405's Allow header lists methods from."""
+    `routes` is what a 405's Allow header lists methods from."""
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error(_AllowIndex(prefix, routers)))
+    app.add_exception_handler(StarletteHTTPException, _http_error(routes))
     app.add_exception_handler(ApiProblem, _problem)

@@ -5,13 +5,20 @@ anything that is not an HTTP request straight through (starlette's `TrustedHostM
 shape). The order `create_app` stacks them in, outermost first:
 
 ```
-RequestIdMiddleware       X-Request-ID in, meta.request_id and X-Request-ID out
-UnhandledErrorMiddleware  a bug anywhere below -> 500 INTERNAL_ERROR, logged, no details
-ApiKeyMiddleware          401 / 403 (and failed attempts rate-limited per address), _auth.py
-RateLimitMiddleware       429 per key and route, RateLimit headers, _ratelimit.py
-BodyLimitMiddleware       413 before the app reads a byte too many
-FastAPI                   routing, validation, the routes
+ClientAddressMiddleware    the client behind `server.trusted_proxies`, _proxies.py
+RequestIdMiddleware        X-Request-ID in, meta.request_id and X-Request-ID out
+SecurityHeadersMiddleware  nosniff, no-store, CSP, frame denial on every answer, _security.py
+UnhandledErrorMiddleware   a bug anywhere below -> 500 INTERNAL_ERROR, logged, no details
+FramingMiddleware          400 Content-Length with Transfer-Encoding, 431, 505, _framing.py
+HeadMiddleware             HEAD answered as GET without the body, _head.py
+ApiKeyMiddleware           401 / 403 (and failed attempts rate-limited per address), _auth.py
+RateLimitMiddleware        429 per key and route, RateLimit headers, _ratelimit.py
+BodyLimitMiddleware        413 before the app reads a byte too many
+FastAPI                    routing (no slash redirects), validation, the routes
 ```
+
+Below all of them, `_protocol.EnvelopeH11Protocol` answers what uvicorn's HTTP parser
+refuses before any of this runs.
 """
 
 from __future__ import annotations

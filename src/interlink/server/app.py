@@ -28,13 +28,18 @@ from ._auth import ApiKeyMiddleware
 from ._context import ServerContext
 from ._envelope import API_PREFIX
 from ._errors import install_error_handlers
+from ._framing import FramingMiddleware
+from ._head import HeadMiddleware
 from ._health import router as health_router
 from ._jobs import router as jobs_router
 from ._middleware import BodyLimitMiddleware, RequestIdMiddleware, UnhandledErrorMiddleware
 from ._models import ErrorEnvelope
 from ._pipelines import router as pipelines_router
+from ._proxies import ClientAddressMiddleware, TrustedProxies
 from ._ratelimit import RateLimitMiddleware, RouteLimits
+from ._routes import RouteIndex
 from ._runs import router as runs_router
+from ._security import SecurityHeadersMiddleware
 
 __all__ = ["OPENAPI_URL", "PUBLIC_PATHS", "create_app"]
 
@@ -143,6 +148,8 @@ def create_app(
         config, store, queue, worker=worker, concurrency=concurrency, kinds=kinds
     )
     limits = RouteLimits(config.server.rate_limits)
+    guarded = (jobs_router, pipelines_router, runs_router, apps_router)
+    routes = RouteIndex(API_PREFIX, (*guarded, health_router))
     app = FastAPI(
         title="interlink",
         version=__version__,
@@ -155,20 +162,25 @@ def create_app(
         swagger_ui_oauth2_redirect_url=f"{DOCS_URL}/oauth2-redirect",
         redoc_url=None,
         lifespan=_lifespan(context, owns_store=owns_store, owns_queue=owns_queue),
+        # No redirects: `/jobs/` is a 404, never a 307 to a Location built from `Host`.
+        redirect_slashes=False,
         middleware=[
+            Middleware(ClientAddressMiddleware, TrustedProxies(config.server.trusted_proxies)),
             Middleware(RequestIdMiddleware),
+            Middleware(SecurityHeadersMiddleware),
             Middleware(UnhandledErrorMiddleware),
-            Middleware(ApiKeyMiddleware, store.engine, limits.default, public=PUBLIC_PATHS),
+            Middleware(FramingMiddleware),
+            Middleware(HeadMiddleware),
+            Middleware(ApiKeyMiddleware, store.engine, limits.default, routes, public=PUBLIC_PATHS),
             Middleware(RateLimitMiddleware, store.engine, limits),
             Middleware(BodyLimitMiddleware, config.server.max_body),
         ],
     )
     app.state.interlink = context
-    guarded = (jobs_router, pipelines_router, runs_router, apps_router)
     for router in guarded:
         app.include_router(router, prefix=API_PREFIX, responses=_COMMON_ERRORS)
     app.include_router(health_router, prefix=API_PREFIX, responses=_PUBLIC_ERRORS)
-    install_error_handlers(app, API_PREFIX, (*guarded, health_router))
+    install_error_handlers(app, routes)
     _document(app, config)
     return app
 

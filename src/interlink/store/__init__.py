@@ -22,6 +22,7 @@ from ._bindings import (
     save_bindings,
 )
 from ._engine import create_engine
+from ._migrate import SchemaStatus, schema_status, upgrade_schema
 from ._ratelimits import RateDecision, peek_rate_limit, prune_rate_limits, take_rate_limit
 from ._schema import (
     JOB_STATUSES,
@@ -32,8 +33,7 @@ from ._schema import (
     rate_limits,
     schedules,
 )
-from ._store import COUNTERS, PipelineState, Store, owner_alive
-from ._tables import ColumnKind, TableWriter, WriteCounts, infer_kind
+from ._store import COUNTERS, LOCK_LEASE, PipelineState, Store, owner_may_be_alive
 
 __all__ = [
     "SCOPES",
@@ -47,9 +47,12 @@ __all__ = [
     "peek_rate_limit",
     "prune_rate_limits",
     "revoke_api_key",
+    "schema_status",
     "take_rate_limit",
+    "upgrade_schema",
     "verify_api_key",
     "COUNTERS",
+    "LOCK_LEASE",
     "Binding",
     "add_conflict",
     "conflict",
@@ -63,13 +66,10 @@ __all__ = [
     "jobs",
     "rate_limits",
     "schedules",
-    "ColumnKind",
     "PipelineState",
+    "SchemaStatus",
     "Store",
-    "TableWriter",
-    "WriteCounts",
     "create_engine",
-    "infer_kind",
     "metadata",
-    "owner_alive",
+    "owner_may_be_alive",
 ]

@@ -5,6 +5,12 @@ schedules.
 Synced data lives in tables named by the pipelines; interlink's bookkeeping sits beside
 it under the `interlink_` prefix, in the same database, so a batch of records and the
 checkpoint after it commit in one transaction.
+
+These definitions are the schema at the newest migration (`store/migrations/versions`).
+A change here needs a new revision beside them that makes the same change, and
+`SCHEMA_VERSION` set to its number; tests/store/test_schema_head.py fails until both
+agree. A column added to a table that already has rows needs a `server_default` (or to
+be nullable).
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 2
+"""The number of the newest migration: revision "0002" in store/migrations/versions."""
 
 metadata = sa.MetaData()
 
@@ -37,7 +44,8 @@ runs = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("pipeline", sa.String(200), nullable=False, index=True),
-    sa.Column("status", sa.String(20), nullable=False),
+    # Revision 0002: 32 (was 20), for `completed_with_errors`.
+    sa.Column("status", sa.String(32), nullable=False),
     sa.Column("started_at", sa.Float, nullable=False),
     sa.Column("finished_at", sa.Float),
     sa.Column("full_refresh", sa.Boolean, nullable=False, default=False),
@@ -53,6 +61,11 @@ runs = sa.Table(
     sa.Column("errors", sa.JSON, nullable=False, default=list),
     sa.Column("message", sa.Text),
     sa.Column("owner", sa.String(200)),
+    # Revision 0002: rows deleted at the destination, the run's warnings, and whether it
+    # was a trial (`--limit`, `--dry-run`) that leaves the state as it was.
+    sa.Column("deleted", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.Column("warnings", sa.JSON),
+    sa.Column("trial", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 state = sa.Table(
@@ -68,6 +81,11 @@ state = sa.Table(
     sa.Column("pending_cursor", sa.JSON),
     sa.Column("run_id", sa.Integer),
     sa.Column("updated_at", sa.Float, nullable=False),
+    # Revision 0002: what the source resource looked like when this state was made; whether
+    # the unfinished read reads the whole source; whether it loads into a staging table.
+    sa.Column("fingerprint", sa.Text),
+    sa.Column("full_read", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("staged", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 locks = sa.Table(
@@ -100,6 +118,8 @@ schema_changes = sa.Table(
     sa.Column("column_type", sa.String(50), nullable=False),
     sa.Column("run_id", sa.Integer),
     sa.Column("created_at", sa.Float, nullable=False),
+    # Revision 0002: the column's type before the change (None for a new column).
+    sa.Column("previous_type", sa.String(50)),
 )
 
 bindings = sa.Table(

@@ -18,17 +18,19 @@ from typing import Any
 import sqlalchemy as sa
 
 from interlink.config import DatabaseConfig
-from interlink.errors import PipelineLockedError
+from interlink.errors import LeaseLostError, PipelineLockedError
 from interlink.types import WallClock
 
 from ._engine import create_engine
-from ._schema import locks, metadata, record_errors, runs, schema_changes, state
+from ._schema import locks, record_errors, runs, schema_changes, state
 
-__all__ = ["COUNTERS", "PipelineState", "Store", "owner_alive"]
+__all__ = ["COUNTERS", "LOCK_LEASE", "PipelineState", "Store", "owner_may_be_alive"]
 
-COUNTERS = ("pages", "read", "created", "updated", "unchanged", "failed", "skipped")
+COUNTERS = ("pages", "read", "created", "updated", "unchanged", "deleted", "failed", "skipped")
 _MAX_ERRORS_KEPT = 20
-_LEASE = 300.0
+LOCK_LEASE = 60.0
+"""Seconds a pipeline lock lasts without renewal; a running run renews it every third of
+that from a heartbeat, whatever its pages are doing."""
 
 _SAVE_STATE = (
     sa.update(state)
@@ -37,6 +39,9 @@ _SAVE_STATE = (
         read_since=sa.bindparam("b_read_since", type_=state.c.read_since.type),
         checkpoint=sa.bindparam("b_checkpoint", type_=state.c.checkpoint.type),
         pending_cursor=sa.bindparam("b_pending_cursor", type_=state.c.pending_cursor.type),
+        fingerprint=sa.bindparam("b_fingerprint", type_=state.c.fingerprint.type),
+        full_read=sa.bindparam("b_full_read", type_=state.c.full_read.type),
+        staged=sa.bindparam("b_staged", type_=state.c.staged.type),
         run_id=sa.bindparam("b_run"),
         updated_at=sa.bindparam("b_at"),
     )
@@ -63,6 +68,14 @@ class PipelineState:
     checkpoint: dict[str, Any] | None = None
     """Set while a read is unfinished: resume there with `read_since`."""
     pending_cursor: Any = None
+    fingerprint: str | None = None
+    """What the source resource looked like when this state was made (`sync` compares)."""
+    full_read: bool = False
+    """The unfinished read reads the whole source (not only changes since a cursor)."""
+    staged: bool = False
+    """The unfinished read loads into a staging table, swapped in when it completes."""
+    run_id: int | None = None
+    """The run that last saved this state."""
 
     @property
     def interrupted(self) -> bool:
@@ -73,7 +86,7 @@ def _owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def owner_alive(owner: str | None) -> bool:
+def owner_may_be_alive(owner: str | None) -> bool:
     """False only when `owner` ("host:pid" or "host:pid:anything") ran on this machine and
     that process is gone; an owner on another machine is trusted to its lease."""
     if not owner:
@@ -103,11 +116,17 @@ class Store:
     def open(cls, database: DatabaseConfig | str) -> Store:
         """Connect and create interlink's tables when they are missing."""
         store = cls(create_engine(database))
-        store.ensure_schema()
+        try:
+            store.ensure_schema()
+        except BaseException:
+            store.close()
+            raise
         return store
 
     def ensure_schema(self) -> None:
-        metadata.create_all(self.engine, checkfirst=True)
+        from ._migrate import prepare_schema
+
+        prepare_schema(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -126,33 +145,18 @@ class Store:
         *,
         full_refresh: bool = False,
         dry_run: bool = False,
-        lease: float = 300.0,
+        trial: bool = False,
+        lease: float = LOCK_LEASE,
     ) -> int:
         """Record a new run and take the pipeline's lock; PipelineLockedError if held.
 
         A lock whose owner process is gone (killed on this machine) or whose lease ran out
-        is taken over, and the run that held it is marked `crashed`.
+        is taken over with a compare-and-set on what was read (two runs taking over the same
+        stale lock: one wins, the other gets PipelineLockedError), and the run that held it
+        is marked `crashed`.
         """
         now = self._clock()
         with self.transaction() as conn:
-            held = conn.execute(sa.select(locks).where(locks.c.pipeline == pipeline)).first()
-            if held is not None:
-                if held.expires_at > now and owner_alive(held.owner):
-                    raise PipelineLockedError(
-                        f"already running (run {held.run_id}, {held.owner}); "
-                        "runs of one pipeline never overlap",
-                        pipeline=pipeline,
-                    )
-                conn.execute(sa.delete(locks).where(locks.c.pipeline == pipeline))
-                conn.execute(
-                    sa.update(runs)
-                    .where(runs.c.id == held.run_id, runs.c.status == "running")
-                    .values(
-                        status="crashed",
-                        finished_at=now,
-                        message="the process running it stopped without finishing",
-                    )
-                )
             inserted = conn.execute(
                 sa.insert(runs).values(
                     pipeline=pipeline,
@@ -160,32 +164,88 @@ class Store:
                     started_at=now,
                     full_refresh=full_refresh,
                     dry_run=dry_run,
+                    trial=trial,
                     errors=[],
                     owner=self.owner,
                     **dict.fromkeys(COUNTERS, 0),
                 )
             ).inserted_primary_key
             assert inserted is not None
-            run_id = inserted[0]
-            try:
-                conn.execute(
-                    sa.insert(locks).values(
-                        pipeline=pipeline,
-                        run_id=run_id,
-                        owner=self.owner,
-                        expires_at=now + lease,
-                    )
+            run_id = int(inserted[0])
+            held = conn.execute(sa.select(locks).where(locks.c.pipeline == pipeline)).first()
+            if held is None:
+                try:
+                    with conn.begin_nested():
+                        conn.execute(
+                            sa.insert(locks).values(
+                                pipeline=pipeline,
+                                run_id=run_id,
+                                owner=self.owner,
+                                expires_at=now + lease,
+                            )
+                        )
+                except sa.exc.IntegrityError:
+                    raise PipelineLockedError(
+                        "another run took the lock at the same moment", pipeline=pipeline
+                    ) from None
+                return run_id
+            if held.expires_at > now and owner_may_be_alive(held.owner):
+                raise PipelineLockedError(
+                    f"already running (run {held.run_id}, {held.owner}); "
+                    "runs of one pipeline never overlap",
+                    pipeline=pipeline,
                 )
-            except sa.exc.IntegrityError:
+            taken = conn.execute(
+                sa.update(locks)
+                .where(
+                    locks.c.pipeline == pipeline,
+                    locks.c.run_id == held.run_id,
+                    locks.c.expires_at == held.expires_at,
+                )
+                .values(run_id=run_id, owner=self.owner, expires_at=now + lease)
+            ).rowcount
+            if taken != 1:
                 raise PipelineLockedError(
                     "another run took the lock at the same moment", pipeline=pipeline
-                ) from None
-        return int(run_id)
+                )
+            conn.execute(
+                sa.update(runs)
+                .where(runs.c.id == held.run_id, runs.c.status == "running")
+                .values(
+                    status="crashed",
+                    finished_at=now,
+                    message="the process running it stopped without finishing, or its "
+                    "lock ran out; another run took it over",
+                )
+            )
+        return run_id
 
-    def renew(self, conn: sa.Connection, pipeline: str, run_id: int, lease: float = _LEASE) -> None:
-        conn.execute(
+    def heartbeat(self, pipeline: str, run_id: int, lease: float = LOCK_LEASE) -> bool:
+        """Renew the run's lock in a transaction of its own; False when it is lost."""
+        with self.transaction() as conn:
+            renewed = conn.execute(
+                _RENEW,
+                {"b_pipeline": pipeline, "b_run": run_id, "b_expires": self._clock() + lease},
+            ).rowcount
+        return renewed == 1
+
+    def hold_lock(
+        self, conn: sa.Connection, pipeline: str, run_id: int, lease: float = LOCK_LEASE
+    ) -> None:
+        """In the caller's transaction, first thing: renew the run's lock, or raise
+        LeaseLostError (and the transaction with everything it holds is rolled back).
+
+        The renewal locks the lock's row until the commit, so a takeover, which is a
+        compare-and-set on that row, cannot slip in between this check and the commit.
+        """
+        renewed = conn.execute(
             _RENEW, {"b_pipeline": pipeline, "b_run": run_id, "b_expires": self._clock() + lease}
-        )
+        ).rowcount
+        if renewed != 1:
+            raise LeaseLostError(
+                f"pipeline {pipeline}: run {run_id} no longer holds the pipeline's lock (its "
+                "lease ran out and another run took it over); this batch was not written"
+            )
 
     def finish_run(
         self,
@@ -197,8 +257,9 @@ class Store:
         errors: list[dict[str, Any]],
         message: str | None = None,
         resumed: bool = False,
+        warnings: list[str] | None = None,
     ) -> None:
-        """Close the run with its final counts and release the lock."""
+        """Close the run with its final counts and release its lock (if it still holds it)."""
         with self.transaction() as conn:
             conn.execute(
                 sa.update(runs)
@@ -209,6 +270,7 @@ class Store:
                     errors=errors[:_MAX_ERRORS_KEPT],
                     message=message,
                     resumed=resumed,
+                    warnings=warnings or None,
                     **{k: counts.get(k, 0) for k in COUNTERS},
                 )
             )
@@ -235,7 +297,16 @@ class Store:
             row = conn.execute(sa.select(state).where(state.c.pipeline == pipeline)).first()
         if row is None:
             return PipelineState()
-        return PipelineState(row.cursor, row.read_since, row.checkpoint, row.pending_cursor)
+        return PipelineState(
+            row.cursor,
+            row.read_since,
+            row.checkpoint,
+            row.pending_cursor,
+            row.fingerprint,
+            bool(row.full_read),
+            bool(row.staged),
+            row.run_id,
+        )
 
     def _upsert_state(self, conn: sa.Connection, pipeline: str, **values: Any) -> None:
         values["updated_at"] = self._clock()
@@ -255,13 +326,16 @@ class Store:
         checkpoint: dict[str, Any] | None,
         pending_cursor: Any,
         counts: dict[str, int],
+        fingerprint: str | None = None,
+        full_read: bool = False,
+        staged: bool = False,
     ) -> None:
-        """In the caller's transaction: where the read stands after the batch just written.
+        """In the caller's transaction (after `hold_lock`): where the read stands after the
+        batch just written.
 
-        It runs once per page, so its three statements are built once (module level) and
-        only bound here: building them on every call cost more than running them.
+        It runs once per page, so its statements are built once (module level) and only
+        bound here: building them on every call cost more than running them.
         """
-        now = self._clock()
         saved = conn.execute(
             _SAVE_STATE,
             {
@@ -269,8 +343,11 @@ class Store:
                 "b_read_since": read_since,
                 "b_checkpoint": checkpoint,
                 "b_pending_cursor": pending_cursor,
+                "b_fingerprint": fingerprint,
+                "b_full_read": full_read,
+                "b_staged": staged,
                 "b_run": run_id,
-                "b_at": now,
+                "b_at": self._clock(),
             },
         ).rowcount
         if not saved:
@@ -280,14 +357,28 @@ class Store:
                 read_since=read_since,
                 checkpoint=checkpoint,
                 pending_cursor=pending_cursor,
+                fingerprint=fingerprint,
+                full_read=full_read,
+                staged=staged,
                 run_id=run_id,
             )
+        self.save_counts(conn, run_id, counts)
+
+    def save_counts(self, conn: sa.Connection, run_id: int, counts: dict[str, int]) -> None:
+        """In the caller's transaction: the run's counters so far."""
         conn.execute(
             _SAVE_COUNTS, {"b_run": run_id, **{f"n_{k}": counts.get(k, 0) for k in COUNTERS}}
         )
-        conn.execute(_RENEW, {"b_pipeline": pipeline, "b_run": run_id, "b_expires": now + _LEASE})
 
-    def complete_read(self, conn: sa.Connection, pipeline: str, run_id: int, cursor: Any) -> None:
+    def complete_read(
+        self,
+        conn: sa.Connection,
+        pipeline: str,
+        run_id: int,
+        cursor: Any,
+        *,
+        fingerprint: str | None = None,
+    ) -> None:
         """In the caller's transaction: the read finished; `cursor` is where the next begins."""
         self._upsert_state(
             conn,
@@ -296,12 +387,39 @@ class Store:
             read_since=None,
             checkpoint=None,
             pending_cursor=None,
+            fingerprint=fingerprint,
+            full_read=False,
+            staged=False,
             run_id=run_id,
+        )
+
+    def abandon_read(self, conn: sa.Connection, pipeline: str) -> None:
+        """In the caller's transaction: forget the unfinished read (its checkpoint), keeping
+        the cursor of the last complete one; the next run starts a new read."""
+        conn.execute(
+            sa.update(state)
+            .where(state.c.pipeline == pipeline)
+            .values(
+                read_since=None,
+                checkpoint=None,
+                pending_cursor=None,
+                full_read=False,
+                staged=False,
+                updated_at=self._clock(),
+            )
         )
 
     def reset_state(self, conn: sa.Connection, pipeline: str) -> None:
         self._upsert_state(
-            conn, pipeline, cursor=None, read_since=None, checkpoint=None, pending_cursor=None
+            conn,
+            pipeline,
+            cursor=None,
+            read_since=None,
+            checkpoint=None,
+            pending_cursor=None,
+            fingerprint=None,
+            full_read=False,
+            staged=False,
         )
 
     def record_error(
@@ -335,13 +453,22 @@ class Store:
             return [dict(row._mapping) for row in rows]
 
     def record_schema_change(
-        self, conn: sa.Connection, table: str, column: str, column_type: str, run_id: int | None
+        self,
+        conn: sa.Connection,
+        table: str,
+        column: str,
+        column_type: str,
+        run_id: int | None,
+        *,
+        previous_type: str | None = None,
     ) -> None:
+        """In the caller's transaction: a column added (or widened from `previous_type`)."""
         conn.execute(
             sa.insert(schema_changes).values(
                 table_name=table,
                 column_name=column,
                 column_type=column_type,
+                previous_type=previous_type,
                 run_id=run_id,
                 created_at=self._clock(),
             )

@@ -6,21 +6,39 @@ from ._filter import FilterError, compile_filter
 from ._mapping import FieldMapping, MappingError, compile_mapping
 from ._resolve import resolve
 from ._runner import Progress, RunResult, run_pipeline
+from ._sink import BatchCounts, Sink, WritePlan
 from ._sql_sink import SqlSink
+from ._table_writer import (
+    ColumnKind,
+    SchemaChange,
+    TableWriter,
+    WriteCounts,
+    as_text,
+    infer_kind,
+)
 
 __all__ = [
     "ApiSink",
+    "BatchCounts",
     "BatchOutcome",
+    "ColumnKind",
     "Decision",
     "FieldMapping",
     "FilterError",
     "MappingError",
     "Progress",
     "RunResult",
+    "SchemaChange",
+    "Sink",
     "SqlSink",
+    "TableWriter",
+    "WriteCounts",
+    "WritePlan",
+    "as_text",
     "compile_filter",
     "compile_mapping",
     "decide",
+    "infer_kind",
     "newer",
     "resolve",
     "run_pipeline",

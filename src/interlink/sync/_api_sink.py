@@ -12,6 +12,15 @@ Per record of a batch (at most `concurrency` at once, inside the connection's ra
   source key and the source version, so a batch replayed after a crash creates nothing
   twice on an API that honours the key.
 
+A binding keeps the version the target was left at: the timestamp field of
+`timestamps.target`, or else a hash of the mapped fields' values on the target. It comes
+from the API's answer to the write; an answer that is not the record (204 No Content, or
+a body without the timestamp or the written fields) is read back, and when that read
+fails too, a hash of the fields written stands in (`fields:...`): the next run compares
+the target's current values of those fields against it. A binding without a version
+(saved by an older interlink) counts as a target change, so a policy other than
+`source_wins` settles it instead of writing over the target.
+
 A failed record is returned with its error; the others go on. Bindings and conflicts are
 returned to the runner, which commits them with the checkpoint once every write of the
 batch was acknowledged.
@@ -21,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,9 +39,11 @@ import sqlalchemy as sa
 
 from interlink.config import PipelineConfig
 from interlink.connectors import Record, RestResource
+from interlink.errors import ApiError
 from interlink.store import Binding, Store, add_conflict, load_bindings, save_bindings
 
-from ._conflicts import decide
+from ._conflicts import changed_since, decide
+from ._sink import BatchCounts, WritePlan
 
 __all__ = ["ApiSink", "BatchOutcome"]
 
@@ -40,6 +52,11 @@ def _fingerprint(values: dict[str, Any]) -> str:
     return hashlib.sha1(orjson.dumps(values, option=orjson.OPT_SORT_KEYS, default=str)).hexdigest()[
         :20
     ]
+
+
+_NOT_FIELDS = ("id", "type", "relationships")
+_CONTENT = "fields:"
+"""Prefixes a version made of the written fields' values (see `version_after_write`)."""
 
 
 def _match_value(value: Any) -> Any:
@@ -58,7 +75,13 @@ class BatchOutcome:
 
 
 class ApiSink:
-    """Writes mapped records to a REST/JSON:API resource; see the module docstring."""
+    """Writes mapped records to a REST/JSON:API resource; see the module docstring.
+
+    It is a `Sink`: `send` makes a batch's API calls, `commit` saves its bindings and
+    parked conflicts in the batch's transaction.
+    """
+
+    verbatim = False
 
     def __init__(
         self,
@@ -73,7 +96,9 @@ class ApiSink:
         self.store = store
         self.name = name
         self.pipeline = pipeline
-        self.target = target
+        self.resource = target
+        self.target = pipeline.destination.resource or name
+        """What the run's summary calls the destination (`commerce.customers`)."""
         self.source_key = source_key
         self.fields = fields
         self._gate = asyncio.Semaphore(pipeline.concurrency)
@@ -89,9 +114,12 @@ class ApiSink:
         return _fingerprint(mapped)
 
     def target_version(self, target: Record | None) -> str | None:
-        """The version of a target record: its timestamp field, or a hash of its mapped
-        fields when no timestamp is configured."""
-        return self._target_version(target)
+        """The version to bind a target record at: its timestamp field, or a hash of its
+        mapped fields when no timestamp is configured (or the record has none); None for
+        no record."""
+        if not target:
+            return None
+        return self._version_now(target, target)
 
     def _target_version(self, target: Record | None) -> str | None:
         if not target:
@@ -100,8 +128,59 @@ class ApiSink:
         if stamp:
             value = target.get(stamp)
             return None if value is None else str(value)
-        keys = self.fields or [k for k in target if k not in ("id", "type", "relationships")]
+        keys = self.fields or [k for k in target if k not in _NOT_FIELDS]
         return _fingerprint({k: target.get(k) for k in keys})
+
+    def _keys(self, mapped: Record) -> list[str]:
+        """The fields interlink writes: what a version made of field values covers."""
+        return list(self.fields) if self.fields else [k for k in mapped if k not in _NOT_FIELDS]
+
+    def _content_version(self, values: Record, keys: list[str]) -> str:
+        return _CONTENT + _fingerprint({k: values.get(k) for k in keys})
+
+    def _version_now(self, target: Record, mapped: Record) -> str:
+        """The target's version: its own, or its written fields' values when it has none."""
+        version = self._target_version(target)
+        return version if version is not None else self._content_version(target, self._keys(mapped))
+
+    def _current_version(self, target: Record | None, previous: str, mapped: Record) -> str | None:
+        """The target's version now, in the form `previous` was saved in (None: unknown)."""
+        if not target:
+            return None
+        if previous.startswith(_CONTENT):
+            return self._content_version(target, self._keys(mapped))
+        return self._target_version(target)
+
+    def _answer_version(self, answer: Record, mapped: Record) -> str | None:
+        """The version a create or update answer shows, None when it is not the record
+        (no body, or not the timestamp or every written field)."""
+        if not answer:
+            return None
+        if not self.pipeline.timestamps.target and not all(k in answer for k in self._keys(mapped)):
+            return None
+        return self._target_version(answer)
+
+    async def version_after_write(self, target_key: str, mapped: Record, answer: Record) -> str:
+        """The version to bind the target at after writing `mapped` to it (`answer` is
+        what the API answered, `{}` for no body).
+
+        From the answer when it is the record; else read back; when the record cannot be
+        read, the written fields' values, which the next run compares the target's current
+        values of the same fields against.
+        """
+        version = self._answer_version(answer, mapped)
+        if version is not None:
+            return version
+        if self.pipeline.conflict == "source_wins":
+            # Never compared while the source wins: not worth a read per record.
+            return self._content_version(mapped, self._keys(mapped))
+        try:
+            target = await self.resource.get(target_key)
+        except ApiError:
+            target = {}
+        if target:
+            return self._version_now(target, mapped)
+        return self._content_version(mapped, self._keys(mapped))
 
     def _idempotency_key(self, source_key: str, version: str) -> str:
         raw = f"{self.name}\0{source_key}\0{version}".encode()
@@ -116,7 +195,7 @@ class ApiSink:
         async with self._index_lock:
             if self._index is None:
                 index: dict[tuple[Any, ...], Record] = {}
-                async for record in self.target.records():
+                async for record in self.resource.records():
                     key = tuple(_match_value(record.get(f)) for f in fields)
                     if all(v is not None for v in key):
                         index.setdefault(key, record)
@@ -148,17 +227,16 @@ class ApiSink:
         """A bound (or just matched) record whose source changed: write, keep or park."""
         policy = self.pipeline.conflict
         if target is None and policy != "source_wins":
-            target = await self.target.get(target_key)
-        current = self._target_version(target)
+            target = await self.resource.get(target_key)
         if previous is None:
             # Just matched: both sides have data we have never reconciled.
             target_changed = policy != "source_wins"
+        elif policy == "source_wins":
+            target_changed = False  # not read: the source wins either way
         else:
-            target_changed = (
-                previous.target_version is not None
-                and current is not None
-                and current != previous.target_version
-            )
+            saved = previous.target_version
+            current = None if saved is None else self._current_version(target, saved, mapped)
+            target_changed = changed_since(saved, current)
         stamps = self.pipeline.timestamps
         decision = decide(
             policy,
@@ -168,14 +246,16 @@ class ApiSink:
             target_time=target.get(stamps.target) if (target and stamps.target) else None,
         )
         if decision == "write":
-            written = await self.target.update(target_key, mapped)
+            written = await self.resource.update(target_key, mapped)
+            bound_at = await self.version_after_write(target_key, mapped, written)
             outcome.updated += 1
-            outcome.bindings.append(
-                Binding(key, target_key, version, self._target_version(written or None))
-            )
+            outcome.bindings.append(Binding(key, target_key, version, bound_at))
         elif decision == "keep":
+            assert target is not None  # a policy that keeps the target has read it
             outcome.skipped += 1
-            outcome.bindings.append(Binding(key, target_key, version, current))
+            outcome.bindings.append(
+                Binding(key, target_key, version, self._version_now(target, mapped))
+            )
         else:
             outcome.skipped += 1
             outcome.conflicts.append(
@@ -213,24 +293,23 @@ class ApiSink:
                     outcome, source, mapped, key, version, str(match.get("id")), None, match
                 )
                 return
-            created = await self.target.create(
+            created = await self.resource.create(
                 mapped, idempotency_key=self._idempotency_key(key, version)
             )
-            target_key = created.get(self.target.primary_key)
+            target_key = created.get(self.resource.primary_key)
             if target_key is None:
-                raise ValueError(f"the create answer has no {self.target.primary_key!r}")
+                raise ValueError(f"the create answer has no {self.resource.primary_key!r}")
             self._remember(created)
+            bound_at = await self.version_after_write(str(target_key), mapped, created)
             outcome.created += 1
-            outcome.bindings.append(
-                Binding(key, str(target_key), version, self._target_version(created))
-            )
+            outcome.bindings.append(Binding(key, str(target_key), version, bound_at))
 
     async def write(self, items: list[tuple[Record, Record]]) -> BatchOutcome:
         """Write a batch of (source record, mapped record) pairs; failures come back."""
         outcome = BatchOutcome()
-        bound = load_bindings(
-            self.store.engine, self.name, (str(s.get(self.source_key)) for s, _ in items)
-        )
+        keys = [str(s.get(self.source_key)) for s, _ in items]
+        # A database read: in a thread, so the event loop (a server's API) never waits on it.
+        bound = await asyncio.to_thread(load_bindings, self.store.engine, self.name, keys)
 
         async def guarded(source: Record, mapped: Record) -> None:
             try:
@@ -241,8 +320,38 @@ class ApiSink:
         await asyncio.gather(*(guarded(s, m) for s, m in items))
         return outcome
 
-    def commit(self, conn: sa.Connection, outcome: BatchOutcome, run_id: int) -> None:
+    # -- the Sink protocol -------------------------------------------------------------------
+
+    def rejects(self, record: Record) -> str | None:
+        """Nothing is rejected before the API sees it: the API says what it refuses."""
+        return None
+
+    def any_rejected(self, records: Sequence[Record]) -> bool:
+        return False
+
+    def start(self, conn: sa.Connection, plan: WritePlan, run_id: int) -> None:
+        """Nothing to set up: bindings and conflicts live in interlink's own tables."""
+
+    async def send(self, items: list[tuple[Record, Record]]) -> BatchOutcome:
+        """The batch's API calls (see `write`); every one answered before this returns."""
+        return await self.write(items)
+
+    def commit(self, conn: sa.Connection, sent: BatchOutcome, run_id: int) -> BatchCounts:
         """Save the batch's bindings and parked conflicts in the caller's transaction."""
-        save_bindings(conn, self.name, outcome.bindings)
-        for parked in outcome.conflicts:
+        save_bindings(conn, self.name, sent.bindings)
+        for parked in sent.conflicts:
             add_conflict(conn, self.name, run_id=run_id, **parked)
+        return BatchCounts(
+            created=sent.created,
+            updated=sent.updated,
+            unchanged=sent.unchanged,
+            skipped=sent.skipped,
+            failures=list(sent.failures),
+        )
+
+    def finish(self, conn: sa.Connection, *, complete: bool, failed: int, run_id: int) -> int:
+        """Nothing to swap or delete at an API destination."""
+        return 0
+
+    def discard(self, conn: sa.Connection) -> None:
+        """Nothing was staged."""

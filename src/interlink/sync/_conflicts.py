@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-__all__ = ["Decision", "decide", "newer"]
+__all__ = ["Decision", "changed_since", "decide", "newer"]
 
 Decision = Literal["write", "keep", "park"]
 
@@ -37,6 +37,16 @@ def newer(source_time: Any, target_time: Any) -> bool:
         return bool(a >= b)
     except TypeError:
         return str(source_time) >= str(target_time)
+
+
+def changed_since(saved: str | None, current: str | None) -> bool:
+    """Whether the target changed since interlink bound it at version `saved`.
+
+    A version missing on either side (a binding saved without one, or a target whose
+    version cannot be read now) counts as a change: only a version that proves the target
+    is as interlink left it lets the source be written over it without asking the policy.
+    """
+    return saved is None or current is None or saved != current
 
 
 def decide(

@@ -48,9 +48,12 @@ async def resolve(
         source_key=catalog.resource(pipeline.source).primary_key,
         fields=compile_mapping(pipeline.fields, where=f"pipelines.{name}.fields").fields,
     )
+    version: str | None
     if take == "source":
         written = await target.update(parked["target_key"], parked["source_record"])
-        version = sink.target_version(written or parked["source_record"])
+        version = await sink.version_after_write(
+            parked["target_key"], parked["source_record"], written
+        )
     else:
         version = sink.target_version(await target.get(parked["target_key"]))
     with store.transaction() as conn:

@@ -1,26 +1,44 @@
 """Run a pipeline: read pages, filter and map records, write them, checkpoint as you go.
 
-One page is one batch. For a table destination, a batch's rows, its failed records, the
-read's checkpoint and cursor, and the run's counters commit in ONE transaction, so a run
-killed at any instant resumes after the last committed page: nothing is lost, and nothing
-is written twice (the page after the checkpoint is the first one read again).
+One page is one batch. A batch's rows, its failed records, the read's checkpoint and
+cursor, and the run's counters commit in ONE transaction, fenced by the pipeline's lock,
+so a run killed at any instant resumes after the last committed page: nothing is lost,
+and nothing is written twice (the page after the checkpoint is the first one read again).
+Database work runs in a thread, off the event loop, so a server's API and heartbeats
+sharing the loop never wait on it.
+
+The run succeeds only when the destination holds what the source has: a read that stops
+short of the total the API announced fails (or, with `on_total_mismatch: warn`, succeeds
+with a warning but moves no cursor, deletes nothing and swaps in no staging table).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from interlink.config import InterlinkConfig, PipelineConfig
-from interlink.connectors import Catalog, Record, Resource
-from interlink.errors import ConfigError, InterlinkError, JobCancelledError
-from interlink.store import COUNTERS, Store
+from interlink.connectors import Catalog, Page, Record, Resource, higher_cursor
+from interlink.errors import (
+    ConfigError,
+    IncompleteReadError,
+    InterlinkError,
+    JobCancelledError,
+    LeaseLostError,
+    SyncError,
+)
+from interlink.store import COUNTERS, LOCK_LEASE, PipelineState, Store
 
 from ._api_sink import ApiSink
 from ._filter import compile_filter, take_all
+from ._fingerprint import source_fingerprint
+from ._lease import LeaseKeeper
 from ._mapping import compile_mapping
+from ._plan import ReadPlan, plan_read
+from ._sink import BatchCounts, Failure, Sink
 from ._sql_sink import SqlSink
 
 __all__ = ["Progress", "RunResult", "run_pipeline"]
@@ -40,10 +58,15 @@ class RunResult:
     status: str = "running"
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTERS, 0))
     errors: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
     elapsed: float = 0.0
     resumed: bool = False
     dry_run: bool = False
+    trial: bool = False
+    """A `--limit` run: it wrote (see `wrote_to`) but moved no cursor and deleted nothing."""
+    wrote_to: str | None = None
+    """Where the batches went: the destination, or a trial's scratch table (dropped)."""
     cursor: Any = None
     message: str | None = None
     would_write: int = 0
@@ -61,8 +84,26 @@ class RunResult:
             )
 
 
-def _key(record: Record, source: Resource) -> Any:
-    return record.get(source.primary_key)
+def _open_sink(
+    store: Store,
+    name: str,
+    pipeline: PipelineConfig,
+    catalog: Catalog,
+    source: Resource,
+    mapping: Any,
+) -> Sink:
+    if pipeline.destination.is_sql:
+        assert pipeline.destination.sql is not None
+        return SqlSink(store, pipeline.destination.sql, pipeline, key=source.primary_key)
+    assert pipeline.destination.resource is not None
+    return ApiSink(
+        store,
+        name,
+        pipeline,
+        catalog.writable(pipeline.destination.resource),
+        source_key=source.primary_key,
+        fields=mapping.fields,
+    )
 
 
 async def run_pipeline(
@@ -76,14 +117,17 @@ async def run_pipeline(
     limit: int | None = None,
     progress: Progress | None = None,
     should_stop: Callable[[], bool] | None = None,
+    lease: float = LOCK_LEASE,
 ) -> RunResult:
     """Run pipeline `name` once and return what happened.
 
-    `full_refresh` ignores the stored cursor and any interrupted read; `dry_run` reads,
-    filters and maps without writing or moving the state; `limit` stops after that many
-    records and leaves the state as it was (a trial run). `should_stop` is asked after
-    every committed batch; when it says yes the run ends there (status `cancelled`, the
-    checkpoint kept) and `JobCancelledError` is raised.
+    `full_refresh` reads the whole source (an interrupted full read is continued, not
+    restarted); `dry_run` reads, filters and maps without writing or moving the state;
+    `limit` makes a trial: it stops after that many records, writes them (into a scratch
+    table where a run would replace the table), and moves no cursor. `should_stop` is
+    asked after every committed batch; when it says yes the run ends there (status
+    `cancelled`, the checkpoint kept) and `JobCancelledError` is raised. `lease` is how
+    long the pipeline's lock lasts between heartbeats.
     """
     try:
         pipeline = config.pipelines[name]
@@ -93,47 +137,56 @@ async def run_pipeline(
     where = f"pipelines.{name}"
     mapping = compile_mapping(pipeline.fields, where=f"{where}.fields")
     keep = compile_filter(pipeline.filter, where=f"{where}.filter")
+    _, _, source_config = config.resource(pipeline.source)
+    if pipeline.write == "append" and getattr(source_config, "parent", None):
+        # A child read resumes at the start of a parent page, re-reading children already
+        # written: harmless when rows are upserted by key, doubled rows in an append table.
+        raise ConfigError(
+            f"{where}.write: a child resource ({pipeline.source}) cannot be appended: a "
+            "resumed read would write some children twice; use write: merge",
+            key=f"{where}.write",
+        )
     source = catalog.resource(pipeline.source)
-    sink: SqlSink | ApiSink
-    if pipeline.destination.is_sql:
-        table = pipeline.destination.sql
-        assert table is not None
-        key = pipeline.destination.primary_key or source.primary_key
-        sink = SqlSink(
-            store,
-            table,
-            primary_key=[key] if isinstance(key, str) else list(key),
-            mode=pipeline.write,
-        )
-    else:
-        assert pipeline.destination.resource is not None
-        sink = ApiSink(
-            store,
-            name,
-            pipeline,
-            catalog.writable(pipeline.destination.resource),
-            source_key=source.primary_key,
-            fields=mapping.fields,
-        )
+    sink = _open_sink(store, name, pipeline, catalog, source, mapping)
+    fingerprint = source_fingerprint(config, pipeline.source, incremental=pipeline.incremental)
+    trial = limit is not None and not dry_run
 
-    result = RunResult(pipeline=name, dry_run=dry_run)
-    result.run_id = store.begin_run(name, full_refresh=full_refresh, dry_run=dry_run)
+    result = RunResult(pipeline=name, dry_run=dry_run, trial=trial)
+    result.run_id = await asyncio.to_thread(
+        store.begin_run,
+        name,
+        full_refresh=full_refresh,
+        dry_run=dry_run,
+        trial=trial,
+        lease=lease,
+    )
+    run = _Run(
+        name,
+        pipeline,
+        result,
+        store,
+        source,
+        sink,
+        mapping,
+        keep,
+        fingerprint=fingerprint,
+        lease=lease,
+        progress=progress,
+        should_stop=should_stop,
+    )
     try:
-        await _run(
-            pipeline,
+        state = await asyncio.to_thread(store.load_state, name)
+        plan = plan_read(
             name,
-            result,
-            store,
-            source,
-            sink,
-            mapping,
-            keep,
+            pipeline,
+            state,
+            fingerprint=fingerprint,
+            incremental=source_config.incremental is not None,
             full_refresh=full_refresh,
-            dry_run=dry_run,
-            limit=limit,
-            progress=progress,
-            should_stop=should_stop,
+            trial=trial,
         )
+        async with LeaseKeeper(store, name, result.run_id, lease=lease) as keeper:
+            await run.go(plan, state, keeper, dry_run=dry_run, limit=limit)
     except JobCancelledError as exc:
         result.status = "cancelled"
         result.message = str(exc)
@@ -148,7 +201,8 @@ async def run_pipeline(
         result.status = "succeeded" if not result.counts["failed"] else "completed_with_errors"
     finally:
         result.elapsed = time.perf_counter() - result.started
-        store.finish_run(
+        await asyncio.to_thread(
+            store.finish_run,
             name,
             result.run_id,
             status=result.status if result.status != "running" else "failed",
@@ -156,128 +210,269 @@ async def run_pipeline(
             errors=result.errors,
             message=result.message,
             resumed=result.resumed,
+            warnings=result.warnings,
         )
     return result
 
 
-async def _run(
-    pipeline: PipelineConfig,
-    name: str,
-    result: RunResult,
-    store: Store,
-    source: Resource,
-    sink: SqlSink | ApiSink,
-    mapping: Callable[[Record], Record],
-    keep: Callable[[Record], bool],
-    *,
-    full_refresh: bool,
-    dry_run: bool,
-    limit: int | None,
-    progress: Progress | None,
-    should_stop: Callable[[], bool] | None,
-) -> None:
-    assert result.run_id is not None
-    run_id = result.run_id
-    state = store.load_state(name)
-    since: Any = None
-    resume: dict[str, Any] | None = None
-    if not full_refresh:
-        if state.interrupted:
-            since, resume = state.read_since, state.checkpoint
-            result.resumed = True
-        elif pipeline.incremental:
-            since = state.cursor
-    trial = dry_run or limit is not None
-    first_batch = not result.resumed
-    counts = result.counts
-    cursor = since
+class _Run:
+    """One run's loop: pages in, batches committed (see the module docstring)."""
 
-    # Records copied as they are into a table need no per-record step at all: the page's
-    # own dicts are written (nothing downstream changes them), and only a batch with a
-    # record lacking its key goes through the loop below to set that record aside.
-    verbatim = (
-        isinstance(sink, SqlSink) and getattr(mapping, "copies_all", False) and keep is take_all
-    )
+    def __init__(
+        self,
+        name: str,
+        pipeline: PipelineConfig,
+        result: RunResult,
+        store: Store,
+        source: Resource,
+        sink: Sink,
+        mapping: Callable[[Record], Record],
+        keep: Callable[[Record], bool],
+        *,
+        fingerprint: str,
+        lease: float,
+        progress: Progress | None,
+        should_stop: Callable[[], bool] | None,
+    ) -> None:
+        self.name = name
+        self.pipeline = pipeline
+        self.result = result
+        self.store = store
+        self.source = source
+        self.sink = sink
+        self.mapping = mapping
+        self.keep = keep
+        self.fingerprint = fingerprint
+        self.lease = lease
+        self.progress = progress
+        self.should_stop = should_stop
+        # Records copied as they are need no per-record step at all: the page's own dicts
+        # are written (nothing downstream changes them), and only a batch with a record
+        # the sink would reject goes through the loop to set that record aside.
+        self.verbatim = sink.verbatim and getattr(mapping, "copies_all", False) and keep is take_all
 
-    async for page in source.pages(since=since, resume=resume, limit=limit):
-        counts["pages"] += 1
-        counts["read"] += len(page.records)
+    def _items(self, records: list[Record]) -> tuple[list[tuple[Record, Record]], list[Failure]]:
+        """Filter and map one page; failed records are set aside with their step."""
+        sink, counts = self.sink, self.result.counts
+        if self.verbatim and not sink.any_rejected(records):
+            return list(zip(records, records, strict=True)), []
+        key = self.source.primary_key
         items: list[tuple[Record, Record]] = []
-        failed: list[tuple[Any, str, BaseException]] = []
-        records = page.records
-        if verbatim and isinstance(sink, SqlSink) and not sink.any_keyless(records):
-            items = list(zip(records, records, strict=True))
-            records = []
+        failed: list[Failure] = []
         for record in records:
             try:
-                if not keep(record):
+                if not self.keep(record):
                     counts["skipped"] += 1
                     continue
             except Exception as exc:  # a filter callable that broke: the record fails alone
-                failed.append((_key(record, source), "filter", exc))
+                failed.append((record.get(key), "filter", exc))
                 continue
             try:
-                mapped = mapping(record)
+                mapped = self.mapping(record)
             except Exception as exc:
-                failed.append((_key(record, source), "map", exc))
+                failed.append((record.get(key), "map", exc))
                 continue
-            if isinstance(sink, SqlSink) and sink.keyless(mapped):
-                missing = KeyError(
-                    f"no value for the key {', '.join(sink.primary_key)} after mapping"
-                )
-                failed.append((_key(record, source), "write", missing))
+            reason = sink.rejects(mapped)
+            if reason is not None:
+                failed.append((record.get(key), "write", KeyError(reason)))
                 continue
             items.append((record, mapped))
-        if page.cursor is not None:
-            cursor = page.cursor
-        outcome = None
-        if not dry_run and isinstance(sink, ApiSink):
-            # Every write of the page is acknowledged before its checkpoint is committed.
-            outcome = await sink.write(items)
-            failed.extend(outcome.failures)
-        for record_key, step, error in failed:
-            result.note_error(record_key, step, error)
-        if dry_run:
-            result.would_write += len(items)
-        else:
-            with store.transaction() as conn:
-                if isinstance(sink, SqlSink):
-                    if first_batch and pipeline.write == "replace":
-                        sink.truncate(conn)
-                    written = sink.write(conn, [mapped for _, mapped in items], run_id=run_id)
-                    counts["created"] += written.created
-                    counts["updated"] += written.updated
-                    counts["unchanged"] += written.unchanged
-                elif outcome is not None:
-                    sink.commit(conn, outcome, run_id)
-                    counts["created"] += outcome.created
-                    counts["updated"] += outcome.updated
-                    counts["unchanged"] += outcome.unchanged
-                    counts["skipped"] += outcome.skipped
-                first_batch = False
+        return items, failed
+
+    async def go(
+        self,
+        plan: ReadPlan,
+        state: PipelineState,
+        keeper: LeaseKeeper,
+        *,
+        dry_run: bool,
+        limit: int | None,
+    ) -> None:
+        result = self.result
+        result.resumed = plan.write.resumed
+        result.wrote_to = self.sink.target
+        if plan.write.trial and plan.write.staged:
+            result.wrote_to = f"a scratch table (dropped; {self.sink.target} unchanged)"
+        if plan.note:
+            result.warnings.append(plan.note)
+        counts = result.counts
+        if plan.write.resumed and state.run_id is not None:
+            # Records that failed earlier in this read still count: they block deletions
+            # by absence and a swap, and the read as a whole did not go through.
+            earlier = await asyncio.to_thread(self.store.run, state.run_id)
+            carried = int(earlier["failed"]) if earlier else 0
+            if carried:
+                counts["failed"] += carried
+                result.warnings.append(
+                    f"{carried} records failed earlier in this read (run {state.run_id}); "
+                    "see `interlink runs` and interlink_record_errors"
+                )
+        # A resumed read starts again from its checkpoint: the highest cursor the pages
+        # before it had seen comes from the state, never lower than where it began.
+        seen_before = state.pending_cursor if plan.write.resumed else None
+        cursor = higher_cursor(plan.since, seen_before)
+        try:
+            await self._read(plan, state, keeper, cursor, seen_before, dry_run, limit)
+        except IncompleteReadError:
+            if not dry_run and not plan.write.trial:
+                # Resuming this read would only end short again: the next run starts anew.
+                await asyncio.to_thread(self._abandon)
+            raise
+
+    def _abandon(self) -> None:
+        run_id = self.result.run_id
+        assert run_id is not None
+        with self.store.transaction() as conn:
+            self.store.hold_lock(conn, self.name, run_id, self.lease)
+            self.store.abandon_read(conn, self.name)
+            self.sink.discard(conn)
+
+    async def _read(
+        self,
+        plan: ReadPlan,
+        state: PipelineState,
+        keeper: LeaseKeeper,
+        cursor: Any,
+        seen_before: Any,
+        dry_run: bool,
+        limit: int | None,
+    ) -> None:
+        result, counts = self.result, self.result.counts
+        first = True
+        async for page in self.source.pages(since=plan.since, resume=plan.resume, limit=limit):
+            if keeper.lost:
+                raise LeaseLostError(
+                    f"pipeline {self.name}: run {result.run_id} lost its lock to another run; "
+                    "it stopped before writing page "
+                    f"{counts['pages'] + 1}"
+                )
+            counts["pages"] += 1
+            counts["read"] += len(page.records)
+            result.warnings.extend(page.warnings)
+            items, failed = self._items(page.records)
+            if page.cursor is not None:
+                cursor = higher_cursor(page.cursor, seen_before)
+            if dry_run:
                 for record_key, step, error in failed:
-                    store.record_error(
-                        conn,
-                        run_id,
-                        name,
-                        key=None if record_key is None else str(record_key),
-                        step=step,
-                        error=f"{type(error).__name__}: {error}",
+                    result.note_error(record_key, step, error)
+                result.would_write += len(items)
+            else:
+                sent = await self.sink.send(items)
+                batch = await asyncio.to_thread(
+                    self._commit, plan, state, page, sent, failed, cursor, first
+                )
+                first = False
+                for record_key, step, error in failed + batch.failures:
+                    result.note_error(record_key, step, error)
+                if page.done and plan.write.staged and not plan.write.trial:
+                    if not page.complete:
+                        raise SyncError(
+                            "the read was incomplete ("
+                            + ("; ".join(page.warnings) or "fewer records than announced")
+                            + "), and a staging table is never swapped in for an "
+                            f"incomplete read: {self.sink.target} was left as it was",
+                            pipeline=self.name,
+                        )
+                    if counts["failed"]:
+                        raise SyncError(
+                            f"{counts['failed']} records failed, and a staging table missing "
+                            f"them is never swapped in: {self.sink.target} was left as it "
+                            "was; fix them (see the failed records) and run again",
+                            pipeline=self.name,
+                        )
+            result.cursor = cursor
+            if self.progress is not None:
+                self.progress(result)
+            if (
+                self.should_stop is not None
+                and not page.done
+                and not dry_run
+                and self.should_stop()
+            ):
+                raise JobCancelledError(f"stopped after page {counts['pages']}; it resumes there")
+
+    def _commit(
+        self,
+        plan: ReadPlan,
+        state: PipelineState,
+        page: Page,
+        sent: Any,
+        failed: list[Failure],
+        cursor: Any,
+        first: bool,
+    ) -> BatchCounts:
+        """One batch in one transaction, under the pipeline's lock (runs in a thread)."""
+        store, name = self.store, self.name
+        # Counted on a copy, applied once the transaction committed: a batch rolled back
+        # leaves the run's counters as they were.
+        counts = dict(self.result.counts)
+        warnings: list[str] = []
+        run_id = self.result.run_id
+        assert run_id is not None
+        write = plan.write
+        with store.transaction() as conn:
+            store.hold_lock(conn, name, run_id, self.lease)
+            if first:
+                self.sink.start(conn, write, run_id)
+            batch = self.sink.commit(conn, sent, run_id)
+            counts["created"] += batch.created
+            counts["updated"] += batch.updated
+            counts["unchanged"] += batch.unchanged
+            counts["skipped"] += batch.skipped
+            counts["deleted"] += batch.deleted
+            for record_key, step, error in failed + batch.failures:
+                store.record_error(
+                    conn,
+                    run_id,
+                    name,
+                    key=None if record_key is None else str(record_key),
+                    step=step,
+                    error=f"{type(error).__name__}: {error}",
+                )
+            if page.done:
+                complete = page.complete and not write.trial
+                failed_so_far = counts["failed"] + len(failed) + len(batch.failures)
+                counts["deleted"] += self.sink.finish(
+                    conn, complete=complete, failed=failed_so_far, run_id=run_id
+                )
+                if failed_so_far and write.full and not write.staged and self.pipeline.deletes:
+                    warnings.append(
+                        f"{failed_so_far} records failed, so rows this read did not see "
+                        "were not deleted (a failed record's row must not go)"
                     )
-                if not trial:
-                    store.save_progress(
-                        conn,
-                        name,
-                        run_id,
-                        read_since=since,
-                        checkpoint=page.checkpoint,
-                        pending_cursor=cursor,
-                        counts=counts,
-                    )
-                    if page.done:
-                        store.complete_read(conn, name, run_id, cursor)
-        result.cursor = cursor
-        if progress is not None:
-            progress(result)
-        if should_stop is not None and should_stop() and not page.done:
-            raise JobCancelledError(f"stopped after page {counts['pages']}; it resumes there")
+                if write.trial:
+                    self.sink.discard(conn)
+            # Failed records are counted by the caller after the commit; the counters
+            # stored here already include them so a resumed run starts from the truth.
+            stored = dict(counts)
+            stored["failed"] += len(failed) + len(batch.failures)
+            if write.trial:
+                store.save_counts(conn, run_id, stored)
+            elif page.done:
+                # An incomplete read never moves the cursor: the next run reads again
+                # from where the last complete read ended.
+                store.complete_read(
+                    conn,
+                    name,
+                    run_id,
+                    cursor if page.complete else state.cursor,
+                    fingerprint=self.fingerprint,
+                )
+                store.save_counts(conn, run_id, stored)
+            else:
+                store.save_progress(
+                    conn,
+                    name,
+                    run_id,
+                    read_since=plan.since,
+                    checkpoint=page.checkpoint if page.checkpoint is not None else {},
+                    pending_cursor=cursor,
+                    counts=stored,
+                    fingerprint=self.fingerprint,
+                    full_read=write.full,
+                    staged=write.staged,
+                )
+        for name_ in ("created", "updated", "unchanged", "skipped", "deleted"):
+            self.result.counts[name_] = counts[name_]
+        self.result.warnings.extend(warnings)
+        return batch

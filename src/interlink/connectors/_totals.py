@@ -1,0 +1,237 @@
+"""Is the read whole? What the API announced, what arrived, and pages that come back twice.
+
+The reader runs these checks once per page, never per record:
+
+- a page larger than the page size asked for is a warning (the API may ignore the size
+  parameter; the read goes on, since every record still arrives);
+- a page whose records are the previous page's again (same length, same first and last
+  record) means the API ignored the parameter that moves the read on: PaginationError,
+  instead of reading the same records forever;
+- at the end of a whole read (no `limit`), every count the API announced (a total field,
+  `X-Total-Count`, the total pages, the `last` link) is compared with what arrived, using
+  the latest announcement (a total that grows during the read is taken at its last
+  value). Short: IncompleteReadError, or with `on_total_mismatch: warn` a warning and a
+  last page marked incomplete;
+- for paginators that count positions (offset, page number), a total that FELL during
+  the read (since its checkpoint, too) makes the read incomplete the same way: records
+  removed meanwhile move the ones after them onto pages already read, so some were
+  never seen although the counts agree.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Literal
+
+import orjson
+
+from interlink.errors import IncompleteReadError, PaginationError
+
+from ._page import Record, RequestSpec
+
+if TYPE_CHECKING:
+    from ._paginators import BasePaginator
+
+__all__ = ["ReadWatch", "Total", "header_total"]
+
+logger = logging.getLogger("interlink.connectors")
+
+OnTotalMismatch = Literal["fail", "warn"]
+
+
+@dataclass(frozen=True, slots=True)
+class Total:
+    """A count the API announced for the whole read, beside how far the read got.
+
+    `unit` is "records" (a total field, `X-Total-Count`), "pages" (a total-pages field) or
+    "page" (the page number of the `last` link, compared with the page the read ended on).
+    `got` None: the records that arrived, as the reader counted them.
+    """
+
+    expected: int
+    got: int | None
+    source: str
+    unit: Literal["records", "pages", "page"] = "records"
+
+    @property
+    def short(self) -> bool:
+        return self.got is not None and self.got < self.expected
+
+    def describe(self) -> str:
+        if self.unit == "records":
+            return f"{self.got:,} records arrived but {self.source} says {self.expected:,}"
+        if self.unit == "pages":
+            return f"{self.got:,} pages were read but {self.source} says {self.expected:,}"
+        return f"the read ended at page {self.got} but {self.source} names page {self.expected}"
+
+
+def header_total(headers: Mapping[str, str]) -> int | None:
+    """`X-Total-Count: 5000` (json-server, many REST frameworks) as an int, if present."""
+    raw = headers.get("x-total-count")
+    if raw is None:
+        return None
+    raw = raw.strip()
+    return int(raw) if raw.isascii() and raw.isdigit() else None
+
+
+def _digest(record: Any) -> bytes:
+    try:
+        return orjson.dumps(record)
+    except TypeError:
+        return repr(record).encode()
+
+
+def _fingerprint(records: list[Record]) -> tuple[int, bytes, bytes]:
+    return len(records), _digest(records[0]), _digest(records[-1])
+
+
+class ReadWatch:
+    """The per-page checks of one read; see the module docstring.
+
+    `received` is how many records arrived before this read's first page (from a resume
+    checkpoint; None when unknown, which skips the counts that need it).
+    """
+
+    def __init__(
+        self,
+        paginator: BasePaginator,
+        *,
+        resource: str = "",
+        received: int | None = 0,
+        announced: int | None = None,
+        whole: bool = True,
+        on_total_mismatch: OnTotalMismatch = "fail",
+    ) -> None:
+        self.paginator = paginator
+        self.received = received
+        self._prefix = f"{resource}: " if resource else ""
+        self._whole = whole
+        self._on_mismatch = on_total_mismatch
+        self._asked: tuple[str, int] | None = paginator.asked()
+        self._warned_size = False
+        self._previous: tuple[int, bytes, bytes] | None = None
+        self._header_total: int | None = None
+        self.peak = announced
+        """The highest record total announced during this read (kept in checkpoints)."""
+        self._latest: int | None = None
+
+    def _warn(self, message: str) -> str:
+        text = self._prefix + message
+        logger.warning("%s", text)
+        return text
+
+    def page(
+        self, number: int, request: RequestSpec, headers: Mapping[str, str], records: list[Record]
+    ) -> list[str]:
+        """Check one page as it arrived (before any client-side filter); its warnings."""
+        warnings: list[str] = []
+        count = len(records)
+        if self.received is not None:
+            self.received += count
+        announced = header_total(headers)
+        if announced is not None:
+            self._header_total = announced
+        asked = self._asked
+        if asked is not None and count > asked[1] and not self._warned_size:
+            self._warned_size = True
+            param, size = asked
+            warnings.append(
+                self._warn(
+                    f"page {number} has {count:,} records, more than the {size:,} asked for "
+                    f"(`{param}={size}`): the API may ignore `{param}`"
+                )
+            )
+        if count:
+            fingerprint = _fingerprint(records)
+            if fingerprint == self._previous:
+                raise PaginationError(self._prefix + self._repeat(number, request))
+            self._previous = fingerprint
+        else:
+            self._previous = None
+        return warnings
+
+    def _repeat(self, number: int, request: RequestSpec) -> str:
+        param = self.paginator.position_param()
+        if param is None:
+            return (
+                f"page {number} returned the same records as page {number - 1} although the "
+                "API's next link moved on; stopping instead of reading them again"
+            )
+        value = request.params.get(param)
+        if number == 2:
+            return (
+                f"the API ignored `{param}`: page 2 ({param}={value}) returned the same "
+                "records as page 1; stopping instead of reading them again"
+            )
+        # Earlier pages differed: the API followed `param`, then served a page twice
+        # (some answer the last page again for a page past the end).
+        return (
+            f"page {number} ({param}={value}) returned the same records as page "
+            f"{number - 1}; stopping instead of reading them again (if the API answers the "
+            "last page again past the end, give the paginator a total so the read knows "
+            "where it ends)"
+        )
+
+    def note_totals(self) -> None:
+        """After a page: remember the record totals it announced (the peak and the latest)."""
+        for total in self.totals():
+            if total.unit == "records":
+                self._latest = total.expected
+                self.peak = max(self.peak or 0, total.expected)
+
+    def _fell(self) -> str | None:
+        if not self.paginator.counts_positions or self.peak is None or self._latest is None:
+            return None
+        if self._latest >= self.peak:
+            return None
+        return (
+            f"the API's total fell from {self.peak:,} to {self._latest:,} during the read: "
+            "records removed meanwhile moved others onto pages already read, so some may "
+            "never have arrived; run again"
+        )
+
+    def totals(self) -> list[Total]:
+        found: list[Total] = list(self.paginator.totals())
+        if self._header_total is not None:
+            found.append(Total(self._header_total, None, "the X-Total-Count header"))
+        reached = self.paginator.records_reached(self.received)
+        return [
+            total if total.got is not None else replace(total, got=reached)
+            for total in found
+            if total.got is not None or reached is not None
+        ]
+
+    def finish(self, number: int) -> tuple[bool, list[str]]:
+        """At the last page: whether the read is whole, and the warnings if it is not.
+
+        Raises IncompleteReadError for a short read unless `on_total_mismatch` is "warn".
+        """
+        if not self._whole:
+            return True, []
+        short = [total for total in self.totals() if total.short]
+        fell = self._fell()
+        if not short and fell is None:
+            return True, []
+        if short:
+            first = short[0]
+            hint = self.paginator.short_read_hint()
+            message = (
+                f"incomplete read: {first.describe()}; the API offered no page after page "
+                f"{number}" + (f" ({hint})" if hint else "")
+            )
+            expected: int | None = first.expected
+            got = first.got
+        else:
+            message = f"incomplete read: {fell}"
+            expected, got = self.peak, self._latest
+        if self._on_mismatch == "warn":
+            return False, [self._warn(message + "; the read is marked incomplete")]
+        raise IncompleteReadError(
+            self._prefix
+            + message
+            + " (set `on_total_mismatch: warn` on the resource to accept a short read)",
+            expected=expected,
+            got=got,
+        )
