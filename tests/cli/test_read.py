@@ -86,3 +86,20 @@ def test_api_failure_exits_1_with_one_line(tmp_path):
     assert result.exit_code == 1
     assert "-> 401" in result.output
     assert "sandbox-token" not in result.output
+
+
+def test_verbose_logs_every_request_without_the_token(project):
+    import logging
+
+    try:
+        result = CliRunner().invoke(
+            app, ["-v", "read", "shop.customers", "-c", project, "--limit", "60"]
+        )
+    finally:
+        logger = logging.getLogger("interlink")
+        logger.handlers.clear()
+        logger.setLevel(logging.NOTSET)
+    assert result.exit_code == 0, result.output
+    requests = [line for line in result.output.splitlines() if "GET " in line]
+    assert len(requests) >= 2, result.output
+    assert "sandbox-token" not in result.output

@@ -13,7 +13,19 @@ import pytest
 import sqlalchemy as sa
 
 from interlink.config import InterlinkConfig
-from interlink.errors import ApiError, RateLimitedError, ServerError, TransportError
+from interlink.errors import (
+    ApiError,
+    AuthError,
+    ForbiddenError,
+    IncompleteReadError,
+    IncrementalError,
+    NotFoundError,
+    OAuthError,
+    RateLimitedError,
+    ServerError,
+    StateMismatchError,
+    TransportError,
+)
 from interlink.jobs import (
     JobContext,
     JobKinds,
@@ -182,3 +194,58 @@ def test_a_job_waiting_for_its_pipelines_lock_spends_no_attempt(
     assert (final.status, final.attempts) == ("completed", 1), final
     assert final.result is not None and final.result["counts"]["read"] == RECORDS
     assert stats.waited >= 3 and stats.completed == 1
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        AuthError("refused after the token refresh", status_code=401),
+        ForbiddenError("not allowed", status_code=403),
+        NotFoundError("no such resource path", status_code=404),
+        OAuthError("invalid_client", "unknown client", status_code=401),
+        StateMismatchError("the source changed", pipeline="p"),
+        IncrementalError("no updated_at in records"),
+    ],
+    ids=["401", "403", "404", "oauth-invalid-client", "state-mismatch", "incremental"],
+)
+def test_permanent_failures_fail_the_job_at_once(database_url: str, open_, error) -> None:
+    """Issue 11: retrying cannot fix refused credentials or a missing resource; main spent
+    every attempt (and hours of backoff) on them."""
+    store, queue = open_(config_for(database_url))
+    job = queue.enqueue(JobSpec("fail", max_attempts=5))
+    drain(queue, failing_with(error))
+    final = queue.get(job.id)
+    assert final is not None and (final.status, final.attempts) == ("failed", 1), final
+    assert final.error is not None and "permanent: not retried" in final.error
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        OAuthError("temporarily_unavailable", status_code=503),
+        IncompleteReadError("the total fell", expected=10, got=9),
+    ],
+    ids=["oauth-unavailable", "incomplete-read"],
+)
+def test_passing_failures_are_still_retried(database_url: str, open_, error) -> None:
+    store, queue = open_(config_for(database_url, retry_delay=100, retry_max_delay=100))
+    job = queue.enqueue(JobSpec("fail", max_attempts=5))
+    drain(queue, failing_with(error))
+    waiting = queue.get(job.id)
+    assert waiting is not None and (waiting.status, waiting.attempts) == ("queued", 1)
+
+
+def test_a_pipeline_job_with_refused_credentials_fails_at_once(
+    database_url: str, open_, shop: SandboxServer
+) -> None:
+    """The real path: the sandbox refuses the token with 401; the job fails in one attempt."""
+    config = customers_config(database_url, shop.url, jobs={"retry_delay": 0.01, "max_attempts": 5})
+    raw = config.model_dump(mode="json", by_alias=True)
+    raw["connections"]["shop"]["auth"] = {"type": "bearer", "token": "wrong-token"}
+    raw["connections"]["shop"]["retry"] = {"max_attempts": 1}
+    store, queue = open_(InterlinkConfig.model_validate(raw))
+    job = queue.enqueue(pipeline_job("customers"))
+    drain(queue, JobKinds.default())
+    final = queue.get(job.id)
+    assert final is not None and (final.status, final.attempts) == ("failed", 1), final
+    assert final.error is not None and final.error.startswith("AuthError")

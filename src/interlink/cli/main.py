@@ -71,10 +71,33 @@ def _show_version(value: bool) -> None:
         raise typer.Exit()
 
 
+def _log_requests(value: bool) -> None:
+    """`-v`: interlink's DEBUG log (one line per request, credentials masked) on stderr."""
+    if not value:
+        return
+    import logging
+    import sys
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("interlink")
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+
+
 @app.callback()
 def _root(
     ctx: typer.Context,
     config: ConfigOption = None,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            "-v",
+            callback=_log_requests,
+            help="Log every request to the APIs (credentials masked) on stderr.",
+        ),
+    ] = False,
     version: Annotated[
         bool,
         typer.Option(

@@ -25,7 +25,20 @@ from typing import Any, ClassVar, Literal, Protocol
 import sqlalchemy as sa
 
 from interlink.config import InterlinkConfig, JobsConfig
-from interlink.errors import ApiError, ConfigError, JobCancelledError, PipelineLockedError
+from interlink.errors import (
+    ApiError,
+    AuthError,
+    ConfigError,
+    ForbiddenError,
+    IncompleteReadError,
+    IncrementalError,
+    JobCancelledError,
+    NotFoundError,
+    OAuthError,
+    PaginationError,
+    PipelineLockedError,
+    StateMismatchError,
+)
 
 from ._model import Job, JobFilter, JobSpec, retry_delay
 
@@ -129,6 +142,25 @@ class Outcome:
 # Errors that trying again cannot fix: the job is dead-lettered at once.
 _FATAL: tuple[type[BaseException], ...] = (ConfigError, LookupError, TypeError)
 
+# OAuth token-endpoint errors that trying again cannot fix (RFC 6749 section 5.2).
+_OAUTH_PERMANENT = frozenset(
+    {"invalid_client", "invalid_grant", "unauthorized_client", "invalid_scope", "access_denied"}
+)
+
+
+def permanent(exc: BaseException) -> bool:
+    """Whether trying the job again cannot help: the credentials were refused (401 after
+    the token refresh, an OAuth client or grant the token endpoint rejects), the account
+    may not do this (403), the resource's path does not exist (404), or the pipeline
+    needs the user (a changed source, a missing incremental field, a refused link)."""
+    if isinstance(exc, IncompleteReadError):
+        return False  # the data moved under the read: the next attempt may well be whole
+    if isinstance(exc, AuthError | ForbiddenError | NotFoundError):
+        return True
+    if isinstance(exc, OAuthError):
+        return exc.error in _OAUTH_PERMANENT
+    return isinstance(exc, StateMismatchError | IncrementalError | PaginationError)
+
 
 async def execute(
     job: Job,
@@ -140,7 +172,8 @@ async def execute(
 ) -> Outcome:
     """Run one attempt of `job` (its `attempts` already counts this one) and say what next.
 
-    An unknown kind or a configuration error fails the job at once; any other error is
+    An unknown kind, a configuration error or a permanent failure (`permanent`: refused
+    credentials, 403, 404, a changed source...) fails the job at once; any other error is
     retried with backoff until `max_attempts`, then the job is dead-lettered (`failed`).
     An API error that says when to come back (`RateLimitedError.retry_after`, from a 429's
     Retry-After) is retried no sooner than that: the server's wait when it is longer than
@@ -166,6 +199,8 @@ async def execute(
         return Outcome("failed", error=_describe(exc))
     except Exception as exc:
         error = _describe(exc)
+        if permanent(exc):
+            return Outcome("failed", error=f"{error} (permanent: not retried)")
         if job.attempts >= job.max_attempts:
             noun = "attempt" if job.max_attempts == 1 else "attempts"
             return Outcome("failed", error=f"{error} (gave up after {job.attempts} {noun})")
