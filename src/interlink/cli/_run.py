@@ -35,6 +35,8 @@ async def _run(
             dry_run=dry_run,
             limit=limit,
             progress=progress,
+            # Nothing else runs on this process's event loop: commit on it.
+            offload=False,
         )
 
 
