@@ -332,20 +332,29 @@ def test_replace_never_swaps_in_an_incomplete_read(source, database):
     store.close()
 
 
-def test_rows_unseen_are_kept_when_records_of_the_read_failed(source, database):
-    """A record that failed is still in the source: its row must not be deleted as unseen."""
-    fake, url = source
-    pipeline = {
-        "source": "src.items",
-        "destination": "sql:items",
-        "deletes": "hard",
-        "fields": {"id": "id", "name": {"call": "tests.sync.fake_source:name_unless_13"}},
-    }
-    cfg = build(url, database, pipeline)
+def with_row_13(url: str, database: str, **pipeline: Any) -> tuple[InterlinkConfig, Store]:
+    """A pipeline whose mapping fails record 13, into a table that already has its row."""
+    cfg = build(
+        url,
+        database,
+        {
+            "source": "src.items",
+            "destination": "sql:items",
+            "fields": {"id": "id", "name": {"call": "tests.sync.fake_source:name_unless_13"}},
+            **pipeline,
+        },
+    )
     store = Store.open(cfg.database)
     with store.engine.begin() as conn:
         conn.exec_driver_sql("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT)")
         conn.exec_driver_sql("INSERT INTO items VALUES (13, 'item 13')")
+    return cfg, store
+
+
+def test_rows_unseen_are_kept_when_records_of_the_read_failed(source, database):
+    """A record that failed is still in the source: its row must not be deleted as unseen."""
+    fake, url = source
+    cfg, store = with_row_13(url, database, deletes="hard")
     fake.delete(20)
     first = run(cfg, store)
     assert first.status == "completed_with_errors" and first.counts["failed"] == 1
@@ -377,17 +386,7 @@ def test_failures_earlier_in_a_resumed_read_still_block_deletions(source, databa
     """Review finding: a resumed run started its counters at zero, so a record that failed
     before the interruption no longer blocked deletions by absence."""
     fake, url = source
-    pipeline = {
-        "source": "src.items",
-        "destination": "sql:items",
-        "deletes": "hard",
-        "fields": {"id": "id", "name": {"call": "tests.sync.fake_source:name_unless_13"}},
-    }
-    cfg = build(url, database, pipeline)
-    store = Store.open(cfg.database)
-    with store.engine.begin() as conn:
-        conn.exec_driver_sql("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT)")
-        conn.exec_driver_sql("INSERT INTO items VALUES (13, 'item 13')")
+    cfg, store = with_row_13(url, database, deletes="hard")
     with pytest.raises(JobCancelledError):
         run(cfg, store, should_stop=stop_after(2))
     resumed = run(cfg, store)
@@ -398,17 +397,7 @@ def test_failures_earlier_in_a_resumed_read_still_block_deletions(source, databa
 
 def test_replace_never_swaps_in_a_table_missing_failed_records(source, database):
     fake, url = source
-    pipeline = {
-        "source": "src.items",
-        "destination": "sql:items",
-        "write": "replace",
-        "fields": {"id": "id", "name": {"call": "tests.sync.fake_source:name_unless_13"}},
-    }
-    cfg = build(url, database, pipeline)
-    store = Store.open(cfg.database)
-    with store.engine.begin() as conn:
-        conn.exec_driver_sql("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT)")
-        conn.exec_driver_sql("INSERT INTO items VALUES (13, 'item 13')")
+    cfg, store = with_row_13(url, database, write="replace")
     with pytest.raises(SyncError, match="1 records failed"):
         run(cfg, store)
     assert ids(store, "items") == [13], "the old table stays"

@@ -46,6 +46,15 @@ _SAVE_STATE = (
         updated_at=sa.bindparam("b_at"),
     )
 )
+# The state's columns when no read is under way.
+_NO_READ: dict[str, Any] = {
+    "read_since": None,
+    "checkpoint": None,
+    "pending_cursor": None,
+    "full_read": False,
+    "staged": False,
+}
+
 _SAVE_COUNTS = (
     sa.update(runs)
     .where(runs.c.id == sa.bindparam("b_run"))
@@ -381,16 +390,7 @@ class Store:
     ) -> None:
         """In the caller's transaction: the read finished; `cursor` is where the next begins."""
         self._upsert_state(
-            conn,
-            pipeline,
-            cursor=cursor,
-            read_since=None,
-            checkpoint=None,
-            pending_cursor=None,
-            fingerprint=fingerprint,
-            full_read=False,
-            staged=False,
-            run_id=run_id,
+            conn, pipeline, cursor=cursor, fingerprint=fingerprint, run_id=run_id, **_NO_READ
         )
 
     def abandon_read(self, conn: sa.Connection, pipeline: str) -> None:
@@ -399,28 +399,11 @@ class Store:
         conn.execute(
             sa.update(state)
             .where(state.c.pipeline == pipeline)
-            .values(
-                read_since=None,
-                checkpoint=None,
-                pending_cursor=None,
-                full_read=False,
-                staged=False,
-                updated_at=self._clock(),
-            )
+            .values(updated_at=self._clock(), **_NO_READ)
         )
 
     def reset_state(self, conn: sa.Connection, pipeline: str) -> None:
-        self._upsert_state(
-            conn,
-            pipeline,
-            cursor=None,
-            read_since=None,
-            checkpoint=None,
-            pending_cursor=None,
-            fingerprint=None,
-            full_read=False,
-            staged=False,
-        )
+        self._upsert_state(conn, pipeline, cursor=None, fingerprint=None, **_NO_READ)
 
     def record_error(
         self,
