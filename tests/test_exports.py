@@ -16,6 +16,8 @@ PACKAGES = [
     "interlink.jobs",
     "interlink.server",
     "interlink.client",
+    "interlink.webhooks",
+    "interlink.connectors",
 ]
 
 

@@ -20,6 +20,9 @@ InterlinkError                        code -> API envelope "error.code"; exit_co
 ├── LeaseLostError                    a pipeline lock or job lease was taken over: stop now
 ├── SchemaOutdatedError               the database's schema is older than the code -> exit 2
 ├── OAuthError                        error, error_description from the token endpoint
+├── WebhookError                      a webhook delivery could not be accepted
+│   └── SignatureError                reason, status: 401 bad or missing signature (or
+│                                     stale timestamp), 400 malformed header
 ├── SyncError                         pipeline
 │   ├── PipelineLockedError           another run of the pipeline holds its lock
 │   ├── StateMismatchError            the source changed since its cursor was stored -> exit 2
@@ -69,10 +72,12 @@ __all__ = [
     "RecordError",
     "SchemaOutdatedError",
     "ServerError",
+    "SignatureError",
     "StateMismatchError",
     "SyncError",
     "TransportError",
     "UnknownTypeError",
+    "WebhookError",
 ]
 
 
@@ -319,6 +324,38 @@ class OAuthError(InterlinkError):
         if status_code is not None:
             text += f" (HTTP {status_code})"
         super().__init__(text)
+
+
+class WebhookError(InterlinkError):
+    """A webhook delivery could not be accepted."""
+
+    code = "WEBHOOK_ERROR"
+
+
+class SignatureError(WebhookError):
+    """A webhook delivery failed verification; nothing of it may be accepted.
+
+    `status` is what the receiving route answers: 401 when the signature (or the API key) is
+    missing or does not match, or the signed timestamp is outside the tolerance; 400 when a
+    header cannot be parsed. `reason` is a short fixed word for the rejected-deliveries log
+    (`signature_mismatch`, `malformed_header`, ...; see `interlink.webhooks.REJECT_REASONS`).
+    The message never quotes a secret, and never the header values themselves.
+    """
+
+    code = "INVALID_SIGNATURE"
+
+    def __init__(self, message: str, *, reason: str, status: int = 401) -> None:
+        if status not in (400, 401):
+            raise ValueError(f"a SignatureError answers 400 or 401; got {status}")
+        self.reason = reason
+        self.status = status
+        super().__init__(message)
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(message={str(self)!r}, reason={self.reason!r}, "
+            f"status={self.status!r})"
+        )
 
 
 class SyncError(InterlinkError):

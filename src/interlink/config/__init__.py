@@ -66,6 +66,19 @@ from interlink.config._service import (
 from interlink.config._source import ConfigSource
 from interlink.config._starter import STARTER_CONFIG
 from interlink.config._units import parse_size
+from interlink.config._webhooks import (
+    DEFAULT_WEBHOOK_TOLERANCE,
+    WEBHOOK_SCHEMES,
+    GitHubWebhookConfig,
+    HmacWebhookConfig,
+    ShopifyWebhookConfig,
+    SlackWebhookConfig,
+    StandardWebhookConfig,
+    StripeWebhookConfig,
+    WebhookFieldConfig,
+    WebhookSourceConfig,
+    WebhookSources,
+)
 
 __all__ = [
     "DEFAULT_RATE_LIMITS",
@@ -120,4 +133,15 @@ __all__ = [
     "parse_config",
     "parse_duration",
     "substitute_env",
+    "DEFAULT_WEBHOOK_TOLERANCE",
+    "WEBHOOK_SCHEMES",
+    "GitHubWebhookConfig",
+    "HmacWebhookConfig",
+    "ShopifyWebhookConfig",
+    "SlackWebhookConfig",
+    "StandardWebhookConfig",
+    "StripeWebhookConfig",
+    "WebhookFieldConfig",
+    "WebhookSourceConfig",
+    "WebhookSources",
 ]

@@ -23,6 +23,7 @@ from ._pipelines import PipelineConfig
 from ._resources import ResourceConfig, default_resource_type
 from ._service import JobsConfig, ServerConfig
 from ._units import parse_duration
+from ._webhooks import WebhookSources
 
 __all__ = [
     "AUTH_TYPES",
@@ -257,6 +258,8 @@ class InterlinkConfig(_Model):
     pipelines: dict[str, PipelineConfig] = Field(default_factory=dict)
     jobs: JobsConfig = JobsConfig()
     server: ServerConfig = ServerConfig()
+    webhooks: WebhookSources = Field(default_factory=dict)
+    """Pushes interlink accepts, by source name: `POST /api/v1/webhooks/{source}`."""
 
     def resource(self, name: str) -> tuple[str, str, ResourceConfig]:
         """`(connection, resource, config)` for `connection.resource` (KeyError if unknown)."""

@@ -1,0 +1,38 @@
+"""Webhooks interlink receives: signature verification today; the inbox and dispatch next.
+
+```python
+from interlink.webhooks import verify
+
+verified = verify(config.webhooks["billing"], headers, body, now=time.time())
+# Verified(scheme='stripe', delivery_id='evt_1...', event_type='invoice.paid', timestamp=...)
+```
+
+`verify` is pure (no clock, no I/O): one verifier per scheme of `webhooks:` (Standard
+Webhooks and Svix, Stripe, GitHub, Shopify, Slack, generic HMAC), constant-time comparison
+against every active secret, a tolerance on signed timestamps in both directions, and a
+`SignatureError` (400 or 401, with a `reason` from `REJECT_REASONS`) for anything that does
+not check out. `sign` builds the headers a sender would send, for tests and benchmarks.
+"""
+
+from __future__ import annotations
+
+from interlink.webhooks._inputs import (
+    MAX_HEADER_LENGTH,
+    MAX_SIGNATURES,
+    REJECT_REASONS,
+    HeaderInput,
+    Verified,
+)
+from interlink.webhooks._signature import SCHEME_DEFAULTS, SchemeDefaults, sign, verify
+
+__all__ = [
+    "MAX_HEADER_LENGTH",
+    "MAX_SIGNATURES",
+    "REJECT_REASONS",
+    "SCHEME_DEFAULTS",
+    "HeaderInput",
+    "SchemeDefaults",
+    "Verified",
+    "sign",
+    "verify",
+]
