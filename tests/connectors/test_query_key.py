@@ -153,3 +153,26 @@ async def test_a_server_error_on_a_query_key_connection_hides_the_key() -> None:
     shown = f"{caught.value} {caught.value!r}"
     assert caught.value.status_code == 500
     assert KEY not in shown and quote(KEY, safe="") not in shown and "api_key" not in shown
+
+
+@pytest.mark.parametrize("style", sorted(STYLES))
+async def test_a_key_in_the_connections_own_params_is_sent_once_and_shown_nowhere(
+    shop, style: str
+) -> None:
+    """Review finding: a key in `params:` (not `auth:`) was kept in Page.url and in the
+    checkpoints, and sent once more with every page (1, 2, 3, 4 copies)."""
+    url, log = shop
+    log.queries.clear()
+    config = InterlinkConfig.model_validate(
+        {
+            "connections": {
+                "shop": {"base_url": url, "params": {"api_key": KEY}, "retry": {"max_attempts": 1}}
+            },
+            "resources": {"shop": {"customers": STYLES[style]}},
+        }
+    )
+    async with Catalog(config) as connected:
+        pages = [page async for page in connected.resource("shop.customers").pages()]
+    assert len(pages) >= 4
+    assert not any(leaks(page.url) or leaks(page.checkpoint) for page in pages)
+    assert [sum(1 for k, _ in q if k == "api_key") for q in log.queries] == [1] * len(log.queries)

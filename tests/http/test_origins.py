@@ -263,3 +263,58 @@ async def test_a_direct_call_to_another_origin_goes_without_credentials(two_serv
     async with ApiClient(url_a, auth=BearerAuth(TOKEN), allowed_origins=[url_b]) as client:
         await client.get(f"{url_b}/items?page=2")
     assert b.authorization == [None, f"Bearer {TOKEN}"]
+
+
+async def test_connection_params_and_headers_are_masked_in_errors_and_logs(caplog) -> None:
+    """Review finding: `params: {appid: ...}` and `headers: {X-Api-Key: ...}` showed in
+    ApiError, its body excerpt and the DEBUG log."""
+    import logging
+
+    from interlink.errors import ApiError
+    from interlink.http import ApiClient
+
+    appid, header = "owm-SECRET-abc123456", "hdr-SECRET-zyx987654"
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        echoed = f"invalid key {request.headers.get('x-api-key')} / {request.url.params['appid']}"
+        return httpx.Response(401, text=echoed)
+
+    caplog.set_level(logging.DEBUG, logger="interlink")
+    async with ApiClient(
+        "https://api.example.com/v1",
+        params={"appid": appid, "format": "json"},
+        headers={"X-Api-Key": header, "Accept": "application/json"},
+        transport=httpx.MockTransport(handler),
+    ) as api:
+        with pytest.raises(ApiError) as caught:
+            await api.get("/items")
+        link = api.strip_credentials(f"https://api.example.com/v1/items?page=2&appid={appid}")
+    shown = [str(caught.value), str(caught.value.url), caught.value.body_excerpt or "", caplog.text]
+    assert caught.value.body_excerpt and "***" in caught.value.body_excerpt
+    assert not any(appid in text or header in text for text in shown)
+    assert link == "https://api.example.com/v1/items?page=2"
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "https://api.example.com/v1/x?p=2;api_key={key}",
+        "https://api.example.com/v1/x/{key}/next",
+        "https://api.example.com/v1/x?p=2#api_key={key}",
+        "https://api.example.com/v1/x?p={key},2",
+        "https://api.example.com/v1/x?next=https%3A%2F%2Fa%3Fapi_key%3D{key}",
+    ],
+)
+async def test_a_link_echoing_the_key_where_it_cannot_be_taken_out_is_refused(link) -> None:
+    """Review finding: only whole query pairs were taken out; a key echoed anywhere else
+    was stored in the checkpoint as it came."""
+    from interlink.errors import PaginationError
+
+    key = KEY
+    config = connection(AUTHS["api_key_query"])
+    transport = httpx.MockTransport(lambda request: httpx.Response(200))
+    async with client_from_config("echoes", config, transport=transport) as api:
+        assert api.strip_credentials(f"{BASE_URL}/x?p=2&api_key={key}") == f"{BASE_URL}/x?p=2"
+        with pytest.raises(PaginationError, match="refusing to store or follow it") as caught:
+            api.strip_credentials(link.format(key=key))
+    assert key not in str(caught.value)

@@ -109,3 +109,21 @@ def test_each_parser_refusal_has_a_status_and_a_message_without_the_bytes(data, 
     assert (found_status, found_field) == (status, field), str(error)
     assert "il_" not in message and "\\x00" not in message
     assert protocol_problem(None, 1024)[0] == 400
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/api/v1/jobs?access_token=#s3cr3t-value-1234&x=1",
+        "/api/v1/jobs?x=il%5Fabcdefgh_SECRETKEYVALUE1234",
+        "/api/v1/jobs?access_key=AKIA-SECRET-1234&pass=hunter22-SECRET",
+    ],
+)
+def test_the_access_log_masks_what_the_review_found(target) -> None:
+    """Review finding: a value starting with `#`, a percent-encoded key and the names
+    access_key and pass came through unmasked."""
+    from interlink.server._accesslog import mask_target
+
+    masked = mask_target(target)
+    assert "SECRET" not in masked and "s3cr3t" not in masked, masked
+    assert "***" in masked

@@ -25,13 +25,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
+from urllib.parse import unquote, urlencode
 
 import httpx
 import orjson
 
 from interlink._version import __version__
-from interlink.errors import ApiError
+from interlink.errors import ApiError, PaginationError
 from interlink.types import Clock, Sleep, WallClock
 
 from ._auth import ApiKeyAuth
@@ -56,6 +56,12 @@ _DEFAULT_HEADERS = {
     "Accept-Encoding": "gzip, deflate",
 }
 _KEYED_METHODS = frozenset({"POST", "PATCH"})
+# Connection headers whose values describe the request, never a credential.
+_PLAIN_HEADERS = frozenset(
+    {"accept", "accept-encoding", "accept-language", "content-type", "user-agent", "cache-control"}
+)
+# Shorter values would mask innocent text ("json", "v2") wherever they appear.
+_SECRET_MIN = 8
 _URL_CACHE_SIZE = 1024
 
 _TRUSTED = "interlink.trusted_url"
@@ -143,6 +149,7 @@ class ApiClient:
         self.origins = OriginPolicy(self.base_url, allowed_origins)
         self.headers = {**_DEFAULT_HEADERS, **(headers or {})}
         self.params = dict(params or {})
+        self._own_credentials(headers or {})
         self.idempotency_header = idempotency_header
         if not isinstance(timeout, httpx.Timeout):
             timeout = httpx.Timeout(timeout)
@@ -216,6 +223,13 @@ class ApiClient:
                 merged[header] = idempotency_key or uuid.uuid4().hex
         own_params = self.params if trusted else {}
         query = {**own_params, **params} if params else own_params
+        # What is stored and shown: the connection's own params but those holding a
+        # secret (an `appid` key), then the call's.
+        plain = {k: v for k, v in own_params.items() if not self.redactor.is_secret(v)}
+        visible = {**plain, **params} if params else plain
+        shown = url
+        if visible:
+            shown += ("&" if "?" in url else "?") + _encode_query(visible)
         if query:
             url += ("&" if "?" in url else "?") + _encode_query(query)
         timeout_ext = self._timeout
@@ -231,7 +245,24 @@ class ApiClient:
         )
         if trusted:
             request.extensions[_TRUSTED] = request.url
+        # Stored and shown without the connection's auth or secret params.
+        request.extensions[URL_BEFORE_AUTH] = (
+            request.url if shown == url else self._parse_url(shown)
+        )
         return request
+
+    def _own_credentials(self, headers: Mapping[str, str]) -> None:
+        """The connection's own `params:` and `headers:` often carry a key (`appid=`,
+        `X-Api-Key:`): their values are masked wherever they could show, and its params are
+        taken out of the links a server hands back (they are added again at send time, so
+        a link that echoes them never carries them twice)."""
+        for name, value in self.params.items():
+            self.redactor.add_own_param(name)
+            if isinstance(value, str) and len(value) >= _SECRET_MIN:
+                self.redactor.add_secret(value)
+        for name, value in headers.items():
+            if name.lower() not in _PLAIN_HEADERS and len(value) >= _SECRET_MIN:
+                self.redactor.add_secret(value)
 
     @property
     def origin(self) -> str:
@@ -269,8 +300,17 @@ class ApiClient:
         """
         if url is self._stripped:
             return url  # the same link again: the reader vets what the paginator resolved
-        self._stripped = strip_query_params(url, self.redactor.is_credential)
-        return self._stripped
+        stripped = strip_query_params(url, self.redactor.is_credential)
+        if self.redactor.holds_secret(unquote(unquote(stripped))):
+            # Echoed somewhere no parameter can be taken out (a path segment, a fragment,
+            # inside another parameter's value): never stored, never followed.
+            raise PaginationError(
+                f"connection {self.name or self.origin}: the API's link carries the "
+                "connection's credential where it cannot be taken out (outside its own query "
+                "parameter); refusing to store or follow it"
+            )
+        self._stripped = stripped
+        return stripped
 
     def _parse_url(self, url: str) -> httpx.URL:
         # Parsing a URL is the biggest cost of building a request (~15 us, more with params

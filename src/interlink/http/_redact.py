@@ -47,6 +47,20 @@ class Redactor:
         self._names.add(name.lower())
         self._credential_params.add(name.lower())
 
+    def add_own_param(self, name: str) -> None:
+        """A query parameter the connection adds to every request itself (`params:`): taken
+        out of the links a server hands back, so it is added once at send time. Its value
+        is masked only when registered with `add_secret`."""
+        self._credential_params.add(name.lower())
+
+    def holds_secret(self, text: str) -> bool:
+        """Whether any registered secret appears anywhere in `text` (in any of its forms)."""
+        return self._pattern is not None and self._pattern.search(text) is not None
+
+    def is_secret(self, value: object) -> bool:
+        """Whether `value` is one of the secrets registered with `add_secret`."""
+        return isinstance(value, str) and value in self._values
+
     def is_credential(self, name: str, value: str) -> bool:
         """Whether a query parameter is the connection's own credential: the parameter
         named with `add_param`, or a value that is a secret this redactor knows.

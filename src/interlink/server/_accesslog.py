@@ -31,13 +31,15 @@ ACCESS_LOGGER = "uvicorn.access"
 MASK = "***"
 
 SECRET_NAME = re.compile(
-    r"token|secret|passw|api[_-]?key|apikey|signature|credential|session|private|"
-    r"code_verifier|^key$|^sig$|^code$|^auth$|^authorization$|^jwt$|^x-amz-security"
+    r"token|secret|pass|api[_-]?key|apikey|access[_-]?key|signature|credential|session|"
+    r"private|code_verifier|^key$|^sig$|^code$|^auth$|^authorization$|^jwt$|^x-amz-security"
 )
 """Query parameter names (lower-cased) whose values the access log never shows."""
 
-_PARAM = re.compile(r"(?P<head>[?&;](?P<name>[^=&;#\s]+)=)(?P<value>[^&;#\s]*)")
+# A value runs to the next `&`, `;` or space: a `#` in a request target is part of it.
+_PARAM = re.compile(r"(?P<head>[?&;](?P<name>[^=&;#\s]+)=)(?P<value>[^&;\s]*)")
 _API_KEY = re.compile(r"il_[a-z0-9]{8}_[A-Za-z0-9]+")
+_ENCODED = re.compile(r"%[0-9A-Fa-f]{2}")
 
 
 def _mask_param(match: re.Match[str]) -> str:
@@ -52,6 +54,13 @@ def mask_target(text: str) -> str:
     API-key-shaped strings masked; everything else as it was."""
     if "=" in text:
         text = _PARAM.sub(_mask_param, text)
+    if "%" in text and _ENCODED.search(text):
+        # A key percent-encoded (`il%5F...`) is still a key: decoded, it is masked above.
+        decoded = unquote_plus(text)
+        if decoded != text and ("il_" in decoded or _PARAM.search(decoded)):
+            masked = mask_target(decoded)
+            if masked != decoded:
+                return masked
     if "il_" in text:
         text = _API_KEY.sub(MASK, text)
     return text
