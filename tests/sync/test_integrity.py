@@ -504,3 +504,30 @@ def test_a_resumed_offset_read_after_deletions_upstream_is_incomplete(source, da
     assert again.ok
     assert ids(store, "items") == [n for n in range(1, COUNT + 1) if n != 5]
     store.close()
+
+
+def test_a_replace_records_only_the_columns_its_table_did_not_have(source, database):
+    """Review finding: each staging table is new, and every run of a replace recorded all
+    of its columns again in interlink_schema_changes."""
+    fake, url = source
+    cfg = build(
+        url, database, {"source": "src.items", "destination": "sql:items", "write": "replace"}
+    )
+    store = Store.open(cfg.database)
+
+    def changes() -> list[tuple[str, str]]:
+        with store.engine.connect() as conn:
+            rows = conn.exec_driver_sql(
+                "SELECT column_name, column_type FROM interlink_schema_changes ORDER BY id"
+            )
+            return [tuple(row) for row in rows]
+
+    assert run(cfg, store).ok
+    first = changes()
+    assert {column for column, _ in first} == {"id", "name", "score", "updated_at"}
+    assert run(cfg, store).ok
+    assert changes() == first, "nothing new on the second replace"
+    fake.touch(2, colour="red")
+    assert run(cfg, store).ok
+    assert changes() == [*first, ("colour", "text")]
+    store.close()

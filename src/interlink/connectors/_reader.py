@@ -25,7 +25,7 @@ from interlink.errors import ApiError
 
 from ._cursor import CursorTracker
 from ._page import Fetched, Page, Record, RequestSpec
-from ._paginators import BasePaginator, _int
+from ._paginator_base import BasePaginator, as_int
 from ._selectors import MISSING, compile_selector
 from ._totals import OnTotalMismatch, ReadWatch
 
@@ -165,8 +165,8 @@ async def read_pages(
     if resume:
         paginator.restore(resume, spec)
         # Checkpoints from before records were counted leave the count unknown.
-        received = _int(resume.get("received"))
-        announced = _int(resume.get("announced"))
+        received = as_int(resume.get("received"))
+        announced = as_int(resume.get("announced"))
     else:
         paginator.init_request(spec)
     if follow is not None:

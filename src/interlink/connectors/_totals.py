@@ -32,7 +32,7 @@ from interlink.errors import IncompleteReadError, PaginationError
 from ._page import Record, RequestSpec
 
 if TYPE_CHECKING:
-    from ._paginators import BasePaginator
+    from ._paginator_base import BasePaginator
 
 __all__ = ["ReadWatch", "Total", "header_total"]
 

@@ -6,7 +6,7 @@ from ._factory import build_auth, client_from_config
 from ._headers import RateLimitInfo, parse_rate_limit, parse_retry_after
 from ._oauth2 import ClientCredentialsAuth, MemoryTokenSource, OAuth2TokenAuth, TokenEndpoint
 from ._ratelimit import RateLimiter, RateLimitTransport, ServerLimits, TokenBucket
-from ._redact import Redactor
+from ._redact import MASK, SECRET_PARAM, Redactor
 from ._retry import IDEMPOTENT_METHODS, RetryBudget, RetryPolicy, RetryTransport, full_jitter
 from ._status import error_for_exception, error_for_response, error_message
 from ._transports import AiohttpTransport, create_transport
@@ -28,7 +28,9 @@ __all__ = [
     "RateLimitInfo",
     "RateLimitTransport",
     "RateLimiter",
+    "MASK",
     "Redactor",
+    "SECRET_PARAM",
     "RetryBudget",
     "RetryPolicy",
     "RetryTransport",

@@ -18,7 +18,8 @@ __all__ = ["MASK", "SECRET_PARAM", "Redactor"]
 MASK = "***"
 
 SECRET_PARAM = re.compile(
-    r"token|secret|password|passwd|api[_-]?key|signature|code_verifier|^key$|^sig$|^code$|^auth$"
+    r"token|secret|pass|api[_-]?key|apikey|access[_-]?key|signature|credential|session|"
+    r"private|code_verifier|^key$|^sig$|^code$|^auth$|^authorization$|^jwt$|^x-amz-security"
 )
 """Query parameter names (lower-cased) whose values are credentials."""
 

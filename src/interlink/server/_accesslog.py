@@ -19,6 +19,8 @@ import logging
 import re
 from urllib.parse import unquote_plus
 
+from interlink.http import MASK, SECRET_PARAM
+
 __all__ = [
     "ACCESS_LOGGER",
     "SECRET_NAME",
@@ -28,13 +30,10 @@ __all__ = [
 ]
 
 ACCESS_LOGGER = "uvicorn.access"
-MASK = "***"
 
-SECRET_NAME = re.compile(
-    r"token|secret|pass|api[_-]?key|apikey|access[_-]?key|signature|credential|session|"
-    r"private|code_verifier|^key$|^sig$|^code$|^auth$|^authorization$|^jwt$|^x-amz-security"
-)
-"""Query parameter names (lower-cased) whose values the access log never shows."""
+SECRET_NAME = SECRET_PARAM
+"""Query parameter names (lower-cased) whose values the access log never shows: the same
+list `interlink.http` masks in its own logs."""
 
 # A value runs to the next `&`, `;` or space: a `#` in a request target is part of it.
 _PARAM = re.compile(r"(?P<head>[?&;](?P<name>[^=&;#\s]+)=)(?P<value>[^&;\s]*)")

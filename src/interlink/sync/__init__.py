@@ -1,6 +1,7 @@
 """Pipelines: source resource -> filter -> field mapping -> destination, with checkpoints."""
 
 from ._api_sink import ApiSink, BatchOutcome
+from ._column_kinds import ColumnKind, as_text, infer_kind
 from ._conflicts import Decision, decide, newer
 from ._filter import FilterError, compile_filter
 from ._mapping import FieldMapping, MappingError, compile_mapping
@@ -8,14 +9,7 @@ from ._resolve import resolve
 from ._runner import Progress, RunResult, run_pipeline
 from ._sink import BatchCounts, Sink, WritePlan
 from ._sql_sink import SqlSink
-from ._table_writer import (
-    ColumnKind,
-    SchemaChange,
-    TableWriter,
-    WriteCounts,
-    as_text,
-    infer_kind,
-)
+from ._table_writer import SchemaChange, TableWriter, WriteCounts
 
 __all__ = [
     "ApiSink",

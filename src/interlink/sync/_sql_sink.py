@@ -28,8 +28,9 @@ from interlink.config import PipelineConfig
 from interlink.connectors import Record
 from interlink.store import Store
 
+from ._column_kinds import as_text
 from ._sink import BatchCounts, WritePlan
-from ._table_writer import TableWriter, as_text
+from ._table_writer import TableWriter
 
 __all__ = ["DELETED_AT", "SqlSink", "is_deleted", "side_table"]
 

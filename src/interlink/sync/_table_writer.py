@@ -37,22 +37,27 @@ column whose values do not all fit it gets per-value work.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from itertools import compress
 from operator import itemgetter
 from typing import Any, Literal
 
-import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 from interlink.errors import ConfigError
 
-__all__ = ["ColumnKind", "SchemaChange", "TableWriter", "WriteCounts", "as_text", "infer_kind"]
+from ._batch_check import BatchCheck
+from ._column_kinds import (
+    EXACT_INT,
+    ColumnKind,
+    kind_needed,
+    sqlite_text,
+)
+from ._column_names import PG_NAME_BYTES, column_name, fold_name, name_digest
 
-ColumnKind = Literal["boolean", "integer", "float", "text", "json"]
+__all__ = ["SchemaChange", "TableWriter", "WriteCounts"]
+
 WriteMode = Literal["append", "replace", "merge"]
 
 _TYPES: dict[str, Any] = {
@@ -62,29 +67,6 @@ _TYPES: dict[str, Any] = {
     "text": sa.Text(),
     # JSONB on PostgreSQL: plain JSON there has no equality, which the upsert compares.
     "json": sa.JSON().with_variant(postgresql.JSONB(), "postgresql"),
-}
-
-_NONE = type(None)
-_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1  # BIGINT, and SQLite's INTEGER
-_EXACT = 2**53  # every integer up to this magnitude is exactly a double
-_INF = float("inf")
-_PG_NAME_BYTES = 63  # PostgreSQL cuts longer identifiers (NAMEDATALEN - 1)
-
-_KIND_OF: dict[type, ColumnKind] = {
-    bool: "boolean",
-    int: "integer",
-    float: "float",
-    str: "text",
-    dict: "json",
-    list: "json",
-}
-# The value types a column of each kind stores as they are (None fits every column).
-_FITS: dict[str, frozenset[type]] = {
-    "boolean": frozenset({bool}),
-    "integer": frozenset({int}),
-    "float": frozenset({float, int}),
-    "text": frozenset({str}),
-    "json": frozenset({dict, list}),
 }
 
 
@@ -112,80 +94,6 @@ class WriteCounts:
     """Records not written, each with the reason (the rest of the batch was written)."""
 
 
-def infer_kind(value: Any) -> ColumnKind | None:
-    """The column kind of one value; None for None (it says nothing)."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer" if _INT_MIN <= value <= _INT_MAX else "text"
-    if isinstance(value, float):
-        return "float"
-    if isinstance(value, dict | list):
-        return "json"
-    return "text"
-
-
-def _widen(a: ColumnKind | None, b: ColumnKind | None) -> ColumnKind | None:
-    if a is None or a == b:
-        return b
-    if b is None:
-        return a
-    if {a, b} == {"integer", "float"}:
-        return "float"
-    return "text"
-
-
-def _number_text(value: float) -> str:
-    text = repr(value)
-    return text[:-2] if text.endswith(".0") else text
-
-
-def as_text(value: Any) -> str:
-    """How a value that is not a string is stored in a text column: `true`/`false`, the
-    number's shortest digits (10.5, 2, 1e+20), objects and arrays as JSON."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return _number_text(value)
-    if isinstance(value, dict | list):
-        return orjson.dumps(value, default=str).decode()
-    return str(value)
-
-
-def _sqlite_text(value: Any, kind: str) -> Any:
-    """`as_text` for a value stored in SQLite under the column kind `kind` (a rebuild)."""
-    if value is None:
-        return None
-    if kind == "boolean" and isinstance(value, int):
-        return "true" if value else "false"
-    return as_text(value)
-
-
-def _digest(name: str, size: int) -> str:
-    return hashlib.sha1(name.encode()).hexdigest()[:size]
-
-
-def _fold(name: str) -> str:
-    """A name as SQLite compares it: ASCII letters without case, everything else as is."""
-    return name.translate(_ASCII_LOWER)
-
-
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
-
-
-def column_name(field: str, dialect: str) -> str:
-    """The column a field is stored in, before case clashes: the field's own name, or on
-    PostgreSQL, for a name over 63 bytes, its first bytes, `_` and a hash of the whole."""
-    if dialect != "postgresql" or len(field.encode()) <= _PG_NAME_BYTES:
-        return field
-    head = field.encode()[: _PG_NAME_BYTES - 11].decode("utf-8", "ignore")
-    return f"{head}_{_digest(field, 10)}"
-
-
 def _rows(records: Sequence[dict[str, Any]], fields: Sequence[str]) -> list[tuple[Any, ...]]:
     """The records' values of `fields` as tuples, a missing field None."""
     # Usually every record has every field: one C-level itemgetter pass takes them all.
@@ -204,157 +112,6 @@ def _rows(records: Sequence[dict[str, Any]], fields: Sequence[str]) -> list[tupl
         except KeyError:
             rows.append(tuple(map(record.get, fields)))
     return rows
-
-
-def _fits(current: ColumnKind, values: Sequence[Any], types: set[type]) -> bool:
-    """Whether values of `types` (None left out) all fit a `current` column as they are."""
-    if not types <= _FITS[current]:
-        return False
-    if current == "integer":
-        try:
-            low, high = min(values), max(values)
-        except TypeError:  # None among them
-            present = list(filter(None, values))
-            low, high = (min(present), max(present)) if present else (0, 0)
-        return bool(_INT_MIN <= low and high <= _INT_MAX)
-    if current == "float" and int in types:
-        return _within(values, _EXACT) or _ints_within(values, -_EXACT, _EXACT)
-    return True
-
-
-def _within(values: Sequence[Any], bound: int) -> bool:
-    """A quick C-level test: every number's magnitude is at most `bound`."""
-    return bool(max(map(abs, filter(None, values)), default=0) <= bound)
-
-
-def _ints_within(values: Sequence[Any], low: int, high: int) -> bool:
-    ints = [v for v in values if type(v) is int]
-    return not ints or (low <= min(ints) and max(ints) <= high)
-
-
-def _kind_needed(
-    current: ColumnKind | None, values: Sequence[Any], types: set[type]
-) -> ColumnKind | None:
-    """The narrowest kind that holds a `current` column's values and `values` exactly."""
-    if not types:
-        return current
-    if current is not None and _fits(current, values, types):
-        return current
-    kind = current
-    for value_type in types:
-        kind = _widen(kind, _KIND_OF.get(value_type, "text"))
-    if kind in ("integer", "float") and not _fits(kind, values, types):
-        return "text"  # an integer beyond what the column holds exactly
-    return kind
-
-
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(map(_has_nul, value))
-    return False
-
-
-class _Check:
-    """One batch's rows, column by column: the records that cannot be stored, the kinds
-    the columns need, and the values converted for the kinds the columns have."""
-
-    def __init__(self, rows: list[tuple[Any, ...]], width: int) -> None:
-        self.rows = rows
-        self.width = width
-        self.index = list(range(len(rows)))  # each row's place in the batch
-        self.failed: dict[int, str] = {}
-        self._columns()
-
-    def _columns(self) -> None:
-        self.columns: list[Sequence[Any]] = (
-            list(zip(*self.rows, strict=True)) if self.rows else [()] * self.width
-        )
-        self.types = []
-        for values in self.columns:
-            types = set(map(type, values))
-            types.discard(_NONE)
-            self.types.append(types)
-
-    def fail(self, at: Sequence[int], reason: str) -> None:
-        for row in at:
-            self.failed.setdefault(self.index[row], reason)
-
-    def drop_failed(self) -> None:
-        if not self.failed:
-            return
-        keep = [i not in self.failed for i in self.index]
-        if all(keep):
-            return
-        self.rows = list(compress(self.rows, keep))
-        self.index = list(compress(self.index, keep))
-        self._columns()
-
-    def unstorable(
-        self, dialect: str, kinds: Sequence[ColumnKind | None], keys: set[int], names: list[str]
-    ) -> None:
-        """Fail the rows with a value no column could take."""
-        for at, (values, types) in enumerate(zip(self.columns, self.types, strict=True)):
-            if at in keys and types & {dict, list}:
-                rows = [i for i, v in enumerate(values) if type(v) in (dict, list)]
-                self.fail(
-                    rows, f"the key {names[at]} is an object or array; a key is text or a number"
-                )
-            if dialect == "postgresql" and str in types:
-                texts = values if types == {str} else [v if type(v) is str else "" for v in values]
-                if "\x00" in "".join(filter(None, texts)):
-                    rows = [i for i, v in enumerate(texts) if v and "\x00" in v]
-                    self.fail(
-                        rows,
-                        f"column {names[at]}: PostgreSQL cannot store the NUL character "
-                        "(\\x00) in text",
-                    )
-            if dialect == "sqlite" and float in types and kinds[at] != "text":
-                # Summing the floats is one C-level pass; NaN (or an overflow) shows.
-                floats = (
-                    values
-                    if types == {float}
-                    else [0.0 if type(v) is not float else v for v in values]
-                )
-                total = sum(filter(None, floats))
-                if total != total or total in (_INF, -_INF):
-                    rows = [i for i, v in enumerate(floats) if v != v]
-                    self.fail(
-                        rows,
-                        f"column {names[at]}: SQLite cannot store NaN (it would read back as NULL)",
-                    )
-        self.drop_failed()
-
-    def convert(self, dialect: str, kinds: Sequence[ColumnKind], names: list[str]) -> None:
-        """Put the values in the form their columns store: text for a text column, JSON
-        text for a JSON column."""
-        changed = False
-        dumps = orjson.dumps
-        for at, (values, types, kind) in enumerate(
-            zip(self.columns, self.types, kinds, strict=True)
-        ):
-            if kind == "text" and not types <= {str}:
-                self.columns[at] = [
-                    v if v is None or type(v) is str else as_text(v) for v in values
-                ]
-                changed = True
-            elif kind == "json" and types:
-                dumped = [None if v is None else dumps(v, default=str).decode() for v in values]
-                self.columns[at] = dumped
-                changed = True
-                if dialect == "postgresql" and "\\u0000" in "".join(filter(None, dumped)):
-                    rows = [i for i, v in enumerate(values) if _has_nul(v)]
-                    self.fail(
-                        rows,
-                        f"column {names[at]}: PostgreSQL cannot store the NUL character "
-                        "(\\u0000) in JSON",
-                    )
-        if changed:
-            self.rows = list(zip(*self.columns, strict=True)) if self.rows else []
-        self.drop_failed()
 
 
 @dataclass
@@ -398,10 +155,10 @@ class TableWriter:
         if mode == "merge" and not self.primary_key:
             raise ValueError(f"table {table}: write mode merge needs a primary key")
         self.dialect = engine.dialect.name
-        if self.dialect == "postgresql" and len(table.encode()) > _PG_NAME_BYTES:
+        if self.dialect == "postgresql" and len(table.encode()) > PG_NAME_BYTES:
             raise ConfigError(
                 f"the table name {table!r} is {len(table.encode())} bytes long and "
-                f"PostgreSQL keeps {_PG_NAME_BYTES}: choose a shorter one",
+                f"PostgreSQL keeps {PG_NAME_BYTES}: choose a shorter one",
                 key="destination",
             )
         self._quote = engine.dialect.identifier_preparer.quote
@@ -436,7 +193,7 @@ class TableWriter:
         self.columns = columns
         self._fields = {name: name for name in columns}
         self._sources = list(columns)
-        self._folded = {_fold(name): name for name in columns}
+        self._folded = {fold_name(name): name for name in columns}
         self._statements.clear()
         self._prepared = None
         self._keys = []
@@ -451,10 +208,10 @@ class TableWriter:
         assert self.columns is not None
         name = column_name(field, self.dialect)
         if self.dialect == "sqlite" and name not in self.columns:
-            owner = self._folded.get(_fold(name))
+            owner = self._folded.get(fold_name(name))
             if owner is not None and owner != name:
                 # `Name` beside `name`: another field, so a column of its own.
-                name = f"{field}__{_digest(field, 8)}"
+                name = f"{field}__{name_digest(field, 8)}"
         return name
 
     def _position(self, column: str) -> int:
@@ -513,10 +270,10 @@ class TableWriter:
         columns = [*self.columns, *(column for _, column in added)]
         names = [self._label(f, c) for f, c in zip(fields, columns, strict=True)]
         keys = {i for i, f in enumerate(fields) if f in self.primary_key}
-        check = _Check(_rows(records, fields), len(fields))
+        check = BatchCheck(_rows(records, fields), len(fields))
         check.unstorable(self.dialect, kinds, keys, names)
         needed = [
-            _kind_needed(kind, values, types)
+            kind_needed(kind, values, types)
             for kind, values, types in zip(kinds, check.columns, check.types, strict=True)
         ]
         changes = self._apply(conn, fields, added, kinds, needed)
@@ -557,7 +314,7 @@ class TableWriter:
                 self._sources[self._position(column)] = name
             elif column not in taken:
                 taken.add(column)
-                self._folded.setdefault(_fold(column), column)
+                self._folded.setdefault(fold_name(column), column)
                 added.append((name, column))
         return added
 
@@ -622,7 +379,7 @@ class TableWriter:
         q = self._quote
         sql = (
             f"SELECT 1 FROM {q(self.name)} "
-            f"WHERE {q(column)} > {_EXACT} OR {q(column)} < -{_EXACT} LIMIT 1"
+            f"WHERE {q(column)} > {EXACT_INT} OR {q(column)} < -{EXACT_INT} LIMIT 1"
         )
         return conn.exec_driver_sql(sql).first() is not None
 
@@ -658,7 +415,7 @@ class TableWriter:
         driver = conn.connection.driver_connection
         assert driver is not None
         # Numbers become text in Python: SQLite's own CAST keeps 15 digits of a double.
-        driver.create_function("interlink_text", 2, _sqlite_text, deterministic=True)
+        driver.create_function("interlink_text", 2, sqlite_text, deterministic=True)
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {q(temp)}")
         self._table(temp, self.columns).create(conn)
         names = ", ".join(q(c) for c in self.columns)

@@ -1,0 +1,385 @@
+"""Paginators that follow what each page hands over: a cursor, a next URL, a `Link`
+header, a Relay `endCursor`. Only the cursor or link decides whether there is a next page;
+a cursor or link seen twice, or too many empty pages in a row, stops a loop."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from interlink.errors import PaginationError
+
+from ._page import Fetched, Record, RequestSpec
+from ._paginator_base import MAX_EMPTY_PAGES, BasePaginator, as_int
+from ._selectors import MISSING, compile_selector, peek_string
+from ._totals import Total
+
+__all__ = [
+    "CursorPaginator",
+    "LinkHeaderPaginator",
+    "NextUrlPaginator",
+    "RelayPaginator",
+]
+
+
+class _BodyTotal:
+    """The count of records at `total_path` in the body (DRF's `count`), for paginators that
+    do not need it to page."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        self.value: int | None = None
+        self._select = compile_selector(path) if path else None
+
+    def update(self, fetched: Fetched) -> None:
+        if self._select is not None:
+            value = as_int(self._select(fetched.body))
+            if value is not None:
+                self.value = value
+
+    def totals(self) -> list[Total]:
+        if self.value is None:
+            return []
+        return [Total(self.value, None, f"the `{self.path}` field")]
+
+
+class _EmptyRun:
+    """Counts empty pages in a row that still point further: a filtered scan sends some,
+    an API that links on forever sends them without end."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.count = 0
+
+    def update(self, records: list[Record]) -> None:
+        self.count = 0 if records else self.count + 1
+        if self.count > self.limit:
+            raise PaginationError(
+                f"the API sent {self.limit} empty pages in a row, each pointing to yet "
+                "another page; stopping (raise `max_empty_pages` if this API really has "
+                "such long runs of empty pages)"
+            )
+
+
+class CursorPaginator(BasePaginator):
+    """The next page's cursor comes in the body and goes back as a parameter.
+
+    The cursor alone decides whether there is a next page: a filtered scan may send empty
+    pages that still carry one. A cursor sent twice stops the read (PaginationError).
+    """
+
+    def __init__(
+        self,
+        cursor_path: str = "next_cursor",
+        *,
+        cursor_param: str = "cursor",
+        page_size: int | None = None,
+        size_param: str = "limit",
+        max_empty_pages: int = MAX_EMPTY_PAGES,
+        total_path: str | None = None,
+    ) -> None:
+        self.cursor_param = cursor_param
+        self.page_size = page_size
+        self.size_param = size_param
+        self.cursor: str | None = None
+        self._cursor = compile_selector(cursor_path)
+        self._cursor_path = cursor_path
+        self._seen: set[str] = set()
+        self._empty = _EmptyRun(max_empty_pages)
+        self._body_total = _BodyTotal(total_path)
+
+    def init_request(self, spec: RequestSpec) -> None:
+        if self.page_size:
+            spec.params[self.size_param] = self.page_size
+
+    def update_state(self, fetched: Fetched, records: list[Record]) -> None:
+        self._body_total.update(fetched)
+        value = self._cursor(fetched.body)
+        cursor = None if value in (None, "", MISSING) else str(value)
+        if cursor is not None and cursor in self._seen:
+            raise PaginationError(f"the API sent cursor {cursor!r} twice; stopping a loop")
+        self.cursor = cursor
+        self.has_next_page = cursor is not None
+        if cursor is not None:
+            self._seen.add(cursor)
+            self._empty.update(records)
+
+    def update_request(self, spec: RequestSpec) -> None:
+        spec.params[self.cursor_param] = self.cursor
+
+    def peek(self, fetched: Fetched, spec: RequestSpec) -> RequestSpec | None:
+        cursor = peek_string(fetched.content, self._cursor_path)
+        if not isinstance(cursor, str) or not cursor or cursor in self._seen:
+            return None
+        guess = spec.copy()
+        guess.params[self.cursor_param] = cursor
+        return guess
+
+    def state(self) -> dict[str, Any] | None:
+        return {"cursor": self.cursor} if self.has_next_page else None
+
+    def restore(self, state: dict[str, Any], spec: RequestSpec) -> None:
+        cursor = state.get("cursor")
+        if not isinstance(cursor, str) or not cursor:
+            raise PaginationError(f"bad cursor checkpoint {state!r}")
+        self.cursor = cursor
+        self.init_request(spec)
+        spec.params[self.cursor_param] = cursor
+
+    def asked(self) -> tuple[str, int] | None:
+        return (self.size_param, self.page_size) if self.page_size else None
+
+    def position_param(self) -> str | None:
+        return self.cursor_param
+
+    def totals(self) -> list[Total]:
+        return self._body_total.totals()
+
+
+class _NextLinkPaginator(BasePaginator):
+    """Follows a full URL to the next page; the URL carries every parameter."""
+
+    def __init__(
+        self,
+        *,
+        page_size: int | None = None,
+        size_param: str = "limit",
+        max_empty_pages: int = MAX_EMPTY_PAGES,
+        total_path: str | None = None,
+    ) -> None:
+        self.page_size = page_size
+        self.size_param = size_param
+        self.next_url: str | None = None
+        self._seen: set[str] = set()
+        self._empty = _EmptyRun(max_empty_pages)
+        self._body_total = _BodyTotal(total_path)
+
+    @abstractmethod
+    def _find_next(self, fetched: Fetched) -> str | None: ...
+
+    def init_request(self, spec: RequestSpec) -> None:
+        if self.page_size:
+            spec.params[self.size_param] = self.page_size
+
+    def update_state(self, fetched: Fetched, records: list[Record]) -> None:
+        self._body_total.update(fetched)
+        url = self._find_next(fetched)
+        if url:
+            url = fetched.resolve(url)
+        if url and url in self._seen:
+            raise PaginationError(f"the API linked to {url} twice; stopping a loop")
+        self.next_url = url or None
+        self.has_next_page = bool(url)
+        if url:
+            self._seen.add(url)
+            self._empty.update(records)
+
+    def update_request(self, spec: RequestSpec) -> None:
+        assert self.next_url is not None
+        spec.url = self.next_url
+        spec.params = {}
+
+    def _peek_url(self, fetched: Fetched) -> str | None:
+        return None
+
+    def peek(self, fetched: Fetched, spec: RequestSpec) -> RequestSpec | None:
+        url = self._peek_url(fetched)
+        if url:
+            url = fetched.resolve(url)
+        if not url or url in self._seen:
+            return None
+        return RequestSpec(url, {})
+
+    def state(self) -> dict[str, Any] | None:
+        return {"url": self.next_url} if self.has_next_page else None
+
+    def restore(self, state: dict[str, Any], spec: RequestSpec) -> None:
+        url = state.get("url")
+        if not isinstance(url, str) or not url:
+            raise PaginationError(f"bad next-URL checkpoint {state!r}")
+        self.next_url = url
+        self.update_request(spec)
+
+    def asked(self) -> tuple[str, int] | None:
+        return (self.size_param, self.page_size) if self.page_size else None
+
+    def totals(self) -> list[Total]:
+        return self._body_total.totals()
+
+
+class NextUrlPaginator(_NextLinkPaginator):
+    """The next page's URL is in the body (`{"results": [...], "next": "https://..."}`)."""
+
+    def __init__(
+        self,
+        next_path: str = "next",
+        *,
+        page_size: int | None = None,
+        size_param: str = "limit",
+        max_empty_pages: int = MAX_EMPTY_PAGES,
+        total_path: str | None = None,
+    ) -> None:
+        super().__init__(
+            page_size=page_size,
+            size_param=size_param,
+            max_empty_pages=max_empty_pages,
+            total_path=total_path,
+        )
+        self._next = compile_selector(next_path)
+        self._next_path = next_path
+
+    def _find_next(self, fetched: Fetched) -> str | None:
+        value = self._next(fetched.body)
+        return value if isinstance(value, str) and value else None
+
+    def _peek_url(self, fetched: Fetched) -> str | None:
+        value = peek_string(fetched.content, self._next_path)
+        return value if isinstance(value, str) and value else None
+
+
+def _page_number(url: str | None) -> int | None:
+    """The page number a URL asks for (`page` or JSON:API's `page[number]`), if it says."""
+    if not url:
+        return None
+    for name, value in parse_qsl(urlsplit(url).query):
+        if name in ("page", "page[number]"):
+            return as_int(value)
+    return None
+
+
+class LinkHeaderPaginator(_NextLinkPaginator):
+    """The next page's URL is in the `Link` header: `<https://...?page=3>; rel="next"`.
+
+    When the header also has a `last` link with a page number, a read that ends before
+    that page is short (see `totals`).
+    """
+
+    def __init__(
+        self,
+        rel: str = "next",
+        *,
+        page_size: int | None = None,
+        size_param: str = "per_page",
+        max_empty_pages: int = MAX_EMPTY_PAGES,
+        total_path: str | None = None,
+    ) -> None:
+        super().__init__(
+            page_size=page_size,
+            size_param=size_param,
+            max_empty_pages=max_empty_pages,
+            total_path=total_path,
+        )
+        self.rel = rel.lower()
+        self._last: int | None = None
+        self._at: int | None = None
+        self._pages = 0
+        self._linked = False
+        self._parsed: tuple[str | None, dict[str, str]] = (None, {})
+
+    def _links(self, fetched: Fetched) -> dict[str, str]:
+        from ._links import parse_link_header
+
+        header = fetched.headers.get("link")
+        if header != self._parsed[0]:
+            self._parsed = (header, parse_link_header(header))
+        return self._parsed[1]
+
+    def _find_next(self, fetched: Fetched) -> str | None:
+        return self._links(fetched).get(self.rel)
+
+    # The Link header arrives before the body: the next URL is known for certain.
+    _peek_url = _find_next
+
+    def update_state(self, fetched: Fetched, records: list[Record]) -> None:
+        links = self._links(fetched)
+        self._linked = self._linked or bool(links)
+        self._pages += 1
+        self._at = _page_number(fetched.url)
+        if self._at is None and self._pages == 1:
+            self._at = 1  # a first request without a page number asks for the first page
+        last = _page_number(links.get("last"))
+        if last is not None:
+            # Some APIs (GitHub) leave `last` off the last page: the latest one counts.
+            self._last = last
+        super().update_state(fetched, records)
+
+    def totals(self) -> list[Total]:
+        found = super().totals()
+        if self._last is not None and self._at is not None:
+            found.append(Total(self._last, self._at, "the `last` link", "page"))
+        return found
+
+    def short_read_hint(self) -> str | None:
+        if self._linked:
+            return None
+        return (
+            "the API sent no `Link` header; some send it only when the request names a page: "
+            "try `params: {page: 1}` on the resource"
+        )
+
+
+class RelayPaginator(BasePaginator):
+    """A GraphQL Relay connection: `edges { node }` and `pageInfo { hasNextPage endCursor }`."""
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        cursor_variable: str = "after",
+        page_size: int | None = 100,
+        size_variable: str = "first",
+    ) -> None:
+        self.cursor_variable = cursor_variable
+        self.page_size = page_size
+        self.size_variable = size_variable
+        self.cursor: str | None = None
+        self._connection = compile_selector(path)
+        self._path = path
+
+    def init_request(self, spec: RequestSpec) -> None:
+        if self.page_size:
+            spec.params[self.size_variable] = self.page_size
+
+    def _page_info(self, body: Any) -> dict[str, Any]:
+        connection = self._connection(body)
+        info = connection.get("pageInfo") if isinstance(connection, dict) else None
+        if not isinstance(info, dict):
+            raise PaginationError(f"no pageInfo in the connection at {self._path!r}")
+        return info
+
+    def update_state(self, fetched: Fetched, records: list[Record]) -> None:
+        info = self._page_info(fetched.body)
+        cursor = info.get("endCursor")
+        if info.get("hasNextPage") and cursor == self.cursor:
+            raise PaginationError(f"endCursor {cursor!r} did not move; stopping a loop")
+        self.cursor = cursor if isinstance(cursor, str) and cursor else None
+        self.has_next_page = bool(info.get("hasNextPage")) and self.cursor is not None
+
+    def update_request(self, spec: RequestSpec) -> None:
+        spec.params[self.cursor_variable] = self.cursor
+
+    def state(self) -> dict[str, Any] | None:
+        return {"cursor": self.cursor} if self.has_next_page else None
+
+    def restore(self, state: dict[str, Any], spec: RequestSpec) -> None:
+        cursor = state.get("cursor")
+        if not isinstance(cursor, str) or not cursor:
+            raise PaginationError(f"bad relay checkpoint {state!r}")
+        self.cursor = cursor
+        self.init_request(spec)
+        spec.params[self.cursor_variable] = cursor
+
+    def asked(self) -> tuple[str, int] | None:
+        return (self.size_variable, self.page_size) if self.page_size else None
+
+    def position_param(self) -> str | None:
+        return self.cursor_variable
+
+    def default_records(self, body: Any) -> Any:
+        connection = self._connection(body)
+        if not isinstance(connection, dict):
+            return MISSING
+        if isinstance(connection.get("edges"), list):
+            return [edge.get("node") for edge in connection["edges"] if isinstance(edge, dict)]
+        return connection.get("nodes", MISSING)

@@ -1,0 +1,123 @@
+"""The contract between a paginator and the reader that drives it (`BasePaginator`), the
+paginator of an API that answers in one page, and the helpers every family shares."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+from interlink.errors import PaginationError
+
+from ._page import Fetched, Record, RequestSpec
+from ._selectors import MISSING
+from ._totals import Total
+
+__all__ = ["MAX_EMPTY_PAGES", "BasePaginator", "SinglePagePaginator", "as_int"]
+
+
+def as_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
+MAX_EMPTY_PAGES = 1000
+"""Empty pages in a row, each with a new cursor or link, before a read is taken for a loop."""
+
+
+class BasePaginator(ABC):
+    """The contract between a paginator and the reader that drives it.
+
+    Override `update_state` (required) and whichever of `init_request`, `update_request`,
+    `state`, `restore` and `plan` your API needs. Keep it free of I/O: everything it needs
+    is in the `Fetched` page and the records selected from it.
+    """
+
+    has_next_page: bool = True
+
+    def init_request(self, spec: RequestSpec) -> None:
+        """Shape the first request (page size, first page number...)."""
+        return None
+
+    @abstractmethod
+    def update_state(self, fetched: Fetched, records: list[Record]) -> None:
+        """Learn from a page; set `has_next_page`."""
+
+    def update_request(self, spec: RequestSpec) -> None:
+        """Shape the request for the next page."""
+        return None
+
+    def state(self) -> dict[str, Any] | None:
+        """Where the next page starts, as a JSON-able checkpoint; None when done."""
+        return None
+
+    def restore(self, state: dict[str, Any], spec: RequestSpec) -> None:
+        """Continue from a checkpoint `state()` returned: shape `spec` for that page."""
+        raise PaginationError(f"{type(self).__name__} cannot resume from a checkpoint")
+
+    def plan(self) -> list[dict[str, Any]] | None:
+        """The params of every remaining page, when they are known without reading on."""
+        return None
+
+    def peek(self, fetched: Fetched, spec: RequestSpec) -> RequestSpec | None:
+        """A guess at the next request from headers or raw bytes, before the body is parsed.
+
+        The reader sends the guess at once, so the server works on the next page while this
+        one is parsed; if `update_request` then disagrees, the guess is cancelled. Return
+        None (the default) when you cannot tell cheaply.
+        """
+        return None
+
+    def default_records(self, body: Any) -> Any:
+        """Where the records are when the resource does not say (MISSING: no opinion)."""
+        return MISSING
+
+    def asked(self) -> tuple[str, int] | None:
+        """The page-size parameter and the size sent (`("limit", 100)`), if one is sent.
+
+        A page larger than that makes the reader warn that the API may ignore it.
+        """
+        return None
+
+    counts_positions: bool = False
+    """True when pages are found by position (an offset, a page number): records removed
+    during the read shift the later ones (see `_totals`)."""
+
+    def position_param(self) -> str | None:
+        """The parameter that moves the read on from page to page (`offset`, `page`,
+        `cursor`), named when the API ignores it; None when a next link does it."""
+        return None
+
+    def totals(self) -> list[Total]:
+        """What the API announced for the whole read, as of the latest page, beside how far
+        the read got (`Total(expected=250, got=200, source="the `total` field")`).
+
+        The reader fails a whole read that ends with any of them short. Return what the
+        pages said; [] (the default) when they say nothing.
+        """
+        return []
+
+    def records_reached(self, received: int | None) -> int | None:
+        """How far into the API's whole list the read got, in records, for `X-Total-Count`.
+
+        `received` counts the records of this read (None when unknown after a resume);
+        override when the read may start past the first record (an offset `start`).
+        """
+        return received
+
+    def short_read_hint(self) -> str | None:
+        """A suggestion to add to the message of a read that ended short."""
+        return None
+
+
+class SinglePagePaginator(BasePaginator):
+    """The whole result comes in one response."""
+
+    def update_state(self, fetched: Fetched, records: list[Record]) -> None:
+        self.has_next_page = False

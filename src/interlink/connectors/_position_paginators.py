@@ -1,0 +1,246 @@
+"""Paginators that find pages by position: an offset, or a page number. Records removed
+during such a read shift the later ones (`counts_positions`, see `_totals`)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from interlink.errors import PaginationError
+
+from ._page import Fetched, Record, RequestSpec
+from ._paginator_base import BasePaginator, as_int
+from ._selectors import compile_selector
+from ._totals import Total
+
+__all__ = ["OffsetPaginator", "PageNumberPaginator"]
+
+
+class OffsetPaginator(BasePaginator):
+    """`offset`/`limit` parameters; stops on `total`, on a short page or on an empty page.
+
+    ```
+    GET /customers?offset=0&limit=100     -> {"data": [...100], "total": 250}
+    GET /customers?offset=100&limit=100   -> {"data": [...100], "total": 250}
+    GET /customers?offset=200&limit=100   -> {"data": [...50],  "total": 250}   (done)
+    ```
+    """
+
+    counts_positions = True
+
+    def __init__(
+        self,
+        page_size: int = 100,
+        *,
+        offset_param: str = "offset",
+        limit_param: str = "limit",
+        start: int = 0,
+        total_path: str | None = "total",
+    ) -> None:
+        self.page_size = page_size
+        self.offset_param = offset_param
+        self.limit_param = limit_param
+        self.offset = start
+        self.step = page_size
+        self.total: int | None = None
+        self._total = compile_selector(total_path) if total_path else None
+        self._total_path = total_path
+        self._sized = False
+
+    def init_request(self, spec: RequestSpec) -> None:
+        spec.params[self.offset_param] = self.offset
+        spec.params[self.limit_param] = self.page_size
+
+    def update_state(self, fetched: Fetched, records: list[Record]) -> None:
+        if self._total is not None:
+            total = as_int(self._total(fetched.body))
+            if total is not None:
+                self.total = total
+        count = len(records)
+        if not self._sized and count:
+            # The first page shows the size the server really serves: it may cap our limit
+            # (fewer, with more to come) or ignore it (more). Plan by what it gives.
+            self._sized = True
+            if count > self.page_size or (
+                count < self.page_size
+                and self.total is not None
+                and self.offset + count < self.total
+            ):
+                self.step = count
+        self.offset += count
+        if count == 0:
+            self.has_next_page = False
+        elif self.total is not None:
+            self.has_next_page = self.offset < self.total
+        else:
+            self.has_next_page = count >= self.step
+
+    def update_request(self, spec: RequestSpec) -> None:
+        spec.params[self.offset_param] = self.offset
+
+    def state(self) -> dict[str, Any] | None:
+        return {"offset": self.offset} if self.has_next_page else None
+
+    def restore(self, state: dict[str, Any], spec: RequestSpec) -> None:
+        offset = as_int(state.get("offset"))
+        if offset is None:
+            raise PaginationError(f"bad offset checkpoint {state!r}")
+        self.offset = offset
+        spec.params[self.offset_param] = offset
+        spec.params[self.limit_param] = self.page_size
+
+    def plan(self) -> list[dict[str, Any]] | None:
+        if self.total is None or not self.has_next_page:
+            return None
+        return [{self.offset_param: o} for o in range(self.offset, self.total, self.step)]
+
+    def peek(self, fetched: Fetched, spec: RequestSpec) -> RequestSpec | None:
+        # With the total known from an earlier page, a full page is the likely case.
+        following = self.offset + self.step
+        if self.total is None or following >= self.total:
+            return None
+        guess = spec.copy()
+        guess.params[self.offset_param] = following
+        return guess
+
+    def asked(self) -> tuple[str, int] | None:
+        return self.limit_param, self.page_size
+
+    def position_param(self) -> str | None:
+        return self.offset_param
+
+    def totals(self) -> list[Total]:
+        if self.total is None:
+            return []
+        return [Total(self.total, self.offset, f"the `{self._total_path}` field")]
+
+    def records_reached(self, received: int | None) -> int | None:
+        return self.offset
+
+
+class PageNumberPaginator(BasePaginator):
+    """`page`/`per_page` parameters; stops on the last page, a short page or an empty page.
+
+    With `total_path` (a count of records), the read goes on until that many records have
+    arrived, whatever size the server's pages really are: a server that caps `per_page`
+    (asked 100, gave 50) is read to the end, not to the page count of the size asked for.
+    """
+
+    counts_positions = True
+
+    def __init__(
+        self,
+        page_size: int = 100,
+        *,
+        page_param: str = "page",
+        size_param: str | None = "per_page",
+        start: int = 1,
+        total_path: str | None = None,
+        total_pages_path: str | None = None,
+    ) -> None:
+        self.page_size = page_size
+        self.page_param = page_param
+        self.size_param = size_param
+        self.start = start
+        self.page = start
+        self.total_pages: int | None = None
+        self.total: int | None = None
+        self.received = 0
+        """Records that arrived from page `start` up to (not including) `page`."""
+        self.size = page_size
+        """The size the server really serves, learned from the first page read."""
+        self._sized = False
+        self._total = compile_selector(total_path) if total_path else None
+        self._total_path = total_path
+        self._total_pages = compile_selector(total_pages_path) if total_pages_path else None
+        self._total_pages_path = total_pages_path
+
+    def init_request(self, spec: RequestSpec) -> None:
+        spec.params[self.page_param] = self.page
+        if self.size_param:
+            spec.params[self.size_param] = self.page_size
+
+    def update_state(self, fetched: Fetched, records: list[Record]) -> None:
+        if self._total_pages is not None:
+            pages = as_int(self._total_pages(fetched.body))
+            if pages is not None:
+                self.total_pages = pages
+        if self._total is not None:
+            total = as_int(self._total(fetched.body))
+            if total is not None:
+                self.total = total
+        count = len(records)
+        self.received += count
+        self.page += 1
+        if not self._sized and count:
+            # A page other than the last shows the size the server really serves.
+            self._sized = True
+            if self.total is not None and self.received < self.total:
+                self.size = count
+            elif count > self.page_size:
+                self.size = count
+        if not records:
+            self.has_next_page = False
+        elif self.total_pages is not None:
+            self.has_next_page = self.page < self.start + self.total_pages
+        elif self.total is not None:
+            self.has_next_page = self.received < self.total
+        else:
+            self.has_next_page = count >= self.page_size
+
+    def update_request(self, spec: RequestSpec) -> None:
+        spec.params[self.page_param] = self.page
+
+    def state(self) -> dict[str, Any] | None:
+        return {"page": self.page, "received": self.received} if self.has_next_page else None
+
+    def restore(self, state: dict[str, Any], spec: RequestSpec) -> None:
+        page = as_int(state.get("page"))
+        if page is None:
+            raise PaginationError(f"bad page checkpoint {state!r}")
+        received = as_int(state.get("received"))
+        self.page = page
+        # A checkpoint written before records were counted: full pages of the size asked.
+        self.received = received if received is not None else (page - self.start) * self.page_size
+        self.init_request(spec)
+
+    def _pages_left(self) -> int | None:
+        """Pages still to read after the ones read so far, when the totals tell."""
+        if self.total_pages is not None:
+            return max(0, self.start + self.total_pages - self.page)
+        if self.total is not None:
+            return max(0, math.ceil((self.total - self.received) / max(self.size, 1)))
+        return None
+
+    def plan(self) -> list[dict[str, Any]] | None:
+        left = self._pages_left()
+        if left is None or not self.has_next_page:
+            return None
+        return [{self.page_param: page} for page in range(self.page, self.page + left)]
+
+    def peek(self, fetched: Fetched, spec: RequestSpec) -> RequestSpec | None:
+        # Called before `update_state` learns from the page at `self.page`.
+        left = self._pages_left()
+        if left is None or left < 2:
+            return None
+        guess = spec.copy()
+        guess.params[self.page_param] = self.page + 1
+        return guess
+
+    def asked(self) -> tuple[str, int] | None:
+        return (self.size_param, self.page_size) if self.size_param else None
+
+    def position_param(self) -> str | None:
+        return self.page_param
+
+    def totals(self) -> list[Total]:
+        found: list[Total] = []
+        if self.total_pages is not None:
+            source = f"the `{self._total_pages_path}` field"
+            found.append(Total(self.total_pages, self.page - self.start, source, "pages"))
+        if self.total is not None:
+            found.append(Total(self.total, self.received, f"the `{self._total_path}` field"))
+        return found
+
+    def records_reached(self, received: int | None) -> int | None:
+        return self.received
