@@ -20,11 +20,12 @@ RANK = {
     "sync": 4,
     "oauth": 4,
     "jobs": 5,
-    "webhooks": 5,
     "metrics": 5,
-    "server": 6,
-    "client": 6,
-    "cli": 7,
+    # Deliveries are processed on the job queue: webhooks sits above jobs, under the server.
+    "webhooks": 6,
+    "server": 7,
+    "client": 7,
+    "cli": 8,
 }
 # The sandbox stands in for someone else's system: it imports nothing of interlink's, and
 # only the CLI (interlink sandbox, interlink demo) imports it.

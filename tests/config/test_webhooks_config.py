@@ -348,8 +348,8 @@ def test_load_config_points_at_the_file_and_line(tmp_path):
                 secret: x
                 delivery_id: {header: X-Id}
             """,
-            "interlink.yaml:6: webhooks.a: unknown key 'delivery_id' (expected one of enabled, "
-            "event_type, max_body, scheme, secret, secrets, tolerance)",
+            "interlink.yaml:6: webhooks.a: unknown key 'delivery_id' (expected one of actions, "
+            "enabled, event_type, max_attempts, max_body, scheme, secret, secrets, tolerance)",
         ),
         (
             """
@@ -368,10 +368,64 @@ def test_load_config_points_at_the_file_and_line(tmp_path):
               a:
                 scheme: github
                 secret: x
-                actions: {push: ignore}
+                actions: {push: {run: x, handler: "a:b"}}
             """,
-            "interlink.yaml:3: webhooks.a: actions: event-type actions are not available yet; "
-            "deliveries are only verified for now",
+            "interlink.yaml:6: webhooks.a.actions.push: expected exactly one of 'run', "
+            "'handler' or 'ignore'; got run, handler",
+        ),
+        (
+            """
+            webhooks:
+              a:
+                scheme: github
+                secret: x
+                actions: {push: skip}
+            """,
+            "interlink.yaml:6: webhooks.a.actions.push: expected 'ignore' or a mapping with "
+            "run, record or handler (such as {run: customers})",
+        ),
+        (
+            """
+            webhooks:
+              a:
+                scheme: github
+                secret: x
+                actions: {push: {record: data.id}}
+            """,
+            "interlink.yaml:6: webhooks.a.actions.push: expected exactly one of 'run', "
+            "'handler' or 'ignore'",
+        ),
+        (
+            """
+            webhooks:
+              a:
+                scheme: github
+                secret: x
+                actions: {push: {handler: not-a-path}}
+            """,
+            "interlink.yaml:6: webhooks.a.actions.push.handler: expected module:function such "
+            "as myapp.hooks:on_order; got 'not-a-path'",
+        ),
+        (
+            """
+            webhooks:
+              a:
+                scheme: github
+                secret: x
+                actions: {"**": ignore}
+            """,
+            "interlink.yaml:6: webhooks.a.actions: event types are names (customer.updated), "
+            "prefixes ending in '*' (customer.*) or '*'; got '**'",
+        ),
+        (
+            """
+            webhooks:
+              deliveries:
+                scheme: github
+                secret: x
+            """,
+            "interlink.yaml:2: webhooks: 'deliveries' is not a webhook source name: "
+            "/api/v1/webhooks/deliveries is the API's own route",
         ),
         (
             """
@@ -441,3 +495,27 @@ def test_models_are_frozen():
     assert isinstance(gh, GitHubWebhookConfig)
     with pytest.raises(ValueError):
         gh.enabled = False  # type: ignore[misc]
+
+
+def test_actions_take_run_record_handler_and_ignore():
+    config = parse(
+        "webhooks:\n  a:\n    scheme: github\n    secret: x\n    max_attempts: 3\n"
+        "    actions:\n      push: {handler: 'myapp.hooks:on_push'}\n"
+        "      'issue.*': ignore\n      '*': {handler: 'myapp.hooks:other'}\n"
+    )
+    source = config.webhooks["a"]
+    assert source.max_attempts == 3
+    assert source.actions["push"].handler == "myapp.hooks:on_push"
+    assert source.actions["issue.*"].ignore
+    assert set(source.actions) == {"push", "issue.*", "*"}
+
+
+def test_an_action_must_run_a_pipeline_that_exists():
+    with pytest.raises(ConfigError) as info:
+        parse(
+            "webhooks:\n  a:\n    scheme: github\n    secret: x\n"
+            "    actions:\n      push: {run: nowhere}\n"
+        )
+    assert "webhooks.a.actions.push.run: no pipeline named 'nowhere' (pipelines: none defined)" in (
+        str(info.value)
+    )

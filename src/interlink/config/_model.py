@@ -312,6 +312,14 @@ class InterlinkConfig(_Model):
                     f"pipelines.{name}.destination: no resource named {target!r} "
                     f"(resources: {', '.join(sorted(resource_names)) or 'none defined'})"
                 )
+        for source, hook in self.webhooks.items():
+            for event, action in hook.actions.items():
+                if action.run is not None and action.run not in self.pipelines:
+                    known = ", ".join(sorted(self.pipelines)) or "none defined"
+                    raise ValueError(
+                        f"webhooks.{source}.actions.{event}.run: no pipeline named "
+                        f"{action.run!r} (pipelines: {known})"
+                    )
         return self
 
     @field_validator("connections")

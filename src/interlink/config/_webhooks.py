@@ -45,6 +45,8 @@ from ._units import parse_duration, parse_size
 
 __all__ = [
     "DEFAULT_WEBHOOK_TOLERANCE",
+    "RESERVED_SOURCE_NAMES",
+    "WebhookActionConfig",
     "WEBHOOK_SCHEMES",
     "GitHubWebhookConfig",
     "HmacWebhookConfig",
@@ -116,6 +118,88 @@ class WebhookFieldConfig(_Model):
         return self
 
 
+_HANDLER = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*$")
+_EVENT_PATTERN = re.compile(r"^(\*|[^*\s]{1,300}(\.\*|\*)?)$")
+
+
+class WebhookActionConfig(_Model):
+    """What a delivery of an event type does; give exactly one of `run`, `handler`,
+    `ignore` (`record` goes with `run`).
+
+    ```yaml
+    actions:
+      customer.updated: {run: customers, record: data.id}   # import that one record
+      "customer.*": {run: customers}                        # run the whole pipeline
+      order.created: {handler: myapp.hooks:on_order}        # your function
+      "*": ignore
+    ```
+    """
+
+    run: str | None = None
+    """A pipeline: the whole of it (coalesced: a burst of events makes one run), or with
+    `record`, the one record the event names."""
+    record: str | None = None
+    """A dotted path to the record's id in the JSON body (`data.id`)."""
+    handler: str | None = None
+    """`module:function`, sync or async, called with the `WebhookEvent`."""
+    ignore: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        if value == "ignore":
+            return {"ignore": True}
+        if isinstance(value, str):
+            raise ValueError(
+                "expected 'ignore' or a mapping with run, record or handler "
+                "(such as {run: customers})"
+            )
+        return value
+
+    @field_validator("record")
+    @classmethod
+    def _record_path(cls, value: str | None) -> str | None:
+        if value is not None and not _BODY_PATH.match(value):
+            raise ValueError(f"expected a dotted path such as data.object.id; got {value!r}")
+        return value
+
+    @field_validator("handler")
+    @classmethod
+    def _handler_path(cls, value: str | None) -> str | None:
+        if value is not None and not _HANDLER.match(value):
+            raise ValueError(
+                f"expected module:function such as myapp.hooks:on_order; got {value!r}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> WebhookActionConfig:
+        given = [name for name in ("run", "handler") if getattr(self, name) is not None]
+        if self.ignore:
+            given.append("ignore")
+        if len(given) != 1:
+            raise ValueError(
+                "expected exactly one of 'run', 'handler' or 'ignore'"
+                + (f"; got {', '.join(given)}" if given else "")
+            )
+        if self.record is not None and self.run is None:
+            raise ValueError("'record' needs 'run': the pipeline that imports the record")
+        return self
+
+
+def _event_patterns(value: dict[str, Any]) -> dict[str, Any]:
+    for pattern in value:
+        if not isinstance(pattern, str) or not _EVENT_PATTERN.match(pattern):
+            raise ValueError(
+                "event types are names (customer.updated), prefixes ending in '*' "
+                f"(customer.*) or '*'; got {pattern!r}"
+            )
+    return value
+
+
+WebhookActions = Annotated[dict[str, WebhookActionConfig], AfterValidator(_event_patterns)]
+
+
 class _WebhookSource(_Model):
     """What every scheme shares: secrets, tolerance, the on/off switch, the body limit."""
 
@@ -130,19 +214,13 @@ class _WebhookSource(_Model):
     """Overrides the scheme's own event type (Stripe `type`, `X-GitHub-Event`, ...)."""
     max_body: Annotated[int, BeforeValidator(parse_size), Field(gt=0)] = 1024 * 1024
     """Larger bodies are refused with 413 before they are read whole (by the route)."""
-    # `actions:` (event type -> run / record / ignore / handler) joins here with dispatch.
+    actions: WebhookActions = Field(default_factory=dict)
+    """Event type (exact, `prefix.*` or `*`) -> what a delivery of that type does."""
+    max_attempts: Annotated[int, Field(ge=1, le=100)] | None = None
+    """Attempts at processing a delivery before it is dead-lettered (`failed`); None: the
+    queue's `jobs.max_attempts`."""
 
     _keys: tuple[bytes, ...] = PrivateAttr(default=())
-
-    @model_validator(mode="before")
-    @classmethod
-    def _not_yet(cls, value: Any) -> Any:
-        if isinstance(value, dict) and "actions" in value:
-            raise ValueError(
-                "actions: event-type actions are not available yet; "
-                "deliveries are only verified for now"
-            )
-        return value
 
     @field_validator("secrets")
     @classmethod
@@ -342,8 +420,17 @@ WebhookSourceConfig = Annotated[
 """One entry under `webhooks:`, chosen by its `scheme`."""
 
 
+RESERVED_SOURCE_NAMES = frozenset({"deliveries", "rejections"})
+"""Paths under /api/v1/webhooks/ the API itself uses."""
+
+
 def _source_names(value: dict[str, Any]) -> dict[str, Any]:
     for name in value:
+        if name in RESERVED_SOURCE_NAMES:
+            raise ValueError(
+                f"{name!r} is not a webhook source name: /api/v1/webhooks/{name} is the "
+                "API's own route"
+            )
         if not _SOURCE_NAME.match(name):
             raise ValueError(
                 f"webhook source names are letters, digits, '_' and '-' (they are part of "

@@ -76,6 +76,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import orjson
@@ -92,7 +93,15 @@ from interlink.config import InterlinkConfig
 from interlink.store import JOB_STATUSES, Store, jobs
 
 from ._model import Job, JobFilter, JobSpec
-from ._procrastinate_sql import ENQUEUE, QUEUE_NAME, TASK_NAME, apply_schema, job_from_row
+from ._procrastinate_sql import (
+    ENQUEUE,
+    ENQUEUE_MANY,
+    NEXT_IDS,
+    QUEUE_NAME,
+    TASK_NAME,
+    apply_schema,
+    job_from_row,
+)
 from ._procrastinate_worker import HandBack, InterlinkJobManager, Pool, Runner, run_job
 from ._queue import JobKinds, WorkerStats
 
@@ -184,6 +193,30 @@ class ProcrastinateQueue:
             if existing is None:
                 raise
             return existing
+
+    def enqueue_many(self, specs: Sequence[JobSpec], conn: sa.Connection) -> list[int]:
+        if not specs:
+            return []
+        if any(spec.idempotency_key is not None for spec in specs):
+            raise ValueError("enqueue_many takes no idempotency keys; use enqueue")
+        ids = [int(row.id) for row in conn.execute(NEXT_IDS, {"count": len(specs)})]
+        default = self.config.jobs.max_attempts
+        conn.execute(
+            ENQUEUE_MANY,
+            {
+                "ids": ids,
+                "kinds": [spec.kind for spec in specs],
+                "args": [_dumps(spec.args) for spec in specs],
+                "priorities": [spec.priority for spec in specs],
+                "max_attempts": [spec.max_attempts or default for spec in specs],
+                "locks": [spec.lock for spec in specs],
+                "pipelines": [spec.pipeline for spec in specs],
+                "delays": [max(spec.delay, 0.0) for spec in specs],
+                "queue": QUEUE_NAME,
+                "task": TASK_NAME,
+            },
+        )
+        return ids
 
     def _by_key(self, conn: sa.Connection, key: str) -> Job | None:
         row = conn.execute(sa.select(jobs).where(jobs.c.idempotency_key == key)).first()

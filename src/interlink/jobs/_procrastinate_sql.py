@@ -32,10 +32,12 @@ __all__ = [
     "CLAIM",
     "COMPLETED",
     "ENQUEUE",
+    "ENQUEUE_MANY",
     "FAILED",
     "GIVE_UP",
     "HELD",
     "LOST",
+    "NEXT_IDS",
     "QUEUE_NAME",
     "RECOVERY_LOCK",
     "RETRY",
@@ -163,6 +165,39 @@ ENQUEUE = sa.text(
     RETURNING *
     """
 ).columns(*jobs.c)
+
+# Several jobs in one statement (the webhook inbox's batches): ids come first (one
+# `nextval` each, in order), then one row per array element, each deferred to
+# Procrastinate in the same statement as ENQUEUE does for one.
+NEXT_IDS = sa.text(
+    "SELECT nextval(pg_get_serial_sequence('interlink_jobs', 'id')) AS id "
+    "FROM generate_series(1, CAST(:count AS integer))"
+)
+ENQUEUE_MANY = sa.text(
+    """
+    INSERT INTO interlink_jobs (id, kind, args, status, priority, attempts, max_attempts,
+        lock, pipeline, run_at, created_at, cancel_requested, backend_id)
+    SELECT new.id, new.kind, CAST(new.args AS json), 'queued', new.priority, 0,
+        new.max_attempts, new.lock, new.pipeline,
+        extract(epoch FROM coalesce(new.scheduled_at, new.at)), extract(epoch FROM new.at),
+        false,
+        (procrastinate_defer_jobs_v1(ARRAY[ROW(
+            CAST(:queue AS varchar), CAST(:task AS varchar), new.priority,
+            new.lock, NULL, jsonb_build_object('job_id', new.id), new.scheduled_at
+        )::procrastinate_job_to_defer_v1]))[1]
+    FROM (
+        SELECT t.*, clock_timestamp() AS at,
+               CASE WHEN t.delay > 0
+                    THEN clock_timestamp() + t.delay * interval '1 second' END
+               AS scheduled_at
+          FROM unnest(CAST(:ids AS bigint[]), CAST(:kinds AS varchar[]),
+                      CAST(:args AS text[]), CAST(:priorities AS integer[]),
+                      CAST(:max_attempts AS integer[]), CAST(:locks AS varchar[]),
+                      CAST(:pipelines AS varchar[]), CAST(:delays AS float8[]))
+               AS t(id, kind, args, priority, max_attempts, lock, pipeline, delay)
+    ) AS new
+    """
+)
 
 # Procrastinate's claim and interlink's start in one statement: the function claims the
 # next job (SKIP LOCKED, locks, priority), the UPDATE starts its interlink job; `i_id` is

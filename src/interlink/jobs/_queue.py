@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol
 
@@ -294,6 +294,12 @@ class Queue(Protocol):
 
     def enqueue(self, spec: JobSpec, *, conn: sa.Connection | None = None) -> Job:
         """Add a job; with `conn`, inside that open transaction (committed by the caller)."""
+        ...
+
+    def enqueue_many(self, specs: Sequence[JobSpec], conn: sa.Connection) -> list[int]:
+        """Add several jobs in the caller's open transaction, in a few statements; their ids
+        in the order of `specs`. For callers that batch (the webhook inbox); specs with an
+        idempotency key are refused (ValueError): use `enqueue` for those."""
         ...
 
     def get(self, job_id: int) -> Job | None: ...

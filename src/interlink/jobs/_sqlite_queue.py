@@ -43,7 +43,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import sqlalchemy as sa
@@ -177,6 +177,32 @@ class SqliteQueue:
         assert inserted is not None
         # The caller commits; a worker finds the job on its next look (data_version).
         return new_job(int(inserted[0]), spec, values)
+
+    def enqueue_many(self, specs: Sequence[JobSpec], conn: sa.Connection) -> list[int]:
+        if not specs:
+            return []
+        now = self.clock()
+        rows = [self._row(spec, now) for spec in specs]
+        # One multi-row INSERT .. RETURNING (SQLAlchemy's insertmanyvalues), ids in order.
+        insert = sa.insert(jobs).returning(jobs.c.id, sort_by_parameter_order=True)
+        return [int(row.id) for row in conn.execute(insert, rows)]
+
+    def _row(self, spec: JobSpec, now: float) -> dict[str, Any]:
+        if spec.idempotency_key is not None:
+            raise ValueError("enqueue_many takes no idempotency keys; use enqueue")
+        return {
+            "kind": spec.kind,
+            "args": spec.args,
+            "status": "queued",
+            "priority": spec.priority,
+            "attempts": 0,
+            "max_attempts": spec.max_attempts or self.settings.max_attempts,
+            "lock": spec.lock,
+            "pipeline": spec.pipeline,
+            "run_at": now + spec.delay,
+            "created_at": now,
+            "cancel_requested": False,
+        }
 
     def _get_on(self, conn: sa.Connection, job_id: int) -> Job | None:
         row = conn.execute(

@@ -12,6 +12,7 @@ from fastapi.routing import APIRoute
 from interlink.config import InterlinkConfig
 from interlink.jobs import JobKinds, Queue
 from interlink.store import ApiKey, Store
+from interlink.webhooks import Inbox
 
 from ._errors import invalid_field
 
@@ -27,6 +28,19 @@ class ServerContext:
     concurrency: int | None = None
     kinds: JobKinds | None = None
     worker_task: asyncio.Task[object] | None = field(default=None, repr=False)
+    _inbox: Inbox | None = field(default=None, repr=False)
+
+    def inbox(self) -> Inbox:
+        """The webhook inbox's writer, started on the first delivery."""
+        if self._inbox is None:
+            self._inbox = Inbox(self.store, self.queue)
+        return self._inbox
+
+    def close_inbox(self) -> None:
+        """Store the deliveries still waiting, then stop the inbox's writer."""
+        if self._inbox is not None:
+            self._inbox.close()
+            self._inbox = None
 
     @property
     def worker_state(self) -> Literal["running", "stopped", "off"]:

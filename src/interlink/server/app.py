@@ -40,6 +40,7 @@ from ._ratelimit import RateLimitMiddleware, RouteLimits
 from ._routes import RouteIndex
 from ._runs import router as runs_router
 from ._security import SecurityHeadersMiddleware
+from ._webhooks import WebhookReceiver
 
 __all__ = ["OPENAPI_URL", "PUBLIC_PATHS", "create_app"]
 
@@ -108,6 +109,7 @@ def _lifespan(context: ServerContext, *, owns_store: bool, owns_queue: bool) -> 
                         await task
                 except Exception:
                     pass  # already logged by _report_worker_end
+            context.close_inbox()
             if owns_queue:
                 context.queue.close()
             if owns_store:
@@ -170,6 +172,7 @@ def create_app(
             Middleware(SecurityHeadersMiddleware),
             Middleware(UnhandledErrorMiddleware),
             Middleware(FramingMiddleware),
+            Middleware(WebhookReceiver, config, context.inbox),
             Middleware(HeadMiddleware),
             Middleware(ApiKeyMiddleware, store.engine, limits.default, routes, public=PUBLIC_PATHS),
             Middleware(RateLimitMiddleware, store.engine, limits),

@@ -21,21 +21,51 @@ from ._bindings import (
     resolve_conflict,
     save_bindings,
 )
+from ._deliveries import (
+    Delivery,
+    DeliveryFilter,
+    DeliveryStatus,
+    Rejection,
+    delivery_counts,
+    finish_delivery,
+    get_delivery,
+    list_deliveries,
+    list_rejections,
+    requeue_delivery,
+    start_delivery,
+)
 from ._engine import create_engine
 from ._migrate import SchemaStatus, schema_status, upgrade_schema
 from ._ratelimits import RateDecision, peek_rate_limit, prune_rate_limits, take_rate_limit
 from ._schema import (
+    DELIVERY_STATUSES,
     JOB_STATUSES,
     SCHEMA_VERSION,
     api_keys,
+    deliveries,
     jobs,
     metadata,
     rate_limits,
+    rejections,
     schedules,
 )
 from ._store import COUNTERS, LOCK_LEASE, PipelineState, Store, owner_may_be_alive
 
 __all__ = [
+    "DELIVERY_STATUSES",
+    "Delivery",
+    "DeliveryFilter",
+    "DeliveryStatus",
+    "Rejection",
+    "deliveries",
+    "delivery_counts",
+    "finish_delivery",
+    "get_delivery",
+    "list_deliveries",
+    "list_rejections",
+    "rejections",
+    "requeue_delivery",
+    "start_delivery",
     "SCOPES",
     "ApiKey",
     "ApiKeyScope",

@@ -18,24 +18,27 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 __all__ = [
+    "DELIVERY_STATUSES",
     "JOB_STATUSES",
     "SCHEMA_VERSION",
     "api_keys",
     "bindings",
     "conflicts",
+    "deliveries",
     "jobs",
     "locks",
     "metadata",
     "rate_limits",
     "record_errors",
+    "rejections",
     "runs",
     "schedules",
     "schema_changes",
     "state",
 ]
 
-SCHEMA_VERSION = 2
-"""The number of the newest migration: revision "0002" in store/migrations/versions."""
+SCHEMA_VERSION = 3
+"""The number of the newest migration: revision "0003" in store/migrations/versions."""
 
 metadata = sa.MetaData()
 
@@ -251,4 +254,48 @@ schedules = sa.Table(
     # The last tick a job was enqueued for; missed ticks are never stacked up.
     sa.Column("last_tick", sa.Float, nullable=False),
     sa.Column("last_job_id", sa.Integer),
+)
+
+# -- webhooks: the inbox of deliveries and the log of refused ones (revision 0003) -----------
+
+DELIVERY_STATUSES = ("pending", "processing", "processed", "failed", "ignored")
+
+deliveries = sa.Table(
+    "interlink_webhook_deliveries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    # The `webhooks:` source it came to, and the sender's id for it (or sha256:<body>).
+    sa.Column("source", sa.String(100), nullable=False),
+    sa.Column("delivery_id", sa.String(300), nullable=False),
+    sa.Column("event_type", sa.String(300)),
+    # pending | processing | processed | failed (dead-lettered) | ignored
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("received_at", sa.Float, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("last_error", sa.Text),
+    # The raw bytes as signed, and the headers verification read (no secrets among them).
+    sa.Column("body", sa.LargeBinary, nullable=False),
+    sa.Column("headers", sa.JSON, nullable=False),
+    # The `webhook.process` job that handles it (the latest one, after a replay).
+    sa.Column("job_id", sa.Integer),
+    # What its action did: the run job it queued or joined, the record it imported...
+    sa.Column("result", sa.JSON),
+    sa.Column("processed_at", sa.Float),
+    sa.UniqueConstraint("source", "delivery_id", name="ux_interlink_webhook_deliveries_id"),
+    sa.Index("ix_interlink_webhook_deliveries_status", "status", "id"),
+)
+
+rejections = sa.Table(
+    "interlink_webhook_rejections",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("source", sa.String(100), nullable=False),
+    # A reason of interlink.webhooks.REJECT_REASONS and the HTTP status answered.
+    sa.Column("reason", sa.String(40), nullable=False),
+    sa.Column("status", sa.Integer, nullable=False),
+    # The refusal's message (names headers, never their values) and who sent it.
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("address", sa.String(100)),
+    sa.Column("received_at", sa.Float, nullable=False),
+    sa.Index("ix_interlink_webhook_rejections_source", "source", "id"),
 )

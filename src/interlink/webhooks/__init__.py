@@ -16,6 +16,7 @@ not check out. `sign` builds the headers a sender would send, for tests and benc
 
 from __future__ import annotations
 
+from interlink.webhooks._inbox import Arrival, Inbox, InboxClosedError, Refusal, Stored
 from interlink.webhooks._inputs import (
     MAX_HEADER_LENGTH,
     MAX_SIGNATURES,
@@ -23,9 +24,17 @@ from interlink.webhooks._inputs import (
     HeaderInput,
     Verified,
 )
+from interlink.webhooks._job import PROCESS_KIND, process_job
 from interlink.webhooks._signature import SCHEME_DEFAULTS, SchemeDefaults, sign, verify
 
 __all__ = [
+    "PROCESS_KIND",
+    "Arrival",
+    "Inbox",
+    "InboxClosedError",
+    "Refusal",
+    "Stored",
+    "process_job",
     "MAX_HEADER_LENGTH",
     "MAX_SIGNATURES",
     "REJECT_REASONS",
