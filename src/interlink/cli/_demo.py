@@ -6,6 +6,9 @@
 3. Changes a few records on both sides through the sandbox, as their users would.
 4. Runs again and checks, against the sandbox's own data, that only those moved and that
    the two-sided change was settled by the newer edit.
+5. Serves interlink's own API (receiver and worker) on another free port, points the shop's
+   webhooks at it, changes one more customer without running anything, and checks that the
+   shop's signed event was stored, processed, and carried the change into commerce.
 """
 
 from __future__ import annotations
@@ -20,13 +23,23 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from interlink.config import InterlinkConfig, WebhookSourceConfig
+    from interlink.store import Delivery, Store
     from interlink.sync import Progress, RunResult
 
-__all__ = ["DemoResult", "register", "run_demo"]
+__all__ = ["DemoResult", "WebhookStep", "register", "run_demo"]
 
 DEFAULT_PROJECT = Path("examples/shop-to-commerce/interlink.yaml")
 TOKEN = "sandbox-token"
 ONE_TICK = 1.05  # the sandboxes stamp changes to the second
+WEBHOOK_SOURCE = "shop"
+WEBHOOK_EVENT = "customer.updated"
+WEBHOOK_CUSTOMER = 7  # not one of the customers edited between the runs
+WEBHOOK_COMPANY = "Changed, sent by webhook"
+WEBHOOK_WAIT = 20.0  # seconds for the event to be delivered and processed
+_SETTLED = ("processed", "failed", "ignored")
 
 
 @dataclass
@@ -41,12 +54,29 @@ class Check:
 
 
 @dataclass
+class WebhookStep:
+    """The webhook step: the change made, what the shop sent, and what interlink stored."""
+
+    url: str
+    """Where the shop posted its events (interlink's receiving route)."""
+    change: str
+    stats: dict[str, int]
+    """The shop sender's counters (`GET /shop/_webhooks`): sent, retried, failed, ..."""
+    deliveries: list[Delivery]
+    """The stored deliveries of the change's events, oldest first: one per change the
+    shop applied (two when the demo sent its PATCH again after a lost answer)."""
+    waited: float
+    """Seconds from the change until its deliveries were settled (or the wait ran out)."""
+
+
+@dataclass
 class DemoResult:
     """The runs the demo made and what it verified against the sandbox."""
 
     runs: list[RunResult] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
     changes: list[str] = field(default_factory=list)
+    webhook: WebhookStep | None = None
     elapsed: float = 0.0
 
     @property
@@ -117,6 +147,30 @@ class _Sandbox:
         url = f"{self.url}/commerce/api/customers/{target['id']}"
         self._call("PATCH", url, json=document, headers=self.commerce_headers)
 
+    def send_webhooks(self, url: str, source: WebhookSourceConfig, events: list[str]) -> None:
+        """Point the shop's webhooks at `url`, signed as `source` verifies them."""
+        from interlink.config import HmacWebhookConfig
+
+        target: dict[str, Any] = {
+            "url": url,
+            "scheme": source.scheme,
+            "secret": source.all_secrets[0].get_secret_value(),
+            "events": events,
+        }
+        if isinstance(source, HmacWebhookConfig) and source.api_key is not None:
+            target["api_key"] = source.api_key.get_secret_value()
+        # The sandbox's admin routes take no token and are never faulted.
+        self.http.post(f"{self.url}/shop/_webhooks", json=target).raise_for_status()
+
+    def webhooks(self) -> dict[str, Any]:
+        """The shop's webhook target (never its secret), counters and recent deliveries."""
+        response = self.http.get(f"{self.url}/shop/_webhooks")
+        response.raise_for_status()
+        return dict(response.json())
+
+    def stop_webhooks(self) -> None:
+        self.http.delete(f"{self.url}/shop/_webhooks").raise_for_status()
+
     def close(self) -> None:
         self.http.close()
 
@@ -129,6 +183,95 @@ async def _run(config: Any, store: Any, name: str, progress: Progress | None) ->
         return await run_pipeline(config, name, store=store, catalog=catalog, progress=progress)
 
 
+def _webhook_source(config: InterlinkConfig, project: Path) -> WebhookSourceConfig:
+    """The project's `webhooks.shop`, which the demo's shop must be able to sign for."""
+    from interlink.errors import ConfigError
+    from interlink.sandbox import WEBHOOK_SCHEMES
+
+    source = config.webhooks.get(WEBHOOK_SOURCE)
+    if source is None or not source.enabled:
+        raise ConfigError(
+            f"the demo needs an enabled webhook source named {WEBHOOK_SOURCE!r} (the shop "
+            f"sends {WEBHOOK_EVENT} to it)",
+            file=str(project),
+            key="webhooks",
+        )
+    if source.scheme not in WEBHOOK_SCHEMES:
+        raise ConfigError(
+            f"the demo's shop signs with {', '.join(WEBHOOK_SCHEMES)}; got {source.scheme!r}",
+            file=str(project),
+            key=f"webhooks.{WEBHOOK_SOURCE}.scheme",
+        )
+    return source
+
+
+def _webhook_step(
+    config: InterlinkConfig,
+    store: Store,
+    sandbox: _Sandbox,
+    company: Callable[[dict[str, Any]], str],
+    note: Callable[[str], None],
+) -> tuple[WebhookStep, list[Check]]:
+    """Serve interlink's API with its worker, let the shop send it one change, wait for
+    the delivery to be processed, and check the change landed in commerce."""
+    from interlink.sandbox import SandboxServer
+    from interlink.server import create_app
+    from interlink.store import DeliveryFilter, list_deliveries
+
+    source = config.webhooks[WEBHOOK_SOURCE]
+    customer = sandbox.shop_customer(WEBHOOK_CUSTOMER)
+    # The app's lifespan runs the worker; leaving the block stops uvicorn, then the
+    # worker (a bounded wait), then the inbox's writer, and closes the app's queue.
+    with SandboxServer(create_app(config, store=store, worker=True)) as api:
+        url = f"{api.url}/api/v1/webhooks/{WEBHOOK_SOURCE}"
+        sandbox.send_webhooks(url, source, [WEBHOOK_EVENT])
+        try:
+            note(f"interlink's API at {api.url}: the shop sends {WEBHOOK_EVENT} there")
+            change = f"shop: customer {WEBHOOK_CUSTOMER} renamed its company, no run started"
+            note(f"  {change}")
+            started = time.monotonic()
+            sandbox.edit_shop(WEBHOOK_CUSTOMER, company=WEBHOOK_COMPANY)
+            deadline = started + WEBHOOK_WAIT
+            while True:
+                shop = sandbox.webhooks()
+                events = [d for d in shop["recent"] if d["record_id"] == WEBHOOK_CUSTOMER]
+                ids = {d["id"] for d in events}
+                found = list_deliveries(store.engine, DeliveryFilter(source=WEBHOOK_SOURCE))
+                deliveries = sorted((d for d in found if d.delivery_id in ids), key=lambda d: d.id)
+                # Settled: the shop has nothing pending for this customer, and each event
+                # it got a 2xx for is stored and has reached a final status.
+                sent = {d["id"] for d in events if d["status"] == "sent"}
+                stored = {d.delivery_id for d in deliveries if d.status in _SETTLED}
+                if events and all(d["status"] != "pending" for d in events) and sent <= stored:
+                    break
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)
+            waited = time.monotonic() - started
+        finally:
+            sandbox.stop_webhooks()
+    step = WebhookStep(url, change, dict(shop["stats"]), deliveries, waited)
+    # One event per change the shop applied: usually one, two or more when a PATCH's
+    # answer was lost and the demo sent it again. Each must be stored and processed (the
+    # record import is idempotent, so the later ones rewrite the same values).
+    processed = sum(d.status == "processed" for d in deliveries)
+    if not deliveries:
+        outcome = f"nothing stored in {WEBHOOK_WAIT:.0f} s"
+    elif processed == len(deliveries) == len(events):
+        outcome = "processed"
+    else:
+        outcome = f"{processed} of {len(events)} processed"
+    checks = [
+        Check("webhook delivery stored and processed", "processed", outcome),
+        Check(
+            f"customer {WEBHOOK_CUSTOMER} (by webhook) in commerce",
+            WEBHOOK_COMPANY,
+            company(customer),
+        ),
+    ]
+    return step, checks
+
+
 def run_demo(
     project: Path,
     *,
@@ -138,7 +281,8 @@ def run_demo(
     progress: Any = None,
     say: Any = None,
 ) -> DemoResult:
-    """Serve the sandbox, run the project twice around a few edits, verify the outcome."""
+    """Serve the sandbox, run the project twice around a few edits, verify the outcome;
+    then serve interlink's API and verify a change the shop sends by webhook."""
     from interlink.config import load_config
     from interlink.errors import ConfigError
     from interlink.sandbox import FaultConfig, SandboxServer, create_sandbox_app
@@ -182,6 +326,7 @@ def run_demo(
                     file=str(project),
                     key="pipelines",
                 )
+        _webhook_source(config, project)
         if config.database.backend == "sqlite":
             # A fresh sandbox every time: the demo's state starts fresh with it.
             database = Path(config.database.url.split("///", 1)[1])
@@ -236,6 +381,10 @@ def run_demo(
                 Check("customer 5 (commerce newer) kept", "Commerce edit, newer", company(c)),
                 Check("customer 6 (shop newer) won", "Shop edit, newer", company(d)),
             ]
+
+            # A change that travels by webhook: no run, the shop calls interlink.
+            result.webhook, checks = _webhook_step(config, store, sandbox, company, note)
+            result.checks.extend(checks)
         finally:
             sandbox.close()
             store.close()

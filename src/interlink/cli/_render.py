@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 if TYPE_CHECKING:
-    from interlink.cli._demo import DemoResult
+    from interlink.cli._demo import DemoResult, WebhookStep
     from interlink.config import ConnectionConfig, InterlinkConfig
     from interlink.sync import RunResult
 
@@ -191,6 +191,8 @@ def show_demo(result: DemoResult, console: Console | None = None) -> None:
         console.print(Text("Between the runs:", "bold"))
         for change in result.changes:
             console.print(Text(f"  {change}"))
+    if result.webhook is not None:
+        _show_demo_webhook(result.webhook, console)
     table = Table(title="What the demo verified against the sandbox", title_justify="left")
     table.add_column("check")
     table.add_column("expected")
@@ -203,13 +205,53 @@ def show_demo(result: DemoResult, console: Console | None = None) -> None:
     if result.ok:
         console.print(
             Text(
-                f"Done in {result.elapsed:.1f} s: only the changed records moved, and the "
-                "two-sided changes went to the newer edit.",
+                f"Done in {result.elapsed:.1f} s: only the changed records moved, the "
+                "two-sided changes went to the newer edit, and the webhook's change landed "
+                "in commerce.",
                 "bold green",
             )
         )
     else:
         console.print(Text("The demo found a problem (see above).", "bold red"))
+
+
+def _show_demo_webhook(step: WebhookStep, console: Console) -> None:
+    """The demo's webhook step: the change, what the shop sent, what interlink stored."""
+    stats = step.stats
+    sent = stats.get("sent", 0)
+    console.print(Text("By webhook, after the runs:", "bold"))
+    console.print(Text(f"  {step.change}"))
+    console.print(
+        Text(
+            f"  the shop sent {sent} signed event{'' if sent == 1 else 's'} "
+            f"({stats.get('retried', 0)} retried, {stats.get('failed', 0)} failed), "
+            f"settled in {step.waited:.1f} s, to"
+        )
+    )
+    console.print(Text(f"  {step.url}"))
+    if not step.deliveries:
+        console.print(Text("  interlink stored no delivery for it", "bold red"))
+        return
+    table = Table(title="Deliveries interlink stored and processed", title_justify="left")
+    table.add_column("id", justify="right")
+    table.add_column("delivery id")
+    table.add_column("event")
+    table.add_column("status")
+    for delivery in step.deliveries:
+        status = Text(delivery.status, "green" if delivery.status == "processed" else "red")
+        run = (delivery.result or {}).get("run_id")
+        if run is not None:
+            status.append(f" (run {run})")
+        table.add_row(
+            Text(str(delivery.id)),
+            Text(delivery.delivery_id),
+            Text(delivery.event_type or "-"),
+            status,
+        )
+    console.print(table)
+    for delivery in step.deliveries:
+        if delivery.last_error:
+            console.print(Text(f"  {delivery.id}: {delivery.last_error}", "red"))
 
 
 def show_records(title: str, records: list[dict[str, Any]], console: Console | None = None) -> None:
@@ -294,6 +336,8 @@ def show_run(result: RunResult, console: Console | None = None) -> None:
         title += " (resumed an interrupted read)"
     if result.trial:
         title += " (trial)"
+    if result.ids is not None:
+        title += " (by id)"
     table = Table(title=title, title_justify="left")
     columns = ("read", "created", "updated", "unchanged", "deleted", "skipped")
     for column in (*columns, "failed"):
@@ -304,9 +348,17 @@ def show_run(result: RunResult, console: Console | None = None) -> None:
         Text(f"{counts['failed']:,}", "red" if counts["failed"] else ""),
     )
     console.print(table)
-    console.print(
-        Text(f"{counts['pages']:,} pages in {result.elapsed:.2f} s ({rate:,.0f} records/s)")
-    )
+    if result.ids is not None:
+        console.print(
+            Text(
+                f"{counts['read']:,} of {len(result.ids):,} records fetched by id in "
+                f"{result.elapsed:.2f} s"
+            )
+        )
+    else:
+        console.print(
+            Text(f"{counts['pages']:,} pages in {result.elapsed:.2f} s ({rate:,.0f} records/s)")
+        )
     if result.trial:
         console.print(
             Text(

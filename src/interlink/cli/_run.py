@@ -20,12 +20,24 @@ async def _run(
     full_refresh: bool,
     dry_run: bool,
     limit: int | None,
+    ids: list[str] | None,
     progress: Any,
 ) -> Any:
     from interlink.connectors import Catalog
-    from interlink.sync import run_pipeline
+    from interlink.sync import run_pipeline, run_records
 
     async with Catalog(config) as catalog:
+        if ids:
+            return await run_records(
+                config,
+                name,
+                ids,
+                store=store,
+                catalog=catalog,
+                dry_run=dry_run,
+                progress=progress,
+                offload=False,
+            )
         return await run_pipeline(
             config,
             name,
@@ -54,22 +66,41 @@ def run(
             "deleting nothing (a replace writes to a scratch table, dropped after).",
         ),
     ] = None,
+    ids: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--id",
+            metavar="ID",
+            help="Fetch only this record from the source by its id and write it "
+            "(repeat for more); moves no cursor and deletes nothing by absence.",
+        ),
+    ] = None,
 ) -> None:
     """Run a pipeline once: read, filter, map and write, checkpointing every page.
 
-    Exit code 0 when every record went through, 1 when some failed or the run stopped.
+    Exit code 0 when every record went through, 1 when some failed (or, with --id, was
+    not found at the source) or the run stopped.
     """
     from interlink.cli import _render
     from interlink.cli._runtime import tune_collector
     from interlink.cli._validate import check_buildable
     from interlink.connectors import Catalog  # noqa: F401  (imported before the freeze)
     from interlink.store import Store
-    from interlink.sync import run_pipeline  # noqa: F401
+    from interlink.sync import check_records, run_pipeline  # noqa: F401
 
+    if ids and (full_refresh or limit is not None):
+        given = "--full-refresh" if full_refresh else "--limit"
+        typer.echo(
+            f"--id cannot be combined with {given}: a run by id fetches only the records it names",
+            err=True,
+        )
+        raise typer.Exit(2)
     # Everything that can be refused up front is, before the progress display starts:
     # the config, the pipeline's filter and mapping, then the database.
     settings = load_settings(ctx, config)
     check_buildable(settings, pipelines=[pipeline])
+    if ids:
+        check_records(settings, pipeline, ids)
     store = Store.open(settings.database)
     try:
         tune_collector()
@@ -82,6 +113,7 @@ def run(
                     full_refresh=full_refresh,
                     dry_run=dry_run,
                     limit=limit,
+                    ids=ids,
                     progress=bar.update,
                 )
             )

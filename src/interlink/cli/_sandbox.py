@@ -1,4 +1,8 @@
-"""`interlink sandbox`: serve the bundled stand-in third-party APIs in the foreground."""
+"""`interlink sandbox`: serve the bundled stand-in third-party APIs in the foreground.
+
+With `--webhook-url` (and `--webhook-secret`), the shop posts a signed event to that URL for
+every customer, product or order it changes; `POST /shop/_webhooks` changes it later.
+"""
 
 from __future__ import annotations
 
@@ -32,10 +36,59 @@ def sandbox(
             "(for benchmarks: the server then costs little).",
         ),
     ] = False,
+    webhook_url: Annotated[
+        str | None,
+        typer.Option(
+            help="Post a signed event here for every record the shop changes "
+            "(e.g. http://127.0.0.1:8000/api/v1/webhooks/shop).",
+        ),
+    ] = None,
+    webhook_secret: Annotated[
+        str | None,
+        typer.Option(
+            envvar="INTERLINK_SANDBOX_WEBHOOK_SECRET",
+            help="The signing secret (whsec_<base64> for the standard scheme).",
+            show_envvar=True,
+        ),
+    ] = None,
+    webhook_scheme: Annotated[
+        str,
+        typer.Option(help="How to sign: standard, hmac, stripe, github or shopify."),
+    ] = "standard",
+    webhook_event: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Send only this event type (customer.updated, or customer.*); repeatable.",
+        ),
+    ] = None,
 ) -> None:
     """Serve the sandbox APIs (shop, commerce, GraphQL, SOAP) on one port until Ctrl-C."""
-    from interlink.sandbox import run_sandbox_suite, service_urls
+    from interlink.sandbox import (
+        InvalidWebhookTargetError,
+        WebhookTarget,
+        run_sandbox_suite,
+        service_urls,
+    )
 
+    target: WebhookTarget | None = None
+    if webhook_url is not None or webhook_secret is not None:
+        if webhook_url is None or webhook_secret is None:
+            typer.echo("--webhook-url and --webhook-secret go together", err=True)
+            raise typer.Exit(2)
+        try:
+            target = WebhookTarget(
+                webhook_url,
+                secret=webhook_secret,
+                scheme=webhook_scheme,  # type: ignore[arg-type]  # checked by WebhookTarget
+                events=tuple(webhook_event) if webhook_event else None,
+            )
+        except InvalidWebhookTargetError as error:
+            flags = {"events": "event"}
+            reasons = [
+                f"--webhook-{flags.get(name, name)}: {issue}" for name, issue in error.problems
+            ]
+            typer.echo("; ".join(reasons), err=True)
+            raise typer.Exit(2) from None
     urls = service_urls(f"http://127.0.0.1:{port}")
     shop, commerce = urls["shop"], urls["commerce"]
     typer.echo(f"interlink sandbox on http://127.0.0.1:{port}  ({records} records, seed {seed})")
@@ -58,6 +111,10 @@ def sandbox(
         typer.echo(f"  rate limit: {rate:g}/s, burst {burst} (429 + Retry-After beyond it)")
     if cache_pages:
         typer.echo("  shop list pages are cached until a record changes")
+    if target is not None:
+        events = ", ".join(target.events) if target.events else "every change"
+        typer.echo(f"  webhooks  {target.scheme} -> {target.url}  ({events})")
+        typer.echo(f"            GET {shop['url']}/_webhooks for deliveries")
     typer.echo("Ctrl-C stops it.")
     try:
         run_sandbox_suite(
@@ -67,6 +124,7 @@ def sandbox(
             token=token or None,
             rate_limit=(rate, 1.0, burst) if rate else None,
             cache_pages=cache_pages,
+            webhooks=target,
         )
     except KeyboardInterrupt:
         pass

@@ -17,9 +17,9 @@ __all__ = ["register"]
 
 
 def _load_kinds(modules: list[str]) -> Any:
-    from interlink.jobs import JobKinds
+    from interlink.webhooks import job_kinds
 
-    kinds = JobKinds.default()
+    kinds = job_kinds()
     for name in modules:
         try:
             module = importlib.import_module(name)

@@ -25,6 +25,7 @@ from interlink.cli import (
     _run,
     _sandbox,
     _serve,
+    _webhooks,
     _worker,
 )
 from interlink.cli._options import ConfigOption, locate, remember_config_path
@@ -122,6 +123,7 @@ _worker.register(app)
 _jobs.register(app)
 _serve.register(app)
 _apikeys.register(app)
+_webhooks.register(app)
 _db.register(app)
 
 

@@ -68,6 +68,7 @@ from interlink.config._starter import STARTER_CONFIG
 from interlink.config._units import parse_size
 from interlink.config._webhooks import (
     DEFAULT_WEBHOOK_TOLERANCE,
+    RESERVED_SOURCE_NAMES,
     WEBHOOK_SCHEMES,
     GitHubWebhookConfig,
     HmacWebhookConfig,
@@ -75,6 +76,7 @@ from interlink.config._webhooks import (
     SlackWebhookConfig,
     StandardWebhookConfig,
     StripeWebhookConfig,
+    WebhookActionConfig,
     WebhookFieldConfig,
     WebhookSourceConfig,
     WebhookSources,
@@ -134,6 +136,7 @@ __all__ = [
     "parse_duration",
     "substitute_env",
     "DEFAULT_WEBHOOK_TOLERANCE",
+    "RESERVED_SOURCE_NAMES",
     "WEBHOOK_SCHEMES",
     "GitHubWebhookConfig",
     "HmacWebhookConfig",
@@ -141,6 +144,7 @@ __all__ = [
     "SlackWebhookConfig",
     "StandardWebhookConfig",
     "StripeWebhookConfig",
+    "WebhookActionConfig",
     "WebhookFieldConfig",
     "WebhookSourceConfig",
     "WebhookSources",

@@ -20,7 +20,16 @@ from ._model import (
     pipeline_job,
     retry_delay,
 )
-from ._queue import JobContext, JobHandler, JobKinds, Outcome, Queue, WorkerStats, execute
+from ._queue import (
+    JobContext,
+    JobHandler,
+    JobKinds,
+    Outcome,
+    Queue,
+    WorkerStats,
+    execute,
+    final_attempt,
+)
 from ._schedules import Scheduler, latest_tick
 from ._worker import run_worker
 
@@ -39,6 +48,7 @@ __all__ = [
     "Scheduler",
     "WorkerStats",
     "execute",
+    "final_attempt",
     "latest_tick",
     "open_queue",
     "pipeline_job",

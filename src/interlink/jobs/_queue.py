@@ -50,6 +50,7 @@ __all__ = [
     "Queue",
     "WorkerStats",
     "execute",
+    "final_attempt",
     "holder_of",
     "warn_lease_lost",
 ]
@@ -160,6 +161,17 @@ def permanent(exc: BaseException) -> bool:
     if isinstance(exc, OAuthError):
         return exc.error in _OAUTH_PERMANENT
     return isinstance(exc, StateMismatchError | IncrementalError | PaginationError)
+
+
+def final_attempt(job: Job, exc: BaseException) -> bool:
+    """Whether `execute` ends `job` as `failed` (dead-lettered) when this attempt raised
+    `exc`: the error is one that trying again cannot fix, or no attempt is left. A job's
+    code that keeps a status of its own (the webhook inbox) records the same ending."""
+    if isinstance(exc, JobCancelledError | PipelineLockedError | asyncio.CancelledError):
+        return False
+    if isinstance(exc, _FATAL) or permanent(exc):
+        return True
+    return job.attempts >= job.max_attempts
 
 
 async def execute(

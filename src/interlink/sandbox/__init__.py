@@ -8,6 +8,9 @@ interlink. The services:
 - `create_commerce_app`: an OroCommerce-style JSON:API target behind OAuth2 client
   credentials (`_commerce`).
 - GraphQL and SOAP product services (`_graphql`, `_soap`).
+- `WebhookSender` / `WebhookTarget`: the shop posts a signed event (Standard Webhooks,
+  generic HMAC, Stripe, GitHub or Shopify style) for every record it changes
+  (`_webhooks`, `_webhook_signing`).
 - `create_sandbox_app`: all of them in one app under `/shop`, `/commerce`, `/graphql`
   and `/soap` (`_suite`); `interlink sandbox` serves it.
 
@@ -36,6 +39,13 @@ from ._server import SandboxServer, run_sandbox, run_sandbox_suite
 from ._shop import ShopOptions, create_shop_app
 from ._store import ProductStore
 from ._suite import create_sandbox_app, service_urls
+from ._webhook_signing import (
+    WEBHOOK_SCHEMES,
+    InvalidWebhookTargetError,
+    WebhookScheme,
+    WebhookTarget,
+)
+from ._webhooks import WebhookSender, WebhookStats
 
 __all__ = [
     "Address",
@@ -46,6 +56,7 @@ __all__ = [
     "DEFAULT_LIMIT",
     "DroppedConnectionError",
     "FaultConfig",
+    "InvalidWebhookTargetError",
     "MAX_LIMIT",
     "Order",
     "OrderItem",
@@ -58,6 +69,11 @@ __all__ = [
     "SandboxStats",
     "ShopOptions",
     "TokenBucket",
+    "WEBHOOK_SCHEMES",
+    "WebhookScheme",
+    "WebhookSender",
+    "WebhookStats",
+    "WebhookTarget",
     "create_commerce_app",
     "create_sandbox_app",
     "create_shop_app",

@@ -3,7 +3,8 @@
 Tests read `/_stats` to check what a client really did to the "third party": how many
 requests it sent, how many 429s and faults it got, how many records it created, changed
 or deleted. `POST /_touch` (added by apps that keep records) is how a test makes a change
-"on the third party's side" for incremental reads.
+"on the third party's side" for incremental reads. `/_webhooks` (the shop's, see
+`_webhooks`) is an admin path too.
 
 Admin paths are matched on the path *inside* the app, so they keep working when an app is
 mounted under a prefix (`/shop/_stats` in the suite).
@@ -37,7 +38,7 @@ __all__ = [
 ]
 
 # Admin paths are exempt from auth, rate limits, faults and the counters.
-ADMIN_PATHS = frozenset({"/_stats", "/_reset", "/_touch"})
+ADMIN_PATHS = frozenset({"/_stats", "/_reset", "/_touch", "/_webhooks"})
 
 
 def route_path(scope: Scope) -> str:
@@ -150,8 +151,15 @@ def admin_routes(
     return routes
 
 
-def touch_response(raw: bytes, resources: Mapping[str, BaseRecordStore[Any]]) -> Response:
-    """Answer `POST /_touch`: `{"resource": NAME, "ids": [...]}` sets `updated_at` to now."""
+def touch_response(
+    raw: bytes,
+    resources: Mapping[str, BaseRecordStore[Any]],
+    touched: Callable[[str, list[Any]], None] | None = None,
+) -> Response:
+    """Answer `POST /_touch`: `{"resource": NAME, "ids": [...]}` sets `updated_at` to now.
+
+    `touched(resource, records)` is told of the changed records (the shop's webhooks).
+    """
     try:
         payload = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -168,5 +176,7 @@ def touch_response(raw: bytes, resources: Mapping[str, BaseRecordStore[Any]]) ->
     if missing:
         return error_response(404, "not_found", f"No {resource} with ids {missing}.")
     stamp = now_timestamp()
-    store.touch(ids, stamp)
+    records = store.touch(ids, stamp)
+    if touched is not None:
+        touched(resource, records)
     return JSONResponse({"resource": resource, "touched": ids, "updated_at": stamp})

@@ -21,6 +21,8 @@ from uvicorn.config import LOGGING_CONFIG
 from ._faults import DroppedConnectionError, FaultConfig
 from ._shop import ShopOptions, create_shop_app
 from ._suite import create_sandbox_app
+from ._webhook_signing import WebhookTarget
+from ._webhooks import WebhookSender
 
 __all__ = ["SandboxServer", "run_sandbox", "run_sandbox_suite"]
 
@@ -195,7 +197,7 @@ def run_sandbox(
     """Serve the shop sandbox in the foreground until interrupted (for `interlink sandbox`).
 
     `options` are those of `create_shop_app`: products, token, api_key, rate_limit,
-    rate_limit_headers, faults and cache_pages.
+    rate_limit_headers, faults, cache_pages and webhooks.
     """
     app = create_shop_app(records=records, seed=seed, **options)
     uvicorn.Server(_config(app, host, port, own_logging=True)).run()
@@ -211,6 +213,7 @@ def run_sandbox_suite(
     rate_limit: tuple[float, float, int] | None = None,
     faults: FaultConfig | None = None,
     cache_pages: bool = False,
+    webhooks: WebhookTarget | WebhookSender | None = None,
 ) -> None:
     """Serve the whole suite (`create_sandbox_app`) in the foreground until interrupted."""
     app = create_sandbox_app(
@@ -220,5 +223,6 @@ def run_sandbox_suite(
         rate_limit=rate_limit,
         faults=faults,
         cache_pages=cache_pages,
+        webhooks=webhooks,
     )
     uvicorn.Server(_config(app, host, port, own_logging=True)).run()

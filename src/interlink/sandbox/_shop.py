@@ -53,6 +53,10 @@ Without auth, limits, faults or counting:
 - `GET /echo` (any method) answers the request's method, path, query and headers (this
   one is counted and limited like the API).
 
+Webhooks: given a target (`webhooks=` or `POST /_webhooks`), the shop posts a signed
+event for every record a create, a PATCH or a `/_touch` changed (`_webhooks`); `GET
+/_webhooks` shows the target (never its secret) and the delivery counters.
+
 With `cache_pages=True` the list endpoints (customers in every style, products, orders)
 answer from a cache of rendered pages that any change of a record empties (`_cache`);
 `/_stats` then lists its `page_cache` hits and misses. Benchmarks use it so that the
@@ -61,7 +65,8 @@ server's cost of computing records does not hide the client's.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Hashable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Mapping
+from contextlib import asynccontextmanager
 from typing import Any, TypedDict, get_args
 
 import orjson
@@ -94,6 +99,8 @@ from ._pagination import (
 from ._ratelimit import RateLimitHeaderStyle, RateLimitMiddleware, TokenBucket
 from ._responses import JSONResponse, error_response
 from ._store import BaseRecordStore, ProductStore
+from ._webhook_signing import WebhookTarget
+from ._webhooks import WebhookSender, webhook_routes
 
 __all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "ShopOptions", "create_shop_app"]
 
@@ -115,9 +122,14 @@ class ShopOptions(TypedDict, total=False):
     rate_limit_headers: RateLimitHeaderStyle
     faults: FaultConfig | None
     cache_pages: bool
+    webhooks: WebhookTarget | WebhookSender | None
 
 
 Handler = Callable[[Request], Awaitable[Response]]
+
+
+# The event name of each resource's records ("customer.updated").
+_KINDS = {"customers": "customer", "products": "product", "orders": "order"}
 
 
 # What a cached list answer depends on. The offset and page-number lists depend only on
@@ -175,6 +187,7 @@ class _ShopApi:
         bucket: TokenBucket | None,
         plan: FaultPlan | None,
         cache: PageCache | None = None,
+        webhooks: WebhookSender | None = None,
     ) -> None:
         self.customers = customers
         self.products = products
@@ -183,6 +196,7 @@ class _ShopApi:
         self.bucket = bucket
         self.plan = plan
         self.cache = cache
+        self.webhooks = webhooks if webhooks is not None else WebhookSender()
         self.idempotent = IdempotencyStore()
         self.resources: Mapping[str, BaseRecordStore[Any]] = {
             "customers": customers,
@@ -194,6 +208,7 @@ class _ShopApi:
         for store in self.resources.values():
             store.reset()
         self.stats.reset()
+        self.webhooks.reset()
         self.idempotent.clear()
         if self.bucket is not None:
             self.bucket.reset()
@@ -364,6 +379,7 @@ class _ShopApi:
             return response, {}
         customer = self.customers.create(payload)
         self.stats.creates += 1
+        self.webhooks.record_changed("customer", "created", customer)
         # The path of the request keeps a mount prefix: /shop/customers/11 in the suite.
         headers = {"Location": f"{path.rstrip('/')}/{customer['id']}"}
         return JSONResponse(customer, status_code=201, headers=headers), headers
@@ -383,6 +399,8 @@ class _ShopApi:
             )
         customer = self.customers.update(customer_id, payload)
         self.stats.updates += 1
+        if customer is not None:  # None only if it vanished since the check above
+            self.webhooks.record_changed("customer", "updated", customer)
         return JSONResponse(customer)
 
     async def customer_orders(self, request: Request) -> Response:
@@ -422,7 +440,11 @@ class _ShopApi:
     # -- admin and diagnostics ----------------------------------------------------------
 
     async def touch(self, request: Request) -> Response:
-        return touch_response(await request.body(), self.resources)
+        return touch_response(await request.body(), self.resources, self._touched)
+
+    def _touched(self, resource: str, records: list[Any]) -> None:
+        for record in records:
+            self.webhooks.record_changed(_KINDS[resource], "updated", record)
 
     async def echo(self, request: Request) -> Response:
         headers: dict[str, str] = {}
@@ -464,6 +486,7 @@ def create_shop_app(
     rate_limit_headers: RateLimitHeaderStyle = "both",
     faults: FaultConfig | None = None,
     cache_pages: bool = False,
+    webhooks: WebhookTarget | WebhookSender | None = None,
 ) -> Starlette:
     """Build the shop sandbox app: `records` customers, their orders, and products.
 
@@ -477,6 +500,9 @@ def create_shop_app(
         cache_pages: render each list page once and serve its bytes again until a record
             changes (see `_cache`), for benchmarks that should measure the client, not
             the server. Auth, limits, faults and counters still apply to every request.
+        webhooks: where to post a signed event for each changed record (a target, or a
+            `WebhookSender` with its own retry and queue settings); `POST /_webhooks` can
+            set or change it later. The app's lifespan shutdown flushes pending deliveries.
 
     ```python
     app = create_shop_app(records=10_000, token="secret", rate_limit=(10, 1, 20))
@@ -495,7 +521,8 @@ def create_shop_app(
     plan = FaultPlan(faults) if faults is not None else None
     cache = PageCache([customers, product_store, orders]) if cache_pages else None
     stats.page_cache = cache
-    api = _ShopApi(customers, product_store, orders, stats, bucket, plan, cache)
+    sender = webhooks if isinstance(webhooks, WebhookSender) else WebhookSender(webhooks)
+    api = _ShopApi(customers, product_store, orders, stats, bucket, plan, cache, sender)
     cached = api.cached
 
     # Outermost first: count, authenticate, spend a token, then maybe misbehave.
@@ -536,13 +563,26 @@ def create_shop_app(
             Route("/orders/{order_id:int}", api.get_order, methods=["GET"]),
             Route("/echo", api.echo, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
             *admin_routes(stats, api.reset, api.touch),
+            *webhook_routes(sender),
         ],
         middleware=middleware,
         exception_handlers={HTTPException: _http_error},
+        lifespan=_closing(sender),
     )
     app.state.stats = stats
     app.state.customers = customers
     app.state.products = product_store
     app.state.orders = orders
     app.state.page_cache = cache
+    app.state.webhooks = sender
     return app
+
+
+def _closing(sender: WebhookSender) -> Callable[[Starlette], Any]:
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        # Mounted in the suite, this does not run: the suite's own lifespan closes it.
+        await sender.aclose()
+
+    return lifespan

@@ -8,6 +8,9 @@
 - `/soap`: `create_soap_app` (`POST /soap`, the WSDL at `GET /soap?wsdl`).
 - `GET /`: the services and their absolute URLs as JSON (`service_urls`).
 
+`webhooks` makes the shop post signed change events (`create_shop_app`, `_webhooks`);
+`POST /shop/_webhooks` sets or changes the target later.
+
 Each service keeps its own data, counters (`/shop/_stats`, `/commerce/_stats`), rate
 limit and faults; `rate_limit` and `faults` apply to the shop and commerce services, each
 with a bucket and a fault sequence of its own.
@@ -15,6 +18,8 @@ with a bucket and a fault sequence of its own.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from starlette.applications import Starlette
@@ -27,6 +32,8 @@ from ._commerce import create_commerce_app
 from ._faults import FaultConfig
 from ._responses import JSONResponse, error_response
 from ._shop import create_shop_app
+from ._webhook_signing import WebhookTarget
+from ._webhooks import WebhookSender
 
 __all__ = ["create_sandbox_app", "service_urls"]
 
@@ -77,13 +84,15 @@ def create_sandbox_app(
     commerce_overlap: int = 0,
     client_id: str = "commerce-client",
     client_secret: str = "commerce-secret",
+    webhooks: WebhookTarget | WebhookSender | None = None,
 ) -> Starlette:
     """Build the suite: shop, commerce, GraphQL and SOAP services in one app.
 
     `records` customers (and as many products) for the shop, and products for GraphQL
     and SOAP; `token` guards the shop and GraphQL; the commerce store starts with
     `commerce_records` customers, the first `commerce_overlap` sharing shop emails;
-    `cache_pages` serves the shop's lists from a page cache (see `create_shop_app`).
+    `cache_pages` serves the shop's lists from a page cache and `webhooks` sends the shop's
+    change events (see `create_shop_app`).
 
     ```python
     with SandboxServer(create_sandbox_app(records=500)) as server:
@@ -102,6 +111,7 @@ def create_sandbox_app(
         rate_limit=rate_limit,
         faults=faults,
         cache_pages=cache_pages,
+        webhooks=webhooks,
     )
     commerce = create_commerce_app(
         records=commerce_records,
@@ -123,6 +133,14 @@ def create_sandbox_app(
             urls["shop"]["auth"] = urls["graphql"]["auth"] = f"Authorization: Bearer {token}"
         return JSONResponse({"services": urls})
 
+    sender: WebhookSender = shop.state.webhooks
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        # A mounted app's own lifespan does not run: flush the shop's webhooks from here.
+        await sender.aclose()
+
     app = Starlette(
         routes=[
             Route("/", index, methods=["GET"]),
@@ -136,6 +154,7 @@ def create_sandbox_app(
             Mount("/soap", soap),
         ],
         exception_handlers={HTTPException: _http_error},
+        lifespan=lifespan,
     )
     app.state.shop = shop
     app.state.commerce = commerce

@@ -22,6 +22,7 @@ from interlink._version import __version__
 from interlink.config import InterlinkConfig
 from interlink.jobs import JobKinds, Queue, open_queue, run_worker
 from interlink.store import Store
+from interlink.webhooks import job_kinds
 
 from ._apps import router as apps_router
 from ._auth import ApiKeyMiddleware
@@ -40,6 +41,7 @@ from ._ratelimit import RateLimitMiddleware, RouteLimits
 from ._routes import RouteIndex
 from ._runs import router as runs_router
 from ._security import SecurityHeadersMiddleware
+from ._webhook_deliveries import router as webhook_deliveries_router
 from ._webhooks import WebhookReceiver
 
 __all__ = ["OPENAPI_URL", "PUBLIC_PATHS", "create_app"]
@@ -87,7 +89,7 @@ def _lifespan(context: ServerContext, *, owns_store: bool, owns_queue: bool) -> 
                     context.config,
                     context.store,
                     context.queue,
-                    kinds=context.kinds or JobKinds.default(),
+                    kinds=context.kinds or job_kinds(),
                     concurrency=context.concurrency,
                     stop=stop,
                 ),
@@ -136,7 +138,8 @@ def create_app(
     (default: the configured backend's). With `worker`, the app's lifespan also runs the
     job worker and the scheduler (`concurrency` jobs at a time, default `jobs.concurrency`)
     and stops them, letting running jobs reach a batch boundary, on shutdown. `kinds` are
-    the job kinds that worker runs (default: `JobKinds.default()`)."""
+    the job kinds that worker runs (default: `webhooks.job_kinds()`: the built-in kinds
+    and `webhook.process`)."""
     owns_store = store is None
     store = store or Store.open(config.database)
     owns_queue = queue is None
@@ -150,7 +153,7 @@ def create_app(
         config, store, queue, worker=worker, concurrency=concurrency, kinds=kinds
     )
     limits = RouteLimits(config.server.rate_limits)
-    guarded = (jobs_router, pipelines_router, runs_router, apps_router)
+    guarded = (jobs_router, pipelines_router, runs_router, apps_router, webhook_deliveries_router)
     routes = RouteIndex(API_PREFIX, (*guarded, health_router))
     app = FastAPI(
         title="interlink",

@@ -188,20 +188,28 @@ def delivery_counts(engine: sa.Engine, source: str | None = None) -> dict[str, i
     return counts
 
 
-def start_delivery(conn: sa.Connection, delivery: int, now: float) -> Delivery | None:
+def start_delivery(
+    conn: sa.Connection, delivery: int, now: float, *, job_id: int | None = None
+) -> Delivery | None:
     """Mark a delivery `processing` and count the attempt; None when it is gone.
 
-    A delivery already `processed` or `ignored` is returned unchanged: its job ran twice
-    (at least once delivery), and the caller does nothing more.
+    The update comes first, so it holds the row's lock while the caller's transaction
+    lasts (a replay at the same moment waits for it). A delivery already `processed` or
+    `ignored` is returned unchanged: its job ran twice (at-least-once delivery), and the
+    caller does nothing more. With `job_id`, so is a delivery handled by another job now
+    (a replay made a newer one): the older job leaves it to that one.
     """
-    found = get_delivery(conn, delivery)
-    if found is None or found.status in ("processed", "ignored"):
-        return found
-    conn.execute(
+    update = (
         sa.update(deliveries)
-        .where(deliveries.c.id == delivery)
+        .where(
+            deliveries.c.id == delivery,
+            deliveries.c.status.not_in(("processed", "ignored")),
+        )
         .values(status="processing", attempts=deliveries.c.attempts + 1)
     )
+    if job_id is not None:
+        update = update.where(sa.or_(deliveries.c.job_id.is_(None), deliveries.c.job_id == job_id))
+    conn.execute(update)
     return get_delivery(conn, delivery)
 
 

@@ -5,6 +5,7 @@ from ._column_kinds import ColumnKind, as_text, infer_kind
 from ._conflicts import Decision, decide, newer
 from ._filter import FilterError, compile_filter
 from ._mapping import FieldMapping, MappingError, compile_mapping
+from ._records import check_records, run_records
 from ._resolve import resolve
 from ._runner import Progress, RunResult, run_pipeline
 from ._sink import BatchCounts, Sink, WritePlan
@@ -29,6 +30,7 @@ __all__ = [
     "WriteCounts",
     "WritePlan",
     "as_text",
+    "check_records",
     "compile_filter",
     "compile_mapping",
     "decide",
@@ -36,4 +38,5 @@ __all__ = [
     "newer",
     "resolve",
     "run_pipeline",
+    "run_records",
 ]

@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
+
+import sqlalchemy as sa
 
 from interlink.config import InterlinkConfig, PipelineConfig
 from interlink.connectors import Catalog, Page, Record, Resource, higher_cursor
@@ -41,7 +44,16 @@ from ._plan import ReadPlan, plan_read
 from ._sink import BatchCounts, Failure, Sink
 from ._sql_sink import SqlSink
 
-__all__ = ["Progress", "RunResult", "run_pipeline"]
+__all__ = [
+    "Progress",
+    "RunResult",
+    "filter_and_map",
+    "open_sink",
+    "pipeline_config",
+    "recorded_run",
+    "run_pipeline",
+    "write_batch",
+]
 
 Progress = Callable[["RunResult"], None]
 """Called after every batch with the run so far (the CLI draws its progress bar from it)."""
@@ -70,6 +82,8 @@ class RunResult:
     cursor: Any = None
     message: str | None = None
     would_write: int = 0
+    ids: list[str] | None = None
+    """A run by id (`run_records`): the ids asked for; None for a run that reads."""
 
     @property
     def ok(self) -> bool:
@@ -84,7 +98,16 @@ class RunResult:
             )
 
 
-def _open_sink(
+def pipeline_config(config: InterlinkConfig, name: str) -> PipelineConfig:
+    """Pipeline `name` of the config; ConfigError naming the known ones when there is none."""
+    try:
+        return config.pipelines[name]
+    except KeyError:
+        known = ", ".join(config.pipelines) or "none defined"
+        raise ConfigError(f"unknown pipeline {name!r}; known: {known}", key="pipelines") from None
+
+
+def open_sink(
     store: Store,
     name: str,
     pipeline: PipelineConfig,
@@ -133,11 +156,7 @@ async def run_pipeline(
     database; a process that runs nothing else on its loop (`interlink run`) passes False
     and saves the threads' contention for the GIL (about 7% of a 100,000-record run).
     """
-    try:
-        pipeline = config.pipelines[name]
-    except KeyError:
-        known = ", ".join(config.pipelines) or "none defined"
-        raise ConfigError(f"unknown pipeline {name!r}; known: {known}", key="pipelines") from None
+    pipeline = pipeline_config(config, name)
     where = f"pipelines.{name}"
     mapping = compile_mapping(pipeline.fields, where=f"{where}.fields")
     keep = compile_filter(pipeline.filter, where=f"{where}.filter")
@@ -151,35 +170,29 @@ async def run_pipeline(
             key=f"{where}.write",
         )
     source = catalog.resource(pipeline.source)
-    sink = _open_sink(store, name, pipeline, catalog, source, mapping)
+    sink = open_sink(store, name, pipeline, catalog, source, mapping)
     fingerprint = source_fingerprint(config, pipeline.source, incremental=pipeline.incremental)
     trial = limit is not None and not dry_run
 
     result = RunResult(pipeline=name, dry_run=dry_run, trial=trial)
-    result.run_id = await asyncio.to_thread(
-        store.begin_run,
-        name,
-        full_refresh=full_refresh,
-        dry_run=dry_run,
-        trial=trial,
-        lease=lease,
-    )
-    run = _Run(
-        name,
-        pipeline,
-        result,
-        store,
-        source,
-        sink,
-        mapping,
-        keep,
-        fingerprint=fingerprint,
-        lease=lease,
-        offload=offload,
-        progress=progress,
-        should_stop=should_stop,
-    )
-    try:
+    async with recorded_run(
+        store, result, lease=lease, full_refresh=full_refresh, dry_run=dry_run, trial=trial
+    ):
+        run = _Run(
+            name,
+            pipeline,
+            result,
+            store,
+            source,
+            sink,
+            mapping,
+            keep,
+            fingerprint=fingerprint,
+            lease=lease,
+            offload=offload,
+            progress=progress,
+            should_stop=should_stop,
+        )
         state = await asyncio.to_thread(store.load_state, name)
         plan = plan_read(
             name,
@@ -190,8 +203,40 @@ async def run_pipeline(
             full_refresh=full_refresh,
             trial=trial,
         )
+        assert result.run_id is not None
         async with LeaseKeeper(store, name, result.run_id, lease=lease) as keeper:
             await run.go(plan, state, keeper, dry_run=dry_run, limit=limit)
+    return result
+
+
+@asynccontextmanager
+async def recorded_run(
+    store: Store,
+    result: RunResult,
+    *,
+    lease: float,
+    full_refresh: bool = False,
+    dry_run: bool = False,
+    trial: bool = False,
+) -> AsyncIterator[None]:
+    """Take the pipeline's lock for a new run row (PipelineLockedError when another run
+    holds it), and on the way out record how the run ended and release the lock.
+
+    The block's outcome sets the status: `succeeded`, or `completed_with_errors` when a
+    record failed; `cancelled` for JobCancelledError and `failed` for any other exception,
+    which goes on up.
+    """
+    name = result.pipeline
+    result.run_id = await asyncio.to_thread(
+        store.begin_run,
+        name,
+        full_refresh=full_refresh,
+        dry_run=dry_run,
+        trial=trial,
+        lease=lease,
+    )
+    try:
+        yield
     except JobCancelledError as exc:
         result.status = "cancelled"
         result.message = str(exc)
@@ -217,7 +262,71 @@ async def run_pipeline(
             resumed=result.resumed,
             warnings=result.warnings,
         )
-    return result
+
+
+def filter_and_map(
+    records: list[Record],
+    *,
+    keep: Callable[[Record], bool],
+    mapping: Callable[[Record], Record],
+    sink: Sink,
+    key: str,
+    counts: dict[str, int],
+) -> tuple[list[tuple[Record, Record]], list[Failure]]:
+    """Filter and map a batch: the (source, mapped) pairs to write, and the records that
+    failed, each with its step; records the filter leaves out are counted `skipped`."""
+    items: list[tuple[Record, Record]] = []
+    failed: list[Failure] = []
+    for record in records:
+        try:
+            if not keep(record):
+                counts["skipped"] += 1
+                continue
+        except Exception as exc:  # a filter callable that broke: the record fails alone
+            failed.append((record.get(key), "filter", exc))
+            continue
+        try:
+            mapped = mapping(record)
+        except Exception as exc:
+            failed.append((record.get(key), "map", exc))
+            continue
+        reason = sink.rejects(mapped)
+        if reason is not None:
+            failed.append((record.get(key), "write", KeyError(reason)))
+            continue
+        items.append((record, mapped))
+    return items, failed
+
+
+def write_batch(
+    conn: sa.Connection,
+    store: Store,
+    sink: Sink,
+    name: str,
+    run_id: int,
+    sent: Any,
+    failed: Sequence[Failure],
+    counts: dict[str, int],
+) -> BatchCounts:
+    """In the caller's transaction, after `hold_lock`: the sink commits what it sent, its
+    counts are added to `counts` (not `failed`: the caller counts those once the
+    transaction committed), and every failed record is recorded with its step."""
+    batch = sink.commit(conn, sent, run_id)
+    counts["created"] += batch.created
+    counts["updated"] += batch.updated
+    counts["unchanged"] += batch.unchanged
+    counts["skipped"] += batch.skipped
+    counts["deleted"] += batch.deleted
+    for record_key, step, error in [*failed, *batch.failures]:
+        store.record_error(
+            conn,
+            run_id,
+            name,
+            key=None if record_key is None else str(record_key),
+            step=step,
+            error=f"{type(error).__name__}: {error}",
+        )
+    return batch
 
 
 class _Run:
@@ -260,31 +369,16 @@ class _Run:
 
     def _items(self, records: list[Record]) -> tuple[list[tuple[Record, Record]], list[Failure]]:
         """Filter and map one page; failed records are set aside with their step."""
-        sink, counts = self.sink, self.result.counts
-        if self.verbatim and not sink.any_rejected(records):
+        if self.verbatim and not self.sink.any_rejected(records):
             return list(zip(records, records, strict=True)), []
-        key = self.source.primary_key
-        items: list[tuple[Record, Record]] = []
-        failed: list[Failure] = []
-        for record in records:
-            try:
-                if not self.keep(record):
-                    counts["skipped"] += 1
-                    continue
-            except Exception as exc:  # a filter callable that broke: the record fails alone
-                failed.append((record.get(key), "filter", exc))
-                continue
-            try:
-                mapped = self.mapping(record)
-            except Exception as exc:
-                failed.append((record.get(key), "map", exc))
-                continue
-            reason = sink.rejects(mapped)
-            if reason is not None:
-                failed.append((record.get(key), "write", KeyError(reason)))
-                continue
-            items.append((record, mapped))
-        return items, failed
+        return filter_and_map(
+            records,
+            keep=self.keep,
+            mapping=self.mapping,
+            sink=self.sink,
+            key=self.source.primary_key,
+            counts=self.result.counts,
+        )
 
     async def go(
         self,
@@ -423,21 +517,7 @@ class _Run:
             store.hold_lock(conn, name, run_id, self.lease)
             if first:
                 self.sink.start(conn, write, run_id)
-            batch = self.sink.commit(conn, sent, run_id)
-            counts["created"] += batch.created
-            counts["updated"] += batch.updated
-            counts["unchanged"] += batch.unchanged
-            counts["skipped"] += batch.skipped
-            counts["deleted"] += batch.deleted
-            for record_key, step, error in failed + batch.failures:
-                store.record_error(
-                    conn,
-                    run_id,
-                    name,
-                    key=None if record_key is None else str(record_key),
-                    step=step,
-                    error=f"{type(error).__name__}: {error}",
-                )
+            batch = write_batch(conn, store, self.sink, name, run_id, sent, failed, counts)
             if page.done:
                 complete = page.complete and not write.trial
                 failed_so_far = counts["failed"] + len(failed) + len(batch.failures)

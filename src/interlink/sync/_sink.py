@@ -12,6 +12,9 @@ per batch:
         [last batch] sink.finish(conn, complete=, failed=, run_id=) -> rows deleted
 sink.discard(conn)                    a trial's scratch table, or an abandoned read
 ```
+
+A run by id (`run_records`) is not a read: it calls `start` with `WritePlan.by_id` set,
+then `send` and `commit` per batch, and never `finish` or `discard`.
 """
 
 from __future__ import annotations
@@ -42,6 +45,10 @@ class WritePlan:
     """The read continues an interrupted one (its staging or seen keys are kept)."""
     trial: bool = False
     """A trial (`--limit`): never truncates, never deletes, never moves the state."""
+    by_id: bool = False
+    """A run by id (`interlink run --id`): the records go into the destination itself; no
+    staging, scratch or seen-keys table is made, used or dropped, nothing is deleted by
+    absence, and the state is left as it was."""
 
 
 @dataclass

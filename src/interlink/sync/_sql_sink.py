@@ -8,6 +8,9 @@ How a run writes, by what it reads (`WritePlan`):
   batch, once the read is complete: readers never see a half-filled table, a killed run
   resumes into its staging table, and the old table stays until the swap;
 - a trial (`--limit`) that would replace writes into a scratch table dropped at the end;
+- a run by id (`WritePlan.by_id`) upserts (or appends) into the table itself, whatever the
+  write mode, and leaves every staging and seen-keys table as it is: a read interrupted
+  before it still resumes with what it had;
 - with `deletes:`, a complete full read marks (`soft`: `_deleted_at`) or deletes (`hard`)
   the rows it did not see (their keys are collected in `interlink_seen_<table>`, committed
   with each batch so a resumed read keeps them), and records that `deleted_field` marks
@@ -158,6 +161,9 @@ class SqlSink:
         """In the run's first transaction: choose the table written to and set up the
         staging, scratch or seen-keys table the plan needs."""
         self.plan = plan
+        if plan.by_id:
+            self.writer = self.live
+            return
         if plan.trial:
             if plan.staged:
                 self._drop(conn, self.scratch)
@@ -219,7 +225,7 @@ class SqlSink:
     def finish(self, conn: sa.Connection, *, complete: bool, failed: int, run_id: int) -> int:
         """Swap the staging table in, or apply deletions by absence, when `complete` (and,
         for deletions by absence, no record failed: its row must not go)."""
-        if self.plan.trial:
+        if self.plan.trial or self.plan.by_id:
             return 0
         if self.plan.staged:
             # A table missing the failed records' rows is never swapped in.
@@ -237,6 +243,8 @@ class SqlSink:
     def discard(self, conn: sa.Connection) -> None:
         """Drop a trial's scratch table, or what an abandoned read left (its staging and
         seen-keys tables): the next read starts afresh."""
+        if self.plan.by_id:
+            return  # a run by id made none, and must not drop an interrupted read's
         if self.plan.trial:
             if self.plan.staged:
                 self._drop(conn, self.scratch)

@@ -16,6 +16,8 @@ not check out. `sign` builds the headers a sender would send, for tests and benc
 
 from __future__ import annotations
 
+from interlink.webhooks._actions import WebhookEvent, match_action
+from interlink.webhooks._dispatch import DeliveryFailed, job_kinds, process_delivery
 from interlink.webhooks._inbox import Arrival, Inbox, InboxClosedError, Refusal, Stored
 from interlink.webhooks._inputs import (
     MAX_HEADER_LENGTH,
@@ -25,9 +27,16 @@ from interlink.webhooks._inputs import (
     Verified,
 )
 from interlink.webhooks._job import PROCESS_KIND, process_job
+from interlink.webhooks._replay import MAX_REPLAY, replay, replay_failed
+from interlink.webhooks._shown import delivery_details, shown_headers
 from interlink.webhooks._signature import SCHEME_DEFAULTS, SchemeDefaults, sign, verify
 
 __all__ = [
+    "DeliveryFailed",
+    "WebhookEvent",
+    "job_kinds",
+    "match_action",
+    "process_delivery",
     "PROCESS_KIND",
     "Arrival",
     "Inbox",
@@ -36,12 +45,17 @@ __all__ = [
     "Stored",
     "process_job",
     "MAX_HEADER_LENGTH",
+    "MAX_REPLAY",
     "MAX_SIGNATURES",
     "REJECT_REASONS",
     "SCHEME_DEFAULTS",
     "HeaderInput",
     "SchemeDefaults",
     "Verified",
+    "delivery_details",
+    "replay",
+    "replay_failed",
+    "shown_headers",
     "sign",
     "verify",
 ]

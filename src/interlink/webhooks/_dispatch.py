@@ -1,0 +1,237 @@
+"""The `webhook.process` job: one stored delivery -> its source's action for its event type.
+
+```
+pending --(job starts)--> processing --> processed   the action did its work
+                                    |--> ignored     `ignore`, or no action matched
+                                    |--> pending     it failed; the job is retried later
+                                    '--> failed      it failed for good (dead-lettered)
+```
+
+Actions:
+- `run: PIPELINE`: queue a run of the pipeline, unless one is already queued and not yet
+  started (that run will read the change too): a burst of events makes one run. The check
+  and the enqueue hold a lock per pipeline (an advisory lock on PostgreSQL, the write lock
+  on SQLite), so two workers cannot both queue one.
+- `record: PATH` with `run: PIPELINE`: fetch the record whose id is at PATH in the payload
+  fresh from the pipeline's source and write it through the pipeline (`sync.run_records`).
+- `handler: module:function`: call it with the `WebhookEvent` (sync functions in a thread).
+- `ignore`.
+
+Every action runs at least once per delivery: after a crash the job runs again. The
+built-in ones are idempotent (a queued run is shared, a record import is an upsert); a
+delivery already `processed` or `ignored` is not processed again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+from typing import Any
+
+import sqlalchemy as sa
+
+from interlink.config import InterlinkConfig, WebhookActionConfig
+from interlink.connectors import Catalog
+from interlink.errors import ConfigError
+from interlink.jobs import (
+    PIPELINE_KIND,
+    JobContext,
+    JobKinds,
+    Queue,
+    final_attempt,
+    pipeline_job,
+)
+from interlink.store import Delivery, Store, finish_delivery, jobs, start_delivery
+from interlink.sync import run_records
+
+from ._actions import WebhookEvent, load_handler, match_action, value_at
+from ._job import PROCESS_KIND
+
+__all__ = ["DeliveryFailed", "job_kinds", "process_delivery"]
+
+log = logging.getLogger("interlink.webhooks")
+
+
+class DeliveryFailed(RuntimeError):
+    """An action did not do its work (a record import that did not succeed)."""
+
+
+def job_kinds() -> JobKinds:
+    """The built-in job kinds and `webhook.process`: what a worker of interlink runs."""
+    kinds = JobKinds.default()
+    kinds.register(PROCESS_KIND, process_delivery)
+    return kinds
+
+
+async def process_delivery(context: JobContext) -> dict[str, Any]:
+    """Run the action of the delivery the job names, recording each step on the delivery."""
+    store = context.services.get("store")
+    queue = context.services.get("queue")
+    if not isinstance(store, Store) or queue is None:
+        raise RuntimeError("the worker gives jobs its Store and Queue as services")
+    row_id = int(context.job.args["delivery"])
+    job_id = context.job.id
+    delivery = await asyncio.to_thread(_start, store, row_id, job_id)
+    if delivery is None:
+        return {"skipped": "the delivery is gone"}
+    if delivery.status in ("processed", "ignored"):
+        return {"skipped": f"already {delivery.status}"}
+    if delivery.job_id is not None and delivery.job_id != job_id:
+        return {"skipped": f"handled by job {delivery.job_id} now (a replay)"}
+    try:
+        status, result = await _dispatch(context.config, store, queue, delivery)
+    except BaseException as exc:
+        final = final_attempt(context.job, exc)
+        error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        await asyncio.to_thread(
+            _finish, store, row_id, "failed" if final else "pending", error=error
+        )
+        raise
+    await asyncio.to_thread(_finish, store, row_id, status, result=result)
+    return {"delivery": row_id, "status": status, **result}
+
+
+def _start(store: Store, row_id: int, job_id: int) -> Delivery | None:
+    with store.transaction() as conn:
+        return start_delivery(conn, row_id, time.time(), job_id=job_id)
+
+
+def _finish(
+    store: Store,
+    row_id: int,
+    status: Any,
+    *,
+    result: dict[str, Any] | None = None,
+    error: str | None = None,
+) -> None:
+    with store.transaction() as conn:
+        finish_delivery(conn, row_id, status, time.time(), result=result, error=error)
+
+
+async def _dispatch(
+    config: InterlinkConfig, store: Store, queue: Queue, delivery: Delivery
+) -> tuple[str, dict[str, Any]]:
+    source = config.webhooks.get(delivery.source)
+    if source is None:
+        # The source left interlink.yaml after the delivery was stored: keep it, do nothing.
+        return "ignored", {"reason": f"no webhook source named {delivery.source!r} any more"}
+    found = match_action(source.actions, delivery.event_type)
+    if found is None:
+        return "ignored", {"reason": f"no action for event type {delivery.event_type!r}"}
+    pattern, action = found
+    where = f"webhooks.{delivery.source}.actions.{pattern}"
+    if action.ignore:
+        return "ignored", {"action": "ignore", "matched": pattern}
+    if action.handler is not None:
+        outcome = await _call_handler(action.handler, delivery, where=f"{where}.handler")
+        return "processed", {"action": "handler", "matched": pattern, "returned": outcome}
+    assert action.run is not None
+    if action.record is not None:
+        return "processed", await _import_record(config, store, delivery, action, pattern)
+    job_id, joined = await asyncio.to_thread(_queue_run, store, queue, action.run)
+    return "processed", {
+        "action": "run",
+        "matched": pattern,
+        "pipeline": action.run,
+        "job_id": job_id,
+        "coalesced": joined,
+    }
+
+
+async def _call_handler(path: str, delivery: Delivery, *, where: str) -> Any:
+    handler = load_handler(path, where=where)
+    event = WebhookEvent.parse(
+        id=delivery.id,
+        source=delivery.source,
+        delivery_id=delivery.delivery_id,
+        event_type=delivery.event_type,
+        received_at=delivery.received_at,
+        attempt=delivery.attempts,
+        headers=delivery.headers,
+        body=delivery.body or b"",
+    )
+    if inspect.iscoroutinefunction(handler):
+        returned = await handler(event)
+    else:
+        returned = await asyncio.to_thread(handler, event)
+        if inspect.isawaitable(returned):
+            returned = await returned
+    # What a handler returns is kept on the delivery when it is plain JSON.
+    return returned if isinstance(returned, dict | list | str | int | float | bool) else None
+
+
+async def _import_record(
+    config: InterlinkConfig,
+    store: Store,
+    delivery: Delivery,
+    action: WebhookActionConfig,
+    pattern: str,
+) -> dict[str, Any]:
+    assert action.run is not None and action.record is not None
+    event = WebhookEvent.parse(
+        id=delivery.id,
+        source=delivery.source,
+        delivery_id=delivery.delivery_id,
+        event_type=delivery.event_type,
+        received_at=delivery.received_at,
+        attempt=delivery.attempts,
+        headers=delivery.headers,
+        body=delivery.body or b"",
+    )
+    record_id = value_at(event.payload, action.record)
+    if not isinstance(record_id, str | int) or isinstance(record_id, bool):
+        # The payload will not change on a retry: a ConfigError fails the job at once.
+        raise ConfigError(
+            f"the delivery's body has no record id at {action.record!r}",
+            key=f"webhooks.{delivery.source}.actions.{pattern}.record",
+        )
+    async with Catalog(config) as catalog:
+        result = await run_records(config, action.run, [record_id], store=store, catalog=catalog)
+    shown = {
+        "action": "record",
+        "matched": pattern,
+        "pipeline": action.run,
+        "record_id": record_id,
+        "run_id": result.run_id,
+        "run_status": result.status,
+    }
+    if result.status != "succeeded":
+        first = result.errors[0] if result.errors else {}
+        raise DeliveryFailed(
+            f"importing record {record_id!r} through {action.run!r} ended {result.status} "
+            f"(run {result.run_id}): {first.get('error', 'see interlink runs')}"
+        )
+    return shown
+
+
+def _queue_run(store: Store, queue: Queue, pipeline: str) -> tuple[int, bool]:
+    """A queued run of `pipeline` that has not started yet, or a new one: (job id, joined)."""
+    with store.transaction() as conn:
+        _hold_pipeline(conn, pipeline)
+        waiting = conn.execute(
+            sa.select(jobs.c.id)
+            .where(
+                jobs.c.kind == PIPELINE_KIND,
+                jobs.c.pipeline == pipeline,
+                jobs.c.status == "queued",
+            )
+            .order_by(jobs.c.id)
+            .limit(1)
+        ).scalar()
+        if waiting is not None:
+            return int(waiting), True
+        return queue.enqueue(pipeline_job(pipeline), conn=conn).id, False
+
+
+def _hold_pipeline(conn: sa.Connection, pipeline: str) -> None:
+    """Serialise the look-then-enqueue of `_queue_run` per pipeline, across processes."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+            {"key": f"interlink:webhook-run:{pipeline}"},
+        )
+    else:
+        # A write first takes SQLite's write lock, and the reads after it see every commit.
+        conn.execute(sa.text("UPDATE interlink_jobs SET id = id WHERE 0"))
