@@ -25,6 +25,7 @@ from interlink.store import (
     create_api_key,
     deliveries,
     get_delivery,
+    jobs,
     rejections,
     start_delivery,
 )
@@ -96,8 +97,11 @@ def add_delivery(
     job_id: int | None = None,
     delivery_id: str | None = None,
 ) -> int:
-    """A delivery row as the inbox would have stored it (the inbox is not under test)."""
+    """A delivery row as the inbox would have stored it (the inbox is not under test). A
+    `processing` one gets a running job: its attempt is under way."""
     with store.transaction() as conn:
+        if status == "processing":
+            job_id = running_job(conn, job_id)
         count = conn.execute(sa.select(sa.func.count()).select_from(deliveries)).scalar_one()
         inserted = conn.execute(
             sa.insert(deliveries).values(
@@ -114,6 +118,26 @@ def add_delivery(
                 processed_at=NOW + count + 1 if status in ("processed", "failed") else None,
             )
         ).inserted_primary_key
+    assert inserted is not None
+    return int(inserted[0])
+
+
+def running_job(conn: sa.Connection, job_id: int | None) -> int:
+    """A `webhook.process` job row that is running (id `job_id` when given)."""
+    values: dict[str, Any] = {
+        "kind": "webhook.process",
+        "args": {},
+        "status": "running",
+        "priority": 0,
+        "attempts": 1,
+        "max_attempts": 5,
+        "run_at": NOW,
+        "created_at": NOW,
+        "cancel_requested": False,
+    }
+    if job_id is not None:
+        values["id"] = job_id
+    inserted = conn.execute(sa.insert(jobs).values(**values)).inserted_primary_key
     assert inserted is not None
     return int(inserted[0])
 
@@ -297,7 +321,7 @@ async def test_replay_every_failed_delivery(api: Api) -> None:
         assert job.args == {"delivery": delivery, "source": stored["source"]}
     assert row(api.store, done)["status"] == "processed"
     assert row(api.store, busy)["status"] == "processing"
-    assert job_count(api) == 4
+    assert job_count(api) == 4 + 1  # the four replays, and the busy one's running job
 
     required = await api.post("/webhooks/deliveries/replay")
     assert assert_error(required, 422, "VALIDATION_ERROR")["details"][0]["field"] == "status"
@@ -380,7 +404,9 @@ def test_a_replay_racing_a_dispatcher_waits_for_it_then_refuses(database: str) -
     store = Store.open(config.database)
     queue = open_queue(config, store)
     try:
-        delivery = add_delivery(store, status="pending", job_id=1)
+        with store.transaction() as conn:
+            job = running_job(conn, None)  # the dispatcher's job, running
+        delivery = add_delivery(store, status="pending", job_id=job)
         outcome: list[BaseException | object] = []
 
         def replay_it() -> None:
@@ -402,8 +428,8 @@ def test_a_replay_racing_a_dispatcher_waits_for_it_then_refuses(database: str) -
         assert len(outcome) == 1 and isinstance(outcome[0], WebhookError), outcome
         assert "being processed" in str(outcome[0])
         found = get_delivery(store.engine, delivery)
-        assert found is not None and found.status == "processing" and found.job_id == 1
-        assert queue.list(JobFilter(limit=10)) == []
+        assert found is not None and found.status == "processing" and found.job_id == job
+        assert [j.id for j in queue.list(JobFilter(limit=10))] == [job]
     finally:
         queue.close()
         store.close()
@@ -426,3 +452,19 @@ def test_replay_and_replay_failed_refuse_what_they_cannot_do(database: str) -> N
     finally:
         queue.close()
         store.close()
+
+
+def test_a_delivery_whose_job_is_gone_is_replayed(api: Api) -> None:
+    """A worker lost on the last attempt: the queue dead-lettered the job without running
+    it, and the delivery was left `processing`. Nothing would ever finish it."""
+    stuck = add_delivery(api.store, status="processing", attempts=5)
+    with api.store.transaction() as conn:
+        job = row(api.store, stuck)["job_id"]
+        conn.execute(sa.update(jobs).where(jobs.c.id == job).values(status="failed"))
+    assert replay_failed(api.store, api.queue) == [stuck]
+    assert row(api.store, stuck)["status"] == "pending"
+    again = add_delivery(api.store, status="processing", attempts=5)
+    with api.store.transaction() as conn:
+        job = row(api.store, again)["job_id"]
+        conn.execute(sa.update(jobs).where(jobs.c.id == job).values(status="failed"))
+    assert replay(api.store, api.queue, again).status == "pending"

@@ -23,9 +23,10 @@ from interlink.jobs import (
     JobSpec,
     Queue,
     open_queue,
+    pipeline_job,
 )
 from interlink.sandbox import SandboxServer, create_shop_app
-from interlink.store import Store, get_delivery
+from interlink.store import Store, get_delivery, jobs as jobs_table
 from interlink.webhooks import PROCESS_KIND, Arrival, Inbox, job_kinds, process_delivery
 from tests.jobs.procrastinate_schema import fresh_schema
 from tests.webhooks import handlers
@@ -244,3 +245,24 @@ def test_a_job_that_runs_twice_processes_once(rig: Rig) -> None:
     rig.queue.enqueue(JobSpec(PROCESS_KIND, {"delivery": row_id, "source": "shop"}))
     rig.work()
     assert len(handlers.SEEN) == 1
+
+
+def test_a_retry_waiting_out_its_backoff_is_not_joined(rig: Rig) -> None:
+    """A queued run that was tried already (or is not due, or is being cancelled) may
+    resume past the change or never run: the event gets a fresh run of its own."""
+    from interlink.webhooks._dispatch import _queue_run
+
+    retrying = rig.queue.enqueue(pipeline_job("customers"))
+    with rig.store.transaction() as conn:
+        conn.execute(
+            sa.update(jobs_table)
+            .where(jobs_table.c.id == retrying.id)
+            .values(attempts=1, run_at=time.time() + 3600)
+        )
+    job_id, joined = _queue_run(rig.store, rig.queue, "customers")
+    assert not joined and job_id != retrying.id
+    again, joined_again = _queue_run(rig.store, rig.queue, "customers")
+    assert joined_again and again == job_id  # the fresh one is shared
+    rig.queue.cancel(job_id)
+    third, joined_third = _queue_run(rig.store, rig.queue, "customers")
+    assert not joined_third and third not in (job_id, retrying.id)

@@ -18,7 +18,7 @@ from interlink.config import InterlinkConfig
 from interlink.jobs import JobFilter, Queue, open_queue
 from interlink.server import create_app
 from interlink.store import Store, deliveries, list_rejections, rejections
-from interlink.webhooks import PROCESS_KIND, sign
+from interlink.webhooks import PROCESS_KIND, Arrival, Inbox, sign
 from tests.jobs.procrastinate_schema import fresh_schema
 from tests.webhooks.conftest import STANDARD_SECRET
 
@@ -43,6 +43,8 @@ class Rig:
         self.config = InterlinkConfig.model_validate(
             {
                 "database": database,
+                # The test client's address: its X-Forwarded-For is believed.
+                "server": {"trusted_proxies": ["203.0.113.0/24"]},
                 "webhooks": {
                     "shop": {"scheme": "standard", "secret": STANDARD_SECRET, "max_body": 4096},
                     "off": {"scheme": "standard", "secret": STANDARD_SECRET, "enabled": False},
@@ -211,3 +213,158 @@ async def test_no_api_key_is_needed_but_the_api_routes_still_want_one(rig) -> No
     assert (await client.post(URL, content=body, headers=rig.headers(body))).status_code == 202
     listed = await client.get("/api/v1/webhooks/deliveries")
     assert listed.status_code == 401
+
+
+def test_close_stores_what_waits_and_returns_promptly(database: str) -> None:
+    rig = Rig(database)
+    inbox = Inbox(rig.store, rig.queue, writers=3)
+
+    async def many() -> list[Any]:
+        arrivals = [
+            Arrival("shop", f"w{n}", "t", time.time(), body_of(f"w{n}"), {}) for n in range(50)
+        ]
+        waiting = [asyncio.ensure_future(inbox.accept(a)) for a in arrivals]
+        await asyncio.sleep(0)  # every request is queued before the close
+        await asyncio.to_thread(inbox.close)
+        return await asyncio.gather(*waiting)
+
+    started = time.monotonic()
+    stored = asyncio.run(many())
+    assert time.monotonic() - started < 3, "close waited on idle writers"
+    assert len({s.id for s in stored}) == 50 and len(rig.stored()) == 50
+    rig.close()
+
+
+async def test_a_database_failure_answers_503_and_the_inbox_recovers(rig) -> None:
+    rig, client = rig
+    with rig.store.engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE interlink_webhook_deliveries RENAME TO hidden"))
+    body = body_of("f1")
+    failed = await client.post(URL, content=body, headers=rig.headers(body, delivery_id="f1"))
+    assert failed.status_code == 503, failed.text
+    assert failed.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
+    with rig.store.engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE hidden RENAME TO interlink_webhook_deliveries"))
+    again = await client.post(URL, content=body, headers=rig.headers(body, delivery_id="f1"))
+    assert again.status_code == 202, again.text
+    assert [r["delivery_id"] for r in rig.stored()] == ["f1"]
+    assert rig.queue.counts()["queued"] == 1
+
+
+async def test_an_unstorable_refusal_never_costs_a_delivery_its_answer(rig) -> None:
+    """A refusal whose sender address is longer than the log's column (an IPv6 scope id
+    passed on by a trusted proxy) is cut to fit, and written apart from deliveries."""
+    rig, client = rig
+    long_address = "fe80::1%" + "z" * 150
+    bodies = [body_of(f"p{n}", n) for n in range(20)]
+
+    async def valid(n: int) -> int:
+        headers = rig.headers(bodies[n], delivery_id=f"p{n}")
+        return (await client.post(URL, content=bodies[n], headers=headers)).status_code
+
+    async def refused() -> int:
+        headers = {**rig.headers(bodies[0]), "webhook-signature": "v1," + "A" * 43 + "="}
+        headers["x-forwarded-for"] = long_address
+        return (await client.post(URL, content=bodies[0], headers=headers)).status_code
+
+    codes = await asyncio.gather(*(valid(n) for n in range(20)), *(refused() for _ in range(20)))
+    assert codes[:20] == [202] * 20 and codes[20:] == [401] * 20
+    rig.app.state.interlink.close_inbox()
+    logged = list_rejections(rig.store.engine, "shop")
+    assert len(logged) == 20
+    assert {r.address for r in logged} == {long_address[:100]}
+
+
+async def call(app: Any, body: bytes, headers: dict[str, str], **scope: Any) -> list[Any]:
+    """One request straight into the ASGI app; the messages it sent back."""
+    sent: list[dict[str, Any]] = []
+    request = {
+        "type": "http",
+        "http_version": "1.1",
+        "method": "POST",
+        "path": URL,
+        "raw_path": URL.encode(),
+        "query_string": b"",
+        "headers": [
+            (b"content-length", str(len(body)).encode()),
+            *((k.lower().encode(), v.encode()) for k, v in headers.items()),
+        ],
+        "client": ("203.0.113.9", 1),
+        "server": ("127.0.0.1", 443),
+        "scheme": "https",
+        "root_path": "",
+        **scope,
+    }
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(request, receive, send)
+    return sent
+
+
+async def test_http_2_deliveries_are_received_too(rig) -> None:
+    rig, _ = rig
+    body = body_of("h2")
+    sent = await call(rig.app, body, rig.headers(body), http_version="2")
+    assert sent[0]["status"] == 202
+
+
+async def test_a_413_closes_the_connection(rig) -> None:
+    rig, _ = rig
+    big = b"x" * 5000
+    sent = await call(rig.app, big, rig.headers(big))
+    assert sent[0]["status"] == 413
+    assert (b"connection", b"close") in sent[0]["headers"]
+
+
+async def test_a_storage_failure_keeps_bodies_and_headers_out_of_the_log(rig, caplog) -> None:
+    rig, client = rig
+    with rig.store.engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE interlink_webhook_deliveries RENAME TO hidden"))
+    body = body_of("secret-looking-body")
+    headers = rig.headers(body, delivery_id="s1")
+    with caplog.at_level("DEBUG"):
+        answer = await client.post(URL, content=body, headers=headers)
+    assert answer.status_code == 503
+    logged = caplog.text
+    assert "interlink_webhook_deliveries" in logged or "no such table" in logged.lower()
+    assert "secret-looking-body" not in logged
+    assert headers["webhook-signature"] not in logged
+    with rig.store.engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE hidden RENAME TO interlink_webhook_deliveries"))
+
+
+def test_the_writer_survives_a_connection_that_cannot_be_made(database: str) -> None:
+    rig = Rig(database)
+    inbox = Inbox(rig.store, rig.queue)
+    real = inbox._connect
+    fired: list[int] = []
+
+    def once() -> Any:
+        if not fired:
+            fired.append(1)
+            raise OSError("the database went away")
+        return real()
+
+    inbox._connect = once  # type: ignore[method-assign]
+    # Its first connection is made lazily, on the first batch: that one fails.
+
+    async def two() -> tuple[Any, Any]:
+        arrival = Arrival("shop", "c1", "t", time.time(), body_of("c1"), {})
+        try:
+            await inbox.accept(arrival, timeout=10)
+        except OSError as exc:
+            first: Any = exc
+        else:  # pragma: no cover
+            first = None
+        return first, await inbox.accept(arrival, timeout=10)
+
+    first, second = asyncio.run(two())
+    assert fired == [1] and isinstance(first, OSError)
+    assert second.duplicate is False and len(rig.stored()) == 1
+    inbox.close()
+    rig.close()

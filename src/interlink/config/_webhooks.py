@@ -66,7 +66,7 @@ DEFAULT_WEBHOOK_TOLERANCE = 300.0
 # RFC 9110 section 5.6.2 `token`: what a header name may be made of.
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$")
 _BODY_PATH = re.compile(r"^[A-Za-z0-9_$@-]+(\.[A-Za-z0-9_$@-]+)*$")
-_SOURCE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+_SOURCE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,99}$")
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _WHSEC = "whsec_"
 
@@ -433,8 +433,8 @@ def _source_names(value: dict[str, Any]) -> dict[str, Any]:
             )
         if not _SOURCE_NAME.match(name):
             raise ValueError(
-                f"webhook source names are letters, digits, '_' and '-' (they are part of "
-                f"the URL); got {name!r}"
+                f"webhook source names are letters, digits, '_' and '-', at most 100 (they "
+                f"are part of the URL); got {name!r}"
             )
     return value
 

@@ -59,6 +59,10 @@ from ._sqlite_worker import SqliteWorker
 __all__ = ["SqliteQueue"]
 
 
+_MANY_CHUNK = 1000
+"""Jobs in one INSERT of enqueue_many (8 parameters each; SQLite takes 32,766)."""
+
+
 class SqliteQueue:
     """The job queue in the SQLite database of `database:` (the embedded default)."""
 
@@ -179,13 +183,41 @@ class SqliteQueue:
         return new_job(int(inserted[0]), spec, values)
 
     def enqueue_many(self, specs: Sequence[JobSpec], conn: sa.Connection) -> list[int]:
-        if not specs:
-            return []
+        ids: list[int] = []
+        for start in range(0, len(specs), _MANY_CHUNK):
+            ids.extend(self._enqueue_chunk(specs[start : start + _MANY_CHUNK], conn))
+        return ids
+
+    def _enqueue_chunk(self, specs: Sequence[JobSpec], conn: sa.Connection) -> list[int]:
         now = self.clock()
-        rows = [self._row(spec, now) for spec in specs]
-        # One multi-row INSERT .. RETURNING (SQLAlchemy's insertmanyvalues), ids in order.
-        insert = sa.insert(jobs).returning(jobs.c.id, sort_by_parameter_order=True)
-        return [int(row.id) for row in conn.execute(insert, rows)]
+        values: list[Any] = []
+        for spec in specs:
+            row = self._row(spec, now)
+            values.extend(
+                (
+                    row["kind"],
+                    dumps(row["args"]),
+                    row["priority"],
+                    row["max_attempts"],
+                    row["lock"],
+                    row["pipeline"],
+                    row["run_at"],
+                    now,
+                )
+            )
+        # One multi-row INSERT through the driver, inside the caller's transaction. Rowids
+        # of one statement's rows ascend in the order of its VALUES (one writer at a time),
+        # so the sorted ids are the specs' ids in order.
+        placeholders = ",".join(["(?, ?, 'queued', ?, 0, ?, ?, ?, ?, ?, 0)"] * len(specs))
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        cursor = raw.execute(
+            "INSERT INTO interlink_jobs (kind, args, status, priority, attempts, max_attempts, "
+            f"lock, pipeline, run_at, created_at, cancel_requested) VALUES {placeholders} "
+            "RETURNING id",
+            values,
+        )
+        return sorted(int(row[0]) for row in cursor)
 
     def _row(self, spec: JobSpec, now: float) -> dict[str, Any]:
         if spec.idempotency_key is not None:

@@ -20,11 +20,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ._envelope import error_response
 
-__all__ = ["MAX_HEAD", "FramingMiddleware"]
+__all__ = ["HTTP_VERSIONS", "MAX_HEAD", "FramingMiddleware"]
 
 # h11 reports "1.0"/"1.1" (a request line claiming "2.0" is not HTTP/2); servers that
 # speak HTTP/2 or 3 report "2" and "3".
-_VERSIONS = frozenset({"1.0", "1.1", "2", "3"})
+HTTP_VERSIONS = frozenset({"1.0", "1.1", "2", "3"})
 
 MAX_HEAD = 16 * 1024
 """The most bytes of request target and headers a request may have (h11's default)."""
@@ -42,7 +42,7 @@ class FramingMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if scope.get("http_version", "1.1") not in _VERSIONS:
+        if scope.get("http_version", "1.1") not in HTTP_VERSIONS:
             await error_response(
                 scope,
                 505,

@@ -153,8 +153,9 @@ def replay_failed_webhook_deliveries(
     response_model=Envelope[list[RejectionOut]],
     summary="Refused deliveries, newest first",
     description=(
-        "Deliveries refused before they were stored (bad signature, stale timestamp, "
-        "unknown source, too large): why, when and from where; never their bodies."
+        "Deliveries refused for their signature (bad or missing signature, stale "
+        "timestamp, malformed header, wrong API key): why, when and from where; never "
+        "their bodies. Unknown sources (404) and bodies too large (413) are not logged."
     ),
 )
 def list_webhook_rejections(

@@ -11,15 +11,21 @@ POST /api/v1/webhooks/shop      202 {"data": {"id": 17, "delivery_id": "evt_1",
   the inbox could not store it  503: the sender retries
 ```
 
-It runs as a pure ASGI layer in front of the API's key check and rate limits: the
-signature is a webhook's authentication, and senders retry on any non-2xx, so a delivery is
-never refused for a rate and then lost. Paths with more segments (`/webhooks/deliveries`,
-`/webhooks/deliveries/{id}/replay`) are the API's own routes and pass through.
+It is the outermost layer of the app (`InterlinkApp.build_middleware_stack`), ahead of
+the API's key check and rate limits: the signature is a webhook's authentication, and
+senders retry on any non-2xx, so a delivery is never refused for a rate and then lost. It
+gives its answers what the API's middleware gives every answer (the request id, the
+security headers, the client's address behind trusted proxies), and leaves to that
+middleware every request it does not take whole: other paths (`/webhooks/deliveries`...),
+and requests with doubtful framing (Content-Length with Transfer-Encoding, an unknown HTTP
+version, an oversized head), which the framing check refuses as it refuses them anywhere.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
+import secrets
 import time
 from collections.abc import Callable
 from typing import Any
@@ -31,13 +37,24 @@ from interlink.config import InterlinkConfig, WebhookSourceConfig
 from interlink.errors import SignatureError
 from interlink.webhooks import Arrival, Inbox, InboxClosedError, Refusal, verify
 
-from ._envelope import API_PREFIX, ERROR_CODES, meta
+from ._envelope import (
+    API_PREFIX,
+    ERROR_CODES,
+    meta,
+    request_id,
+    sane_request_id,
+)
+from ._framing import HTTP_VERSIONS, MAX_HEAD
+from ._proxies import TrustedProxies
+from ._security import SECURITY_HEADERS, STRICT_CSP
 
 __all__ = ["WEBHOOK_PREFIX", "WebhookReceiver"]
 
 log = logging.getLogger("interlink.webhooks")
 
 WEBHOOK_PREFIX = f"{API_PREFIX}/webhooks/"
+STORE_TIMEOUT = 30.0
+"""Seconds a request waits for its delivery's commit before it answers 503."""
 
 
 class _TooLarge(Exception):
@@ -53,11 +70,13 @@ class WebhookReceiver:
         config: InterlinkConfig,
         inbox: Callable[[], Inbox],
         *,
+        proxies: TrustedProxies | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.app = app
         self.sources = config.webhooks
         self.inbox = inbox
+        self.proxies = proxies or TrustedProxies(config.server.trusted_proxies)
         self.clock = clock
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -69,6 +88,18 @@ class WebhookReceiver:
         if not source or "/" in source or source in ("deliveries", "rejections"):
             await self.app(scope, receive, send)
             return
+        if not _plain_framing(scope):
+            await self.app(scope, receive, send)  # the framing check answers it
+            return
+        request_id = _request_id(scope)
+        scope.setdefault("state", {})["request_id"] = request_id
+        try:
+            await self._route(scope, receive, send, source)
+        except Exception:
+            log.exception("webhook %s: request %s failed", source, request_id)
+            await _error(send, scope, 500, "Internal error; quote the request id.")
+
+    async def _route(self, scope: Scope, receive: Receive, send: Send, source: str) -> None:
         if scope["method"] != "POST":
             await _error(send, scope, 405, "Webhooks are received with POST.", allow="POST")
             return
@@ -91,11 +122,13 @@ class WebhookReceiver:
         try:
             body = await _read_body(headers, receive, config.max_body)
         except _TooLarge:
+            # The connection is closed after it: the rest of the body is never read.
             await _error(
                 send,
                 scope,
                 413,
                 f"The body is over this source's max_body ({config.max_body} bytes).",
+                close=True,
             )
             return
         if body is None:
@@ -103,7 +136,7 @@ class WebhookReceiver:
         try:
             verified = verify(config, headers, body, received_at)
         except SignatureError as exc:
-            address = _address(scope)
+            address = self._address(scope)
             log.info("webhook %s refused (%s) from %s", source, exc.reason, address or "?")
             self.inbox().reject(
                 Refusal(source, exc.reason, exc.status, str(exc), address, received_at)
@@ -120,13 +153,18 @@ class WebhookReceiver:
             config.max_attempts,
         )
         try:
-            stored = await self.inbox().accept(arrival)
+            stored = await self.inbox().accept(arrival, timeout=STORE_TIMEOUT)
         except InboxClosedError:
             await _error(send, scope, 503, "The server is shutting down; send it again.")
             return
-        except Exception:
-            log.exception(
-                "webhook %s: delivery %s could not be stored", source, arrival.delivery_id
+        except Exception as exc:
+            # The inbox logged the cause (without the body); the sender retries, and a
+            # delivery stored after all is then answered as a duplicate.
+            log.warning(
+                "webhook %s: delivery %s not stored (%s)",
+                source,
+                arrival.delivery_id,
+                type(exc).__name__,
             )
             await _error(send, scope, 503, "The delivery could not be stored; send it again.")
             return
@@ -138,7 +176,53 @@ class WebhookReceiver:
             "status": "accepted",
             "duplicate": stored.duplicate,
         }
-        await _answer(send, 200 if stored.duplicate else 202, _envelope(scope, data))
+        await _answer(send, scope, 200 if stored.duplicate else 202, _envelope(scope, data))
+
+    def _address(self, scope: Scope) -> str | None:
+        client = scope.get("client")
+        if not client:
+            return None
+        peer = str(client[0])
+        if not self.proxies:
+            return peer
+        forwarded = [
+            value.decode("latin-1")
+            for name, value in scope["headers"]
+            if name == b"x-forwarded-for"
+        ]
+        return self.proxies.client(peer, forwarded) if forwarded else peer
+
+
+def _plain_framing(scope: Scope) -> bool:
+    """Whether the request's framing is one the framing check would pass: HTTP/1.x, a head
+    within MAX_HEAD, not both Content-Length and Transfer-Encoding."""
+    if scope.get("http_version", "1.1") not in HTTP_VERSIONS:
+        return False
+    length = encoding = False
+    size = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
+    for name, value in scope["headers"]:
+        size += len(name) + len(value) + 4
+        if name == b"content-length":
+            length = True
+        elif name == b"transfer-encoding":
+            encoding = True
+    return size <= MAX_HEAD and not (length and encoding)
+
+
+_IDS = itertools.count()
+_PROCESS = secrets.token_hex(5)
+
+
+def _request_id(scope: Scope) -> str:
+    """The sender's sane X-Request-ID, else `req_<process><counter>`: unique, like the
+    API's random ids, without a read of the system's randomness on every delivery."""
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            given: str = value.decode("latin-1")
+            if sane_request_id(given):
+                return given
+            break
+    return f"req_{_PROCESS}{next(_IDS):010x}"
 
 
 def _code(exc: SignatureError) -> str:
@@ -169,11 +253,6 @@ async def _read_body(
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def _address(scope: Scope) -> str | None:
-    client = scope.get("client")
-    return str(client[0]) if client else None
-
-
 def _envelope(scope: Scope, data: dict[str, Any]) -> bytes:
     return orjson.dumps({"status": "success", "data": data, "meta": meta(scope)})
 
@@ -186,6 +265,7 @@ async def _error(
     *,
     code: str | None = None,
     allow: str | None = None,
+    close: bool = False,
 ) -> None:
     body = {
         "status": "error",
@@ -193,11 +273,24 @@ async def _error(
         "meta": meta(scope),
     }
     extra = [(b"allow", allow.encode())] if allow else []
-    await _answer(send, status, orjson.dumps(body), extra)
+    if close:
+        extra.append((b"connection", b"close"))
+    await _answer(send, scope, status, orjson.dumps(body), extra)
+
+
+_FIXED_HEADERS = [
+    *((name.lower().encode(), value.encode()) for name, value in SECURITY_HEADERS),
+    (b"content-security-policy", STRICT_CSP.encode()),
+]
+"""What SecurityHeadersMiddleware adds to a JSON answer."""
 
 
 async def _answer(
-    send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]] | None = None
+    send: Send,
+    scope: Scope,
+    status: int,
+    body: bytes,
+    extra: list[tuple[bytes, bytes]] | None = None,
 ) -> None:
     start: Message = {
         "type": "http.response.start",
@@ -205,6 +298,8 @@ async def _answer(
         "headers": [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),
+            (b"x-request-id", request_id(scope).encode()),
+            *_FIXED_HEADERS,
             *(extra or []),
         ],
     }

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 from fastapi import FastAPI
 from starlette.middleware import Middleware
+from starlette.types import ASGIApp
 
 from interlink._version import __version__
 from interlink.config import InterlinkConfig
@@ -77,6 +78,18 @@ _PUBLIC_ERRORS: dict[int | str, dict[str, Any]] = {
     500: _error("INTERNAL_ERROR"),
     503: _error("SERVICE_UNAVAILABLE: the database is unreachable"),
 }
+
+
+class InterlinkApp(FastAPI):
+    """The API, with the webhook receiver outside all of its middleware: a delivery is
+    verified, stored and answered without passing the API key check, the rate limits or
+    the per-answer wrappers it does not need (server/_webhooks.py)."""
+
+    receiver: Callable[[ASGIApp], ASGIApp] | None = None
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        return self.receiver(stack) if self.receiver is not None else stack
 
 
 def _lifespan(context: ServerContext, *, owns_store: bool, owns_queue: bool) -> Any:
@@ -155,7 +168,7 @@ def create_app(
     limits = RouteLimits(config.server.rate_limits)
     guarded = (jobs_router, pipelines_router, runs_router, apps_router, webhook_deliveries_router)
     routes = RouteIndex(API_PREFIX, (*guarded, health_router))
-    app = FastAPI(
+    app = InterlinkApp(
         title="interlink",
         version=__version__,
         description=(
@@ -175,7 +188,6 @@ def create_app(
             Middleware(SecurityHeadersMiddleware),
             Middleware(UnhandledErrorMiddleware),
             Middleware(FramingMiddleware),
-            Middleware(WebhookReceiver, config, context.inbox),
             Middleware(HeadMiddleware),
             Middleware(ApiKeyMiddleware, store.engine, limits.default, routes, public=PUBLIC_PATHS),
             Middleware(RateLimitMiddleware, store.engine, limits),
@@ -183,6 +195,8 @@ def create_app(
         ],
     )
     app.state.interlink = context
+    proxies = TrustedProxies(config.server.trusted_proxies)
+    app.receiver = lambda stack: WebhookReceiver(stack, config, context.inbox, proxies=proxies)
     for router in guarded:
         app.include_router(router, prefix=API_PREFIX, responses=_COMMON_ERRORS)
     app.include_router(health_router, prefix=API_PREFIX, responses=_PUBLIC_ERRORS)

@@ -8,8 +8,9 @@ pending --(job starts)--> processing --> processed   the action did its work
 ```
 
 Actions:
-- `run: PIPELINE`: queue a run of the pipeline, unless one is already queued and not yet
-  started (that run will read the change too): a burst of events makes one run. The check
+- `run: PIPELINE`: queue a run of the pipeline, unless a fresh one (never tried, due now,
+  not being cancelled) is already queued: that run reads the change too, so a burst of
+  events makes one run. The check
   and the enqueue hold a lock per pipeline (an advisory lock on PostgreSQL, the write lock
   on SQLite), so two workers cannot both queue one.
 - `record: PATH` with `run: PIPELINE`: fetch the record whose id is at PATH in the payload
@@ -206,16 +207,26 @@ async def _import_record(
     return shown
 
 
+_DUE = 1.0
+"""Seconds ahead a queued run may be due and still be joined."""
+
+
 def _queue_run(store: Store, queue: Queue, pipeline: str) -> tuple[int, bool]:
     """A queued run of `pipeline` that has not started yet, or a new one: (job id, joined)."""
     with store.transaction() as conn:
         _hold_pipeline(conn, pipeline)
+        # Only a fresh run: one never tried, due now, not being cancelled. A retry waiting
+        # out its backoff (or handed back mid-read) may resume from a checkpoint past the
+        # changed record, and may yet be cancelled or dead-lettered.
         waiting = conn.execute(
             sa.select(jobs.c.id)
             .where(
                 jobs.c.kind == PIPELINE_KIND,
                 jobs.c.pipeline == pipeline,
                 jobs.c.status == "queued",
+                jobs.c.attempts == 0,
+                jobs.c.cancel_requested.is_(False),
+                jobs.c.run_at <= time.time() + _DUE,
             )
             .order_by(jobs.c.id)
             .limit(1)

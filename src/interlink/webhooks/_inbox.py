@@ -23,10 +23,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 
 from interlink.jobs import Queue
@@ -40,6 +42,8 @@ log = logging.getLogger("interlink.webhooks")
 
 MAX_BATCH = 512
 """At most this many deliveries in one transaction."""
+WRITERS = 3
+"""Writer threads on PostgreSQL (SQLite gets one)."""
 MAX_REFUSALS = 10_000
 """Refusals waiting to be written; beyond that they are counted, not logged (a flood of bad
 signatures must not grow memory without bound)."""
@@ -96,7 +100,9 @@ class Inbox:
     retries). `reject` queues a refusal and returns at once.
     """
 
-    def __init__(self, store: Store, queue: Queue, *, max_batch: int = MAX_BATCH) -> None:
+    def __init__(
+        self, store: Store, queue: Queue, *, max_batch: int = MAX_BATCH, writers: int = WRITERS
+    ) -> None:
         self.store = store
         self.queue = queue
         self.max_batch = max_batch
@@ -108,10 +114,19 @@ class Inbox:
         self._lock = threading.Lock()
         self._ready = threading.Condition(self._lock)
         self._closed = False
-        self._thread = threading.Thread(target=self._run, name="interlink-inbox", daemon=True)
-        self._thread.start()
+        # SQLite has one writer at a time: one thread, one connection. PostgreSQL takes
+        # concurrent transactions: while one batch waits for its commit, the next is sent.
+        count = 1 if store.engine.dialect.name == "sqlite" else writers
+        self._threads = [
+            threading.Thread(target=self._run, name=f"interlink-inbox-{n}", daemon=True)
+            for n in range(count)
+        ]
+        for thread in self._threads:
+            thread.start()
 
-    async def accept(self, arrival: Arrival) -> Stored:
+    async def accept(self, arrival: Arrival, *, timeout: float | None = None) -> Stored:
+        """Store `arrival`; its Stored once committed. TimeoutError after `timeout`
+        seconds without a commit (the delivery may still be stored later)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Stored] = loop.create_future()
         with self._ready:
@@ -119,7 +134,13 @@ class Inbox:
                 raise InboxClosedError("the webhook inbox is shutting down")
             self._waiting.append((arrival, future, loop))
             self._ready.notify()
-        return await future
+        if timeout is None:
+            return await future
+        expiry = loop.call_later(timeout, _expire, future)
+        try:
+            return await future
+        finally:
+            expiry.cancel()
 
     def reject(self, refusal: Refusal) -> None:
         with self._ready:
@@ -133,13 +154,16 @@ class Inbox:
         """Store what is waiting, then stop the writer."""
         with self._ready:
             self._closed = True
-            self._ready.notify()
-        self._thread.join(timeout)
+            self._ready.notify_all()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(deadline - time.monotonic(), 0.0))
 
     # -- the writer thread ----------------------------------------------------------------
 
     def _run(self) -> None:
         connection: sa.Connection | None = None
+        failures = 0
         try:
             while True:
                 with self._ready:
@@ -150,21 +174,53 @@ class Inbox:
                     batch = self._waiting[: self.max_batch]
                     del self._waiting[: self.max_batch]
                     refused, self._refusals = self._refusals, []
-                if connection is None or connection.closed or connection.invalidated:
-                    connection = self._connect()
                 try:
-                    results = self._write(connection, [w[0] for w in batch], refused)
+                    if connection is None or connection.closed or connection.invalidated:
+                        connection = self._connect()
+                    results = self._write(connection, [w[0] for w in batch])
                 except Exception as exc:
-                    log.error("storing %d webhook deliveries failed: %s", len(batch), exc)
-                    self._discard(connection)
+                    # Every request of the batch answers 503 (the senders retry); the
+                    # thread goes on, with a new connection, after a short pause that
+                    # grows while the database stays away.
+                    failures += 1
+                    log.error("storing %d webhook deliveries failed: %s", len(batch), _short(exc))
+                    if connection is not None:
+                        self._discard(connection)
                     connection = None
                     _settle(batch, exc)
-                else:
+                    self._requeue_refusals(refused)
+                    time.sleep(min(0.05 * 2 ** min(failures, 5), 1.0))
+                    continue
+                failures = 0
+                with self._lock:
                     self.batches += 1
-                    _settle(batch, results)
+                _settle(batch, results)
+                if refused:
+                    self._log_refusals(connection, refused)
+        except BaseException as exc:  # pragma: no cover - a bug: answer, never hang
+            log.exception("the webhook inbox's writer stopped")
+            with self._ready:
+                waiting, self._waiting = self._waiting, []
+            _settle(waiting, exc if isinstance(exc, Exception) else InboxClosedError(str(exc)))
+            raise
         finally:
             if connection is not None:
                 self._release(connection)
+
+    def _log_refusals(self, connection: sa.Connection, refused: Sequence[Refusal]) -> None:
+        """Write refusals in a transaction of their own, after the deliveries' commit: a
+        refusal that cannot be written never costs a delivery its answer."""
+        try:
+            with connection.begin():
+                connection.execute(sa.insert(rejections), [_refusal_row(r) for r in refused])
+        except Exception as exc:
+            log.warning("the rejected-deliveries log lost %d lines: %s", len(refused), _short(exc))
+
+    def _requeue_refusals(self, refused: Sequence[Refusal]) -> None:
+        with self._ready:
+            room = MAX_REFUSALS - len(self._refusals)
+            self._refusals[:0] = refused[:room]
+            self.dropped_refusals += max(len(refused) - room, 0)
 
     def _connect(self) -> sa.Connection:
         connection = self.store.engine.connect()
@@ -190,23 +246,12 @@ class Inbox:
         except Exception:  # pragma: no cover
             log.debug("discarding the inbox's connection failed", exc_info=True)
 
-    def _write(
-        self, conn: sa.Connection, batch: Sequence[Arrival], refused: Sequence[Refusal]
-    ) -> list[Stored]:
+    def _write(self, conn: sa.Connection, batch: Sequence[Arrival]) -> list[Stored]:
         with conn.begin():
-            results = self._store(conn, batch) if batch else []
-            if refused:
-                conn.execute(sa.insert(rejections), [_refusal_row(r) for r in refused])
-        return results
+            return self._store(conn, batch) if batch else []
 
     def _store(self, conn: sa.Connection, batch: Sequence[Arrival]) -> list[Stored]:
-        insert = _insert_ignoring_duplicates(conn).returning(
-            deliveries.c.id, deliveries.c.source, deliveries.c.delivery_id
-        )
-        new: dict[tuple[str, str], int] = {
-            (row.source, row.delivery_id): int(row.id)
-            for row in conn.execute(insert, [_delivery_row(a) for a in batch])
-        }
+        new = _insert_new(conn, batch)
         # Each new delivery gets its job; a repeat within the batch is a duplicate of it.
         firsts: dict[tuple[str, str], Arrival] = {}
         for arrival in batch:
@@ -219,12 +264,7 @@ class Inbox:
         ]
         job_ids = dict(zip(firsts, self.queue.enqueue_many(specs, conn), strict=True))
         if job_ids:
-            conn.execute(
-                sa.update(deliveries)
-                .where(deliveries.c.id == sa.bindparam("row_id"))
-                .values(job_id=sa.bindparam("job")),
-                [{"row_id": new[key], "job": job} for key, job in job_ids.items()],
-            )
+            _record_jobs(conn, [(job, new[key]) for key, job in job_ids.items()])
         before = self._existing(conn, [k for k in _keys(batch) if k not in new])
         results: list[Stored] = []
         answered: set[tuple[str, str]] = set()
@@ -259,17 +299,72 @@ class Inbox:
         }
 
 
+def _short(exc: BaseException) -> str:
+    """An error for the log without the statement's parameters (a delivery's body and
+    headers are in them): the driver's own first line."""
+    cause = getattr(exc, "orig", None) or exc
+    first = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {first[0] if first else ''}"
+
+
 def _keys(batch: Sequence[Arrival]) -> list[tuple[str, str]]:
     return [(a.source, a.delivery_id) for a in batch]
 
 
-def _insert_ignoring_duplicates(conn: sa.Connection) -> Any:
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
-    return insert(deliveries).on_conflict_do_nothing(
-        index_elements=[deliveries.c.source, deliveries.c.delivery_id]
+_INSERT_SQLITE = (
+    "INSERT INTO interlink_webhook_deliveries (source, delivery_id, event_type, status, "
+    "received_at, attempts, body, headers) VALUES {rows} "
+    "ON CONFLICT (source, delivery_id) DO NOTHING RETURNING id, source, delivery_id"
+)
+
+
+def _insert_new(conn: sa.Connection, batch: Sequence[Arrival]) -> dict[tuple[str, str], int]:
+    """Insert the batch, skipping deliveries already stored; the row ids of the new ones.
+
+    On SQLite one multi-row INSERT through the driver (the statement the group commit is
+    for; SQLAlchemy's per-statement work cost as much as SQLite's); on PostgreSQL one
+    INSERT .. VALUES of every row (SQLAlchemy's insertmanyvalues).
+    """
+    if conn.dialect.name == "sqlite":
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        values: list[Any] = []
+        for a in batch:
+            headers = orjson.dumps(a.headers).decode()
+            values.extend((a.source, a.delivery_id, a.event_type, a.received_at, a.body, headers))
+        rows = ",".join(["(?, ?, ?, 'pending', ?, 0, ?, ?)"] * len(batch))
+        cursor = raw.execute(_INSERT_SQLITE.format(rows=rows), values)
+        return {(source, delivery): int(row_id) for row_id, source, delivery in cursor}
+    from sqlalchemy.dialects.postgresql import insert
+
+    statement = (
+        insert(deliveries)
+        .on_conflict_do_nothing(index_elements=[deliveries.c.source, deliveries.c.delivery_id])
+        .returning(deliveries.c.id, deliveries.c.source, deliveries.c.delivery_id)
+    )
+    return {
+        (row.source, row.delivery_id): int(row.id)
+        for row in conn.execute(statement, [_delivery_row(a) for a in batch])
+    }
+
+
+_RECORD_JOBS_PG = sa.text(
+    "UPDATE interlink_webhook_deliveries AS d SET job_id = v.job "
+    "FROM unnest(CAST(:jobs AS bigint[]), CAST(:rows AS bigint[])) AS v(job, row_id) "
+    "WHERE d.id = v.row_id"
+)
+
+
+def _record_jobs(conn: sa.Connection, pairs: list[tuple[int, int]]) -> None:
+    """Set each new delivery's job id: (job id, delivery row id) pairs."""
+    if conn.dialect.name == "sqlite":
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        raw.executemany("UPDATE interlink_webhook_deliveries SET job_id = ? WHERE id = ?", pairs)
+        return
+    conn.execute(
+        _RECORD_JOBS_PG,
+        {"jobs": [job for job, _ in pairs], "rows": [row_id for _, row_id in pairs]},
     )
 
 
@@ -287,12 +382,13 @@ def _delivery_row(arrival: Arrival) -> dict[str, Any]:
 
 
 def _refusal_row(refusal: Refusal) -> dict[str, Any]:
+    # The columns' lengths: a sender's address is whatever a trusted proxy passed on.
     return {
-        "source": refusal.source,
-        "reason": refusal.reason,
+        "source": refusal.source[:100],
+        "reason": refusal.reason[:40],
         "status": refusal.status,
         "message": refusal.message,
-        "address": refusal.address,
+        "address": None if refusal.address is None else refusal.address[:100],
         "received_at": refusal.received_at,
     }
 
@@ -308,6 +404,11 @@ def _settle(batch: Sequence[_Waiter], outcome: list[Stored] | Exception) -> None
             loop.call_soon_threadsafe(_resolve, pairs)
         except RuntimeError:  # the loop is closed: nobody waits for these answers any more
             pass
+
+
+def _expire(future: asyncio.Future[Stored]) -> None:
+    if not future.done():
+        future.set_exception(TimeoutError("the delivery was not committed in time"))
 
 
 def _resolve(pairs: list[tuple[asyncio.Future[Stored], Any]]) -> None:

@@ -7,7 +7,8 @@ replayed = replay_failed(store, queue, source="billing")   # [ids], oldest first
 
 The job and the delivery's new status are written in one transaction (the queue's
 `enqueue(conn=...)`): either both are there or neither is. A delivery `processing` right
-now is not replayed (its job is still at it); every other status is, `processed` and
+now is not replayed (its job is still at it; unless that job is gone, dead-lettered after
+its worker was lost); every other status is, `processed` and
 `ignored` included, for when you changed what an event type does. The replayed delivery
 keeps its attempts and last error, so what went wrong before is not lost.
 
@@ -25,7 +26,7 @@ import sqlalchemy as sa
 from interlink.config import InterlinkConfig
 from interlink.errors import WebhookError
 from interlink.jobs import Queue
-from interlink.store import Delivery, Store, deliveries, get_delivery, requeue_delivery
+from interlink.store import Delivery, Store, deliveries, get_delivery, jobs, requeue_delivery
 
 from ._job import process_job
 
@@ -33,6 +34,16 @@ __all__ = ["MAX_REPLAY", "replay", "replay_failed"]
 
 MAX_REPLAY = 1000
 """The most deliveries one `replay_failed` requeues; call it again for the rest."""
+
+
+def _abandoned() -> sa.ColumnElement[bool]:
+    """A `processing` delivery whose job is no longer queued or running: its worker was
+    lost on the last attempt (the queue dead-lettered the job without running it), so
+    nothing will ever finish it. It may be replayed, as a `failed` one may."""
+    live = sa.exists().where(
+        jobs.c.id == deliveries.c.job_id, jobs.c.status.in_(("queued", "running"))
+    )
+    return sa.and_(deliveries.c.status == "processing", ~live)
 
 
 def _max_attempts(config: InterlinkConfig | None, source: str) -> int | None:
@@ -71,7 +82,11 @@ def replay(
     processed right now (replay it once that attempt has ended).
     """
     with store.transaction() as conn:
-        locked = _lock(conn, deliveries.c.id == delivery, deliveries.c.status != "processing")
+        locked = _lock(
+            conn,
+            deliveries.c.id == delivery,
+            sa.or_(deliveries.c.status != "processing", _abandoned()),
+        )
         if not locked:
             found = get_delivery(conn, delivery)
             if found is None:
@@ -94,12 +109,13 @@ def replay_failed(
     limit: int = MAX_REPLAY,
     config: InterlinkConfig | None = None,
 ) -> list[int]:
-    """Process every `failed` (dead-lettered) delivery again, of one `source` or of all,
+    """Process every `failed` (dead-lettered) delivery again (and every one left
+    `processing` by a job that is gone: `_abandoned`), of one `source` or of all,
     oldest first and `limit` at most, in one transaction. Returns the ids replayed (empty
     when none had failed)."""
     if not 1 <= limit <= MAX_REPLAY:
         raise ValueError(f"limit is 1..{MAX_REPLAY}; got {limit}")
-    failed: list[sa.ColumnElement[bool]] = [deliveries.c.status == "failed"]
+    failed: list[sa.ColumnElement[bool]] = [sa.or_(deliveries.c.status == "failed", _abandoned())]
     if source is not None:
         failed.append(deliveries.c.source == source)
     chosen = sa.select(deliveries.c.id).where(*failed).order_by(deliveries.c.id).limit(limit)
