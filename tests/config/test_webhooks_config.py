@@ -434,8 +434,8 @@ def test_load_config_points_at_the_file_and_line(tmp_path):
                 scheme: github
                 secret: x
             """,
-            "interlink.yaml:3: webhooks: webhook source names are letters, digits, '_' and '-' "
-            "(they are part of the URL); got 'bad name'",
+            "interlink.yaml:3: webhooks: webhook source names are letters, digits, '_' and '-', "
+            "at most 100 (they are part of the URL); got 'bad name'",
         ),
         (
             """

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 import sqlalchemy as sa
 
@@ -105,7 +106,6 @@ class Rig:
             time.time(),
             orjson.dumps(body),
             {"x-github-event": event},
-            self.config.webhooks["shop"].max_attempts,
         )
         return asyncio.run(self.inbox.accept(arrival)).id
 
@@ -266,3 +266,34 @@ def test_a_retry_waiting_out_its_backoff_is_not_joined(rig: Rig) -> None:
     rig.queue.cancel(job_id)
     third, joined_third = _queue_run(rig.store, rig.queue, "customers")
     assert not joined_third and third not in (job_id, retrying.id)
+
+
+def test_one_failing_delivery_of_a_batch_neither_holds_up_nor_repeats_the_others(
+    rig: Rig,
+) -> None:
+    async def five() -> list[int]:
+        kinds = ["order.created", "order.broken", "order.created", "order.paid", "ping"]
+        arrivals = [
+            Arrival("shop", f"m{n}", kind, time.time(), orjson.dumps({"order": {"id": n}}), {})
+            for n, kind in enumerate(kinds)
+        ]
+        stored = await asyncio.gather(*(rig.inbox.accept(a) for a in arrivals))
+        return [s.id for s in stored]
+
+    ids = asyncio.run(five())
+    batch_jobs = {get_delivery(rig.store.engine, i).job_id for i in ids}  # type: ignore[union-attr]
+    assert len(batch_jobs) == 1, "one commit, one job"
+    rig.work()
+    shown = [get_delivery(rig.store.engine, i) for i in ids]
+    assert [d.status for d in shown if d] == [
+        "processed",
+        "failed",
+        "processed",
+        "processed",
+        "ignored",
+    ]
+    broken = shown[1]
+    assert broken is not None and broken.attempts == 2
+    assert broken.job_id not in batch_jobs  # retried by a job of its own
+    calls = [e.delivery_id for e in handlers.SEEN]
+    assert sorted(calls) == ["m0", "m1", "m1", "m2", "m3"]

@@ -18,7 +18,7 @@ from interlink.config import InterlinkConfig
 from interlink.jobs import JobFilter, Queue, open_queue
 from interlink.server import create_app
 from interlink.store import Store, deliveries, list_rejections, rejections
-from interlink.webhooks import PROCESS_KIND, Arrival, Inbox, sign
+from interlink.webhooks import BATCH_SIZE, PROCESS_KIND, Arrival, Inbox, sign
 from tests.jobs.procrastinate_schema import fresh_schema
 from tests.webhooks.conftest import STANDARD_SECRET
 
@@ -106,7 +106,7 @@ async def test_a_delivery_is_stored_with_its_job_before_the_answer(rig) -> None:
     assert set(row["headers"]) == {"webhook-id", "webhook-timestamp", "webhook-signature"}
     job = rig.queue.get(row["job_id"])
     assert job is not None and job.kind == PROCESS_KIND and job.status == "queued"
-    assert job.args == {"delivery": row["id"], "source": "shop"}
+    assert job.args == {"deliveries": [row["id"]], "source": "shop"}
 
 
 async def test_a_repeated_delivery_answers_200_and_queues_nothing_more(rig) -> None:
@@ -136,8 +136,14 @@ async def test_concurrent_deliveries_share_commits_and_none_is_lost(rig) -> None
     assert codes.count(202) == 200 and codes.count(200) == 20, codes
     rows = rig.stored()
     assert sorted(r["delivery_id"] for r in rows) == sorted(f"c{n}" for n in range(200))
-    assert len({r["job_id"] for r in rows}) == 200
-    assert len(rig.queue.list(JobFilter(kind=PROCESS_KIND, limit=1000))) == 200
+    # Each commit's new deliveries share jobs of at most BATCH_SIZE; each delivery is in
+    # exactly one job, the one it names.
+    jobs = rig.queue.list(JobFilter(kind=PROCESS_KIND, limit=1000))
+    named = {r["id"]: r["job_id"] for r in rows}
+    covered = [(d, job.id) for job in jobs for d in job.args["deliveries"]]
+    assert sorted(d for d, _ in covered) == sorted(named)
+    assert all(named[d] == job_id for d, job_id in covered)
+    assert all(len(job.args["deliveries"]) <= BATCH_SIZE for job in jobs)
     inbox = rig.app.state.interlink.inbox()
     assert inbox.batches < 200, "every delivery had a commit of its own: no grouping"
 

@@ -118,20 +118,7 @@ class SqliteQueue:
 
     def enqueue(self, spec: JobSpec, *, conn: sa.Connection | None = None) -> Job:
         now = self.clock()
-        values: dict[str, Any] = {
-            "kind": spec.kind,
-            "args": spec.args,
-            "status": "queued",
-            "priority": spec.priority,
-            "attempts": 0,
-            "max_attempts": spec.max_attempts or self.settings.max_attempts,
-            "lock": spec.lock,
-            "pipeline": spec.pipeline,
-            "run_at": now + spec.delay,
-            "created_at": now,
-            "cancel_requested": False,
-            "idempotency_key": spec.idempotency_key,
-        }
+        values = self._row(spec, now)
         if conn is not None:
             return self._enqueue_on(conn, spec, values)
         db = self.connection()
@@ -192,6 +179,8 @@ class SqliteQueue:
         now = self.clock()
         values: list[Any] = []
         for spec in specs:
+            if spec.idempotency_key is not None:
+                raise ValueError("enqueue_many takes no idempotency keys; use enqueue")
             row = self._row(spec, now)
             values.extend(
                 (
@@ -220,8 +209,7 @@ class SqliteQueue:
         return sorted(int(row[0]) for row in cursor)
 
     def _row(self, spec: JobSpec, now: float) -> dict[str, Any]:
-        if spec.idempotency_key is not None:
-            raise ValueError("enqueue_many takes no idempotency keys; use enqueue")
+        """The new job's row (the columns `Job` is made of, as the insert writes them)."""
         return {
             "kind": spec.kind,
             "args": spec.args,
@@ -234,6 +222,7 @@ class SqliteQueue:
             "run_at": now + spec.delay,
             "created_at": now,
             "cancel_requested": False,
+            "idempotency_key": spec.idempotency_key,
         }
 
     def _get_on(self, conn: sa.Connection, job_id: int) -> Job | None:

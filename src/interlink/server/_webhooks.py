@@ -150,7 +150,6 @@ class WebhookReceiver:
             received_at,
             body,
             dict(verified.headers),
-            config.max_attempts,
         )
         try:
             stored = await self.inbox().accept(arrival, timeout=STORE_TIMEOUT)

@@ -30,6 +30,7 @@ __all__ = [
     "delivery_counts",
     "finish_delivery",
     "get_delivery",
+    "give_back_attempt",
     "list_deliveries",
     "list_rejections",
     "requeue_delivery",
@@ -230,6 +231,15 @@ def finish_delivery(
     if status != "pending":
         values["processed_at"] = now
     conn.execute(sa.update(deliveries).where(deliveries.c.id == delivery).values(**values))
+
+
+def give_back_attempt(conn: sa.Connection, delivery: int) -> None:
+    """Uncount the attempt just started: it only waited (for its pipeline's lock)."""
+    conn.execute(
+        sa.update(deliveries)
+        .where(deliveries.c.id == delivery, deliveries.c.attempts > 0)
+        .values(attempts=deliveries.c.attempts - 1)
+    )
 
 
 def requeue_delivery(conn: sa.Connection, delivery: int, job_id: int) -> None:

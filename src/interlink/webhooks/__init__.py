@@ -26,7 +26,7 @@ from interlink.webhooks._inputs import (
     HeaderInput,
     Verified,
 )
-from interlink.webhooks._job import PROCESS_KIND, process_job
+from interlink.webhooks._job import BATCH_SIZE, PROCESS_KIND, batch_job, process_job
 from interlink.webhooks._replay import MAX_REPLAY, replay, replay_failed
 from interlink.webhooks._shown import delivery_details, shown_headers
 from interlink.webhooks._signature import SCHEME_DEFAULTS, SchemeDefaults, sign, verify
@@ -37,7 +37,9 @@ __all__ = [
     "job_kinds",
     "match_action",
     "process_delivery",
+    "BATCH_SIZE",
     "PROCESS_KIND",
+    "batch_job",
     "Arrival",
     "Inbox",
     "InboxClosedError",

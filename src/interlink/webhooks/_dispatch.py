@@ -26,8 +26,10 @@ delivery already `processed` or `ignored` is not processed again.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import logging
+import random
 import time
 from typing import Any
 
@@ -35,7 +37,7 @@ import sqlalchemy as sa
 
 from interlink.config import InterlinkConfig, WebhookActionConfig
 from interlink.connectors import Catalog
-from interlink.errors import ConfigError
+from interlink.errors import ConfigError, JobCancelledError, PipelineLockedError
 from interlink.jobs import (
     PIPELINE_KIND,
     JobContext,
@@ -43,12 +45,21 @@ from interlink.jobs import (
     Queue,
     final_attempt,
     pipeline_job,
+    retry_delay,
 )
-from interlink.store import Delivery, Store, finish_delivery, jobs, start_delivery
+from interlink.store import (
+    Delivery,
+    Store,
+    finish_delivery,
+    give_back_attempt,
+    jobs,
+    requeue_delivery,
+    start_delivery,
+)
 from interlink.sync import run_records
 
 from ._actions import WebhookEvent, load_handler, match_action, value_at
-from ._job import PROCESS_KIND
+from ._job import PROCESS_KIND, process_job
 
 __all__ = ["DeliveryFailed", "job_kinds", "process_delivery"]
 
@@ -72,6 +83,8 @@ async def process_delivery(context: JobContext) -> dict[str, Any]:
     queue = context.services.get("queue")
     if not isinstance(store, Store) or queue is None:
         raise RuntimeError("the worker gives jobs its Store and Queue as services")
+    if "deliveries" in context.job.args:
+        return await _process_batch(context, store, queue)
     row_id = int(context.job.args["delivery"])
     job_id = context.job.id
     delivery = await asyncio.to_thread(_start, store, row_id, job_id)
@@ -87,11 +100,83 @@ async def process_delivery(context: JobContext) -> dict[str, Any]:
         final = final_attempt(context.job, exc)
         error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         await asyncio.to_thread(
-            _finish, store, row_id, "failed" if final else "pending", error=error
+            _finish,
+            store,
+            row_id,
+            "failed" if final else "pending",
+            error=error,
+            waited=isinstance(exc, PipelineLockedError),
         )
         raise
     await asyncio.to_thread(_finish, store, row_id, status, result=result)
     return {"delivery": row_id, "status": status, **result}
+
+
+async def _process_batch(context: JobContext, store: Store, queue: Queue) -> dict[str, Any]:
+    """The deliveries of one commit, one after the other. One whose action fails is split
+    off: a job of its own retries it with backoff (or it is `failed` at once when no
+    attempt is left or retrying cannot help), and the others go on."""
+    counts: dict[str, int] = {}
+    job_id = context.job.id
+    for row_id in (int(i) for i in context.job.args["deliveries"]):
+        delivery = await asyncio.to_thread(_start, store, row_id, job_id)
+        if (
+            delivery is None
+            or delivery.status in ("processed", "ignored")
+            or (delivery.job_id is not None and delivery.job_id != job_id)
+        ):
+            counts["skipped"] = counts.get("skipped", 0) + 1
+            continue
+        try:
+            status, result = await _dispatch(context.config, store, queue, delivery)
+        except JobCancelledError:
+            await asyncio.to_thread(_finish, store, row_id, "pending", error="cancelled")
+            raise
+        except Exception as exc:
+            status = await asyncio.to_thread(_split_off, context, store, queue, delivery, exc)
+        else:
+            await asyncio.to_thread(_finish, store, row_id, status, result=result)
+        counts[status] = counts.get(status, 0) + 1
+    return {"deliveries": len(context.job.args["deliveries"]), **counts}
+
+
+_LOCK_WAIT = 5.0
+"""At most this many seconds before a delivery waiting for its pipeline's lock tries again."""
+
+
+def _split_off(
+    context: JobContext, store: Store, queue: Queue, delivery: Delivery, exc: Exception
+) -> str:
+    """After a failed attempt at one delivery of a batch: `failed` when it was its last
+    (by the source's max_attempts) or trying again cannot help, else a job of its own
+    after the queue's backoff; the status it is left in."""
+    error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    source = context.config.webhooks.get(delivery.source)
+    limit = (source.max_attempts if source else None) or context.config.jobs.max_attempts
+    as_job = dataclasses.replace(context.job, attempts=delivery.attempts, max_attempts=limit)
+    now = time.time()
+    settings = context.config.jobs
+    left = limit - delivery.attempts
+    delay = retry_delay(
+        delivery.attempts,
+        base=settings.retry_delay,
+        cap=settings.retry_max_delay,
+        jitter=random.random(),
+    )
+    with store.transaction() as conn:
+        if isinstance(exc, PipelineLockedError):
+            # A run holds the pipeline: waiting for it is not an attempt (as for jobs).
+            give_back_attempt(conn, delivery.id)
+            left, delay = left + 1, min(settings.retry_delay, _LOCK_WAIT)
+        elif final_attempt(as_job, exc):
+            finish_delivery(conn, delivery.id, "failed", now, error=error)
+            return "failed"
+        spec = process_job(delivery.id, delivery.source, max_attempts=left, delay=delay)
+        job = queue.enqueue(spec, conn=conn)
+        requeue_delivery(conn, delivery.id, job.id)
+        finish_delivery(conn, delivery.id, "pending", now, error=error)
+    log.info("webhook delivery %s failed, retried by job %s: %s", delivery.id, job.id, error)
+    return "pending"
 
 
 def _start(store: Store, row_id: int, job_id: int) -> Delivery | None:
@@ -106,8 +191,11 @@ def _finish(
     *,
     result: dict[str, Any] | None = None,
     error: str | None = None,
+    waited: bool = False,
 ) -> None:
     with store.transaction() as conn:
+        if waited:  # the queue gives a wait for the pipeline's lock back: so does the count
+            give_back_attempt(conn, row_id)
         finish_delivery(conn, row_id, status, time.time(), result=result, error=error)
 
 
@@ -141,9 +229,8 @@ async def _dispatch(
     }
 
 
-async def _call_handler(path: str, delivery: Delivery, *, where: str) -> Any:
-    handler = load_handler(path, where=where)
-    event = WebhookEvent.parse(
+def _event(delivery: Delivery) -> WebhookEvent:
+    return WebhookEvent.parse(
         id=delivery.id,
         source=delivery.source,
         delivery_id=delivery.delivery_id,
@@ -153,6 +240,11 @@ async def _call_handler(path: str, delivery: Delivery, *, where: str) -> Any:
         headers=delivery.headers,
         body=delivery.body or b"",
     )
+
+
+async def _call_handler(path: str, delivery: Delivery, *, where: str) -> Any:
+    handler = load_handler(path, where=where)
+    event = _event(delivery)
     if inspect.iscoroutinefunction(handler):
         returned = await handler(event)
     else:
@@ -171,16 +263,7 @@ async def _import_record(
     pattern: str,
 ) -> dict[str, Any]:
     assert action.run is not None and action.record is not None
-    event = WebhookEvent.parse(
-        id=delivery.id,
-        source=delivery.source,
-        delivery_id=delivery.delivery_id,
-        event_type=delivery.event_type,
-        received_at=delivery.received_at,
-        attempt=delivery.attempts,
-        headers=delivery.headers,
-        body=delivery.body or b"",
-    )
+    event = _event(delivery)
     record_id = value_at(event.payload, action.record)
     if not isinstance(record_id, str | int) or isinstance(record_id, bool):
         # The payload will not change on a retry: a ConfigError fails the job at once.

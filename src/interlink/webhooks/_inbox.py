@@ -34,7 +34,7 @@ import sqlalchemy as sa
 from interlink.jobs import Queue
 from interlink.store import Store, deliveries, rejections
 
-from ._job import process_job
+from ._job import BATCH_SIZE, batch_job
 
 __all__ = ["Arrival", "Inbox", "InboxClosedError", "Refusal", "Stored"]
 
@@ -59,7 +59,6 @@ class Arrival:
     received_at: float
     body: bytes
     headers: dict[str, str]
-    max_attempts: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,17 +251,23 @@ class Inbox:
 
     def _store(self, conn: sa.Connection, batch: Sequence[Arrival]) -> list[Stored]:
         new = _insert_new(conn, batch)
-        # Each new delivery gets its job; a repeat within the batch is a duplicate of it.
-        firsts: dict[tuple[str, str], Arrival] = {}
+        # The new deliveries of each source, in jobs of at most BATCH_SIZE; a repeat within
+        # the batch is a duplicate of its first.
+        by_source: dict[str, list[tuple[str, str]]] = {}
         for arrival in batch:
             key = (arrival.source, arrival.delivery_id)
-            if key in new and key not in firsts:
-                firsts[key] = arrival
-        specs = [
-            process_job(new[key], arrival.source, max_attempts=arrival.max_attempts)
-            for key, arrival in firsts.items()
+            group = by_source.setdefault(arrival.source, [])
+            if key in new and key not in group:
+                group.append(key)
+        chunks = [
+            keys[start : start + BATCH_SIZE]
+            for keys in by_source.values()
+            for start in range(0, len(keys), BATCH_SIZE)
         ]
-        job_ids = dict(zip(firsts, self.queue.enqueue_many(specs, conn), strict=True))
+        specs = [batch_job([new[key] for key in chunk], chunk[0][0]) for chunk in chunks]
+        job_ids: dict[tuple[str, str], int] = {}
+        for chunk, job in zip(chunks, self.queue.enqueue_many(specs, conn), strict=True):
+            job_ids.update(dict.fromkeys(chunk, job))
         if job_ids:
             _record_jobs(conn, [(job, new[key]) for key, job in job_ids.items()])
         before = self._existing(conn, [k for k in _keys(batch) if k not in new])

@@ -37,13 +37,14 @@ MAX_REPLAY = 1000
 
 
 def _abandoned() -> sa.ColumnElement[bool]:
-    """A `processing` delivery whose job is no longer queued or running: its worker was
-    lost on the last attempt (the queue dead-lettered the job without running it), so
-    nothing will ever finish it. It may be replayed, as a `failed` one may."""
+    """A `pending` or `processing` delivery whose job is no longer queued or running: its
+    worker was lost on the job's last attempt (the queue dead-lettered the job without
+    running it), or the job was cancelled, so nothing will ever finish it. It may be
+    replayed, as a `failed` one may."""
     live = sa.exists().where(
         jobs.c.id == deliveries.c.job_id, jobs.c.status.in_(("queued", "running"))
     )
-    return sa.and_(deliveries.c.status == "processing", ~live)
+    return sa.and_(deliveries.c.status.in_(("pending", "processing")), ~live)
 
 
 def _max_attempts(config: InterlinkConfig | None, source: str) -> int | None:
