@@ -347,9 +347,12 @@ def _insert_new(conn: sa.Connection, batch: Sequence[Arrival]) -> dict[tuple[str
         .on_conflict_do_nothing(index_elements=[deliveries.c.source, deliveries.c.delivery_id])
         .returning(deliveries.c.id, deliveries.c.source, deliveries.c.delivery_id)
     )
+    # In key order: two writers inserting the same keys wait for each other in one order,
+    # never each for the other (a deadlock PostgreSQL would break by failing a batch).
+    ordered = sorted(batch, key=lambda a: (a.source, a.delivery_id))
     return {
         (row.source, row.delivery_id): int(row.id)
-        for row in conn.execute(statement, [_delivery_row(a) for a in batch])
+        for row in conn.execute(statement, [_delivery_row(a) for a in ordered])
     }
 
 
