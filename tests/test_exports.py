@@ -18,6 +18,7 @@ PACKAGES = [
     "interlink.client",
     "interlink.webhooks",
     "interlink.connectors",
+    "interlink.oauth",
 ]
 
 

@@ -73,8 +73,8 @@ def resolve(
 ) -> None:
     """Settle a conflict: --take source writes the source's fields to the target,
     --take target keeps the target; both bind the pair as in sync."""
-    from interlink.connectors import Catalog
     from interlink.errors import ConfigError
+    from interlink.oauth import open_catalog
     from interlink.sync import resolve as settle
 
     if take not in ("source", "target"):
@@ -82,7 +82,7 @@ def resolve(
     settings, store = _open(ctx, config)
 
     async def go() -> dict[str, Any]:
-        async with Catalog(settings) as catalog:
+        async with open_catalog(settings, store) as catalog:
             return await settle(
                 settings, store, catalog, conflict_id, "source" if take == "source" else "target"
             )

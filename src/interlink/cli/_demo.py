@@ -176,10 +176,10 @@ class _Sandbox:
 
 
 async def _run(config: Any, store: Any, name: str, progress: Progress | None) -> RunResult:
-    from interlink.connectors import Catalog
+    from interlink.oauth import open_catalog
     from interlink.sync import run_pipeline
 
-    async with Catalog(config) as catalog:
+    async with open_catalog(config, store) as catalog:
         return await run_pipeline(config, name, store=store, catalog=catalog, progress=progress)
 
 

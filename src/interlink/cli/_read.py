@@ -19,15 +19,44 @@ Output = Literal["table", "jsonl"]
 async def _read(
     config: Any, resource: str, *, limit: int | None, since: str | None, output: Output
 ) -> tuple[list[dict[str, Any]], int, int, float, list[str]]:
-    import orjson
-
+    from interlink.config import OAuth2AuthConfig
     from interlink.connectors import Catalog
 
     kept: list[dict[str, Any]] = []
     warnings: list[str] = []
-    count = pages = 0
     started = time.perf_counter()
-    async with Catalog(config) as catalog:
+    connection = config.connections.get(resource.partition(".")[0])
+    store = None
+    if connection is not None and isinstance(connection.auth, OAuth2AuthConfig):
+        # Its tokens are in the vault: a refresh made by an earlier run is the one to use.
+        from interlink.oauth import open_catalog
+        from interlink.store import Store
+
+        store = Store.open(config.database)
+        opened = open_catalog(config, store)
+    else:
+        opened = Catalog(config)
+    try:
+        return await _read_from(opened, resource, kept, warnings, output, started, limit, since)
+    finally:
+        if store is not None:
+            store.close()
+
+
+async def _read_from(
+    opened: Any,
+    resource: str,
+    kept: list[dict[str, Any]],
+    warnings: list[str],
+    output: Output,
+    started: float,
+    limit: int | None,
+    since: str | None,
+) -> tuple[list[dict[str, Any]], int, int, float, list[str]]:
+    import orjson
+
+    count = pages = 0
+    async with opened as catalog:
         source = catalog.resource(resource)
         write = sys.stdout.buffer.write
         async for page in source.pages(limit=limit, since=since):

@@ -23,10 +23,10 @@ async def _run(
     ids: list[str] | None,
     progress: Any,
 ) -> Any:
-    from interlink.connectors import Catalog
+    from interlink.oauth import open_catalog
     from interlink.sync import run_pipeline, run_records
 
-    async with Catalog(config) as catalog:
+    async with open_catalog(config, store) as catalog:
         if ids:
             return await run_records(
                 config,

@@ -24,6 +24,7 @@ from interlink.cli import (
     _read,
     _run,
     _sandbox,
+    _secrets,
     _serve,
     _webhooks,
     _worker,
@@ -125,6 +126,7 @@ _serve.register(app)
 _apikeys.register(app)
 _webhooks.register(app)
 _db.register(app)
+_secrets.register(app)
 
 
 def main() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from interlink.connectors import Catalog
+from interlink.oauth import open_catalog
 from interlink.store import Store
 from interlink.sync import RunResult, run_pipeline
 
@@ -24,7 +24,7 @@ async def run_pipeline_job(context: JobContext) -> dict[str, Any]:
     store = context.services.get("store")
     if not isinstance(store, Store):
         raise RuntimeError("the worker gives pipeline jobs its Store as services['store']")
-    async with Catalog(context.config) as catalog:
+    async with open_catalog(context.config, store) as catalog:
         result = await run_pipeline(
             context.config,
             str(args["pipeline"]),

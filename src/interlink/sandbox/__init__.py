@@ -7,12 +7,15 @@ interlink. The services:
   and orders, with bearer or API-key auth, rate limits and faults (`_shop`).
 - `create_commerce_app`: an OroCommerce-style JSON:API target behind OAuth2 client
   credentials (`_commerce`).
+- `create_oauth_provider_app`: an OAuth2 authorization server (authorization code with
+  PKCE, rotating refresh tokens, revocation) and the API its tokens unlock, for
+  `auth.type: oauth2` connections (`_oauth_provider`, `_oauth_provider_app`).
 - GraphQL and SOAP product services (`_graphql`, `_soap`).
 - `WebhookSender` / `WebhookTarget`: the shop posts a signed event (Standard Webhooks,
   generic HMAC, Stripe, GitHub or Shopify style) for every record it changes
   (`_webhooks`, `_webhook_signing`).
-- `create_sandbox_app`: all of them in one app under `/shop`, `/commerce`, `/graphql`
-  and `/soap` (`_suite`); `interlink sandbox` serves it.
+- `create_sandbox_app`: all of them in one app under `/shop`, `/commerce`, `/provider`,
+  `/graphql` and `/soap` (`_suite`); `interlink sandbox` serves it.
 
 ```python
 from interlink.sandbox import SandboxServer, create_shop_app
@@ -31,6 +34,18 @@ from ._commerce import (
 )
 from ._data import Address, Customer, CustomerStore, make_customer, make_customers
 from ._faults import DroppedConnectionError, FaultConfig
+from ._oauth_provider import (
+    DEFAULT_ACCOUNTS,
+    DEFAULT_CLIENT,
+    DEFAULT_REDIRECT_URI,
+    AccessGrant,
+    AuthorizeError,
+    OAuthAccount,
+    OAuthClient,
+    OAuthProvider,
+    OAuthProviderStats,
+)
+from ._oauth_provider_app import create_oauth_provider_app
 from ._orders import Order, OrderItem, OrderStore, make_order, order_count, order_ids_of
 from ._pagination import DEFAULT_LIMIT, MAX_LIMIT
 from ._products import Product, make_product, make_products
@@ -48,16 +63,25 @@ from ._webhook_signing import (
 from ._webhooks import WebhookSender, WebhookStats
 
 __all__ = [
+    "AccessGrant",
     "Address",
+    "AuthorizeError",
     "CommerceCustomer",
     "CommerceCustomerStore",
     "Customer",
     "CustomerStore",
+    "DEFAULT_ACCOUNTS",
+    "DEFAULT_CLIENT",
     "DEFAULT_LIMIT",
+    "DEFAULT_REDIRECT_URI",
     "DroppedConnectionError",
     "FaultConfig",
     "InvalidWebhookTargetError",
     "MAX_LIMIT",
+    "OAuthAccount",
+    "OAuthClient",
+    "OAuthProvider",
+    "OAuthProviderStats",
     "Order",
     "OrderItem",
     "OrderStore",
@@ -75,6 +99,7 @@ __all__ = [
     "WebhookStats",
     "WebhookTarget",
     "create_commerce_app",
+    "create_oauth_provider_app",
     "create_sandbox_app",
     "create_shop_app",
     "make_commerce_customer",

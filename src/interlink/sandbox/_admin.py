@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 # Admin paths are exempt from auth, rate limits, faults and the counters.
-ADMIN_PATHS = frozenset({"/_stats", "/_reset", "/_touch", "/_webhooks"})
+ADMIN_PATHS = frozenset({"/_stats", "/_reset", "/_touch", "/_webhooks", "/_consent", "/_clock"})
 
 
 def route_path(scope: Scope) -> str:

@@ -14,6 +14,10 @@ content type, repeated parameters, two auth methods, no `grant_type`), `invalid_
 Issued tokens are random and valid for `lifetime` seconds; `BearerTokenMiddleware`
 answers 401 with `WWW-Authenticate: Bearer realm=..., error="invalid_token"` (RFC 6750
 §3) for an unknown or expired one, and without `error` when there is no token at all.
+
+The form and client-authentication rules (`read_token_form`, `client_credentials`,
+`token_error_response`) are shared with the authorization-code provider
+(`_oauth_provider_app`).
 """
 
 from __future__ import annotations
@@ -35,12 +39,24 @@ from ._admin import SandboxStats, is_admin_path, route_path
 from ._jsonapi import error_object, errors_response
 from ._responses import JSONResponse
 
-__all__ = ["BearerTokenMiddleware", "ClientCredentialsIssuer"]
+__all__ = [
+    "NO_STORE",
+    "BearerTokenMiddleware",
+    "ClientCredentialsIssuer",
+    "TokenRequestError",
+    "client_credentials",
+    "read_token_form",
+    "secrets_equal",
+    "token_error_response",
+]
 
-_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+# RFC 6749 §5.1: token answers must not be cached.
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
-class _TokenError(Exception):
+class TokenRequestError(Exception):
+    """An OAuth2 error answer (RFC 6749 §5.2): HTTP status, `error` code and description."""
+
     def __init__(self, status: int, error: str, description: str) -> None:
         super().__init__(error, description)
         self.status = status
@@ -48,8 +64,71 @@ class _TokenError(Exception):
         self.description = description
 
 
-def _equal(given: str, expected: str) -> bool:
+def secrets_equal(given: str, expected: str) -> bool:
+    """Compare two secrets in constant time."""
     return hmac.compare_digest(given.encode(), expected.encode())
+
+
+def read_token_form(content_type: str, body: bytes) -> dict[str, str]:
+    """The parameters of a form-encoded token (or revocation) request.
+
+    Raises `TokenRequestError` (`invalid_request`) for another content type, a body that
+    is not UTF-8 or a repeated parameter (RFC 6749 §3.2).
+    """
+    if content_type.split(";")[0].strip().lower() != "application/x-www-form-urlencoded":
+        raise TokenRequestError(
+            400, "invalid_request", "The body must be application/x-www-form-urlencoded."
+        )
+    try:
+        pairs = parse_qsl(body.decode(), keep_blank_values=True)
+    except UnicodeDecodeError:
+        raise TokenRequestError(400, "invalid_request", "The body is not UTF-8.") from None
+    form = dict(pairs)
+    if len(form) != len(pairs):
+        raise TokenRequestError(400, "invalid_request", "A parameter is repeated.")
+    return form
+
+
+def client_credentials(authorization: str | None, form: dict[str, str]) -> tuple[str, str]:
+    """The `(client_id, client_secret)` a token request authenticates with.
+
+    Either `client_secret_basic` (the `Authorization: Basic` header, both parts
+    form-encoded, RFC 6749 §2.3.1) or `client_secret_post` (form fields), never both.
+    Whether they are right is the caller's check.
+    """
+    scheme, _, credentials = (authorization or "").partition(" ")
+    basic = scheme.lower() == "basic"
+    if basic and "client_secret" in form:
+        raise TokenRequestError(
+            400, "invalid_request", "Use one client authentication method, not two."
+        )
+    if basic:
+        try:
+            decoded = base64.b64decode(credentials.strip(), validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            raise TokenRequestError(401, "invalid_client", "Malformed Basic credentials.") from None
+        raw_id, colon, raw_secret = decoded.partition(":")
+        if not colon:
+            raise TokenRequestError(401, "invalid_client", "Malformed Basic credentials.")
+        client_id, secret = unquote_plus(raw_id), unquote_plus(raw_secret)
+        if "client_id" in form and form["client_id"] != client_id:
+            raise TokenRequestError(400, "invalid_request", "client_id differs from the header.")
+        return client_id, secret
+    if "client_secret" in form:
+        return form.get("client_id", ""), form["client_secret"]
+    raise TokenRequestError(401, "invalid_client", "Client authentication is required.")
+
+
+def token_error_response(error: TokenRequestError, realm: str) -> Response:
+    """The JSON error answer; a 401 carries `WWW-Authenticate: Basic` (RFC 6749 §5.2)."""
+    headers = dict(NO_STORE)
+    if error.status == 401:
+        headers["WWW-Authenticate"] = f'Basic realm="{realm}"'
+    return JSONResponse(
+        {"error": error.error, "error_description": error.description},
+        status_code=error.status,
+        headers=headers,
+    )
 
 
 class ClientCredentialsIssuer:
@@ -92,68 +171,28 @@ class ClientCredentialsIssuer:
 
     async def token_endpoint(self, request: Request) -> Response:
         try:
-            form = self._form(request.headers.get("content-type", ""), await request.body())
+            form = read_token_form(request.headers.get("content-type", ""), await request.body())
             self._authenticate(request.headers.get("authorization"), form)
             grant_type = form.get("grant_type")
             if grant_type is None:
-                raise _TokenError(400, "invalid_request", "grant_type is required.")
+                raise TokenRequestError(400, "invalid_request", "grant_type is required.")
             if grant_type != "client_credentials":
-                raise _TokenError(
+                raise TokenRequestError(
                     400, "unsupported_grant_type", "Only client_credentials is supported."
                 )
-        except _TokenError as error:
-            headers = dict(_NO_STORE)
-            if error.status == 401:
-                headers["WWW-Authenticate"] = f'Basic realm="{self.realm}"'
-            return JSONResponse(
-                {"error": error.error, "error_description": error.description},
-                status_code=error.status,
-                headers=headers,
-            )
+        except TokenRequestError as error:
+            return token_error_response(error, self.realm)
         return JSONResponse(
             {"access_token": self.issue(), "token_type": "Bearer", "expires_in": self.lifetime},
-            headers=_NO_STORE,
+            headers=NO_STORE,
         )
 
-    @staticmethod
-    def _form(content_type: str, body: bytes) -> dict[str, str]:
-        if content_type.split(";")[0].strip().lower() != "application/x-www-form-urlencoded":
-            raise _TokenError(
-                400, "invalid_request", "The body must be application/x-www-form-urlencoded."
-            )
-        try:
-            pairs = parse_qsl(body.decode(), keep_blank_values=True)
-        except UnicodeDecodeError:
-            raise _TokenError(400, "invalid_request", "The body is not UTF-8.") from None
-        form = dict(pairs)
-        if len(form) != len(pairs):  # RFC 6749 §3.2: no parameter more than once.
-            raise _TokenError(400, "invalid_request", "A parameter is repeated.")
-        return form
-
     def _authenticate(self, authorization: str | None, form: dict[str, str]) -> None:
-        scheme, _, credentials = (authorization or "").partition(" ")
-        basic = scheme.lower() == "basic"
-        if basic and "client_secret" in form:
-            raise _TokenError(
-                400, "invalid_request", "Use one client authentication method, not two."
-            )
-        if basic:
-            try:
-                decoded = base64.b64decode(credentials.strip(), validate=True).decode()
-            except (binascii.Error, UnicodeDecodeError):
-                raise _TokenError(401, "invalid_client", "Malformed Basic credentials.") from None
-            raw_id, colon, raw_secret = decoded.partition(":")
-            if not colon:
-                raise _TokenError(401, "invalid_client", "Malformed Basic credentials.")
-            client_id, secret = unquote_plus(raw_id), unquote_plus(raw_secret)
-            if "client_id" in form and form["client_id"] != client_id:
-                raise _TokenError(400, "invalid_request", "client_id differs from the header.")
-        elif "client_secret" in form:
-            client_id, secret = form.get("client_id", ""), form["client_secret"]
-        else:
-            raise _TokenError(401, "invalid_client", "Client authentication is required.")
-        if not (_equal(client_id, self.client_id) and _equal(secret, self.client_secret)):
-            raise _TokenError(401, "invalid_client", "Unknown client or wrong secret.")
+        client_id, secret = client_credentials(authorization, form)
+        if not (
+            secrets_equal(client_id, self.client_id) and secrets_equal(secret, self.client_secret)
+        ):
+            raise TokenRequestError(401, "invalid_client", "Unknown client or wrong secret.")
 
 
 class BearerTokenMiddleware:

@@ -4,6 +4,10 @@
   its `Link` and `next` URLs carry the `/shop` prefix.
 - `/commerce/...`: `create_commerce_app` (OAuth2 at `/commerce/oauth2-token`, JSON:API
   at `/commerce/api/customers`).
+- `/provider/...`: `create_oauth_provider_app` (an OAuth2 authorization server with
+  PKCE and rotating refresh tokens at `/provider/oauth/authorize`, `/provider/oauth/token`
+  and `/provider/oauth/revoke`; each connected account's customers at
+  `/provider/api/customers`).
 - `/graphql`: `create_graphql_app` (`POST /graphql`; bearer `token`).
 - `/soap`: `create_soap_app` (`POST /soap`, the WSDL at `GET /soap?wsdl`).
 - `GET /`: the services and their absolute URLs as JSON (`service_urls`).
@@ -11,9 +15,10 @@
 `webhooks` makes the shop post signed change events (`create_shop_app`, `_webhooks`);
 `POST /shop/_webhooks` sets or changes the target later.
 
-Each service keeps its own data, counters (`/shop/_stats`, `/commerce/_stats`), rate
-limit and faults; `rate_limit` and `faults` apply to the shop and commerce services, each
-with a bucket and a fault sequence of its own.
+Each service keeps its own data, counters (`/shop/_stats`, `/commerce/_stats`,
+`/provider/_stats`), rate limit and faults; `rate_limit` and `faults` apply to the shop
+and commerce services, each with a bucket and a fault sequence of its own. `provider`
+configures the OAuth2 provider (`OAuthProvider`: clients, accounts, lifetimes).
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ from starlette.routing import Mount, Route
 
 from ._commerce import create_commerce_app
 from ._faults import FaultConfig
+from ._oauth_provider import DEFAULT_CLIENT, OAuthClient, OAuthProvider
+from ._oauth_provider_app import create_oauth_provider_app
 from ._responses import JSONResponse, error_response
 from ._shop import create_shop_app
 from ._webhook_signing import WebhookTarget
@@ -39,9 +46,16 @@ __all__ = ["create_sandbox_app", "service_urls"]
 
 
 def service_urls(
-    base_url: str, *, client_id: str = "commerce-client", client_secret: str = "commerce-secret"
+    base_url: str,
+    *,
+    client_id: str = "commerce-client",
+    client_secret: str = "commerce-secret",
+    provider_client: OAuthClient = DEFAULT_CLIENT,
 ) -> dict[str, dict[str, str]]:
-    """The absolute URLs of every service of a suite served at `base_url`."""
+    """The absolute URLs of every service of a suite served at `base_url`.
+
+    `provider_client` is the provider's client whose credentials are listed.
+    """
     base = base_url.rstrip("/")
     return {
         "shop": {
@@ -58,6 +72,18 @@ def service_urls(
             "client_id": client_id,
             "client_secret": client_secret,
             "stats": f"{base}/commerce/_stats",
+        },
+        "provider": {
+            "url": f"{base}/provider",
+            "authorize_url": f"{base}/provider/oauth/authorize",
+            "token_url": f"{base}/provider/oauth/token",
+            "revoke_url": f"{base}/provider/oauth/revoke",
+            "api": f"{base}/provider/api",
+            "customers": f"{base}/provider/api/customers",
+            "client_id": provider_client.client_id,
+            "client_secret": provider_client.client_secret,
+            "redirect_uri": provider_client.redirect_uri,
+            "stats": f"{base}/provider/_stats",
         },
         "graphql": {"url": f"{base}/graphql"},
         "soap": {"url": f"{base}/soap", "wsdl": f"{base}/soap?wsdl"},
@@ -85,14 +111,16 @@ def create_sandbox_app(
     client_id: str = "commerce-client",
     client_secret: str = "commerce-secret",
     webhooks: WebhookTarget | WebhookSender | None = None,
+    provider: OAuthProvider | None = None,
 ) -> Starlette:
-    """Build the suite: shop, commerce, GraphQL and SOAP services in one app.
+    """Build the suite: shop, commerce, OAuth2 provider, GraphQL and SOAP services in one app.
 
     `records` customers (and as many products) for the shop, and products for GraphQL
     and SOAP; `token` guards the shop and GraphQL; the commerce store starts with
     `commerce_records` customers, the first `commerce_overlap` sharing shop emails;
     `cache_pages` serves the shop's lists from a page cache and `webhooks` sends the shop's
-    change events (see `create_shop_app`).
+    change events (see `create_shop_app`); `provider` configures the OAuth2 provider
+    (clients, accounts, lifetimes; see `OAuthProvider`).
 
     ```python
     with SandboxServer(create_sandbox_app(records=500)) as server:
@@ -122,12 +150,17 @@ def create_sandbox_app(
         rate_limit=rate_limit,
         faults=faults,
     )
+    oauth = create_oauth_provider_app(provider, seed=seed)
+    oauth_provider: OAuthProvider = oauth.state.provider
     graphql = create_graphql_app(records=records, seed=seed, token=token)
     soap = create_soap_app(records=records, seed=seed)
 
     async def index(request: Request) -> Response:
         urls: dict[str, Any] = service_urls(
-            str(request.base_url), client_id=client_id, client_secret=client_secret
+            str(request.base_url),
+            client_id=client_id,
+            client_secret=client_secret,
+            provider_client=next(iter(oauth_provider.clients.values())),
         )
         if token is not None:
             urls["shop"]["auth"] = urls["graphql"]["auth"] = f"Authorization: Bearer {token}"
@@ -146,6 +179,7 @@ def create_sandbox_app(
             Route("/", index, methods=["GET"]),
             Mount("/shop", shop),
             Mount("/commerce", commerce),
+            Mount("/provider", oauth),
             # A Route passes `/graphql` and `/soap` themselves (a Mount would redirect them
             # to `/graphql/`); the Mounts serve what lies below.
             Route("/graphql", graphql),
@@ -158,6 +192,7 @@ def create_sandbox_app(
     )
     app.state.shop = shop
     app.state.commerce = commerce
+    app.state.provider = oauth
     app.state.graphql = graphql
     app.state.soap = soap
     return app

@@ -1,6 +1,6 @@
 """interlink's own tables: runs, pipeline state, locks, record errors, schema changes,
-bindings and conflicts, and the service's tables: jobs, API keys, rate-limit buckets and
-schedules.
+bindings and conflicts; the service's tables: jobs, API keys, rate-limit buckets and
+schedules; the webhook inbox; and the vault's: OAuth tokens (encrypted) and its canary.
 
 Synced data lives in tables named by the pipelines; interlink's bookkeeping sits beside
 it under the `interlink_` prefix, in the same database, so a batch of records and the
@@ -21,6 +21,7 @@ __all__ = [
     "DELIVERY_STATUSES",
     "JOB_STATUSES",
     "SCHEMA_VERSION",
+    "TOKEN_STATUSES",
     "api_keys",
     "bindings",
     "conflicts",
@@ -28,6 +29,7 @@ __all__ = [
     "jobs",
     "locks",
     "metadata",
+    "oauth_tokens",
     "rate_limits",
     "record_errors",
     "rejections",
@@ -35,10 +37,11 @@ __all__ = [
     "schedules",
     "schema_changes",
     "state",
+    "vault_canary",
 ]
 
-SCHEMA_VERSION = 3
-"""The number of the newest migration: revision "0003" in store/migrations/versions."""
+SCHEMA_VERSION = 4
+"""The number of the newest migration: revision "0004" in store/migrations/versions."""
 
 metadata = sa.MetaData()
 
@@ -298,4 +301,43 @@ rejections = sa.Table(
     sa.Column("address", sa.String(100)),
     sa.Column("received_at", sa.Float, nullable=False),
     sa.Index("ix_interlink_webhook_rejections_source", "source", "id"),
+)
+
+# -- the vault: OAuth tokens and the key canary (revision 0004) ------------------------------
+
+TOKEN_STATUSES = ("active", "needs_reauth")
+
+oauth_tokens = sa.Table(
+    "interlink_oauth_tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("connection", sa.String(200), nullable=False),
+    # '' for a connection's single account.
+    sa.Column("account", sa.String(200), nullable=False),
+    # The Fernet token of the JSON token set (access and refresh token, expiry, type,
+    # scope, the raw token response); the store never sees the plaintext.
+    sa.Column("ciphertext", sa.Text, nullable=False),
+    # When the access token expires (epoch seconds; None when unknown), in clear for
+    # listings: it tells nothing that would let anyone use the token.
+    sa.Column("expires_at", sa.Float),
+    # active | needs_reauth (a refresh failed for good: connect the account again)
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("last_error", sa.Text),
+    # Bumped by every save: a writer names the version it read (compare-and-set).
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.UniqueConstraint("connection", "account", name="ux_interlink_oauth_tokens_account"),
+)
+
+vault_canary = sa.Table(
+    "interlink_vault",
+    metadata,
+    # One row, "canary": a known value encrypted under the vault's key when the vault was
+    # first used with this database, so that a wrong key is found when the vault opens.
+    sa.Column("name", sa.String(50), primary_key=True),
+    sa.Column("ciphertext", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    # When `interlink secrets rotate` last re-encrypted it.
+    sa.Column("rotated_at", sa.Float),
 )

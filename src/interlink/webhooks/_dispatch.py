@@ -36,7 +36,6 @@ from typing import Any
 import sqlalchemy as sa
 
 from interlink.config import InterlinkConfig, WebhookActionConfig
-from interlink.connectors import Catalog
 from interlink.errors import ConfigError, JobCancelledError, PipelineLockedError
 from interlink.jobs import (
     PIPELINE_KIND,
@@ -47,6 +46,7 @@ from interlink.jobs import (
     pipeline_job,
     retry_delay,
 )
+from interlink.oauth import open_catalog
 from interlink.store import (
     Delivery,
     Store,
@@ -271,7 +271,7 @@ async def _import_record(
             f"the delivery's body has no record id at {action.record!r}",
             key=f"webhooks.{delivery.source}.actions.{pattern}.record",
         )
-    async with Catalog(config) as catalog:
+    async with open_catalog(config, store) as catalog:
         result = await run_records(config, action.run, [record_id], store=store, catalog=catalog)
     shown = {
         "action": "record",
