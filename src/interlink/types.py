@@ -8,10 +8,22 @@ layer implements it: `interlink.http` takes any `TokenSource`, and the token vau
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeAlias
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, runtime_checkable
 
-__all__ = ["JSON", "Clock", "OAuthToken", "Sleep", "TokenSource", "WallClock"]
+if TYPE_CHECKING:
+    from interlink.errors import OAuthError
+
+__all__ = [
+    "JSON",
+    "Clock",
+    "OAuthToken",
+    "SharedTokenSource",
+    "Sleep",
+    "TokenSource",
+    "WallClock",
+]
 
 JSON: TypeAlias = dict[str, Any] | list[Any] | str | int | float | bool | None
 
@@ -58,3 +70,19 @@ class TokenSource(Protocol):
     async def load(self) -> OAuthToken | None: ...
 
     async def save(self, token: OAuthToken) -> None: ...
+
+
+@runtime_checkable
+class SharedTokenSource(TokenSource, Protocol):
+    """A `TokenSource` that several processes use at once (the vault).
+
+    `refreshing()` is held while a token is refreshed, across processes: the one that
+    gets it first refreshes, the others find the new token when they get it and use that
+    (a rotating provider refuses a refresh token used twice, and revokes the grant).
+    `refresh_failed(error)` hears of a refresh the token endpoint refused, so the account
+    can be marked for reconnecting.
+    """
+
+    def refreshing(self) -> AbstractAsyncContextManager[None]: ...
+
+    async def refresh_failed(self, error: OAuthError) -> None: ...

@@ -12,6 +12,7 @@ import asyncio
 import base64
 import time
 from collections.abc import AsyncGenerator
+from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import Any, Literal
 from urllib.parse import quote, urlencode
 
@@ -19,7 +20,7 @@ import httpx
 import orjson
 
 from interlink.errors import OAuthError
-from interlink.types import OAuthToken, TokenSource, WallClock
+from interlink.types import OAuthToken, SharedTokenSource, TokenSource, WallClock
 
 from ._redact import Redactor
 from ._retry import RETRY_SAFE
@@ -260,17 +261,32 @@ class OAuth2TokenAuth(httpx.Auth):
             {"grant_type": "refresh_token", "refresh_token": token.refresh_token}
         )
 
+    def _exclusive(self) -> AbstractAsyncContextManager[None]:
+        """The source's lock across processes while refreshing, when it has one."""
+        if isinstance(self.source, SharedTokenSource):
+            return self.source.refreshing()
+        return nullcontext()
+
+    async def _parsed(self, response: httpx.Response, previous: OAuthToken) -> OAuthToken:
+        try:
+            return self.endpoint.parse(response, previous=previous)
+        except OAuthError as exc:
+            if isinstance(self.source, SharedTokenSource):
+                await self.source.refresh_failed(exc)
+            raise
+
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
         token = self._token or await self._load()
         if not self.endpoint.fresh(token):
-            async with self._lock:
-                # Another task (or process, through the source) may have refreshed already.
+            async with self._lock, self._exclusive():
+                # Another task, or another process through the source, may have refreshed
+                # already: the token is loaded again under the locks.
                 latest = await self._load()
                 if not self.endpoint.fresh(latest):
                     response = yield self._refresh_request(latest)
-                    latest = self.endpoint.parse(response, previous=latest)
+                    latest = await self._parsed(response, latest)
                     self.refreshes += 1
                     await self.source.save(latest)
                 self._token = token = latest
@@ -279,11 +295,11 @@ class OAuth2TokenAuth(httpx.Auth):
         response = yield request
         if response.status_code != 401 or not token.refresh_token:
             return
-        async with self._lock:
+        async with self._lock, self._exclusive():
             latest = await self._load()
             if latest.access_token == token.access_token:
                 refresh_response = yield self._refresh_request(latest)
-                latest = self.endpoint.parse(refresh_response, previous=latest)
+                latest = await self._parsed(refresh_response, latest)
                 self.refreshes += 1
                 await self.source.save(latest)
             self._token = token = latest

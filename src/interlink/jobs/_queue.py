@@ -145,7 +145,15 @@ _FATAL: tuple[type[BaseException], ...] = (ConfigError, LookupError, TypeError)
 
 # OAuth token-endpoint errors that trying again cannot fix (RFC 6749 section 5.2).
 _OAUTH_PERMANENT = frozenset(
-    {"invalid_client", "invalid_grant", "unauthorized_client", "invalid_scope", "access_denied"}
+    {
+        "invalid_client",
+        "invalid_grant",
+        "unauthorized_client",
+        "invalid_scope",
+        "access_denied",
+        # interlink's own: the vault holds a grant the token endpoint refused before.
+        "needs_reauth",
+    }
 )
 
 

@@ -20,16 +20,28 @@ reconnected by hand and pasted new tokens), the new seed wins.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import hashlib
+import os
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import orjson
+import sqlalchemy as sa
 
 from interlink.config import InterlinkConfig, OAuth2AuthConfig
 from interlink.connectors import Catalog
-from interlink.store import Store, TokenConflictError, load_token, save_token
+from interlink.errors import OAuthError
+from interlink.store import (
+    Store,
+    TokenConflictError,
+    load_token,
+    mark_needs_reauth,
+    save_token,
+)
 from interlink.types import OAuthToken, TokenSource
 
+from ._keys import key_file_for
 from ._vault import Vault
 
 __all__ = ["VaultTokenSource", "open_catalog", "seed_token", "token_sources"]
@@ -69,6 +81,13 @@ class VaultTokenSource:
         )
         if self.seed is not None and data.get("seed") != self._seed_mark:
             return self.seed  # interlink.yaml gives a new token: it replaces the stored one
+        if stored.status == "needs_reauth":
+            raise OAuthError(
+                "needs_reauth",
+                f"connection {self.connection!r} must be connected again: its token endpoint "
+                f"refused the stored grant ({stored.last_error or 'no reason given'}); give "
+                "it a new refresh token in interlink.yaml",
+            )
         return OAuthToken(
             access_token=str(data.get("access_token") or ""),
             refresh_token=data.get("refresh_token"),
@@ -77,7 +96,7 @@ class VaultTokenSource:
             scope=data.get("scope"),
         )
 
-    def save_now(self, token: OAuthToken) -> None:
+    def _ciphertext(self, token: OAuthToken) -> str:
         payload = {
             "access_token": token.access_token,
             "refresh_token": token.refresh_token,
@@ -86,7 +105,10 @@ class VaultTokenSource:
             "scope": token.scope,
             "seed": self._seed_mark,
         }
-        ciphertext = self.vault.encrypt(orjson.dumps(payload))
+        return self.vault.encrypt(orjson.dumps(payload))
+
+    def save_now(self, token: OAuthToken) -> None:
+        ciphertext = self._ciphertext(token)
         # The newest refresh wins: with rotation, a refresh racing another process's with
         # the same refresh token is refused by the provider and never gets here; so what
         # is stored is at most as new as this. Over the version stored now, then, and once
@@ -107,6 +129,88 @@ class VaultTokenSource:
             except TokenConflictError:
                 continue
         raise TokenConflictError(self.connection, self.account, None, None)
+
+    def refreshing(self) -> AbstractAsyncContextManager[None]:
+        """Held while this connection's token is refreshed, by every process on this
+        database: a lock file beside an SQLite database, an advisory lock on PostgreSQL."""
+        return _Refreshing(self)
+
+    async def refresh_failed(self, error: OAuthError) -> None:
+        """A refused refresh: an account whose grant is gone is marked `needs_reauth`, and
+        every run after this one fails at once, saying so, without asking the provider."""
+        if error.error in _GRANT_GONE:
+            await asyncio.to_thread(self._mark, f"{error.error}: {error.description or ''}")
+
+    def _mark(self, reason: str) -> None:
+        with self.store.transaction() as conn:
+            if load_token(conn, self.connection, self.account) is None:
+                if self.seed is None:
+                    return
+                # The refused grant came from interlink.yaml: kept, so the mark has a row
+                # (and is lifted when the file gives another one).
+                save_token(
+                    conn,
+                    self.connection,
+                    self.account,
+                    self._ciphertext(self.seed),
+                    self.seed.expires_at,
+                    expected_version=None,
+                )
+            mark_needs_reauth(conn, self.connection, self.account, reason.strip(": "))
+
+
+_GRANT_GONE = frozenset({"invalid_grant", "unauthorized_client", "invalid_client"})
+"""Token endpoint errors that mean the stored grant will never work again."""
+
+
+class _Refreshing:
+    """The cross-process lock of one token source, as an async context manager."""
+
+    def __init__(self, source: VaultTokenSource) -> None:
+        self.source = source
+        self._release: Any = None
+
+    async def __aenter__(self) -> None:
+        self._release = await asyncio.to_thread(self._acquire)
+
+    async def __aexit__(self, *exc: object) -> None:
+        release, self._release = self._release, None
+        if release is not None:
+            await asyncio.to_thread(release)
+
+    def _acquire(self) -> Any:
+        source = self.source
+        engine = source.store.engine
+        name = f"{source.connection}/{source.account}"
+        if engine.dialect.name == "postgresql":
+            conn = engine.connect()
+            key = {"key": f"interlink:oauth-refresh:{name}"}
+            conn.execute(sa.text("SELECT pg_advisory_lock(hashtext(:key))"), key)
+            conn.commit()
+
+            def unlock_pg() -> None:
+                try:
+                    conn.execute(sa.text("SELECT pg_advisory_unlock(hashtext(:key))"), key)
+                    conn.commit()
+                finally:
+                    conn.close()
+
+            return unlock_pg
+        key_file = key_file_for(engine)
+        if key_file is None:
+            return None  # SQLite in memory: one process only
+        digest = hashlib.sha256(name.encode()).hexdigest()[:16]
+        path = key_file.with_name(f"oauth-refresh-{digest}.lock")
+        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+
+        def unlock_file() -> None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            finally:
+                os.close(fd)
+
+        return unlock_file
 
 
 def seed_token(auth: OAuth2AuthConfig) -> OAuthToken | None:
