@@ -63,7 +63,7 @@ class TokenEndpoint:
             self.redactor.add_secret(self._basic)
         self._wall = wall
 
-    def request(self, form: dict[str, str]) -> httpx.Request:
+    def request(self, form: dict[str, str], *, resendable: bool = True) -> httpx.Request:
         headers = {
             "Content-Type": "application/x-www-form-urlencoded",
             "Accept": "application/json",
@@ -80,8 +80,10 @@ class TokenEndpoint:
             self.token_url,
             headers=headers,
             content=urlencode(body).encode(),
-            # A token request has no side effect worth protecting: safe to resend.
-            extensions={RETRY_SAFE: True},
+            # A new token request has no side effect worth protecting: safe to resend. A
+            # refresh is not: the provider may have rotated the refresh token before the
+            # answer was lost, and sending the old one again revokes the grant.
+            extensions={RETRY_SAFE: True} if resendable else {},
         )
 
     def parse(self, response: httpx.Response, previous: OAuthToken | None = None) -> OAuthToken:
@@ -258,7 +260,8 @@ class OAuth2TokenAuth(httpx.Auth):
                 "no_refresh_token", "the access token expired and no refresh token is stored"
             )
         return self.endpoint.request(
-            {"grant_type": "refresh_token", "refresh_token": token.refresh_token}
+            {"grant_type": "refresh_token", "refresh_token": token.refresh_token},
+            resendable=False,
         )
 
     def _exclusive(self) -> AbstractAsyncContextManager[None]:

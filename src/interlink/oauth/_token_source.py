@@ -23,7 +23,9 @@ import asyncio
 import fcntl
 import hashlib
 import os
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -34,6 +36,7 @@ from interlink.connectors import Catalog
 from interlink.errors import OAuthError
 from interlink.store import (
     Store,
+    StoredToken,
     TokenConflictError,
     load_token,
     mark_needs_reauth,
@@ -79,7 +82,7 @@ class VaultTokenSource:
         data: dict[str, Any] = orjson.loads(
             self.vault.decrypt(stored.ciphertext, where=stored.where)
         )
-        if self.seed is not None and data.get("seed") != self._seed_mark:
+        if self.seed is not None and self._seed_mark not in _seeds(data):
             return self.seed  # interlink.yaml gives a new token: it replaces the stored one
         if stored.status == "needs_reauth":
             raise OAuthError(
@@ -96,19 +99,33 @@ class VaultTokenSource:
             scope=data.get("scope"),
         )
 
-    def _ciphertext(self, token: OAuthToken) -> str:
+    def _ciphertext(self, token: OAuthToken, seeds: list[str]) -> str:
         payload = {
             "access_token": token.access_token,
             "refresh_token": token.refresh_token,
             "expires_at": token.expires_at,
             "token_type": token.token_type,
             "scope": token.scope,
-            "seed": self._seed_mark,
+            # Every seed this token set grew from, newest last: a process still holding an
+            # older one (not restarted after interlink.yaml changed) uses the stored set
+            # instead of its own used-up token; a seed never seen before replaces it.
+            "seeds": seeds,
         }
         return self.vault.encrypt(orjson.dumps(payload))
 
+    def _lineage(self, conn: sa.Connection) -> tuple[StoredToken | None, list[str]]:
+        """The stored row and the seeds a save now carries on (this process's added)."""
+        current = load_token(conn, self.connection, self.account)
+        seeds: list[str] = []
+        if current is not None:
+            seeds = _seeds(
+                orjson.loads(self.vault.decrypt(current.ciphertext, where=current.where))
+            )
+        if self._seed_mark is not None and self._seed_mark not in seeds:
+            seeds = [*seeds, self._seed_mark][-_SEEDS_KEPT:]
+        return current, seeds
+
     def save_now(self, token: OAuthToken) -> None:
-        ciphertext = self._ciphertext(token)
         # The newest refresh wins: with rotation, a refresh racing another process's with
         # the same refresh token is refused by the provider and never gets here; so what
         # is stored is at most as new as this. Over the version stored now, then, and once
@@ -116,12 +133,12 @@ class VaultTokenSource:
         for _ in range(3):
             try:
                 with self.store.transaction() as conn:
-                    current = load_token(conn, self.connection, self.account)
+                    current, seeds = self._lineage(conn)
                     save_token(
                         conn,
                         self.connection,
                         self.account,
-                        ciphertext,
+                        self._ciphertext(token, seeds),
                         token.expires_at,
                         expected_version=None if current is None else current.version,
                     )
@@ -136,81 +153,161 @@ class VaultTokenSource:
         return _Refreshing(self)
 
     async def refresh_failed(self, error: OAuthError) -> None:
-        """A refused refresh: an account whose grant is gone is marked `needs_reauth`, and
-        every run after this one fails at once, saying so, without asking the provider."""
-        if error.error in _GRANT_GONE:
+        """A refused refresh: an account whose grant is gone (`invalid_grant`) is marked
+        `needs_reauth`, and every run after this one fails at once, saying so, without
+        asking the provider. Other refusals (a wrong client secret: `invalid_client`) say
+        nothing about the grant and mark nothing."""
+        if error.error == "invalid_grant":
             await asyncio.to_thread(self._mark, f"{error.error}: {error.description or ''}")
 
     def _mark(self, reason: str) -> None:
         with self.store.transaction() as conn:
-            if load_token(conn, self.connection, self.account) is None:
-                if self.seed is None:
-                    return
-                # The refused grant came from interlink.yaml: kept, so the mark has a row
-                # (and is lifted when the file gives another one).
+            current, seeds = self._lineage(conn)
+            used_seed = self.seed is not None and (
+                current is None or self._seed_mark not in _seeds_of(self, current)
+            )
+            if used_seed:
+                # The refused grant came from interlink.yaml (and is newer than anything
+                # stored): kept, so the mark has a row; another seed lifts it.
+                assert self.seed is not None
                 save_token(
                     conn,
                     self.connection,
                     self.account,
-                    self._ciphertext(self.seed),
+                    self._ciphertext(self.seed, seeds),
                     self.seed.expires_at,
-                    expected_version=None,
+                    expected_version=None if current is None else current.version,
                 )
+            elif current is None:
+                return
+            # Under the refresh lock the token just refused is the one loaded: this one.
             mark_needs_reauth(conn, self.connection, self.account, reason.strip(": "))
 
 
-_GRANT_GONE = frozenset({"invalid_grant", "unauthorized_client", "invalid_client"})
-"""Token endpoint errors that mean the stored grant will never work again."""
+_SEEDS_KEPT = 20
+LOCK_WAIT = 120.0
+"""Seconds a refresh waits for another process's before it gives up (OAuthError)."""
+_POLL = 0.05
+
+
+def _seeds(data: dict[str, Any]) -> list[str]:
+    seeds = data.get("seeds")
+    if isinstance(seeds, list):
+        return [str(s) for s in seeds]
+    return [str(data["seed"])] if data.get("seed") else []
+
+
+def _seeds_of(source: VaultTokenSource, stored: StoredToken) -> list[str]:
+    return _seeds(orjson.loads(source.vault.decrypt(stored.ciphertext, where=stored.where)))
 
 
 class _Refreshing:
-    """The cross-process lock of one token source, as an async context manager."""
+    """The cross-process lock of one token source, as an async context manager.
+
+    It is taken by polling (`flock(LOCK_NB)`, `pg_try_advisory_lock`), each try a short
+    call in a thread: a waiter never holds a thread while it waits (several catalogs of one
+    process waiting would starve the one holding the lock of the thread its save needs),
+    and a waiter cancelled mid-try releases what that try took. It gives up after
+    LOCK_WAIT seconds.
+    """
 
     def __init__(self, source: VaultTokenSource) -> None:
         self.source = source
-        self._release: Any = None
+        self._release: Callable[[], None] | None = None
 
     async def __aenter__(self) -> None:
-        self._release = await asyncio.to_thread(self._acquire)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + LOCK_WAIT
+        while True:
+            attempt = loop.run_in_executor(None, self._try)
+            try:
+                release = await asyncio.shield(attempt)
+            except asyncio.CancelledError:
+                attempt.add_done_callback(_release_taken)
+                raise
+            if release is not None:
+                self._release = release
+                return
+            if loop.time() > deadline:
+                raise OAuthError(
+                    "refresh_locked",
+                    f"another process has been refreshing {self.source.connection!r}'s token "
+                    f"for over {LOCK_WAIT:.0f} s",
+                )
+            await asyncio.sleep(_POLL)
 
     async def __aexit__(self, *exc: object) -> None:
         release, self._release = self._release, None
         if release is not None:
-            await asyncio.to_thread(release)
+            await asyncio.shield(asyncio.get_running_loop().run_in_executor(None, release))
 
-    def _acquire(self) -> Any:
+    def _try(self) -> Callable[[], None] | None:
+        """Take the lock if it is free: its release, or None when another holds it."""
         source = self.source
         engine = source.store.engine
         name = f"{source.connection}/{source.account}"
         if engine.dialect.name == "postgresql":
-            conn = engine.connect()
-            key = {"key": f"interlink:oauth-refresh:{name}"}
-            conn.execute(sa.text("SELECT pg_advisory_lock(hashtext(:key))"), key)
-            conn.commit()
-
-            def unlock_pg() -> None:
-                try:
-                    conn.execute(sa.text("SELECT pg_advisory_unlock(hashtext(:key))"), key)
-                    conn.commit()
-                finally:
-                    conn.close()
-
-            return unlock_pg
+            return _try_advisory(engine, f"interlink:oauth-refresh:{name}")
         key_file = key_file_for(engine)
         if key_file is None:
-            return None  # SQLite in memory: one process only
+            return lambda: None  # SQLite in memory: one process only
         digest = hashlib.sha256(name.encode()).hexdigest()[:16]
-        path = key_file.with_name(f"oauth-refresh-{digest}.lock")
-        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        return _try_flock(key_file.with_name(f"oauth-refresh-{digest}.lock"))
 
-        def unlock_file() -> None:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-            finally:
-                os.close(fd)
 
-        return unlock_file
+def _release_taken(attempt: asyncio.Future[Callable[[], None] | None]) -> None:
+    """A try whose waiter was cancelled: give back what it took."""
+    if attempt.cancelled() or attempt.exception() is not None:
+        return
+    release = attempt.result()
+    if release is not None:
+        release()
+
+
+def _try_flock(path: Path) -> Callable[[], None] | None:
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+
+    def unlock() -> None:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+    return unlock
+
+
+def _try_advisory(engine: sa.Engine, key: str) -> Callable[[], None] | None:
+    conn = engine.connect()
+    try:
+        taken = conn.execute(
+            sa.text("SELECT pg_try_advisory_lock(hashtext(:key))"), {"key": key}
+        ).scalar()
+        conn.commit()
+    except BaseException:
+        conn.invalidate()
+        conn.close()
+        raise
+    if not taken:
+        conn.close()
+        return None
+
+    def unlock() -> None:
+        try:
+            conn.execute(sa.text("SELECT pg_advisory_unlock(hashtext(:key))"), {"key": key})
+            conn.commit()
+        except Exception:
+            # A session lock outlives a rollback: a connection that could not give it
+            # back is closed for good, never returned to the pool still holding it.
+            conn.invalidate()
+        finally:
+            conn.close()
+
+    return unlock
 
 
 def seed_token(auth: OAuth2AuthConfig) -> OAuthToken | None:
