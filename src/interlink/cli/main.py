@@ -17,6 +17,7 @@ from interlink.cli import (
     _apikeys,
     _check,
     _conflicts,
+    _connections,
     _db,
     _demo,
     _init,
@@ -127,6 +128,7 @@ _apikeys.register(app)
 _webhooks.register(app)
 _db.register(app)
 _secrets.register(app)
+_connections.register(app)
 
 
 def main() -> None:

@@ -22,6 +22,7 @@ from interlink.oauth._keys import (
     key_file_for,
     new_key,
 )
+from interlink.oauth._registry import describe_connections
 from interlink.oauth._rotation import Rotation, VaultStatus, rotate_secrets, vault_status
 from interlink.oauth._token_source import (
     VaultTokenSource,
@@ -39,6 +40,7 @@ __all__ = [
     "VaultKeys",
     "VaultStatus",
     "VaultTokenSource",
+    "describe_connections",
     "find_keys",
     "key_file_for",
     "new_key",

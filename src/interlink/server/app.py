@@ -27,6 +27,7 @@ from interlink.webhooks import job_kinds
 
 from ._apps import router as apps_router
 from ._auth import ApiKeyMiddleware
+from ._connections import router as connections_router
 from ._context import ServerContext
 from ._envelope import API_PREFIX
 from ._errors import install_error_handlers
@@ -166,7 +167,14 @@ def create_app(
         config, store, queue, worker=worker, concurrency=concurrency, kinds=kinds
     )
     limits = RouteLimits(config.server.rate_limits)
-    guarded = (jobs_router, pipelines_router, runs_router, apps_router, webhook_deliveries_router)
+    guarded = (
+        jobs_router,
+        pipelines_router,
+        runs_router,
+        apps_router,
+        webhook_deliveries_router,
+        connections_router,
+    )
     routes = RouteIndex(API_PREFIX, (*guarded, health_router))
     app = InterlinkApp(
         title="interlink",
