@@ -87,24 +87,18 @@ from ._orders import OrderStore
 from ._pagination import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
-    decode_cursor,
-    encode_cursor,
-    link_header,
     page_size,
     query_int,
     since_param,
-    total_pages,
-    url_with,
 )
 from ._ratelimit import RateLimitHeaderStyle, RateLimitMiddleware, TokenBucket
 from ._responses import JSONResponse, error_response
+from ._shop_lists import CustomerLists, numbered_page, offset_page
 from ._store import BaseRecordStore, ProductStore
 from ._webhook_signing import WebhookTarget
 from ._webhooks import WebhookSender, webhook_routes
 
 __all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "ShopOptions", "create_shop_app"]
-
-ERROR_ENVELOPE = {"status": "error", "message": "Customer export is temporarily disabled"}
 
 _TEXT_FIELDS = ("first_name", "last_name", "phone", "company")
 _ADDRESS_FIELDS = ("street", "city", "country")
@@ -197,6 +191,7 @@ class _ShopApi:
         self.plan = plan
         self.cache = cache
         self.webhooks = webhooks if webhooks is not None else WebhookSender()
+        self.lists = CustomerLists(customers)
         self.idempotent = IdempotencyStore()
         self.resources: Mapping[str, BaseRecordStore[Any]] = {
             "customers": customers,
@@ -228,112 +223,16 @@ class _ShopApi:
 
         return serve
 
-    # -- lists: offset / limit ----------------------------------------------------------
-
-    def _offset_page(self, request: Request, store: BaseRecordStore[Any]) -> dict[str, Any]:
-        offset = query_int(request, "offset", 0, minimum=0)
-        limit = page_size(request, "limit")
-        since = since_param(request)
-        return {
-            "data": store.page(offset, limit, since),
-            "total": store.count(since),
-            "offset": offset,
-            "limit": limit,
-        }
+    # -- lists: offset / limit (the customers' other styles are in _shop_lists.py) -----
 
     async def list_customers(self, request: Request) -> Response:
-        return JSONResponse(self._offset_page(request, self.customers))
+        return JSONResponse(offset_page(request, self.customers))
 
     async def list_products(self, request: Request) -> Response:
-        return JSONResponse(self._offset_page(request, self.products))
+        return JSONResponse(offset_page(request, self.products))
 
     async def list_orders(self, request: Request) -> Response:
-        return JSONResponse(self._offset_page(request, self.orders))
-
-    async def customers_next_url(self, request: Request) -> Response:
-        page = self._offset_page(request, self.customers)
-        offset, limit, total = page["offset"], page["limit"], page["total"]
-        more = offset + limit < total
-        return JSONResponse(
-            {
-                "count": total,
-                "next": url_with(request, offset=offset + limit, limit=limit) if more else None,
-                "previous": (
-                    url_with(request, offset=max(offset - limit, 0), limit=limit)
-                    if offset > 0
-                    else None
-                ),
-                "results": page["data"],
-            }
-        )
-
-    async def customers_wrapped(self, request: Request) -> Response:
-        fail_at = query_int(request, "fail_at", -1, minimum=0)
-        page = self._offset_page(request, self.customers)
-        if 0 <= fail_at <= page["offset"]:
-            return JSONResponse(ERROR_ENVELOPE)
-        return JSONResponse(
-            {"status": "success", "data": {"customers": page["data"], "total": page["total"]}}
-        )
-
-    async def customers_error_envelope(self, request: Request) -> Response:
-        return JSONResponse(ERROR_ENVELOPE)
-
-    # -- lists: page numbers, Link header, cursor ------------------------------------------
-
-    def _numbered_page(
-        self, request: Request, count: Callable[[str | None], int]
-    ) -> tuple[int, int, str | None, int, int]:
-        page = query_int(request, "page", 1, minimum=1)
-        per_page = page_size(request, "per_page")
-        since = since_param(request)
-        total = count(since)
-        return page, per_page, since, total, total_pages(total, per_page)
-
-    async def customers_pages(self, request: Request) -> Response:
-        page, per_page, since, total, pages = self._numbered_page(request, self.customers.count)
-        return JSONResponse(
-            {
-                "customers": self.customers.page((page - 1) * per_page, per_page, since),
-                "page": page,
-                "per_page": per_page,
-                "total": total,
-                "total_pages": pages,
-            }
-        )
-
-    async def customers_link(self, request: Request) -> Response:
-        page, per_page, since, total, pages = self._numbered_page(request, self.customers.count)
-        last = max(pages, 1)
-        links = [(url_with(request, page=1, per_page=per_page), "first")]
-        if page > 1:
-            links.append((url_with(request, page=min(page - 1, last), per_page=per_page), "prev"))
-        if page < pages:
-            links.append((url_with(request, page=page + 1, per_page=per_page), "next"))
-        links.append((url_with(request, page=last, per_page=per_page), "last"))
-        return JSONResponse(
-            self.customers.page((page - 1) * per_page, per_page, since),
-            headers={"Link": link_header(links), "X-Total-Count": str(total)},
-        )
-
-    async def customers_cursor(self, request: Request) -> Response:
-        limit = page_size(request, "limit")
-        since = since_param(request)
-        cursor = request.query_params.get("cursor")
-        after = 0
-        if cursor:
-            try:
-                after, cursor_since = decode_cursor(cursor)
-            except ValueError:
-                return error_response(400, "invalid_cursor", "The cursor is not valid.")
-            if "updated_since" in request.query_params and since != cursor_since:
-                return error_response(
-                    400, "invalid_cursor", "updated_since differs from the cursor's filter."
-                )
-            since = cursor_since
-        records, more = self.customers.after(after, limit, since)
-        next_cursor = encode_cursor(records[-1]["id"], since) if more and records else None
-        return JSONResponse({"data": records, "next_cursor": next_cursor})
+        return JSONResponse(offset_page(request, self.orders))
 
     # -- single customers ---------------------------------------------------------------
 
@@ -409,7 +308,7 @@ class _ShopApi:
             return error_response(404, "not_found", f"No customer with id {customer_id}.")
         since = since_param(request)
         orders = self.orders.of_customer(customer_id, since)
-        page, per_page, _, total, pages = self._numbered_page(request, lambda _: len(orders))
+        page, per_page, _, total, pages = numbered_page(request, lambda _: len(orders))
         start = (page - 1) * per_page
         return JSONResponse(
             {
@@ -544,16 +443,24 @@ def create_shop_app(
             Route("/customers", api.create_customer, methods=["POST"]),
             Route(
                 "/customers/pages",
-                cached("pages", api.customers_pages, _numbered_key),
+                cached("pages", api.lists.customers_pages, _numbered_key),
                 methods=["GET"],
             ),
-            Route("/customers/cursor", cached("cursor", api.customers_cursor), methods=["GET"]),
-            Route("/customers/link", cached("link", api.customers_link), methods=["GET"]),
             Route(
-                "/customers/next-url", cached("next-url", api.customers_next_url), methods=["GET"]
+                "/customers/cursor", cached("cursor", api.lists.customers_cursor), methods=["GET"]
             ),
-            Route("/customers/wrapped", cached("wrapped", api.customers_wrapped), methods=["GET"]),
-            Route("/customers/error-envelope", api.customers_error_envelope, methods=["GET"]),
+            Route("/customers/link", cached("link", api.lists.customers_link), methods=["GET"]),
+            Route(
+                "/customers/next-url",
+                cached("next-url", api.lists.customers_next_url),
+                methods=["GET"],
+            ),
+            Route(
+                "/customers/wrapped",
+                cached("wrapped", api.lists.customers_wrapped),
+                methods=["GET"],
+            ),
+            Route("/customers/error-envelope", api.lists.customers_error_envelope, methods=["GET"]),
             Route("/customers/{customer_id:int}", api.get_customer, methods=["GET"]),
             Route("/customers/{customer_id:int}", api.patch_customer, methods=["PATCH"]),
             Route("/customers/{customer_id:int}/orders", api.customer_orders, methods=["GET"]),

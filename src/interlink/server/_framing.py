@@ -16,11 +16,13 @@ answers those.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ._envelope import error_response
 
-__all__ = ["HTTP_VERSIONS", "MAX_HEAD", "FramingMiddleware"]
+__all__ = ["HTTP_VERSIONS", "MAX_HEAD", "FramingMiddleware", "framing_problem"]
 
 # h11 reports "1.0"/"1.1" (a request line claiming "2.0" is not HTTP/2); servers that
 # speak HTTP/2 or 3 report "2" and "3".
@@ -28,6 +30,27 @@ HTTP_VERSIONS = frozenset({"1.0", "1.1", "2", "3"})
 
 MAX_HEAD = 16 * 1024
 """The most bytes of request target and headers a request may have (h11's default)."""
+
+
+def framing_problem(
+    scope: Scope, max_head: int = MAX_HEAD
+) -> Literal["version", "head", "smuggling"] | None:
+    """What is wrong with a request's framing, first found first: an unknown HTTP version,
+    a request line and headers over `max_head` bytes, or Content-Length together with
+    Transfer-Encoding; None when nothing is."""
+    if scope.get("http_version", "1.1") not in HTTP_VERSIONS:
+        return "version"
+    length = encoding = False
+    size = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
+    for name, value in scope["headers"]:
+        size += len(name) + len(value) + 4  # ": " and CRLF
+        if name == b"content-length":
+            length = True
+        elif name == b"transfer-encoding":
+            encoding = True
+    if size > max_head:
+        return "head"
+    return "smuggling" if length and encoding else None
 
 
 class FramingMiddleware:
@@ -42,7 +65,8 @@ class FramingMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if scope.get("http_version", "1.1") not in HTTP_VERSIONS:
+        problem = framing_problem(scope, self.max_head)
+        if problem == "version":
             await error_response(
                 scope,
                 505,
@@ -51,15 +75,7 @@ class FramingMiddleware:
                 headers={"Connection": "close"},
             )(scope, receive, send)
             return
-        length = encoding = False
-        size = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
-        for name, value in scope["headers"]:
-            size += len(name) + len(value) + 4  # ": " and CRLF
-            if name == b"content-length":
-                length = True
-            elif name == b"transfer-encoding":
-                encoding = True
-        if size > self.max_head:
+        if problem == "head":
             await error_response(
                 scope,
                 431,
@@ -68,7 +84,7 @@ class FramingMiddleware:
                 headers={"Connection": "close"},
             )(scope, receive, send)
             return
-        if length and encoding:
+        if problem == "smuggling":
             await error_response(
                 scope,
                 400,

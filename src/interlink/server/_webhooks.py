@@ -44,7 +44,7 @@ from ._envelope import (
     request_id,
     sane_request_id,
 )
-from ._framing import HTTP_VERSIONS, MAX_HEAD
+from ._framing import framing_problem
 from ._proxies import TrustedProxies
 from ._security import SECURITY_HEADERS, STRICT_CSP
 
@@ -88,7 +88,7 @@ class WebhookReceiver:
         if not source or "/" in source or source in ("deliveries", "rejections"):
             await self.app(scope, receive, send)
             return
-        if not _plain_framing(scope):
+        if framing_problem(scope) is not None:
             await self.app(scope, receive, send)  # the framing check answers it
             return
         request_id = _request_id(scope)
@@ -190,22 +190,6 @@ class WebhookReceiver:
             if name == b"x-forwarded-for"
         ]
         return self.proxies.client(peer, forwarded) if forwarded else peer
-
-
-def _plain_framing(scope: Scope) -> bool:
-    """Whether the request's framing is one the framing check would pass: HTTP/1.x, a head
-    within MAX_HEAD, not both Content-Length and Transfer-Encoding."""
-    if scope.get("http_version", "1.1") not in HTTP_VERSIONS:
-        return False
-    length = encoding = False
-    size = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
-    for name, value in scope["headers"]:
-        size += len(name) + len(value) + 4
-        if name == b"content-length":
-            length = True
-        elif name == b"transfer-encoding":
-            encoding = True
-    return size <= MAX_HEAD and not (length and encoding)
 
 
 _IDS = itertools.count()
