@@ -64,6 +64,7 @@ __all__ = [
     "LeaseLostError",
     "QueueSchemaError",
     "NotFoundError",
+    "ConnectionDisabledError",
     "OAuthError",
     "PaginationError",
     "RateLimitedError",
@@ -299,6 +300,26 @@ class SchemaOutdatedError(InterlinkError):
 
     code = "SCHEMA_OUTDATED"
     exit_code = 2
+
+
+class ConnectionDisabledError(InterlinkError):
+    """A connection, or the account of it a run acts for, is switched off
+    (`interlink connections disable`): nothing runs through it until it is enabled."""
+
+    code = "CONNECTION_DISABLED"
+
+    def __init__(self, connection: str, account: str = "", *, reason: str | None = None) -> None:
+        self.connection = connection
+        self.account = account
+        self.reason = reason
+        owner = f"connection {connection!r}"
+        if account:
+            owner += f", account {account!r}"
+        because = f" ({reason})" if reason else ""
+        enable = f"interlink connections enable {connection}"
+        if account:
+            enable += f" --account {account}"
+        super().__init__(f"{owner} is disabled{because}; `{enable}` switches it on again")
 
 
 class OAuthError(InterlinkError):

@@ -29,7 +29,10 @@ from interlink.config._model import (
     TimeoutConfig,
     parse_duration,
 )
+from interlink.config._oauth_presets import OAUTH_PRESETS
 from interlink.config._pipelines import (
+    ACCOUNT_NAME,
+    ACCOUNT_PLACEHOLDER,
     CONFLICT_POLICIES,
     WRITE_MODES,
     DestinationConfig,
@@ -83,6 +86,9 @@ from interlink.config._webhooks import (
 )
 
 __all__ = [
+    "ACCOUNT_NAME",
+    "ACCOUNT_PLACEHOLDER",
+    "OAUTH_PRESETS",
     "DEFAULT_RATE_LIMITS",
     "JobsConfig",
     "RouteLimit",

@@ -142,20 +142,77 @@ class OAuth2ClientCredentialsConfig(_Model):
 
 
 class OAuth2AuthConfig(_Model):
-    """Authorization-code OAuth2: tokens come from the token vault, refreshed at `token_url`.
+    """Authorization-code OAuth2 ("connect your account"): tokens live in the vault, one set
+    per connected account, got through `authorize_url` and refreshed at `token_url`.
 
-    `access_token` and `refresh_token` seed the vault when no token is stored yet.
+    `preset` fills in a provider's URLs, token endpoint auth and account key (keys written
+    here win). `access_token` and `refresh_token` seed the vault's default account when no
+    token is stored yet.
     """
 
     type: Literal["oauth2"]
+    preset: Literal["stripe", "google", "github", "facebook"] | None = None
     token_url: str
     client_id: str
     client_secret: SecretStr | None = None
     auth_method: TokenEndpointAuth = "client_secret_basic"
     authorize_url: str | None = None
+    """Where a browser is sent to grant access (`interlink connect`, /connect/...)."""
+    redirect_uri: str | None = None
+    """Where the provider sends the browser back: interlink's
+    `/connect/{connection}/callback`, registered with the provider as is."""
+    revocation_url: str | None = None
+    """The RFC 7009 endpoint `connections disconnect` revokes a token at, if the provider
+    has one."""
     scope: str | None = None
+    authorize_params: dict[str, str] = Field(default_factory=dict)
+    """Extra query parameters of the authorize URL (Google: `access_type: offline`)."""
+    pkce: bool = True
+    """Send a PKCE S256 challenge (RFC 7636); only for a provider that refuses one."""
+    account_key: str | None = None
+    """The token response's field naming the connected account (`stripe_user_id`); without
+    it an account is named by whoever connects it (`--account`), or is the default one."""
     access_token: SecretStr | None = None
     refresh_token: SecretStr | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preset(cls, value: Any) -> Any:
+        if isinstance(value, dict) and isinstance(value.get("preset"), str):
+            from ._oauth_presets import OAUTH_PRESETS
+
+            preset = OAUTH_PRESETS.get(value["preset"])
+            if preset is not None:
+                return {**preset, **value}
+        return value
+
+    @field_validator("token_url", "authorize_url", "revocation_url")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"expected an http:// or https:// URL; got {value!r}")
+        return value
+
+    @field_validator("redirect_uri")
+    @classmethod
+    def _redirect(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        found = re.match(
+            r"^(https?)://(\[[0-9A-Fa-f:.]+\]|[^/\s:@?#]+)(:\d{1,5})?(/[^\s#]*)?$", value
+        )
+        if found is None:
+            raise ValueError(
+                "expected an absolute http(s) URL without a fragment, such as "
+                f"https://integrations.example.com/connect/crm/callback; got {value!r}"
+            )
+        loopback = found[2].lower() in ("127.0.0.1", "[::1]", "localhost")
+        if found[1] == "http" and not loopback:
+            raise ValueError(
+                "a redirect URI must be https:// (http:// only on 127.0.0.1, [::1] or "
+                f"localhost, RFC 9700 section 2.6); got {value!r}"
+            )
+        return value
 
 
 AuthConfig = Annotated[

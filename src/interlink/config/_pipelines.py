@@ -29,6 +29,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
+    "ACCOUNT_NAME",
+    "ACCOUNT_PLACEHOLDER",
     "CONFLICT_POLICIES",
     "DELETE_MODES",
     "WRITE_MODES",
@@ -43,6 +45,10 @@ DELETE_MODES = ["soft", "hard"]
 CONFLICT_POLICIES = ["source_wins", "target_wins", "newest_wins", "manual"]
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+ACCOUNT_PLACEHOLDER = "{account}"
+"""In an SQL destination's table name: the account a run acts for (`customers_{account}`)."""
+ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,199}$")
+"""What a connected account may be called: a provider's account id, an e-mail address."""
 # interlink's own tables (and its staging and scratch tables), Procrastinate's, Alembic's,
 # and the catalogs of SQLite and PostgreSQL: a pipeline writing there would alter them.
 _RESERVED_PREFIXES = ("interlink_", "procrastinate_", "sqlite_", "pg_")
@@ -77,10 +83,12 @@ class DestinationConfig(_Model):
     def _one_kind(self) -> DestinationConfig:
         if (self.sql is None) == (self.resource is None):
             raise ValueError("expected exactly one of sql: TABLE or resource: CONNECTION.NAME")
-        if self.sql is not None and not _NAME.match(self.sql):
+        if self.sql is not None and not _NAME.match(self.sql.replace(ACCOUNT_PLACEHOLDER, "a")):
             raise ValueError(
                 f"table names are letters, digits and '_', starting with a letter; got {self.sql!r}"
             )
+        if self.sql is not None and self.sql.count(ACCOUNT_PLACEHOLDER) > 1:
+            raise ValueError(f"{ACCOUNT_PLACEHOLDER} may appear once in a table name")
         if self.sql is not None and is_reserved_table(self.sql):
             raise ValueError(
                 f"{self.sql!r} is a reserved name (tables starting with interlink_, sqlite_, "
@@ -141,6 +149,20 @@ class PipelineConfig(_Model):
     `--full-refresh`) or `full_refresh` (the stored cursor is dropped and the source read
     whole)."""
 
+    account: str | None = None
+    """The connected account of the source's `oauth2` connection the pipeline acts for, or
+    `"*"`: once for every connected account (an SQL table then names `{account}`)."""
+
+    @field_validator("account")
+    @classmethod
+    def _account(cls, value: str | None) -> str | None:
+        if value is None or value == "*" or ACCOUNT_NAME.match(value):
+            return value
+        raise ValueError(
+            "expected an account name (letters, digits and _ . @ + -, at most 200) or "
+            f"'*' for every connected account; got {value!r}"
+        )
+
     @field_validator("match", mode="before")
     @classmethod
     def _one_field(cls, value: Any) -> Any:
@@ -190,6 +212,13 @@ class PipelineConfig(_Model):
             raise ValueError(
                 "write: replace already drops the rows the source no longer has; use "
                 "write: merge with deletes: soft to keep them, marked in _deleted_at"
+            )
+        table = self.destination.sql
+        if table is not None and self.account == "*" and ACCOUNT_PLACEHOLDER not in table:
+            raise ValueError(
+                f"account: '*' writes every account's records: the table must name "
+                f"{ACCOUNT_PLACEHOLDER} (such as {table}_{ACCOUNT_PLACEHOLDER}) so that one "
+                "account's run never replaces or deletes another's rows"
             )
         if self.conflict == "newest_wins" and not (
             self.timestamps.source and self.timestamps.target

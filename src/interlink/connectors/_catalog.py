@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -43,10 +44,14 @@ class Catalog:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         token_sources: dict[str, TokenSource] | None = None,
+        guard: Callable[[str], None] | None = None,
     ) -> None:
         self.config = config
         self._transport = transport
         self._token_sources = token_sources or {}
+        self._guard = guard
+        """Asked before a connection is first used; raises when it may not be (switched
+        off: ConnectionDisabledError)."""
         self._clients: dict[str, ApiClient] = {}
         self._resources: dict[str, Resource] = {}
 
@@ -62,6 +67,8 @@ class Catalog:
                     f"no connection named {connection!r} (connections: {known})",
                     key="connections",
                 ) from None
+            if self._guard is not None:
+                self._guard(connection)
             client = ApiClient.from_config(
                 connection,
                 settings,

@@ -29,6 +29,7 @@ from interlink.errors import (
     ApiError,
     AuthError,
     ConfigError,
+    ConnectionDisabledError,
     ForbiddenError,
     IncompleteReadError,
     IncrementalError,
@@ -161,10 +162,11 @@ def permanent(exc: BaseException) -> bool:
     """Whether trying the job again cannot help: the credentials were refused (401 after
     the token refresh, an OAuth client or grant the token endpoint rejects), the account
     may not do this (403), the resource's path does not exist (404), or the pipeline
-    needs the user (a changed source, a missing incremental field, a refused link)."""
+    needs the user (a changed source, a missing incremental field, a refused link, a
+    connection switched off)."""
     if isinstance(exc, IncompleteReadError):
         return False  # the data moved under the read: the next attempt may well be whole
-    if isinstance(exc, AuthError | ForbiddenError | NotFoundError):
+    if isinstance(exc, AuthError | ForbiddenError | NotFoundError | ConnectionDisabledError):
         return True
     if isinstance(exc, OAuthError):
         return exc.error in _OAUTH_PERMANENT

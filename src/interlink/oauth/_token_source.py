@@ -23,7 +23,7 @@ import asyncio
 import fcntl
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
@@ -33,11 +33,12 @@ import sqlalchemy as sa
 
 from interlink.config import InterlinkConfig, OAuth2AuthConfig
 from interlink.connectors import Catalog
-from interlink.errors import OAuthError
+from interlink.errors import ConnectionDisabledError, OAuthError
 from interlink.store import (
     Store,
     StoredToken,
     TokenConflictError,
+    disabled,
     load_token,
     mark_needs_reauth,
     save_token,
@@ -322,9 +323,12 @@ def seed_token(auth: OAuth2AuthConfig) -> OAuthToken | None:
     )
 
 
-def token_sources(config: InterlinkConfig, store: Store) -> dict[str, TokenSource]:
-    """A vault-backed token source for every `oauth2` connection of `config` (the vault is
-    opened only when there is one)."""
+def token_sources(
+    config: InterlinkConfig, store: Store, *, accounts: Mapping[str, str] | None = None
+) -> dict[str, TokenSource]:
+    """A vault-backed token source for every `oauth2` connection of `config`: of the
+    account `accounts` names for it, else of its default account '' (the vault is opened
+    only when there is one). interlink.yaml's tokens seed only the default account."""
     names = [
         name
         for name, connection in config.connections.items()
@@ -333,17 +337,31 @@ def token_sources(config: InterlinkConfig, store: Store) -> dict[str, TokenSourc
     if not names:
         return {}
     vault = Vault.open(store.engine)
+    chosen = accounts or {}
     sources: dict[str, TokenSource] = {}
     for name in names:
         auth = config.connections[name].auth
         assert isinstance(auth, OAuth2AuthConfig)
-        sources[name] = VaultTokenSource(store, vault, name, seed=seed_token(auth))
+        account = chosen.get(name, "")
+        seed = seed_token(auth) if not account else None
+        sources[name] = VaultTokenSource(store, vault, name, account=account, seed=seed)
     return sources
 
 
-def open_catalog(config: InterlinkConfig, store: Store) -> Catalog:
-    """`Catalog(config)` with every oauth2 connection's tokens kept in the vault."""
-    return Catalog(config, token_sources=token_sources(config, store))
+def open_catalog(
+    config: InterlinkConfig, store: Store, *, accounts: Mapping[str, str] | None = None
+) -> Catalog:
+    """`Catalog(config)` with every oauth2 connection's tokens kept in the vault (those of
+    the account `accounts` names for a connection), refusing a connection or account that
+    is switched off (ConnectionDisabledError) when it is first used."""
+    chosen = dict(accounts or {})
+
+    def guard(connection: str) -> None:
+        switch = disabled(store.engine, connection, chosen.get(connection, ""))
+        if switch is not None:
+            raise ConnectionDisabledError(connection, switch.account, reason=switch.reason)
+
+    return Catalog(config, token_sources=token_sources(config, store, accounts=chosen), guard=guard)
 
 
 def _mark(seed: OAuthToken | None) -> str | None:

@@ -44,9 +44,11 @@ from ._schema import (
     SCHEMA_VERSION,
     TOKEN_STATUSES,
     api_keys,
+    connection_switches,
     deliveries,
     jobs,
     metadata,
+    oauth_flows,
     oauth_tokens,
     rate_limits,
     rejections,
@@ -54,6 +56,7 @@ from ._schema import (
     vault_canary,
 )
 from ._store import COUNTERS, LOCK_LEASE, PipelineState, Store, owner_may_be_alive
+from ._switches import Switch, disable, disabled, enable, list_switches
 from ._tokens import (
     StoredCiphertext,
     StoredToken,
@@ -73,6 +76,13 @@ from ._tokens import (
 )
 
 __all__ = [
+    "Switch",
+    "connection_switches",
+    "disable",
+    "disabled",
+    "enable",
+    "list_switches",
+    "oauth_flows",
     "DELIVERY_STATUSES",
     "Delivery",
     "DeliveryFilter",

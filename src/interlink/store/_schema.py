@@ -38,9 +38,11 @@ __all__ = [
     "schema_changes",
     "state",
     "vault_canary",
+    "oauth_flows",
+    "connection_switches",
 ]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """The number of the newest migration: revision "0004" in store/migrations/versions."""
 
 metadata = sa.MetaData()
@@ -340,4 +342,48 @@ vault_canary = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     # When `interlink secrets rotate` last re-encrypted it.
     sa.Column("rotated_at", sa.Float),
+)
+
+# -- connecting accounts, and switching connections on and off (revision 0005) -------------
+
+oauth_flows = sa.Table(
+    "interlink_oauth_flows",
+    metadata,
+    # One "connect your account" attempt: made with a single-use ticket (the link a user
+    # opens), started when the browser follows it (state and PKCE verifier made, bound to
+    # that browser's session cookie), finished by the provider's callback. Only hashes of
+    # the ticket, state and session are kept; the verifier is vault ciphertext.
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("connection", sa.String(200), nullable=False),
+    # The account name the user asked for ('' when the provider's answer names it, or for
+    # the connection's single account).
+    sa.Column("account", sa.String(200), nullable=False),
+    sa.Column("ticket_hash", sa.String(64), unique=True),
+    sa.Column("state_hash", sa.String(64), unique=True),
+    sa.Column("session_hash", sa.String(64)),
+    sa.Column("verifier", sa.Text),
+    # The redirect URI the authorize request named: the token request must repeat it.
+    sa.Column("redirect_uri", sa.Text, nullable=False),
+    # ticket | started | connected | failed
+    sa.Column("status", sa.String(20), nullable=False),
+    # The account the token was stored under, once connected.
+    sa.Column("connected_account", sa.String(200)),
+    sa.Column("error", sa.Text),
+    sa.Column("created_by", sa.String(200)),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+    sa.Column("finished_at", sa.Float),
+    sa.Index("ix_interlink_oauth_flows_connection", "connection", "created_at"),
+)
+
+connection_switches = sa.Table(
+    "interlink_connection_switches",
+    metadata,
+    # A connection (account '') or one of its accounts switched off: its runs, jobs,
+    # schedules and webhooks are refused until it is switched on again (the row deleted).
+    sa.Column("connection", sa.String(200), primary_key=True),
+    sa.Column("account", sa.String(200), primary_key=True),
+    sa.Column("reason", sa.Text),
+    sa.Column("disabled_by", sa.String(200)),
+    sa.Column("disabled_at", sa.Float, nullable=False),
 )
