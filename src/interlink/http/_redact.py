@@ -19,7 +19,10 @@ MASK = "***"
 
 SECRET_PARAM = re.compile(
     r"token|secret|pass|api[_-]?key|apikey|access[_-]?key|signature|credential|session|"
-    r"private|code_verifier|^key$|^sig$|^code$|^auth$|^authorization$|^jwt$|^x-amz-security"
+    r"private|code_verifier|^key$|^sig$|^code$|^auth$|^authorization$|^jwt$|^x-amz-security|"
+    # OAuth's redirect back and interlink's connect links: a state or a ticket in a log
+    # would let its reader finish or start someone else's connect flow.
+    r"^state$|^ticket$"
 )
 """Query parameter names (lower-cased) whose values are credentials."""
 

@@ -88,9 +88,11 @@ class VaultTokenSource:
         if stored.status == "needs_reauth":
             raise OAuthError(
                 "needs_reauth",
-                f"connection {self.connection!r} must be connected again: its token endpoint "
-                f"refused the stored grant ({stored.last_error or 'no reason given'}); give "
-                "it a new refresh token in interlink.yaml",
+                f"{_owner(self.connection, self.account)} must be connected again: its "
+                f"token endpoint refused the stored grant "
+                f"({stored.last_error or 'no reason given'}); run "
+                f"`{_connect_command(self.connection, self.account)}`"
+                + ("" if self.account else " (or give it a new refresh token in interlink.yaml)"),
             )
         return OAuthToken(
             access_token=str(data.get("access_token") or ""),
@@ -100,7 +102,9 @@ class VaultTokenSource:
             scope=data.get("scope"),
         )
 
-    def _ciphertext(self, token: OAuthToken, seeds: list[str]) -> str:
+    def _ciphertext(
+        self, token: OAuthToken, seeds: list[str], raw: dict[str, Any] | None = None
+    ) -> str:
         payload = {
             "access_token": token.access_token,
             "refresh_token": token.refresh_token,
@@ -111,22 +115,31 @@ class VaultTokenSource:
             # older one (not restarted after interlink.yaml changed) uses the stored set
             # instead of its own used-up token; a seed never seen before replaces it.
             "seeds": seeds,
+            # The provider's whole answer when the account was connected (its account id,
+            # granted scopes...), kept as the guide keeps `objects_json`.
+            "raw": raw,
         }
         return self.vault.encrypt(orjson.dumps(payload))
 
-    def _lineage(self, conn: sa.Connection) -> tuple[StoredToken | None, list[str]]:
-        """The stored row and the seeds a save now carries on (this process's added)."""
+    def _lineage(
+        self, conn: sa.Connection
+    ) -> tuple[StoredToken | None, list[str], dict[str, Any] | None]:
+        """The stored row, the seeds a save now carries on (this process's added) and the
+        provider's answer kept from when the account was connected."""
         current = load_token(conn, self.connection, self.account)
         seeds: list[str] = []
+        raw: dict[str, Any] | None = None
         if current is not None:
-            seeds = _seeds(
-                orjson.loads(self.vault.decrypt(current.ciphertext, where=current.where))
-            )
+            data = orjson.loads(self.vault.decrypt(current.ciphertext, where=current.where))
+            seeds = _seeds(data)
+            raw = data.get("raw") if isinstance(data.get("raw"), dict) else None
         if self._seed_mark is not None and self._seed_mark not in seeds:
             seeds = [*seeds, self._seed_mark][-_SEEDS_KEPT:]
-        return current, seeds
+        return current, seeds, raw
 
-    def save_now(self, token: OAuthToken) -> None:
+    def save_now(self, token: OAuthToken, *, raw: dict[str, Any] | None = None) -> None:
+        """Store `token` (and, when an account is connected, the provider's whole answer
+        `raw`; a refresh keeps the one stored)."""
         # The newest refresh wins: with rotation, a refresh racing another process's with
         # the same refresh token is refused by the provider and never gets here; so what
         # is stored is at most as new as this. Over the version stored now, then, and once
@@ -134,12 +147,12 @@ class VaultTokenSource:
         for _ in range(3):
             try:
                 with self.store.transaction() as conn:
-                    current, seeds = self._lineage(conn)
+                    current, seeds, kept = self._lineage(conn)
                     save_token(
                         conn,
                         self.connection,
                         self.account,
-                        self._ciphertext(token, seeds),
+                        self._ciphertext(token, seeds, raw if raw is not None else kept),
                         token.expires_at,
                         expected_version=None if current is None else current.version,
                     )
@@ -163,7 +176,7 @@ class VaultTokenSource:
 
     def _mark(self, reason: str) -> None:
         with self.store.transaction() as conn:
-            current, seeds = self._lineage(conn)
+            current, seeds, kept = self._lineage(conn)
             used_seed = self.seed is not None and (
                 current is None or self._seed_mark not in _seeds_of(self, current)
             )
@@ -175,7 +188,7 @@ class VaultTokenSource:
                     conn,
                     self.connection,
                     self.account,
-                    self._ciphertext(self.seed, seeds),
+                    self._ciphertext(self.seed, seeds, kept),
                     self.seed.expires_at,
                     expected_version=None if current is None else current.version,
                 )
@@ -309,6 +322,15 @@ def _try_advisory(engine: sa.Engine, key: str) -> Callable[[], None] | None:
             conn.close()
 
     return unlock
+
+
+def _owner(connection: str, account: str) -> str:
+    owner = f"connection {connection!r}"
+    return owner + (f" (account {account!r})" if account else "")
+
+
+def _connect_command(connection: str, account: str) -> str:
+    return f"interlink connect {connection}" + (f" --account {account}" if account else "")
 
 
 def seed_token(auth: OAuth2AuthConfig) -> OAuthToken | None:

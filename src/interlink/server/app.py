@@ -22,11 +22,13 @@ from starlette.types import ASGIApp
 from interlink._version import __version__
 from interlink.config import InterlinkConfig
 from interlink.jobs import JobKinds, Queue, open_queue, run_worker
+from interlink.oauth import ConnectFlows
 from interlink.store import Store
 from interlink.webhooks import job_kinds
 
 from ._apps import router as apps_router
 from ._auth import ApiKeyMiddleware
+from ._connect import api_router as connect_router, pages_router as connect_pages
 from ._connections import router as connections_router
 from ._context import ServerContext
 from ._envelope import API_PREFIX
@@ -174,6 +176,7 @@ def create_app(
         apps_router,
         webhook_deliveries_router,
         connections_router,
+        connect_router,
     )
     routes = RouteIndex(API_PREFIX, (*guarded, health_router))
     app = InterlinkApp(
@@ -203,11 +206,13 @@ def create_app(
         ],
     )
     app.state.interlink = context
+    app.state.connect_flows = ConnectFlows(config, store)
     proxies = TrustedProxies(config.server.trusted_proxies)
     app.receiver = lambda stack: WebhookReceiver(stack, config, context.inbox, proxies=proxies)
     for router in guarded:
         app.include_router(router, prefix=API_PREFIX, responses=_COMMON_ERRORS)
     app.include_router(health_router, prefix=API_PREFIX, responses=_PUBLIC_ERRORS)
+    app.include_router(connect_pages)
     install_error_handlers(app, routes)
     _document(app, config)
     return app

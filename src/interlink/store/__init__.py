@@ -37,6 +37,17 @@ from ._deliveries import (
 )
 from ._engine import create_engine
 from ._migrate import SchemaStatus, schema_status, upgrade_schema
+from ._oauth_flows import (
+    FlowRow,
+    FlowStatus,
+    add_flow,
+    claim_flow,
+    finish_flow,
+    flow_by_state,
+    get_flow,
+    prune_flows,
+    start_flow,
+)
 from ._ratelimits import RateDecision, peek_rate_limit, prune_rate_limits, take_rate_limit
 from ._schema import (
     DELIVERY_STATUSES,
@@ -76,6 +87,15 @@ from ._tokens import (
 )
 
 __all__ = [
+    "FlowRow",
+    "FlowStatus",
+    "add_flow",
+    "claim_flow",
+    "finish_flow",
+    "flow_by_state",
+    "get_flow",
+    "prune_flows",
+    "start_flow",
     "Switch",
     "connection_switches",
     "disable",

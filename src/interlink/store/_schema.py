@@ -364,7 +364,7 @@ oauth_flows = sa.Table(
     sa.Column("verifier", sa.Text),
     # The redirect URI the authorize request named: the token request must repeat it.
     sa.Column("redirect_uri", sa.Text, nullable=False),
-    # ticket | started | connected | failed
+    # ticket | started | exchanging | connected | failed
     sa.Column("status", sa.String(20), nullable=False),
     # The account the token was stored under, once connected.
     sa.Column("connected_account", sa.String(200)),
