@@ -17,6 +17,7 @@ from interlink.cli import (
     _apikeys,
     _check,
     _conflicts,
+    _connect,
     _connections,
     _db,
     _demo,
@@ -129,6 +130,7 @@ _webhooks.register(app)
 _db.register(app)
 _secrets.register(app)
 _connections.register(app)
+_connect.register(app)
 
 
 def main() -> None:
