@@ -182,8 +182,10 @@ class OAuth2AuthConfig(_Model):
             from ._oauth_presets import OAUTH_PRESETS
 
             preset = OAUTH_PRESETS.get(value["preset"])
-            if preset is not None:
-                return {**preset, **value}
+            if preset is None:
+                known = ", ".join(repr(name) for name in OAUTH_PRESETS)
+                raise ValueError(f"preset: expected one of {known}; got {value['preset']!r}")
+            return {**preset, **value}
         return value
 
     @field_validator("token_url", "authorize_url", "revocation_url")

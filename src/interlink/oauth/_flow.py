@@ -43,6 +43,7 @@ from interlink.store import (
     finish_flow,
     flow_by_state,
     get_flow,
+    prune_flows,
     start_flow,
 )
 from interlink.types import OAuthToken
@@ -64,6 +65,8 @@ log = logging.getLogger("interlink.oauth")
 
 FLOW_LIFETIME = 600.0
 """Seconds a ticket may wait to be opened, and a started flow for its callback."""
+FLOWS_KEPT = 7 * 86400.0
+"""Seconds a finished or abandoned flow stays listed (`/connections/{c}/flows/{id}`)."""
 _TOKEN_TIMEOUT = 30.0
 
 _PROVIDER_ERRORS = {
@@ -204,6 +207,7 @@ class ConnectFlows:
             created_by=created_by,
         )
         with self.store.transaction() as conn:
+            prune_flows(conn, older_than=now - FLOWS_KEPT)
             add_flow(conn, flow)
         base = start_url(auth, connection)
         url = f"{base}?ticket={ticket}" if base is not None else None
