@@ -16,7 +16,7 @@ from rich.text import Text
 if TYPE_CHECKING:
     from interlink.cli._demo import DemoResult, WebhookStep
     from interlink.config import ConnectionConfig, InterlinkConfig
-    from interlink.sync import RunResult
+    from interlink.sync import AccountRun, RunResult
 
 __all__ = [
     "RunProgress",
@@ -26,6 +26,7 @@ __all__ = [
     "show_conflict",
     "show_conflicts",
     "show_demo",
+    "show_account_runs",
     "show_records",
     "show_run",
     "show_runs",
@@ -134,9 +135,10 @@ def _duration(seconds: float) -> str:
 
 
 class RunsProgress:
-    """Live bars for several runs in a row (the demo): one line per run."""
+    """Live bars for several runs in a row (the demo, a run for every account): one line
+    per run."""
 
-    def __init__(self, console: Console | None = None) -> None:
+    def __init__(self, console: Console | None = None, *, stderr: bool = False) -> None:
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
         self._progress = Progress(
@@ -147,7 +149,7 @@ class RunsProgress:
             TextColumn("{task.fields[pages]:>5,} pages"),
             TextColumn("{task.fields[rate]:>9}"),
             TimeElapsedColumn(),
-            console=console or Console(highlight=False),
+            console=console or Console(highlight=False, stderr=stderr),
         )
         self._tasks: dict[int | None, Any] = {}
 
@@ -168,8 +170,9 @@ class RunsProgress:
 
         task = self._tasks.get(result.run_id)
         if task is None:
+            label = f"{result.pipeline}@{result.account}" if result.account else result.pipeline
             task = self._tasks[result.run_id] = self._progress.add_task(
-                f"{result.pipeline}", total=None, records=0, written=0, pages=0, rate=""
+                label, total=None, records=0, written=0, pages=0, rate=""
             )
         counts = result.counts
         elapsed = time.perf_counter() - result.started
@@ -330,6 +333,8 @@ def show_run(result: RunResult, console: Console | None = None) -> None:
     console = console or Console(highlight=False)
     counts = result.counts
     title = f"run {result.run_id} of {result.pipeline}: {result.status}"
+    if result.account:
+        title = f"run {result.run_id} of {result.pipeline} for {result.account}: {result.status}"
     if result.dry_run:
         title += " (dry run)"
     if result.resumed:
@@ -383,43 +388,89 @@ def show_run(result: RunResult, console: Console | None = None) -> None:
         console.print(Text(result.message, "red"))
 
 
+def show_account_runs(
+    pipeline: str, runs: list[AccountRun], console: Console | None = None
+) -> None:
+    """The summary of a run for every account: one row per account, then why each
+    failed or was skipped."""
+    console = console or Console(highlight=False)
+    failed = sum(1 for run in runs if not run.ok and run.status != "skipped")
+    title = f"{pipeline}: {len(runs)} accounts, {failed} failed"
+    table = Table(title=title, title_justify="left")
+    table.add_column("account", overflow="fold")
+    table.add_column("run", justify="right")
+    table.add_column("status")
+    for column in ("read", "created", "updated", "deleted", "failed"):
+        table.add_column(column, justify="right")
+    styles = {"succeeded": "green", "skipped": "yellow"}
+    for run in runs:
+        counts = run.result.counts if run.result is not None else None
+        run_id = run.result.run_id if run.result is not None else None
+        table.add_row(
+            Text(run.account),
+            "-" if run_id is None else str(run_id),
+            Text(run.status, styles.get(run.status, "red")),
+            *(
+                "-" if counts is None else f"{counts[c]:,}"
+                for c in ("read", "created", "updated", "deleted")
+            ),
+            Text(
+                "-" if counts is None else f"{counts['failed']:,}",
+                "red" if counts and counts["failed"] else "",
+            ),
+        )
+    console.print(table)
+    for run in runs:
+        if run.message:
+            style = "yellow" if run.status == "skipped" else "red"
+            console.print(Text(f"{run.account}: {run.message}", style), overflow="fold")
+
+
 def show_runs(runs: list[dict[str, Any]], console: Console | None = None) -> None:
-    """Recent runs, newest first."""
+    """Recent runs, newest first. A connected account's run shows its account under the
+    pipeline's name (`customers` / `@acct_1001`). In 80 columns the counts are read,
+    written (created and updated) and failed; 150 columns show each count and the time
+    taken."""
     import datetime as dt
 
     console = console or Console(highlight=False)
     if not runs:
         console.print("No runs yet.")
         return
+    wide = console.width >= 150
+    counts = ("read", "created", "updated", "unchanged", "skipped") if wide else ("read",)
     table = Table(title="Runs", title_justify="left")
-    for column in (
-        "id",
-        "pipeline",
-        "status",
-        "started",
-        "time",
-        "read",
-        "created",
-        "updated",
-        "unchanged",
-        "skipped",
-        "failed",
-    ):
+    columns = ["id", "pipeline", "status", "started", *(["time"] if wide else []), *counts]
+    for column in [*columns, *([] if wide else ["written"]), "failed"]:
+        flexible = column in ("pipeline", "status")
         table.add_column(
-            column, justify="right" if column not in ("pipeline", "status") else "left"
+            column,
+            justify="left" if flexible else "right",
+            overflow="fold",
+            no_wrap=not flexible,
         )
     for run in runs:
-        started = dt.datetime.fromtimestamp(run["started_at"]).strftime("%Y-%m-%d %H:%M:%S")
+        when = dt.datetime.fromtimestamp(run["started_at"])
+        started = when.strftime("%Y-%m-%d %H:%M:%S" if wide else "%m-%d %H:%M")
         took = (run["finished_at"] - run["started_at"]) if run["finished_at"] else None
-        table.add_row(
+        name, _, account = str(run["pipeline"]).partition("@")
+        status = str(run["status"])
+        cells: list[Any] = [
             str(run["id"]),
-            Text(run["pipeline"]),
-            Text(run["status"], "green" if run["status"] == "succeeded" else "yellow"),
+            Text(name + (f"\n@{account}" if account else "")),
+            Text(
+                status if wide else status.replace("_", " "),
+                "green" if status == "succeeded" else "yellow",
+            ),
             started,
-            f"{took:.1f} s" if took is not None else "-",
-            *(f"{run[c]:,}" for c in ("read", "created", "updated", "unchanged", "skipped")),
-            Text(f"{run['failed']:,}", "red" if run["failed"] else ""),
-        )
+        ]
+        if wide:
+            cells.append(f"{took:.1f} s" if took is not None else "-")
+        cells += [f"{run[c]:,}" for c in counts]
+        if not wide:
+            cells.append(f"{run['created'] + run['updated']:,}")
+        cells.append(Text(f"{run['failed']:,}", "red" if run["failed"] else ""))
+        table.add_row(*cells)
     console.print(table)
 
 

@@ -12,44 +12,84 @@ from interlink.cli._options import ConfigOption, DryRunOption, FullRefreshOption
 __all__ = ["register"]
 
 
+def _catalogs(config: Any, store: Any) -> Any:
+    """Opens the catalog of each run, for the account it acts for."""
+    from interlink.oauth import open_catalog
+
+    return lambda accounts: open_catalog(config, store, accounts=accounts)
+
+
 async def _run(
     config: Any,
     store: Any,
     name: str,
     *,
+    account: str,
     full_refresh: bool,
     dry_run: bool,
     limit: int | None,
     ids: list[str] | None,
     progress: Any,
 ) -> Any:
-    from interlink.oauth import open_catalog
     from interlink.sync import run_pipeline, run_records
 
-    async with open_catalog(config, store) as catalog:
-        if ids:
-            return await run_records(
-                config,
-                name,
-                ids,
-                store=store,
-                catalog=catalog,
-                dry_run=dry_run,
-                progress=progress,
-                offload=False,
-            )
-        return await run_pipeline(
+    if ids:
+        return await run_records(
             config,
             name,
+            ids,
             store=store,
-            catalog=catalog,
-            full_refresh=full_refresh,
+            catalogs=_catalogs(config, store),
+            account=account,
             dry_run=dry_run,
-            limit=limit,
             progress=progress,
-            # Nothing else runs on this process's event loop: commit on it.
             offload=False,
         )
+    return await run_pipeline(
+        config,
+        name,
+        store=store,
+        catalogs=_catalogs(config, store),
+        account=account,
+        full_refresh=full_refresh,
+        dry_run=dry_run,
+        limit=limit,
+        progress=progress,
+        # Nothing else runs on this process's event loop: commit on it.
+        offload=False,
+    )
+
+
+def _run_each_account(
+    settings: Any, store: Any, name: str, *, full_refresh: bool, dry_run: bool, limit: int | None
+) -> bool:
+    """`account: "*"`: every connected account in turn, a summary table; True when every
+    account that ran went through."""
+    from interlink.cli import _render
+    from interlink.sync import run_each_account
+
+    with _render.RunsProgress(stderr=True) as bar:
+
+        def finished(run: Any) -> None:
+            if run.status == "skipped":
+                bar.say(f"{name}@{run.account}: skipped, {run.message}")
+
+        runs = asyncio.run(
+            run_each_account(
+                settings,
+                name,
+                store=store,
+                catalogs=_catalogs(settings, store),
+                full_refresh=full_refresh,
+                dry_run=dry_run,
+                limit=limit,
+                progress=bar.update,
+                finished=finished,
+                offload=False,
+            )
+        )
+    _render.show_account_runs(name, runs)
+    return all(run.ok for run in runs)
 
 
 def run(
@@ -75,18 +115,27 @@ def run(
             "(repeat for more); moves no cursor and deletes nothing by absence.",
         ),
     ] = None,
+    account: Annotated[
+        str | None,
+        typer.Option(
+            metavar="ACCOUNT",
+            help="Act for this connected account of the source's oauth2 connection, or "
+            "'*' for each in turn (default: the pipeline's account:).",
+        ),
+    ] = None,
 ) -> None:
     """Run a pipeline once: read, filter, map and write, checkpointing every page.
 
     Exit code 0 when every record went through, 1 when some failed (or, with --id, was
-    not found at the source) or the run stopped.
+    not found at the source) or the run stopped; with --account '*', 1 when an account's
+    run did.
     """
     from interlink.cli import _render
     from interlink.cli._runtime import tune_collector
     from interlink.cli._validate import check_buildable
     from interlink.connectors import Catalog  # noqa: F401  (imported before the freeze)
     from interlink.store import Store
-    from interlink.sync import check_records, run_pipeline  # noqa: F401
+    from interlink.sync import acting_account, check_records, run_pipeline  # noqa: F401
 
     if ids and (full_refresh or limit is not None):
         given = "--full-refresh" if full_refresh else "--limit"
@@ -99,17 +148,43 @@ def run(
     # the config, the pipeline's filter and mapping, then the database.
     settings = load_settings(ctx, config)
     check_buildable(settings, pipelines=[pipeline])
+    acting = acting_account(settings, pipeline, settings.pipelines[pipeline], account)
     if ids:
         check_records(settings, pipeline, ids)
+        if acting == "*":
+            typer.echo(
+                "--id fetches one account's records: name the account with --account "
+                f"(pipeline {pipeline} runs for every connected account)",
+                err=True,
+            )
+            raise typer.Exit(2)
     store = Store.open(settings.database)
+    if acting == "*":
+        try:
+            tune_collector()
+            went_through = _run_each_account(
+                settings,
+                store,
+                pipeline,
+                full_refresh=full_refresh,
+                dry_run=dry_run,
+                limit=limit,
+            )
+        finally:
+            store.close()
+        if not went_through:
+            raise typer.Exit(1)
+        return
+    label = pipeline if not acting else f"{pipeline}@{acting}"
     try:
         tune_collector()
-        with _render.RunProgress(pipeline) as bar:
+        with _render.RunProgress(label) as bar:
             result = asyncio.run(
                 _run(
                     settings,
                     store,
                     pipeline,
+                    account=acting,
                     full_refresh=full_refresh,
                     dry_run=dry_run,
                     limit=limit,

@@ -97,6 +97,7 @@ class AsyncJobsClient:
         self,
         pipeline: str | None,
         *,
+        account: str | None = None,
         full_refresh: bool = False,
         dry_run: bool = False,
         limit: int | None = None,
@@ -105,6 +106,9 @@ class AsyncJobsClient:
         idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         """Queue a run of `pipeline`; returns `{"job_id", "status", "status_url"}`.
+
+        `account` is the connected account of the pipeline's source it acts for, or `"*"`
+        for each in turn (default: the pipeline's `account:`).
 
         `kind="noop"` (with `pipeline=None`) queues a job that does nothing, to check that
         workers run.
@@ -116,6 +120,7 @@ class AsyncJobsClient:
         return await self._send(
             self._core.submit_job(
                 pipeline,
+                account=account,
                 full_refresh=full_refresh,
                 dry_run=dry_run,
                 limit=limit,

@@ -242,6 +242,7 @@ class ApiCore:
         self,
         pipeline: str | None,
         *,
+        account: str | None = None,
         full_refresh: bool = False,
         dry_run: bool = False,
         limit: int | None = None,
@@ -256,6 +257,8 @@ class ApiCore:
         }
         if pipeline is not None:
             body["pipeline"] = pipeline
+        if account is not None:
+            body["account"] = account
         if limit is not None:
             body["limit"] = limit
         if kind is not None:

@@ -95,6 +95,7 @@ class JobsClient:
         self,
         pipeline: str | None,
         *,
+        account: str | None = None,
         full_refresh: bool = False,
         dry_run: bool = False,
         limit: int | None = None,
@@ -103,6 +104,9 @@ class JobsClient:
         idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         """Queue a run of `pipeline`; returns `{"job_id", "status", "status_url"}`.
+
+        `account` is the connected account of the pipeline's source it acts for, or `"*"`
+        for each in turn (default: the pipeline's `account:`).
 
         `kind="noop"` (with `pipeline=None`) queues a job that does nothing, to check that
         workers run.
@@ -114,6 +118,7 @@ class JobsClient:
         return self._send(
             self._core.submit_job(
                 pipeline,
+                account=account,
                 full_refresh=full_refresh,
                 dry_run=dry_run,
                 limit=limit,

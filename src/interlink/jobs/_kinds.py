@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from interlink.connectors import Catalog
+from interlink.errors import SyncError
 from interlink.oauth import open_catalog
 from interlink.store import Store
-from interlink.sync import RunResult, run_pipeline
+from interlink.sync import (
+    ALL_ACCOUNTS,
+    AccountRun,
+    CatalogOpener,
+    RunResult,
+    acting_account,
+    run_each_account,
+    run_pipeline,
+)
 
 from ._model import PIPELINE_KIND
 from ._queue import JobContext, JobHandler
@@ -18,31 +29,95 @@ def _progress(result: RunResult) -> dict[str, Any]:
     return {"run_id": result.run_id, "counts": dict(result.counts), "cursor": result.cursor}
 
 
-async def run_pipeline_job(context: JobContext) -> dict[str, Any]:
-    """Run the pipeline named in the job's args once; the result is the run's summary."""
-    args = context.job.args
-    store = context.services.get("store")
-    if not isinstance(store, Store):
-        raise RuntimeError("the worker gives pipeline jobs its Store as services['store']")
-    async with open_catalog(context.config, store) as catalog:
-        result = await run_pipeline(
-            context.config,
-            str(args["pipeline"]),
-            store=store,
-            catalog=catalog,
-            full_refresh=bool(args.get("full_refresh", False)),
-            dry_run=bool(args.get("dry_run", False)),
-            limit=args.get("limit"),
-            progress=lambda run: context.report(_progress(run)),
-            should_stop=context.should_stop,
-        )
-    return {
+def _summary(result: RunResult) -> dict[str, Any]:
+    summary = {
         "run_id": result.run_id,
         "status": result.status,
         "counts": dict(result.counts),
         "errors": result.errors[:5],
         "elapsed": round(result.elapsed, 3),
         "resumed": result.resumed,
+    }
+    if result.account:
+        summary["account"] = result.account
+    return summary
+
+
+async def run_pipeline_job(context: JobContext) -> dict[str, Any]:
+    """Run the pipeline named in the job's args once (for the args' `account`, else the
+    pipeline's); the result is the run's summary. For every account (`*`) the accounts run
+    one after another, the result lists each, and the job fails, after trying them all,
+    when one of them failed."""
+    args = context.job.args
+    store = context.services.get("store")
+    if not isinstance(store, Store):
+        raise RuntimeError("the worker gives pipeline jobs its Store as services['store']")
+    config, name = context.config, str(args["pipeline"])
+    account = args.get("account")
+
+    def catalogs(accounts: Mapping[str, str]) -> Catalog:
+        return open_catalog(config, store, accounts=accounts)
+
+    options: dict[str, Any] = {
+        "full_refresh": bool(args.get("full_refresh", False)),
+        "dry_run": bool(args.get("dry_run", False)),
+        "limit": args.get("limit"),
+        "should_stop": context.should_stop,
+    }
+    chosen = None if account is None else str(account)
+    pipeline = config.pipelines.get(name)  # an unknown one: run_pipeline says so
+    if pipeline is not None and acting_account(config, name, pipeline, chosen) == ALL_ACCOUNTS:
+        return await _each_account(context, store, name, catalogs, options)
+    result = await run_pipeline(
+        config,
+        name,
+        store=store,
+        catalogs=catalogs,
+        account=chosen,
+        progress=lambda run: context.report(_progress(run)),
+        **options,
+    )
+    return _summary(result)
+
+
+async def _each_account(
+    context: JobContext,
+    store: Store,
+    name: str,
+    catalogs: CatalogOpener,
+    options: dict[str, Any],
+) -> dict[str, Any]:
+    done: list[dict[str, Any]] = []
+
+    def progress(run: RunResult) -> None:
+        context.report({"accounts": done, "account": run.account, **_progress(run)})
+
+    def finished(run: AccountRun) -> None:
+        done.append(run.summary())
+        context.report({"accounts": list(done)})
+
+    runs = await run_each_account(
+        context.config,
+        name,
+        store=store,
+        catalogs=catalogs,
+        progress=progress,
+        finished=finished,
+        **options,
+    )
+    failed = [run for run in runs if run.failed]
+    if failed:
+        # The job's progress keeps each account's run; the error names the failed ones.
+        reasons = "; ".join(f"{run.account}: {run.message}" for run in failed)
+        raise SyncError(
+            f"{len(failed)} of {len(runs)} accounts failed ({reasons}); the others ran",
+            pipeline=name,
+        )
+    return {
+        "status": "succeeded"
+        if all(run.status == "succeeded" for run in runs if run.result)
+        else "completed_with_errors",
+        "accounts": [run.summary() for run in runs],
     }
 
 

@@ -52,22 +52,29 @@ class JobSpec:
 def pipeline_job(
     pipeline: str,
     *,
+    account: str | None = None,
     full_refresh: bool = False,
     dry_run: bool = False,
     limit: int | None = None,
     priority: int = 0,
 ) -> JobSpec:
-    """The job that runs `pipeline` once; one at a time per pipeline."""
+    """The job that runs `pipeline` once; one at a time per pipeline (per account, for a
+    job that names one). `account` is the connected account it acts for, or `*` for each
+    in turn; None leaves it to the pipeline's `account:` when the job runs."""
     args: dict[str, Any] = {"pipeline": pipeline}
+    lock = f"pipeline:{pipeline}"
+    if account is not None:
+        args["account"] = account
+        if account != "*":
+            # A lock names at most 200 characters; two long accounts sharing one only wait.
+            lock = f"{lock}@{account}"[:200]
     if full_refresh:
         args["full_refresh"] = True
     if dry_run:
         args["dry_run"] = True
     if limit is not None:
         args["limit"] = limit
-    return JobSpec(
-        PIPELINE_KIND, args, priority=priority, lock=f"pipeline:{pipeline}", pipeline=pipeline
-    )
+    return JobSpec(PIPELINE_KIND, args, priority=priority, lock=lock, pipeline=pipeline)
 
 
 @dataclass(frozen=True, slots=True)

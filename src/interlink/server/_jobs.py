@@ -7,7 +7,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 
+from interlink.config import PipelineConfig
+from interlink.errors import ConfigError, ConnectionDisabledError
 from interlink.jobs import PIPELINE_KIND, Job, JobFilter, JobSpec, pipeline_job
+from interlink.store import disabled
+from interlink.sync import ALL_ACCOUNTS, acting_account, require_connected, source_connection
 
 from ._context import Context, api_key_of, known_query_only
 from ._envelope import API_PREFIX, success
@@ -50,13 +54,50 @@ def _spec(ctx: Context, body: JobCreate) -> JobSpec:
         return JobSpec(body.kind, {}, priority=body.priority)
     if body.pipeline is None:
         raise invalid_field("pipeline", "required for kind pipeline.run")
+    _check_account(ctx, body.pipeline, ctx.config.pipelines[body.pipeline], body.account)
     return pipeline_job(
         body.pipeline,
+        account=body.account,
         full_refresh=body.full_refresh,
         dry_run=body.dry_run,
         limit=body.limit,
         priority=body.priority,
     )
+
+
+def _account_conflict(exc: ConfigError) -> ApiProblem:
+    return ApiProblem(409, exc.message, details=[{"field": "account", "issue": exc.message}])
+
+
+def _check_account(ctx: Context, name: str, pipeline: PipelineConfig, account: str | None) -> None:
+    """Refuse a run that cannot go, with 409: CONFLICT for an account the pipeline cannot
+    act for (its source has no connected accounts, `*` for a table without `{account}`)
+    or that is not connected, CONNECTION_DISABLED for a connection or account switched
+    off. (A name that cannot be an account is the body's 422.)"""
+    try:
+        acting = acting_account(ctx.config, name, pipeline, account)
+    except ConfigError as exc:
+        raise _account_conflict(exc) from None
+    source = source_connection(pipeline)
+    one = acting if acting != ALL_ACCOUNTS else ""
+    used = [(source, one)]
+    if pipeline.destination.resource is not None:
+        used.append((pipeline.destination.resource.partition(".")[0], ""))
+    for connection, of in used:
+        switch = disabled(ctx.store.engine, connection, of)
+        if switch is not None:
+            error = ConnectionDisabledError(connection, switch.account, reason=switch.reason)
+            field, issue = "pipeline", f"connection {connection!r} is switched off"
+            if switch.account:
+                field, issue = "account", f"account {switch.account!r} is switched off"
+            raise ApiProblem(
+                409, str(error), code=error.code, details=[{"field": field, "issue": issue}]
+            )
+    if one:
+        try:
+            require_connected(ctx.store, name, source, one)
+        except ConfigError as exc:
+            raise _account_conflict(exc) from None
 
 
 def _same_request(job: Job, spec: JobSpec) -> bool:
@@ -67,7 +108,14 @@ def _same_request(job: Job, spec: JobSpec) -> bool:
     "/jobs",
     status_code=202,
     response_model=Envelope[JobCreated],
-    responses={409: {"model": ErrorEnvelope, "description": "CONFLICT: Idempotency-Key reused"}},
+    responses={
+        409: {
+            "model": ErrorEnvelope,
+            "description": "CONFLICT: Idempotency-Key reused, or an account the pipeline "
+            "cannot act for or that is not connected; CONNECTION_DISABLED: the pipeline's "
+            "connection or account is switched off",
+        }
+    },
     summary="Submit a job",
     description=(
         "Queues a pipeline run (or a `noop`) and answers 202 at once; poll `status_url`. "

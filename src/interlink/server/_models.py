@@ -6,6 +6,8 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
+from interlink.config import ACCOUNT_NAME
+
 __all__ = [
     "AppPipeline",
     "AppStatus",
@@ -87,6 +89,8 @@ def _integral(value: Any) -> Any:
 # An integer may arrive as `5` or `5.0`, never as `"5"` or `true` (the model is strict).
 # The bounds go before the validator, or pydantic leaves them out of the JSON schema.
 _INTEGRAL = BeforeValidator(_integral)
+# An account's name as interlink.yaml takes it (config.ACCOUNT_NAME), or `*`: every one.
+_ACCOUNT = rf"^(\*|{ACCOUNT_NAME.pattern.removeprefix('^').removesuffix('$')})$"
 
 
 class JobCreate(BaseModel):
@@ -108,6 +112,11 @@ class JobCreate(BaseModel):
         None, description="The pipeline to run; required for pipeline.run."
     )
     kind: Literal["pipeline.run", "noop"] = "pipeline.run"
+    account: Annotated[str, Field(max_length=200, pattern=_ACCOUNT)] | None = Field(
+        None,
+        description="The connected account of the source's oauth2 connection the run acts "
+        "for, or `*` for each in turn; default: the pipeline's `account:`.",
+    )
     full_refresh: bool = False
     dry_run: bool = False
     limit: Annotated[int, Field(ge=1, le=1_000_000_000), _INTEGRAL] | None = None

@@ -288,9 +288,19 @@ class Store:
             )
 
     def runs(self, pipeline: str | None = None, *, limit: int = 20) -> list[dict[str, Any]]:
+        """The latest runs, newest first: of every pipeline, or of `pipeline`. A pipeline's
+        runs include those of each of its connected accounts (kept as `NAME@ACCOUNT`);
+        `NAME@ACCOUNT` itself gives that account's alone."""
         query = sa.select(runs).order_by(runs.c.id.desc()).limit(limit)
-        if pipeline is not None:
+        if pipeline is not None and "@" in pipeline:
             query = query.where(runs.c.pipeline == pipeline)
+        elif pipeline is not None:
+            query = query.where(
+                sa.or_(
+                    runs.c.pipeline == pipeline,
+                    runs.c.pipeline.startswith(f"{pipeline}@", autoescape=True),
+                )
+            )
         with self.engine.connect() as conn:
             return [dict(row._mapping) for row in conn.execute(query)]
 

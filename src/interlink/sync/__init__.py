@@ -1,8 +1,21 @@
 """Pipelines: source resource -> filter -> field mapping -> destination, with checkpoints."""
 
+from ._accounts import (
+    ALL_ACCOUNTS,
+    CatalogOpener,
+    account_table,
+    acting_account,
+    connected_accounts,
+    require_connected,
+    source_connection,
+    split_key,
+    state_key,
+    table_part,
+)
 from ._api_sink import ApiSink, BatchOutcome
 from ._column_kinds import ColumnKind, as_text, infer_kind
 from ._conflicts import Decision, decide, newer
+from ._each_account import AccountRun, run_each_account
 from ._filter import FilterError, compile_filter
 from ._mapping import FieldMapping, MappingError, compile_mapping
 from ._records import check_records, run_records
@@ -13,9 +26,12 @@ from ._sql_sink import SqlSink
 from ._table_writer import SchemaChange, TableWriter, WriteCounts
 
 __all__ = [
+    "ALL_ACCOUNTS",
+    "AccountRun",
     "ApiSink",
     "BatchCounts",
     "BatchOutcome",
+    "CatalogOpener",
     "ColumnKind",
     "Decision",
     "FieldMapping",
@@ -29,14 +45,23 @@ __all__ = [
     "TableWriter",
     "WriteCounts",
     "WritePlan",
+    "account_table",
+    "acting_account",
     "as_text",
     "check_records",
     "compile_filter",
     "compile_mapping",
+    "connected_accounts",
     "decide",
     "infer_kind",
     "newer",
+    "require_connected",
     "resolve",
+    "run_each_account",
     "run_pipeline",
     "run_records",
+    "source_connection",
+    "split_key",
+    "state_key",
+    "table_part",
 ]

@@ -28,6 +28,7 @@ from interlink.connectors import Catalog, ChildResource, Record, RestResource, c
 from interlink.errors import ApiError, AuthError, ConfigError, JobCancelledError, LeaseLostError
 from interlink.store import LOCK_LEASE, Store
 
+from ._accounts import ALL_ACCOUNTS, CatalogOpener, account_catalog, acting_account
 from ._filter import compile_filter
 from ._lease import LeaseKeeper
 from ._mapping import compile_mapping
@@ -295,7 +296,9 @@ async def run_records(
     ids: Sequence[str | int],
     *,
     store: Store,
-    catalog: Catalog,
+    catalog: Catalog | None = None,
+    catalogs: CatalogOpener | None = None,
+    account: str | None = None,
     offload: bool = True,
     should_stop: Callable[[], bool] | None = None,
     progress: Progress | None = None,
@@ -313,27 +316,70 @@ async def run_records(
     absence; a `write: replace` table gets the records upserted into it. ConfigError for a
     source that cannot be fetched by id (see `check_records`) or an id that cannot be one.
 
+    `account` and `catalogs` are as for `run_pipeline`; a pipeline for every account
+    (`*`) needs one named here, since an id belongs to one account's records.
+
     `offload` runs the database work in a thread (pass True under a worker or a server);
     `should_stop` is asked between batches of 100 ids; `dry_run` fetches, filters and maps,
     and writes nothing.
     """
     name = pipeline
     settings = pipeline_config(config, name)
-    source_settings = _source_config(config, name, settings)
+    _source_config(config, name, settings)  # refused before anything is opened
     wanted = _wanted(name, ids)
+    acting = acting_account(config, name, settings, account)
+    if acting == ALL_ACCOUNTS:
+        raise ConfigError(
+            "account '*' runs for every connected account, and the records of a run by "
+            "id belong to one: name it (interlink run --account A)",
+            key=f"pipelines.{name}.account",
+        )
+    result = RunResult(pipeline=name, account=acting, dry_run=dry_run, ids=wanted)
+    result.warnings.append(_note(wanted))
+    async with account_catalog(
+        store, name, settings, acting, catalog=catalog, catalogs=catalogs
+    ) as opened:
+        await _import(
+            config,
+            result,
+            wanted,
+            opened,
+            store=store,
+            offload=offload,
+            should_stop=should_stop,
+            progress=progress,
+            dry_run=dry_run,
+            lease=lease,
+        )
+    return result
+
+
+async def _import(
+    config: InterlinkConfig,
+    result: RunResult,
+    wanted: list[str],
+    catalog: Catalog,
+    *,
+    store: Store,
+    offload: bool,
+    should_stop: Callable[[], bool] | None,
+    progress: Progress | None,
+    dry_run: bool,
+    lease: float,
+) -> None:
+    name, key = result.pipeline, result.key
+    settings = pipeline_config(config, name)
+    source_settings = _source_config(config, name, settings)
     where = f"pipelines.{name}"
     mapping = compile_mapping(settings.fields, where=f"{where}.fields")
     keep = compile_filter(settings.filter, where=f"{where}.filter")
     source = catalog.resource(settings.source)
     item = source.child if isinstance(source, ChildResource) else source
     assert isinstance(item, RestResource)
-    sink = open_sink(store, name, settings, catalog, source, mapping)
-
-    result = RunResult(pipeline=name, dry_run=dry_run, ids=wanted)
-    result.warnings.append(_note(wanted))
+    sink = open_sink(store, name, settings, catalog, source, mapping, account=result.account)
     async with recorded_run(store, result, lease=lease, dry_run=dry_run):
         if settings.write == "replace" and settings.destination.is_sql:
-            state = await asyncio.to_thread(store.load_state, name)
+            state = await asyncio.to_thread(store.load_state, key)
             if state.interrupted and state.staged:
                 result.warnings.append(
                     f"a read of the whole source (run {state.run_id}) is unfinished; when it "
@@ -341,7 +387,7 @@ async def run_records(
                     "it read, which may be older than the ones this run wrote"
                 )
         run = _Import(
-            name,
+            key,
             result,
             store,
             item,
@@ -356,6 +402,5 @@ async def run_records(
             should_stop=should_stop,
         )
         assert result.run_id is not None
-        async with LeaseKeeper(store, name, result.run_id, lease=lease) as keeper:
+        async with LeaseKeeper(store, key, result.run_id, lease=lease) as keeper:
             await run.go(wanted, keeper)
-    return result

@@ -9,6 +9,7 @@ from interlink.connectors import Catalog
 from interlink.errors import ConfigError
 from interlink.store import Binding, Store, conflict, resolve_conflict, save_bindings
 
+from ._accounts import split_key
 from ._api_sink import ApiSink
 from ._mapping import compile_mapping
 
@@ -35,14 +36,15 @@ async def resolve(
             f"conflict {conflict_id} is already resolved ({parked['resolution']})",
             key="conflicts",
         )
-    name = parked["pipeline"]
+    key = parked["pipeline"]  # `NAME`, or `NAME@ACCOUNT` for a connected account's run
+    name, _ = split_key(key)
     pipeline = config.pipelines.get(name)
     if pipeline is None or pipeline.destination.resource is None:
         raise ConfigError(f"pipeline {name!r} is no longer an API pipeline", key="pipelines")
     target = catalog.writable(pipeline.destination.resource)
     sink = ApiSink(
         store,
-        name,
+        key,
         pipeline,
         target,
         source_key=catalog.resource(pipeline.source).primary_key,
@@ -59,7 +61,7 @@ async def resolve(
     with store.transaction() as conn:
         save_bindings(
             conn,
-            name,
+            key,
             [
                 Binding(
                     parked["source_key"], parked["target_key"], parked["source_version"], version

@@ -35,6 +35,14 @@ from interlink.errors import (
 )
 from interlink.store import COUNTERS, LOCK_LEASE, PipelineState, Store
 
+from ._accounts import (
+    ALL_ACCOUNTS,
+    CatalogOpener,
+    account_catalog,
+    account_table,
+    acting_account,
+    state_key,
+)
 from ._api_sink import ApiSink
 from ._filter import compile_filter, take_all
 from ._fingerprint import source_fingerprint
@@ -51,6 +59,7 @@ __all__ = [
     "open_sink",
     "pipeline_config",
     "recorded_run",
+    "run_into",
     "run_pipeline",
     "write_batch",
 ]
@@ -66,6 +75,8 @@ class RunResult:
     """What a run did: its counters, its first errors, and how it ended."""
 
     pipeline: str
+    account: str = ""
+    """The connected account the run acted for; '' for the default account."""
     run_id: int | None = None
     status: str = "running"
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTERS, 0))
@@ -88,6 +99,12 @@ class RunResult:
     @property
     def ok(self) -> bool:
         return self.status == "succeeded"
+
+    @property
+    def key(self) -> str:
+        """What the run's state, lock and run row are kept under: `NAME`, or
+        `NAME@ACCOUNT` for a connected account (`state_key`)."""
+        return state_key(self.pipeline, self.account)
 
     def note_error(self, key: Any, step: str, error: BaseException | str) -> None:
         self.counts["failed"] += 1
@@ -114,14 +131,21 @@ def open_sink(
     catalog: Catalog,
     source: Resource,
     mapping: Any,
+    *,
+    account: str = "",
 ) -> Sink:
+    """The destination of pipeline `name`, for `account`: its own table when the table
+    names `{account}`, its own bindings and conflicts at an API."""
     if pipeline.destination.is_sql:
         assert pipeline.destination.sql is not None
-        return SqlSink(store, pipeline.destination.sql, pipeline, key=source.primary_key)
+        table = account_table(
+            name, pipeline.destination.sql, account, dialect=store.engine.dialect.name
+        )
+        return SqlSink(store, table, pipeline, key=source.primary_key)
     assert pipeline.destination.resource is not None
     return ApiSink(
         store,
-        name,
+        state_key(name, account),
         pipeline,
         catalog.writable(pipeline.destination.resource),
         source_key=source.primary_key,
@@ -134,7 +158,9 @@ async def run_pipeline(
     name: str,
     *,
     store: Store,
-    catalog: Catalog,
+    catalog: Catalog | None = None,
+    catalogs: CatalogOpener | None = None,
+    account: str | None = None,
     full_refresh: bool = False,
     dry_run: bool = False,
     limit: int | None = None,
@@ -144,6 +170,13 @@ async def run_pipeline(
     offload: bool = True,
 ) -> RunResult:
     """Run pipeline `name` once and return what happened.
+
+    `account` is the connected account of the source's oauth2 connection the run acts for
+    (None: the pipeline's `account:`, else the default account); its state, lock, run row
+    and bindings are its own. A run for an account opens its catalog through `catalogs`
+    (`lambda accounts: open_catalog(config, store, accounts=accounts)`); `catalog`, a
+    catalog opened already, serves only the default account. A pipeline for every
+    account (`*`) runs through `run_each_account`.
 
     `full_refresh` reads the whole source (an interrupted full read is continued, not
     restarted); `dry_run` reads, filters and maps without writing or moving the state;
@@ -157,6 +190,53 @@ async def run_pipeline(
     and saves the threads' contention for the GIL (about 7% of a 100,000-record run).
     """
     pipeline = pipeline_config(config, name)
+    acting = acting_account(config, name, pipeline, account)
+    if acting == ALL_ACCOUNTS:
+        raise ConfigError(
+            "account '*' runs the pipeline once for every connected account: run it with "
+            "interlink run, a job, or sync.run_each_account",
+            key=f"pipelines.{name}.account",
+        )
+    result = RunResult(
+        pipeline=name, account=acting, dry_run=dry_run, trial=limit is not None and not dry_run
+    )
+    await run_into(
+        config,
+        result,
+        store=store,
+        catalog=catalog,
+        catalogs=catalogs,
+        full_refresh=full_refresh,
+        dry_run=dry_run,
+        limit=limit,
+        progress=progress,
+        should_stop=should_stop,
+        lease=lease,
+        offload=offload,
+    )
+    return result
+
+
+async def run_into(
+    config: InterlinkConfig,
+    result: RunResult,
+    *,
+    store: Store,
+    catalog: Catalog | None,
+    catalogs: CatalogOpener | None,
+    full_refresh: bool,
+    dry_run: bool,
+    limit: int | None,
+    progress: Progress | None,
+    should_stop: Callable[[], bool] | None,
+    lease: float,
+    offload: bool,
+) -> None:
+    """Run pipeline `result.pipeline` once for `result.account` (checked already, never
+    `*`), filling `result` as it goes: a caller that catches the error still has the run's
+    id and counts (`run_each_account`)."""
+    name = result.pipeline
+    pipeline = pipeline_config(config, name)
     where = f"pipelines.{name}"
     mapping = compile_mapping(pipeline.fields, where=f"{where}.fields")
     keep = compile_filter(pipeline.filter, where=f"{where}.filter")
@@ -169,44 +249,45 @@ async def run_pipeline(
             "resumed read would write some children twice; use write: merge",
             key=f"{where}.write",
         )
-    source = catalog.resource(pipeline.source)
-    sink = open_sink(store, name, pipeline, catalog, source, mapping)
-    fingerprint = source_fingerprint(config, pipeline.source, incremental=pipeline.incremental)
-    trial = limit is not None and not dry_run
-
-    result = RunResult(pipeline=name, dry_run=dry_run, trial=trial)
-    async with recorded_run(
-        store, result, lease=lease, full_refresh=full_refresh, dry_run=dry_run, trial=trial
-    ):
-        run = _Run(
-            name,
-            pipeline,
-            result,
-            store,
-            source,
-            sink,
-            mapping,
-            keep,
-            fingerprint=fingerprint,
-            lease=lease,
-            offload=offload,
-            progress=progress,
-            should_stop=should_stop,
-        )
-        state = await asyncio.to_thread(store.load_state, name)
-        plan = plan_read(
-            name,
-            pipeline,
-            state,
-            fingerprint=fingerprint,
-            incremental=source_config.incremental is not None,
-            full_refresh=full_refresh,
-            trial=trial,
-        )
-        assert result.run_id is not None
-        async with LeaseKeeper(store, name, result.run_id, lease=lease) as keeper:
-            await run.go(plan, state, keeper, dry_run=dry_run, limit=limit)
-    return result
+    key = result.key
+    async with account_catalog(
+        store, name, pipeline, result.account, catalog=catalog, catalogs=catalogs
+    ) as opened:
+        source = opened.resource(pipeline.source)
+        sink = open_sink(store, name, pipeline, opened, source, mapping, account=result.account)
+        fingerprint = source_fingerprint(config, pipeline.source, incremental=pipeline.incremental)
+        trial = result.trial
+        async with recorded_run(
+            store, result, lease=lease, full_refresh=full_refresh, dry_run=dry_run, trial=trial
+        ):
+            run = _Run(
+                key,
+                pipeline,
+                result,
+                store,
+                source,
+                sink,
+                mapping,
+                keep,
+                fingerprint=fingerprint,
+                lease=lease,
+                offload=offload,
+                progress=progress,
+                should_stop=should_stop,
+            )
+            state = await asyncio.to_thread(store.load_state, key)
+            plan = plan_read(
+                key,
+                pipeline,
+                state,
+                fingerprint=fingerprint,
+                incremental=source_config.incremental is not None,
+                full_refresh=full_refresh,
+                trial=trial,
+            )
+            assert result.run_id is not None
+            async with LeaseKeeper(store, key, result.run_id, lease=lease) as keeper:
+                await run.go(plan, state, keeper, dry_run=dry_run, limit=limit)
 
 
 @asynccontextmanager
@@ -219,14 +300,15 @@ async def recorded_run(
     dry_run: bool = False,
     trial: bool = False,
 ) -> AsyncIterator[None]:
-    """Take the pipeline's lock for a new run row (PipelineLockedError when another run
-    holds it), and on the way out record how the run ended and release the lock.
+    """Take the pipeline's lock (its account's: `result.key`) for a new run row
+    (PipelineLockedError when another run holds it), and on the way out record how the
+    run ended and release the lock.
 
     The block's outcome sets the status: `succeeded`, or `completed_with_errors` when a
     record failed; `cancelled` for JobCancelledError and `failed` for any other exception,
     which goes on up.
     """
-    name = result.pipeline
+    name = result.key
     result.run_id = await asyncio.to_thread(
         store.begin_run,
         name,

@@ -271,8 +271,14 @@ async def _import_record(
             f"the delivery's body has no record id at {action.record!r}",
             key=f"webhooks.{delivery.source}.actions.{pattern}.record",
         )
-    async with open_catalog(config, store) as catalog:
-        result = await run_records(config, action.run, [record_id], store=store, catalog=catalog)
+    # The pipeline's own account: its catalog is opened by the run, for that account.
+    result = await run_records(
+        config,
+        action.run,
+        [record_id],
+        store=store,
+        catalogs=lambda accounts: open_catalog(config, store, accounts=accounts),
+    )
     shown = {
         "action": "record",
         "matched": pattern,
