@@ -49,6 +49,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 __all__ = [
+    "AccountsFailedError",
     "ApiError",
     "AuthError",
     "ConfigError",
@@ -387,6 +388,17 @@ class SyncError(InterlinkError):
     def __init__(self, message: str, *, pipeline: str | None = None) -> None:
         self.pipeline = pipeline
         super().__init__(f"pipeline {pipeline}: {message}" if pipeline else message)
+
+
+class AccountsFailedError(SyncError):
+    """A pipeline run for every connected account (`account: "*"`) in which some accounts'
+    runs failed; `causes` are their errors (the job retries only if one may pass)."""
+
+    def __init__(
+        self, message: str, *, pipeline: str | None = None, causes: list[BaseException]
+    ) -> None:
+        self.causes = causes
+        super().__init__(message, pipeline=pipeline)
 
 
 class PipelineLockedError(SyncError):

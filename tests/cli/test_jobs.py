@@ -58,6 +58,12 @@ def test_submit_prints_the_job_and_sends_the_options(api):
     assert api.made == [("http://127.0.0.1:8000", API_KEY)]
 
 
+def test_submit_sends_the_account(api):
+    result = invoke("submit", "customers", "--account", "acct_1001")
+    assert result.exit_code == 0, result.output
+    assert api.jobs[1]["args"]["account"] == "acct_1001"
+
+
 def test_url_and_key_from_options_win_over_the_environment(api, monkeypatch):
     monkeypatch.setenv("INTERLINK_URL", "http://env.test:9000")
     invoke("status", "1")

@@ -249,3 +249,14 @@ def test_a_pipeline_job_with_refused_credentials_fails_at_once(
     final = queue.get(job.id)
     assert final is not None and (final.status, final.attempts) == ("failed", 1), final
     assert final.error is not None and final.error.startswith("AuthError")
+
+
+def test_a_run_for_every_account_is_retried_only_if_one_failure_may_pass() -> None:
+    from interlink.errors import AccountsFailedError
+    from interlink.jobs._queue import permanent
+
+    reauth = OAuthError("needs_reauth", "connect it again")
+    flaky = ServerError("503 from the provider", status_code=503)
+    assert permanent(AccountsFailedError("x", causes=[reauth, reauth]))
+    assert not permanent(AccountsFailedError("x", causes=[reauth, flaky]))
+    assert not permanent(AccountsFailedError("x", causes=[]))

@@ -136,6 +136,20 @@ async def test_a_job_for_every_account_lists_each_and_fails_when_one_did(
     assert failed.progress is not None
     statuses = {a["account"]: a["status"] for a in failed.progress["accounts"]}
     assert statuses == {"acct_1001": "failed", "acct_1002": "succeeded"}
+    # needs_reauth cannot pass on a retry: the job failed at its first attempt.
+    assert failed.attempts == 1 and "permanent" in failed.error
+
+    # The runs API gives each account's runs under the pipeline's name.
+    auth = {"Authorization": f"Bearer {service.key}"}
+    listed_runs = (await service.http.get(f"{API}/runs?pipeline=customers", headers=auth)).json()
+    assert {(r["pipeline"], r["account"]) for r in listed_runs["data"]} == {
+        ("customers", "acct_1001"),
+        ("customers", "acct_1002"),
+    }
+    one = await service.http.get(f"{API}/runs?pipeline=customers&account=acct_1002", headers=auth)
+    assert [r["account"] for r in one.json()["data"]] == ["acct_1002"] * 2
+    bad = await service.http.get(f"{API}/runs?account=../x", headers=auth)
+    assert bad.status_code == 422
 
 
 async def test_submit_refuses_what_cannot_run(

@@ -117,6 +117,13 @@ def submit(
     pipeline: Annotated[str, typer.Argument(help="The pipeline to run, as the server names it.")],
     full_refresh: FullRefreshOption = False,
     dry_run: DryRunOption = False,
+    account: Annotated[
+        str | None,
+        typer.Option(
+            "--account",
+            help="Run for this connected account of the source's connection ('*': each).",
+        ),
+    ] = None,
     limit: Annotated[
         int | None, typer.Option(min=1, metavar="N", help="Stop after N records.")
     ] = None,
@@ -134,7 +141,12 @@ def submit(
     """Queue a run of PIPELINE on the server; with --wait, follow it to the end."""
     with _client(url, api_key) as client:
         data = client.submit_job(
-            pipeline, full_refresh=full_refresh, dry_run=dry_run, limit=limit, priority=priority
+            pipeline,
+            full_refresh=full_refresh,
+            dry_run=dry_run,
+            limit=limit,
+            priority=priority,
+            account=account,
         )
         if as_json and not wait:
             _print_json(data)

@@ -365,6 +365,14 @@ class InterlinkConfig(_Model):
                     f"pipelines.{name}.source: no resource named {pipeline.source!r} "
                     f"(resources: {', '.join(sorted(resource_names)) or 'none defined'})"
                 )
+            if pipeline.account is not None:
+                owner = pipeline.source.partition(".")[0]
+                if not isinstance(self.connections[owner].auth, OAuth2AuthConfig):
+                    raise ValueError(
+                        f"pipelines.{name}.account: the source's connection {owner!r} has "
+                        f"no accounts (auth.type {self.connections[owner].auth.type}); "
+                        "accounts belong to auth.type oauth2 connections"
+                    )
             target = pipeline.destination.resource
             if target is not None and target not in resource_names:
                 raise ValueError(

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from interlink.connectors import Catalog
-from interlink.errors import SyncError
+from interlink.errors import AccountsFailedError
 from interlink.oauth import open_catalog
 from interlink.store import Store
 from interlink.sync import (
@@ -109,9 +109,10 @@ async def _each_account(
     if failed:
         # The job's progress keeps each account's run; the error names the failed ones.
         reasons = "; ".join(f"{run.account}: {run.message}" for run in failed)
-        raise SyncError(
+        raise AccountsFailedError(
             f"{len(failed)} of {len(runs)} accounts failed ({reasons}); the others ran",
             pipeline=name,
+            causes=[run.error for run in failed if run.error is not None],
         )
     return {
         "status": "succeeded"

@@ -26,6 +26,7 @@ import sqlalchemy as sa
 
 from interlink.config import InterlinkConfig, JobsConfig
 from interlink.errors import (
+    AccountsFailedError,
     ApiError,
     AuthError,
     ConfigError,
@@ -164,6 +165,11 @@ def permanent(exc: BaseException) -> bool:
     may not do this (403), the resource's path does not exist (404), or the pipeline
     needs the user (a changed source, a missing incremental field, a refused link, a
     connection switched off)."""
+    if isinstance(exc, AccountsFailedError):
+        # Every account again only if one of them may pass this time.
+        return bool(exc.causes) and all(
+            isinstance(cause, _FATAL) or permanent(cause) for cause in exc.causes
+        )
     if isinstance(exc, IncompleteReadError):
         return False  # the data moved under the read: the next attempt may well be whole
     if isinstance(exc, AuthError | ForbiddenError | NotFoundError | ConnectionDisabledError):

@@ -164,6 +164,7 @@ class JobOut(BaseModel):
 class RunOut(BaseModel):
     id: int
     pipeline: str
+    account: str = Field(description="The connected account it ran for; '' for the default.")
     status: str
     started_at: float
     finished_at: float | None

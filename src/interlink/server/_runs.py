@@ -7,7 +7,9 @@ from typing import Annotated, Any
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Path, Query, Request
 
+from interlink.config import ACCOUNT_NAME
 from interlink.store import COUNTERS, Store, metadata
+from interlink.sync import split_key, state_key
 
 from ._context import Context, known_query_only
 from ._envelope import success
@@ -21,9 +23,11 @@ router = APIRouter(tags=["runs"], dependencies=[Depends(known_query_only)])
 
 def run_out(row: dict[str, Any]) -> dict[str, Any]:
     """A row of interlink_runs as the API shows it (counts nested, no owner process)."""
+    pipeline, account = split_key(row["pipeline"])
     return {
         "id": row["id"],
-        "pipeline": row["pipeline"],
+        "pipeline": pipeline,
+        "account": account,
         "status": row["status"],
         "started_at": row["started_at"],
         "finished_at": row["finished_at"],
@@ -41,11 +45,23 @@ def last_run(store: Store, pipeline: str) -> dict[str, Any] | None:
     return run_out(found[0]) if found else None
 
 
-def _page(store: Store, pipeline: str | None, limit: int, before: int | None) -> list[Any]:
+def _page(
+    store: Store, pipeline: str | None, account: str | None, limit: int, before: int | None
+) -> list[Any]:
     runs = metadata.tables["interlink_runs"]
     query = sa.select(runs).order_by(runs.c.id.desc()).limit(limit)
-    if pipeline is not None:
-        query = query.where(runs.c.pipeline == pipeline)
+    if pipeline is not None and account is not None:
+        query = query.where(runs.c.pipeline == state_key(pipeline, account))
+    elif pipeline is not None:
+        # A pipeline's runs for every account: NAME and NAME@ACCOUNT.
+        query = query.where(
+            sa.or_(
+                runs.c.pipeline == pipeline,
+                runs.c.pipeline.startswith(f"{pipeline}@", autoescape=True),
+            )
+        )
+    elif account is not None:
+        query = query.where(runs.c.pipeline.endswith(f"@{account}", autoescape=True))
     if before is not None:
         query = query.where(runs.c.id < before)
     with store.engine.connect() as conn:
@@ -57,13 +73,21 @@ def list_runs(
     request: Request,
     ctx: Context,
     pipeline: Annotated[str | None, Query(max_length=200, pattern=NAME_PATTERN)] = None,
+    account: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            pattern=ACCOUNT_NAME.pattern,
+            description="Only the runs for this connected account.",
+        ),
+    ] = None,
     limit: Annotated[int, Query(description="Page size, clamped to 1..100.")] = 20,
     before: Annotated[
         int | None, Query(ge=1, le=MAX_ID, description="Only runs with a smaller id.")
     ] = None,
 ) -> dict[str, object]:
     size = max(1, min(100, limit))
-    found = _page(ctx.store, pipeline, size + 1, before)
+    found = _page(ctx.store, pipeline, account, size + 1, before)
     page = found[:size]
     return success(
         request.scope,

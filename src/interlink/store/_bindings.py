@@ -122,8 +122,16 @@ def list_conflicts(
     engine: sa.Engine, pipeline: str | None = None, *, status: str | None = "open"
 ) -> list[dict[str, Any]]:
     query = sa.select(conflicts).order_by(conflicts.c.id)
-    if pipeline is not None:
+    if pipeline is not None and "@" in pipeline:
         query = query.where(conflicts.c.pipeline == pipeline)
+    elif pipeline is not None:
+        # A pipeline's conflicts for every account: NAME and NAME@ACCOUNT.
+        query = query.where(
+            sa.or_(
+                conflicts.c.pipeline == pipeline,
+                conflicts.c.pipeline.startswith(f"{pipeline}@", autoescape=True),
+            )
+        )
     if status is not None:
         query = query.where(conflicts.c.status == status)
     with engine.connect() as conn:
