@@ -1,5 +1,6 @@
-"""`interlink connections list` and `GET /api/v1/connections`: each connection and the
-state of its stored tokens, never the tokens themselves."""
+"""`interlink connections list` and `GET /api/v1/connections`: each connection, switched on
+or off, its last good and last failed run, and the state of its stored tokens, never the
+tokens themselves."""
 
 from __future__ import annotations
 
@@ -28,15 +29,20 @@ def test_the_listing_follows_the_grant_and_shows_no_token(tmp_path: Path) -> Non
     with SandboxServer(create_oauth_provider_app(provider)) as server:
         grant = provider.grant(CLIENT, "acct_1001")
         config = project(tmp_path, server.url, grant["refresh_token"])
-        assert "no token stored" in listed(config)
+        shown = listed(config)
+        assert "no token" in shown and "last run" in shown
 
         assert run(config).returncode == 0
         shown = listed(config)
-        assert "provider" in shown and "oauth2" in shown and "active" in shown
+        assert "provider" in shown and "oauth2" in shown and "ok " in shown
         assert all(len(line) <= 80 for line in shown.splitlines())
         [described] = json.loads(listed(config, "--json"))
         [account] = described["accounts"]
         assert account["status"] == "active" and account["expires_at"] > 0
+        assert account["enabled"] is True and described["enabled"] is True
+        good = described["last_success"]
+        assert (good["pipeline"], good["status"]) == ("customers", "succeeded")
+        assert good["finished_at"] > 0 and described["last_error"] is None
 
         client = provider.clients[CLIENT]
         stored_refresh = _stored_refresh(config)
@@ -44,9 +50,16 @@ def test_the_listing_follows_the_grant_and_shows_no_token(tmp_path: Path) -> Non
         provider.advance(4000)
         assert run(config).returncode != 0
         shown = listed(config)
-        assert "needs_reauth" in shown and "invalid_grant" in shown
+        assert "needs_reauth" in shown and "invalid_grant" in shown and "err " in shown
+        assert all(len(line) <= 80 for line in shown.splitlines())
+        [described] = json.loads(listed(config, "--json"))
+        bad = described["last_error"]
+        assert bad["status"] == "failed" and bad["run_id"] > good["run_id"]
+        assert "invalid_grant" in bad["message"]
+        assert described["last_success"] == good
         for secret in (grant["refresh_token"], grant["access_token"], stored_refresh):
             assert secret not in shown
+            assert secret not in listed(config, "--json")
 
 
 def _stored_refresh(config: Path) -> str:
@@ -79,7 +92,17 @@ async def test_the_api_lists_connections_with_a_read_key(tmp_path: Path) -> None
                 "/api/v1/connections", headers={"Authorization": f"Bearer {key}"}
             )
         assert answer.status_code == 200, answer.text
-        assert answer.json()["data"] == [{"name": "provider", "auth": "oauth2", "accounts": []}]
+        assert answer.json()["data"] == [
+            {
+                "name": "provider",
+                "auth": "oauth2",
+                "enabled": True,
+                "disabled": None,
+                "last_success": None,
+                "last_error": None,
+                "accounts": [],
+            }
+        ]
         assert "never-used-refresh-token" not in answer.text
     finally:
         store.close()

@@ -6,6 +6,7 @@ webhooks:
     scheme: stripe               # standard | stripe | github | shopify | slack | hmac
     secrets: ["${STRIPE_WHSEC_NEW}", "${STRIPE_WHSEC_OLD}"]   # any of them may match
     tolerance: 5m                # signed timestamps this far off now, either way
+    connection: stripe           # answered 503 (sent again later) while it is switched off
   shop:
     scheme: hmac                 # the guide's controller: X-Signature + X-API-Key
     secret: ${SHOP_WEBHOOK_SECRET}
@@ -201,7 +202,8 @@ WebhookActions = Annotated[dict[str, WebhookActionConfig], AfterValidator(_event
 
 
 class _WebhookSource(_Model):
-    """What every scheme shares: secrets, tolerance, the on/off switch, the body limit."""
+    """What every scheme shares: secrets, tolerance, the on/off switch, the body limit, the
+    connection the pushes are about."""
 
     secret: Secret | None = None
     secrets: list[Secret] | None = None
@@ -219,6 +221,10 @@ class _WebhookSource(_Model):
     max_attempts: Annotated[int, Field(ge=1, le=100)] | None = None
     """Attempts at processing a delivery before it is dead-lettered (`failed`); None: the
     queue's `jobs.max_attempts`."""
+    connection: str | None = None
+    """The connection whose data these pushes are about: while it is switched off
+    (`interlink connections disable`), deliveries are answered 503 with Retry-After and
+    nothing is stored, so the sender sends them again later."""
 
     _keys: tuple[bytes, ...] = PrivateAttr(default=())
 
@@ -424,7 +430,7 @@ RESERVED_SOURCE_NAMES = frozenset({"deliveries", "rejections"})
 """Paths under /api/v1/webhooks/ the API itself uses."""
 
 
-def _source_names(value: dict[str, Any]) -> dict[str, Any]:
+def _source_names(value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
     for name in value:
         if name in RESERVED_SOURCE_NAMES:
             raise ValueError(
@@ -436,6 +442,17 @@ def _source_names(value: dict[str, Any]) -> dict[str, Any]:
                 f"webhook source names are letters, digits, '_' and '-', at most 100 (they "
                 f"are part of the URL); got {name!r}"
             )
+    # Within interlink.yaml, `connections` was validated before `webhooks`: a source's
+    # `connection` must name one of them (absent when `connections` itself was wrong).
+    connections = info.data.get("connections") if info.data else None
+    if isinstance(connections, dict):
+        for name, source in value.items():
+            wanted = getattr(source, "connection", None)
+            if wanted is not None and wanted not in connections:
+                known = ", ".join(connections) or "none defined"
+                raise ValueError(
+                    f"{name}.connection: no connection named {wanted!r} (connections: {known})"
+                )
     return value
 
 
