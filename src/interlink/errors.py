@@ -69,6 +69,7 @@ __all__ = [
     "OAuthError",
     "PaginationError",
     "RateLimitedError",
+    "RevocationError",
     "RequestRejectedError",
     "PipelineLockedError",
     "RecordError",
@@ -321,6 +322,35 @@ class ConnectionDisabledError(InterlinkError):
         if account:
             enable += f" --account {account}"
         super().__init__(f"{owner} is disabled{because}; `{enable}` switches it on again")
+
+
+class RevocationError(InterlinkError):
+    """The provider did not confirm the revocation (no answer, 5xx, an OAuth error): the
+    token is kept so that it can be tried again (`--forget-anyway` forgets it regardless).
+    """
+
+    code = "REVOCATION_FAILED"
+    exit_code = 1
+
+    def __init__(
+        self,
+        connection: str,
+        account: str,
+        problem: str,
+        *,
+        status_code: int | None = None,
+    ) -> None:
+        self.connection = connection
+        self.account = account
+        self.problem = problem
+        self.status_code = status_code
+        whose = f"connection {connection!r}" + (f", account {account!r}" if account else "")
+        flag = f"--account {account} " if account else ""
+        super().__init__(
+            f"{whose}: the provider did not revoke the grant ({problem}); the token is kept: "
+            f"try again, or `interlink connections disconnect {connection} {flag}"
+            "--forget-anyway` forgets it (the grant then stays valid at the provider)"
+        )
 
 
 class OAuthError(InterlinkError):

@@ -220,8 +220,12 @@ def test_a_webhook_source_must_name_a_connection_that_exists() -> None:
         "connections:\n  shop:\n    base_url: http://127.0.0.1:9\n"
         "webhooks:\n  hooks:\n    scheme: github\n    secret: s\n    connection: shpo\n"
     )
-    with pytest.raises(ConfigError, match=r"hooks\.connection: no connection named 'shpo'"):
+    with pytest.raises(ConfigError) as raised:
         parse_config(text, file="interlink.yaml")
+    # The line of the key itself.
+    assert str(raised.value).startswith(
+        "interlink.yaml:8: webhooks.hooks.connection: no connection named 'shpo'"
+    ), raised.value
 
 
 # -- interlink run ---------------------------------------------------------------------------

@@ -380,6 +380,12 @@ class InterlinkConfig(_Model):
                     f"(resources: {', '.join(sorted(resource_names)) or 'none defined'})"
                 )
         for source, hook in self.webhooks.items():
+            if hook.connection is not None and hook.connection not in self.connections:
+                known = ", ".join(self.connections) or "none defined"
+                raise ValueError(
+                    f"webhooks.{source}.connection: no connection named "
+                    f"{hook.connection!r} (connections: {known})"
+                )
             for event, action in hook.actions.items():
                 if action.run is not None and action.run not in self.pipelines:
                     known = ", ".join(sorted(self.pipelines)) or "none defined"

@@ -430,7 +430,7 @@ RESERVED_SOURCE_NAMES = frozenset({"deliveries", "rejections"})
 """Paths under /api/v1/webhooks/ the API itself uses."""
 
 
-def _source_names(value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+def _source_names(value: dict[str, Any]) -> dict[str, Any]:
     for name in value:
         if name in RESERVED_SOURCE_NAMES:
             raise ValueError(
@@ -442,17 +442,6 @@ def _source_names(value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]
                 f"webhook source names are letters, digits, '_' and '-', at most 100 (they "
                 f"are part of the URL); got {name!r}"
             )
-    # Within interlink.yaml, `connections` was validated before `webhooks`: a source's
-    # `connection` must name one of them (absent when `connections` itself was wrong).
-    connections = info.data.get("connections") if info.data else None
-    if isinstance(connections, dict):
-        for name, source in value.items():
-            wanted = getattr(source, "connection", None)
-            if wanted is not None and wanted not in connections:
-                known = ", ".join(connections) or "none defined"
-                raise ValueError(
-                    f"{name}.connection: no connection named {wanted!r} (connections: {known})"
-                )
     return value
 
 

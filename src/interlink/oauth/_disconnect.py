@@ -29,7 +29,7 @@ import httpx
 import orjson
 
 from interlink.config import InterlinkConfig, OAuth2AuthConfig
-from interlink.errors import ConfigError, InterlinkError
+from interlink.errors import ConfigError, RevocationError
 from interlink.http import Redactor, TokenEndpoint
 from interlink.store import Store, StoredToken, delete_token, enable, list_tokens, load_token
 
@@ -61,35 +61,6 @@ PROVIDER_SIDE_REMOVAL: dict[str, str] = {
     ),
 }
 """How a preset's provider removes a grant, for the note after forgetting its token."""
-
-
-class RevocationError(InterlinkError):
-    """The provider did not confirm the revocation (no answer, 5xx, an OAuth error): the
-    token is kept so that it can be tried again (`--forget-anyway` forgets it regardless).
-    """
-
-    code = "REVOCATION_FAILED"
-    exit_code = 1
-
-    def __init__(
-        self,
-        connection: str,
-        account: str,
-        problem: str,
-        *,
-        status_code: int | None = None,
-    ) -> None:
-        self.connection = connection
-        self.account = account
-        self.problem = problem
-        self.status_code = status_code
-        whose = f"connection {connection!r}" + (f", account {account!r}" if account else "")
-        flag = f"--account {account} " if account else ""
-        super().__init__(
-            f"{whose}: the provider did not revoke the grant ({problem}); the token is kept: "
-            f"try again, or `interlink connections disconnect {connection} {flag}"
-            "--forget-anyway` forgets it (the grant then stays valid at the provider)"
-        )
 
 
 @dataclass(frozen=True, slots=True)
