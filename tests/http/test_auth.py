@@ -620,7 +620,7 @@ async def test_api_client_from_config_is_client_from_config() -> None:
 
 
 def test_token_url_forms_resolve_against_the_base_url() -> None:
-    from interlink.http._factory import _absolute
+    from interlink.http import endpoint_url as _absolute
 
     base = "https://api.example.com/v1"
     assert _absolute("oauth/token", base) == "https://api.example.com/v1/oauth/token"

@@ -188,7 +188,7 @@ class OAuth2AuthConfig(_Model):
             return {**preset, **value}
         return value
 
-    @field_validator("token_url", "authorize_url", "revocation_url")
+    @field_validator("authorize_url")
     @classmethod
     def _endpoint(cls, value: str | None) -> str | None:
         if value is not None and not re.match(r"^https?://[^/\s]+", value):

@@ -2,7 +2,7 @@
 
 from ._auth import ApiKeyAuth, BasicAuth, BearerAuth
 from ._client import DEFAULT_TIMEOUT, ApiClient, ClientStats
-from ._factory import build_auth, client_from_config
+from ._factory import build_auth, client_from_config, endpoint_url
 from ._headers import RateLimitInfo, parse_rate_limit, parse_retry_after
 from ._oauth2 import ClientCredentialsAuth, MemoryTokenSource, OAuth2TokenAuth, TokenEndpoint
 from ._ratelimit import RateLimiter, RateLimitTransport, ServerLimits, TokenBucket
@@ -13,6 +13,7 @@ from ._transports import AiohttpTransport, create_transport
 from ._urls import OriginPolicy, origin_of, url_before_auth
 
 __all__ = [
+    "endpoint_url",
     "DEFAULT_TIMEOUT",
     "IDEMPOTENT_METHODS",
     "AiohttpTransport",

@@ -24,10 +24,10 @@ from ._redact import Redactor
 from ._retry import RetryPolicy
 from ._transports import create_transport
 
-__all__ = ["build_auth", "client_from_config"]
+__all__ = ["build_auth", "client_from_config", "endpoint_url"]
 
 
-def _absolute(url: str, base_url: str) -> str:
+def endpoint_url(url: str, base_url: str) -> str:
     """A token URL as written: absolute, host-relative (`/oauth/token`) or under base_url."""
     if url.startswith(("http://", "https://")):
         return url
@@ -64,7 +64,7 @@ def build_auth(
         return auth
     if isinstance(config, OAuth2ClientCredentialsConfig):
         endpoint = TokenEndpoint(
-            _absolute(config.token_url, base_url),
+            endpoint_url(config.token_url, base_url),
             config.client_id,
             config.client_secret.get_secret_value(),
             auth_method=config.auth_method,
@@ -76,7 +76,7 @@ def build_auth(
     if isinstance(config, OAuth2AuthConfig):
         secret = config.client_secret.get_secret_value() if config.client_secret else None
         endpoint = TokenEndpoint(
-            _absolute(config.token_url, base_url),
+            endpoint_url(config.token_url, base_url),
             config.client_id,
             secret,
             auth_method=config.auth_method,

@@ -30,7 +30,7 @@ import orjson
 
 from interlink.config import InterlinkConfig, OAuth2AuthConfig
 from interlink.errors import ConfigError, RevocationError
-from interlink.http import Redactor, TokenEndpoint
+from interlink.http import Redactor, TokenEndpoint, endpoint_url
 from interlink.store import Store, StoredToken, delete_token, enable, list_tokens, load_token
 
 from ._switching import AccountNotConnectedError, check_target
@@ -247,7 +247,7 @@ async def disconnect(
             try:
                 revoked = await _revoke(
                     auth,
-                    auth.revocation_url,
+                    endpoint_url(auth.revocation_url, config.connections[connection].base_url),
                     tokens,
                     connection=connection,
                     account=account,

@@ -35,6 +35,7 @@ import httpx
 
 from interlink.config import ACCOUNT_NAME, InterlinkConfig, OAuth2AuthConfig
 from interlink.errors import ConfigError, InterlinkError
+from interlink.http import endpoint_url
 from interlink.store import (
     FlowRow,
     Store,
@@ -351,7 +352,9 @@ class ConnectFlows:
             raise ConnectError("invalid_request", "The provider's answer has no code.")
         assert flow.verifier is not None
         verifier = self.vault.decrypt_text(flow.verifier, where=f"flow {flow.id}")
-        answer = await self._exchange(auth, flow, code, verifier)
+        base_url = self.config.connections[flow.connection].base_url
+        token_url = endpoint_url(auth.token_url, base_url)
+        answer = await self._exchange(auth, token_url, flow, code, verifier)
         account = _account_of(auth, flow, answer)
         token = _token(answer)
         source = VaultTokenSource(
@@ -369,7 +372,7 @@ class ConnectFlows:
         return Connected(flow.id, flow.connection, account, token.scope, token.expires_at)
 
     async def _exchange(
-        self, auth: OAuth2AuthConfig, flow: FlowRow, code: str, verifier: str
+        self, auth: OAuth2AuthConfig, token_url: str, flow: FlowRow, code: str, verifier: str
     ) -> dict[str, Any]:
         from authlib.integrations.base_client.errors import OAuthError as AuthlibError
 
@@ -392,7 +395,7 @@ class ConnectFlows:
         try:
             async with client:
                 answer = await client.fetch_token(
-                    auth.token_url,
+                    token_url,
                     grant_type="authorization_code",
                     code=code,
                     redirect_uri=flow.redirect_uri,
@@ -409,7 +412,7 @@ class ConnectFlows:
         except httpx.HTTPError as exc:
             raise ConnectError(
                 "token_endpoint_unreachable",
-                f"The token endpoint {_origin(auth.token_url)} could not be asked "
+                f"The token endpoint {_origin(token_url)} could not be asked "
                 f"({type(exc).__name__}). Start connecting again.",
                 status=502,
             ) from None
