@@ -30,6 +30,7 @@ format: $(STAMP)
 bench: $(STAMP)  ## print the benchmark figures recorded in docs/benchmarks.md
 	$(BIN)/python benchmarks/http_overhead.py
 	$(BIN)/python benchmarks/read.py
+	$(BIN)/python benchmarks/metrics.py
 
 sandbox: $(STAMP)  ## serve the sandbox APIs in the foreground
 	$(BIN)/interlink sandbox

@@ -23,6 +23,7 @@ from interlink.cli import (
     _demo,
     _init,
     _jobs,
+    _metrics,
     _read,
     _run,
     _sandbox,
@@ -131,6 +132,7 @@ _db.register(app)
 _secrets.register(app)
 _connections.register(app)
 _connect.register(app)
+_metrics.register(app)
 
 
 def main() -> None:

@@ -11,6 +11,16 @@ from __future__ import annotations
 
 from interlink.config._env import expand_env, substitute_env
 from interlink.config._load import load_config, load_config_source, parse_config
+from interlink.config._metrics import (
+    GRANULARITIES,
+    MAX_PERIOD_DAYS,
+    METRIC_NAME,
+    METRIC_OPS,
+    MetricConfig,
+    MetricPeriod,
+    check_metric_sources,
+    parse_period_days,
+)
 from interlink.config._model import (
     AUTH_TYPES,
     DEFAULT_DATABASE_URL,
@@ -86,6 +96,14 @@ from interlink.config._webhooks import (
 )
 
 __all__ = [
+    "GRANULARITIES",
+    "MAX_PERIOD_DAYS",
+    "METRIC_NAME",
+    "METRIC_OPS",
+    "MetricConfig",
+    "MetricPeriod",
+    "check_metric_sources",
+    "parse_period_days",
     "ACCOUNT_NAME",
     "ACCOUNT_PLACEHOLDER",
     "OAUTH_PRESETS",

@@ -19,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from ._metrics import MetricConfig, check_metric_sources
 from ._pipelines import PipelineConfig
 from ._resources import ResourceConfig, default_resource_type
 from ._service import JobsConfig, ServerConfig
@@ -319,6 +320,8 @@ class InterlinkConfig(_Model):
     server: ServerConfig = ServerConfig()
     webhooks: WebhookSources = Field(default_factory=dict)
     """Pushes interlink accepts, by source name: `POST /api/v1/webhooks/{source}`."""
+    metrics: dict[str, MetricConfig] = Field(default_factory=dict)
+    """Aggregates over a synced table or a live resource, by name: `interlink metrics`."""
 
     def resource(self, name: str) -> tuple[str, str, ResourceConfig]:
         """`(connection, resource, config)` for `connection.resource` (KeyError if unknown)."""
@@ -393,6 +396,11 @@ class InterlinkConfig(_Model):
                         f"webhooks.{source}.actions.{event}.run: no pipeline named "
                         f"{action.run!r} (pipelines: {known})"
                     )
+        check_metric_sources(
+            self.metrics,
+            resource_names=resource_names,
+            auth_types={name: c.auth.type for name, c in self.connections.items()},
+        )
         return self
 
     @field_validator("connections")

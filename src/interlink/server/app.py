@@ -37,6 +37,7 @@ from ._framing import FramingMiddleware
 from ._head import HeadMiddleware
 from ._health import router as health_router
 from ._jobs import router as jobs_router
+from ._metrics import router as metrics_router
 from ._middleware import BodyLimitMiddleware, RequestIdMiddleware, UnhandledErrorMiddleware
 from ._models import ErrorEnvelope
 from ._pipelines import router as pipelines_router
@@ -177,6 +178,7 @@ def create_app(
         webhook_deliveries_router,
         connections_router,
         connect_router,
+        metrics_router,
     )
     routes = RouteIndex(API_PREFIX, (*guarded, health_router))
     app = InterlinkApp(
