@@ -32,7 +32,9 @@ connections:
 
 @pytest.mark.parametrize("preset", sorted(OAUTH_PRESETS))
 def test_every_preset_fills_in_a_usable_connection(preset: str) -> None:
-    config = parse_config(_config(f"      preset: {preset}"), file="interlink.yaml")
+    config = parse_config(
+        _config(f"      preset: {preset}\n      scope: read"), file="interlink.yaml"
+    )
     auth = config.connections["crm"].auth
     assert auth.type == "oauth2"
     assert auth.token_url.startswith("https://") and auth.authorize_url
@@ -87,3 +89,8 @@ def test_googles_authorize_url_asks_for_offline_access(tmp_path: Path) -> None:
     assert query["code_challenge_method"] == "S256"
     assert query["redirect_uri"] == "https://integrations.example.com/connect/crm/callback"
     assert "s3cret" not in url
+
+
+def test_google_needs_a_scope() -> None:
+    with pytest.raises(ConfigError, match="connections.crm.auth: scope: Google refuses"):
+        parse_config(_config("      preset: google"), file="interlink.yaml")

@@ -263,9 +263,13 @@ def test_an_unreachable_endpoint_keeps_the_token(
         store.close()
 
 
-def test_an_unsupported_refresh_token_falls_back_to_the_access_token(
+def test_an_unsupported_refresh_token_falls_back_to_the_access_token_and_says_so(
     tmp_path: Path, provider: tuple[OAuthProvider, str]
 ) -> None:
+    """Only the access token could be revoked: the grant may live on at the provider, so
+    the token is kept and the failure said (review finding 10), unless forget_anyway."""
+    from interlink.errors import RevocationError
+
     sandbox, url = provider
     picky = FailingProvider(400, "unsupported_token_type")
     with SandboxServer(picky.app()) as other:
@@ -275,11 +279,17 @@ def test_an_unsupported_refresh_token_falls_back_to_the_access_token(
         store = Store.open(config.database)
         try:
             connect(store, "acct_1001", sandbox.grant(CLIENT, "acct_1001"))
-            done = asyncio.run(disconnect(config, store, "provider", "acct_1001"))
-            assert done.revoked == "access_token"
+            with pytest.raises(RevocationError, match="would not revoke the refresh token"):
+                asyncio.run(disconnect(config, store, "provider", "acct_1001"))
             hints = [form["token_type_hint"] for form in picky.forms]
             assert hints == ["refresh_token", "access_token"]
             assert all(form["client_secret"] == SECRET for form in picky.forms)  # post
+            assert load_token(store.engine, "provider", "acct_1001") is not None
+            done = asyncio.run(
+                disconnect(config, store, "provider", "acct_1001", forget_anyway=True)
+            )
+            assert done.forgotten and done.note and "refresh token" in done.note
+            assert load_token(store.engine, "provider", "acct_1001") is None
         finally:
             store.close()
 

@@ -11,6 +11,7 @@ flow ends there: both processes share the database.
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import time
 from typing import TYPE_CHECKING, Annotated
@@ -147,6 +148,12 @@ async def _catch(
             if not outcome.done() and exc.error not in ("invalid_state",):
                 outcome.set_result(str(exc))
             return HTMLResponse(_page("Not connected", str(exc)), exc.status)
+        except Exception as exc:  # a bug or a broken database: say so, stop waiting
+            logging.getLogger("interlink.oauth").exception("the callback failed")
+            failure = f"the callback failed ({type(exc).__name__}); see the log"
+            if not outcome.done():
+                outcome.set_result(failure)
+            return HTMLResponse(_page("Not connected", failure), 500)
         named = f" as account {connected.account!r}" if connected.account else ""
         if not outcome.done():
             outcome.set_result(None)

@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from typing import Annotated, Any, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
 from interlink.cli._options import ConfigOption, load_settings
+
+if TYPE_CHECKING:
+    from interlink.config import InterlinkConfig
 
 __all__ = ["register"]
 
@@ -27,15 +31,17 @@ async def _read(
     started = time.perf_counter()
     connection = config.connections.get(resource.partition(".")[0])
     store = None
-    if connection is not None and isinstance(connection.auth, OAuth2AuthConfig):
-        # Its tokens are in the vault: a refresh made by an earlier run is the one to use.
+    oauth2 = connection is not None and isinstance(connection.auth, OAuth2AuthConfig)
+    if oauth2 or _database_exists(config):
+        # Tokens come from the vault (a refresh made by an earlier run is the one to
+        # use), and a connection switched off is refused.
         from interlink.oauth import open_catalog
         from interlink.store import Store
 
         store = Store.open(config.database)
         opened = open_catalog(config, store)
     else:
-        opened = Catalog(config)
+        opened = Catalog(config)  # no database yet: nothing can be switched off
     try:
         return await _read_from(opened, resource, kept, warnings, output, started, limit, since)
     finally:
@@ -113,3 +119,14 @@ def read(
 def register(app: typer.Typer) -> None:
     """Add the `read` command to `app`."""
     app.command("read")(read)
+
+
+def _database_exists(config: InterlinkConfig) -> bool:
+    """Whether interlink's database may hold state (a PostgreSQL server, or an SQLite file
+    that is there): reading never creates one."""
+    if config.database.backend != "sqlite":
+        return True
+    from sqlalchemy.engine import make_url
+
+    path = make_url(config.database.url).database
+    return bool(path) and path != ":memory:" and Path(str(path)).exists()

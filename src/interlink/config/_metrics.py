@@ -211,7 +211,7 @@ class MetricConfig(_Model):
     @field_validator("account")
     @classmethod
     def _account(cls, value: str | None) -> str | None:
-        if value is None or ACCOUNT_NAME.match(value):
+        if value is None or ACCOUNT_NAME.fullmatch(value):
             return value
         raise ValueError(
             f"expected an account name (letters, digits and _ . @ + -, at most 200); got {value!r}"

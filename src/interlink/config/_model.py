@@ -189,6 +189,16 @@ class OAuth2AuthConfig(_Model):
             return {**preset, **value}
         return value
 
+    @model_validator(mode="after")
+    def _scope_for_google(self) -> OAuth2AuthConfig:
+        if self.preset == "google" and not self.scope:
+            raise ValueError(
+                "scope: Google refuses an authorization request without one; give the "
+                "scopes your pipelines read with (such as "
+                "https://www.googleapis.com/auth/analytics.readonly), space-separated"
+            )
+        return self
+
     @field_validator("authorize_url")
     @classmethod
     def _endpoint(cls, value: str | None) -> str | None:
@@ -202,7 +212,7 @@ class OAuth2AuthConfig(_Model):
         if value is None:
             return value
         found = re.match(
-            r"^(https?)://(\[[0-9A-Fa-f:.]+\]|[^/\s:@?#]+)(:\d{1,5})?(/[^\s#]*)?$", value
+            r"^(https?)://(\[[0-9A-Fa-f:.]+\]|[^/\s:@?#]+)(:\d{1,5})?(/[^\s#]*)?\Z", value
         )
         if found is None:
             raise ValueError(

@@ -48,7 +48,8 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 ACCOUNT_PLACEHOLDER = "{account}"
 """In an SQL destination's table name: the account a run acts for (`customers_{account}`)."""
 ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,199}$")
-"""What a connected account may be called: a provider's account id, an e-mail address."""
+"""What a connected account may be called: a provider's account id, an e-mail address.
+Check with `fullmatch` (`match` lets a trailing newline through `$`)."""
 # interlink's own tables (and its staging and scratch tables), Procrastinate's, Alembic's,
 # and the catalogs of SQLite and PostgreSQL: a pipeline writing there would alter them.
 _RESERVED_PREFIXES = ("interlink_", "procrastinate_", "sqlite_", "pg_")
@@ -156,7 +157,7 @@ class PipelineConfig(_Model):
     @field_validator("account")
     @classmethod
     def _account(cls, value: str | None) -> str | None:
-        if value is None or value == "*" or ACCOUNT_NAME.match(value):
+        if value is None or value == "*" or ACCOUNT_NAME.fullmatch(value):
             return value
         raise ValueError(
             "expected an account name (letters, digits and _ . @ + -, at most 200) or "

@@ -130,6 +130,7 @@ async def _revoke(
     )
     problem = "no token to revoke"
     status: int | None = None
+    refused_refresh = False
     async with httpx.AsyncClient(
         transport=transport, timeout=REVOCATION_TIMEOUT, follow_redirects=False
     ) as client:
@@ -146,6 +147,16 @@ async def _revoke(
             # RFC 7009 section 2.2 answers 200 (also for a token it does not know); any
             # 2xx is taken as done. A redirect is not followed: the credentials stay here.
             if 200 <= response.status_code < 300:
+                if refused_refresh:
+                    # Only the access token went: the grant may well live on at the
+                    # provider, and the refresh token is what would use it.
+                    raise RevocationError(
+                        connection,
+                        account,
+                        f"{redactor.url(url)} would not revoke the refresh token "
+                        "(unsupported_token_type); only the access token was revoked, and "
+                        "the grant may still be valid there",
+                    )
                 return kind
             status = response.status_code
             error, description = _oauth_error(response)
@@ -156,6 +167,7 @@ async def _revoke(
             # RFC 7009 section 2.2.1: this kind cannot be revoked here; try the next.
             if error != "unsupported_token_type":
                 break
+            refused_refresh = refused_refresh or kind == "refresh_token"
     raise RevocationError(connection, account, problem, status_code=status)
 
 
@@ -180,7 +192,7 @@ def _prepare(
     account: str,
     *,
     forget_anyway: bool,
-) -> tuple[OAuth2AuthConfig, dict[str, Any] | ConfigError]:
+) -> tuple[OAuth2AuthConfig, int, dict[str, Any] | ConfigError]:
     """Check the connection and account, and read the stored token set (only when there
     is somewhere to revoke it). A vault that cannot read it is an error, or with
     `forget_anyway` the reason the token is forgotten unrevoked."""
@@ -188,13 +200,14 @@ def _prepare(
     auth = _oauth2(config, connection, account)
     stored = _stored_token(store, connection, account)
     if auth.revocation_url is None:
-        return auth, {}
+        return auth, stored.version, {}
     try:
-        return auth, Vault.open(store.engine).decrypt_json(stored.ciphertext, where=stored.where)
+        data = Vault.open(store.engine).decrypt_json(stored.ciphertext, where=stored.where)
     except ConfigError as exc:
         if not forget_anyway:
             raise
-        return auth, exc
+        return auth, stored.version, exc
+    return auth, stored.version, data
 
 
 def _forgotten_anyway(problem: str) -> str:
@@ -204,13 +217,17 @@ def _forgotten_anyway(problem: str) -> str:
     )
 
 
-def _forget(store: Store, connection: str, account: str) -> None:
+def _forget(store: Store, connection: str, account: str, version: int) -> bool:
+    """Delete the token that was revoked; False (nothing changed) when the account was
+    connected again meanwhile: that newer grant is kept."""
     with store.transaction() as conn:
-        delete_token(conn, connection, account)
+        if not delete_token(conn, connection, account, expected_version=version):
+            return False
         if account:
             # The account's own switch-off goes with it; the connection's own (account
             # '') is the connection's, and stays.
             enable(conn, connection, account)
+    return True
 
 
 async def disconnect(
@@ -226,7 +243,7 @@ async def disconnect(
     forget its token. RevocationError when the provider did not confirm, unless
     `forget_anyway`; UnknownConnectionError / AccountNotConnectedError (ConfigErrors) for a
     connection or account that is not there."""
-    auth, data = await asyncio.to_thread(
+    auth, version, data = await asyncio.to_thread(
         _prepare, config, store, connection, account, forget_anyway=forget_anyway
     )
     notes: list[str] = []
@@ -257,7 +274,12 @@ async def disconnect(
                 if not forget_anyway:
                     raise
                 notes.append(_forgotten_anyway(exc.problem))
-    await asyncio.to_thread(_forget, store, connection, account)
+    if not await asyncio.to_thread(_forget, store, connection, account, version):
+        notes.append(
+            "the account was connected again while it was being disconnected: the new "
+            "token is kept (what was revoked was the earlier grant)"
+        )
+        return Disconnected(connection, account, revoked, forgotten=False, note="; ".join(notes))
     if not account and (auth.refresh_token is not None or auth.access_token is not None):
         notes.append(
             f"interlink.yaml still gives connection {connection!r} a token: remove it, or "

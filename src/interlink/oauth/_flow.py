@@ -301,17 +301,18 @@ class ConnectFlows:
                 "This answer's state is unknown: it was never issued here. Start connecting again.",
             )
         refusal: ConnectError | None = None
+        if flow.status != "started":
+            # Ended (or being redeemed): nothing about it changes, whoever sends it again.
+            raise ConnectError(
+                "invalid_state",
+                "This answer was used already (a state is good for one callback). Start "
+                "connecting again if the account is not connected.",
+            )
         if flow.connection != connection:
             refusal = ConnectError(
                 "invalid_state",
                 f"This answer belongs to another connection than {connection!r}; it is "
                 "refused, and that connect attempt is void. Start connecting again.",
-            )
-        elif flow.status != "started":
-            raise ConnectError(
-                "invalid_state",
-                "This answer was used already (a state is good for one callback). Start "
-                "connecting again if the account is not connected.",
             )
         elif session is None or not hmac.compare_digest(flow.session_hash or "", _hash(session)):
             refusal = ConnectError(
@@ -334,7 +335,7 @@ class ConnectFlows:
                     "This answer was used already (a state is good for one callback).",
                 )
             else:
-                finish_flow(conn, flow.id, "failed", error=str(refusal))
+                finish_flow(conn, flow.id, "failed", error=str(refusal), only_open=True)
         raise refusal
 
     async def _redeem(
@@ -366,7 +367,11 @@ class ConnectFlows:
             seed=seed_token(auth) if not account else None,
         )
         raw = {k: v for k, v in answer.items() if k not in _SECRET_FIELDS}
-        await asyncio.to_thread(source.save_now, token, raw=raw)
+        # Under the account's refresh lock: a refresh of the old grant under way in any
+        # process ends first (its save or its needs_reauth mark), then the new set wins;
+        # a refresh after this one reloads the new set first.
+        async with source.refreshing():
+            await asyncio.to_thread(source.save_now, token, raw=raw)
         await asyncio.to_thread(self._end, flow.id, "connected", account=account)
         log.info("connected connection %r account %r (flow %s)", flow.connection, account, flow.id)
         return Connected(flow.id, flow.connection, account, token.scope, token.expires_at)
@@ -391,6 +396,7 @@ class ConnectFlows:
             token_endpoint_auth_method=auth.auth_method if secret else "none",
             **options,
         )
+        client.register_compliance_hook("access_token_response", _whole_seconds)
         extra = {"code_verifier": verifier} if auth.pkce else {}
         try:
             async with client:
@@ -407,6 +413,14 @@ class ConnectFlows:
                 str(exc.error or "oauth_error"),
                 f"The token endpoint refused the code ({exc.error}{description[:300]}). "
                 "Start connecting again.",
+                status=502,
+            ) from None
+        except ValueError:
+            # A 200 that is not a JSON object (an HTML page, a form-encoded body).
+            raise ConnectError(
+                "invalid_token_response",
+                f"The token endpoint {_origin(token_url)} answered something other than a "
+                "JSON token response. Start connecting again.",
                 status=502,
             ) from None
         except httpx.HTTPError as exc:
@@ -433,7 +447,7 @@ def _flow_id() -> str:
 
 
 def _check_account(account: str) -> None:
-    if account and not ACCOUNT_NAME.match(account):
+    if account and not ACCOUNT_NAME.fullmatch(account):
         raise ConfigError(
             "account names are letters, digits and _ . @ + - (at most 200, starting with a "
             f"letter or digit); got {account!r}",
@@ -485,7 +499,7 @@ def _account_of(auth: OAuth2AuthConfig, flow: FlowRow, answer: Mapping[str, Any]
             status=502,
         )
     account = str(value)
-    if not ACCOUNT_NAME.match(account):
+    if not ACCOUNT_NAME.fullmatch(account):
         raise ConnectError(
             "missing_account",
             f"The token endpoint's {auth.account_key!r} is not usable as an account name "
@@ -496,14 +510,56 @@ def _account_of(auth: OAuth2AuthConfig, flow: FlowRow, answer: Mapping[str, Any]
 
 
 def _token(answer: Mapping[str, Any]) -> OAuthToken:
-    expires_at = answer.get("expires_at")
-    if expires_at is None and isinstance(answer.get("expires_in"), int | float):
-        expires_at = time.time() + float(answer["expires_in"])
+    token_type = str(answer.get("token_type") or "Bearer")
+    if token_type.lower() != "bearer":
+        # RFC 6749 section 7.1: a client must not use a token type it does not know.
+        raise ConnectError(
+            "unsupported_token_type",
+            f"The provider issued a token of token_type {token_type[:40]!r}; interlink "
+            "sends Bearer tokens only (RFC 6750).",
+            status=502,
+        )
+    expires_in = _seconds(answer.get("expires_in"))
     scope = answer.get("scope")
     return OAuthToken(
         access_token=str(answer["access_token"]),
         refresh_token=answer.get("refresh_token") or None,
-        expires_at=None if expires_at is None else float(expires_at),
-        token_type=str(answer.get("token_type") or "Bearer"),
+        expires_at=None if expires_in is None else time.time() + expires_in,
+        token_type="Bearer",
         scope=" ".join(scope) if isinstance(scope, list) else scope,
     )
+
+
+def _whole_seconds(response: httpx.Response) -> httpx.Response:
+    """authlib reads `expires_in` with int(): a provider's "3600" string or 3600.0 float
+    (some send them) would fail there. Given as whole seconds, or left out when it is not
+    a number at all."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response  # not JSON: authlib refuses it, and the flow says so
+    if not isinstance(body, dict) or "expires_in" not in body:
+        return response
+    seconds = _seconds(body["expires_in"])
+    if seconds is None:
+        body.pop("expires_in")
+    else:
+        body["expires_in"] = int(seconds)
+    return httpx.Response(
+        response.status_code,
+        headers={"content-type": "application/json"},
+        json=body,
+        request=response.request,
+    )
+
+
+def _seconds(value: Any) -> float | None:
+    """`expires_in` as the providers send it: a number, or a number in a string; None for
+    anything else (the token is then taken as lasting until a 401 says otherwise)."""
+    if isinstance(value, bool):
+        return None
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return None
+    return seconds if 0 < seconds < 10 * 365 * 86400 else None

@@ -121,7 +121,7 @@ def check_target(
         raise UnknownConnectionError(connection, list(config.connections))
     if not account:
         return
-    if not ACCOUNT_NAME.match(account):
+    if not ACCOUNT_NAME.fullmatch(account):
         raise AccountNotConnectedError(
             connection,
             account,

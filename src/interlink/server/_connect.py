@@ -20,6 +20,7 @@ import html
 import re
 import secrets
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Body, Depends, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -123,7 +124,7 @@ def make_link(
 ) -> dict[str, Any]:
     _connectable(ctx, connection)
     account = body.account if body is not None and body.account else ""
-    if account and not ACCOUNT_NAME.match(account):
+    if account and not ACCOUNT_NAME.fullmatch(account):
         raise invalid_field("account", "letters, digits and _ . @ + -, starting with one")
     key = api_key_of(request)
     flows = _flows(request)
@@ -186,7 +187,7 @@ async def authorize(request: Request, connection: str) -> Response:
         answer.set_cookie(
             SESSION_COOKIE,
             session,
-            path="/connect/",
+            path=_cookie_path(flows, connection, request),
             secure=_secure(flows, connection, request),
             httponly=True,
             # Lax: the provider's redirect back is a top-level GET from another site.
@@ -228,6 +229,17 @@ def _single(request: Request, name: str) -> str | None | Response:
     if len(values) > 1:
         return _page(400, "Cannot connect", f"The request names {name!r} more than once.")
     return values[0] if values else None
+
+
+def _cookie_path(flows: ConnectFlows, connection: str, request: Request) -> str:
+    """Where the browser sends the cookie back: the callback's `/connect/` (behind a
+    proxy that adds a path prefix, the prefix too: the redirect URI says it)."""
+    settings = flows.config.connections.get(connection)
+    redirect = getattr(getattr(settings, "auth", None), "redirect_uri", None) or ""
+    path = urlsplit(redirect).path
+    if f"/connect/{connection}/" in path:
+        return path[: path.index(f"/connect/{connection}/")] + "/connect/"
+    return request.scope.get("root_path", "") + "/connect/"
 
 
 def _secure(flows: ConnectFlows, connection: str, request: Request) -> bool:

@@ -56,6 +56,7 @@ from ._schema import (
     TOKEN_STATUSES,
     api_keys,
     connection_switches,
+    dashboard_sessions,
     deliveries,
     jobs,
     metadata,
@@ -65,6 +66,15 @@ from ._schema import (
     rejections,
     schedules,
     vault_canary,
+)
+from ._sessions import (
+    SESSION_IDLE,
+    SESSION_LIFETIME,
+    DashboardSession,
+    end_session,
+    find_session,
+    prune_sessions,
+    start_session,
 )
 from ._store import COUNTERS, LOCK_LEASE, PipelineState, Store, owner_may_be_alive
 from ._switches import Switch, disable, disabled, enable, list_switches
@@ -87,6 +97,14 @@ from ._tokens import (
 )
 
 __all__ = [
+    "SESSION_IDLE",
+    "SESSION_LIFETIME",
+    "DashboardSession",
+    "dashboard_sessions",
+    "end_session",
+    "find_session",
+    "prune_sessions",
+    "start_session",
     "FlowRow",
     "FlowStatus",
     "add_flow",

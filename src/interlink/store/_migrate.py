@@ -48,7 +48,7 @@ __all__ = [
 log = logging.getLogger("interlink.store")
 
 VERSION_TABLE = "interlink_alembic_version"
-REVISIONS = ("0001", "0002", "0003", "0004", "0005")
+REVISIONS = ("0001", "0002", "0003", "0004", "0005", "0006")
 """Every revision in `migrations/versions`, oldest first (a test checks the two agree)."""
 HEAD = f"{SCHEMA_VERSION:04d}"
 UNVERSIONED = "0001"

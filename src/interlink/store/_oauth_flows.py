@@ -157,12 +157,15 @@ def finish_flow(
     connected_account: str | None = None,
     error: str | None = None,
     now: float | None = None,
+    only_open: bool = False,
 ) -> None:
-    """Record how a flow ended; its verifier is dropped (it is of no use any more)."""
+    """Record how a flow ended; its verifier is dropped (it is of no use any more).
+    `only_open`: only a flow not yet claimed by a callback (ticket or started) changes."""
+    update = sa.update(oauth_flows).where(oauth_flows.c.id == flow_id)
+    if only_open:
+        update = update.where(oauth_flows.c.status.in_(["ticket", "started"]))
     conn.execute(
-        sa.update(oauth_flows)
-        .where(oauth_flows.c.id == flow_id)
-        .values(
+        update.values(
             status=status,
             connected_account=connected_account,
             error=None if error is None else error[:2000],

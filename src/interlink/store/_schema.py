@@ -1,6 +1,7 @@
 """interlink's own tables: runs, pipeline state, locks, record errors, schema changes,
 bindings and conflicts; the service's tables: jobs, API keys, rate-limit buckets and
-schedules; the webhook inbox; and the vault's: OAuth tokens (encrypted) and its canary.
+schedules; the webhook inbox; the vault's: OAuth tokens (encrypted) and its canary; and
+the dashboard's signed-in sessions.
 
 Synced data lives in tables named by the pipelines; interlink's bookkeeping sits beside
 it under the `interlink_` prefix, in the same database, so a batch of records and the
@@ -40,10 +41,11 @@ __all__ = [
     "vault_canary",
     "oauth_flows",
     "connection_switches",
+    "dashboard_sessions",
 ]
 
-SCHEMA_VERSION = 5
-"""The number of the newest migration: revision "0004" in store/migrations/versions."""
+SCHEMA_VERSION = 6
+"""The number of the newest migration: revision "0006" in store/migrations/versions."""
 
 metadata = sa.MetaData()
 
@@ -386,4 +388,21 @@ connection_switches = sa.Table(
     sa.Column("reason", sa.Text),
     sa.Column("disabled_by", sa.String(200)),
     sa.Column("disabled_at", sa.Float, nullable=False),
+)
+
+# -- the dashboard's sessions (revision 0006) ------------------------------------------------
+
+dashboard_sessions = sa.Table(
+    "interlink_dashboard_sessions",
+    metadata,
+    # A browser signed in to the dashboard with an API key: only the SHA-256 of the
+    # session's random token (the cookie's value) is kept, never the token or the key.
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    # The API key it signed in with: checked on every request, so revoking the key ends
+    # its sessions at once.
+    sa.Column("key_id", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    # The last request seen (written at most once a minute): the idle expiry counts from it.
+    sa.Column("seen_at", sa.Float, nullable=False),
+    sa.Index("ix_interlink_dashboard_sessions_key", "key_id"),
 )

@@ -297,9 +297,15 @@ def mark_needs_reauth(
     return conn.execute(update).rowcount == 1
 
 
-def delete_token(conn: sa.Connection, connection: str, account: str) -> bool:
-    """Forget a token; False when there was none."""
-    return conn.execute(sa.delete(oauth_tokens).where(_where(connection, account))).rowcount == 1
+def delete_token(
+    conn: sa.Connection, connection: str, account: str, *, expected_version: int | None = None
+) -> bool:
+    """Forget a token; False when there was none (or, with `expected_version`, when the
+    stored one is no longer that version: it was saved again since it was read)."""
+    delete = sa.delete(oauth_tokens).where(_where(connection, account))
+    if expected_version is not None:
+        delete = delete.where(oauth_tokens.c.version == expected_version)
+    return conn.execute(delete).rowcount == 1
 
 
 # -- the canary ---------------------------------------------------------------------------

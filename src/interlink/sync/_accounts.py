@@ -108,7 +108,7 @@ def acting_account(
     key = f"pipelines.{name}.account"
     if not chosen:
         return ""
-    if chosen != ALL_ACCOUNTS and not ACCOUNT_NAME.match(chosen):
+    if chosen != ALL_ACCOUNTS and not ACCOUNT_NAME.fullmatch(chosen):
         raise ConfigError(
             "expected an account name (letters, digits and _ . @ + -, at most 200) or '*' "
             f"for every connected account; got {chosen!r}",
@@ -199,6 +199,27 @@ def require_connected(store: Store, name: str, connection: str, account: str) ->
     )
 
 
+def refuse_shared_table(store: Store, name: str, pipeline: PipelineConfig, account: str) -> None:
+    """ConfigError when another connected account of the source's connection would write
+    the same table as `account` (`Shop.One` and `shop_one` both make `..._shop_one`):
+    checked before every run for an account, not only for `account: "*"`, so that one
+    account's run never replaces or deletes another's rows."""
+    table = pipeline.destination.sql
+    if table is None or ACCOUNT_PLACEHOLDER not in table:
+        return
+    dialect = store.engine.dialect.name
+    mine = account_table(name, table, account, dialect=dialect)
+    for other in connected_accounts(store, source_connection(pipeline)):
+        if other != account and account_table(name, table, other, dialect=dialect) == mine:
+            raise ConfigError(
+                f"accounts {other!r} and {account!r} would both write the table {mine!r} "
+                "(an account's name in a table is lower-cased, and characters other than "
+                "letters, digits and '_' become '_'); disconnect one of them or give the "
+                "pipeline a table of its own; nothing was run",
+                key=f"pipelines.{name}.destination",
+            )
+
+
 @asynccontextmanager
 async def account_catalog(
     store: Store,
@@ -225,6 +246,7 @@ async def account_catalog(
             )
         connection = source_connection(pipeline)
         await asyncio.to_thread(require_connected, store, name, connection, account)
+        await asyncio.to_thread(refuse_shared_table, store, name, pipeline, account)
         async with catalogs({connection: account}) as opened:
             yield opened
         return
