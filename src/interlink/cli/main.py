@@ -22,6 +22,7 @@ from interlink.cli import (
     _db,
     _demo,
     _init,
+    _inspect,
     _jobs,
     _metrics,
     _read,
@@ -118,6 +119,7 @@ def _root(
 
 _check.register(app)
 _init.register(app)
+_inspect.register(app)
 _demo.register(app)
 _read.register(app)
 _run.register(app)

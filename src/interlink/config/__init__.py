@@ -68,6 +68,7 @@ from interlink.config._resources import (
     RestResourceConfig,
     SinglePaginateConfig,
     SoapResourceConfig,
+    StopWhenConfig,
 )
 from interlink.config._service import (
     DEFAULT_RATE_LIMITS,
@@ -150,6 +151,7 @@ __all__ = [
     "RetryConfig",
     "SinglePaginateConfig",
     "SoapResourceConfig",
+    "StopWhenConfig",
     "TimeoutConfig",
     "TimestampsConfig",
     "expand_env",

@@ -41,6 +41,7 @@ __all__ = [
     "RestResourceConfig",
     "SinglePaginateConfig",
     "SoapResourceConfig",
+    "StopWhenConfig",
     "default_resource_type",
 ]
 
@@ -101,12 +102,27 @@ class PagePaginateConfig(_Model):
 MaxEmptyPages = Annotated[int, Field(ge=1, le=1_000_000)]
 
 
+class StopWhenConfig(_Model):
+    """The page whose body has `equals` at `path` is the last: `{path: has_more, equals: false}`."""
+
+    path: Selector
+    equals: str | int | float | bool | None = False
+
+
 class CursorPaginateConfig(_Model):
-    """The next page's cursor at `cursor_path` in the body, sent back as `cursor_param`."""
+    """The next page's cursor at `cursor_path` in the body, sent back as `cursor_param`.
+
+    With `cursor_field`, the cursor is that field of the page's last record instead (Stripe:
+    `{cursor_field: id, cursor_param: starting_after, stop_when: {path: has_more}}`).
+    """
 
     type: Literal["cursor"]
     cursor_path: Selector = "next_cursor"
     cursor_param: str = "cursor"
+    cursor_field: Selector | None = None
+    """Take the cursor from the last record's field (an id) rather than from the body."""
+    stop_when: StopWhenConfig | None = None
+    """End the read on the page whose body says so (`has_more: false`), cursor or not."""
     page_size: PageSize | None = None
     size_param: str = "limit"
     max_empty_pages: MaxEmptyPages = 1000

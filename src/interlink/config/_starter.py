@@ -9,8 +9,10 @@ from __future__ import annotations
 __all__ = ["STARTER_CONFIG"]
 
 STARTER_CONFIG = """\
-# interlink.yaml: the systems interlink talks to and how.
-# Validate it with `interlink check`.
+# interlink.yaml: the systems interlink talks to, what to read there, and where it goes.
+# Validate it with `interlink check`; look at records with `interlink read shop.customers
+# --limit 5`; copy them into SQLite with `interlink run customers`.
+# `interlink init --from URL --force` writes this file from a list URL of your API instead.
 #
 # Any string value may use environment variables: ${VAR} (an error when VAR is not set)
 # or ${VAR:-default}. Keep secrets out of this file; put them in the environment.
@@ -91,4 +93,29 @@ connections:
 
     # max_connections: 32
     # transport: aiohttp         # or httpx
+resources:
+  # What to read on each connection: here the `customers` of `shop` (shop.customers).
+  shop:
+    customers:
+      path: /customers                # joined to the connection's base_url
+      records: data                   # where the records are in the body (a dotted path)
+      primary_key: id
+      # How the API pages (docs/connectors.md has every style and its options):
+      paginate: {type: offset, page_size: 100, total_path: total}
+      # paginate: {type: page, page_param: page, size_param: per_page}
+      # paginate: {type: cursor, cursor_path: next_cursor, cursor_param: cursor}
+      # paginate: {type: cursor, cursor_field: id, cursor_param: starting_after,
+      #            stop_when: {path: has_more, equals: false}}      # Stripe
+      # paginate: {type: next_url, next_path: links.next}
+      # paginate: {type: link_header}                               # GitHub, Shopify
+      # Read only what changed since the last run: the API filters on `param`.
+      incremental: {field: updated_at, param: updated_since}
+
+pipelines:
+  # `interlink run customers` copies shop.customers into the SQLite table `customers`.
+  customers:
+    source: shop.customers
+    destination: {sql: customers}
+    write: merge                      # upsert by primary key; or append, replace
+    # schedule: "*/15 * * * *"        # run by `interlink worker` or `interlink serve`
 """

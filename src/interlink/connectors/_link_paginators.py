@@ -5,6 +5,7 @@ a cursor or link seen twice, or too many empty pages in a row, stops a loop."""
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -62,11 +63,34 @@ class _EmptyRun:
             )
 
 
+class _StopWhen:
+    """`{path: has_more, equals: false}`: the page whose body has that value is the last."""
+
+    def __init__(self, spec: Mapping[str, Any] | None) -> None:
+        self.path = str(spec["path"]) if spec else None
+        self.equals = spec.get("equals", False) if spec else None
+        self._select = compile_selector(self.path) if self.path else None
+
+    def __bool__(self) -> bool:
+        return self._select is not None
+
+    def says_last(self, body: Any) -> bool:
+        if self._select is None:
+            return False
+        value = self._select(body)
+        return value is not MISSING and value == self.equals and type(value) is type(self.equals)
+
+
 class CursorPaginator(BasePaginator):
     """The next page's cursor comes in the body and goes back as a parameter.
 
     The cursor alone decides whether there is a next page: a filtered scan may send empty
     pages that still carry one. A cursor sent twice stops the read (PaginationError).
+
+    With `cursor_field`, the cursor is that field of the page's last record (Stripe's
+    `starting_after=<last id>`), and an empty page ends the read. With `stop_when`
+    (`{"path": "has_more", "equals": False}`), a page whose body says so is the last,
+    whatever cursor it carries.
     """
 
     def __init__(
@@ -74,6 +98,8 @@ class CursorPaginator(BasePaginator):
         cursor_path: str = "next_cursor",
         *,
         cursor_param: str = "cursor",
+        cursor_field: str | None = None,
+        stop_when: Mapping[str, Any] | None = None,
         page_size: int | None = None,
         size_param: str = "limit",
         max_empty_pages: int = MAX_EMPTY_PAGES,
@@ -85,6 +111,8 @@ class CursorPaginator(BasePaginator):
         self.cursor: str | None = None
         self._cursor = compile_selector(cursor_path)
         self._cursor_path = cursor_path
+        self._field = compile_selector(cursor_field) if cursor_field else None
+        self._stop = _StopWhen(stop_when)
         self._seen: set[str] = set()
         self._empty = _EmptyRun(max_empty_pages)
         self._body_total = _BodyTotal(total_path)
@@ -93,9 +121,18 @@ class CursorPaginator(BasePaginator):
         if self.page_size:
             spec.params[self.size_param] = self.page_size
 
+    def _next_cursor(self, fetched: Fetched, records: list[Record]) -> Any:
+        if self._field is None:
+            return self._cursor(fetched.body)
+        return self._field(records[-1]) if records else None
+
     def update_state(self, fetched: Fetched, records: list[Record]) -> None:
         self._body_total.update(fetched)
-        value = self._cursor(fetched.body)
+        if self._stop.says_last(fetched.body):
+            self.cursor = None
+            self.has_next_page = False
+            return
+        value = self._next_cursor(fetched, records)
         cursor = None if value in (None, "", MISSING) else str(value)
         if cursor is not None and cursor in self._seen:
             raise PaginationError(f"the API sent cursor {cursor!r} twice; stopping a loop")
@@ -109,6 +146,8 @@ class CursorPaginator(BasePaginator):
         spec.params[self.cursor_param] = self.cursor
 
     def peek(self, fetched: Fetched, spec: RequestSpec) -> RequestSpec | None:
+        if self._field is not None or self._stop:
+            return None  # the last record, or a stop flag, is known only once parsed
         cursor = peek_string(fetched.content, self._cursor_path)
         if not isinstance(cursor, str) or not cursor or cursor in self._seen:
             return None
