@@ -19,6 +19,8 @@ PACKAGES = [
     "interlink.webhooks",
     "interlink.connectors",
     "interlink.oauth",
+    "interlink.metrics",
+    "interlink.server.dashboard",
 ]
 
 

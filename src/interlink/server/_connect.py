@@ -239,7 +239,7 @@ def _cookie_path(flows: ConnectFlows, connection: str, request: Request) -> str:
     path = urlsplit(redirect).path
     if f"/connect/{connection}/" in path:
         return path[: path.index(f"/connect/{connection}/")] + "/connect/"
-    return request.scope.get("root_path", "") + "/connect/"
+    return f"{request.scope.get('root_path', '')}/connect/"
 
 
 def _secure(flows: ConnectFlows, connection: str, request: Request) -> bool:

@@ -28,7 +28,7 @@ from ._models import (
     Page,
 )
 
-__all__ = ["clamp_limit", "router"]
+__all__ = ["check_account", "clamp_limit", "router"]
 
 router = APIRouter(tags=["jobs"], dependencies=[Depends(known_query_only)])
 
@@ -54,7 +54,7 @@ def _spec(ctx: Context, body: JobCreate) -> JobSpec:
         return JobSpec(body.kind, {}, priority=body.priority)
     if body.pipeline is None:
         raise invalid_field("pipeline", "required for kind pipeline.run")
-    _check_account(ctx, body.pipeline, ctx.config.pipelines[body.pipeline], body.account)
+    check_account(ctx, body.pipeline, ctx.config.pipelines[body.pipeline], body.account)
     return pipeline_job(
         body.pipeline,
         account=body.account,
@@ -69,7 +69,7 @@ def _account_conflict(exc: ConfigError) -> ApiProblem:
     return ApiProblem(409, exc.message, details=[{"field": "account", "issue": exc.message}])
 
 
-def _check_account(ctx: Context, name: str, pipeline: PipelineConfig, account: str | None) -> None:
+def check_account(ctx: Context, name: str, pipeline: PipelineConfig, account: str | None) -> None:
     """Refuse a run that cannot go, with 409: CONFLICT for an account the pipeline cannot
     act for (its source has no connected accounts, `*` for a table without `{account}`)
     or that is not connected, CONNECTION_DISABLED for a connection or account switched

@@ -9,9 +9,14 @@ Content-Security-Policy: default-src 'none'; frame-ancestors 'none'
 ```
 
 The CSP above is for everything that is not HTML: a JSON answer opened in a browser can
-load, run and frame nothing. The one HTML page, the Swagger UI at `/api/v1/docs`, gets a
-policy that allows exactly what that page loads (its script and styles from the CDN
-FastAPI points at, the OpenAPI document from this server) and still no framing.
+load, run and frame nothing. The Swagger UI at `/api/v1/docs` gets a policy that allows
+exactly what that page loads (its script and styles from the CDN FastAPI points at, the
+OpenAPI document from this server) and still no framing.
+
+An answer that sets `Content-Security-Policy`, `Cache-Control` or `Referrer-Policy`
+itself keeps it (`OWN_HEADERS`): the dashboard's pages carry their own strict policy and
+a `same-origin` referrer policy (its forms' `Origin` is checked), and its static files a
+long cache. `nosniff` and `X-Frame-Options: DENY` are on every answer, whatever it says.
 """
 
 from __future__ import annotations
@@ -19,7 +24,13 @@ from __future__ import annotations
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["DOCS_CSP", "SECURITY_HEADERS", "STRICT_CSP", "SecurityHeadersMiddleware"]
+__all__ = [
+    "DOCS_CSP",
+    "OWN_HEADERS",
+    "SECURITY_HEADERS",
+    "STRICT_CSP",
+    "SecurityHeadersMiddleware",
+]
 
 STRICT_CSP = "default-src 'none'; frame-ancestors 'none'"
 """The Content-Security-Policy of every answer that is not an HTML page."""
@@ -42,6 +53,9 @@ SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
 )
 """Set on every answer (the CSP comes on top, by content type)."""
 
+OWN_HEADERS = frozenset({"cache-control", "content-security-policy", "referrer-policy"})
+"""Headers an answer may set itself; the middleware adds them only where they are missing."""
+
 
 def content_security_policy(content_type: str | None) -> str:
     html = content_type is not None and content_type.lower().startswith("text/html")
@@ -49,7 +63,8 @@ def content_security_policy(content_type: str | None) -> str:
 
 
 class SecurityHeadersMiddleware:
-    """Add `SECURITY_HEADERS` and the CSP to every answer, errors included."""
+    """Add `SECURITY_HEADERS` and the CSP to every answer, errors included (keeping any of
+    `OWN_HEADERS` the answer set itself)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -63,10 +78,12 @@ class SecurityHeadersMiddleware:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 for name, value in SECURITY_HEADERS:
-                    headers[name] = value
-                headers["Content-Security-Policy"] = content_security_policy(
-                    headers.get("content-type")
-                )
+                    if name.lower() not in OWN_HEADERS or name not in headers:
+                        headers[name] = value
+                if "content-security-policy" not in headers:
+                    headers["Content-Security-Policy"] = content_security_policy(
+                        headers.get("content-type")
+                    )
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -48,6 +48,7 @@ from ._runs import router as runs_router
 from ._security import SecurityHeadersMiddleware
 from ._webhook_deliveries import router as webhook_deliveries_router
 from ._webhooks import WebhookReceiver
+from .dashboard import mount_dashboard
 
 __all__ = ["OPENAPI_URL", "PUBLIC_PATHS", "create_app"]
 
@@ -215,6 +216,7 @@ def create_app(
         app.include_router(router, prefix=API_PREFIX, responses=_COMMON_ERRORS)
     app.include_router(health_router, prefix=API_PREFIX, responses=_PUBLIC_ERRORS)
     app.include_router(connect_pages)
+    mount_dashboard(app)
     install_error_handlers(app, routes)
     _document(app, config)
     return app
