@@ -21,17 +21,20 @@ Targets, in one run:
                 same verify, then one INSERT into SQLite (WAL, NORMAL) committed per
                 request; 202 new, 200 duplicate. A reference, and a stand-in for the route.
   bare-httptools  (only when named) the bare endpoint on uvicorn's httptools parser, where
-                the httptools package is installed: what HTTP parsing costs of the ceiling
+                the httptools package is installed, whatever --http says
 
-Every server runs uvicorn as `interlink serve` does: HTTP/1.1 through h11, asyncio's loop,
-no WebSockets, no proxy headers, TCP_NODELAY, access log off (`--log-level warning`); the
-bare endpoint and the hand-built receiver use uvicorn's own h11 protocol class. The worker
-is off: what is measured is acceptance (verified, stored and enqueued before the answer).
-A delivery counts when it is answered 202 (200 by the bare endpoint). After each run the
-stored deliveries are counted: every 202 must be there ("lost" 0, or the run exits 1). wrk
-stops with up to one request per connection unanswered, which the server may have stored
-("in flight"), so its count is exact to within `--connections`; the asyncio generator waits
-for every answer, so its count is exact.
+Every server runs uvicorn as `interlink serve` does: asyncio's loop, no WebSockets, no
+proxy headers, TCP_NODELAY, access log off (`--log-level warning`), HTTP/1.1 on the parser
+`--http` names: `auto` (the default) is what `interlink serve` picks, httptools when it is
+installed; `h11,httptools` runs every target on each (`interlink serve --http ...`; the bare
+endpoint and the hand-built receiver on uvicorn's own protocol class for that parser), and
+"x bare" is then against the bare endpoint on the same parser. The worker is off: what is
+measured is acceptance (verified, stored and enqueued before the answer). A delivery
+counts when it is answered 202 (200 by the bare endpoint). After each run the stored
+deliveries are counted: every 202 must be there ("lost" 0, or the run exits 1). wrk stops
+with up to one request per connection unanswered, which the server may have stored ("in
+flight"), so its count is exact to within `--connections`; the asyncio generator waits for
+every answer, so its count is exact.
 
 The load generator is wrk (C, `apt-get install wrk`) with a generated Lua script when wrk
 is on PATH, otherwise a lean asyncio generator in its own process (raw sockets, pre-signed
@@ -42,7 +45,8 @@ accepted deliveries/s on SQLite, >= 4,000/s on PostgreSQL, p99 < 25 ms at 16 con
 
     .venv/bin/python benchmarks/webhooks.py [--seconds 10] [--connections 16] [--rounds 1]
         [--targets bare,sqlite,postgresql[,hand-built,bare-httptools]] [--postgres URL]
-        [--durability normal[,full]] [--generator auto|wrk|python] [--quick] [--json]
+        [--durability normal[,full]] [--http auto|h11|httptools|h11,httptools]
+        [--generator auto|wrk|python] [--quick] [--json]
 """
 
 from __future__ import annotations
@@ -186,7 +190,7 @@ def _child_hand_built(spec: dict[str, Any]) -> None:
             return
         await _answer(send, 202, b'{"status":"success","data":{"duplicate":false}}')
 
-    _run_uvicorn(app, spec["port"])
+    _run_uvicorn(app, spec["port"], spec.get("http", "h11"))
 
 
 def _hand_built_db(path: str) -> sqlite3.Connection:
@@ -526,6 +530,8 @@ class Target:
     name = ""
     kind = ""
     ok_status = 202
+    http = "h11"
+    """The HTTP/1.1 parser the server runs on."""
 
     def command(self, port: int) -> list[str]:
         raise NotImplementedError
@@ -546,11 +552,16 @@ class Bare(Target):
     kind = "bare"
     ok_status = 200
 
-    def __init__(self, http: str = "h11") -> None:
+    def __init__(self, http: str = "h11", *, label: str = "") -> None:
         self.http = http
-        self.name = "bare endpoint" if http == "h11" else f"bare endpoint {http}"
-        if http != "h11":
-            self.kind = f"bare-{http}"
+        self.name = f"bare endpoint{label}"
+
+    @classmethod
+    def httptools(cls) -> Bare:
+        """The `bare-httptools` target: uvicorn's httptools parser whatever --http says."""
+        bare = cls("httptools", label=" httptools")
+        bare.kind = "bare-httptools"
+        return bare
 
     def command(self, port: int) -> list[str]:
         return _child_command("bare", {"port": port, "http": self.http})
@@ -560,14 +571,16 @@ class HandBuilt(Target):
     name = "hand-built sqlite"
     kind = "hand-built"
 
-    def __init__(self, drop_every: int = 0) -> None:
+    def __init__(self, drop_every: int = 0, http: str = "h11", *, label: str = "") -> None:
         self.drop_every = drop_every
+        self.http = http
+        self.name = f"hand-built sqlite{label}"
 
     def setup(self, folder: Path) -> None:
         self.db = folder / f"hand-built-{time.monotonic_ns()}.db"
 
     def command(self, port: int) -> list[str]:
-        spec = {"port": port, "db": str(self.db), "drop_every": self.drop_every}
+        spec = {"port": port, "db": str(self.db), "drop_every": self.drop_every, "http": self.http}
         return _child_command("hand-built", spec)
 
     def stored(self) -> int:
@@ -594,6 +607,8 @@ class _Interlink(Target):
             "--no-worker",
             "--log-level",
             "warning",
+            "--http",
+            self.http,
         ]
 
     def write_config(self, folder: Path, extra: str = "") -> None:
@@ -608,9 +623,10 @@ class _Interlink(Target):
 class InterlinkSqlite(_Interlink):
     kind = "sqlite"
 
-    def __init__(self, durability: str) -> None:
+    def __init__(self, durability: str, http: str = "h11", *, label: str = "") -> None:
         self.durability = durability
-        self.name = f"interlink sqlite {durability}"
+        self.http = http
+        self.name = f"interlink sqlite {durability}{label}"
 
     def setup(self, folder: Path) -> None:
         self.path = folder / f"interlink-{time.monotonic_ns()}.db"
@@ -626,8 +642,10 @@ class InterlinkPostgres(_Interlink):
     name = "interlink postgresql"
     kind = "postgresql"
 
-    def __init__(self, admin_url: str) -> None:
+    def __init__(self, admin_url: str, http: str = "h11", *, label: str = "") -> None:
         self.admin_url = admin_url
+        self.http = http
+        self.name = f"interlink postgresql{label}"
         self.name_in_server = f"interlink_bench_webhooks_{os.getpid()}"
 
     def _admin(self, statement: str) -> None:
@@ -885,11 +903,18 @@ def _median_round(rounds: list[Round]) -> Round:
 
 
 def summarize(results: list[tuple[Target, list[Round]]], facts: dict[str, Any]) -> dict[str, Any]:
-    bare = next((_median_round(r) for t, r in results if t.kind == "bare"), None)
+    bares = {t.http: _median_round(r) for t, r in reversed(results) if t.kind == "bare"}
+    first_bare = next((_median_round(r) for t, r in results if t.kind == "bare"), None)
     rows = []
     for target, rounds in results:
         chosen = _median_round(rounds)
-        row: dict[str, Any] = {"target": target.name, "kind": target.kind, **asdict(chosen)}
+        bare = bares.get(target.http, first_bare)
+        row: dict[str, Any] = {
+            "target": target.name,
+            "kind": target.kind,
+            "http": target.http,
+            **asdict(chosen),
+        }
         row["rates"] = [r.rate for r in rounds]
         row["x_bare"] = chosen.rate / bare.rate if bare and bare.rate and chosen.rate else None
         goal = TARGET_RATE.get(target.kind)
@@ -913,9 +938,10 @@ def _n(value: float | None, spec: str, width: int = 0) -> str:
 
 def print_table(summary: dict[str, Any]) -> None:
     postgres = summary.get("postgresql")
+    parsers = ", ".join(summary["http"])
     print(
         f"# webhooks: {summary['machine']}, Python {summary['python']}; uvicorn "
-        f"{summary['uvicorn']} (h11, asyncio loop)"
+        f"{summary['uvicorn']} ({parsers}; asyncio loop)"
     )
     print(
         f"# SQLite {summary['sqlite']}"
@@ -930,8 +956,9 @@ def print_table(summary: dict[str, Any]) -> None:
         f"# 1 KiB JSON bodies, Standard Webhooks HMAC, {summary['pool']:,} distinct "
         "deliveries a round"
     )
+    width = max([23, *(len(row["target"]) for row in summary["results"])])
     header = (
-        f"{'target':<23} {'deliv/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'x bare':>7} "
+        f"{'target':<{width}} {'deliv/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'x bare':>7} "
         f"{'x target':>9} {'start s':>8}"
     )
     print(header)
@@ -943,13 +970,13 @@ def print_table(summary: dict[str, Any]) -> None:
         else:
             goal = f"{row['x_target'] or 0:.2f}x {'ok' if row['met'] else 'NO'}"
         print(
-            f"{row['target']:<23} {row['rate']:>8,.0f} {row['p50_ms']:>7.2f} "
+            f"{row['target']:<{width}} {row['rate']:>8,.0f} {row['p50_ms']:>7.2f} "
             f"{row['p99_ms']:>7.2f} {x_bare:>7} {goal:>9} "
             f"{row['startup_s']:>8.2f}"
         )
     print()
     header = (
-        f"{'whole process':<23} {'srv %':>5} {'gen %':>5} {'MiB':>6} {'answered':>8} "
+        f"{'whole process':<{width}} {'srv %':>5} {'gen %':>5} {'MiB':>6} {'answered':>8} "
         f"{'other':>5} {'stored':>8} {'flight':>6} {'lost':>4}"
     )
     print(header)
@@ -957,7 +984,8 @@ def print_table(summary: dict[str, Any]) -> None:
     for row in summary["results"]:
         others = row["requests"] - row["accepted"]
         print(
-            f"{row['target']:<23} {row['server_cpu_pct']:>5.0f} {row['generator_cpu_pct']:>5.0f} "
+            f"{row['target']:<{width}} {row['server_cpu_pct']:>5.0f} "
+            f"{row['generator_cpu_pct']:>5.0f} "
             f"{row['peak_mib']:>6.1f} {row['accepted']:>8,} {others:>5,} "
             f"{_n(row['stored'], ',', 8)} {_n(row['in_flight'], ',', 6)} "
             f"{_n(row['lost'], ',', 4)}"
@@ -990,26 +1018,47 @@ def _targets(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[
     if unknown:
         parser.error(f"unknown targets {unknown}; known: {', '.join(known)}")
     targets: list[Target] = []
+    parsers = args.parsers
     for name in names:
-        if name == "bare":
-            targets.append(Bare())
-        elif name == "bare-httptools":
-            if importlib.util.find_spec("httptools") is not None:
-                targets.append(Bare("httptools"))
+        if name == "bare-httptools":
+            if args.httptools:
+                targets.append(Bare.httptools())
             elif not args.json:
                 print("bare-httptools skipped: the httptools package is not installed")
-        elif name == "hand-built":
-            targets.append(HandBuilt(args.fault_drop_every))
-        elif name == "sqlite":
-            for durability in args.durability.split(","):
-                if durability not in ("normal", "full"):
-                    parser.error(f"--durability takes normal and/or full; got {durability!r}")
-                targets.append(InterlinkSqlite(durability))
-        elif args.postgres:
-            targets.append(InterlinkPostgres(args.postgres))
-        elif not args.json:
-            print("postgresql skipped: give --postgres URL or INTERLINK_TEST_POSTGRES_URL")
+            continue
+        if name == "postgresql" and not args.postgres:
+            if not args.json:
+                print("postgresql skipped: give --postgres URL or INTERLINK_TEST_POSTGRES_URL")
+            continue
+        for http in parsers:
+            label = f" {http}" if len(parsers) > 1 else ""
+            if name == "bare":
+                targets.append(Bare(http, label=label))
+            elif name == "hand-built":
+                targets.append(HandBuilt(args.fault_drop_every, http, label=label))
+            elif name == "sqlite":
+                for durability in args.durability.split(","):
+                    if durability not in ("normal", "full"):
+                        parser.error(f"--durability takes normal and/or full; got {durability!r}")
+                    targets.append(InterlinkSqlite(durability, http, label=label))
+            else:
+                targets.append(InterlinkPostgres(args.postgres, http, label=label))
     return targets
+
+
+def _parsers(value: str, httptools: bool, parser: argparse.ArgumentParser) -> list[str]:
+    """The parsers --http names, in order; `auto` is what `interlink serve` picks."""
+    chosen: list[str] = []
+    for name in (n.strip() for n in value.split(",") if n.strip()):
+        if name == "auto":
+            name = "httptools" if httptools else "h11"
+        if name not in ("h11", "httptools"):
+            parser.error(f"--http takes auto, h11 and/or httptools; got {name!r}")
+        if name == "httptools" and not httptools:
+            parser.error("--http httptools: the httptools package is not installed")
+        if name not in chosen:
+            chosen.append(name)
+    return chosen or ["httptools" if httptools else "h11"]
 
 
 def main() -> None:
@@ -1020,6 +1069,9 @@ def main() -> None:
     parser.add_argument("--targets", default="bare,sqlite,postgresql")
     parser.add_argument("--postgres", default=os.environ.get("INTERLINK_TEST_POSTGRES_URL"))
     parser.add_argument("--durability", default="normal", help="sqlite rows: normal,full")
+    parser.add_argument(
+        "--http", default="auto", help="the HTTP/1.1 parsers: auto, h11, httptools, h11,httptools"
+    )
     parser.add_argument("--generator", default="auto", choices=["auto", "wrk", "python"])
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument(
@@ -1046,6 +1098,8 @@ def main() -> None:
         parser.error("--generator wrk: wrk is not on PATH (apt-get install wrk)")
     if args.generator == "auto":
         args.generator = "wrk" if args.wrk else "python"
+    args.httptools = importlib.util.find_spec("httptools") is not None
+    args.parsers = _parsers(args.http, args.httptools, parser)
     targets = _targets(args, parser)
 
     import uvicorn
@@ -1064,6 +1118,7 @@ def main() -> None:
             "machine": f"{platform.machine()}, {os.cpu_count()} cores",
             "python": platform.python_version(),
             "uvicorn": uvicorn.__version__,
+            "http": args.parsers,
             "sqlite": sqlite3.sqlite_version,
             "postgresql": postgres.version() if postgres else None,
             "generator": generator,

@@ -12,15 +12,17 @@ from interlink.cli import _serve
 from interlink.cli.main import app
 from interlink.store import Store, create_api_key
 from tests.cli.jobs_project import write_config
-from tests.server.serving import serve_process
+from tests.server.serving import PARSERS, serve_process
 
 
 @pytest.fixture
 def captured(monkeypatch):
     seen = {}
 
-    def fake_run(application, sock, log_level):
-        seen.update(app=application, port=sock.getsockname()[1], log_level=log_level)
+    def fake_run(application, sock, log_level, protocol):
+        seen.update(
+            app=application, port=sock.getsockname()[1], log_level=log_level, protocol=protocol
+        )
 
     monkeypatch.setattr(_serve, "_run_server", fake_run)
     return seen
@@ -68,13 +70,60 @@ def test_serve_reports_a_busy_port_and_a_bad_config(tmp_path, captured):
     assert captured == {}
 
 
-def test_interlink_serve_as_a_process_answers_and_runs_jobs(tmp_path):
+def test_serve_runs_on_httptools_when_installed_and_h11_on_request(tmp_path, captured):
+    from interlink.server import EnvelopeH11Protocol, EnvelopeHttpToolsProtocol
+
+    config = write_config(tmp_path)
+    for args, protocol, shown in [
+        ([], EnvelopeHttpToolsProtocol, "http: httptools\n"),
+        (["--http", "auto"], EnvelopeHttpToolsProtocol, "http: httptools\n"),
+        (["--http", "httptools"], EnvelopeHttpToolsProtocol, "http: httptools\n"),
+        (["--http", "h11"], EnvelopeH11Protocol, "http: h11\n"),
+    ]:
+        result = CliRunner().invoke(app, ["serve", "-c", str(config), "--port", "0", *args])
+        assert result.exit_code == 0, result.output
+        assert captured["protocol"] is protocol, args
+        assert shown in result.stdout
+    result = CliRunner().invoke(app, ["serve", "-c", str(config), "--http", "picohttp"])
+    assert result.exit_code == 2 and "picohttp" in result.output
+
+
+def test_serve_without_httptools_falls_back_to_h11_or_says_what_is_missing(
+    tmp_path, captured, monkeypatch
+):
+    import importlib.util
+
+    from interlink.server import EnvelopeH11Protocol
+
+    find_spec = importlib.util.find_spec
+
+    def without_httptools(name, *args):
+        return None if name == "httptools" else find_spec(name, *args)
+
+    monkeypatch.setattr(importlib.util, "find_spec", without_httptools)
+    config = write_config(tmp_path)
+    result = CliRunner().invoke(app, ["serve", "-c", str(config), "--port", "0"])
+    assert result.exit_code == 0, result.output
+    assert captured["protocol"] is EnvelopeH11Protocol
+    assert "http: h11 (httptools is not installed)" in result.stdout
+    captured.clear()
+    result = CliRunner().invoke(
+        app, ["serve", "-c", str(config), "--port", "0", "--http", "httptools"]
+    )
+    assert result.exit_code == 2
+    assert "--http httptools: the httptools package is not installed" in result.stderr
+    assert captured == {}
+
+
+@pytest.mark.parametrize("parser", PARSERS)
+def test_interlink_serve_as_a_process_answers_and_runs_jobs(tmp_path, parser):
     config = write_config(tmp_path)
     store = Store.open(f"sqlite:///{tmp_path / 'interlink.db'}")
     key = create_api_key(store.engine, "test", "write").secret
     store.close()
-    with serve_process(config, "--concurrency", "2") as (url, banner):
+    with serve_process(config, "--concurrency", "2", "--http", parser) as (url, banner):
         assert "worker: on, 2 jobs at once" in banner
+        assert f"http: {parser}\n" in banner
         health = httpx.get(f"{url}/health").json()["data"]
         assert health["status"] == "ok" and health["worker"] == "running"
         headers = {"Authorization": f"Bearer {key}"}

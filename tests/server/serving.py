@@ -1,7 +1,13 @@
-"""Start `interlink serve` as a real process on a free port, for tests that need sockets."""
+"""Start `interlink serve` as a real process on a free port, for tests that need sockets.
+
+`interlink serve` picks its HTTP/1.1 parser with `--http` (auto: httptools when installed).
+Tests that hold both parsers to the same answers pass `"--http", parser` for each of
+`PARSERS`; INTERLINK_TEST_HTTP=h11 (or httptools) runs every other served test on that one.
+"""
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import socket
@@ -19,6 +25,9 @@ from urllib.parse import urlsplit
 import httpx
 
 _URL = re.compile(r"interlink API on (http://\S+/api/v1)")
+
+PARSERS = ("h11", "httptools")
+"""The HTTP/1.1 parsers `interlink serve --http` runs on."""
 
 
 class _Lines:
@@ -78,6 +87,13 @@ class Served:
         return text if worker < 0 else text[: text.index("\n", worker + 1) + 1]
 
     @property
+    def parser(self) -> str:
+        """The HTTP/1.1 parser the server said it runs on (`http: h11` in its banner)."""
+        found = re.search(r"^http: (\w+)", self.banner, re.MULTILINE)
+        assert found is not None, self.banner
+        return found.group(1)
+
+    @property
     def address(self) -> tuple[str, int]:
         parts = urlsplit(self.url)
         assert parts.hostname is not None and parts.port is not None
@@ -131,6 +147,9 @@ def serving(config: Path, count: int, *args: str, timeout: float = 20.0) -> Iter
         "warning",
         *args,
     ]
+    chosen = os.environ.get("INTERLINK_TEST_HTTP")
+    if chosen and "--http" not in args:
+        command += ["--http", chosen]
     processes = [
         subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1
@@ -198,11 +217,24 @@ class RawAnswer:
     closed: bool
 
 
-def raw_request(address: tuple[str, int], data: bytes, *, timeout: float = 5.0) -> RawAnswer:
-    """Send `data` as it is and read one answer (and anything after it, until the server
-    closes or stays silent for a moment)."""
+def raw_request(
+    address: tuple[str, int],
+    data: bytes | list[bytes],
+    *,
+    timeout: float = 5.0,
+    pause: float = 0.1,
+) -> RawAnswer:
+    """Send `data` as it is (a list: piece by piece, `pause` seconds apart) and read one
+    answer (and anything after it, until the server closes or stays silent for a moment)."""
+    pieces = [data] if isinstance(data, bytes) else data
     with socket.create_connection(address, timeout=timeout) as sock:
-        sock.sendall(data)
+        for index, piece in enumerate(pieces):
+            if index:
+                time.sleep(pause)
+            try:
+                sock.sendall(piece)
+            except (BrokenPipeError, ConnectionResetError):
+                break  # the server refused what came so far and closed
         received = b""
         closed = False
         deadline = time.monotonic() + timeout

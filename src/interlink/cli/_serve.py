@@ -4,11 +4,15 @@ One command runs everything on a laptop: uvicorn serves `interlink.server.create
 whose lifespan starts the worker and the scheduler and stops them on Ctrl-C (running
 pipelines stop at their next batch and resume from their checkpoint later). With
 `--no-worker` the process only serves; `interlink worker` processes run the jobs.
+`--http` picks the HTTP/1.1 parser: httptools (in C, the default when it is installed) or
+h11 (pure Python); both answer what they refuse in the API's error envelope, alike.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import socket
+from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
@@ -39,26 +43,61 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+class Http(StrEnum):
+    """The HTTP/1.1 parser `interlink serve` runs on."""
+
+    auto = "auto"
+    httptools = "httptools"
+    h11 = "h11"
+
+
+def _parser(http: Http) -> str:
+    """`httptools` or `h11`: `auto` is httptools when the package is importable."""
+    from interlink.errors import ConfigError
+
+    installed = importlib.util.find_spec("httptools") is not None
+    if http is Http.auto:
+        return "httptools" if installed else "h11"
+    if http is Http.httptools and not installed:
+        raise ConfigError(
+            "--http httptools: the httptools package is not installed "
+            "(pip install httptools, or --http h11)",
+            key="--http",
+        )
+    return str(http)
+
+
+def _protocol(parser: str) -> type[Any]:
+    """The protocol class that answers `parser`'s refusals in the envelope."""
+    if parser == "httptools":
+        from interlink.server import EnvelopeHttpToolsProtocol
+
+        return EnvelopeHttpToolsProtocol
+    from interlink.server import EnvelopeH11Protocol
+
+    return EnvelopeH11Protocol
+
+
 def _url(host: str, port: int) -> str:
     shown = f"[{host}]" if ":" in host else host
     return f"http://{shown}:{port}/api/v1"
 
 
-def _run_server(app: Any, sock: socket.socket, log_level: str) -> None:
+def _run_server(app: Any, sock: socket.socket, log_level: str, protocol: type[Any]) -> None:
     """Serve `app` on the bound socket until SIGINT/SIGTERM (tests replace this).
 
-    HTTP/1.1 through h11 with the API's own protocol class, so that requests h11 refuses
-    are answered in the error envelope too; no WebSocket upgrades (the API has none);
-    `X-Forwarded-*` left to the app, which honours them from `server.trusted_proxies`
-    only; secret query values masked in the access log.
+    HTTP/1.1 through the API's own `protocol` class (httptools or h11), so that requests
+    the parser refuses are answered in the error envelope too; no WebSocket upgrades (the
+    API has none); `X-Forwarded-*` left to the app, which honours them from
+    `server.trusted_proxies` only; secret query values masked in the access log.
     """
     import uvicorn
 
-    from interlink.server import EnvelopeH11Protocol, install_access_log_filter
+    from interlink.server import install_access_log_filter
 
     config = uvicorn.Config(
         app,
-        http=EnvelopeH11Protocol,
+        http=protocol,
         ws="none",
         log_level=log_level,
         lifespan="on",
@@ -84,6 +123,13 @@ def serve(
     log_level: Annotated[
         str, typer.Option(help="uvicorn's log level: warning, info, debug.")
     ] = "info",
+    http: Annotated[
+        Http,
+        typer.Option(
+            help="The HTTP/1.1 parser: httptools (C), h11 (pure Python), or auto: httptools "
+            "when installed."
+        ),
+    ] = Http.auto,
 ) -> None:
     """Serve the jobs API under /api/v1 (and run jobs, unless --no-worker)."""
     from interlink.cli._validate import check_buildable
@@ -92,6 +138,7 @@ def serve(
 
     settings = load_settings(ctx, config)
     check_buildable(settings)
+    parser = _parser(http)
     workers = concurrency or settings.jobs.concurrency
     # The database first: a bad `database:` is refused before the port is taken.
     store = Store.open(settings.database)
@@ -108,6 +155,9 @@ def serve(
         raise
     url = _url(host, sock.getsockname()[1])
     typer.echo(f"interlink API on {url}  (docs: {url}/docs, health: {url}/health)")
+    typer.echo(f"dashboard on {url.removesuffix('/api/v1')}/  (sign in with an API key)")
+    fallback = http is Http.auto and parser == "h11"
+    typer.echo(f"http: {parser}" + (" (httptools is not installed)" if fallback else ""))
     if no_worker:
         typer.echo("worker: off (--no-worker); run jobs with `interlink worker`")
     else:
@@ -117,7 +167,7 @@ def serve(
 
     tune_collector()
     try:
-        _run_server(app, sock, log_level)
+        _run_server(app, sock, log_level, _protocol(parser))
     finally:
         sock.close()
         store.close()

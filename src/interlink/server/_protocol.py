@@ -16,6 +16,7 @@ the security headers, then closes the connection as uvicorn does:
 
 h11's own messages are never shown or logged: they quote the offending bytes, which may
 be a credential. Use it with `uvicorn.Config(app, http=EnvelopeH11Protocol)`.
+`_protocol_httptools.py` holds the httptools protocol to the same answers.
 """
 
 from __future__ import annotations
@@ -29,8 +30,7 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.h11_impl import STATUS_PHRASES, H11Protocol
 from uvicorn.server import ServerState
 
-from ._envelope import error_response
-from ._security import SECURITY_HEADERS, STRICT_CSP
+from ._refusal import Refusal, refusal_answer
 
 __all__ = ["EnvelopeH11Protocol", "protocol_problem"]
 
@@ -123,21 +123,10 @@ class EnvelopeH11Protocol(H11Protocol):
             return
         error = conn.error if isinstance(conn, _Connection) else None
         status, field, message = protocol_problem(error, self.limit)
-        response = error_response(
-            {"type": "http", "state": {}},
-            status,
-            message,
-            details=[{"field": field, "issue": "refused by the HTTP parser"}],
-            headers={"Connection": "close"},
-        )
-        headers = [
-            *response.raw_headers,
-            *((name.encode(), value.encode()) for name, value in SECURITY_HEADERS),
-            (b"content-security-policy", STRICT_CSP.encode()),
-        ]
+        headers, body = refusal_answer(Refusal(status, field, message))
         for event in (
             h11.Response(status_code=status, headers=headers, reason=STATUS_PHRASES[status]),
-            h11.Data(data=bytes(response.body)),
+            h11.Data(data=body),
             h11.EndOfMessage(),
         ):
             self.transport.write(conn.send(event) or b"")
