@@ -250,7 +250,7 @@ def test_a_job_that_runs_twice_processes_once(rig: Rig) -> None:
 def test_a_retry_waiting_out_its_backoff_is_not_joined(rig: Rig) -> None:
     """A queued run that was tried already (or is not due, or is being cancelled) may
     resume past the change or never run: the event gets a fresh run of its own."""
-    from interlink.webhooks._dispatch import _queue_run
+    from interlink.jobs import enqueue_or_join as _queue_run
 
     retrying = rig.queue.enqueue(pipeline_job("customers"))
     with rig.store.transaction() as conn:

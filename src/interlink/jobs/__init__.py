@@ -9,6 +9,7 @@ await queue.work(JobKinds.default(), concurrency=4, stop=stop_event)
 ```
 """
 
+from ._coalesce import enqueue_or_join
 from ._factory import open_queue
 from ._model import (
     PIPELINE_KIND,
@@ -34,6 +35,7 @@ from ._schedules import Scheduler, latest_tick
 from ._worker import run_worker
 
 __all__ = [
+    "enqueue_or_join",
     "PIPELINE_KIND",
     "TERMINAL",
     "Job",

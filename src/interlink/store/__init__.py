@@ -15,9 +15,11 @@ from ._apikeys import (
 from ._bindings import (
     Binding,
     add_conflict,
+    claim_conflict,
     conflict,
     list_conflicts,
     load_bindings,
+    release_conflict,
     resolve_conflict,
     save_bindings,
 )
@@ -158,6 +160,8 @@ __all__ = [
     "conflict",
     "list_conflicts",
     "load_bindings",
+    "claim_conflict",
+    "release_conflict",
     "resolve_conflict",
     "save_bindings",
     "JOB_STATUSES",

@@ -12,11 +12,14 @@ import sqlalchemy as sa
 from ._schema import bindings, conflicts
 
 __all__ = [
+    "CLAIM_LEASE",
     "Binding",
     "add_conflict",
+    "claim_conflict",
     "conflict",
     "list_conflicts",
     "load_bindings",
+    "release_conflict",
     "resolve_conflict",
     "save_bindings",
 ]
@@ -142,6 +145,41 @@ def conflict(engine: sa.Engine, conflict_id: int) -> dict[str, Any] | None:
     with engine.connect() as conn:
         row = conn.execute(sa.select(conflicts).where(conflicts.c.id == conflict_id)).first()
     return dict(row._mapping) if row is not None else None
+
+
+CLAIM_LEASE = 300.0
+"""Seconds a claim on a conflict lasts: a resolver that died leaves it claimable after."""
+
+
+def claim_conflict(conn: sa.Connection, conflict_id: int, *, now: float | None = None) -> bool:
+    """Take an open conflict for resolving (`resolving`; its claim time in resolved_at),
+    or one whose resolver has held it past CLAIM_LEASE; False when another resolver has
+    it or it is resolved. One conditional UPDATE: of two racing resolves, one wins."""
+    at = time.time() if now is None else now
+    claimed = conn.execute(
+        sa.update(conflicts)
+        .where(
+            conflicts.c.id == conflict_id,
+            sa.or_(
+                conflicts.c.status == "open",
+                sa.and_(
+                    conflicts.c.status == "resolving",
+                    conflicts.c.resolved_at < at - CLAIM_LEASE,
+                ),
+            ),
+        )
+        .values(status="resolving", resolved_at=at)
+    )
+    return claimed.rowcount == 1
+
+
+def release_conflict(conn: sa.Connection, conflict_id: int) -> None:
+    """Give a claimed conflict back (the resolve failed): open again."""
+    conn.execute(
+        sa.update(conflicts)
+        .where(conflicts.c.id == conflict_id, conflicts.c.status == "resolving")
+        .values(status="open", resolved_at=None)
+    )
 
 
 def resolve_conflict(conn: sa.Connection, conflict_id: int, resolution: str) -> None:

@@ -7,7 +7,15 @@ from typing import Any, Literal
 from interlink.config import InterlinkConfig
 from interlink.connectors import Catalog
 from interlink.errors import ConfigError
-from interlink.store import Binding, Store, conflict, resolve_conflict, save_bindings
+from interlink.store import (
+    Binding,
+    Store,
+    claim_conflict,
+    conflict,
+    release_conflict,
+    resolve_conflict,
+    save_bindings,
+)
 
 from ._accounts import split_key
 from ._api_sink import ApiSink
@@ -31,7 +39,7 @@ async def resolve(
     parked = conflict(store.engine, conflict_id)
     if parked is None:
         raise ConfigError(f"no conflict with id {conflict_id}", key="conflicts")
-    if parked["status"] != "open":
+    if parked["status"] == "resolved":
         raise ConfigError(
             f"conflict {conflict_id} is already resolved ({parked['resolution']})",
             key="conflicts",
@@ -41,6 +49,33 @@ async def resolve(
     pipeline = config.pipelines.get(name)
     if pipeline is None or pipeline.destination.resource is None:
         raise ConfigError(f"pipeline {name!r} is no longer an API pipeline", key="pipelines")
+    with store.transaction() as conn:
+        claimed = claim_conflict(conn, conflict_id)
+    if not claimed:
+        raise ConfigError(
+            f"conflict {conflict_id} is being resolved by someone else, or was just "
+            "resolved; look again",
+            key="conflicts",
+        )
+    try:
+        return await _apply(store, catalog, parked, key, name, pipeline, take, conflict_id)
+    except BaseException:
+        with store.transaction() as conn:
+            release_conflict(conn, conflict_id)
+        raise
+
+
+async def _apply(
+    store: Store,
+    catalog: Catalog,
+    parked: dict[str, Any],
+    key: str,
+    name: str,
+    pipeline: Any,
+    take: Literal["source", "target"],
+    conflict_id: int,
+) -> dict[str, Any]:
+    """Write the chosen side of a claimed conflict and settle it."""
     target = catalog.writable(pipeline.destination.resource)
     sink = ApiSink(
         store,

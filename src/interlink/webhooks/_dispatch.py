@@ -33,17 +33,14 @@ import random
 import time
 from typing import Any
 
-import sqlalchemy as sa
-
 from interlink.config import InterlinkConfig, WebhookActionConfig
 from interlink.errors import ConfigError, JobCancelledError, PipelineLockedError
 from interlink.jobs import (
-    PIPELINE_KIND,
     JobContext,
     JobKinds,
     Queue,
+    enqueue_or_join,
     final_attempt,
-    pipeline_job,
     retry_delay,
 )
 from interlink.oauth import open_catalog
@@ -52,7 +49,6 @@ from interlink.store import (
     Store,
     finish_delivery,
     give_back_attempt,
-    jobs,
     requeue_delivery,
     start_delivery,
 )
@@ -219,7 +215,7 @@ async def _dispatch(
     assert action.run is not None
     if action.record is not None:
         return "processed", await _import_record(config, store, delivery, action, pattern)
-    job_id, joined = await asyncio.to_thread(_queue_run, store, queue, action.run)
+    job_id, joined = await asyncio.to_thread(enqueue_or_join, store, queue, action.run)
     return "processed", {
         "action": "run",
         "matched": pattern,
@@ -294,44 +290,3 @@ async def _import_record(
             f"(run {result.run_id}): {first.get('error', 'see interlink runs')}"
         )
     return shown
-
-
-_DUE = 1.0
-"""Seconds ahead a queued run may be due and still be joined."""
-
-
-def _queue_run(store: Store, queue: Queue, pipeline: str) -> tuple[int, bool]:
-    """A queued run of `pipeline` that has not started yet, or a new one: (job id, joined)."""
-    with store.transaction() as conn:
-        _hold_pipeline(conn, pipeline)
-        # Only a fresh run: one never tried, due now, not being cancelled. A retry waiting
-        # out its backoff (or handed back mid-read) may resume from a checkpoint past the
-        # changed record, and may yet be cancelled or dead-lettered.
-        waiting = conn.execute(
-            sa.select(jobs.c.id)
-            .where(
-                jobs.c.kind == PIPELINE_KIND,
-                jobs.c.pipeline == pipeline,
-                jobs.c.status == "queued",
-                jobs.c.attempts == 0,
-                jobs.c.cancel_requested.is_(False),
-                jobs.c.run_at <= time.time() + _DUE,
-            )
-            .order_by(jobs.c.id)
-            .limit(1)
-        ).scalar()
-        if waiting is not None:
-            return int(waiting), True
-        return queue.enqueue(pipeline_job(pipeline), conn=conn).id, False
-
-
-def _hold_pipeline(conn: sa.Connection, pipeline: str) -> None:
-    """Serialise the look-then-enqueue of `_queue_run` per pipeline, across processes."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(
-            sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
-            {"key": f"interlink:webhook-run:{pipeline}"},
-        )
-    else:
-        # A write first takes SQLite's write lock, and the reads after it see every commit.
-        conn.execute(sa.text("UPDATE interlink_jobs SET id = id WHERE 0"))

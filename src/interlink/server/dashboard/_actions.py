@@ -6,7 +6,7 @@ does for the same thing.
 POST /connections/{c}/disable    [account]   switch_off, recorded as done by this key
 POST /connections/{c}/enable     [account]   switch_on
 POST /connections/{c}/connect    [account]   a connect ticket; the browser goes to its link
-POST /pipelines/{p}/run                      pipeline_job on the queue, refused as POST /jobs
+POST /pipelines/{p}/run                      enqueue_or_join (joins a queued run), as POST /jobs
 POST /deliveries/{id}/replay                 replay(): a new webhook.process job
 POST /conflicts/{id}/resolve     take        sync.resolve, as `interlink conflicts resolve`
 ```
@@ -21,7 +21,7 @@ from starlette.responses import RedirectResponse, Response
 
 from interlink.config import ACCOUNT_NAME
 from interlink.errors import ConfigError, ConnectionDisabledError, InterlinkError, WebhookError
-from interlink.jobs import pipeline_job
+from interlink.jobs import enqueue_or_join
 from interlink.oauth import ConnectFlows, open_catalog, switch_off, switch_on
 from interlink.server._context import Context, ServerContext
 from interlink.server._errors import ApiProblem
@@ -134,8 +134,9 @@ def run_now(ctx: Context, pipeline: str, form: ActionForm) -> Response:
         check_account(ctx, pipeline, settings, None)
     except ApiProblem as problem:
         raise Refused(409, "Cannot run now", problem.message, viewer=form.viewer) from None
-    job = ctx.queue.enqueue(pipeline_job(pipeline))
-    return _done(f"/jobs/{job.id}")
+    # A double click (or a second tab) joins the run queued a moment ago.
+    job_id, _ = enqueue_or_join(ctx.store, ctx.queue, pipeline)
+    return _done(f"/jobs/{job_id}")
 
 
 @router.post("/deliveries/{delivery_id:int}/replay")

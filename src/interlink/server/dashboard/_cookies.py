@@ -1,7 +1,9 @@
 """The dashboard's two cookies: the signed-in session, and the sign-in form's token.
 
-Both are HttpOnly (no script reads them), SameSite=Strict (no other site's page sends them
-along) and Secure when the dashboard is reached over https.
+Both are HttpOnly (no script reads them) and Secure when the dashboard is reached over
+https. The session is SameSite=Lax: a link from another site (chat, e-mail, a wiki) opens
+the page signed in, while no other site's form or script sends it along; every POST also
+needs a same-host Origin and the session's CSRF token. The sign-in form's is Strict.
 """
 
 from __future__ import annotations
@@ -41,13 +43,13 @@ def set_session_cookie(response: Response, request: Request, token: str) -> None
         path="/",
         secure=_secure(request),
         httponly=True,
-        samesite="strict",
+        samesite="lax",
     )
 
 
 def forget_session_cookie(response: Response, request: Request) -> None:
     response.delete_cookie(
-        SESSION_COOKIE, path="/", secure=_secure(request), httponly=True, samesite="strict"
+        SESSION_COOKIE, path="/", secure=_secure(request), httponly=True, samesite="lax"
     )
 
 

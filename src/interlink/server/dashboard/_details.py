@@ -95,9 +95,17 @@ def job_page(request: Request, ctx: Context, viewer: SignedIn, job_id: int) -> R
         counts=job_counts(job),
         counters=COUNTERS,
         run_id=result.get("run_id") or (job["progress"] or {}).get("run_id"),
-        run_status=result.get("status"),
+        run_status=_run_status(job, result),
         run_errors=result.get("errors") or [],
     )
+
+
+def _run_status(job: dict[str, Any], result: dict[str, Any]) -> Any:
+    """The status of the run a job made: a pipeline job's result's, a webhook job's
+    `run_status` (its own `status` is the delivery's); None for other kinds."""
+    if job.get("kind") == "pipeline.run":
+        return result.get("status")
+    return result.get("run_status")
 
 
 @router.get("/jobs/{job_id:int}/state")
@@ -110,7 +118,7 @@ def job_state(ctx: Context, viewer: SignedIn, job_id: int) -> Response:
             "status": job["status"],
             "done": job["status"] in ("completed", "failed", "cancelled"),
             "attempts": job["attempts"],
-            "run_status": result.get("status"),
+            "run_status": _run_status(job, result),
             "counts": job_counts(job),
         }
     )

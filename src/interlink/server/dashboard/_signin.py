@@ -68,7 +68,10 @@ def safe_next(target: str | None) -> str:
 def _form(
     request: Request, *, status: int = 200, error: str | None = None, target: str = "/"
 ) -> Response:
-    token = secrets.token_urlsafe(32)
+    # A form opened in another tab (or restored by the browser) keeps working: the token
+    # already in the cookie is reused, a new one made only when there is none.
+    held = request.cookies.get(LOGIN_COOKIE, "")
+    token = held if TOKEN_SHAPE.fullmatch(held) else secrets.token_urlsafe(32)
     answer = page(
         request,
         "login.html",
