@@ -5,6 +5,8 @@ record selection by path or JMESPath, incremental reads and child resources, all
 connection's `ApiClient`.
 """
 
+import typing as _typing
+
 from ._catalog import Catalog
 from ._cursor import CursorTracker, cursor_key, higher_cursor
 from ._graphql import GraphQLResource, graphql_error_message
@@ -28,7 +30,20 @@ from ._reader import Extractor, read_pages
 from ._resource import BaseResource, Resource, fill_template
 from ._rest import ChildResource, RestResource
 from ._selectors import MISSING, compile_selector
-from ._soap import SoapResource
+
+if _typing.TYPE_CHECKING:
+    from ._soap import SoapResource
+
+
+def __getattr__(name: str) -> _typing.Any:
+    # SoapResource (zeep, lxml) is imported when it is first asked for, not with the
+    # package: a REST or GraphQL read never pays for it.
+    if name == "SoapResource":
+        from ._soap import SoapResource
+
+        return SoapResource
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "JSONAPI_MEDIA_TYPE",

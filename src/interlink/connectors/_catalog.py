@@ -20,7 +20,6 @@ from interlink.http import ApiClient
 from ._graphql import GraphQLResource
 from ._resource import Resource
 from ._rest import ChildResource, RestResource
-from ._soap import SoapResource
 
 if TYPE_CHECKING:
     from interlink.types import TokenSource
@@ -106,6 +105,9 @@ class Catalog:
         elif isinstance(settings, GraphQLResourceConfig):
             resource = GraphQLResource(full_name, client, settings)
         elif isinstance(settings, SoapResourceConfig):
+            # zeep and lxml load only for a SOAP resource (about 50 ms a process).
+            from ._soap import SoapResource
+
             resource = SoapResource(full_name, client, settings)
         else:  # pragma: no cover - the config union has no other members
             raise TypeError(f"unsupported resource config {type(settings).__name__}")
