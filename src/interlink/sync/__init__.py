@@ -20,7 +20,8 @@ from ._filter import FilterError, compile_filter
 from ._mapping import FieldMapping, MappingError, compile_mapping
 from ._records import check_records, run_records
 from ._resolve import resolve
-from ._runner import Progress, RunResult, run_pipeline
+from ._run_record import Progress, RunResult
+from ._runner import run_pipeline
 from ._sink import BatchCounts, Sink, WritePlan
 from ._sql_sink import SqlSink
 from ._table_writer import SchemaChange, TableWriter, WriteCounts

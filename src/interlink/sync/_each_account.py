@@ -40,7 +40,8 @@ from ._accounts import (
     connected_accounts,
     source_connection,
 )
-from ._runner import Progress, RunResult, pipeline_config, run_into
+from ._run_record import Progress, RunResult
+from ._runner import pipeline_config, run_into
 
 __all__ = ["AccountRun", "run_each_account"]
 

@@ -29,18 +29,12 @@ from interlink.errors import ApiError, AuthError, ConfigError, JobCancelledError
 from interlink.store import LOCK_LEASE, Store
 
 from ._accounts import ALL_ACCOUNTS, CatalogOpener, account_catalog, acting_account
+from ._batch import filter_and_map, write_batch
 from ._filter import compile_filter
 from ._lease import LeaseKeeper
 from ._mapping import compile_mapping
-from ._runner import (
-    Progress,
-    RunResult,
-    filter_and_map,
-    open_sink,
-    pipeline_config,
-    recorded_run,
-    write_batch,
-)
+from ._run_record import Progress, RunResult, recorded_run
+from ._runner import open_sink, pipeline_config
 from ._sink import BatchCounts, Failure, Sink, WritePlan
 
 __all__ = ["check_records", "run_records"]

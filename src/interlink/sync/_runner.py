@@ -15,25 +15,19 @@ with a warning but moves no cursor, deletes nothing and swaps in no staging tabl
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
-
-import sqlalchemy as sa
 
 from interlink.config import InterlinkConfig, PipelineConfig
 from interlink.connectors import Catalog, Page, Record, Resource, higher_cursor
 from interlink.errors import (
     ConfigError,
     IncompleteReadError,
-    InterlinkError,
     JobCancelledError,
     LeaseLostError,
     SyncError,
 )
-from interlink.store import COUNTERS, LOCK_LEASE, PipelineState, Store
+from interlink.store import LOCK_LEASE, PipelineState, Store
 
 from ._accounts import (
     ALL_ACCOUNTS,
@@ -44,75 +38,17 @@ from ._accounts import (
     state_key,
 )
 from ._api_sink import ApiSink
+from ._batch import filter_and_map, write_batch
 from ._filter import compile_filter, take_all
 from ._fingerprint import source_fingerprint
 from ._lease import LeaseKeeper
 from ._mapping import compile_mapping
 from ._plan import ReadPlan, plan_read
+from ._run_record import Progress, RunResult, recorded_run
 from ._sink import BatchCounts, Failure, Sink
 from ._sql_sink import SqlSink
 
-__all__ = [
-    "Progress",
-    "RunResult",
-    "filter_and_map",
-    "open_sink",
-    "pipeline_config",
-    "recorded_run",
-    "run_into",
-    "run_pipeline",
-    "write_batch",
-]
-
-Progress = Callable[["RunResult"], None]
-"""Called after every batch with the run so far (the CLI draws its progress bar from it)."""
-
-_ERRORS_KEPT = 20
-
-
-@dataclass
-class RunResult:
-    """What a run did: its counters, its first errors, and how it ended."""
-
-    pipeline: str
-    account: str = ""
-    """The connected account the run acted for; '' for the default account."""
-    run_id: int | None = None
-    status: str = "running"
-    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTERS, 0))
-    errors: list[dict[str, Any]] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    started: float = field(default_factory=time.perf_counter)
-    elapsed: float = 0.0
-    resumed: bool = False
-    dry_run: bool = False
-    trial: bool = False
-    """A `--limit` run: it wrote (see `wrote_to`) but moved no cursor and deleted nothing."""
-    wrote_to: str | None = None
-    """Where the batches went: the destination, or a trial's scratch table (dropped)."""
-    cursor: Any = None
-    message: str | None = None
-    would_write: int = 0
-    ids: list[str] | None = None
-    """A run by id (`run_records`): the ids asked for; None for a run that reads."""
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "succeeded"
-
-    @property
-    def key(self) -> str:
-        """What the run's state, lock and run row are kept under: `NAME`, or
-        `NAME@ACCOUNT` for a connected account (`state_key`)."""
-        return state_key(self.pipeline, self.account)
-
-    def note_error(self, key: Any, step: str, error: BaseException | str) -> None:
-        self.counts["failed"] += 1
-        if len(self.errors) < _ERRORS_KEPT:
-            text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
-            self.errors.append(
-                {"key": None if key is None else str(key), "step": step, "error": text}
-            )
+__all__ = ["open_sink", "pipeline_config", "run_into", "run_pipeline"]
 
 
 def pipeline_config(config: InterlinkConfig, name: str) -> PipelineConfig:
@@ -288,127 +224,6 @@ async def run_into(
             assert result.run_id is not None
             async with LeaseKeeper(store, key, result.run_id, lease=lease) as keeper:
                 await run.go(plan, state, keeper, dry_run=dry_run, limit=limit)
-
-
-@asynccontextmanager
-async def recorded_run(
-    store: Store,
-    result: RunResult,
-    *,
-    lease: float,
-    full_refresh: bool = False,
-    dry_run: bool = False,
-    trial: bool = False,
-) -> AsyncIterator[None]:
-    """Take the pipeline's lock (its account's: `result.key`) for a new run row
-    (PipelineLockedError when another run holds it), and on the way out record how the
-    run ended and release the lock.
-
-    The block's outcome sets the status: `succeeded`, or `completed_with_errors` when a
-    record failed; `cancelled` for JobCancelledError and `failed` for any other exception,
-    which goes on up.
-    """
-    name = result.key
-    result.run_id = await asyncio.to_thread(
-        store.begin_run,
-        name,
-        full_refresh=full_refresh,
-        dry_run=dry_run,
-        trial=trial,
-        lease=lease,
-    )
-    try:
-        yield
-    except JobCancelledError as exc:
-        result.status = "cancelled"
-        result.message = str(exc)
-        raise
-    except BaseException as exc:
-        result.status = "failed"
-        result.message = (
-            str(exc) if isinstance(exc, InterlinkError) else f"{type(exc).__name__}: {exc}"
-        )
-        raise
-    else:
-        result.status = "succeeded" if not result.counts["failed"] else "completed_with_errors"
-    finally:
-        result.elapsed = time.perf_counter() - result.started
-        await asyncio.to_thread(
-            store.finish_run,
-            name,
-            result.run_id,
-            status=result.status if result.status != "running" else "failed",
-            counts=result.counts,
-            errors=result.errors,
-            message=result.message,
-            resumed=result.resumed,
-            warnings=result.warnings,
-        )
-
-
-def filter_and_map(
-    records: list[Record],
-    *,
-    keep: Callable[[Record], bool],
-    mapping: Callable[[Record], Record],
-    sink: Sink,
-    key: str,
-    counts: dict[str, int],
-) -> tuple[list[tuple[Record, Record]], list[Failure]]:
-    """Filter and map a batch: the (source, mapped) pairs to write, and the records that
-    failed, each with its step; records the filter leaves out are counted `skipped`."""
-    items: list[tuple[Record, Record]] = []
-    failed: list[Failure] = []
-    for record in records:
-        try:
-            if not keep(record):
-                counts["skipped"] += 1
-                continue
-        except Exception as exc:  # a filter callable that broke: the record fails alone
-            failed.append((record.get(key), "filter", exc))
-            continue
-        try:
-            mapped = mapping(record)
-        except Exception as exc:
-            failed.append((record.get(key), "map", exc))
-            continue
-        reason = sink.rejects(mapped)
-        if reason is not None:
-            failed.append((record.get(key), "write", KeyError(reason)))
-            continue
-        items.append((record, mapped))
-    return items, failed
-
-
-def write_batch(
-    conn: sa.Connection,
-    store: Store,
-    sink: Sink,
-    name: str,
-    run_id: int,
-    sent: Any,
-    failed: Sequence[Failure],
-    counts: dict[str, int],
-) -> BatchCounts:
-    """In the caller's transaction, after `hold_lock`: the sink commits what it sent, its
-    counts are added to `counts` (not `failed`: the caller counts those once the
-    transaction committed), and every failed record is recorded with its step."""
-    batch = sink.commit(conn, sent, run_id)
-    counts["created"] += batch.created
-    counts["updated"] += batch.updated
-    counts["unchanged"] += batch.unchanged
-    counts["skipped"] += batch.skipped
-    counts["deleted"] += batch.deleted
-    for record_key, step, error in [*failed, *batch.failures]:
-        store.record_error(
-            conn,
-            run_id,
-            name,
-            key=None if record_key is None else str(record_key),
-            step=step,
-            error=f"{type(error).__name__}: {error}",
-        )
-    return batch
 
 
 class _Run:

@@ -40,11 +40,12 @@ than they need rather than too little.
 from __future__ import annotations
 
 import math
-import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from ._chart_text import data_value, full_number, nice_ticks, tick_texts, xml_attr, xml_text
 
 __all__ = ["OTHER_COLOUR", "PALETTE", "nice_ticks", "render_chart", "render_table"]
 
@@ -85,32 +86,6 @@ _EMPTY = "No data in this period"
 _ADDITIVE = frozenset({"count", "sum"})
 _WHOLE = frozenset({"count", "count_distinct"})
 
-# Characters XML 1.0 does not allow at all, even as references.
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-_TEXT_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
-_ATTR_ESCAPES = str.maketrans(
-    {
-        "&": "&amp;",
-        "<": "&lt;",
-        ">": "&gt;",
-        '"': "&quot;",
-        "'": "&#39;",
-        "\n": "&#10;",
-        "\r": "&#13;",
-        "\t": "&#9;",
-    }
-)
-
-
-def _text(value: object) -> str:
-    """`value` as XML (and HTML) character data."""
-    return _NOT_XML.sub("\ufffd", str(value)).translate(_TEXT_ESCAPES)
-
-
-def _attr(value: object) -> str:
-    """`value` as a double-quoted attribute's content; tabs and newlines survive."""
-    return _NOT_XML.sub("\ufffd", str(value)).translate(_ATTR_ESCAPES)
-
 
 def _px(value: float) -> str:
     """A coordinate with at most two decimals, as short as it gets."""
@@ -121,88 +96,6 @@ def _px(value: float) -> str:
 def _text_width(text: str, size: float) -> float:
     wide = sum(1 for ch in text if unicodedata.east_asian_width(ch) in "WF")
     return (len(text) - wide) * size * _EM + wide * size
-
-
-def _number(value: Any) -> str:
-    """A value written out in full: thousands separators, up to 12 significant digits."""
-    if value is None:
-        return "no value"
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, int):
-        return f"{value:,}"
-    number = float(value)
-    if number.is_integer() and abs(number) < 1e15:
-        return f"{int(number):,}"
-    if abs(number) >= 1e12:
-        return f"{number:,.0f}"
-    return f"{number:,.12g}"
-
-
-def _data_value(value: Any) -> str:
-    """The number as the result has it, for `data-value` (`float()` reads it back)."""
-    return repr(value) if isinstance(value, float) else str(int(value))
-
-
-def nice_ticks(low: float, high: float, *, integers: bool = False) -> list[float]:
-    """The y axis from `low` to `high`, 0 included: 4 to 6 ticks spaced by 1, 2, 2.5 or 5
-    times a power of ten, the first at or below `low` and the last at or above `high`.
-
-    With `integers` (counts) the step is a whole number, so a range under 3 gets fewer
-    ticks rather than fractional ones. A range of nothing (both 0) is `[0, 1]`.
-    """
-    low, high = min(float(low), 0.0), max(float(high), 0.0)
-    if not (math.isfinite(low) and math.isfinite(high)):
-        raise ValueError(f"nice_ticks: the range must be finite, got {low!r} to {high!r}")
-    if low == high:
-        return [0.0, 1.0]
-    # Spans under 1e-300 (denormal floats) get a step of 1e-300 and fewer ticks.
-    exponent = max(math.floor(math.log10(high - low) - math.log10(5)), -299)
-    for power in range(exponent - 1, exponent + 3):
-        for mantissa in (1, 2, 2.5, 5):
-            if integers and (power < 0 or (mantissa == 2.5 and power < 1)):
-                continue
-
-            def tick(k: int, mantissa: float = mantissa, power: int = power) -> float:
-                # k * mantissa is exact in binary; parsing applies the power of ten exactly.
-                return float(f"{k * mantissa!r}e{power}")
-
-            step = tick(1)
-            below, above = math.ceil(-low / step), math.ceil(high / step)
-            # The divisions may round up past a whole number: keep the least tick that covers.
-            if below > 0 and tick(-(below - 1)) <= low:
-                below -= 1
-            if above > 0 and tick(above - 1) >= high:
-                above -= 1
-            # And past 0 for values too small to divide (denormals).
-            below, above = max(below, int(low < 0)), max(above, int(high > 0))
-            if below + above <= 5:
-                if below + above < 3 and step > 1:
-                    # Only whole steps jump from 2 to 5 and can leave 3 ticks: one more.
-                    below, above = (below + 1, above) if below > above else (below, above + 1)
-                return [tick(k) for k in range(-below, above + 1)]
-    raise AssertionError(f"nice_ticks: no step found for {low!r} to {high!r}")  # unreachable
-
-
-def _tick_texts(ticks: Sequence[float]) -> list[str]:
-    """Tick labels: separators, a minus sign, and k, M or B from ten thousand on."""
-    top = max(abs(ticks[0]), abs(ticks[-1]))
-    divisor, suffix = 1.0, ""
-    for reach, size, letter in ((1e9, 1e9, "B"), (1e6, 1e6, "M"), (1e4, 1e3, "k")):
-        if top >= reach:
-            divisor, suffix = size, letter
-            break
-    scaled = [tick / divisor for tick in ticks]
-    decimals = 0
-    while decimals < 12 and any(
-        abs(value - round(value, decimals)) > 1e-9 * max(1.0, abs(value)) for value in scaled
-    ):
-        decimals += 1
-    texts = []
-    for value in scaled:
-        text = f"{value:,.{decimals}f}"
-        texts.append("0" if text.strip("-0.,") == "" else text.replace("-", "\u2212") + suffix)
-    return texts
 
 
 @dataclass(frozen=True)
@@ -253,7 +146,7 @@ def _summary(result: Mapping[str, Any], title: str | None, empty: bool) -> str:
     if empty:
         return text + "; no data in this period"
     if "total" in result:
-        text += f"; total {_number(result['total'])}"
+        text += f"; total {full_number(result['total'])}"
     return text
 
 
@@ -270,7 +163,7 @@ def _description(
     parts = []
     for index, entry in enumerate(series):
         total = given[index].get("total") if index < len(given) else None
-        parts.append(entry.label + ("" if total is None else f" (total {_number(total)})"))
+        parts.append(entry.label + ("" if total is None else f" (total {full_number(total)})"))
     if len(series) > 1 or (series and series[0].kind != "all"):
         text += f". {len(series)} series: " + ", ".join(parts)
     return text + "."
@@ -356,11 +249,11 @@ def render_chart(
         isinstance(value, int) for entry in series for value in entry.values if value is not None
     )
     ticks = [] if empty else nice_ticks(low, high, integers=integers)
-    tick_texts = _tick_texts(ticks) if ticks else []
+    tick_labels = tick_texts(ticks) if ticks else []
 
     heading = 24.0 if title else 0.0
     top = 12 + heading
-    tick_room = max((_text_width(text, _SMALL) for text in tick_texts), default=0.0)
+    tick_room = max((_text_width(text, _SMALL) for text in tick_labels), default=0.0)
     widest_label = max((_text_width(label, _SMALL) for label in labels), default=0.0)
     left = max(tick_room + 14, widest_label / 2 + 4, 24.0)
     right = max(widest_label / 2 + 4, 12.0)
@@ -384,16 +277,16 @@ def render_chart(
     out: list[str] = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart chart-{kind}" '
         f'width="{width}" height="{total_height}" viewBox="0 0 {width} {total_height}" '
-        f'role="img" aria-label="{_attr(_summary(result, title, empty))}" '
-        f'font-family="{_attr(_FONT)}" font-size="{_SMALL}" fill="currentColor">',
-        f"<desc>{_text(_description(result, series, chart, empty))}</desc>",
+        f'role="img" aria-label="{xml_attr(_summary(result, title, empty))}" '
+        f'font-family="{xml_attr(_FONT)}" font-size="{_SMALL}" fill="currentColor">',
+        f"<desc>{xml_text(_description(result, series, chart, empty))}</desc>",
     ]
     if title:
         out.append(
             f'<text class="title" x="{_px(left)}" y="{_px(10 + _HEADING)}" '
-            f'font-size="{_HEADING}" font-weight="600">{_text(title)}</text>'
+            f'font-size="{_HEADING}" font-weight="600">{xml_text(title)}</text>'
         )
-    out.extend(_y_axis(frame, ticks, tick_texts))
+    out.extend(_y_axis(frame, ticks, tick_labels))
     out.extend(_x_axis(frame, labels))
     if empty:
         out.append(
@@ -445,7 +338,7 @@ def _y_axis(frame: _Frame, ticks: Sequence[float], texts: Sequence[str]) -> list
             f'<line class="grid" x1="{_px(frame.left)}" x2="{_px(right)}" y1="{y}" y2="{y}" '
             f'stroke="currentColor" stroke-opacity="{opacity}" stroke-width="1"/>'
             f'<text class="tick" x="{_px(frame.left - 8)}" y="{y}" text-anchor="end" '
-            f'dominant-baseline="middle" data-value="{value}">{_text(text)}</text>'
+            f'dominant-baseline="middle" data-value="{value}">{xml_text(text)}</text>'
         )
     out.append("</g>")
     return out
@@ -463,7 +356,7 @@ def _x_axis(frame: _Frame, labels: Sequence[str]) -> list[str]:
     for index in range(0, len(labels), step):
         out.append(
             f'<text class="x-label" x="{_px(frame.centre(index))}" y="{y}" '
-            f'text-anchor="middle">{_text(labels[index])}</text>'
+            f'text-anchor="middle">{xml_text(labels[index])}</text>'
         )
     out.append("</g>")
     return out
@@ -471,13 +364,13 @@ def _x_axis(frame: _Frame, labels: Sequence[str]) -> list[str]:
 
 def _tooltip(label: str, entry: _Series, value: Any, op: str) -> str:
     name = op if entry.kind == "all" else entry.label
-    return f"<title>{_text(label)} — {_text(name)}: {_number(value)}</title>"
+    return f"<title>{xml_text(label)} — {xml_text(name)}: {full_number(value)}</title>"
 
 
 def _data(label: str, entry: _Series, value: Any) -> str:
     return (
-        f'data-label="{_attr(label)}" data-group="{_attr(entry.label)}" '
-        f'data-kind="{_attr(entry.kind)}" data-value="{_data_value(value)}"'
+        f'data-label="{xml_attr(label)}" data-group="{xml_attr(entry.label)}" '
+        f'data-kind="{xml_attr(entry.kind)}" data-value="{data_value(value)}"'
     )
 
 
@@ -560,7 +453,7 @@ def _lines(
             paths.append(
                 f'<path class="line" d="{" ".join(steps)}" fill="none" stroke="{entry.colour}" '
                 f'stroke-width="2" stroke-linejoin="round" stroke-linecap="round" '
-                f'data-group="{_attr(entry.label)}" data-kind="{_attr(entry.kind)}"/>'
+                f'data-group="{xml_attr(entry.label)}" data-kind="{xml_attr(entry.kind)}"/>'
             )
     paths.append("</g>")
     points.append("</g>")
@@ -575,12 +468,12 @@ def _legend(rows: Sequence[Sequence[tuple[_Series, str, float]]], top: float) ->
         x, y = 8.0, top + number * 18
         for entry, shown, width in row:
             out.append(
-                f'<g class="legend-item" data-group="{_attr(entry.label)}" '
-                f'data-kind="{_attr(entry.kind)}">'
+                f'<g class="legend-item" data-group="{xml_attr(entry.label)}" '
+                f'data-kind="{xml_attr(entry.kind)}">'
                 f'<rect x="{_px(x)}" y="{_px(y - 9)}" width="10" height="10" '
                 f'fill="{entry.colour}"/>'
-                f'<text x="{_px(x + 15)}" y="{_px(y)}">{_text(shown)}'
-                f"<title>{_text(entry.label)}</title></text></g>"
+                f'<text x="{_px(x + 15)}" y="{_px(y)}">{xml_text(shown)}'
+                f"<title>{xml_text(entry.label)}</title></text></g>"
             )
             x += width
     out.append("</g>")
@@ -605,17 +498,17 @@ def render_table(result: Mapping[str, Any], *, title: str | None = None) -> str:
     def cell(value: Any) -> str:
         if value is None:
             return "<td>–</td>"
-        return f'<td data-value="{_data_value(value)}">{_text(_number(value))}</td>'
+        return f'<td data-value="{data_value(value)}">{xml_text(full_number(value))}</td>'
 
     out = [
         '<table class="metric-table">',
-        f"<caption>{_text(caption)}</caption>",
-        f'<thead><tr><th scope="col">{_text(heading)}</th><th scope="col">total</th>',
+        f"<caption>{xml_text(caption)}</caption>",
+        f'<thead><tr><th scope="col">{xml_text(heading)}</th><th scope="col">total</th>',
     ]
-    out.extend(f'<th scope="col">{_text(entry.label)}</th>' for entry in shown)
+    out.extend(f'<th scope="col">{xml_text(entry.label)}</th>' for entry in shown)
     out.append("</tr></thead><tbody>")
     for index, label in enumerate(labels):
-        out.append(f'<tr><th scope="row">{_text(label)}</th>')
+        out.append(f'<tr><th scope="row">{xml_text(label)}</th>')
         out.append(cell(totals[index] if index < len(totals) else None))
         out.extend(cell(entry.values[index]) for entry in shown)
         out.append("</tr>")
