@@ -26,10 +26,15 @@ RANK = {
     "server": 7,
     "client": 7,
     "cli": 8,
+    # Users' own code calls these two: a Prefect flow runs pipelines and talks to a remote
+    # serve through the client; a test suite starts sandboxes and mock APIs.
+    "prefect": 9,
+    "testing": 9,
 }
 # The sandbox stands in for someone else's system: it imports nothing of interlink's, and
-# only the CLI (interlink sandbox, interlink demo) imports it.
+# only the CLI (interlink sandbox, interlink demo) and the testing kit import it.
 ISOLATED = {"sandbox"}
+SANDBOX_USERS = {"cli", "testing"}
 # errors and types sit side by side at the bottom; types may name errors and vice versa.
 SIBLINGS_ALLOWED = {frozenset({"errors", "types"}), frozenset({"_version", "errors"})}
 
@@ -83,8 +88,9 @@ def _violations() -> list[str]:
                 problems.append(f"{where} (the sandbox is isolated)")
                 continue
             if other in ISOLATED:
-                # Only the CLI starts sandboxes (interlink sandbox, interlink demo).
-                if layer != "cli":
+                # Only the CLI (interlink sandbox, interlink demo) and the testing kit's
+                # fixtures start sandboxes.
+                if layer not in SANDBOX_USERS:
                     problems.append(f"{where} (only the CLI may use the sandbox)")
                 continue
             if not other:
