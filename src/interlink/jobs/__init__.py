@@ -10,6 +10,7 @@ await queue.work(JobKinds.default(), concurrency=4, stop=stop_event)
 """
 
 from ._coalesce import enqueue_or_join
+from ._defer_sql import JOB_ID, insert_jobs_from, queue_parameters
 from ._factory import open_queue
 from ._model import (
     PIPELINE_KIND,
@@ -35,7 +36,10 @@ from ._schedules import Scheduler, latest_tick
 from ._worker import run_worker
 
 __all__ = [
+    "JOB_ID",
     "enqueue_or_join",
+    "insert_jobs_from",
+    "queue_parameters",
     "PIPELINE_KIND",
     "TERMINAL",
     "Job",

@@ -49,11 +49,11 @@ from uvicorn.protocols.http.flow_control import service_unavailable
 from uvicorn.protocols.http.httptools_impl import (
     STATUS_LINE,
     HttpToolsProtocol,
-    RequestResponseCycle,
 )
 from uvicorn.server import ServerState
 
 from ._framing import MAX_HEAD
+from ._one_write import OneWriteCycle
 from ._refusal import Refusal, refusal_answer
 
 __all__ = ["EnvelopeHttpToolsProtocol", "parser_problem"]
@@ -247,7 +247,7 @@ class EnvelopeHttpToolsProtocol(HttpToolsProtocol):
         else:
             app = self.app
         existing = self.cycle
-        self.cycle = RequestResponseCycle(
+        self.cycle = OneWriteCycle(
             scope=self.scope,
             transport=self.transport,
             flow=self.flow,

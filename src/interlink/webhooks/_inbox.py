@@ -31,9 +31,11 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
+from interlink.config import InterlinkConfig, JobsConfig
 from interlink.jobs import Queue
 from interlink.store import Store, deliveries, rejections
 
+from ._inbox_pg import store_batch
 from ._job import BATCH_SIZE, batch_job
 
 __all__ = ["Arrival", "Inbox", "InboxClosedError", "Refusal", "Stored"]
@@ -108,6 +110,9 @@ class Inbox:
         self.batches = 0
         """Transactions committed, for tests and the benchmark (deliveries per commit)."""
         self.dropped_refusals = 0
+        # Both queues keep the config they were opened with; a job's default attempts.
+        config: InterlinkConfig | None = getattr(queue, "config", None)
+        self._max_attempts = (config.jobs if config else JobsConfig()).max_attempts
         self._waiting: list[_Waiter] = []
         self._refusals: list[Refusal] = []
         self._lock = threading.Lock()
@@ -223,7 +228,10 @@ class Inbox:
 
     def _connect(self) -> sa.Connection:
         connection = self.store.engine.connect()
-        if connection.dialect.name == "sqlite":
+        if connection.dialect.name == "postgresql":
+            # Each batch is one statement (_inbox_pg.py), committed as it ends.
+            connection.execution_options(isolation_level="AUTOCOMMIT")
+        elif connection.dialect.name == "sqlite":
             # Durable acknowledgements: this connection's commits fsync the WAL.
             connection.exec_driver_sql("PRAGMA synchronous=FULL")
             connection.commit()
@@ -246,8 +254,32 @@ class Inbox:
             log.debug("discarding the inbox's connection failed", exc_info=True)
 
     def _write(self, conn: sa.Connection, batch: Sequence[Arrival]) -> list[Stored]:
+        if not batch:
+            return []
+        # On PostgreSQL the connection is in autocommit: `begin` emits no BEGIN, and the
+        # batch's one statement commits as it ends.
         with conn.begin():
-            return self._store(conn, batch) if batch else []
+            if conn.dialect.name == "postgresql":
+                return self._store_postgresql(conn, batch)
+            return self._store(conn, batch)
+
+    def _store_postgresql(self, conn: sa.Connection, batch: Sequence[Arrival]) -> list[Stored]:
+        stored = store_batch(conn, batch, max_attempts=self._max_attempts)
+        # Stored before (a retry, a replay by the sender), by a batch before this one or by
+        # another writer: their rows as they are now.
+        before = self._existing(conn, [k for k in _keys(batch) if k not in stored])
+        results: list[Stored] = []
+        answered: set[tuple[str, str]] = set()
+        for arrival in batch:
+            key = (arrival.source, arrival.delivery_id)
+            if key in stored:
+                row_id, job_id = stored[key]
+                results.append(Stored(row_id, key in answered, "pending", job_id))
+                answered.add(key)
+            else:
+                row_id, status, existing_job = before[key]
+                results.append(Stored(row_id, True, status, existing_job))
+        return results
 
     def _store(self, conn: sa.Connection, batch: Sequence[Arrival]) -> list[Stored]:
         new = _insert_new(conn, batch)
