@@ -21,6 +21,7 @@ PACKAGES = [
     "interlink.oauth",
     "interlink.metrics",
     "interlink.server.dashboard",
+    "interlink.testing",
 ]
 
 

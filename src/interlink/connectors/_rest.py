@@ -8,8 +8,11 @@ from typing import TYPE_CHECKING, Any
 from ._jsonapi import MEDIA_TYPE, document_for, flatten_resource
 from ._page import Fetched, Page, Record, RequestSpec
 from ._resource import BaseResource, Resource, fill_template
+from ._selectors import is_one_record
 
 if TYPE_CHECKING:
+    import httpx
+
     from interlink.config import RestResourceConfig
     from interlink.http import ApiClient
 
@@ -49,6 +52,11 @@ class RestResource(BaseResource):
         if self.jsonapi:
             self._headers.setdefault("Accept", MEDIA_TYPE)
         self.resource_type = config.jsonapi_type or config.path.rstrip("/").rsplit("/", 1)[-1]
+        # An endpoint read without pagination or `records:` may answer one object: that
+        # object is the record. Anything with pagination is a list endpoint.
+        self._single_object = (
+            not self.jsonapi and config.records is None and config.paginate.type == "single"
+        )
 
     def for_parent(self, parent: Record) -> RestResource:
         """This resource with `{parent.…}` in its path filled from one parent record."""
@@ -72,9 +80,14 @@ class RestResource(BaseResource):
             # Listing changes nothing, even when the API wants it as a POST.
             retry_safe=True,
         )
-        return Fetched(
-            response=response, parse=self.client.parse_json, clean=self.client.strip_credentials
-        )
+        return Fetched(response=response, parse=self._parse, clean=self.client.strip_credentials)
+
+    def _parse(self, response: httpx.Response) -> Any:
+        body = self.client.parse_json(response)
+        if self._single_object and is_one_record(body, self.primary_key):
+            # `GET /products/123`: the object is the one record (no `records: "[@]"`).
+            return [body]
+        return body
 
     # -- one record -------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import jmespath
 
-__all__ = ["MISSING", "Selector", "compile_selector", "peek_string"]
+__all__ = ["MISSING", "Selector", "compile_selector", "is_one_record", "peek_string"]
 
 _DOTTED = re.compile(r"^[A-Za-z_$@][\w$@-]*(\.[\w$@-]+)*$")
 
@@ -64,6 +64,28 @@ def compile_selector(path: str) -> Selector:
         return MISSING if value is None else value
 
     return select
+
+
+def is_one_record(body: Any, primary_key: str) -> bool:
+    """Whether a body is one record itself (`GET /products/123`), not an envelope of records.
+
+    It is when it is a JSON object holding the record's primary key and no `data` key (the
+    envelope a body without `records:` is read from). An envelope around a list
+    (`{"items": [...], "total": 3}`) has no primary key of its own, so it is left to the
+    usual rules.
+
+    ```python
+    is_one_record({"id": 123, "name": "Lamp"}, "id")   # True
+    is_one_record({"data": [{"id": 1}]}, "id")         # False
+    is_one_record({"items": [{"id": 1}]}, "id")        # False
+    ```
+    """
+    if not isinstance(body, dict) or "data" in body:
+        return False
+    key = body.get(primary_key, MISSING)
+    if key is MISSING and "." in primary_key:
+        key = compile_selector(primary_key)(body)
+    return key is not MISSING and key is not None and not isinstance(key, dict | list)
 
 
 _WHITESPACE = b" \t\r\n"

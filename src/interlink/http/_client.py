@@ -108,6 +108,7 @@ class ApiClient:
     async with ApiClient("https://api.example.com/v1", auth=BearerAuth(token)) as api:
         response = await api.get("/customers", params={"limit": 100})
         customers = await api.get_json("/customers/42")
+        await api.request_json("DELETE", "/customers/42")  # None for a 204
     ```
 
     Failed responses raise the matching `ApiError` subclass (pass `raise_for_status=False`
@@ -432,7 +433,26 @@ class ApiClient:
         response = await self.request("GET", url, **kwargs)
         return self.parse_json(response)
 
+    async def request_json(self, method: str, url: str, **kwargs: Any) -> Any:
+        """Send a request (the arguments of `request()`) and return its JSON body: None for
+        a 204 or an empty body, the parsed JSON otherwise.
+
+        ```python
+        product = await api.request_json("GET", "/products/123")
+        await api.request_json("DELETE", "/products/123")  # None: 204 No Content
+        ```
+
+        A body that is not JSON is an ApiError naming the URL; failed statuses raise as
+        `request()` does.
+        """
+        response = await self.request(method, url, **kwargs)
+        if response.status_code == 204 or not response.content.strip():
+            return None
+        return self.parse_json(response)
+
     def parse_json(self, response: httpx.Response) -> Any:
+        """The body of `response` parsed as JSON (orjson); a body that is not JSON is an
+        ApiError naming the request."""
         try:
             return orjson.loads(response.content)
         except orjson.JSONDecodeError as exc:

@@ -20,6 +20,7 @@ from ._auth import ApiKeyAuth, BasicAuth, BearerAuth
 from ._client import ApiClient
 from ._oauth2 import ClientCredentialsAuth, MemoryTokenSource, OAuth2TokenAuth, TokenEndpoint
 from ._ratelimit import RateLimiter
+from ._recording import RecordingTransport, ReplayTransport, active_cassette
 from ._redact import Redactor
 from ._retry import RetryPolicy
 from ._transports import create_transport
@@ -108,7 +109,11 @@ def client_from_config(
     transport: httpx.AsyncBaseTransport | None = None,
     token_source: TokenSource | None = None,
 ) -> ApiClient:
-    """The ApiClient for connection `name`: its auth, retry policy, rate limit and transport."""
+    """The ApiClient for connection `name`: its auth, retry policy, rate limit and transport.
+
+    Inside `recording()` / `replaying()` (or with `INTERLINK_RECORD` / `INTERLINK_REPLAY`
+    set) the transport records into, or answers from, that cassette.
+    """
     redactor = Redactor([config.auth.name] if isinstance(config.auth, ApiKeyAuthConfig) else [])
     auth = build_auth(
         name, config.auth, base_url=config.base_url, redactor=redactor, token_source=token_source
@@ -121,6 +126,20 @@ def client_from_config(
     )
     retry = config.retry
     timeout = config.timeout
+    cassette = active_cassette()
+    if cassette is not None and cassette.mode == "replay":
+        transport = ReplayTransport(cassette.cassette, redactor=redactor, base_url=config.base_url)
+    else:
+        if transport is None:
+            transport = create_transport(config.transport, max_connections=config.max_connections)
+        if cassette is not None:
+            transport = RecordingTransport(
+                transport,
+                cassette.cassette,
+                connection=name,
+                redactor=redactor,
+                base_url=config.base_url,
+            )
     return ApiClient(
         config.base_url,
         name=name,
@@ -137,9 +156,7 @@ def client_from_config(
             max_retry_after=retry.max_retry_after,
         ),
         rate_limiter=limiter,
-        transport=transport
-        if transport is not None
-        else create_transport(config.transport, max_connections=config.max_connections),
+        transport=transport,
         idempotency_header=retry.idempotency_header,
         redactor=redactor,
         allowed_origins=config.allowed_origins,
