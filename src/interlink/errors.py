@@ -5,7 +5,8 @@ InterlinkError                        code -> API envelope "error.code"; exit_co
 ├── ConfigError (also ValueError)     file, key, expected, got, line          -> exit 2
 │   └── UnknownTypeError              lists the known values
 ├── ApiError                          method, url (redacted), status_code, request_id,
-│   │                                 body_excerpt, attempts, retryable
+│   │                                 body_excerpt, attempts, retryable, hint (the key
+│   │                                 of interlink.yaml to check)
 │   ├── TransportError                no response: connect/read timeout, reset (retryable)
 │   ├── AuthError (401)
 │   ├── ForbiddenError (403)
@@ -158,7 +159,9 @@ class ApiError(InterlinkError):
 
     `str()` is one line with the request id in front when the server sent one:
     `[req_42] GET https://api.example.com/orders -> 404 Not Found (1 attempt): no such order`.
-    The URL has its secrets redacted before it gets here.
+    The URL has its secrets redacted before it gets here. A `hint` names what to check in
+    interlink.yaml, and ends the line: `...: connection refused; check
+    connections.shop.base_url`.
     """
 
     code = "UPSTREAM_ERROR"
@@ -189,6 +192,9 @@ class ApiError(InterlinkError):
         self.body_excerpt = body_excerpt
         self.attempts = attempts
         self.retryable = self.default_retryable if retryable is None else retryable
+        self.hint: str | None = None
+        """What to fix, set where the error meets the config (a resource's read):
+        `connections.shop.base_url`, `resources.shop.orders.path ('/order')`."""
         super().__init__(message)
 
     def __str__(self) -> str:
@@ -202,7 +208,8 @@ class ApiError(InterlinkError):
         noun = "attempt" if self.attempts == 1 else "attempts"
         parts.append(f"({self.attempts} {noun}):")
         parts.append(self.message)
-        return " ".join(parts)
+        line = " ".join(parts)
+        return f"{line}; check {self.hint}" if self.hint else line
 
     def __repr__(self) -> str:
         return (

@@ -20,13 +20,16 @@ __all__ = [
     "config_source",
     "load_settings",
     "locate",
+    "log_level",
     "remember_config_path",
+    "remember_logging",
 ]
 
 DEFAULT_CONFIG = Path("interlink.yaml")
 
 _META_KEY = "interlink.config_path"
 _SOURCE_KEY = "interlink.config_source"
+_LOGGING_KEY = "interlink.logging"
 
 ConfigOption = Annotated[
     Path | None,
@@ -53,6 +56,19 @@ def remember_config_path(ctx: typer.Context, value: Path | None) -> None:
     """Store the `--config` given before the command name, for the command to fall back on."""
     if value is not None:
         ctx.meta[_META_KEY] = value
+
+
+def remember_logging(ctx: typer.Context, verbose: int, level: str | None) -> None:
+    """Store `-v` and `--log-level` for the commands that pass them on (`serve`)."""
+    ctx.meta[_LOGGING_KEY] = (verbose, level)
+
+
+def log_level(ctx: typer.Context, default: str) -> str:
+    """The `--log-level` given, or `debug` for `-vv`, or `default`."""
+    verbose, level = ctx.meta.get(_LOGGING_KEY, (0, None))
+    if level is not None:
+        return str(level)
+    return "debug" if verbose >= 2 else default
 
 
 def config_path(ctx: typer.Context, value: Path | None) -> Path:

@@ -27,6 +27,8 @@ __all__ = [
     "show_conflicts",
     "show_demo",
     "show_account_runs",
+    "run_reason",
+    "show_interrupted",
     "show_records",
     "show_run",
     "show_runs",
@@ -257,10 +259,53 @@ def _show_demo_webhook(step: WebhookStep, console: Console) -> None:
             console.print(Text(f"  {delivery.id}: {delivery.last_error}", "red"))
 
 
-def show_records(title: str, records: list[dict[str, Any]], console: Console | None = None) -> None:
-    """Records as a table: the top-level fields of the first records, nested values as JSON."""
+def _cell(value: Any) -> str:
     import orjson
 
+    if isinstance(value, dict | list):
+        return orjson.dumps(value, default=str).decode()[:200]
+    return "" if value is None else str(value)[:200]
+
+
+_CELL_MIN = 10
+"""Narrowest a record column is drawn (its header's width when that is wider)."""
+_CELL_MAX = 32
+_COLUMNS_MAX = 12
+
+
+def _fitting(
+    columns: list[str], records: list[dict[str, Any]], width: int
+) -> list[tuple[str, int]]:
+    """The first columns that fit `width` side by side, each with the width it is drawn
+    at: at least its whole header and up to `_CELL_MIN` of its values, then what room is
+    left shared out up to its longest value (`_CELL_MAX` at most). The other columns are
+    left out (and named as left out), never squeezed to nothing."""
+    chosen: list[tuple[str, int, int]] = []
+    used = 1  # the table's left border
+    for column in columns[:_COLUMNS_MAX]:
+        longest = max((len(_cell(record.get(column))) for record in records[:50]), default=0)
+        narrowest = max(len(column), min(longest, _CELL_MIN), 1)
+        if chosen and used + narrowest + 3 > width:
+            break
+        chosen.append((column, narrowest, max(narrowest, min(longest, _CELL_MAX))))
+        used += narrowest + 3
+    room = max(width - used, 0)
+    widths = [narrowest for _, narrowest, _ in chosen]
+    while room > 0:
+        grown = False
+        for index, (_, _, natural) in enumerate(chosen):
+            if room > 0 and widths[index] < natural:
+                widths[index] += 1
+                room -= 1
+                grown = True
+        if not grown:
+            break
+    return [(column, widths[index]) for index, (column, _, _) in enumerate(chosen)]
+
+
+def show_records(title: str, records: list[dict[str, Any]], console: Console | None = None) -> None:
+    """Records as a table: the top-level fields of the first records, nested values as
+    JSON, as many fields as fit the terminal whole (the rest: `--output jsonl`)."""
     console = console or Console(highlight=False)
     if not records:
         console.print(Text(f"{title}: no records"))
@@ -270,22 +315,19 @@ def show_records(title: str, records: list[dict[str, Any]], console: Console | N
         for key in record:
             if key not in columns:
                 columns.append(key)
+    shown = _fitting(columns, records, console.width)
     table = Table(title=title, title_justify="left")
-    for column in columns[:12]:
-        table.add_column(column, overflow="ellipsis", no_wrap=True, max_width=32)
+    for column, drawn in shown:
+        table.add_column(column, overflow="ellipsis", no_wrap=True, width=drawn)
     for record in records:
-        cells = []
-        for column in columns[:12]:
-            value = record.get(column)
-            if isinstance(value, dict | list):
-                text = orjson.dumps(value, default=str).decode()
-            else:
-                text = "" if value is None else str(value)
-            cells.append(Text(text[:200]))
-        table.add_row(*cells)
+        table.add_row(*(Text(_cell(record.get(column))) for column, _ in shown))
     console.print(table)
-    if len(columns) > 12:
-        console.print(Text(f"({len(columns) - 12} more fields; use --output jsonl to see all)"))
+    if len(columns) > len(shown):
+        left = [column for column in columns if column not in dict(shown)]
+        console.print(
+            Text(f"({len(left)} more fields: {', '.join(left)}; use --output jsonl to see all)"),
+            overflow="fold",
+        )
 
 
 class RunProgress:
@@ -385,7 +427,49 @@ def show_run(result: RunResult, console: Console | None = None) -> None:
     if counts["failed"] > len(result.errors[:10]):
         console.print(Text(f"  ... {counts['failed'] - 10:,} more failed records"))
     if result.message:
-        console.print(Text(result.message, "red"))
+        why = "why" if result.status != "succeeded" else "note"
+        console.print(Text(f"{why}: {result.message}", "red"), overflow="fold")
+
+
+def show_interrupted(
+    run: dict[str, Any] | None, pipeline: str, console: Console | None = None
+) -> None:
+    """After Ctrl-C: the run as it was recorded (`cancelled`, with the reason)."""
+    console = console or Console(highlight=False, stderr=True)
+    if run is None:
+        console.print(Text(f"{pipeline}: interrupted before its run started", "yellow"))
+        return
+    reason = run.get("message") or "interrupted"
+    console.print(
+        Text(
+            f"run {run['id']} of {run['pipeline']}: {run['status']}, {reason}; "
+            f"{run['read']:,} read, {run['created'] + run['updated']:,} written. "
+            "The next run resumes from its last checkpoint.",
+            "yellow",
+        ),
+        overflow="fold",
+    )
+
+
+def run_reason(run: dict[str, Any]) -> str | None:
+    """Why a run in the runs table did not succeed: its message, else its first record
+    error; None for a run that succeeded or is still running."""
+    status = str(run["status"])
+    if status in ("succeeded", "running"):
+        return None
+    message = run.get("message")
+    if message:
+        return str(message)
+    errors = run.get("errors") or []
+    if errors and isinstance(errors[0], dict):
+        first = errors[0]
+        failed = int(run.get("failed") or 0)
+        noun = "record" if failed == 1 else "records"
+        return (
+            f"{failed:,} {noun} failed; first: record {first.get('key')} "
+            f"({first.get('step')}): {first.get('error')}"
+        )
+    return "no reason was recorded"
 
 
 def show_account_runs(
@@ -472,6 +556,14 @@ def show_runs(runs: list[dict[str, Any]], console: Console | None = None) -> Non
         cells.append(Text(f"{run['failed']:,}", "red" if run["failed"] else ""))
         table.add_row(*cells)
     console.print(table)
+    for run in runs:
+        reason = run_reason(run)
+        if reason is not None:
+            style = "red" if run["status"] in ("failed", "crashed") else "yellow"
+            console.print(
+                Text(f"run {run['id']} {str(run['status']).replace('_', ' ')}: {reason}", style),
+                overflow="fold",
+            )
 
 
 def show_conflicts(rows: list[dict[str, Any]], console: Console | None = None) -> None:
@@ -483,13 +575,13 @@ def show_conflicts(rows: list[dict[str, Any]], console: Console | None = None) -
         console.print("No conflicts.")
         return
     table = Table(title="Conflicts", title_justify="left")
-    for column in ("id", "pipeline", "source", "target", "fields that differ", "status", "at"):
-        table.add_column(column)
+    for column in ("id", "pipeline", "source", "target", "differs", "status", "at"):
+        table.add_column(column, min_width=len(column), overflow="fold")
     for row in rows:
         source, target = row["source_record"], row["target_record"]
         differ = [k for k in source if source.get(k) != target.get(k)]
         status = row["status"] + (f" ({row['resolution']})" if row["resolution"] else "")
-        at = dt.datetime.fromtimestamp(row["created_at"]).strftime("%Y-%m-%d %H:%M")
+        at = dt.datetime.fromtimestamp(row["created_at"]).strftime("%m-%d %H:%M")
         table.add_row(
             str(row["id"]),
             Text(row["pipeline"]),

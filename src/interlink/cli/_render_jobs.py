@@ -150,31 +150,42 @@ def show_jobs(
     if not jobs:
         out.print("No jobs.")
         return
+    # 80 columns: what ran (the pipeline, else the kind), short times, and each error on
+    # its own line under the table rather than squeezed into a column.
+    wide = out.width >= 120
     table = Table(title_justify="left")
     table.add_column("id", justify="right", style="bold", no_wrap=True)
     table.add_column("status", no_wrap=True)
-    table.add_column("kind", no_wrap=True)
-    table.add_column("pipeline")
-    table.add_column("attempts", justify="right")
+    if wide:
+        table.add_column("kind", no_wrap=True)
+    table.add_column("pipeline" if wide else "job", overflow="fold", min_width=5)
+    table.add_column("tries", justify="right", no_wrap=True)
     table.add_column("created", no_wrap=True)
-    table.add_column("took", justify="right")
-    table.add_column("progress / error", overflow="fold")
+    table.add_column("took", justify="right", no_wrap=True)
+    table.add_column("progress / error" if wide else "progress", overflow="fold", min_width=8)
+    errors: list[Text] = []
     for job in jobs:
         took = _seconds(job)
-        note = Text(str(job["error"]), style="red") if job.get("error") else None
-        if note is None:
-            note = Text(describe_progress(job.get("progress")))
+        progress = Text(describe_progress(job.get("progress")))
+        if job.get("error"):
+            if wide:
+                progress = Text(str(job["error"]), style="red")
+            else:
+                errors.append(Text(f"job {job.get('id')}: {job['error']}", style="red"))
+        created = _when(job.get("created_at"))
+        what = [Text(str(job.get("kind") or "-"))] if wide else []
+        name = job.get("pipeline") or ("-" if wide else job.get("kind") or "-")
         table.add_row(
             Text(str(job.get("id"))),
             _status(job.get("status")),
-            Text(str(job.get("kind") or "-")),
-            Text(str(job.get("pipeline") or "-")),
+            *what,
+            Text(str(name)),
             Text(f"{job.get('attempts', 0)}/{job.get('max_attempts', '?')}"),
-            Text(_when(job.get("created_at"))),
+            Text(created if wide else created[5:16]),
             Text(f"{took:.1f} s" if took is not None else "-"),
-            note,
+            progress,
         )
-    parts: list[Any] = [table]
+    parts: list[Any] = [table, *errors]
     if next_before is not None:
         parts.append(Text(f"More jobs: --before {next_before}", style="dim"))
     out.print(Group(*parts))

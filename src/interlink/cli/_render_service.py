@@ -18,7 +18,8 @@ __all__ = ["show_api_keys"]
 def _when(epoch: float | None) -> str:
     if epoch is None:
         return "-"
-    return dt.datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M")
+    # Without the year: the table keeps to 80 columns (`apikeys list` shows the id first).
+    return dt.datetime.fromtimestamp(epoch).strftime("%m-%d %H:%M")
 
 
 def show_api_keys(keys: list[ApiKey], console: Console | None = None) -> None:
@@ -28,10 +29,10 @@ def show_api_keys(keys: list[ApiKey], console: Console | None = None) -> None:
         console.print("No API keys yet; create one with: interlink apikeys create NAME")
         return
     table = Table(title="API keys", title_justify="left")
-    table.add_column("id", justify="right")
-    table.add_column("name", style="bold")
+    table.add_column("id", justify="right", no_wrap=True)
+    table.add_column("name", style="bold", overflow="fold", min_width=4)
     table.add_column("prefix", style="cyan", no_wrap=True)
-    table.add_column("scope")
+    table.add_column("scope", no_wrap=True)
     table.add_column("created", no_wrap=True)
     table.add_column("last used", no_wrap=True)
     table.add_column("revoked", no_wrap=True)

@@ -3,13 +3,54 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+import signal
+from collections.abc import Awaitable
+from typing import Annotated, Any, TypeVar
 
 import typer
 
 from interlink.cli._options import ConfigOption, DryRunOption, FullRefreshOption, load_settings
 
 __all__ = ["register"]
+
+T = TypeVar("T")
+
+INTERRUPTED_EXIT = 130
+"""The exit code of a run stopped by Ctrl-C or SIGTERM (128 + SIGINT, as shells do)."""
+
+_REASONS = {
+    signal.SIGINT: "interrupted by Ctrl-C (SIGINT)",
+    signal.SIGTERM: "stopped by SIGTERM",
+}
+
+
+async def _interruptible(work: Awaitable[T]) -> T:
+    """Await `work`; Ctrl-C or SIGTERM cancels it with the reason, which the run's row
+    records (`cancelled`, "interrupted by Ctrl-C (SIGINT)") on its way out."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    installed: list[signal.Signals] = []
+    if task is not None:
+        for sig, reason in _REASONS.items():
+            try:
+                loop.add_signal_handler(sig, task.cancel, reason)
+            except (ValueError, RuntimeError, NotImplementedError):
+                continue  # not the main thread, or no signals here: Ctrl-C as Python does it
+            installed.append(sig)
+    try:
+        return await work
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+
+def _stopped(store: Any, key: str) -> None:
+    """After Ctrl-C: say how the run was recorded, and exit 130."""
+    from interlink.cli import _render
+
+    latest = store.runs(key, limit=1)
+    _render.show_interrupted(latest[0] if latest else None, key)
+    raise typer.Exit(INTERRUPTED_EXIT)
 
 
 def _catalogs(config: Any, store: Any) -> Any:
@@ -75,17 +116,19 @@ def _run_each_account(
                 bar.say(f"{name}@{run.account}: skipped, {run.message}")
 
         runs = asyncio.run(
-            run_each_account(
-                settings,
-                name,
-                store=store,
-                catalogs=_catalogs(settings, store),
-                full_refresh=full_refresh,
-                dry_run=dry_run,
-                limit=limit,
-                progress=bar.update,
-                finished=finished,
-                offload=False,
+            _interruptible(
+                run_each_account(
+                    settings,
+                    name,
+                    store=store,
+                    catalogs=_catalogs(settings, store),
+                    full_refresh=full_refresh,
+                    dry_run=dry_run,
+                    limit=limit,
+                    progress=bar.update,
+                    finished=finished,
+                    offload=False,
+                )
             )
         )
     _render.show_account_runs(name, runs)
@@ -128,7 +171,8 @@ def run(
 
     Exit code 0 when every record went through, 1 when some failed (or, with --id, was
     not found at the source) or the run stopped; with --account '*', 1 when an account's
-    run did.
+    run did. Ctrl-C stops the run at once: it is recorded `cancelled` (the next run
+    resumes from its last checkpoint) and the exit code is 130.
     """
     from interlink.cli import _render
     from interlink.cli._runtime import tune_collector
@@ -170,6 +214,8 @@ def run(
                 dry_run=dry_run,
                 limit=limit,
             )
+        except asyncio.CancelledError:
+            _stopped(store, pipeline)
         finally:
             store.close()
         if not went_through:
@@ -180,18 +226,22 @@ def run(
         tune_collector()
         with _render.RunProgress(label) as bar:
             result = asyncio.run(
-                _run(
-                    settings,
-                    store,
-                    pipeline,
-                    account=acting,
-                    full_refresh=full_refresh,
-                    dry_run=dry_run,
-                    limit=limit,
-                    ids=ids,
-                    progress=bar.update,
+                _interruptible(
+                    _run(
+                        settings,
+                        store,
+                        pipeline,
+                        account=acting,
+                        full_refresh=full_refresh,
+                        dry_run=dry_run,
+                        limit=limit,
+                        ids=ids,
+                        progress=bar.update,
+                    )
                 )
             )
+    except asyncio.CancelledError:
+        _stopped(store, label)
     finally:
         store.close()
     _render.show_run(result)
@@ -205,7 +255,8 @@ def runs(
     config: ConfigOption = None,
     limit: Annotated[int, typer.Option(min=1, help="How many runs to show.")] = 20,
 ) -> None:
-    """List recent runs with their counts and status."""
+    """List recent runs with their counts and status, and why each that did not succeed
+    stopped (its error)."""
     from interlink.cli import _render
     from interlink.store import Store
 

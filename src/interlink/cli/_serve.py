@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 import typer
 
-from interlink.cli._options import ConfigOption, load_settings
+from interlink.cli._options import ConfigOption, load_settings, log_level
 
 __all__ = ["register"]
 
@@ -120,9 +120,6 @@ def serve(
         int | None,
         typer.Option(min=1, max=256, help="Jobs the embedded worker runs at once."),
     ] = None,
-    log_level: Annotated[
-        str, typer.Option(help="uvicorn's log level: warning, info, debug.")
-    ] = "info",
     http: Annotated[
         Http,
         typer.Option(
@@ -131,7 +128,11 @@ def serve(
         ),
     ] = Http.auto,
 ) -> None:
-    """Serve the jobs API under /api/v1 (and run jobs, unless --no-worker)."""
+    """Serve the jobs API under /api/v1 (and run jobs, unless --no-worker).
+
+    The global `--log-level` (default info) is uvicorn's level too: at info, the access
+    log and one line per job started and finished.
+    """
     from interlink.cli._validate import check_buildable
     from interlink.server import create_app
     from interlink.store import Store
@@ -167,7 +168,7 @@ def serve(
 
     tune_collector()
     try:
-        _run_server(app, sock, log_level, _protocol(parser))
+        _run_server(app, sock, log_level(ctx, "info"), _protocol(parser))
     finally:
         sock.close()
         store.close()

@@ -33,13 +33,18 @@ from interlink.cli import (
     _webhooks,
     _worker,
 )
-from interlink.cli._options import ConfigOption, locate, remember_config_path
+from interlink.cli._logging import LEVELS, configure_logging, hoist_global_options
+from interlink.cli._options import ConfigOption, locate, remember_config_path, remember_logging
 from interlink.errors import InterlinkError
 
 __all__ = ["app", "main"]
 
 
 class _InterlinkGroup(TyperGroup):
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        # `-v` and `--log-level` belong to the app but may follow the command's name.
+        return super().parse_args(ctx, hoist_global_options(list(args)))
+
     # `ctx` is Typer's vendored click Context, which it does not export under a public name.
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -77,18 +82,10 @@ def _show_version(value: bool) -> None:
         raise typer.Exit()
 
 
-def _log_requests(value: bool) -> None:
-    """`-v`: interlink's DEBUG log (one line per request, credentials masked) on stderr."""
-    if not value:
-        return
-    import logging
-    import sys
-
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logger = logging.getLogger("interlink")
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
+def _log_level(value: str | None) -> str | None:
+    if value is None or value.lower() in LEVELS:
+        return None if value is None else value.lower()
+    raise typer.BadParameter(f"expected one of {', '.join(LEVELS)}; got {value!r}")
 
 
 @app.callback()
@@ -96,14 +93,25 @@ def _root(
     ctx: typer.Context,
     config: ConfigOption = None,
     verbose: Annotated[
-        bool,
+        int,
         typer.Option(
             "--verbose",
             "-v",
-            callback=_log_requests,
-            help="Log every request to the APIs (credentials masked) on stderr.",
+            count=True,
+            help="Log every request to the APIs on stderr (credentials masked); -vv adds "
+            "their headers. Before or after the command's name.",
         ),
-    ] = False,
+    ] = 0,
+    log_level: Annotated[
+        str | None,
+        typer.Option(
+            "--log-level",
+            metavar="LEVEL",
+            callback=_log_level,
+            help="interlink's log level on stderr: debug, info, warning or error "
+            "(worker and serve: info; serve gives it to uvicorn too).",
+        ),
+    ] = None,
     version: Annotated[
         bool,
         typer.Option(
@@ -115,6 +123,8 @@ def _root(
     ] = False,
 ) -> None:
     remember_config_path(ctx, config)
+    remember_logging(ctx, verbose, log_level)
+    configure_logging(verbose, log_level, ctx.invoked_subcommand)
 
 
 _check.register(app)

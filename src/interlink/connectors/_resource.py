@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
-from interlink.errors import PaginationError
+from interlink.errors import ApiError, NotFoundError, PaginationError, TransportError
 from interlink.http import origin_of
 
 from ._cursor import CursorTracker
@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     from interlink.http import ApiClient
 
 __all__ = ["BaseResource", "Resource", "fill_template"]
+
+# Transport errors where nothing answered at the connection's address.
+_UNREACHED = ("ConnectError", "ConnectTimeout", "UnsupportedProtocol")
 
 _FIELD = re.compile(r"\{([A-Za-z_][\w.]*)\}")
 
@@ -149,22 +152,45 @@ class BaseResource(ABC):
             resource=self.name,
             redact_url=self.client.redactor.url,
         )
-        async for page in read_pages(
-            self._fetch,
-            paginator,
-            spec,
-            extract,
-            resume=resume,
-            limit=limit,
-            concurrency=concurrency or self.config.concurrency,
-            tracker=tracker,
-            on_total_mismatch=self.config.on_total_mismatch,
-            resource=self.name,
-            follow=self.follow,
+        first = resume is None or not resume
+        try:
+            async for page in read_pages(
+                self._fetch,
+                paginator,
+                spec,
+                extract,
+                resume=resume,
+                limit=limit,
+                concurrency=concurrency or self.config.concurrency,
+                tracker=tracker,
+                on_total_mismatch=self.config.on_total_mismatch,
+                resource=self.name,
+                follow=self.follow,
+            ):
+                first = False
+                if page.done and tracker is not None:
+                    self.last_cursor = tracker.value
+                yield page
+        except ApiError as exc:
+            if exc.hint is None:
+                exc.hint = self._hint(exc, first)
+            raise
+
+    def _hint(self, error: ApiError, first: bool) -> str | None:
+        """The key of interlink.yaml to check for `error`: the connection's base URL when
+        nothing answered, the resource's path when its first page is not found."""
+        connection = self.client.name
+        base_url = self.client.redactor.url(self.client.base_url)
+        if (
+            isinstance(error, TransportError)
+            and connection
+            and error.message.startswith(_UNREACHED)
         ):
-            if page.done and tracker is not None:
-                self.last_cursor = tracker.value
-            yield page
+            return f"connections.{connection}.base_url ({base_url})"
+        path = getattr(self.config, "path", None)
+        if isinstance(error, NotFoundError) and first and isinstance(path, str):
+            return f"resources.{self.name}.path ({path!r} under {base_url})"
+        return None
 
     async def records(self, **kwargs: Any) -> AsyncIterator[Record]:
         """Stream records one by one; takes the arguments of `pages()`."""

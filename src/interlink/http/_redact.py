@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable
 from urllib.parse import quote, quote_plus
 
-__all__ = ["MASK", "SECRET_PARAM", "Redactor"]
+__all__ = ["MASK", "SECRET_HEADER", "SECRET_PARAM", "Redactor"]
 
 MASK = "***"
 
@@ -26,9 +26,18 @@ SECRET_PARAM = re.compile(
 )
 """Query parameter names (lower-cased) whose values are credentials."""
 
+SECRET_HEADER = re.compile(
+    r"authorization|cookie|api[_-]?key|apikey|access[_-]?key|token|secret|signature|"
+    r"session|password|credential|^x-auth|^x-amz-security"
+)
+"""Header names (lower-cased) whose values are credentials: `Authorization`,
+`Proxy-Authorization`, `Cookie`, `Set-Cookie`, `X-API-Key`, `X-Auth-Token`..."""
+
 # `scheme://user:password@`, and `?name=value` / `&name=value` pairs of a query string.
 _USERINFO = re.compile(r"^(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@?#]*):[^@/?#]*@")
 _PARAM = re.compile(r"(?P<head>[?&](?P<name>[^=&#]+)=)(?P<value>[^&#]*)")
+# The same in a header's value, where a URL ends at `>` (`Link: <...>; rel="next"`).
+_HEADER_PARAM = re.compile(r"(?P<head>[?&](?P<name>[^=&#<>;,\s\"]+)=)(?P<value>[^&#<>;,\s\"]*)")
 
 
 class Redactor:
@@ -105,6 +114,20 @@ class Redactor:
     def _secret_name(self, name: str) -> bool:
         lowered = name.lower()
         return lowered in self._names or SECRET_PARAM.search(lowered) is not None
+
+    def headers(self, headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+        """Headers as they may be shown: credential headers (`SECRET_HEADER`) masked
+        whole, every other value with its secret query values and known secrets masked
+        (a `Link` header carries URLs)."""
+        return [
+            (
+                name,
+                MASK
+                if SECRET_HEADER.search(name.lower())
+                else self.text(_HEADER_PARAM.sub(self._mask_param, value)),
+            )
+            for name, value in headers
+        ]
 
     def text(self, text: str) -> str:
         """The text with every registered secret value masked."""

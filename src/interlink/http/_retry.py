@@ -35,6 +35,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger("interlink.http")
+header_logger = logging.getLogger("interlink.http.headers")
+"""Each attempt's request and response headers, masked, at DEBUG (`interlink -vv`)."""
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 
@@ -193,7 +195,7 @@ class RetryTransport(httpx.AsyncBaseTransport):
                     and self.budget.spend(isinstance(exc, httpx.TimeoutException))
                 ):
                     wait = policy.backoff(attempt)
-                self._log(request, type(exc).__name__, elapsed, attempt, wait)
+                self._log(request, type(exc).__name__, elapsed, attempt, wait, None)
                 if wait is None:
                     raise
                 await self._wait(wait)
@@ -220,7 +222,7 @@ class RetryTransport(httpx.AsyncBaseTransport):
                     wait = None
             elif attempt == 1 and status < 500:
                 self.budget.earn()
-            self._log(request, status, elapsed, attempt, wait)
+            self._log(request, status, elapsed, attempt, wait, response)
             if wait is None:
                 return response
             await response.aclose()
@@ -239,7 +241,9 @@ class RetryTransport(httpx.AsyncBaseTransport):
         elapsed: float,
         attempt: int,
         wait: float | None,
+        response: httpx.Response | None,
     ) -> None:
+        # Off (the default), a request pays for this one check and nothing else.
         if not logger.isEnabledFor(logging.DEBUG):
             return
         url = self._redactor.url(str(url_before_auth(request)))
@@ -265,6 +269,22 @@ class RetryTransport(httpx.AsyncBaseTransport):
                 "retry_wait_s": wait,
             },
         )
+        if header_logger.isEnabledFor(logging.DEBUG):
+            self._log_headers(request, url, response)
+
+    def _log_headers(
+        self, request: httpx.Request, url: str, response: httpx.Response | None
+    ) -> None:
+        """The attempt's headers as sent and received, credentials masked: `> ` lines for
+        the request's, `< ` lines for the response's."""
+        lines = [f"> {name}: {value}" for name, value in self._shown_headers(request.headers)]
+        if response is not None:
+            lines.append(f"< HTTP {response.status_code}")
+            lines += [f"< {name}: {value}" for name, value in self._shown_headers(response.headers)]
+        header_logger.debug("%s %s headers:\n  %s", request.method, url, "\n  ".join(lines))
+
+    def _shown_headers(self, headers: httpx.Headers) -> list[tuple[str, str]]:
+        return self._redactor.headers(headers.multi_items())
 
     async def aclose(self) -> None:
         await self._inner.aclose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -23,7 +24,13 @@ from ._headers import parse_retry_after
 from ._redact import Redactor
 from ._urls import url_before_auth
 
-__all__ = ["error_for_exception", "error_for_response", "error_message", "request_id_of"]
+__all__ = [
+    "error_for_exception",
+    "error_for_response",
+    "error_message",
+    "request_id_of",
+    "transport_message",
+]
 
 _EXCERPT = 300
 _REQUEST_ID_HEADERS = (
@@ -39,6 +46,51 @@ _BY_STATUS: dict[int, type[ApiError]] = {
     404: NotFoundError,
     429: RateLimitedError,
 }
+
+
+# aiohttp's "Cannot connect to host api.example.com:443 ssl:default [Name or service not
+# known]": the host is worth keeping, its SSL context's repr (`ssl:default`,
+# `ssl:<ssl.SSLContext object at 0x7f...>`) is not, and the reason reads better plain.
+_CANNOT_CONNECT = re.compile(
+    r"^Cannot connect to host (?P<host>\S+) ssl:(?:<[^>]*>|\S+) \[(?P<why>.*)\]$", re.S
+)
+_REASONS = (
+    (re.compile(r"connect call failed|connection refused", re.I), "connection refused"),
+    (
+        re.compile(
+            r"name or service not known|nodename nor servname|getaddrinfo failed|"
+            r"no address associated|temporary failure in name resolution",
+            re.I,
+        ),
+        "no such host (DNS lookup failed)",
+    ),
+    (re.compile(r"network is unreachable", re.I), "network unreachable"),
+    (re.compile(r"no route to host", re.I), "no route to host"),
+    (re.compile(r"certificate verify failed", re.I), "its TLS certificate was refused"),
+)
+
+
+def transport_message(text: str) -> str:
+    """A transport library's error text without its noise.
+
+    ```python
+    transport_message("Cannot connect to host 127.0.0.1:9 ssl:default [Connect call failed "
+                      "('127.0.0.1', 9)]")
+    # 'cannot connect to 127.0.0.1:9: connection refused'
+    ```
+    """
+    text = " ".join(text.split())
+    found = _CANNOT_CONNECT.match(text)
+    if found is None:
+        return text
+    why = found["why"].strip()
+    for pattern, plain in _REASONS:
+        if pattern.search(why):
+            why = plain
+            break
+    else:
+        why = re.sub(r"^\[Errno -?\d+\]\s*", "", why) or "no reason given"
+    return f"cannot connect to {found['host']}: {why}"
 
 
 def request_id_of(response: httpx.Response) -> str | None:
@@ -128,7 +180,7 @@ def error_for_exception(
 ) -> TransportError:
     """A TransportError for an httpx transport failure (no response came back)."""
     kind = type(exc).__name__
-    detail = str(exc).strip()
+    detail = transport_message(str(exc).strip())
     message = f"{kind}: {detail}" if detail else kind
     return TransportError(
         redactor.text(message),

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import datetime
 import logging
+import time
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -26,6 +27,7 @@ from psycopg.rows import DictRow, tuple_row
 from psycopg.types.json import Json
 from psycopg_pool import AsyncConnectionPool
 
+from ._job_log import job_finished, job_started
 from ._model import Job
 from ._procrastinate_sql import (
     ACK_FINISH,
@@ -295,17 +297,22 @@ class Runner:
                 report=running.report,
                 services={"store": self.queue.store, "queue": self.queue},
             )
+            job_started(job)
+            began = time.monotonic()
             try:
                 outcome = await execute(job, self.kinds, job_context, self.settings)
             except asyncio.CancelledError:
                 if context.abort_reason() is not AbortReason.USER_REQUEST:
                     # The worker's graceful shutdown ran out of time: hand the job back.
+                    stopped = Outcome("cancelled", error="worker stopped")
+                    job_finished(job, stopped, time.monotonic() - began)
                     with contextlib.suppress(_Requeue, pexc.JobAborted):
-                        await self._end(running, Outcome("cancelled", error="worker stopped"))
+                        await self._end(running, stopped)
                     raise
                 # Aborted with Procrastinate's own tools: a cancellation like ours.
                 await self._one(ASK_CANCEL, self._mine(running))
                 outcome = Outcome("cancelled", error="cancelled while running")
+            job_finished(job, outcome, time.monotonic() - began)
             await self._end(running, outcome)
         finally:
             if self.running.get(job.id) is running:

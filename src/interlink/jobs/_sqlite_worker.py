@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from interlink.store import owner_may_be_alive
 
+from ._job_log import job_finished, job_started
 from ._model import Job
 from ._queue import JobContext, JobKinds, Outcome, WorkerStats, execute, holder_of, warn_lease_lost
 from ._sqlite_rows import COLUMNS, dumps, job_from_row
@@ -308,6 +309,8 @@ class SqliteWorker:
             report=lambda progress: self._report(attempt, progress),
             services={"store": self.queue.store, "queue": self.queue},
         )
+        job_started(job)
+        began = time.monotonic()
         try:
             outcome = await execute(job, self.kinds, context, self.settings)
         except asyncio.CancelledError:
@@ -315,6 +318,7 @@ class SqliteWorker:
         except BaseException as exc:  # execute() turns job errors into outcomes already
             log.exception("job %s: the worker failed to run it", job.id)
             outcome = Outcome("retry", error=f"{type(exc).__name__}: {exc}", delay=1.0)
+        job_finished(job, outcome, time.monotonic() - began)
         if self.running.get(job.id) is attempt:
             del self.running[job.id]
         self.stale.discard(attempt)

@@ -22,7 +22,7 @@ from interlink.store import COUNTERS, Store
 
 from ._accounts import state_key
 
-__all__ = ["Progress", "RunResult", "recorded_run"]
+__all__ = ["Progress", "RunResult", "cancelled_reason", "recorded_run"]
 
 Progress = Callable[["RunResult"], None]
 """Called after every batch with the run so far (the CLI draws its progress bar from it)."""
@@ -75,6 +75,15 @@ class RunResult:
             )
 
 
+def cancelled_reason(exc: BaseException) -> str:
+    """Why a run was stopped from outside: the message its task was cancelled with
+    (`task.cancel("interrupted by Ctrl-C (SIGINT)")`), or a plain description."""
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted by Ctrl-C (SIGINT) before it finished"
+    given = " ".join(str(arg) for arg in exc.args if arg)
+    return given or "stopped before it finished (its task was cancelled: a shutdown or Ctrl-C)"
+
+
 @asynccontextmanager
 async def recorded_run(
     store: Store,
@@ -90,8 +99,9 @@ async def recorded_run(
     run ended and release the lock.
 
     The block's outcome sets the status: `succeeded`, or `completed_with_errors` when a
-    record failed; `cancelled` for JobCancelledError and `failed` for any other exception,
-    which goes on up.
+    record failed; `cancelled` for JobCancelledError, and for a cancelled task or Ctrl-C
+    (with the reason the task was cancelled with, `cancelled_reason`); `failed` for any
+    other exception, which goes on up. A run that did not succeed always has a message.
     """
     name = result.key
     result.run_id = await asyncio.to_thread(
@@ -108,11 +118,18 @@ async def recorded_run(
         result.status = "cancelled"
         result.message = str(exc)
         raise
+    except (asyncio.CancelledError, KeyboardInterrupt) as exc:
+        # Ctrl-C (`interlink run` cancels its task with the reason), SIGTERM, or the worker
+        # running it shutting down: stopped from outside, not failed.
+        result.status = "cancelled"
+        result.message = cancelled_reason(exc)
+        raise
     except BaseException as exc:
         result.status = "failed"
-        result.message = (
-            str(exc) if isinstance(exc, InterlinkError) else f"{type(exc).__name__}: {exc}"
-        )
+        text = str(exc).strip()
+        if not isinstance(exc, InterlinkError) or not text:
+            text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+        result.message = text
         raise
     else:
         result.status = "succeeded" if not result.counts["failed"] else "completed_with_errors"
