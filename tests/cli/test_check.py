@@ -77,7 +77,7 @@ def test_invalid_config_prints_one_plain_line_per_error(tmp_path):
         f"{path}:3: connections.shop.base_url: expected an http:// or https:// URL; "
         "got 'ftp://shop.example.com'",
         f"{path}:5: connections.shop.auth.type: expected one of none, api_key, bearer, basic, "
-        "oauth2_client_credentials, oauth2; got 'oath2'",
+        "oauth2_client_credentials, oauth2; got 'oath2'; did you mean 'oauth2'?",
         f"{path}:8: connections.crm: unknown key 'retyr'; did you mean 'retry'?",
     ]
 

@@ -148,7 +148,7 @@ def test_bad_auth_type_exact_message():
         parse(text)
     assert str(info.value) == (
         "interlink.yaml:7: connections.shop.auth.type: expected one of none, api_key, bearer, "
-        "basic, oauth2_client_credentials, oauth2; got 'oath2'"
+        "basic, oauth2_client_credentials, oauth2; got 'oath2'; did you mean 'oauth2'?"
     )
     assert info.value.known == AUTH_TYPES
     assert info.value.got == "oath2"
@@ -225,7 +225,7 @@ def test_unknown_key_with_nothing_close_lists_the_known_keys():
     line = only("connections:\n  s:\n    base_url: https://x\n    rate_limit: {rate: 1, zzz: 2}\n")
     assert line == (
         "interlink.yaml:4: connections.s.rate_limit: unknown key 'zzz' "
-        "(expected one of burst, per, rate)"
+        "(expected one of burst, per, rate, warn_below)"
     )
 
 

@@ -466,7 +466,7 @@ def test_unknown_scheme_lists_the_known_ones():
         parse("webhooks:\n  a:\n    scheme: stripee\n    secret: x\n")
     assert str(info.value) == (
         "interlink.yaml:3: webhooks.a.scheme: expected one of standard, stripe, github, "
-        "shopify, slack, hmac; got 'stripee'"
+        "shopify, slack, hmac; got 'stripee'; did you mean 'stripe'?"
     )
     assert info.value.known == WEBHOOK_SCHEMES
 

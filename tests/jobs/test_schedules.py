@@ -97,7 +97,7 @@ def test_the_worker_ticks_the_scheduler(tmp_path) -> None:
 
     from interlink.jobs import JobKinds, run_worker
 
-    config, store, queue = make(tmp_path, schedule="* * * * * *")  # every second
+    config, store, queue = make(tmp_path, schedule="* * * * * */1")  # every second
 
     async def go() -> None:
         stop = asyncio.Event()

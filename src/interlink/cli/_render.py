@@ -120,10 +120,13 @@ def _rate_limit(connection: ConnectionConfig) -> str:
     limit = connection.rate_limit
     if limit is None:
         return "-"
-    text = f"{limit.rate:g}/{_duration(limit.per)}"
-    if limit.burst is not None:
-        text += f" (burst {limit.burst})"
-    return text
+    parts = []
+    if limit.rate is not None:
+        text = f"{limit.rate:g}/{_duration(limit.per)}"
+        parts.append(text + (f" (burst {limit.burst})" if limit.burst is not None else ""))
+    if limit.warn_below is not None:
+        parts.append(f"warn below {limit.warn_below}")
+    return ", ".join(parts) or "-"
 
 
 def _duration(seconds: float) -> str:

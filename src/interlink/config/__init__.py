@@ -9,6 +9,8 @@ config = load_config("interlink.yaml")   # ConfigError, one line per problem, if
 
 from __future__ import annotations
 
+from interlink.config._cron import CRON_ALIASES, check_cron
+from interlink.config._dotenv import DOTENV_NAME, dotenv_path, parse_dotenv, read_dotenv
 from interlink.config._env import expand_env, substitute_env
 from interlink.config._load import load_config, load_config_source, parse_config
 from interlink.config._metrics import (
@@ -97,6 +99,12 @@ from interlink.config._webhooks import (
 )
 
 __all__ = [
+    "CRON_ALIASES",
+    "DOTENV_NAME",
+    "check_cron",
+    "dotenv_path",
+    "parse_dotenv",
+    "read_dotenv",
     "GRANULARITIES",
     "MAX_PERIOD_DAYS",
     "METRIC_NAME",

@@ -7,7 +7,9 @@ file, the line and the key path:
 2. compose and construct the YAML with PyYAML's safe loader, recording the line of every key
    and refusing duplicate keys, control characters, NUL characters written as escapes
    (`"\\0"`) and nesting deeper than 100 levels;
-3. substitute `${VAR}` references in string values (see `interlink.config._env`);
+3. substitute `${VAR}` and `${file:PATH}` references in string values (see
+   `interlink.config._env`), from the environment and, under it, the `.env` file beside
+   the config (see `interlink.config._dotenv`);
 4. validate with pydantic, each error translated to one line (see `interlink.config._messages`).
 
 A step that finds several problems reports them all: the `ConfigError` raised carries the
@@ -24,7 +26,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from interlink.config._env import KeyPath, substitute_env
+from interlink.config._dotenv import dotenv_path, read_dotenv
+from interlink.config._env import FILE_PREFIX, KeyPath, substitute_env
 from interlink.config._messages import (
     describe_value,
     errors_from_validation,
@@ -46,24 +49,32 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 def load_config(
-    path: str | Path = "interlink.yaml", *, env: Mapping[str, str] | None = None
+    path: str | Path = "interlink.yaml",
+    *,
+    env: Mapping[str, str] | None = None,
+    dotenv: bool = True,
 ) -> InterlinkConfig:
     """Read and validate an `interlink.yaml`.
 
-    `${VAR}` references are filled from `env`, which defaults to `os.environ`. You get a
-    `ConfigError` for anything wrong with the file; its `.errors` lists every problem found,
-    one line each.
+    `${VAR}` references are filled from `env`, which defaults to `os.environ`, and, for a
+    variable `env` does not have, from the `.env` file beside the config (unless `dotenv`
+    is false). `${file:PATH}` reads a file relative to the config's folder. You get a
+    `ConfigError` for anything wrong with the file (or its `.env`); its `.errors` lists
+    every problem found, one line each.
 
     ```python
     config = load_config("interlink.yaml")
     shop = config.connections["shop"]
     ```
     """
-    return load_config_source(path, env=env)[0]
+    return load_config_source(path, env=env, dotenv=dotenv)[0]
 
 
 def load_config_source(
-    path: str | Path = "interlink.yaml", *, env: Mapping[str, str] | None = None
+    path: str | Path = "interlink.yaml",
+    *,
+    env: Mapping[str, str] | None = None,
+    dotenv: bool = True,
 ) -> tuple[InterlinkConfig, ConfigSource]:
     """`load_config`, and where each key was written: give `source.locate(error)` a
     `ConfigError` found later (a filter that does not compile) to point it at its line."""
@@ -83,13 +94,23 @@ def load_config_source(
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise _single(f"not UTF-8 text (bad byte at offset {exc.start})", file, line) from None
-    return _parse(text, file, env)
+    environment: Mapping[str, str] = os.environ if env is None else env
+    if dotenv:
+        try:
+            values = read_dotenv(dotenv_path(path))
+        except ConfigError as exc:
+            raise _collect(exc.errors) from None
+        if values:
+            # The real environment wins: .env only fills in what it does not set.
+            environment = {**values, **environment}
+    return _parse(text, file, environment)
 
 
 def parse_config(text: str, *, file: str, env: Mapping[str, str] | None = None) -> InterlinkConfig:
     """Validate the text of an `interlink.yaml`; `file` is the name used in error messages.
 
     An empty document (or one with only comments) is a valid config with no connections.
+    No `.env` is read; `${file:PATH}` is relative to the folder of `file`.
     """
     return _parse(text, file, env)[0]
 
@@ -108,7 +129,9 @@ def _parse(
             lines.get((), 1),
         )
 
-    substituted = substitute_env(data, os.environ if env is None else env)
+    substituted = substitute_env(
+        data, os.environ if env is None else env, base_dir=Path(file).parent
+    )
     if substituted.problems:
         raise _collect(
             [
@@ -121,10 +144,13 @@ def _parse(
                 for problem in substituted.problems
             ]
         )
+    # A file named by `${file:PATH}` holds a secret whatever it is called.
     secrets = {
         value
         for path, name, value in substituted.used
-        if is_secret_name(name) or (path and is_secret_name(path[-1]))
+        if name.startswith(FILE_PREFIX)
+        or is_secret_name(name)
+        or (path and is_secret_name(path[-1]))
     }
 
     try:

@@ -22,10 +22,12 @@ from interlink.errors import ConfigError, UnknownTypeError
 __all__ = [
     "MASK",
     "describe_value",
+    "did_you_mean",
     "errors_from_validation",
     "is_secret_name",
     "join_path",
     "scrub",
+    "unknown_type_error",
 ]
 
 MASK = "***"
@@ -57,6 +59,9 @@ _USERINFO = re.compile(
     r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)?(?P<user>[^:/@\s'\"]*):[^@/\s'\"]+@"
 )
 _REPR_LIMIT = 60
+# Closer than for keys: values are short (`min` is 0.67 from `median`, `base64` from
+# `base32`), and a wrong guess at a value misleads more than no guess.
+_VALUE_CUTOFF = 0.75
 
 Locate = Callable[[tuple[Any, ...]], int | None]
 
@@ -100,6 +105,41 @@ def describe_value(value: Any, *, key: object = None) -> str:
     return f"a {type(value).__name__}"
 
 
+def did_you_mean(got: object, known: Sequence[str]) -> str:
+    """`"; did you mean 'merge'?"` when `got` is a near miss of one of `known`, else `""`.
+
+    Case is ignored (`Merge` suggests `merge`); the closest value wins.
+    """
+    if not isinstance(got, str) or not got:
+        return ""
+    by_lower = {value.lower(): value for value in reversed(known)}
+    close = difflib.get_close_matches(got.lower(), list(by_lower), n=1, cutoff=_VALUE_CUTOFF)
+    if not close and len(got) >= 3:
+        # A value cut short (`newest` for `newest_wins`) is a near miss too, if only one
+        # known value starts that way.
+        close = [value for value in by_lower if value.startswith(got.lower())][:2]
+        if len(close) != 1:
+            return ""
+    return f"; did you mean {by_lower[close[0]]!r}?" if close else ""
+
+
+def unknown_type_error(
+    kind: str,
+    got: str,
+    known: list[str],
+    *,
+    file: str | None = None,
+    key: str | None = None,
+    line: int | None = None,
+) -> UnknownTypeError:
+    """An `UnknownTypeError` whose line also says which known value was probably meant."""
+    error = UnknownTypeError(kind, got, known, file=file, key=key, line=line)
+    hint = did_you_mean(got, known)
+    if hint:
+        ConfigError.__init__(error, error.message + hint, file=file, key=key, line=line)
+    return error
+
+
 def scrub(text: str, secrets: Iterable[str] = ()) -> str:
     """Mask URL passwords and every given secret value in `text`."""
     text = _USERINFO.sub(lambda m: f"{m['scheme'] or ''}{m['user']}:{MASK}@", text)
@@ -135,6 +175,38 @@ def errors_from_validation(
         if str(error) not in seen:
             seen.add(str(error))
             out.append(error)
+    return _merge_alternatives(out)
+
+
+_EXPECTED_GOT = re.compile(
+    r"^expected (?P<what>.+?); got (?P<got>.+?)(?P<hint>; did you mean .+)?$"
+)
+
+
+def _merge_alternatives(errors: list[ConfigError]) -> list[ConfigError]:
+    """One line for a value that matched no member of a union (`fields: al`, for `'all'`
+    or a mapping): pydantic reports each member's refusal on its own."""
+    groups: dict[tuple[str | None, int | None], list[ConfigError]] = {}
+    for error in errors:
+        groups.setdefault((error.key, error.line), []).append(error)
+    out: list[ConfigError] = []
+    for error in errors:
+        group = groups[(error.key, error.line)]
+        if len(group) == 1:
+            out.append(error)
+            continue
+        if error is not group[0]:
+            continue
+        found = [_EXPECTED_GOT.match(e.message) for e in group]
+        matches = [m for m in found if m is not None]
+        plain = not any(isinstance(e, UnknownTypeError) for e in group)
+        if not plain or len(matches) < len(group) or len({m["got"] for m in matches}) > 1:
+            out.extend(group)
+            continue
+        what = " or ".join(m["what"].removeprefix("expected ") for m in matches)
+        hint = next((m["hint"] for m in matches if m["hint"]), "")
+        message = f"expected {what}; got {matches[0]['got']}{hint}"
+        out.append(ConfigError(message, file=error.file, key=error.key, line=error.line))
     return out
 
 
@@ -156,7 +228,7 @@ def _translate(
         discriminator = str(ctx.get("discriminator", "type")).strip("'\"")
         known = _quoted(str(ctx.get("expected_tags", "")))
         where = (*path, discriminator)
-        return UnknownTypeError(
+        return unknown_type_error(
             str(path[-1]) if path else "type",
             str(ctx.get("tag")),
             known,
@@ -195,7 +267,7 @@ def _translate(
     if kind == "literal_error":
         known = _quoted(str(ctx.get("expected", "")))
         if path and path[-1] == "type":
-            return UnknownTypeError(
+            return unknown_type_error(
                 str(path[-2]) if len(path) > 1 else "type",
                 str(value),
                 known,
@@ -203,7 +275,15 @@ def _translate(
                 key=join_path(path),
                 line=locate(path),
             )
-        expected = f"expected one of {', '.join(known)}"
+        got = describe_value(value, key=path[-1] if path else None)
+        hint = "" if is_secret_name(path[-1] if path else None) else did_you_mean(value, known)
+        what = f"one of {', '.join(known)}" if len(known) != 1 else repr(known[0])
+        return ConfigError(
+            f"expected {what}; got {got}{hint}",
+            file=file,
+            key=join_path(path),
+            line=locate(path),
+        )
     elif kind in ("value_error", "assertion_error"):
         # Our own validators write the whole message, `got ...` included.
         error = ctx.get("error")

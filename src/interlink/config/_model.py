@@ -19,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from ._messages import did_you_mean
 from ._metrics import MetricConfig, check_metric_sources
 from ._pipelines import PipelineConfig
 from ._resources import ResourceConfig, default_resource_type
@@ -90,16 +91,33 @@ class RetryConfig(_Model):
 
 
 class RateLimitConfig(_Model):
-    """A client-side token bucket: `rate` requests every `per` seconds, bursts up to `burst`."""
+    """A client-side token bucket (`rate` requests every `per` seconds, bursts up to
+    `burst`) and a warning when the quota the API reports runs low (`warn_below`)."""
 
-    rate: Annotated[float, Field(gt=0)]
+    rate: Annotated[float, Field(gt=0)] | None = None
     per: Seconds = 1.0
     burst: Annotated[int, Field(ge=1)] | None = None
+    warn_below: Annotated[int, Field(ge=1)] | None = None
+    """Log a WARNING, once per rate-limit window, when the requests left that the API
+    reports (`X-RateLimit-Remaining`, `RateLimit`) fall below this."""
 
     @field_validator("per", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
         return parse_duration(value)
+
+    @model_validator(mode="after")
+    def _something_to_do(self) -> RateLimitConfig:
+        if self.rate is None:
+            if self.warn_below is None:
+                raise ValueError(
+                    "expected rate (a client-side limit), warn_below (a warning when the "
+                    "API's quota runs low) or both"
+                )
+            given = [key for key in ("per", "burst") if key in self.model_fields_set]
+            if given:
+                raise ValueError(f"{given[0]} needs rate: it shapes the client-side limit")
+        return self
 
 
 class NoAuthConfig(_Model):
@@ -184,8 +202,10 @@ class OAuth2AuthConfig(_Model):
 
             preset = OAUTH_PRESETS.get(value["preset"])
             if preset is None:
+                got = value["preset"]
                 known = ", ".join(repr(name) for name in OAUTH_PRESETS)
-                raise ValueError(f"preset: expected one of {known}; got {value['preset']!r}")
+                hint = did_you_mean(got, list(OAUTH_PRESETS))
+                raise ValueError(f"preset: expected one of {known}; got {got!r}{hint}")
             return {**preset, **value}
         return value
 

@@ -28,6 +28,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ._cron import check_cron
+
 __all__ = [
     "ACCOUNT_NAME",
     "ACCOUNT_PLACEHOLDER",
@@ -54,8 +56,6 @@ Check with `fullmatch` (`match` lets a trailing newline through `$`)."""
 # and the catalogs of SQLite and PostgreSQL: a pipeline writing there would alter them.
 _RESERVED_PREFIXES = ("interlink_", "procrastinate_", "sqlite_", "pg_")
 _RESERVED_NAMES = ("alembic_version",)
-_CRON_FIELD = re.compile(r"^(\*|\d+(-\d+)?)(/\d+)?(,(\*|\d+(-\d+)?)(/\d+)?)*$")
-_CRON_ALIASES = {"@hourly", "@daily", "@weekly", "@monthly", "@yearly", "@annually"}
 
 
 class _Model(BaseModel):
@@ -133,6 +133,7 @@ class PipelineConfig(_Model):
     conflict: Literal["source_wins", "target_wins", "newest_wins", "manual"] = "source_wins"
     timestamps: TimestampsConfig = TimestampsConfig()
     schedule: str | None = None
+    """Cron, UTC: 5 fields, or 6 with seconds last; `@hourly`, `@daily`... (see `_cron`)."""
     concurrency: Annotated[int, Field(ge=1, le=64)] = 8
     """Records written at once to an API destination (within its rate limit)."""
     incremental: bool = True
@@ -179,21 +180,7 @@ class PipelineConfig(_Model):
     @field_validator("schedule")
     @classmethod
     def _cron(cls, value: str | None) -> str | None:
-        if value is None or value.strip() in _CRON_ALIASES:
-            return value
-        from croniter import croniter
-
-        parts = value.split()
-        if (
-            len(parts) not in (5, 6)
-            or not all(_CRON_FIELD.match(p) for p in parts)
-            or not croniter.is_valid(value)
-        ):
-            raise ValueError(
-                "expected a cron expression of 5 fields (minute hour day month weekday, "
-                f"UTC; a 6th for seconds), e.g. '*/15 * * * *', or @hourly/@daily; got {value!r}"
-            )
-        return value
+        return None if value is None else check_cron(value)
 
     @model_validator(mode="after")
     def _coherent(self) -> PipelineConfig:

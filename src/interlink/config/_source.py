@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from interlink.config._env import KeyPath
-from interlink.config._messages import join_path, scrub
+from interlink.config._messages import join_path, scrub, unknown_type_error
 from interlink.errors import ConfigError, UnknownTypeError
 
 __all__ = ["ConfigSource"]
@@ -67,7 +67,7 @@ class ConfigSource:
             return error
         message = scrub(error.message, self.secrets)
         if isinstance(error, UnknownTypeError):
-            return UnknownTypeError(
+            return unknown_type_error(
                 error.kind, error.got, error.known, file=self.file, key=error.key, line=line
             )
         return ConfigError(message, file=self.file, key=error.key, line=line)

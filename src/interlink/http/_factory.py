@@ -120,7 +120,9 @@ def client_from_config(
     )
     limit = config.rate_limit
     limiter = (
-        RateLimiter.shared(name, rate=limit.rate, per=limit.per, burst=limit.burst)
+        RateLimiter.shared(
+            name, rate=limit.rate, per=limit.per, burst=limit.burst, warn_below=limit.warn_below
+        )
         if limit
         else RateLimiter.shared(name)
     )

@@ -11,11 +11,15 @@ until the latest moment any answer named. The gate is checked right before a req
 handed to the transport, and `RateLimitTransport` keeps no more requests in the transport
 than its connection pool holds, so no request passes the gate and then waits in the pool,
 out of the gate's reach, while a window closes.
+
+A connection's `rate_limit.warn_below` makes its `RateLimiter` log one WARNING when the
+requests left that the server reports fall below it (`QuotaWarning`), once per window.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import weakref
 from collections import deque
@@ -26,10 +30,19 @@ import httpx
 from interlink.errors import RateLimitedError
 from interlink.types import Clock, Sleep, WallClock
 
-from ._headers import parse_rate_limit, parse_retry_after
+from ._headers import RateLimitInfo, parse_rate_limit, parse_retry_after
 from ._retry import ATTEMPTS, MAX_WAIT, RATE_WAIT
 
-__all__ = ["RateLimitTransport", "RateLimiter", "ServerLimits", "TokenBucket", "pool_size"]
+__all__ = [
+    "QuotaWarning",
+    "RateLimitTransport",
+    "RateLimiter",
+    "ServerLimits",
+    "TokenBucket",
+    "pool_size",
+]
+
+logger = logging.getLogger("interlink.http")
 
 # A 429 that names no wait at all: assume nothing is left for this long.
 _BARE_REFUSAL_WAIT = 1.0
@@ -116,8 +129,10 @@ class ServerLimits:
 
     def observe(
         self, seq: int, headers: httpx.Headers, status: int, now: float, wall: float
-    ) -> None:
-        """Learn from one response to request `seq`; `now` monotonic, `wall` epoch seconds."""
+    ) -> RateLimitInfo | None:
+        """Learn from one response to request `seq`; `now` monotonic, `wall` epoch seconds.
+
+        Returns what its rate-limit headers said, None when they said nothing."""
         until = self._blocked_until
         if status in (429, 503):
             retry_after = parse_retry_after(headers.get("retry-after"), wall)
@@ -144,10 +159,60 @@ class ServerLimits:
             # Refused without a usable hint: assume nothing is left for a moment.
             until = now + _BARE_REFUSAL_WAIT
         self._blocked_until = until
+        return info
 
     def on_failure(self) -> None:
         """A request got no response: let another probe go."""
         self._probing = False
+
+
+class QuotaWarning:
+    """Says when to warn that the quota a server reports fell below `threshold`: once per
+    window, not once per request.
+
+    The first answer below the threshold warns. Later ones stay quiet until the window
+    the warning named has reset (by the wall clock), or an answer reports the threshold or
+    more left again (a new window). Answers to requests sent before the latest one seen
+    are ignored: with requests in flight they arrive out of order.
+    """
+
+    def __init__(self, threshold: int) -> None:
+        if threshold < 1:
+            raise ValueError("warn_below must be at least 1")
+        self.threshold = threshold
+        self._seq = -1
+        self._armed = True
+        self._quiet_until: float | None = None
+
+    def observe(self, seq: int, info: RateLimitInfo, wall: float) -> bool:
+        """Whether the answer to request `seq` (`wall` epoch seconds) calls for a warning."""
+        if seq < self._seq:
+            return False
+        self._seq = seq
+        if info.remaining >= self.threshold:
+            self._armed = True
+            return False
+        if not self._armed and self._quiet_until is not None and wall >= self._quiet_until:
+            self._armed = True  # a new window, and low again
+        if not self._armed:
+            return False
+        self._armed = False
+        self._quiet_until = wall + info.reset_after if info.reset_after > 0 else None
+        return True
+
+
+def _quota_message(name: str, threshold: int, info: RateLimitInfo, wall: float) -> str:
+    left = f"{info.remaining} of {info.limit}" if info.limit is not None else str(info.remaining)
+    if info.reset_after > 0:
+        reset_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(wall + info.reset_after))
+        resets = f"the window resets at {reset_at} (in {info.reset_after:.0f} s)"
+    else:
+        resets = "the API did not say when its window resets"
+    who = f"connection {name!r}" if name else "the API"
+    return (
+        f"{who}: rate limit running low: {left} requests left, below warn_below "
+        f"({threshold}); {resets}"
+    )
 
 
 class RateLimiter:
@@ -170,10 +235,13 @@ class RateLimiter:
         clock: Clock = time.monotonic,
         wall: WallClock = time.time,
         sleep: Sleep = asyncio.sleep,
+        warn_below: int | None = None,
     ) -> None:
         self.bucket = bucket
         self.name = name
         self.server = ServerLimits(probe=bucket is None)
+        self.quota_warning = QuotaWarning(warn_below) if warn_below is not None else None
+        """Warns once per window when the server's remaining quota runs low (`warn_below`)."""
         self._clock = clock
         self._wall = wall
         self._sleep = sleep
@@ -191,16 +259,24 @@ class RateLimiter:
         rate: float | None = None,
         per: float = 1.0,
         burst: int | None = None,
+        warn_below: int | None = None,
     ) -> RateLimiter:
-        """The process-wide limiter of connection `name`, created on first use."""
+        """The process-wide limiter of connection `name`, created on first use.
+
+        `warn_below` (the connection's `rate_limit.warn_below`) is applied to a limiter
+        that already exists too."""
         limiter = cls._registry.get(name)
         if limiter is None:
             bucket = None
             if rate is not None:
                 per_second = rate / per
                 bucket = TokenBucket(per_second, burst or max(1, int(rate)), time.monotonic())
-            limiter = cls(bucket, name=name)
+            limiter = cls(bucket, name=name, warn_below=warn_below)
             cls._registry[name] = limiter
+        elif warn_below is not None and (
+            limiter.quota_warning is None or limiter.quota_warning.threshold != warn_below
+        ):
+            limiter.quota_warning = QuotaWarning(warn_below)
         return limiter
 
     async def acquire(self, max_wait: float | None = None) -> tuple[int, float]:
@@ -273,10 +349,12 @@ class RateLimiter:
         return waited
 
     def observe(self, seq: int, response: httpx.Response) -> None:
-        self.server.observe(
-            seq, response.headers, response.status_code, self._clock(), self._wall()
-        )
+        wall = self._wall()
+        info = self.server.observe(seq, response.headers, response.status_code, self._clock(), wall)
         self._news.set()
+        warning = self.quota_warning
+        if info is not None and warning is not None and warning.observe(seq, info, wall):
+            logger.warning(_quota_message(self.name, warning.threshold, info, wall))
 
     def failed(self) -> None:
         self.server.on_failure()

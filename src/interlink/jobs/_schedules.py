@@ -1,5 +1,8 @@
 """Schedules: `pipelines.NAME.schedule` (cron, UTC) enqueues runs of the pipeline.
 
+An expression has 5 fields, or 6 with seconds LAST (`*/15 * * * * 30`), as the config
+accepts them (`interlink.config._cron`); croniter is told so, not left to its default.
+
 Every worker ticks the scheduler about once a second. A tick claims the pipeline's latest
 due time with one conditional UPDATE of `interlink_schedules` (so of many workers exactly
 one enqueues it) and enqueues the run in that same transaction. Ticks missed while no
@@ -34,7 +37,7 @@ log = logging.getLogger("interlink.jobs")
 
 def latest_tick(cron: str, now: float) -> float:
     """The latest time at or before `now` at which `cron` fires (epoch seconds, UTC)."""
-    return float(croniter(cron, now + 1e-6).get_prev(float))
+    return float(croniter(cron, now + 1e-6, second_at_beginning=False).get_prev(float))
 
 
 class Scheduler:
