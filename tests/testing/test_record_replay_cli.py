@@ -123,3 +123,18 @@ async def test_the_replay_fixture_serves_a_catalog(recorded, interlink_replay, m
     async with Catalog(load_config(recorded.config_path)) as catalog:
         records = [r async for r in catalog.resource("shop.customers").records()]
     assert len(records) == 25
+
+
+def test_run_records_and_replays_with_its_own_options(interlink_project):
+    project = interlink_project
+    with SandboxServer(create_shop_app(records=25, token=TOKEN, api_key=API_KEY)) as server:
+        project.write_config(CONFIG.format(db=project.path / "interlink.db", url=server.url))
+        project.run("run", "customers", "--record", "cassettes/run", env=ENV)
+    text = (project.path / "cassettes/run.json").read_text()
+    assert TOKEN not in text and API_KEY not in text
+    (project.path / "interlink.db").unlink()  # the sandbox is gone: the replay is offline
+    project.run("run", "customers", "--full-refresh", "--replay", "cassettes/run", env=ENV)
+    with sqlite3.connect(project.path / "interlink.db") as db:
+        assert db.execute("SELECT count(*) FROM customers").fetchone() == (25,)
+    refused = project.run("run", "customers", "--record", "a", "--replay", "b", expect=2)
+    assert "--record and --replay" in refused.stderr

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -10,12 +12,17 @@ import typer
 if TYPE_CHECKING:
     from interlink.config import ConfigSource, InterlinkConfig
     from interlink.errors import InterlinkError
+    from interlink.http import Cassette
 
 __all__ = [
     "DEFAULT_CONFIG",
     "ConfigOption",
     "DryRunOption",
     "FullRefreshOption",
+    "RecordOption",
+    "ReplayOption",
+    "cassette_session",
+    "check_cassette_options",
     "config_path",
     "config_source",
     "load_settings",
@@ -50,6 +57,47 @@ FullRefreshOption = Annotated[
 DryRunOption = Annotated[
     bool, typer.Option("--dry-run", help="Read, filter and map; write nothing.")
 ]
+
+
+RecordOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Store the HTTP exchanges in cassette NAME (cassettes/shop ->"
+        " cassettes/shop.json), secrets masked, to replay offline.",
+    ),
+]
+ReplayOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Answer every request from cassette NAME instead of the network"
+        " (also INTERLINK_REPLAY=NAME).",
+    ),
+]
+
+
+def check_cassette_options(record: str | None, replay: str | None) -> None:
+    """Refuse --record with --replay (before anything else is read)."""
+    from interlink.errors import ConfigError
+
+    if record and replay:
+        raise ConfigError("--record and --replay: give one of them, not both")
+
+
+@contextmanager
+def cassette_session(record: str | None, replay: str | None) -> Iterator[Cassette | None]:
+    """Record into or replay from a cassette while the command runs (see interlink.http);
+    giving both is a usage error."""
+    from interlink.http import recording, replaying
+
+    check_cassette_options(record, replay)
+    if record:
+        with recording(record) as cassette:
+            yield cassette
+    elif replay:
+        with replaying(replay) as cassette:
+            yield cassette
+    else:
+        yield None
 
 
 def remember_config_path(ctx: typer.Context, value: Path | None) -> None:

@@ -5,18 +5,21 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
-from interlink.cli._options import ConfigOption, load_settings
+from interlink.cli._options import (
+    ConfigOption,
+    RecordOption,
+    ReplayOption,
+    cassette_session,
+    load_settings,
+)
 
 if TYPE_CHECKING:
     from interlink.config import InterlinkConfig
-    from interlink.http import Cassette
 
 __all__ = ["register"]
 
@@ -94,33 +97,19 @@ def read(
     since: Annotated[
         str | None, typer.Option(help="Incremental cursor: only records changed since.")
     ] = None,
-    record: Annotated[
-        str | None,
-        typer.Option(
-            help="Store the HTTP exchanges in cassette NAME (cassettes/shop ->"
-            " cassettes/shop.json), secrets masked, to replay offline."
-        ),
-    ] = None,
-    replay: Annotated[
-        str | None,
-        typer.Option(
-            help="Answer every request from cassette NAME instead of the network"
-            " (also INTERLINK_REPLAY=NAME)."
-        ),
-    ] = None,
+    record: RecordOption = None,
+    replay: ReplayOption = None,
 ) -> None:
     """Read a resource through its connection and print the records."""
     from interlink.errors import ConfigError
 
     if output not in ("table", "jsonl"):
         raise ConfigError(f"--output: expected table or jsonl; got {output!r}")
-    if record and replay:
-        raise ConfigError("--record and --replay: give one of them, not both")
     mode: Output = "jsonl" if output == "jsonl" else "table"
     if mode == "table" and limit is None:
         limit = 20
     settings = load_settings(ctx, config)
-    with _cassette(record, replay) as cassette:
+    with cassette_session(record, replay) as cassette:
         records, count, pages, elapsed, warnings = asyncio.run(
             _read(settings, resource, limit=limit, since=since, output=mode)
         )
@@ -137,21 +126,6 @@ def read(
     )
     if record and cassette is not None:
         typer.echo(f"recorded {len(cassette):,} exchanges in {cassette.path}", err=True)
-
-
-@contextmanager
-def _cassette(record: str | None, replay: str | None) -> Iterator[Cassette | None]:
-    """Record into or replay from a cassette while the read runs (see interlink.http)."""
-    from interlink.http import recording, replaying
-
-    if record:
-        with recording(record) as cassette:
-            yield cassette
-    elif replay:
-        with replaying(replay) as cassette:
-            yield cassette
-    else:
-        yield None
 
 
 def register(app: typer.Typer) -> None:

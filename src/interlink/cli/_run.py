@@ -9,7 +9,16 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from interlink.cli._options import ConfigOption, DryRunOption, FullRefreshOption, load_settings
+from interlink.cli._options import (
+    ConfigOption,
+    DryRunOption,
+    FullRefreshOption,
+    RecordOption,
+    ReplayOption,
+    cassette_session,
+    check_cassette_options,
+    load_settings,
+)
 
 __all__ = ["register"]
 
@@ -166,6 +175,8 @@ def run(
             "'*' for each in turn (default: the pipeline's account:).",
         ),
     ] = None,
+    record: RecordOption = None,
+    replay: ReplayOption = None,
 ) -> None:
     """Run a pipeline once: read, filter, map and write, checkpointing every page.
 
@@ -181,6 +192,7 @@ def run(
     from interlink.store import Store
     from interlink.sync import acting_account, check_records, run_pipeline  # noqa: F401
 
+    check_cassette_options(record, replay)
     if ids and (full_refresh or limit is not None):
         given = "--full-refresh" if full_refresh else "--limit"
         typer.echo(
@@ -202,51 +214,52 @@ def run(
                 err=True,
             )
             raise typer.Exit(2)
-    store = Store.open(settings.database)
-    if acting == "*":
+    with cassette_session(record, replay):
+        store = Store.open(settings.database)
+        if acting == "*":
+            try:
+                tune_collector()
+                went_through = _run_each_account(
+                    settings,
+                    store,
+                    pipeline,
+                    full_refresh=full_refresh,
+                    dry_run=dry_run,
+                    limit=limit,
+                )
+            except asyncio.CancelledError:
+                _stopped(store, pipeline)
+            finally:
+                store.close()
+            if not went_through:
+                raise typer.Exit(1)
+            return
+        label = pipeline if not acting else f"{pipeline}@{acting}"
         try:
             tune_collector()
-            went_through = _run_each_account(
-                settings,
-                store,
-                pipeline,
-                full_refresh=full_refresh,
-                dry_run=dry_run,
-                limit=limit,
-            )
-        except asyncio.CancelledError:
-            _stopped(store, pipeline)
-        finally:
-            store.close()
-        if not went_through:
-            raise typer.Exit(1)
-        return
-    label = pipeline if not acting else f"{pipeline}@{acting}"
-    try:
-        tune_collector()
-        with _render.RunProgress(label) as bar:
-            result = asyncio.run(
-                _interruptible(
-                    _run(
-                        settings,
-                        store,
-                        pipeline,
-                        account=acting,
-                        full_refresh=full_refresh,
-                        dry_run=dry_run,
-                        limit=limit,
-                        ids=ids,
-                        progress=bar.update,
+            with _render.RunProgress(label) as bar:
+                result = asyncio.run(
+                    _interruptible(
+                        _run(
+                            settings,
+                            store,
+                            pipeline,
+                            account=acting,
+                            full_refresh=full_refresh,
+                            dry_run=dry_run,
+                            limit=limit,
+                            ids=ids,
+                            progress=bar.update,
+                        )
                     )
                 )
-            )
-    except asyncio.CancelledError:
-        _stopped(store, label)
-    finally:
-        store.close()
-    _render.show_run(result)
-    if not result.ok:
-        raise typer.Exit(1)
+        except asyncio.CancelledError:
+            _stopped(store, label)
+        finally:
+            store.close()
+        _render.show_run(result)
+        if not result.ok:
+            raise typer.Exit(1)
 
 
 def runs(
