@@ -49,8 +49,9 @@ async def test_unknown_or_missing_pipeline_is_a_validation_error_on_that_field(a
     )
     assert error["details"][0]["field"] == "pipeline"
     assert "nope" in error["details"][0]["issue"] and "customers" in error["details"][0]["issue"]
-    error = assert_error(await api.post("/jobs", json={}), 422, "VALIDATION_ERROR")
-    assert error["details"] == [{"field": "pipeline", "issue": "required for kind pipeline.run"}]
+    # Neither the guide's `config` nor `pipeline`: the guide's 400 INVALID_REQUEST.
+    error = assert_error(await api.post("/jobs", json={}), 400, "INVALID_REQUEST")
+    assert error["details"][0]["field"] == "config"
     assert (await api.get("/jobs")).json()["data"] == []
 
 

@@ -15,7 +15,14 @@ decisions, envelope parsing and error mapping are written once. See docs/client.
 from interlink.errors import JobNotFoundApiError
 
 from ._async import AsyncJobsClient
-from ._core import API_PREFIX, IDEMPOTENCY_HEADER, TERMINAL_STATUSES, WaitPlan, api_base_url
+from ._core import (
+    API_PREFIX,
+    IDEMPOTENCY_HEADER,
+    TERMINAL_STATUSES,
+    JobWaitTimeoutError,
+    WaitPlan,
+    api_base_url,
+)
 from ._pages import JobsPage
 from ._sync import JobsClient
 
@@ -25,6 +32,7 @@ __all__ = [
     "TERMINAL_STATUSES",
     "AsyncJobsClient",
     "JobNotFoundApiError",
+    "JobWaitTimeoutError",
     "JobsClient",
     "JobsPage",
     "WaitPlan",

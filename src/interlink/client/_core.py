@@ -39,6 +39,7 @@ __all__ = [
     "TERMINAL_STATUSES",
     "ApiCore",
     "Call",
+    "JobWaitTimeoutError",
     "WaitPlan",
     "api_base_url",
     "next_cursor",
@@ -150,6 +151,11 @@ def _job_path(job_id: int, suffix: str = "") -> str:
     return f"/jobs/{job_id}{suffix}"
 
 
+class JobWaitTimeoutError(JobTimeoutError, TimeoutError):
+    """`wait_for_job` gave up: a `JobTimeoutError` that is also the built-in `TimeoutError`,
+    so code written to the console guide (`except TimeoutError:`) catches it too."""
+
+
 @dataclass
 class WaitPlan:
     """When `wait_for_job` polls next: doubling from `poll_interval` up to `max_interval`,
@@ -185,7 +191,7 @@ class WaitPlan:
         if self.timeout is not None:
             remaining = self.started + self.timeout - now
             if remaining <= 0:
-                raise JobTimeoutError(
+                raise JobWaitTimeoutError(
                     f"still {status} after {self.timeout:g} s; the job goes on",
                     job_id=self.job_id,
                 )
@@ -240,8 +246,10 @@ class ApiCore:
 
     def submit_job(
         self,
-        pipeline: str | None,
+        pipeline: str | Mapping[str, Any] | None = None,
         *,
+        config: Mapping[str, Any] | None = None,
+        type: str | None = None,
         account: str | None = None,
         full_refresh: bool = False,
         dry_run: bool = False,
@@ -250,6 +258,37 @@ class ApiCore:
         kind: str | None = None,
         idempotency_key: str | None = None,
     ) -> Call[dict[str, Any]]:
+        # One key per logical submit, generated before the first attempt: every retry of
+        # this POST carries it, so the server answers a resend with the job it already made.
+        key = idempotency_key or str(uuid.uuid4())
+        if isinstance(pipeline, Mapping):  # the guide's client.submit_job(config)
+            if config is not None:
+                raise ValueError("pass the config once: positionally or as config=")
+            pipeline, config = None, pipeline
+        if config is not None:
+            flat = {
+                "pipeline": pipeline,
+                "account": account,
+                "full_refresh": full_refresh or None,
+                "dry_run": dry_run or None,
+                "limit": limit,
+                "kind": kind,
+            }
+            given = sorted(name for name, value in flat.items() if value is not None)
+            if given:
+                raise ValueError(
+                    f"with config=, put {', '.join(given)} in the config (or type=), not beside it"
+                )
+            guide: dict[str, Any] = {"config": dict(config)}
+            if type is not None:
+                guide["type"] = type
+            if priority:
+                guide["priority"] = priority
+            return Call("POST", "/jobs", _object, json=guide, idempotency_key=key)
+        if type is not None:
+            if kind is not None:
+                raise ValueError("kind and type name the same thing; pass one")
+            kind = {"pipeline": "pipeline.run"}.get(type, type)
         body: dict[str, Any] = {
             "full_refresh": full_refresh,
             "dry_run": dry_run,
@@ -263,9 +302,6 @@ class ApiCore:
             body["limit"] = limit
         if kind is not None:
             body["kind"] = kind
-        # One key per logical submit, generated before the first attempt: every retry of
-        # this POST carries it, so the server answers a resend with the job it already made.
-        key = idempotency_key or str(uuid.uuid4())
         return Call("POST", "/jobs", _object, json=body, idempotency_key=key)
 
     def get_job(self, job_id: int) -> Call[dict[str, Any]]:

@@ -93,8 +93,10 @@ class JobsClient:
 
     def submit_job(
         self,
-        pipeline: str | None,
+        pipeline: str | Mapping[str, Any] | None = None,
         *,
+        config: Mapping[str, Any] | None = None,
+        type: str | None = None,
         account: str | None = None,
         full_refresh: bool = False,
         dry_run: bool = False,
@@ -104,6 +106,10 @@ class JobsClient:
         idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         """Queue a run of `pipeline`; returns `{"job_id", "status", "status_url"}`.
+
+        Or, as the console guide writes it, `submit_job(config)` / `submit_job(config={
+        "pipeline": "customers", "full_refresh": True}, type="pipeline")`: the body is
+        then `{"config": {...}, "type": ...}`, and the run's fields go in the config.
 
         `account` is the connected account of the pipeline's source it acts for, or `"*"`
         for each in turn (default: the pipeline's `account:`).
@@ -118,6 +124,8 @@ class JobsClient:
         return self._send(
             self._core.submit_job(
                 pipeline,
+                config=config,
+                type=type,
                 account=account,
                 full_refresh=full_refresh,
                 dry_run=dry_run,
@@ -214,7 +222,8 @@ class JobsClient:
 
         Polls start `poll_interval` apart and double up to `max_interval`. A failed or
         cancelled job is returned, not raised: look at `job["status"]`. After `timeout`
-        seconds (None: no limit) `JobTimeoutError` is raised; the job itself goes on.
+        seconds (None: no limit) `JobWaitTimeoutError` is raised (a `JobTimeoutError` and a
+        built-in `TimeoutError`); the job itself goes on.
         `on_update` is called with the job after every poll (progress displays).
         """
         plan = WaitPlan(job_id, timeout, poll_interval, max_interval, started=self._clock())

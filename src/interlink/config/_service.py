@@ -109,7 +109,8 @@ class ServerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     rate_limits: dict[str, Rate] = Field(default_factory=lambda: dict(DEFAULT_RATE_LIMITS))
-    """Per API key and route: `"POST /jobs": 10/min`; `default` covers every other route."""
+    """Per API key and route: `"POST /jobs": 10/min`; `default` covers every other route;
+    `anonymous`, per client address, covers requests without a valid key."""
     max_body: Annotated[int, BeforeValidator(parse_size), Field(gt=0)] = 1024 * 1024
     """Larger request bodies are refused with 413 before they are parsed."""
     trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
@@ -120,12 +121,12 @@ class ServerConfig(BaseModel):
     @classmethod
     def _routes(cls, value: dict[str, RouteLimit]) -> dict[str, RouteLimit]:
         for route in value:
-            if route == "default":
+            if route in ("default", "anonymous"):
                 continue
             method, _, path = route.partition(" ")
             if method not in ("GET", "POST", "PUT", "PATCH", "DELETE") or not path.startswith("/"):
                 raise ValueError(
-                    f"rate limit keys are 'default' or 'METHOD /path' such as 'POST /jobs'; "
+                    f"rate limit keys are 'default', 'anonymous' or 'METHOD /path' such as 'POST /jobs'; "
                     f"got {route!r}"
                 )
         return {**DEFAULT_RATE_LIMITS, **value}

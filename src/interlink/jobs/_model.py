@@ -9,6 +9,7 @@ from typing import Any, Literal
 __all__ = [
     "PIPELINE_KIND",
     "TERMINAL",
+    "job_type",
     "Job",
     "JobFilter",
     "JobSpec",
@@ -23,6 +24,11 @@ TERMINAL: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
 attempt was used, or the error was one that trying again cannot fix."""
 
 PIPELINE_KIND = "pipeline.run"
+
+
+def job_type(kind: str) -> str:
+    """A kind as the jobs API's `type` names it: `pipeline` for `pipeline.run`, else itself."""
+    return "pipeline" if kind == PIPELINE_KIND else kind
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +114,7 @@ class Job:
         """The job as the jobs API shows it (times as epoch seconds)."""
         return {
             "id": self.id,
+            "type": job_type(self.kind),
             "kind": self.kind,
             "pipeline": self.pipeline,
             "args": self.args,

@@ -1,37 +1,45 @@
-"""API-key authentication and scopes for `/api/v1`, as pure ASGI middleware.
+"""API-key authentication, scopes and rate limits for `/api/v1`, as pure ASGI middleware.
 
-`Authorization: Bearer <api key>` is looked up by its SHA-256 on every request (no cache:
-a revoked key fails on the very next request). The scope a request needs follows from the
-route it reaches: GET and HEAD routes need `read`, POST routes (submit and cancel jobs)
-`write`, any other route `admin`; a key's scope includes the ones below it. A method no
-route at the path takes needs only a valid key, and routing then answers 404 or 405: a
-PUT with a read key is "method not allowed", not "needs admin".
+`Authorization: Bearer <api key>` is verified against the database and the key then kept
+for `KEY_CACHE_SECONDS` (interlink.store.ApiKeyCache): a key revoked in this process fails
+on its next request, one revoked by another process (`interlink apikeys revoke`) within
+that bound. The scope a request needs follows from the route it reaches: GET and HEAD
+routes need `read`, POST routes (submit and cancel jobs) `write`, any other route `admin`;
+a key's scope includes the ones below it. A method no route at the path takes needs only a
+valid key, and routing then answers 404 or 405: a PUT with a read key is "method not
+allowed", not "needs admin".
 
-Failed attempts (no key, a wrong or revoked one) are counted per client address against
-the `default` rate limit; once that is spent, further failures from the address get 429
-instead of 401. The key is always checked first, so a valid key is never refused for what
-others did from its address (one attacker behind the same proxy cannot lock everyone
-out). The address is the peer's, or the client's named by a trusted proxy (_proxies.py).
+Each request with a valid key spends one request of the key's bucket for its route
+(_ratelimit.py), before its scope is checked: a 403 counts like any answer. Requests
+without a valid key (none, a wrong or a revoked one) spend from their client address's
+`anonymous` bucket; once that is spent they get 429 instead of 401. The key is always
+checked first, so a valid key is never refused for what others did from its address (one
+attacker behind the same proxy cannot lock everyone out). The address is the peer's, or
+the client's named by a trusted proxy (_proxies.py). Every answer below this middleware,
+errors included, carries the rate-limit headers of the bucket the request spent from; the
+public paths (health, the OpenAPI document, the docs page) are outside it, unthrottled,
+so that load balancers' health checks are never refused.
+
+A request whose key is cached and whose bucket has requests reserved in this process
+passes without leaving the event loop; otherwise one thread call verifies the key and one
+reserves requests.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
 
-import sqlalchemy as sa
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import Headers
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from interlink.config import RouteLimit
-from interlink.store import ApiKey, ApiKeyScope, RateDecision, take_rate_limit, verify_api_key
+from interlink.store import ApiKey, ApiKeyCache, ApiKeyScope
 
 from ._envelope import API_PREFIX, error_response
-from ._ratelimit import too_many_requests
+from ._ratelimit import Limiter, RouteLimits, rate_limit_headers, too_many_requests
 from ._routes import RouteIndex
 
-__all__ = ["ApiKeyMiddleware", "required_scope"]
+__all__ = ["RATE_LIMIT_HEADERS", "ApiKeyMiddleware", "required_scope"]
 
 
 def required_scope(method: str) -> ApiKeyScope:
@@ -51,28 +59,29 @@ def _bearer(headers: Headers) -> str | None:
     return token if scheme.lower() == "bearer" and token else ""
 
 
-@dataclass(frozen=True, slots=True)
-class _Verdict:
-    key: ApiKey | None = None
-    throttled: RateDecision | None = None
+RATE_LIMIT_HEADERS = "rate_limit_headers"
+"""Where in `scope["state"]` the request's rate-limit headers are, for answers made above
+this middleware (the last-resort 500)."""
 
 
 class ApiKeyMiddleware:
-    """401 without a valid key, 403 when its scope is too small; the key goes in
-    `scope["state"]["api_key"]` for what runs after (rate limits, routes)."""
+    """401 without a valid key, 429 when its bucket is empty, 403 when its scope is too
+    small; the key goes in `scope["state"]["api_key"]` for the routes."""
 
     def __init__(
         self,
         app: ASGIApp,
-        engine: sa.Engine,
-        failures: RouteLimit,
+        keys: ApiKeyCache,
+        limiter: Limiter,
+        limits: RouteLimits,
         routes: RouteIndex,
         *,
         public: Collection[str] = (),
     ) -> None:
         self.app = app
-        self.engine = engine
-        self.failures = failures
+        self.keys = keys
+        self.limiter = limiter
+        self.limits = limits
         self.routes = routes
         self.public = frozenset(public)
 
@@ -86,20 +95,36 @@ class ApiKeyMiddleware:
             path not in self.public
         )
 
+    async def _key(self, token: str | None) -> ApiKey | None:
+        if not token:
+            return None
+        key = self.keys.cached(token)
+        if key is None:
+            key = await run_in_threadpool(self.keys.verify, token)
+        return key
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not self._guarded(scope["path"]):
             await self.app(scope, receive, send)
             return
         token = _bearer(Headers(scope=scope))
-        client = scope.get("client")
-        address = client[0] if client else "unknown"
-        verdict = await run_in_threadpool(self._check, token, address)
-        if verdict.throttled is not None:
-            await too_many_requests(
-                scope, receive, send, verdict.throttled, "failed authentication from this address"
-            )
-            return
-        if verdict.key is None:
+        key = await self._key(token)
+        state = scope.setdefault("state", {})
+        if key is None:
+            client = scope.get("client")
+            address = client[0] if client else "unknown"
+            bucket = f"addr:{address} auth-failures"
+            decision = await self.limiter.take(bucket, self.limits.anonymous)
+            headers = state[RATE_LIMIT_HEADERS] = rate_limit_headers(decision)
+            if not decision.allowed:
+                await too_many_requests(
+                    scope,
+                    receive,
+                    send,
+                    decision,
+                    "requests without a valid API key from this address",
+                )
+                return
             challenge = 'Bearer realm="interlink"'
             if token:
                 challenge += ', error="invalid_token"'
@@ -108,26 +133,33 @@ class ApiKeyMiddleware:
                 if token
                 else "A valid API key is required (Authorization: Bearer <api key>)."
             )
-            await error_response(scope, 401, message, headers={"WWW-Authenticate": challenge})(
-                scope, receive, send
-            )
+            await error_response(
+                scope, 401, message, headers={**headers, "WWW-Authenticate": challenge}
+            )(scope, receive, send)
+            return
+        route, limit = self.limits.route(scope["method"], scope["path"])
+        decision = await self.limiter.take(f"key:{key.id} {route}", limit)
+        headers = state[RATE_LIMIT_HEADERS] = rate_limit_headers(decision)
+        if not decision.allowed:
+            await too_many_requests(scope, receive, send, decision, f"{route} with this key")
             return
         needed = self._needed(scope["method"], scope["path"])
-        if not verdict.key.allows(needed):
+        if not key.allows(needed):
             await error_response(
                 scope,
                 403,
-                f"This API key has scope {verdict.key.scope!r}; this request needs {needed!r}.",
+                f"This API key has scope {key.scope!r}; this request needs {needed!r}.",
                 details=[{"field": "scope", "issue": f"needs {needed}"}],
+                headers=headers,
             )(scope, receive, send)
             return
-        scope.setdefault("state", {})["api_key"] = verdict.key
-        await self.app(scope, receive, send)
+        state["api_key"] = key
 
-    def _check(self, token: str | None, address: str) -> _Verdict:
-        key = verify_api_key(self.engine, token) if token else None
-        if key is not None:
-            return _Verdict(key=key)
-        bucket = f"addr:{address} auth-failures"
-        spent = take_rate_limit(self.engine, bucket, self.failures.limit, self.failures.period)
-        return _Verdict(throttled=None if spent.allowed else spent)
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                out = MutableHeaders(scope=message)
+                for name, value in headers.items():
+                    out[name] = value
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

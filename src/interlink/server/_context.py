@@ -51,7 +51,9 @@ class ServerContext:
         return "stopped"
 
 
-def _context(request: Request) -> ServerContext:
+# The two dependencies below are `async def` only so that FastAPI runs them on the event
+# loop: they never block, and a plain `def` costs a thread-pool hop per request.
+async def _context(request: Request) -> ServerContext:
     found = request.app.state.interlink
     assert isinstance(found, ServerContext)
     return found
@@ -65,7 +67,7 @@ def api_key_of(request: Request) -> ApiKey | None:
     return key if isinstance(key, ApiKey) else None
 
 
-def known_query_only(request: Request) -> None:
+async def known_query_only(request: Request) -> None:
     """Refuse query parameters the route does not take: `?pipline=x` is a typo to report,
     not a filter to ignore (interlink.yaml refuses unknown keys the same way)."""
     route = request.scope.get("route")

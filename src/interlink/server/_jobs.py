@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from pydantic import ValidationError
 
 from interlink.config import PipelineConfig
 from interlink.errors import ConfigError, ConnectionDisabledError
@@ -17,6 +18,8 @@ from ._context import Context, api_key_of, known_query_only
 from ._envelope import API_PREFIX, success
 from ._errors import ApiProblem, conflict, invalid_field, not_found
 from ._models import (
+    CONFIG_KEYS,
+    JOB_TYPES,
     MAX_ID,
     NAME_PATTERN,
     Envelope,
@@ -46,13 +49,68 @@ def status_url(job_id: int) -> str:
     return f"{API_PREFIX}/jobs/{job_id}"
 
 
+def _flat(body: JobCreate) -> JobCreate:
+    """The guide's `{"config": {...}, "type": ...}` as the flat body it stands for.
+
+    400 INVALID_REQUEST (the guide's answer) for a body with neither `config` nor
+    `pipeline` that is not a noop, and for keys `config` cannot hold; 422 for a `config`
+    mixed with flat fields, a `type` that contradicts `kind`, or a bad value in `config`.
+    """
+    sent = body.model_fields_set
+    kind: str = body.kind
+    if body.type is not None:
+        kind = JOB_TYPES[body.type]
+        if "kind" in sent and body.kind != kind:
+            raise invalid_field("type", f"type {body.type!r} contradicts kind {body.kind!r}")
+    if body.config is None:
+        if body.pipeline is None and kind == PIPELINE_KIND:
+            raise ApiProblem(
+                400,
+                "Missing required field: config (or pipeline).",
+                details=[{"field": "config", "issue": 'required, e.g. {"pipeline": "customers"}'}],
+            )
+        return body.model_copy(update={"kind": kind})
+    unknown = sorted(set(body.config) - set(CONFIG_KEYS))
+    if unknown:
+        raise ApiProblem(
+            400,
+            f"Unknown config keys: {', '.join(unknown)} (config takes {', '.join(CONFIG_KEYS)}).",
+            details=[{"field": f"config.{name}", "issue": "unknown key"} for name in unknown],
+        )
+    mixed = sorted(sent & set(CONFIG_KEYS))
+    if mixed:
+        raise ApiProblem(
+            422,
+            "Send a run's fields either in config or flat, not both.",
+            code="VALIDATION_ERROR",
+            details=[{"field": name, "issue": "also given in config"} for name in mixed],
+        )
+    fields: dict[str, Any] = {**body.config, "kind": kind, "priority": body.priority}
+    try:
+        flat = JobCreate.model_validate(fields)
+    except ValidationError as exc:
+        details = [
+            {"field": ".".join(["config", *map(str, error["loc"])]), "issue": error["msg"]}
+            for error in exc.errors()
+        ]
+        raise ApiProblem(422, "The request has invalid fields.", details=details) from None
+    if flat.pipeline is None and kind == PIPELINE_KIND:
+        raise ApiProblem(
+            400,
+            "Missing required field: config.pipeline.",
+            details=[{"field": "config.pipeline", "issue": "required for type pipeline"}],
+        )
+    return flat
+
+
 def _spec(ctx: Context, body: JobCreate) -> JobSpec:
+    body = _flat(body)
     if body.pipeline is not None and body.pipeline not in ctx.config.pipelines:
         known = ", ".join(sorted(ctx.config.pipelines)) or "none defined"
         raise invalid_field("pipeline", f"no pipeline named {body.pipeline!r}; known: {known}")
     if body.kind != PIPELINE_KIND:
         return JobSpec(body.kind, {}, priority=body.priority)
-    if body.pipeline is None:
+    if body.pipeline is None:  # _flat refused it already; kept for the type checker
         raise invalid_field("pipeline", "required for kind pipeline.run")
     check_account(ctx, body.pipeline, ctx.config.pipelines[body.pipeline], body.account)
     return pipeline_job(
@@ -119,6 +177,8 @@ def _same_request(job: Job, spec: JobSpec) -> bool:
     summary="Submit a job",
     description=(
         "Queues a pipeline run (or a `noop`) and answers 202 at once; poll `status_url`. "
+        'The body is the console guide\'s `{"config": {"pipeline": "customers"}, '
+        '"type": "pipeline"}` or the same fields flat (`pipeline`, `kind`, ...). '
         "The same `Idempotency-Key` (per API key) returns the job it made the first time."
     ),
 )

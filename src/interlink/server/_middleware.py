@@ -11,8 +11,8 @@ SecurityHeadersMiddleware  nosniff, no-store, CSP, frame denial on every answer,
 UnhandledErrorMiddleware   a bug anywhere below -> 500 INTERNAL_ERROR, logged, no details
 FramingMiddleware          400 Content-Length with Transfer-Encoding, 431, 505, _framing.py
 HeadMiddleware             HEAD answered as GET without the body, _head.py
-ApiKeyMiddleware           401 / 403 (and failed attempts rate-limited per address), _auth.py
-RateLimitMiddleware        429 per key and route, RateLimit headers, _ratelimit.py
+ApiKeyMiddleware           401, 429 per key and route (per address without a key), 403,
+                           the rate-limit headers on every answer below it, _auth.py
 BodyLimitMiddleware        413 before the app reads a byte too many
 FastAPI                    routing (no slash redirects), validation, the routes
 ```
@@ -86,8 +86,13 @@ class UnhandledErrorMiddleware:
             log.exception("unhandled error in %s %s [%s]", scope["method"], scope["path"], rid)
             if started:
                 raise  # too late for an error answer; the server closes the connection
+            # The request's rate-limit headers, when it got as far as spending one.
+            limits = scope.get("state", {}).get("rate_limit_headers")
             response = error_response(
-                scope, 500, f"Internal error; quote request id {rid} when reporting it."
+                scope,
+                500,
+                f"Internal error; quote request id {rid} when reporting it.",
+                headers=limits if isinstance(limits, dict) else None,
             )
             await response(scope, receive, send)
 

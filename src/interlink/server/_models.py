@@ -17,6 +17,7 @@ __all__ = [
     "ErrorDetail",
     "ErrorEnvelope",
     "Health",
+    "JobConfig",
     "JobCreate",
     "JobCreated",
     "JobOut",
@@ -93,19 +94,46 @@ _INTEGRAL = BeforeValidator(_integral)
 _ACCOUNT = rf"^(\*|{ACCOUNT_NAME.pattern.removeprefix('^').removesuffix('$')})$"
 
 
+JOB_TYPES: dict[str, str] = {"pipeline": "pipeline.run", "noop": "noop"}
+"""A job's `type` (the console guide's name) -> its `kind` (interlink's)."""
+CONFIG_KEYS = ("pipeline", "account", "full_refresh", "dry_run", "limit")
+"""What a `config` object may hold: the flat body's fields of a pipeline run."""
+
+
 class JobCreate(BaseModel):
-    """A job to run: a pipeline (`kind: pipeline.run`, the default) or a `noop`."""
+    """A job to run: a pipeline (`type: pipeline`, the default) or a `noop`.
+
+    Two shapes: the console guide's `{"config": {"pipeline": "customers", "full_refresh":
+    true}, "type": "pipeline"}`, or the same fields flat beside `kind`/`type`.
+    """
 
     model_config = ConfigDict(
         extra="forbid",
         strict=True,
-        # A pipeline run names its pipeline; only a noop may leave it out.
+        # A pipeline run names its pipeline (flat or in `config`); only a noop may not.
         json_schema_extra={
             "anyOf": [
                 {"required": ["pipeline"]},
+                {"required": ["config"]},
                 {"required": ["kind"], "properties": {"kind": {"const": "noop"}}},
-            ]
+                {"required": ["type"], "properties": {"type": {"const": "noop"}}},
+            ],
+            # `kind` and `type` are two names of one field; a run's fields go in `config`
+            # or flat, never both.
+            "not": {"required": ["kind", "type"]},
+            "dependentSchemas": {
+                "config": {"not": {"anyOf": [{"required": [key]} for key in CONFIG_KEYS]}}
+            },
         },
+    )
+
+    config: dict[str, Any] | None = Field(
+        None,
+        description="The console guide's shape: the run's fields in one object "
+        f"({', '.join(CONFIG_KEYS)}); not together with those fields flat.",
+    )
+    type: Literal["pipeline", "noop"] | None = Field(
+        None, description="The guide's name for `kind`: pipeline (the default) or noop."
     )
 
     pipeline: Annotated[str, Field(min_length=1, max_length=200)] | None = Field(
@@ -130,6 +158,26 @@ class JobCreate(BaseModel):
             raise ValueError("expected a pipeline name, not null")
         return value
 
+    @field_validator("config", "type", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("leave the field out rather than send null")
+        return value
+
+
+class JobConfig(BaseModel):
+    """The `config` of the console guide's body: one pipeline run (documentation only; the
+    route reads `config` itself, to answer unknown keys with 400 as the guide does)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pipeline: str = Field(description="The pipeline to run (one of this server's).")
+    account: Annotated[str, Field(max_length=200, pattern=_ACCOUNT)] | None = None
+    full_refresh: bool = False
+    dry_run: bool = False
+    limit: Annotated[int, Field(ge=1, le=1_000_000_000)] | None = None
+
 
 class JobCreated(BaseModel):
     job_id: int
@@ -139,7 +187,8 @@ class JobCreated(BaseModel):
 
 class JobOut(BaseModel):
     id: int
-    kind: str
+    type: str = Field(description="pipeline or noop (the console guide's name for kind).")
+    kind: str = Field(description="pipeline.run or noop (interlink's name, kept).")
     pipeline: str | None
     args: dict[str, Any]
     status: JobStatusName

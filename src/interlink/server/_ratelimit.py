@@ -1,37 +1,62 @@
 """Per-key, per-route rate limits (`server.rate_limits`), shared through the database.
 
 Each API key has one GCRA bucket per configured route (`"POST /jobs"`) and one for
-everything else (`default`); every server process sharing the database spends from the
-same rows (`interlink.store.take_rate_limit`: one upsert per request). Answers carry the
-IETF draft headers in their inline form (draft-ietf-httpapi-ratelimit-headers up to -07):
+everything else (`default`); requests without a valid key spend from one bucket per client
+address (`anonymous`, default: `default`'s rate). Every server process sharing the
+database spends from the same rows (`interlink.store.take_rate_limit`). Every answer of a
+guarded route, errors included, carries both header families:
 
 ```
-RateLimit-Policy: 10;w=60
+RateLimit-Policy: 10;w=60                 IETF draft (httpapi-ratelimit-headers, inline form)
 RateLimit: limit=10, remaining=3, reset=42
-Retry-After: 6                      (429 only)
+X-RateLimit-Limit: 10                     the de-facto family (GitHub, flask-limiter)
+X-RateLimit-Remaining: 3
+X-RateLimit-Reset: 1764000042             epoch seconds when the quota is full again
+Retry-After: 6                            (429 only)
 ```
+
+`Limiter` reserves requests from a bucket a few at a time (`batch_size`: 1 for limits under
+40 per period, up to 64 for large ones) and hands them out in the process without a
+database write. What stays true across processes: no more requests are ever allowed than
+the limit (each one allowed was reserved in the shared row first); a process holds at most
+`batch_size - 1` reserved requests it has not used, for `LEASE_SECONDS` while requests keep
+coming (then it gives them back with its next reservation), else until the bucket refills;
+a limit under 40 per period is exact, as with one write per request.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from interlink.config import RouteLimit
-from interlink.store import ApiKey, RateDecision, prune_rate_limits, take_rate_limit
+from interlink.store import RateDecision, prune_rate_limits, take_rate_limit
+from interlink.types import WallClock
 
 from ._envelope import API_PREFIX, error_response
 
-__all__ = ["RateLimitMiddleware", "RouteLimits", "rate_limit_headers", "too_many_requests"]
+__all__ = [
+    "LEASE_SECONDS",
+    "Limiter",
+    "RouteLimits",
+    "batch_size",
+    "rate_limit_headers",
+    "too_many_requests",
+]
 
 _PRUNE_EVERY = 300.0
+LEASE_SECONDS = 1.0
+"""How long a process hands out requests it reserved before it asks the database again."""
+_MAX_BATCH = 64
+_HELD_MAX = 10_000
 
 
 class RouteLimits:
@@ -42,9 +67,11 @@ class RouteLimits:
 
     def __init__(self, limits: Mapping[str, RouteLimit]) -> None:
         self.default = limits["default"]
+        self.anonymous = limits.get("anonymous", self.default)
+        """Per client address, for requests without a valid API key."""
         self._routes: list[tuple[str, re.Pattern[str], str, RouteLimit]] = []
         for key, limit in limits.items():
-            if key == "default":
+            if key in ("default", "anonymous"):
                 continue
             method, _, path = key.partition(" ")
             pattern = re.sub(r"\\\{[^/]*?\\\}", "[^/]+", re.escape(path.rstrip("/")))
@@ -60,13 +87,16 @@ class RouteLimits:
         return "default", self.default
 
 
-def rate_limit_headers(decision: RateDecision) -> dict[str, str]:
+def rate_limit_headers(decision: RateDecision, *, now: float | None = None) -> dict[str, str]:
+    """Both header families for `decision`; `now` (epoch seconds) dates X-RateLimit-Reset."""
+    now = time.time() if now is None else now
+    reset = math.ceil(decision.reset_after)
     headers = {
         "RateLimit-Policy": f"{decision.limit};w={decision.period:g}",
-        "RateLimit": (
-            f"limit={decision.limit}, remaining={decision.remaining}, "
-            f"reset={math.ceil(decision.reset_after)}"
-        ),
+        "RateLimit": f"limit={decision.limit}, remaining={decision.remaining}, reset={reset}",
+        "X-RateLimit-Limit": str(decision.limit),
+        "X-RateLimit-Remaining": str(decision.remaining),
+        "X-RateLimit-Reset": str(math.ceil(now + decision.reset_after)),
     }
     if not decision.allowed:
         headers["Retry-After"] = str(max(1, math.ceil(decision.retry_after)))
@@ -87,45 +117,124 @@ async def too_many_requests(
     await response(scope, receive, send)
 
 
-class RateLimitMiddleware:
-    """Spend one request of the caller's bucket for this route; 429 when it is empty.
+def batch_size(limit: RouteLimit) -> int:
+    """Requests a process reserves at once: 1 (exact) under 40 per period, else a twentieth
+    of the limit, at most 64."""
+    return max(1, min(_MAX_BATCH, limit.limit // 20))
 
-    Runs after `ApiKeyMiddleware`: requests without a key (public routes) pass untouched.
+
+@dataclass
+class _Held:
+    """Requests of one bucket reserved by this process and not handed out yet."""
+
+    left: int
+    until: float
+    """Monotonic time after which `left` go back with the next reservation."""
+    base: RateDecision
+    at: float
+    """Wall time of `base`."""
+
+
+class Limiter:
+    """Spend requests from the shared buckets, reserving `batch_size` at a time.
+
+    ```python
+    limiter = Limiter(store.engine)
+    decision = await limiter.take("key:7 default", RouteLimit(limit=100, period=60))
+    ```
+
+    One coroutine per bucket reserves (in a thread: it writes); the others wait for it and
+    then spend locally, so a burst on one key costs one write per batch.
     """
 
-    def __init__(self, app: ASGIApp, engine: sa.Engine, limits: RouteLimits) -> None:
-        self.app = app
+    def __init__(
+        self,
+        engine: sa.Engine,
+        *,
+        lease: float = LEASE_SECONDS,
+        wall: WallClock = time.time,
+        clock: WallClock = time.monotonic,
+    ) -> None:
         self.engine = engine
-        self.limits = limits
-        self._pruned = time.monotonic()
+        self.lease = lease
+        self.wall = wall
+        self.clock = clock
+        self._held: dict[str, _Held] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._pruned = clock()
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        key = scope.get("state", {}).get("api_key") if scope["type"] == "http" else None
-        if not isinstance(key, ApiKey):
-            await self.app(scope, receive, send)
-            return
-        route, limit = self.limits.route(scope["method"], scope["path"])
-        bucket = f"key:{key.id} {route}"
-        decision = await run_in_threadpool(
-            take_rate_limit, self.engine, bucket, limit.limit, limit.period
+    def _spend(self, bucket: str) -> RateDecision | None:
+        held = self._held.get(bucket)
+        if held is None or held.left < 1 or self.clock() >= held.until:
+            return None
+        held.left -= 1
+        now = self.wall()
+        base = held.base
+        remaining = base.remaining + held.left
+        return RateDecision(
+            allowed=True,
+            limit=base.limit,
+            period=base.period,
+            remaining=remaining,
+            reset_after=max(0.0, base.reset_after - (now - held.at)),
+            retry_after=0.0 if remaining else max(0.0, base.retry_after - (now - held.at)),
         )
+
+    async def take(self, bucket: str, limit: RouteLimit) -> RateDecision:
+        """Spend one request of `bucket`; the decision says whether it was allowed."""
+        spent = self._spend(bucket)
+        if spent is not None:
+            return spent
+        lock = self._locks.setdefault(bucket, asyncio.Lock())
+        async with lock:
+            spent = self._spend(bucket)
+            if spent is not None:
+                return spent
+            held = self._held.pop(bucket, None)
+            refund = held.left if held is not None else 0
+            want = batch_size(limit)
+            decision, count = await run_in_threadpool(self._reserve, bucket, limit, want, refund)
+            if decision.allowed:
+                self._held[bucket] = _Held(
+                    left=count - 1,
+                    until=self.clock() + self.lease,
+                    base=decision,
+                    at=self.wall(),
+                )
+                decision = RateDecision(
+                    allowed=True,
+                    limit=decision.limit,
+                    period=decision.period,
+                    remaining=decision.remaining + count - 1,
+                    reset_after=decision.reset_after,
+                    retry_after=0.0 if decision.remaining + count > 1 else decision.retry_after,
+                )
         await self._maybe_prune()
-        if not decision.allowed:
-            await too_many_requests(scope, receive, send, decision, f"{route} with this key")
-            return
-        headers = rate_limit_headers(decision)
+        return decision
 
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                out = MutableHeaders(scope=message)
-                for name, value in headers.items():
-                    out[name] = value
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+    def _reserve(
+        self, bucket: str, limit: RouteLimit, want: int, refund: int
+    ) -> tuple[RateDecision, int]:
+        # All `want` or, near the limit, exactly one: never more than the bucket holds.
+        decision = take_rate_limit(
+            self.engine, bucket, limit.limit, limit.period, count=want, refund=refund
+        )
+        if decision.allowed or want == 1:
+            return decision, want
+        decision = take_rate_limit(
+            self.engine, bucket, limit.limit, limit.period, count=1, refund=refund
+        )
+        return decision, 1
 
     async def _maybe_prune(self) -> None:
-        now = time.monotonic()
+        now = self.clock()
+        if len(self._held) > _HELD_MAX:
+            # Stale reservations go back to the database by refilling, not by a write.
+            for bucket in [b for b, h in self._held.items() if now >= h.until]:
+                del self._held[bucket]
+            for bucket in [b for b, lk in self._locks.items() if not lk.locked()]:
+                if bucket not in self._held:
+                    del self._locks[bucket]
         if now - self._pruned >= _PRUNE_EVERY:
             self._pruned = now
             await run_in_threadpool(prune_rate_limits, self.engine)

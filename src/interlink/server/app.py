@@ -23,7 +23,7 @@ from interlink._version import __version__
 from interlink.config import InterlinkConfig
 from interlink.jobs import JobKinds, Queue, open_queue, run_worker
 from interlink.oauth import ConnectFlows
-from interlink.store import Store
+from interlink.store import ApiKeyCache, Store
 from interlink.webhooks import job_kinds
 
 from ._apps import router as apps_router
@@ -39,10 +39,10 @@ from ._health import router as health_router
 from ._jobs import router as jobs_router
 from ._metrics import router as metrics_router
 from ._middleware import BodyLimitMiddleware, RequestIdMiddleware, UnhandledErrorMiddleware
-from ._models import ErrorEnvelope
+from ._models import ErrorEnvelope, JobConfig
 from ._pipelines import router as pipelines_router
 from ._proxies import ClientAddressMiddleware, TrustedProxies
-from ._ratelimit import RateLimitMiddleware, RouteLimits
+from ._ratelimit import Limiter, RouteLimits
 from ._routes import RouteIndex
 from ._runs import router as runs_router
 from ._security import SecurityHeadersMiddleware
@@ -203,8 +203,14 @@ def create_app(
             Middleware(UnhandledErrorMiddleware),
             Middleware(FramingMiddleware),
             Middleware(HeadMiddleware),
-            Middleware(ApiKeyMiddleware, store.engine, limits.default, routes, public=PUBLIC_PATHS),
-            Middleware(RateLimitMiddleware, store.engine, limits),
+            Middleware(
+                ApiKeyMiddleware,
+                ApiKeyCache(store.engine),
+                Limiter(store.engine),
+                limits,
+                routes,
+                public=PUBLIC_PATHS,
+            ),
             Middleware(BodyLimitMiddleware, config.server.max_body),
         ],
     )
@@ -238,7 +244,21 @@ def _document(app: FastAPI, config: InterlinkConfig) -> None:
         }
         if config.pipelines:
             pipeline["enum"] = sorted(config.pipelines)
-        components["schemas"]["JobCreate"]["properties"]["pipeline"] = pipeline
+        create = components["schemas"]["JobCreate"]["properties"]
+        create["pipeline"] = pipeline
+        job_config = JobConfig.model_json_schema(ref_template="#/components/schemas/{model}")
+        job_config["properties"]["pipeline"] = dict(pipeline)
+        components["schemas"]["JobConfig"] = job_config
+        create["config"] = {
+            "$ref": "#/components/schemas/JobConfig",
+            "description": create["config"].get("description", ""),
+        }
+        create["type"] = {
+            "type": "string",
+            "enum": ["pipeline", "noop"],
+            "default": "pipeline",
+            "description": create["type"].get("description", ""),
+        }
         components.setdefault("securitySchemes", {})["apiKey"] = {
             "type": "http",
             "scheme": "bearer",

@@ -2,8 +2,10 @@
 records synced into tables."""
 
 from ._apikeys import (
+    KEY_CACHE_SECONDS,
     SCOPES,
     ApiKey,
+    ApiKeyCache,
     ApiKeyScope,
     CreatedApiKey,
     create_api_key,
@@ -99,6 +101,8 @@ from ._tokens import (
 )
 
 __all__ = [
+    "KEY_CACHE_SECONDS",
+    "ApiKeyCache",
     "SESSION_IDLE",
     "SESSION_LIFETIME",
     "DashboardSession",

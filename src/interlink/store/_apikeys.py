@@ -8,9 +8,12 @@ revoke_api_key(store.engine, key.id)
 ```
 
 A key is `il_<8-char prefix>_<43 letters and digits>`, 256 random bits in the secret. Only the hash
-of the whole key is kept, so a copy of the database gives nobody a working key. A key is
-looked up by its hash on every request (no cache), so a revocation holds from the next
-request on.
+of the whole key is kept, so a copy of the database gives nobody a working key.
+
+`verify_api_key` looks a key up by its hash on every call. The API server asks an
+`ApiKeyCache` instead, which keeps a verified key for `KEY_CACHE_SECONDS`: a key revoked
+in the same process (`revoke_api_key`) fails on its very next request, one revoked by
+another process (`interlink apikeys revoke`) within `KEY_CACHE_SECONDS`.
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Literal, get_args
 
@@ -29,7 +34,9 @@ from interlink.types import WallClock
 from ._schema import api_keys
 
 __all__ = [
+    "KEY_CACHE_SECONDS",
     "SCOPES",
+    "ApiKeyCache",
     "ApiKey",
     "ApiKeyScope",
     "CreatedApiKey",
@@ -52,6 +59,13 @@ _SECRET_LENGTH = 43
 # last_used_at is written at most this often per key: a read-only request stays read-only.
 _LAST_USED_RESOLUTION = 60.0
 _MAX_ID = 2**63 - 1
+
+KEY_CACHE_SECONDS = 2.0
+"""How long an `ApiKeyCache` trusts a verified key: the longest a key revoked by another
+process keeps working."""
+
+# Bumped by every revoke_api_key in this process: a cache made before it trusts nothing.
+_revocations = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,8 +199,10 @@ def revoke_api_key(
 
     Revoking a revoked key changes nothing (its first revocation time stays).
     """
+    global _revocations
     if not 1 <= key_id <= _MAX_ID:
         return None
+    _revocations += 1
     with engine.begin() as conn:
         conn.execute(
             sa.update(api_keys)
@@ -195,3 +211,66 @@ def revoke_api_key(
         )
         row = conn.execute(sa.select(api_keys).where(api_keys.c.id == key_id)).first()
     return _row_to_key(row) if row is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class _Cached:
+    key: ApiKey
+    until: float
+    revocations: int
+
+
+class ApiKeyCache:
+    """Verified keys, remembered by their hash for `ttl` seconds (at most `size` of them).
+
+    ```python
+    cache = ApiKeyCache(store.engine)
+    key = cache.cached(secret)          # no I/O: the key, or None when it must be verified
+    key = key or cache.verify(secret)   # one lookup (in a thread: it blocks), then cached
+    ```
+
+    Only keys that verified are kept; a wrong key is looked up every time (and the server
+    throttles those per address). A revocation in this process empties the cache at once;
+    one made elsewhere is seen within `ttl` seconds.
+    """
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        *,
+        ttl: float = KEY_CACHE_SECONDS,
+        size: int = 1024,
+        clock: WallClock = time.monotonic,
+    ) -> None:
+        self.engine = engine
+        self.ttl = ttl
+        self.size = size
+        self.clock = clock
+        self._keys: OrderedDict[str, _Cached] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def cached(self, secret: str) -> ApiKey | None:
+        """The key for `secret` when it was verified less than `ttl` seconds ago."""
+        if self.ttl <= 0:
+            return None
+        digest = hash_api_key(secret)
+        found = self._keys.get(digest)
+        if found is None:
+            return None
+        if found.revocations != _revocations or self.clock() >= found.until:
+            with self._lock:
+                self._keys.pop(digest, None)
+            return None
+        return found.key
+
+    def verify(self, secret: str) -> ApiKey | None:
+        """`verify_api_key`, remembering a key that verified."""
+        before = _revocations
+        key = verify_api_key(self.engine, secret)
+        if key is not None and self.ttl > 0:
+            entry = _Cached(key, self.clock() + self.ttl, before)
+            with self._lock:
+                self._keys[hash_api_key(secret)] = entry
+                while len(self._keys) > self.size:
+                    self._keys.popitem(last=False)
+        return key

@@ -11,6 +11,11 @@ float.
 WHERE ... RETURNING tat`), so two processes sharing a database can never both spend the
 last request: the database serialises the row. Only a refused request reads the row
 again, for its `Retry-After`.
+
+`take_rate_limit(..., count=n)` spends n requests at once, all or none: a server process
+reserves a few and hands them out itself (`interlink.server._ratelimit.Limiter`), so
+most requests write nothing. `refund=m` gives back, in the same statement, m requests it
+reserved earlier and did not use.
 """
 
 from __future__ import annotations
@@ -74,17 +79,23 @@ def take_rate_limit(
     period: float,
     *,
     now: float | None = None,
+    count: int = 1,
+    refund: int = 0,
 ) -> RateDecision:
-    """Spend one request from `bucket` (`limit` per `period` seconds) if one is left."""
+    """Spend `count` requests from `bucket` (`limit` per `period` seconds) if that many are
+    left, after giving back `refund` requests reserved earlier and not used."""
     if limit < 1 or period <= 0:
         raise ValueError("a rate limit needs limit >= 1 and period > 0")
+    if not 1 <= count <= limit or refund < 0:
+        raise ValueError("count is 1..limit and refund >= 0")
     now = time.time() if now is None else now
     cost = period / limit
     table = rate_limits
-    later = sa.case((table.c.tat > now, table.c.tat), else_=sa.literal(now)) + cost
+    given_back = table.c.tat - refund * cost
+    later = sa.case((given_back > now, given_back), else_=sa.literal(now)) + count * cost
     statement = (
         _upsert(engine)(table)
-        .values(bucket=bucket, tat=now + cost)
+        .values(bucket=bucket, tat=now + count * cost)
         .on_conflict_do_update(
             index_elements=[table.c.bucket],
             set_={"tat": later},
@@ -96,8 +107,10 @@ def take_rate_limit(
         tat = conn.execute(statement).scalar()
         if tat is not None:
             return _decision(float(tat), now, limit, period, allowed=True)
-        held = conn.execute(sa.select(table.c.tat).where(table.c.bucket == bucket)).scalar()
-    return _decision(float(held if held is not None else now), now, limit, period, allowed=False)
+        stored = conn.execute(sa.select(table.c.tat).where(table.c.bucket == bucket)).scalar()
+    return _decision(
+        float(stored if stored is not None else now), now, limit, period, allowed=False
+    )
 
 
 def peek_rate_limit(
