@@ -593,6 +593,7 @@ _COUNT = "SELECT count(*) FROM interlink_webhook_deliveries WHERE source = 'benc
 
 class _Interlink(Target):
     database = ""
+    processes = 1
 
     def command(self, port: int) -> list[str]:
         return [
@@ -609,6 +610,8 @@ class _Interlink(Target):
             "warning",
             "--http",
             self.http,
+            "--processes",
+            str(self.processes),
         ]
 
     def write_config(self, folder: Path, extra: str = "") -> None:
@@ -703,16 +706,37 @@ def _tail(log: Path) -> str:
     return text[-1500:] or "(no output)"
 
 
+def _tree(pid: int) -> list[int]:
+    """`pid` and its descendants (the server processes of `interlink serve --processes`)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rpartition(")")[2].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(parent, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(children.get(current, []))
+    return found
+
+
 def _peak_mib(pid: int) -> float:
-    """The process's peak RSS so far (VmHWM; `ru_maxrss` would count the parent's memory
-    at the fork, before the exec)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
+    """The peak RSS so far of the process and its children, summed (VmHWM; `ru_maxrss`
+    would count the parent's memory at the fork, before the exec)."""
+    total = 0.0
+    for member in _tree(pid):
+        try:
+            for line in Path(f"/proc/{member}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total += int(line.split()[1]) / 1024
+        except OSError:
+            pass
+    return total
 
 
 def _stop(process: subprocess.Popen[bytes], timeout: float = 20.0) -> float:
@@ -736,9 +760,16 @@ def _stop(process: subprocess.Popen[bytes], timeout: float = 20.0) -> float:
 
 
 def _cpu_seconds(pid: int) -> float:
-    """The process's user + system CPU so far, from /proc/PID/stat (fields 14 and 15)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU so far of the process and its children, from /proc/PID/stat
+    (fields 14 and 15)."""
+    total = 0
+    for member in _tree(pid):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def run_wrk(
@@ -1040,10 +1071,21 @@ def _targets(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[
                 for durability in args.durability.split(","):
                     if durability not in ("normal", "full"):
                         parser.error(f"--durability takes normal and/or full; got {durability!r}")
-                    targets.append(InterlinkSqlite(durability, http, label=label))
+                    for count in args.process_counts:
+                        target = InterlinkSqlite(durability, http, label=label + _x(count))
+                        target.processes = count
+                        targets.append(target)
             else:
-                targets.append(InterlinkPostgres(args.postgres, http, label=label))
+                for count in args.process_counts:
+                    target = InterlinkPostgres(args.postgres, http, label=label + _x(count))
+                    target.processes = count
+                    targets.append(target)
     return targets
+
+
+def _x(processes: int) -> str:
+    """The label of a target served by `interlink serve --processes N` (N > 1)."""
+    return f" x{processes}" if processes > 1 else ""
 
 
 def _parsers(value: str, httptools: bool, parser: argparse.ArgumentParser) -> list[str]:
@@ -1071,6 +1113,11 @@ def main() -> None:
     parser.add_argument("--durability", default="normal", help="sqlite rows: normal,full")
     parser.add_argument(
         "--http", default="auto", help="the HTTP/1.1 parsers: auto, h11, httptools, h11,httptools"
+    )
+    parser.add_argument(
+        "--processes",
+        default="1",
+        help="interlink serve --processes: 1, 2 or 1,2 (a target each)",
     )
     parser.add_argument("--generator", default="auto", choices=["auto", "wrk", "python"])
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
@@ -1100,6 +1147,12 @@ def main() -> None:
         args.generator = "wrk" if args.wrk else "python"
     args.httptools = importlib.util.find_spec("httptools") is not None
     args.parsers = _parsers(args.http, args.httptools, parser)
+    try:
+        args.process_counts = sorted({int(n) for n in args.processes.split(",") if n.strip()})
+    except ValueError:
+        parser.error(f"--processes takes counts such as 1,2; got {args.processes!r}")
+    if not args.process_counts or min(args.process_counts) < 1:
+        parser.error(f"--processes takes counts of 1 or more; got {args.processes!r}")
     targets = _targets(args, parser)
 
     import uvicorn

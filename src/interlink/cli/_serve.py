@@ -127,11 +127,21 @@ def serve(
             "when installed."
         ),
     ] = Http.auto,
+    processes: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Server processes sharing the port (one core each); the job worker runs "
+            "in the first.",
+        ),
+    ] = 1,
 ) -> None:
     """Serve the jobs API under /api/v1 (and run jobs, unless --no-worker).
 
     The global `--log-level` (default info) is uvicorn's level too: at info, the access
-    log and one line per job started and finished.
+    log and one line per job started and finished. `--processes N` serves from N
+    processes on one port, supervised: one that dies is started again, Ctrl-C stops all.
     """
     from interlink.cli._validate import check_buildable
     from interlink.server import create_app
@@ -148,30 +158,91 @@ def serve(
     except BaseException:
         store.close()
         raise
+    level = log_level(ctx, "info")
+    if processes > 1:
+        store.close()  # nothing with a connection or a thread crosses the fork
+        try:
+            _serve_processes(
+                settings, sock, host, processes, level, parser, http, no_worker, workers
+            )
+        finally:
+            sock.close()
+        return
     try:
         app = create_app(settings, store=store, worker=not no_worker, concurrency=workers)
     except BaseException:
         store.close()
         sock.close()
         raise
+    _banner(sock, host, parser, http, no_worker, workers)
+    from interlink.cli._runtime import tune_collector
+
+    tune_collector()
+    try:
+        _run_server(app, sock, level, _protocol(parser))
+    finally:
+        sock.close()
+        store.close()
+
+
+def _banner(
+    sock: socket.socket,
+    host: str,
+    parser: str,
+    http: Http,
+    no_worker: bool,
+    workers: int,
+    processes: int = 1,
+) -> None:
     url = _url(host, sock.getsockname()[1])
     typer.echo(f"interlink API on {url}  (docs: {url}/docs, health: {url}/health)")
     typer.echo(f"dashboard on {url.removesuffix('/api/v1')}/  (sign in with an API key)")
     fallback = http is Http.auto and parser == "h11"
     typer.echo(f"http: {parser}" + (" (httptools is not installed)" if fallback else ""))
+    if processes > 1:
+        typer.echo(f"processes: {processes}, sharing the port")
     if no_worker:
         typer.echo("worker: off (--no-worker); run jobs with `interlink worker`")
     else:
-        typer.echo(f"worker: on, {workers} jobs at once, with schedules")
+        where = " (in the first process)" if processes > 1 else ""
+        typer.echo(f"worker: on, {workers} jobs at once, with schedules{where}")
     typer.echo("Ctrl-C stops.", err=True)
+
+
+def _serve_processes(
+    settings: Any,
+    sock: socket.socket,
+    host: str,
+    count: int,
+    level: str,
+    parser: str,
+    http: Http,
+    no_worker: bool,
+    workers: int,
+) -> None:
+    """Serve from `count` supervised processes on `sock` (see cli/_processes.py)."""
+    from interlink.cli._processes import Supervisor
     from interlink.cli._runtime import tune_collector
 
-    tune_collector()
-    try:
-        _run_server(app, sock, log_level(ctx, "info"), _protocol(parser))
-    finally:
-        sock.close()
-        store.close()
+    protocol = _protocol(parser)
+
+    def serve_one(index: int) -> None:
+        from interlink.server import create_app
+        from interlink.store import Store
+
+        store = Store.open(settings.database)
+        try:
+            worker = not no_worker and index == 0
+            app = create_app(settings, store=store, worker=worker, concurrency=workers)
+            tune_collector()
+            _run_server(app, sock, level, protocol)
+        finally:
+            store.close()
+
+    _banner(sock, host, parser, http, no_worker, workers, count)
+    code = Supervisor(count, serve_one, report=lambda line: typer.echo(line, err=True)).run()
+    if code:
+        raise typer.Exit(code)
 
 
 def register(app: typer.Typer) -> None:

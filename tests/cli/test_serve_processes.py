@@ -1,0 +1,163 @@
+"""`interlink serve --processes N`: N supervised server processes on one port
+(cli/_processes.py)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from interlink.cli._processes import FAST_FAILURE
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="fork and PR_SET_PDEATHSIG")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Served:
+    def __init__(self, process: subprocess.Popen[str], port: int) -> None:
+        self.process = process
+        self.url = f"http://127.0.0.1:{port}/api/v1/health"
+
+    def children(self) -> list[psutil.Process]:
+        return psutil.Process(self.process.pid).children()
+
+    def wait_for_children(self, count: int, timeout: float = 30.0) -> list[psutil.Process]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            children = self.children()
+            if len(children) == count and self.answers():
+                return children
+            time.sleep(0.1)
+        raise AssertionError(f"expected {count} server processes; {self.children()}")
+
+    def answers(self) -> bool:
+        try:
+            return httpx.get(self.url, timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    (tmp_path / "interlink.yaml").write_text(f"database: sqlite:///{tmp_path / 'p.db'}\n")
+    port = _free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from interlink.cli.main import main; main()",
+            "serve",
+            "--no-worker",
+            "--processes",
+            "2",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        yield Served(process, port)
+    finally:
+        for child in (
+            psutil.Process(process.pid).children(recursive=True) if (process.poll() is None) else []
+        ):
+            child.kill()
+        if process.poll() is None:
+            process.kill()
+        process.wait(10)
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def test_two_processes_serve_one_port_and_stop_together(served: Served) -> None:
+    children = served.wait_for_children(2)
+    for _ in range(20):  # new connections: the kernel hands them to either process
+        with httpx.Client() as client:
+            assert client.get(served.url).status_code == 200
+    served.process.send_signal(signal.SIGTERM)
+    assert served.process.wait(20) == 0
+    for child in children:
+        assert not psutil.pid_exists(child.pid) or child.status() == psutil.STATUS_ZOMBIE
+    out = served.process.stdout.read() if served.process.stdout else ""
+    assert "processes: 2, sharing the port" in out
+
+
+def test_a_killed_process_is_started_again(served: Served) -> None:
+    first, second = served.wait_for_children(2)
+    os.kill(second.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        pids = {c.pid for c in served.children()}
+        if len(pids) == 2 and second.pid not in pids:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f"not restarted: {served.children()}")
+    assert first.pid in pids and served.answers()
+    served.process.send_signal(signal.SIGINT)  # Ctrl-C, as a terminal sends it
+    assert served.process.wait(20) == 0
+    err = served.process.stderr.read() if served.process.stderr else ""
+    assert "was killed by SIGKILL; starting it again" in err
+
+
+def test_the_children_stop_when_the_parent_is_killed(served: Served) -> None:
+    children = served.wait_for_children(2)
+    served.process.kill()
+    served.process.wait(10)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        alive = [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+        if not alive:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f"orphans kept serving: {alive}")
+
+
+def test_a_process_that_fails_at_start_three_times_stops_them_all(tmp_path: Path) -> None:
+    script = tmp_path / "supervise.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import sys, time
+            from interlink.cli._processes import Supervisor
+
+            def serve(index):
+                if index == 1:
+                    raise RuntimeError("no port for me")
+                time.sleep(60)
+
+            code = Supervisor(2, serve, report=lambda line: print(line, file=sys.stderr),
+                              poll=0.02).run()
+            sys.exit(code)
+            """
+        )
+    )
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert "server process 1: RuntimeError: no port for me" in done.stderr
+    assert f"exited with code 1 3 times within {FAST_FAILURE:g} s of starting" in done.stderr
+    assert time.monotonic() - started < 30  # the healthy one was stopped, not waited for
