@@ -161,3 +161,68 @@ def test_a_process_that_fails_at_start_three_times_stops_them_all(tmp_path: Path
     assert "server process 1: RuntimeError: no port for me" in done.stderr
     assert f"exited with code 1 3 times within {FAST_FAILURE:g} s of starting" in done.stderr
     assert time.monotonic() - started < 30  # the healthy one was stopped, not waited for
+
+
+def test_webhooks_through_two_processes_are_all_stored_once(tmp_path: Path) -> None:
+    """Both processes commit webhook batches into one SQLite file, taking turns through
+    the writer lock: every delivery answered 202 is stored, once."""
+    import asyncio
+    import sqlite3
+
+    from interlink.config import InterlinkConfig
+    from interlink.webhooks import sign
+
+    secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    (tmp_path / "interlink.yaml").write_text(
+        f"database: sqlite:///{tmp_path / 'p.db'}\n"
+        f"webhooks:\n  shop:\n    scheme: standard\n    secret: {secret}\n"
+    )
+    source = InterlinkConfig.model_validate(
+        {"webhooks": {"shop": {"scheme": "standard", "secret": secret}}}
+    ).webhooks["shop"]
+    port = _free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from interlink.cli.main import main; main()",
+            "serve",
+            "--no-worker",
+            "--processes",
+            "2",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    served = Served(process, port)  # type: ignore[arg-type]
+    try:
+        served.wait_for_children(2)
+        url = f"http://127.0.0.1:{port}/api/v1/webhooks/shop"
+
+        async def send_all() -> list[int]:
+            async def one(client: httpx.AsyncClient, n: int) -> int:
+                body = f'{{"id": "evt_{n}"}}'.encode()
+                headers = sign(source, body, timestamp=int(time.time()), delivery_id=f"d{n}")
+                return (await client.post(url, content=body, headers=headers)).status_code
+
+            statuses: list[int] = []
+            for start in range(0, 300, 30):  # 30 connections at a time
+                async with httpx.AsyncClient(limits=httpx.Limits(max_connections=30)) as c:
+                    statuses += await asyncio.gather(*(one(c, n) for n in range(start, start + 30)))
+            return statuses
+
+        statuses = asyncio.run(send_all())
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(20)
+    assert statuses == [202] * 300
+    with sqlite3.connect(tmp_path / "p.db") as db:
+        stored = db.execute(
+            "SELECT count(*), count(DISTINCT delivery_id) FROM interlink_webhook_deliveries"
+        ).fetchone()
+    assert stored == (300, 300)

@@ -99,8 +99,10 @@ from ._tokens import (
     save_token,
     stored_ciphertexts,
 )
+from ._writer_lock import WriterLock
 
 __all__ = [
+    "WriterLock",
     "KEY_CACHE_SECONDS",
     "ApiKeyCache",
     "SESSION_IDLE",

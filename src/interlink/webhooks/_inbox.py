@@ -25,6 +25,7 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +34,7 @@ import sqlalchemy as sa
 
 from interlink.config import InterlinkConfig, JobsConfig
 from interlink.jobs import Queue
-from interlink.store import Store, deliveries, rejections
+from interlink.store import Store, WriterLock, deliveries, rejections
 
 from ._inbox_pg import store_batch
 from ._job import BATCH_SIZE, batch_job
@@ -118,6 +119,14 @@ class Inbox:
         self._lock = threading.Lock()
         self._ready = threading.Condition(self._lock)
         self._closed = False
+        # Server processes sharing the SQLite file take turns through a lock that wakes
+        # the next at once, instead of SQLite's busy_timeout sleeps.
+        database = store.engine.url.database
+        self._writer_lock = (
+            WriterLock(database)
+            if store.engine.dialect.name == "sqlite" and database and database != ":memory:"
+            else None
+        )
         # SQLite has one writer at a time: one thread, one connection. PostgreSQL takes
         # concurrent transactions: while one batch waits for its commit, the next is sent.
         count = 1 if store.engine.dialect.name == "sqlite" else writers
@@ -162,6 +171,8 @@ class Inbox:
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(deadline - time.monotonic(), 0.0))
+        if self._writer_lock is not None and not any(t.is_alive() for t in self._threads):
+            self._writer_lock.close()
 
     # -- the writer thread ----------------------------------------------------------------
 
@@ -258,9 +269,10 @@ class Inbox:
             return []
         # On PostgreSQL the connection is in autocommit: `begin` emits no BEGIN, and the
         # batch's one statement commits as it ends.
-        with conn.begin():
-            if conn.dialect.name == "postgresql":
+        if conn.dialect.name == "postgresql":
+            with conn.begin():
                 return self._store_postgresql(conn, batch)
+        with self._writer_lock.held() if self._writer_lock else nullcontext(), conn.begin():
             return self._store(conn, batch)
 
     def _store_postgresql(self, conn: sa.Connection, batch: Sequence[Arrival]) -> list[Stored]:
