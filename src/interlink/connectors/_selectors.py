@@ -66,21 +66,51 @@ def compile_selector(path: str) -> Selector:
     return select
 
 
+# Keys that say a body is a page of a list (lower-cased, letters and digits only).
+_PAGING_KEYS = frozenset(
+    {
+        "hasmore",
+        "next",
+        "nextpage",
+        "nextcursor",
+        "nextpagetoken",
+        "nexttoken",
+        "nextlink",
+        "nexturl",
+        "cursor",
+        "page",
+        "perpage",
+        "pagesize",
+        "pagination",
+        "paging",
+    }
+)
+
+
 def is_one_record(body: Any, primary_key: str) -> bool:
     """Whether a body is one record itself (`GET /products/123`), not an envelope of records.
 
-    It is when it is a JSON object holding the record's primary key and no `data` key (the
-    envelope a body without `records:` is read from). An envelope around a list
-    (`{"items": [...], "total": 3}`) has no primary key of its own, so it is left to the
-    usual rules.
+    It is when it is a JSON object holding the record's primary key and none of the marks
+    of an envelope: a `data` key (the envelope a body without `records:` is read from), a
+    `jsonrpc` key (a JSON-RPC answer: its `id` is the call's, its records under `result`,
+    or an `error`), or a list beside a paging key (`{"id": "list_1", "results": [...],
+    "has_more": true}`). An envelope around a list without an id of its own
+    (`{"items": [...], "total": 3}`) is left to the usual rules, as is an order with its
+    line items (`{"id": 9, "items": [...]}`), which is one record.
 
     ```python
-    is_one_record({"id": 123, "name": "Lamp"}, "id")   # True
-    is_one_record({"data": [{"id": 1}]}, "id")         # False
-    is_one_record({"items": [{"id": 1}]}, "id")        # False
+    is_one_record({"id": 123, "name": "Lamp"}, "id")                        # True
+    is_one_record({"data": [{"id": 1}]}, "id")                              # False
+    is_one_record({"jsonrpc": "2.0", "id": 1, "result": [{"id": 5}]}, "id") # False
+    is_one_record({"id": "l", "items": [], "next_cursor": "x"}, "id")       # False
     ```
     """
-    if not isinstance(body, dict) or "data" in body:
+    if not isinstance(body, dict) or "data" in body or "jsonrpc" in body:
+        return False
+    if any(isinstance(value, list) for value in body.values()) and any(
+        isinstance(name, str) and re.sub(r"[^a-z0-9]", "", name.lower()) in _PAGING_KEYS
+        for name in body
+    ):
         return False
     key = body.get(primary_key, MISSING)
     if key is MISSING and "." in primary_key:

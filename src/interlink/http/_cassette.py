@@ -4,9 +4,10 @@ A cassette holds what a connection sent and what came back, with everything secr
 out before it is written: the connection's `Redactor` masks every secret it knows (API
 keys, tokens, client secrets, in URLs, headers and bodies); `Authorization`,
 `Proxy-Authorization`, cookies and any header holding a secret are dropped; credentials in
-URLs (userinfo, the connection's own query parameters) are stripped; and JSON fields named
-like credentials (`access_token`, `client_secret`, `password`) are masked wherever they
-sit in a body.
+URLs (userinfo, the connection's own query parameters) are stripped; JSON fields named
+like credentials in any style (`access_token`, `accessToken`, `clientSecret`, `password`)
+are masked wherever they sit in a body; and the secret-looking query values of links
+(`Location`, `Link`, a URL string in a JSON body, a form body) are masked as in a URL.
 
 URLs under the connection's `base_url` are kept relative to it, so a cassette recorded
 against one address replays against another. The file is written in a deterministic
@@ -29,8 +30,9 @@ what the API changed:
 ```
 
 Replaying matches a request by method, URL and body, with each masked part (`***`)
-matching any value, so a replay needs no real secret. Each recorded answer is given once,
-in order; when they are used up the last one repeats (a poll, a second read).
+matching any one value (never the rest of a URL), so a replay needs no real secret. Each
+recorded answer is given once, in order; when they are used up the last one repeats (a
+poll, a second read).
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ import orjson
 
 from interlink.errors import ApiError, ConfigError
 
-from ._redact import MASK, SECRET_PARAM, Redactor
+from ._redact import MASK, SECRET_HEADER, SECRET_PARAM, Redactor
 from ._urls import strip_query_params, url_before_auth
 
 __all__ = [
@@ -95,12 +97,27 @@ _DROPPED_RESPONSE_HEADERS = frozenset(
         "date",
     }
 )
-# JSON fields whose string values are credentials wherever they appear in a body.
+# JSON fields whose string values are credentials wherever they appear in a body, matched
+# on the name lower-cased with everything but letters and digits taken out, so `accessToken`,
+# `access-token` and `ACCESS_TOKEN` are one name.
 _SECRET_FIELD = re.compile(
-    r"^(access_token|refresh_token|id_token|client_secret|password|passwd|api_?key|"
-    r"secret|authorization|x-api-key|private_key)$",
-    re.IGNORECASE,
+    r"token|secret|passw|apikey|privatekey|accesskey|authorization|credential|cookie|"
+    r"^pass$|^pwd$|^jwt$|^sessionid$|^signature$"
 )
+# Named like a credential, holding none.
+_PLAIN_FIELDS = frozenset({"tokentype"})
+# A body that is a form (`access_token=...&scope=repo`), whatever its content type says.
+_FORM = re.compile(r"^[\w.%+\-\[\]]+=[^\s&]*(?:&[\w.%+\-\[\]]+=[^\s&]*)*$")
+# What a masked part (`***`) stands for when matching: one value, never the rest of a URL
+# or of a JSON document.
+_ONE_VALUE = r'[^&#?/\s"]+'
+
+
+def _secret_field(key: object) -> bool:
+    if not isinstance(key, str):
+        return False
+    name = re.sub(r"[^a-z0-9]", "", key.lower())
+    return name not in _PLAIN_FIELDS and _SECRET_FIELD.search(name) is not None
 
 
 def cassette_path(name: str | os.PathLike[str]) -> Path:
@@ -125,16 +142,20 @@ class CassetteMissError(ApiError):
 # -- masking ------------------------------------------------------------------------------
 
 
-def _mask_fields(value: Any) -> Any:
+def _mask_fields(value: Any, redactor: Redactor) -> Any:
+    """A JSON value with credential fields masked, and the secret query values of every
+    link in it (`"next": "https://.../p?access_token=..."`) masked as in a URL."""
     if isinstance(value, dict):
         return {
             key: MASK
-            if isinstance(key, str) and _SECRET_FIELD.match(key) and isinstance(item, str) and item
-            else _mask_fields(item)
+            if _secret_field(key) and isinstance(item, str) and item
+            else _mask_fields(item, redactor)
             for key, item in value.items()
         }
     if isinstance(value, list):
-        return [_mask_fields(item) for item in value]
+        return [_mask_fields(item, redactor) for item in value]
+    if isinstance(value, str) and "=" in value and value.startswith(("http://", "https://", "/")):
+        return redactor.url(value)
     return value
 
 
@@ -156,10 +177,17 @@ def _masked_headers(
     kept: dict[str, str] = {}
     for name, value in headers.multi_items():
         lowered = name.lower()
-        if lowered in dropped or SECRET_PARAM.search(lowered.replace("-", "_")):
+        if (
+            lowered in dropped
+            or SECRET_PARAM.search(lowered.replace("-", "_"))
+            or SECRET_HEADER.search(lowered)
+        ):
             continue
         if redactor.holds_secret(value):
             continue  # a connection's own header that carries its key (`X-Api-Key`)
+        # A `Location` or `Link` carries URLs: their secret query values are masked as in
+        # a request's URL (a presigned link's `X-Amz-Security-Token`, an `access_token`).
+        [(_, value)] = redactor.headers([(lowered, value)])
         kept[lowered] = f"{kept[lowered]}, {value}" if lowered in kept else value
     return kept
 
@@ -172,13 +200,14 @@ def _body(content: bytes, content_type: str, redactor: Redactor) -> dict[str, An
         text = content.decode("utf-8")
     except UnicodeDecodeError:
         return {"base64": base64.b64encode(content).decode("ascii")}
-    if "x-www-form-urlencoded" in content_type:
-        # `client_secret=...&code=...`: masked by name as a query string would be.
+    if "x-www-form-urlencoded" in content_type or _FORM.match(text.strip()):
+        # `client_secret=...&code=...`, or a token endpoint's `access_token=...&scope=...`
+        # sent as text/plain: masked by name as a query string would be.
         text = redactor.url("?" + text)[1:]
     text = redactor.text(text)
     if "json" in content_type or text[:1] in ("{", "["):
         try:
-            return {"json": _mask_fields(orjson.loads(text))}
+            return {"json": _mask_fields(orjson.loads(text), redactor)}
         except orjson.JSONDecodeError:
             pass
     return {"text": text}
@@ -242,10 +271,11 @@ def record_exchange(
 
 
 def _matcher(text: str) -> re.Pattern[str] | str:
-    """Exact text, or a pattern where each masked part (`***`) matches any value."""
+    """Exact text, or a pattern where each masked part (`***`) matches any one value (up
+    to the next `&`, `/`, `?`, `#`, quote or space: never the rest of the URL)."""
     if MASK not in text:
         return text
-    return re.compile(".+?".join(re.escape(part) for part in text.split(MASK)), re.DOTALL)
+    return re.compile(_ONE_VALUE.join(re.escape(part) for part in text.split(MASK)))
 
 
 def _matches(matcher: re.Pattern[str] | str, text: str) -> bool:
@@ -266,6 +296,27 @@ class _Recorded:
 
 
 # -- the file ---------------------------------------------------------------------------
+
+
+def _exchange_problem(exchange: Any) -> str:
+    """What is wrong with one stored exchange (empty when nothing is)."""
+    if not isinstance(exchange, dict):
+        return f"expected an object with `request` and `response`; got {type(exchange).__name__}"
+    request, response = exchange.get("request"), exchange.get("response")
+    if not isinstance(request, dict):
+        return "no `request` object"
+    if not isinstance(request.get("method"), str) or not isinstance(request.get("url"), str):
+        return "its `request` needs a `method` and a `url` (strings)"
+    if not isinstance(response, dict):
+        return "no `response` object"
+    if not isinstance(response.get("status"), int):
+        return "its `response` needs a `status` (an integer)"
+    for part, where in ((request, "request"), (response, "response")):
+        if not isinstance(part.get("headers", {}), dict):
+            return f"its `{where}.headers` must be an object"
+    if not isinstance(request.get("body", {}), dict):
+        return "its `request.body` must be an object (`json`, `text` or `base64`)"
+    return ""
 
 
 def _sort_key(exchange: Exchange) -> tuple[str, str, str, str]:
@@ -319,7 +370,33 @@ class Cassette:
                 f"{file}: cassette version {data.get('interlink_cassette')!r}; this interlink "
                 f"reads version {CASSETTE_VERSION} (record it again)"
             )
+        for number, exchange in enumerate(data["exchanges"], 1):
+            problem = _exchange_problem(exchange)
+            if problem:
+                raise ConfigError(
+                    f"{file}: exchange {number}: {problem}; record the cassette again"
+                )
         return cls(file, data["exchanges"])
+
+    @classmethod
+    def new(cls, path: str | os.PathLike[str]) -> Cassette:
+        """An empty cassette to record into, replacing the file when it is a cassette.
+
+        ConfigError when the file exists and is not a cassette (`--record data` next to a
+        `data.json` of the user's): it is never overwritten.
+        """
+        file = cassette_path(path)
+        if file.exists():
+            try:
+                data = orjson.loads(file.read_bytes())
+            except (OSError, orjson.JSONDecodeError):
+                data = None
+            if not isinstance(data, dict) or "interlink_cassette" not in data:
+                raise ConfigError(
+                    f"{file} exists and is not a cassette; not overwritten (record into "
+                    f"another name, or remove the file)"
+                )
+        return cls(file)
 
     def add(self, exchanges: Iterable[Exchange]) -> None:
         """Keep more recorded exchanges (from any thread)."""

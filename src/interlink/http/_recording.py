@@ -29,7 +29,7 @@ from typing import Literal
 
 import httpx
 
-from ._cassette import Cassette, record_exchange
+from ._cassette import Cassette, cassette_path, record_exchange
 from ._ratelimit import pool_size
 from ._redact import Redactor
 
@@ -40,6 +40,7 @@ __all__ = [
     "RecordingTransport",
     "ReplayTransport",
     "active_cassette",
+    "forget_environment_cassettes",
     "recording",
     "replaying",
 ]
@@ -61,7 +62,7 @@ class CassetteMode:
 _ACTIVE: ContextVar[CassetteMode | None] = ContextVar("interlink_cassette", default=None)
 # Cassettes named by the environment, one object per file for the whole process, so every
 # client of a run records into (or replays from) the same one.
-_FROM_ENV: dict[tuple[str, str], CassetteMode] = {}
+_FROM_ENV: dict[tuple[str, str, str], CassetteMode] = {}
 
 
 class RecordingTransport(httpx.AsyncBaseTransport):
@@ -139,16 +140,33 @@ class ReplayTransport(httpx.AsyncBaseTransport):
 def _from_env() -> CassetteMode | None:
     replay, record = os.environ.get(REPLAY_ENV), os.environ.get(RECORD_ENV)
     if replay:
-        found = _FROM_ENV.get(("replay", replay))
+        # By the file itself (absolute, and as it is now): a relative name means another
+        # file once the directory changes, and a file recorded again is read again.
+        file = cassette_path(replay).absolute()
+        try:
+            stat = file.stat()
+            version = f"{stat.st_mtime_ns}:{stat.st_size}"
+        except OSError:
+            version = ""
+        key = ("replay", str(file), version)
+        found = _FROM_ENV.get(key)
         if found is None:
-            found = _FROM_ENV[("replay", replay)] = CassetteMode("replay", Cassette.load(replay))
+            found = _FROM_ENV[key] = CassetteMode("replay", Cassette.load(file))
         return found
     if record:
-        found = _FROM_ENV.get(("record", record))
+        file = cassette_path(record).absolute()
+        key = ("record", str(file), "")
+        found = _FROM_ENV.get(key)
         if found is None:
-            found = _FROM_ENV[("record", record)] = CassetteMode("record", Cassette(record))
+            found = _FROM_ENV[key] = CassetteMode("record", Cassette.new(file))
         return found
     return None
+
+
+def forget_environment_cassettes() -> None:
+    """Start afresh with the cassettes `INTERLINK_RECORD` / `INTERLINK_REPLAY` name, as a
+    new process would: for running several commands in one process (`Project.run`)."""
+    _FROM_ENV.clear()
 
 
 def active_cassette() -> CassetteMode | None:
@@ -160,8 +178,9 @@ def active_cassette() -> CassetteMode | None:
 @contextmanager
 def recording(name: str | os.PathLike[str]) -> Iterator[Cassette]:
     """Clients built inside record their exchanges into cassette `name` (a new file,
-    replacing an older one); the file is written as each client closes and on exit."""
-    cassette = Cassette(name)
+    replacing an older cassette, never a file that is not one); the file is written as each
+    client closes and on exit."""
+    cassette = Cassette.new(name)
     previous = _ACTIVE.get()
     _ACTIVE.set(CassetteMode("record", cassette))
     try:

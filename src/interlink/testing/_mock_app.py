@@ -35,11 +35,16 @@ def mock_app(mock: MockApi) -> ASGIApp:
             if not message.get("more_body"):
                 break
         query = scope.get("query_string", b"").decode("latin-1")
+        # A repeated header is joined with ", ", as httpx shows it in memory.
+        received: dict[str, str] = {}
+        for raw_name, raw_value in scope["headers"]:
+            name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
+            received[name] = f"{received[name]}, {value}" if name in received else value
         request = MockRequest(
             scope["method"],
             scope["path"],
             tuple(parse_qsl(query, keep_blank_values=True)),
-            {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]},
+            received,
             b"".join(chunks),
             matched=False,
         )

@@ -88,10 +88,17 @@ class Project:
         from typer.testing import CliRunner
 
         from interlink.cli.main import app
+        from interlink.http._recording import forget_environment_cassettes
 
         runner = CliRunner()
-        with contextlib.chdir(self.path):
-            result = runner.invoke(app, list(args), env=dict(env or {}), input=input)
+        # Each command starts as a new process would: the cassettes INTERLINK_RECORD and
+        # INTERLINK_REPLAY name are opened afresh, not shared with an earlier command.
+        forget_environment_cassettes()
+        try:
+            with contextlib.chdir(self.path):
+                result = runner.invoke(app, list(args), env=dict(env or {}), input=input)
+        finally:
+            forget_environment_cassettes()
         done = CommandResult(
             tuple(args),
             result.exit_code,
