@@ -322,3 +322,58 @@ async def test_repeated_request_headers_are_seen_alike_in_both_modes():
         async with httpx.AsyncClient() as client:
             await client.get(f"{mock.url}/h", headers=headers)
     assert [r.headers["x-tag"] for r in mock.requests] == ["a, b", "a, b"]
+
+
+async def test_a_replayed_refresh_never_reaches_the_accounts_vault(tmp_path):
+    """Replaying a connected account's run: an expired token is refreshed from the
+    cassette, whose answer is a masked `***` token; the account's real token source must
+    not be written (it would break the live connection)."""
+    import time as _time
+
+    from interlink.config import InterlinkConfig
+    from interlink.http import Cassette, client_from_config, replaying
+    from interlink.types import OAuthToken
+
+    class Vault:
+        def __init__(self) -> None:
+            self.token = OAuthToken(
+                access_token="old", refresh_token="r1", expires_at=_time.time() - 10
+            )
+            self.saved: list[OAuthToken] = []
+
+        async def load(self) -> OAuthToken | None:
+            return self.token
+
+        async def save(self, token: OAuthToken) -> None:
+            self.saved.append(token)
+
+    config = InterlinkConfig.model_validate(
+        {
+            "connections": {
+                "crm": {
+                    "base_url": "https://crm.example.com/api",
+                    "auth": {
+                        "type": "oauth2",
+                        "token_url": "https://crm.example.com/oauth/token",
+                        "client_id": "cid",
+                        "client_secret": "csecret",
+                    },
+                }
+            }
+        }
+    ).connections["crm"]
+    cassette = Cassette.new(tmp_path / "crm")
+    vault = Vault()
+    with replaying(cassette):
+        client = client_from_config("crm", config, token_source=vault)
+    source = client.auth.source  # type: ignore[union-attr]
+    assert source is not vault
+    assert (await source.load()) == vault.token  # read from the real one
+    fresh = OAuthToken(access_token="***", refresh_token="***", expires_at=_time.time() + 60)
+    await source.save(fresh)
+    assert vault.saved == [] and (await source.load()) == fresh
+    await client.aclose()
+    # Outside a replay the real source is used as it is.
+    live = client_from_config("crm", config, token_source=vault)
+    assert live.auth.source is vault  # type: ignore[union-attr]
+    await live.aclose()

@@ -15,6 +15,7 @@ from ._recording import (
     RecordingTransport,
     ReplayTransport,
     active_cassette,
+    forget_environment_cassettes,
     recording,
     replaying,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "RECORD_ENV",
     "REPLAY_ENV",
     "RecordingTransport",
+    "forget_environment_cassettes",
     "ReplayTransport",
     "active_cassette",
     "cassette_path",

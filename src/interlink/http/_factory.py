@@ -115,6 +115,10 @@ def client_from_config(
     set) the transport records into, or answers from, that cassette.
     """
     redactor = Redactor([config.auth.name] if isinstance(config.auth, ApiKeyAuthConfig) else [])
+    cassette = active_cassette()
+    if cassette is not None and cassette.mode == "replay" and token_source is not None:
+        # A replayed refresh answers a masked token: it must never reach the vault.
+        token_source = _ReplayedTokens(token_source)
     auth = build_auth(
         name, config.auth, base_url=config.base_url, redactor=redactor, token_source=token_source
     )
@@ -128,7 +132,6 @@ def client_from_config(
     )
     retry = config.retry
     timeout = config.timeout
-    cassette = active_cassette()
     if cassette is not None and cassette.mode == "replay":
         transport = ReplayTransport(cassette.cassette, redactor=redactor, base_url=config.base_url)
     else:
@@ -163,3 +166,18 @@ def client_from_config(
         redactor=redactor,
         allowed_origins=config.allowed_origins,
     )
+
+
+class _ReplayedTokens:
+    """A connected account's token source during a replay: read from the real one, saved
+    in memory only (what a replayed token endpoint answers is a cassette's `***`)."""
+
+    def __init__(self, source: TokenSource) -> None:
+        self.source = source
+        self.token: OAuthToken | None = None
+
+    async def load(self) -> OAuthToken | None:
+        return self.token if self.token is not None else await self.source.load()
+
+    async def save(self, token: OAuthToken) -> None:
+        self.token = token

@@ -88,7 +88,7 @@ class Project:
         from typer.testing import CliRunner
 
         from interlink.cli.main import app
-        from interlink.http._recording import forget_environment_cassettes
+        from interlink.http import forget_environment_cassettes
 
         runner = CliRunner()
         # Each command starts as a new process would: the cassettes INTERLINK_RECORD and
