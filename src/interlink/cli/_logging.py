@@ -131,6 +131,10 @@ def hoist_global_options(args: list[str]) -> list[str]:
         elif token == _VALUED and index + 1 < len(args):
             front.extend(args[index : index + 2])
             index += 1
+        elif token == _VALUED:
+            # Written last, without its level: an empty one, which the option refuses with
+            # the levels it takes (left where it was, the command would call it unknown).
+            front.append(_VALUED + "=")
         else:
             rest.append(token)
         index += 1

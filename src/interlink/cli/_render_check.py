@@ -9,6 +9,7 @@ it fits an 80-column terminal, and long values (URLs) fold instead of being cut.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -32,10 +33,21 @@ def _listing() -> Table:
     return table
 
 
+def _masker(config: InterlinkConfig) -> Callable[[str], str]:
+    """Masks URLs and paths as `mask_url` does, and the config's secret values (a
+    `${SHOP_API_KEY}` written into a base URL's query, say) wherever they are."""
+    from interlink.http import Redactor
+
+    redactor = Redactor()
+    for connection in config.connections.values():
+        for value in connection.secret_values:
+            redactor.add_masked(value)
+    return redactor.url
+
+
 def show_config(config: InterlinkConfig, *, file: str, console: Console | None = None) -> None:
     """Print what a valid config defines and what `check` verified about it."""
-    from interlink.cli._render import mask_url
-
+    mask_url = _masker(config)
     console = console or Console(highlight=False)
     counts = [
         _plural(len(config.connections), "connection"),
@@ -47,7 +59,7 @@ def show_config(config: InterlinkConfig, *, file: str, console: Console | None =
         console.print(Text("Connections", "bold underline"))
         table = _listing()
         for name, connection in config.connections.items():
-            table.add_row(Text(name), _connection(connection))
+            table.add_row(Text(name), _connection(connection, mask_url))
         console.print(table)
     else:
         console.print("No connections defined yet; add one under [bold]connections:[/bold].")
@@ -55,7 +67,7 @@ def show_config(config: InterlinkConfig, *, file: str, console: Console | None =
         console.print(Text("Resources", "bold underline"))
         table = _listing()
         for name in config.resource_names():
-            table.add_row(Text(name), _resource(config, name))
+            table.add_row(Text(name), _resource(config, name, mask_url))
         console.print(table)
     if config.pipelines:
         console.print(Text("Pipelines", "bold underline"))
@@ -73,8 +85,8 @@ def show_config(config: InterlinkConfig, *, file: str, console: Console | None =
     )
 
 
-def _connection(connection: ConnectionConfig) -> Text:
-    from interlink.cli._render import _rate_limit, mask_url
+def _connection(connection: ConnectionConfig, mask_url: Callable[[str], str]) -> Text:
+    from interlink.cli._render import _rate_limit
 
     text = Text(mask_url(connection.base_url), "cyan")
     attempts = connection.retry.max_attempts
@@ -106,11 +118,11 @@ def _value(value: Any) -> str:
     return str(value)
 
 
-def _resource(config: InterlinkConfig, name: str) -> Text:
+def _resource(config: InterlinkConfig, name: str, mask_url: Callable[[str], str]) -> Text:
     _, _, resource = config.resource(name)
     path = getattr(resource, "path", None)
     if path is not None:
-        endpoint = f"{getattr(resource, 'method', 'GET')} {path}"
+        endpoint = f"{getattr(resource, 'method', 'GET')} {mask_url(path)}"
     else:
         endpoint = f"{resource.type} {getattr(resource, 'operation', '') or ''}".strip()
     parent = getattr(resource, "parent", None)

@@ -21,17 +21,22 @@ CRON_ALIASES = frozenset({"@hourly", "@daily", "@weekly", "@monthly", "@yearly",
 _FIELD = re.compile(r"^(\*|\d+(-\d+)?)(/\d+)?(,(\*|\d+(-\d+)?)(/\d+)?)*$")
 # `*/1` is how a schedule that really means every second says so.
 _EVERY_SECOND = {"*"}
+# Any start will do for "does it ever come due": a date that exists comes within 8 years.
+_SOME_TIME = 1_767_225_600.0  # 2026-01-01 UTC
 _FORMS = (
     "5 fields, minute hour day month weekday (UTC), and optionally a 6th for seconds, written last"
 )
 
 
 def check_cron(text: str) -> str:
-    """Return `text` when it is a schedule interlink runs, else raise `ValueError`
-    with a message that says which form is accepted."""
-    if text.strip() in CRON_ALIASES:
-        return text
+    """Return `text` (spaces around and between its fields made single) when it is a
+    schedule interlink runs, else raise `ValueError` with a message that says which form
+    is accepted."""
     parts = text.split()
+    # croniter refuses an alias with a space around it; the scheduler must get what passed.
+    text = " ".join(parts)
+    if text in CRON_ALIASES:
+        return text
     if len(parts) == 6 and _seconds_first(parts):
         raise ValueError(_seconds_first_message(text, parts))
     if len(parts) == 7:
@@ -50,7 +55,22 @@ def check_cron(text: str) -> str:
             f"expected a cron expression of {_FORMS}, such as '*/15 * * * *', "
             f"'*/15 * * * * 30' or @hourly/@daily; got {text!r}"
         )
+    _check_comes_due(text)
     return text
+
+
+def _check_comes_due(text: str) -> None:
+    """Refuse a schedule whose days never exist (`0 0 31 2 *`): croniter accepts it, then
+    fails each time it is asked for a tick, and so would every scheduler tick."""
+    from croniter import CroniterBadDateError, croniter
+
+    try:
+        croniter(text, _SOME_TIME, second_at_beginning=False).get_next(float)
+    except CroniterBadDateError:
+        raise ValueError(
+            f"{text!r} never comes due: no month has that day (day and month fields); "
+            f"expected {_FORMS}"
+        ) from None
 
 
 def _seconds_first(parts: list[str]) -> bool:
@@ -72,7 +92,9 @@ def _seconds_first_message(text: str, parts: list[str]) -> str:
     if weekday in ("*", "?"):
         # Quartz's `sec min hour day month ?` moved to interlink's order.
         rest = ["*" if part == "?" else part for part in parts[1:5]]
-        seconds_last = " ".join([*rest, "*", parts[0]])
+        # Quartz's `*` seconds is every second, which the last field says as `*/1`.
+        second = "*/1" if parts[0] in _EVERY_SECOND else parts[0]
+        seconds_last = " ".join([*rest, "*", second])
         five = " ".join([*rest, "*"])
         message += (
             f"; if you meant seconds first (Quartz, Spring), write {seconds_last!r}, or {five!r} "

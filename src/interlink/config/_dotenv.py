@@ -23,11 +23,14 @@ from pathlib import Path
 
 from interlink.errors import ConfigError
 
-__all__ = ["DOTENV_NAME", "dotenv_path", "parse_dotenv", "read_dotenv"]
+__all__ = ["DOTENV_NAME", "MAX_DOTENV", "dotenv_path", "parse_dotenv", "read_dotenv"]
 
 DOTENV_NAME = ".env"
+MAX_DOTENV = 1024 * 1024
+"""The largest `.env` read: a few hundred variables fit in a small fraction of it."""
 
 _ASSIGNMENT = re.compile(r"^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*")
+_LINE_END = re.compile(r"\r\n|\r|\n")
 _ESCAPES = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\", "$": "$"}
 
 
@@ -44,7 +47,9 @@ def read_dotenv(path: str | Path) -> dict[str, str] | None:
     """
     file = str(path)
     try:
-        raw = Path(path).read_bytes()
+        with Path(path).open("rb") as handle:
+            # Bounded: a log saved as `.env`, or a link to a device, is not read whole.
+            raw = handle.read(MAX_DOTENV + 1)
     except FileNotFoundError:
         return None
     except IsADirectoryError:
@@ -54,6 +59,11 @@ def read_dotenv(path: str | Path) -> dict[str, str] | None:
     except OSError as exc:
         reason = (exc.strerror or type(exc).__name__).lower()
         raise ConfigError(f"cannot read the file: {reason}", file=file) from None
+    if len(raw) > MAX_DOTENV:
+        raise ConfigError(
+            f"larger than {MAX_DOTENV // (1024 * 1024)} MiB; a .env file holds KEY=VALUE lines",
+            file=file,
+        )
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -66,7 +76,9 @@ def parse_dotenv(text: str, *, file: str) -> dict[str, str]:
     """The variables of a `.env` text; a later line wins over an earlier one of the same name."""
     values: dict[str, str] = {}
     errors: list[ConfigError] = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Lines end at \n, \r\n or \r only, as editors count them: `str.splitlines` would also
+    # break at U+2028, U+0085 and form feeds, cutting a value that holds one.
+    for number, line in enumerate(_LINE_END.split(text), start=1):
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
             continue

@@ -166,7 +166,12 @@ def _parse(
         )
         # `from None`: pydantic's own text echoes input values, secrets included.
         raise _collect(errors) from None
-    return config, ConfigSource(file, lines, frozenset(secrets))
+    known = frozenset(secrets)
+    for connection in config.connections.values():
+        # All of them, not only those written under the connection: a resource's `path`
+        # or a `${VAR}` meant for another key can put a secret into its requests too.
+        connection._secret_values = known
+    return config, ConfigSource(file, lines, known)
 
 
 # --- YAML with line numbers -------------------------------------------------------------

@@ -53,10 +53,13 @@ _SECRET_NAMES = frozenset(
         "set-cookie",
     }
 )
-_SECRET_PARTS = ("secret", "password", "passwd", "token", "credential")
-# `scheme://user:password@host`, or `user:password@host` with no scheme.
+_SECRET_PARTS = ("secret", "password", "passwd", "passphrase", "token", "credential", "apikey")
+# `SMTP_PASS`, `PGPASS`, `DB_PWD`: the short spellings of a password in variable names.
+_SECRET_ENDINGS = ("_key", "-key", "_token", "_secret", "pass", "pwd")
+# `scheme://user:password@host`, or `user:password@host` with no scheme. The password runs
+# to the LAST `@` before the path: `p@ss` is one password, not `p` and a host `ss@...`.
 _USERINFO = re.compile(
-    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)?(?P<user>[^:/@\s'\"]*):[^@/\s'\"]+@"
+    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)?(?P<user>[^:/@\s'\"]*):[^/?#\s'\"]+@"
 )
 _REPR_LIMIT = 60
 # Closer than for keys: values are short (`min` is 0.67 from `median`, `base64` from
@@ -71,7 +74,7 @@ def is_secret_name(name: object) -> bool:
     if not isinstance(name, str):
         return False
     lowered = name.lower()
-    if lowered in _SECRET_NAMES or lowered.endswith(("_key", "-key", "_token", "_secret")):
+    if lowered in _SECRET_NAMES or lowered.endswith(_SECRET_ENDINGS):
         return True
     return any(part in lowered for part in _SECRET_PARTS)
 
@@ -87,8 +90,11 @@ def join_path(path: Sequence[Any]) -> str | None:
     return out or None
 
 
-def describe_value(value: Any, *, key: object = None) -> str:
-    """Describe a value for `got ...` without ever echoing a secret or a whole mapping."""
+def describe_value(value: Any, *, key: object = None, secrets: Iterable[str] = ()) -> str:
+    """Describe a value for `got ...` without ever echoing a secret or a whole mapping.
+
+    `secrets` are masked before a long value is cut short: once cut, a secret no longer
+    reads whole, and masking the message afterwards would miss it."""
     if is_secret_name(key):
         return "a value" if value not in (None, "") else "an empty value"
     if value is None:
@@ -98,7 +104,7 @@ def describe_value(value: Any, *, key: object = None) -> str:
     if isinstance(value, list | tuple):
         return "a list"
     if isinstance(value, str | int | float | bool):
-        text = repr(value)
+        text = scrub(repr(value), secrets)
         if len(text) > _REPR_LIMIT:
             text = text[: _REPR_LIMIT - 4] + "...'"
         return text
@@ -169,7 +175,9 @@ def errors_from_validation(
     seen: set[str] = set()
     out: list[ConfigError] = []
     for details in exc.errors(include_url=False):
-        error = _translate(details, model=model, data=data, file=file, locate=locate)
+        error = _translate(
+            details, model=model, data=data, file=file, locate=locate, secrets=secrets
+        )
         if secrets or "@" in error.message:
             error = _rebuild(error, scrub(error.message, secrets))
         if str(error) not in seen:
@@ -211,13 +219,24 @@ def _merge_alternatives(errors: list[ConfigError]) -> list[ConfigError]:
 
 
 def _rebuild(error: ConfigError, message: str) -> ConfigError:
+    if message == error.message:
+        return error
     if isinstance(error, UnknownTypeError):
+        # Keep the class (callers tell an unknown `type:` by it), not the secret.
+        ConfigError.__init__(error, message, file=error.file, key=error.key, line=error.line)
+        error.got = MASK
         return error
     return ConfigError(message, file=error.file, key=error.key, line=error.line)
 
 
 def _translate(
-    details: ErrorDetails, *, model: type[BaseModel], data: Any, file: str | None, locate: Locate
+    details: ErrorDetails,
+    *,
+    model: type[BaseModel],
+    data: Any,
+    file: str | None,
+    locate: Locate,
+    secrets: tuple[str, ...] = (),
 ) -> ConfigError:
     kind = details["type"]
     ctx = details.get("ctx") or {}
@@ -260,7 +279,7 @@ def _translate(
     if kind == "invalid_key" or (path and path[-1] == "[key]"):
         # `loc` ends in the bad key itself, or in the key and then `[key]` (a typed dict).
         where = path[:-1] if path[-1:] == ("[key]",) else path
-        message = f"keys must be text; got {describe_value(value)}"
+        message = f"keys must be text; got {describe_value(value, secrets=secrets)}"
         if isinstance(value, bool):
             message += " (YAML reads yes, no, on and off as true/false: quote the key)"
         return ConfigError(message, file=file, key=join_path(where[:-1]), line=locate(where))
@@ -275,7 +294,7 @@ def _translate(
                 key=join_path(path),
                 line=locate(path),
             )
-        got = describe_value(value, key=path[-1] if path else None)
+        got = describe_value(value, key=path[-1] if path else None, secrets=secrets)
         hint = "" if is_secret_name(path[-1] if path else None) else did_you_mean(value, known)
         what = f"one of {', '.join(known)}" if len(known) != 1 else repr(known[0])
         return ConfigError(
@@ -307,7 +326,7 @@ def _translate(
         return ConfigError(_one_line(text), file=file, key=join_path(path), line=line)
     else:
         expected = _expected(kind, ctx, details["msg"])
-    got = describe_value(value, key=path[-1] if path else None)
+    got = describe_value(value, key=path[-1] if path else None, secrets=secrets)
     return ConfigError(f"{expected}; got {got}", file=file, key=join_path(path), line=locate(path))
 
 

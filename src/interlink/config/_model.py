@@ -14,6 +14,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     field_validator,
     model_validator,
@@ -276,6 +277,15 @@ class ConnectionConfig(_Model):
     allowed_origins: list[str] = Field(default_factory=list)
     """Origins besides base_url's that may receive the connection's credentials, such as
     `https://files.example.com` for next links on another host; written `scheme://host[:port]`."""
+    _secret_values: frozenset[str] = PrivateAttr(default=frozenset())
+
+    @property
+    def secret_values(self) -> frozenset[str]:
+        """The secret values `load_config` put into interlink.yaml: every `${file:PATH}`,
+        and every `${VAR}` whose name or key looks secret. A client registers them with its
+        `Redactor`, so that one written into `base_url` or a resource's `path` is masked in
+        log lines and errors as it is in config errors."""
+        return self._secret_values
 
     @field_validator("base_url")
     @classmethod

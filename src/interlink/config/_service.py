@@ -126,7 +126,7 @@ class ServerConfig(BaseModel):
             method, _, path = route.partition(" ")
             if method not in ("GET", "POST", "PUT", "PATCH", "DELETE") or not path.startswith("/"):
                 raise ValueError(
-                    f"rate limit keys are 'default', 'anonymous' or 'METHOD /path' such as 'POST /jobs'; "
-                    f"got {route!r}"
+                    "rate limit keys are 'default', 'anonymous' or 'METHOD /path' such as "
+                    f"'POST /jobs'; got {route!r}"
                 )
         return {**DEFAULT_RATE_LIMITS, **value}

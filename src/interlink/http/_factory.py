@@ -115,6 +115,10 @@ def client_from_config(
     set) the transport records into, or answers from, that cassette.
     """
     redactor = Redactor([config.auth.name] if isinstance(config.auth, ApiKeyAuthConfig) else [])
+    # Secret ${VAR}s written into the base URL, a path or params: masked wherever shown,
+    # still sent.
+    for value in config.secret_values:
+        redactor.add_masked(value)
     cassette = active_cassette()
     if cassette is not None and cassette.mode == "replay" and token_source is not None:
         # A replayed refresh answers a masked token: it must never reach the vault.

@@ -34,7 +34,9 @@ SECRET_HEADER = re.compile(
 `Proxy-Authorization`, `Cookie`, `Set-Cookie`, `X-API-Key`, `X-Auth-Token`..."""
 
 # `scheme://user:password@`, and `?name=value` / `&name=value` pairs of a query string.
-_USERINFO = re.compile(r"^(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@?#]*):[^@/?#]*@")
+# The password runs to the LAST `@` of the authority, as URL parsers read it: in
+# `https://bob:p@ss@host` it is `p@ss`, not `p` followed by a host `ss@host`.
+_USERINFO = re.compile(r"^(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@?#]*):[^/?#]*@")
 _PARAM = re.compile(r"(?P<head>[?&](?P<name>[^=&#]+)=)(?P<value>[^&#]*)")
 # The same in a header's value, where a URL ends at `>` (`Link: <...>; rel="next"`).
 _HEADER_PARAM = re.compile(r"(?P<head>[?&](?P<name>[^=&#<>;,\s\"]+)=)(?P<value>[^&#<>;,\s\"]*)")
@@ -52,7 +54,9 @@ class Redactor:
         self._names = {n.lower() for n in param_names}
         self._credential_params: set[str] = set()
         self._values: set[str] = set()
+        self._masked: set[str] = set()
         self._pattern: re.Pattern[str] | None = None
+        self._shown_pattern: re.Pattern[str] | None = None
 
     def add_param(self, name: str) -> None:
         """Treat query parameter `name` as the connection's credential from now on (an
@@ -88,9 +92,18 @@ class Redactor:
         # Very short values would mask innocent text; real secrets are longer than this.
         if not value or len(value) < 4 or value in self._values:
             return
-        self._values.update({value, quote(value, safe=""), quote_plus(value)})
-        ordered = sorted(self._values, key=len, reverse=True)
-        self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
+        self._values.update(_forms(value))
+        self._pattern = _alternatives(self._values)
+        self._shown_pattern = _alternatives(self._values | self._masked)
+
+    def add_masked(self, value: str | None) -> None:
+        """Mask `value` in what is shown (URLs, headers, text) from now on, without making
+        it the connection's credential: a secret `${VAR}` of interlink.yaml written into a
+        resource's path stays in the requests and links that carry it, and out of logs."""
+        if not value or len(value) < 4 or value in self._masked:
+            return
+        self._masked.update(_forms(value))
+        self._shown_pattern = _alternatives(self._values | self._masked)
 
     def url(self, url: str) -> str:
         """The URL with secret query values, the userinfo password and known secrets masked.
@@ -131,6 +144,16 @@ class Redactor:
 
     def text(self, text: str) -> str:
         """The text with every registered secret value masked."""
-        if self._pattern is None:
+        if self._shown_pattern is None:
             return text
-        return self._pattern.sub(MASK, text)
+        return self._shown_pattern.sub(MASK, text)
+
+
+def _forms(value: str) -> set[str]:
+    """A secret as written and as it looks percent-encoded in a URL."""
+    return {value, quote(value, safe=""), quote_plus(value)}
+
+
+def _alternatives(values: set[str]) -> re.Pattern[str]:
+    ordered = sorted(values, key=len, reverse=True)
+    return re.compile("|".join(re.escape(v) for v in ordered))

@@ -61,6 +61,8 @@ class Scheduler:
         }
         self.uses = {name: pipeline_connections(config, name) for name in self.crons}
         """The (connection, account) pairs each scheduled pipeline runs through."""
+        self._unusable: set[str] = set()
+        """Pipelines whose schedule croniter cannot compute, already logged once."""
 
     def tick(self, now: float | None = None) -> list[Job]:
         """Enqueue every pipeline whose schedule came due since its last tick (unless a
@@ -69,7 +71,16 @@ class Scheduler:
         enqueued: list[Job] = []
         skipped: list[str] = []
         for name, cron in self.crons.items():
-            job = self._tick_one(name, cron, latest_tick(cron, now), skipped)
+            try:
+                due = latest_tick(cron, now)
+            except ValueError as exc:
+                # The config refuses such a schedule; should one get here all the same, it
+                # must not keep the pipelines after it from being enqueued.
+                if name not in self._unusable:
+                    self._unusable.add(name)
+                    log.error("schedule of %s: %r cannot be used: %s", name, cron, exc)
+                continue
+            job = self._tick_one(name, cron, due, skipped)
             if job is not None:
                 enqueued.append(job)
         if skipped:
