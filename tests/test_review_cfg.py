@@ -285,3 +285,41 @@ def test_a_masked_value_is_shown_masked_but_is_no_credential():
     assert redactor.headers([("x-echo", f"key {APPID}")]) == [("x-echo", "key ***")]
     assert not redactor.is_credential("appid", APPID)
     assert not redactor.holds_secret(f"/c?appid={APPID}")
+
+
+def test_a_base_url_with_a_query_is_refused_naming_params(tmp_path):
+    """`https://h/v1?appid=X` was accepted, then joined as `...?appid=X/items` (a 404)."""
+    from interlink.config import load_config
+    from interlink.errors import ConfigError
+
+    path = tmp_path / "interlink.yaml"
+    path.write_text("connections:\n  owm:\n    base_url: https://h.example/v1?appid=X\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env={})
+    line = str(info.value)
+    assert "connections.owm.base_url" in line and "params:" in line
+    assert "appid=X" not in line or "***" in line
+
+
+async def test_a_redirect_says_so_instead_of_not_json():
+    """A 301 was taken for a success and reported as "the response is not JSON"."""
+    import httpx
+
+    from interlink.errors import ApiError
+    from interlink.http import ApiClient
+
+    def moved(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/items":
+            return httpx.Response(301, headers={"location": "/v2/items?token=s3cret-tok"})
+        return httpx.Response(304)
+
+    async with ApiClient(
+        "https://api.example.com/v1", transport=httpx.MockTransport(moved)
+    ) as api:
+        with pytest.raises(ApiError) as info:
+            await api.get_json("/items")
+        assert (await api.get("/other")).status_code == 304  # not a redirect to follow
+    text = str(info.value)
+    assert "HTTP 301 redirect to https://api.example.com/v2/items" in text
+    assert "does not follow redirects" in text and "not JSON" not in text
+    assert "s3cret-tok" not in text

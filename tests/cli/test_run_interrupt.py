@@ -1,7 +1,7 @@
 """Ctrl-C during `interlink run`: a real process, a real SIGINT, a slow local shop.
 
 The run must be recorded `cancelled` with the reason (never `failed`, never without one),
-`interlink runs` must show it, and the exit code is 130.
+`interlink runs` must show it, and the exit code is 130 (143 for SIGTERM).
 """
 
 from __future__ import annotations
@@ -47,7 +47,16 @@ def _write(tmp_path: Path, url: str) -> Path:
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-def test_ctrl_c_records_the_run_cancelled_with_its_reason(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("sig", "code", "reason"),
+    [
+        (signal.SIGINT, 130, "interrupted by Ctrl-C (SIGINT)"),
+        (signal.SIGTERM, 143, "stopped by SIGTERM"),
+    ],
+)
+def test_ctrl_c_records_the_run_cancelled_with_its_reason(
+    tmp_path: Path, sig: signal.Signals, code: int, reason: str
+) -> None:
     with slow_shop(records=3000) as shop:
         config = _write(tmp_path, shop.url)
         process = subprocess.Popen(
@@ -73,7 +82,7 @@ def test_ctrl_c_records_the_run_cancelled_with_its_reason(tmp_path: Path) -> Non
                     break
             else:
                 pytest.fail("the run never got going")
-            process.send_signal(signal.SIGINT)
+            process.send_signal(sig)
             out, err = process.communicate(timeout=30)
         finally:
             if process.poll() is None:
@@ -82,13 +91,13 @@ def test_ctrl_c_records_the_run_cancelled_with_its_reason(tmp_path: Path) -> Non
         assert store is not None
         run = store.runs("customers")[0]
         store.close()
-    assert process.returncode == 130, (out, err)
+    assert process.returncode == code, (out, err)
     assert run["status"] == "cancelled", run
-    assert run["message"] == "interrupted by Ctrl-C (SIGINT)", run
+    assert run["message"] == reason, run
     assert 40 <= run["read"] < 3000
-    assert "cancelled, interrupted by Ctrl-C (SIGINT)" in " ".join(err.split()), err
+    assert f"cancelled, {reason}" in " ".join(err.split()), err
     assert "Traceback" not in err
 
     listed = CliRunner().invoke(app, ["runs", "-c", str(config)], env={"COLUMNS": "80"})
     assert listed.exit_code == 0, listed.output
-    assert f"run {run['id']} cancelled: interrupted by Ctrl-C (SIGINT)" in listed.stdout
+    assert f"run {run['id']} cancelled: {reason}" in listed.stdout

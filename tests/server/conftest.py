@@ -35,7 +35,8 @@ def make_config(
                     "auth": {"type": "bearer", "token": SHOP_TOKEN},
                 },
                 "warehouse": {
-                    "base_url": "https://ops:hunter2@warehouse.example/api?api_key=sekrit-value",
+                    "base_url": "https://ops:hunter2@warehouse.example/api",
+                    "params": {"api_key": "sekrit-value"},
                 },
             },
             "resources": {

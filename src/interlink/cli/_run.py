@@ -25,7 +25,8 @@ __all__ = ["register"]
 T = TypeVar("T")
 
 INTERRUPTED_EXIT = 130
-"""The exit code of a run stopped by Ctrl-C or SIGTERM (128 + SIGINT, as shells do)."""
+"""The exit code of a run stopped by Ctrl-C (128 + SIGINT, as shells do); 143 for SIGTERM."""
+_RECEIVED: list[signal.Signals] = []
 
 _REASONS = {
     signal.SIGINT: "interrupted by Ctrl-C (SIGINT)",
@@ -42,7 +43,7 @@ async def _interruptible(work: Awaitable[T]) -> T:
     if task is not None:
         for sig, reason in _REASONS.items():
             try:
-                loop.add_signal_handler(sig, task.cancel, reason)
+                loop.add_signal_handler(sig, _cancel, task, sig, reason)
             except (ValueError, RuntimeError, NotImplementedError):
                 continue  # not the main thread, or no signals here: Ctrl-C as Python does it
             installed.append(sig)
@@ -53,13 +54,20 @@ async def _interruptible(work: Awaitable[T]) -> T:
             loop.remove_signal_handler(sig)
 
 
+def _cancel(task: asyncio.Task[Any], sig: signal.Signals, reason: str) -> None:
+    _RECEIVED.append(sig)
+    task.cancel(reason)
+
+
 def _stopped(store: Any, key: str) -> None:
-    """After Ctrl-C: say how the run was recorded, and exit 130."""
+    """After Ctrl-C or SIGTERM: say how the run was recorded, and exit 128 + the signal
+    (130 for Ctrl-C, 143 for SIGTERM)."""
     from interlink.cli import _render
 
     latest = store.runs(key, limit=1)
     _render.show_interrupted(latest[0] if latest else None, key)
-    raise typer.Exit(INTERRUPTED_EXIT)
+    code = 128 + int(_RECEIVED[-1]) if _RECEIVED else INTERRUPTED_EXIT
+    raise typer.Exit(code)
 
 
 def _catalogs(config: Any, store: Any) -> Any:

@@ -292,6 +292,12 @@ class ConnectionConfig(_Model):
     def _http_url(cls, value: str) -> str:
         if not re.match(r"^https?://[^/\s]+", value):
             raise ValueError(f"expected an http:// or https:// URL; got {value!r}")
+        if "?" in value or "#" in value:
+            # Paths are appended to it: `...?appid=X` + `/items` is no URL the API knows.
+            raise ValueError(
+                "a base URL takes no query or fragment (paths are appended to it); "
+                "put query values under the connection's params:"
+            )
         return value
 
     @field_validator("allowed_origins")

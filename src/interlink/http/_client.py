@@ -38,7 +38,7 @@ from ._auth import ApiKeyAuth
 from ._ratelimit import RateLimiter, RateLimitTransport
 from ._redact import Redactor
 from ._retry import ATTEMPTS, RETRY_SAFE, RetryBudget, RetryPolicy, RetryTransport
-from ._status import error_for_exception, error_for_response
+from ._status import REDIRECTS, error_for_exception, error_for_redirect, error_for_response
 from ._transports import AiohttpTransport
 from ._urls import URL_BEFORE_AUTH, OriginPolicy, strip_query_params, url_before_auth
 
@@ -380,9 +380,12 @@ class ApiClient:
             raise error_for_exception(
                 exc, failed, attempts=attempts, redactor=self.redactor
             ) from None
-        if raise_for_status and response.status_code >= 400:
+        if raise_for_status and response.status_code >= 300:
             attempts = int(response.request.extensions.get(ATTEMPTS, 1))
-            raise error_for_response(response, attempts=attempts, redactor=self.redactor)
+            if response.status_code >= 400:
+                raise error_for_response(response, attempts=attempts, redactor=self.redactor)
+            if response.status_code in REDIRECTS:
+                raise error_for_redirect(response, attempts=attempts, redactor=self.redactor)
         return response
 
     async def _send_handling_auth(self, request: httpx.Request) -> httpx.Response:

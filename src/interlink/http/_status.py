@@ -25,6 +25,8 @@ from ._redact import Redactor
 from ._urls import url_before_auth
 
 __all__ = [
+    "REDIRECTS",
+    "error_for_redirect",
     "error_for_exception",
     "error_for_response",
     "error_message",
@@ -188,4 +190,28 @@ def error_for_exception(
         url=redactor.url(str(url_before_auth(request))),
         attempts=attempts,
         retryable=not isinstance(exc, httpx.UnsupportedProtocol),
+    )
+
+
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
+def error_for_redirect(
+    response: httpx.Response, *, attempts: int, redactor: Redactor
+) -> RequestRejectedError:
+    """A redirect the client does not follow (credentials stay with their origin): an
+    error that says where it points and what to change, not "the response is not JSON"."""
+    location = response.headers.get("location", "")
+    target = redactor.url(str(response.request.url.join(location))) if location else "nowhere"
+    message = (
+        f"HTTP {response.status_code} redirect to {target}: interlink does not follow "
+        "redirects; point base_url (or the resource's path) at the new address"
+    )
+    return RequestRejectedError(
+        message,
+        method=response.request.method,
+        url=redactor.url(str(url_before_auth(response.request))),
+        status_code=response.status_code,
+        request_id=request_id_of(response),
+        attempts=attempts,
     )
