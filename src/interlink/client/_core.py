@@ -266,18 +266,19 @@ class ApiCore:
                 raise ValueError("pass the config once: positionally or as config=")
             pipeline, config = None, pipeline
         if config is not None:
+            if kind is not None:
+                raise ValueError("with config=, pass type= (pipeline or noop), not kind=")
             flat = {
                 "pipeline": pipeline,
                 "account": account,
                 "full_refresh": full_refresh or None,
                 "dry_run": dry_run or None,
                 "limit": limit,
-                "kind": kind,
             }
             given = sorted(name for name, value in flat.items() if value is not None)
             if given:
                 raise ValueError(
-                    f"with config=, put {', '.join(given)} in the config (or type=), not beside it"
+                    f"with config=, put {', '.join(given)} in the config, not beside it"
                 )
             guide: dict[str, Any] = {"config": dict(config)}
             if type is not None:

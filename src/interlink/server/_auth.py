@@ -15,7 +15,8 @@ without a valid key (none, a wrong or a revoked one) spend from their client add
 `anonymous` bucket; once that is spent they get 429 instead of 401. The key is always
 checked first, so a valid key is never refused for what others did from its address (one
 attacker behind the same proxy cannot lock everyone out). The address is the peer's, or
-the client's named by a trusted proxy (_proxies.py). Every answer below this middleware,
+the client's named by a trusted proxy (_proxies.py); an IPv6 client is its /64
+(`address_bucket`). Every answer below this middleware,
 errors included, carries the rate-limit headers of the bucket the request spent from; the
 public paths (health, the OpenAPI document, the docs page) are outside it, unthrottled,
 so that load balancers' health checks are never refused.
@@ -27,6 +28,7 @@ reserves requests.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Collection
 
 from starlette.concurrency import run_in_threadpool
@@ -39,7 +41,7 @@ from ._envelope import API_PREFIX, error_response
 from ._ratelimit import Limiter, RouteLimits, rate_limit_headers, too_many_requests
 from ._routes import RouteIndex
 
-__all__ = ["RATE_LIMIT_HEADERS", "ApiKeyMiddleware", "required_scope"]
+__all__ = ["RATE_LIMIT_HEADERS", "ApiKeyMiddleware", "address_bucket", "required_scope"]
 
 
 def required_scope(method: str) -> ApiKeyScope:
@@ -48,6 +50,25 @@ def required_scope(method: str) -> ApiKeyScope:
     if method == "POST":
         return "write"
     return "admin"
+
+
+def address_bucket(address: str | None) -> str:
+    """Whose `anonymous` bucket a client address spends from: an IPv4 address's own (also
+    when it arrives IPv4-mapped, `::ffff:192.0.2.9`), an IPv6 address's /64.
+
+    One IPv6 host has a /64 at least, 2^64 addresses: counted one by one, each request
+    could come from a fresh address with a full bucket (and leave a row behind)."""
+    if not address:
+        return "unknown"
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address[:100]  # not an IP (a Unix socket's path): counted as it is
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.IPv6Network((parsed, 64), strict=False))
+    return str(parsed)
 
 
 def _bearer(headers: Headers) -> str | None:
@@ -112,8 +133,7 @@ class ApiKeyMiddleware:
         state = scope.setdefault("state", {})
         if key is None:
             client = scope.get("client")
-            address = client[0] if client else "unknown"
-            bucket = f"addr:{address} auth-failures"
+            bucket = f"addr:{address_bucket(client[0] if client else None)} auth-failures"
             decision = await self.limiter.take(bucket, self.limits.anonymous)
             headers = state[RATE_LIMIT_HEADERS] = rate_limit_headers(decision)
             if not decision.allowed:

@@ -21,7 +21,9 @@ database write. What stays true across processes: no more requests are ever allo
 the limit (each one allowed was reserved in the shared row first); a process holds at most
 `batch_size - 1` reserved requests it has not used, for `LEASE_SECONDS` while requests keep
 coming (then it gives them back with its next reservation), else until the bucket refills;
-a limit under 40 per period is exact, as with one write per request.
+a limit under 40 per period is exact, as with one write per request. A refusal is
+remembered until the bucket can allow again (at most `LEASE_SECONDS`), so a flood over
+the limit costs no database work.
 """
 
 from __future__ import annotations
@@ -125,12 +127,15 @@ def batch_size(limit: RouteLimit) -> int:
 
 @dataclass
 class _Held:
-    """Requests of one bucket reserved by this process and not handed out yet."""
+    """What this process knows of one bucket: requests it reserved and has not handed out
+    yet, or (when `base` was a refusal) that the bucket is empty."""
 
     left: int
     until: float
-    """Monotonic time after which `left` go back with the next reservation."""
+    """Monotonic time after which `left` go back with the next reservation (for a refusal:
+    after which the database is asked again)."""
     base: RateDecision
+    """The database's decision, counting every request of the batch as spent."""
     at: float
     """Wall time of `base`."""
 
@@ -144,7 +149,11 @@ class Limiter:
     ```
 
     One coroutine per bucket reserves (in a thread: it writes); the others wait for it and
-    then spend locally, so a burst on one key costs one write per batch.
+    then spend locally, so a burst on one key costs one write per batch. A refusal is
+    remembered until the bucket can allow again (at most `lease` seconds): a client
+    hammering an empty bucket costs no database work either. No request is allowed from
+    memory that the database did not grant; only unused reservations another process
+    gives back within that time are seen late.
     """
 
     def __init__(
@@ -164,20 +173,34 @@ class Limiter:
         self._pruned = clock()
 
     def _spend(self, bucket: str) -> RateDecision | None:
+        """One request handed out of this process's reservation, a remembered refusal, or
+        None when the database must be asked."""
         held = self._held.get(bucket)
-        if held is None or held.left < 1 or self.clock() >= held.until:
+        if held is None or self.clock() >= held.until:
             return None
-        held.left -= 1
-        now = self.wall()
+        if held.base.allowed and held.left < 1:
+            return None
+        if held.base.allowed:
+            held.left -= 1
+        return self._told(held)
+
+    def _told(self, held: _Held) -> RateDecision:
+        """What the headers say after handing out all but `held.left` of the batch: the
+        reserved requests not handed out count as remaining, not as spent."""
         base = held.base
-        remaining = base.remaining + held.left
+        elapsed = max(0.0, self.wall() - held.at)
+        if base.allowed:
+            remaining = base.remaining + held.left
+            reset_after = base.reset_after - held.left * base.period / base.limit
+        else:
+            remaining, reset_after = 0, base.reset_after
         return RateDecision(
-            allowed=True,
+            allowed=base.allowed,
             limit=base.limit,
             period=base.period,
             remaining=remaining,
-            reset_after=max(0.0, base.reset_after - (now - held.at)),
-            retry_after=0.0 if remaining else max(0.0, base.retry_after - (now - held.at)),
+            reset_after=max(0.0, reset_after - elapsed),
+            retry_after=0.0 if remaining else max(0.0, base.retry_after - elapsed),
         )
 
     async def take(self, bucket: str, limit: RouteLimit) -> RateDecision:
@@ -185,30 +208,25 @@ class Limiter:
         spent = self._spend(bucket)
         if spent is not None:
             return spent
-        lock = self._locks.setdefault(bucket, asyncio.Lock())
+        lock = self._locks.get(bucket)
+        if lock is None:
+            lock = self._locks[bucket] = asyncio.Lock()
         async with lock:
             spent = self._spend(bucket)
             if spent is not None:
                 return spent
             held = self._held.pop(bucket, None)
-            refund = held.left if held is not None else 0
+            refund = held.left if held is not None and held.base.allowed else 0
             want = batch_size(limit)
             decision, count = await run_in_threadpool(self._reserve, bucket, limit, want, refund)
+            now = self.clock()
             if decision.allowed:
-                self._held[bucket] = _Held(
-                    left=count - 1,
-                    until=self.clock() + self.lease,
-                    base=decision,
-                    at=self.wall(),
-                )
-                decision = RateDecision(
-                    allowed=True,
-                    limit=decision.limit,
-                    period=decision.period,
-                    remaining=decision.remaining + count - 1,
-                    reset_after=decision.reset_after,
-                    retry_after=0.0 if decision.remaining + count > 1 else decision.retry_after,
-                )
+                mine = _Held(left=count - 1, until=now + self.lease, base=decision, at=self.wall())
+            else:
+                wait = min(decision.retry_after, self.lease)
+                mine = _Held(left=0, until=now + wait, base=decision, at=self.wall())
+            self._held[bucket] = mine
+            decision = self._told(mine)
         await self._maybe_prune()
         return decision
 
@@ -216,13 +234,14 @@ class Limiter:
         self, bucket: str, limit: RouteLimit, want: int, refund: int
     ) -> tuple[RateDecision, int]:
         # All `want` or, near the limit, exactly one: never more than the bucket holds.
+        now = self.wall()
         decision = take_rate_limit(
-            self.engine, bucket, limit.limit, limit.period, count=want, refund=refund
+            self.engine, bucket, limit.limit, limit.period, now=now, count=want, refund=refund
         )
         if decision.allowed or want == 1:
             return decision, want
         decision = take_rate_limit(
-            self.engine, bucket, limit.limit, limit.period, count=1, refund=refund
+            self.engine, bucket, limit.limit, limit.period, now=now, count=1, refund=refund
         )
         return decision, 1
 

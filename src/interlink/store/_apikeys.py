@@ -64,7 +64,8 @@ KEY_CACHE_SECONDS = 2.0
 """How long an `ApiKeyCache` trusts a verified key: the longest a key revoked by another
 process keeps working."""
 
-# Bumped by every revoke_api_key in this process: a cache made before it trusts nothing.
+# Bumped by every revoke_api_key in this process once its write is committed: a cache
+# entry made before that trusts nothing.
 _revocations = 0
 
 
@@ -202,7 +203,6 @@ def revoke_api_key(
     global _revocations
     if not 1 <= key_id <= _MAX_ID:
         return None
-    _revocations += 1
     with engine.begin() as conn:
         conn.execute(
             sa.update(api_keys)
@@ -210,6 +210,10 @@ def revoke_api_key(
             .values(revoked_at=clock())
         )
         row = conn.execute(sa.select(api_keys).where(api_keys.c.id == key_id)).first()
+    # After the commit, not before: a lookup that began before this line read the key
+    # before it was revoked (or may have), and its cache entry, made under the old count,
+    # is thrown away; a lookup that begins after it sees the revocation in the database.
+    _revocations += 1
     return _row_to_key(row) if row is not None else None
 
 

@@ -16,6 +16,10 @@ again, for its `Retry-After`.
 reserves a few and hands them out itself (`interlink.server._ratelimit.Limiter`), so
 most requests write nothing. `refund=m` gives back, in the same statement, m requests it
 reserved earlier and did not use.
+
+A row's `tat` later than one period from now (the clock was set back, or the period was
+shortened between restarts) counts as an empty bucket that refills from now on, so no
+bucket is ever refused for longer than its period.
 """
 
 from __future__ import annotations
@@ -91,7 +95,9 @@ def take_rate_limit(
     now = time.time() if now is None else now
     cost = period / limit
     table = rate_limits
-    given_back = table.c.tat - refund * cost
+    full = now + period  # the latest tat a bucket can hold (see _clamped)
+    stored = sa.case((table.c.tat > full, sa.literal(full)), else_=table.c.tat)
+    given_back = stored - refund * cost
     later = sa.case((given_back > now, given_back), else_=sa.literal(now)) + count * cost
     statement = (
         _upsert(engine)(table)
@@ -107,10 +113,27 @@ def take_rate_limit(
         tat = conn.execute(statement).scalar()
         if tat is not None:
             return _decision(float(tat), now, limit, period, allowed=True)
-        stored = conn.execute(sa.select(table.c.tat).where(table.c.bucket == bucket)).scalar()
-    return _decision(
-        float(stored if stored is not None else now), now, limit, period, allowed=False
-    )
+        held = conn.execute(sa.select(table.c.tat).where(table.c.bucket == bucket)).scalar()
+        if held is not None and float(held) > full:
+            # Written by a clock that ran ahead, or under a longer period: store the empty
+            # bucket it stands for, so that it refills from now on.
+            conn.execute(
+                sa.update(table)
+                .where(table.c.bucket == bucket, table.c.tat > full)
+                .values(tat=full)
+            )
+    tat = _clamped(float(held) if held is not None else now, now, period)
+    return _decision(tat, now, limit, period, allowed=False)
+
+
+def _clamped(tat: float, now: float, period: float) -> float:
+    """`tat`, or `now + period` (an empty bucket) when it is later than that.
+
+    A bucket never holds more than one period of requests, so a later `tat` was written
+    by a clock that has since been set back, or under a longer period than today's
+    config. Taken as it is, it would refuse every request until the clock caught up: a
+    day's lockout after a clock that ran a day ahead."""
+    return min(tat, now + period)
 
 
 def peek_rate_limit(
@@ -122,7 +145,7 @@ def peek_rate_limit(
         held = conn.execute(
             sa.select(rate_limits.c.tat).where(rate_limits.c.bucket == bucket)
         ).scalar()
-    tat = float(held) if held is not None else now
+    tat = _clamped(float(held) if held is not None else now, now, period)
     allowed = max(tat, now) + period / limit - now <= period + _EPSILON
     return _decision(tat, now, limit, period, allowed=allowed)
 
