@@ -22,6 +22,7 @@ PACKAGES = [
     "interlink.metrics",
     "interlink.server.dashboard",
     "interlink.testing",
+    "interlink.prefect",
 ]
 
 
