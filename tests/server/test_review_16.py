@@ -279,3 +279,29 @@ async def test_unknown_config_keys_are_named_without_echoing_the_whole_body(api)
     assert "k00000, k00001" in error["message"] and "and 29991 more" in error["message"]
     assert [d["field"] for d in error["details"]][:2] == ["config.k00000", "config.k00001"]
     assert len(error["details"]) == 10
+
+
+async def test_a_flat_body_of_many_unknown_keys_gets_a_short_422(tmp_path):
+    """A 350 kB body of made-up keys was echoed back as a 1.8 MB list of problems."""
+    from tests.server.conftest import make_config
+
+    config = make_config(f"sqlite:///{tmp_path / 'echo.db'}")
+    store = Store.open(config.database)
+    queue = open_queue(config, store)
+    secret = create_api_key(store.engine, "k", "write").secret
+    app = create_app(config, store=store, queue=queue, worker=False)
+    body = {"pipeline": "customers", **{f"made_up_{n:05}_" + "x" * 20: 1 for n in range(5000)}}
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        answer = await client.post(
+            "/api/v1/jobs", json=body, headers={"Authorization": f"Bearer {secret}"}
+        )
+    queue.close()
+    store.close()
+    assert answer.status_code == 422
+    details = answer.json()["error"]["details"]
+    assert len(details) == 21 and details[-1] == {
+        "field": "body",
+        "issue": "and 4980 more problems",
+    }
+    assert len(answer.content) < 10_000

@@ -116,9 +116,19 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
             details=[{"field": "Content-Type", "issue": "expected application/json"}],
         )
     details = [
-        {"field": _field(error.get("loc", ())), "issue": str(error["msg"])} for error in errors
+        {"field": _field(error.get("loc", ()))[:_FIELD_CHARS], "issue": str(error["msg"])}
+        for error in errors[:_MAX_DETAILS]
     ]
+    if len(errors) > _MAX_DETAILS:
+        # A body of thousands of made-up keys gets a short answer, not its own echo.
+        more = len(errors) - _MAX_DETAILS
+        details.append({"field": "body", "issue": f"and {more} more problems"})
     return error_response(request.scope, 422, _MESSAGES[422], details=details)
+
+
+_MAX_DETAILS = 20
+"""Problems listed one by one in a 422; the rest are counted."""
+_FIELD_CHARS = 120
 
 
 def _http_error(index: RouteIndex) -> Callable[[Request, Exception], Awaitable[Response]]:
