@@ -189,3 +189,15 @@ def test_an_api_key_in_the_query_is_written_as_a_variable_and_never_stored(tmp_p
         "key": "${API_API_KEY}",
     }
     assert sorted(row[0] for row in _rows(tmp_path, name)) == list(range(1, 121))
+
+
+def test_unix_times_are_found_as_the_incremental_field(tmp_path, monkeypatch):
+    """`updated: 1767229200` (numbers) is a change time like an ISO string is: found, its
+    filter parameter tried, and the written pipeline reads only what changed after."""
+    monkeypatch.chdir(tmp_path)
+    with SandboxServer(api_shapes.epoch_app(64)) as server:
+        text, name, result = _init_check_run(tmp_path, f"{server.url}/events")
+        resource = next(iter(yaml.safe_load(text)["resources"].values()))
+        resource = next(iter(resource.values()))
+        assert resource["incremental"] == {"field": "updated", "param": "updated_since"}
+        assert len(_rows(tmp_path, name)) == 64

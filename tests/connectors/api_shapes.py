@@ -55,11 +55,11 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
-def _int(request: Request, name: str, default: int, *, cap: int = 100) -> int:
+def _int(request: Request, name: str, default: int, *, cap: int = 100, floor: int = 1) -> int:
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    return max(1, min(int(raw), cap))
+    return max(floor, min(int(raw), cap))
 
 
 def _link(url: str, rel: str) -> str:
@@ -238,6 +238,23 @@ def json_server_app(n: int = 33) -> Starlette:
         return JSONResponse(body, headers={"X-Total-Count": str(len(posts))})
 
     return Starlette(routes=[Route("/posts", list_posts)])
+
+
+def epoch_app(n: int = 64) -> Starlette:
+    """`GET /events?offset=&limit=&updated_since=`: change times as Unix seconds (numbers),
+    `{"data": [...], "total": N}`; `updated_since` keeps records changed at or after it."""
+    events = [
+        {"id": i, "kind": f"k{i % 3}", "updated": 1_767_225_600 + i * 3600} for i in range(1, n + 1)
+    ]
+
+    async def list_events(request: Request) -> Response:
+        since = request.query_params.get("updated_since")
+        chosen = [e for e in events if since is None or e["updated"] >= float(since)]
+        offset = _int(request, "offset", 0, cap=10**6, floor=0)
+        limit = _int(request, "limit", 50)
+        return JSONResponse({"data": chosen[offset : offset + limit], "total": len(chosen)})
+
+    return Starlette(routes=[Route("/events", list_events)])
 
 
 def repeating_app(n: int = 50) -> Starlette:

@@ -153,12 +153,14 @@ async def read_pages(
     on_total_mismatch: OnTotalMismatch = "fail",
     resource: str = "",
     follow: Follow | None = None,
+    key: str | None = None,
 ) -> AsyncIterator[Page]:
     """Yield the pages of one read, in order; see the module docstring for the mechanics.
 
     `resume` is a checkpoint of an earlier page; None or an empty dict read from the start.
     `follow` vets every request's URL before it is sent, wherever the paginator (or a
-    checkpoint) took it from: a next link to another origin stops the read there.
+    checkpoint) took it from: a next link to another origin stops the read there. `key`
+    is the records' primary key field: a whole read counts its distinct records by it.
     """
     received: int | None = 0
     announced: int | None = None
@@ -178,6 +180,7 @@ async def read_pages(
         announced=announced,
         whole=limit is None,
         on_total_mismatch=on_total_mismatch,
+        key=key,
     )
     in_flight: deque[tuple[RequestSpec, asyncio.Task[Fetched]]] = deque()
     planned: deque[dict[str, Any]] | None = None

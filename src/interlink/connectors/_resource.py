@@ -166,6 +166,7 @@ class BaseResource(ABC):
                 on_total_mismatch=self.config.on_total_mismatch,
                 resource=self.name,
                 follow=self.follow,
+                key=self.primary_key if _plain_field(self.primary_key) else None,
             ):
                 first = False
                 if page.done and tracker is not None:
@@ -200,3 +201,8 @@ class BaseResource(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"
+
+
+def _plain_field(key: str) -> bool:
+    """A top-level field name (not a dotted path, a JMESPath or several fields)."""
+    return bool(key) and key.replace("_", "").replace("-", "").isalnum()

@@ -15,12 +15,18 @@ The reader runs these checks once per page, never per record:
 - for paginators that count positions (offset, page number), a total that FELL during
   the read (since its checkpoint, too) makes the read incomplete the same way: records
   removed meanwhile move the ones after them onto pages already read, so some were
-  never seen although the counts agree.
+  never seen although the counts agree;
+- on a whole read from the start, the records' primary keys are counted too: a record
+  that comes again on a later page (records inserted meanwhile push others onto the next
+  page; an API that pages wrongly) makes the distinct records fewer than the records
+  that arrived. Compared with an announced total, that is a short read although the
+  counts agree; without one, a warning. (Up to MAX_KEYS keys are held, as one set.)
 """
 
 from __future__ import annotations
 
 import logging
+import operator
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
@@ -39,6 +45,10 @@ __all__ = ["ReadWatch", "Total", "header_total"]
 logger = logging.getLogger("interlink.connectors")
 
 OnTotalMismatch = Literal["fail", "warn"]
+
+MAX_KEYS = 5_000_000
+"""Primary keys one read holds to count its distinct records (a few hundred MB at most);
+past it the read stops counting them and relies on the totals alone."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +113,7 @@ class ReadWatch:
         announced: int | None = None,
         whole: bool = True,
         on_total_mismatch: OnTotalMismatch = "fail",
+        key: str | None = None,
     ) -> None:
         self.paginator = paginator
         self.received = received
@@ -116,6 +127,29 @@ class ReadWatch:
         self.peak = announced
         """The highest record total announced during this read (kept in checkpoints)."""
         self._latest: int | None = None
+        # Distinct primary keys, on a whole read from its start only (a resumed read has
+        # not seen the keys before its checkpoint).
+        self._key = key
+        self._keys: set[Any] | None = set() if key and whole and received == 0 else None
+        self.repeated = 0
+        """Records whose primary key arrived earlier in this read."""
+
+    def _count_keys(self, records: list[Record]) -> None:
+        keys = self._keys
+        assert keys is not None and self._key is not None
+        try:
+            values = list(map(operator.itemgetter(self._key), records))
+            before = len(keys)
+            keys.update(values)
+        except (KeyError, TypeError):  # a record without its key, or a key that is a list
+            self._keys = None
+            return
+        self.repeated += len(values) - (len(keys) - before)
+        if len(keys) > MAX_KEYS:
+            logger.debug(
+                "%sover %d keys: distinct records no longer counted", self._prefix, MAX_KEYS
+            )
+            self._keys = None
 
     def _warn(self, message: str) -> str:
         text = self._prefix + message
@@ -143,6 +177,8 @@ class ReadWatch:
                     f"(`{param}={size}`): the API may ignore `{param}`"
                 )
             )
+        if count and self._keys is not None:
+            self._count_keys(records)
         if count:
             fingerprint = _fingerprint(records)
             if fingerprint == self._previous:
@@ -203,6 +239,24 @@ class ReadWatch:
             if total.got is not None or reached is not None
         ]
 
+    def _repeats(self, totals: list[Total]) -> tuple[str, int, int] | None:
+        """A read whose counts agree but whose distinct records fall short of a total."""
+        if self._keys is None or not self.repeated:
+            return None
+        distinct = len(self._keys)
+        for total in totals:
+            if total.unit == "records" and distinct < total.expected:
+                return (
+                    f"incomplete read: {total.got:,} records arrived but only {distinct:,} "
+                    f"distinct `{self._key}`s ({self.repeated:,} came again on later pages) "
+                    f"while {total.source} says {total.expected:,}: records moved between "
+                    "pages during the read, or the API pages wrongly; run again (if "
+                    f"`{self._key}` is not unique in this API, set the resource's primary_key)",
+                    total.expected,
+                    distinct,
+                )
+        return None
+
     def finish(self, number: int) -> tuple[bool, list[str]]:
         """At the last page: whether the read is whole, and the warnings if it is not.
 
@@ -210,9 +264,30 @@ class ReadWatch:
         """
         if not self._whole:
             return True, []
-        short = [total for total in self.totals() if total.short]
+        totals = self.totals()
+        short = [total for total in totals if total.short]
         fell = self._fell()
+        repeats = self._repeats(totals) if not short and fell is None else None
+        if repeats is not None:
+            text, announced, distinct = repeats
+            if self._on_mismatch == "warn":
+                return False, [self._warn(text + "; the read is marked incomplete")]
+            raise IncompleteReadError(
+                self._prefix
+                + text
+                + " (set `on_total_mismatch: warn` on the resource to accept a short read)",
+                expected=announced,
+                got=distinct,
+            )
         if not short and fell is None:
+            if self.repeated and self._keys is not None:
+                return True, [
+                    self._warn(
+                        f"{self.repeated:,} records came again on later pages (the same "
+                        f"`{self._key}`): records may have moved between pages during the "
+                        "read; the API announced no total to check the read against"
+                    )
+                ]
             return True, []
         if short:
             first = short[0]

@@ -168,6 +168,9 @@ def find_incremental_field(records: list[dict[str, Any]]) -> tuple[str, Any] | N
         if name is None:
             continue
         values = [record.get(name) for record in records]
+        if all(_epoch(value) for value in values):
+            # Unix times (seconds or milliseconds): compared as numbers, sent as they are.
+            return name, max(value for value in values if value is not None)
         if not all(isinstance(value, str) for value in values):
             continue
         try:
@@ -179,3 +182,11 @@ def find_incremental_field(records: list[dict[str, Any]]) -> tuple[str, Any] | N
             continue
         return name, values[top]
     return None
+
+
+def _epoch(value: Any) -> bool:
+    """A Unix time in seconds or milliseconds between 2001 and 2096 (not a bool, not an
+    id-like small number)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return 1e9 <= value < 4e9 or 1e12 <= value < 4e12
