@@ -94,6 +94,17 @@ async def test_every_refused_key_gets_the_same_message(dash: Dash) -> None:
     assert texts == {"That API key was not accepted. Check it and try again."}
 
 
+async def test_failed_sign_ins_spend_the_anonymous_limit_when_one_is_set(
+    make_dash: DashFactory,
+) -> None:
+    """With `anonymous` configured, sign-ins spend from it as the API's keyless requests
+    do (they had spent from `default`, a bucket and a limit of their own)."""
+    dash = await make_dash(server={"rate_limits": {"default": "50/min", "anonymous": "2/min"}})
+    browser = dash.browser()
+    statuses = [(await browser.sign_in("il_wrong_" + "y" * 43)).status_code for _ in range(3)]
+    assert statuses == [401, 401, 429]
+
+
 async def test_failed_sign_ins_spend_the_apis_per_address_limit(make_dash: DashFactory) -> None:
     dash = await make_dash(server={"rate_limits": {"default": "3/min"}})
     browser = dash.browser()

@@ -25,6 +25,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
+from interlink.server._auth import address_bucket
 from interlink.server._context import Context
 from interlink.store import (
     end_session,
@@ -118,12 +119,12 @@ async def login(request: Request, ctx: Context) -> Response:
     engine = ctx.store.engine
     key = await run_in_threadpool(verify_api_key, engine, secret) if secret else None
     if key is None:
+        # The bucket and limit the API spends for requests without a valid key.
         client = request.scope.get("client")
-        address = client[0] if client else "unknown"
-        limit = ctx.config.server.rate_limits["default"]
-        spent = await run_in_threadpool(
-            take_rate_limit, engine, f"addr:{address} auth-failures", limit.limit, limit.period
-        )
+        bucket = f"addr:{address_bucket(client[0] if client else None)} auth-failures"
+        limits = ctx.config.server.rate_limits
+        limit = limits.get("anonymous", limits["default"])
+        spent = await run_in_threadpool(take_rate_limit, engine, bucket, limit.limit, limit.period)
         if not spent.allowed:
             wait = max(1, math.ceil(spent.retry_after))
             answer = _form(
