@@ -22,6 +22,11 @@ parent (binds, forks, waits)
   the parent exits 1 with the child's status (a bad config, a port the child cannot use).
 - If the parent itself is killed, the kernel sends each child SIGTERM (Linux
   `PR_SET_PDEATHSIG`): no orphan keeps serving.
+- SIGINT and SIGTERM are blocked across each fork, until the child has its own handlers:
+  a signal meant for the child in that moment waits for them instead of reaching the
+  parent's handler copied into it (which would swallow it, and the child would serve on
+  until killed). SIGCHLD is at its default while supervising, even if whoever started the
+  parent ignored it: ignored, the kernel reaps the children and none is seen to die.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ FAST_FAILURE = 5.0
 """A child that exits within this many seconds of its start failed at start-up."""
 _GIVE_UP_AFTER = 3
 _PR_SET_PDEATHSIG = 1
+_STOPS = frozenset({signal.SIGINT, signal.SIGTERM})
 
 
 @dataclass
@@ -74,9 +80,8 @@ class Supervisor:
 
     def run(self) -> int:
         """Supervise until stopped; the exit code for the parent (0, or 1 on failure)."""
-        previous = {
-            sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)
-        }
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in _STOPS}
+        previous[signal.SIGCHLD] = signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         try:
             for index in range(self.count):
                 self._start(index, fast_failures=0)
@@ -100,11 +105,16 @@ class Supervisor:
         sys.stdout.flush()
         sys.stderr.flush()
         parent = os.getpid()
-        pid = os.fork()
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
+        try:
+            pid = os.fork()
+        except BaseException:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            raise
         if pid == 0:  # pragma: no cover - the child (measured by the tests from outside)
             code = 0
             try:
-                _become_child(parent)
+                _become_child(parent, mask)
                 self.serve(index)
             except BaseException as exc:  # a child must never return into the parent's code
                 code = exc.code if isinstance(exc, SystemExit) and isinstance(exc.code, int) else 1
@@ -114,7 +124,10 @@ class Supervisor:
                 sys.stdout.flush()
                 sys.stderr.flush()
                 os._exit(code)
+        with contextlib.suppress(OSError):  # the child does it too; whichever runs first
+            os.setpgid(pid, pid)
         self._children[pid] = _Child(index, pid, time.monotonic(), fast_failures)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
     def _reap(self) -> None:
         while self._children:
@@ -164,13 +177,16 @@ class Supervisor:
         self._stopping = True
 
 
-def _become_child(parent: int) -> None:  # pragma: no cover - runs in the child
+def _become_child(parent: int, mask: set[int | signal.Signals]) -> None:  # pragma: no cover
     """The child's own process group (the terminal's Ctrl-C goes to the parent, which
-    passes on one SIGTERM), its default signal handlers (uvicorn installs its own), and
-    SIGTERM when the parent dies."""
-    os.setpgid(0, 0)
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    passes on one SIGTERM), its default signal handlers (uvicorn installs its own), then
+    the signals the fork blocked (`mask`: the parent's mask before it), and SIGTERM when
+    the parent dies."""
+    with contextlib.suppress(OSError):
+        os.setpgid(0, 0)
+    for sig in _STOPS:
         signal.signal(sig, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
             libc = ctypes.CDLL(None, use_errno=True)

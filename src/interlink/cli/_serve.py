@@ -21,6 +21,14 @@ from interlink.cli._options import ConfigOption, load_settings, log_level
 
 __all__ = ["register"]
 
+_GRACEFUL_SHUTDOWN = 10
+"""Seconds uvicorn gives open connections once told to stop."""
+_STOP_GRACE = _GRACEFUL_SHUTDOWN + 30.0 + 5.0
+"""Seconds `--processes` gives a stopping server process before SIGKILL: uvicorn's time
+for connections, then the lifespan's for the worker's runs to reach a batch boundary
+(`_WORKER_STOP_TIMEOUT` in server/app.py, 30 s), and a margin. Less, and the first
+process was killed while its runs were still stopping, where one process is not."""
+
 
 def _listen(host: str, port: int) -> socket.socket:
     """Bind before uvicorn starts, so the real port (for --port 0) can be printed."""
@@ -101,7 +109,7 @@ def _run_server(app: Any, sock: socket.socket, log_level: str, protocol: type[An
         ws="none",
         log_level=log_level,
         lifespan="on",
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN,
         proxy_headers=False,
     )
     install_access_log_filter()  # after Config, which (re)configures uvicorn's loggers
@@ -240,7 +248,9 @@ def _serve_processes(
             store.close()
 
     _banner(sock, host, parser, http, no_worker, workers, count)
-    code = Supervisor(count, serve_one, report=lambda line: typer.echo(line, err=True)).run()
+    code = Supervisor(
+        count, serve_one, report=lambda line: typer.echo(line, err=True), grace=_STOP_GRACE
+    ).run()
     if code:
         raise typer.Exit(code)
 

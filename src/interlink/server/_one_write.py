@@ -8,14 +8,18 @@ it in front of the first body part, so an answer of one body message (every answ
 the API, the webhook receiver and the dashboard) leaves in one write. A streamed answer
 writes its head with its first part, then each part as before.
 
-Nothing else changes: the head is built and checked by uvicorn's own code. An answer to
-HEAD writes no body, so its head is written at once.
+Nothing else changes: the head is built and checked by uvicorn's own code, and the bytes
+on the wire are uvicorn's. From `http.response.start` to the first body part the cycle's
+transport is a `_HeadFirst`, which writes the held head before anything else and before
+the connection is closed: an app that fails or returns after starting its answer (uvicorn
+then closes the connection) still sends the head first, as uvicorn's own cycle does; a
+204 or 304 whose app never sends a body is still a whole answer. An answer to HEAD writes
+no body, so its head is written at once.
 """
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any, cast
+from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
 
@@ -35,8 +39,8 @@ class _HeldHead:
 
 
 class _HeadFirst:
-    """Stands in for the transport while uvicorn writes a body part: the held head goes
-    in front of the first write, and is written before the connection is closed."""
+    """The cycle's transport while a head is held: the head goes in front of the first
+    write, and out before the connection is closed; everything else is the transport's."""
 
     __slots__ = ("head", "transport")
 
@@ -64,30 +68,37 @@ class _HeadFirst:
 class OneWriteCycle(RequestResponseCycle):
     """uvicorn's cycle, with the head of an answer written in front of its body."""
 
-    _held: bytes | None = None
+    def flush_head(self) -> None:
+        """Write a held head now (the connection is about to be closed under the cycle)."""
+        if isinstance(self.transport, _HeadFirst):
+            self.transport.flush()
 
     async def send(self, message: Any) -> None:
-        if message["type"] == "http.response.start" and not self.response_started:
-            if self.scope["method"] == "HEAD":
-                await super().send(message)
-                return
-            transport, held = self.transport, _HeldHead()
-            self.transport = cast(asyncio.Transport, held)
+        if (
+            message["type"] == "http.response.start"
+            and not self.response_started
+            and self.scope["method"] != "HEAD"
+        ):
+            # Wait for a paused transport here, with the real transport in place: uvicorn
+            # would wait inside its send, where `receive` or a close would meet the keeper.
+            if self.flow.write_paused and not self.disconnected:
+                await self.flow.drain()
+            transport, keeper = self.transport, _HeldHead()
+            self.transport = keeper  # type: ignore[assignment]
             try:
-                await super().send(message)
+                await super().send(message)  # no wait left in it: nothing else sees keeper
             finally:
                 self.transport = transport
-            self._held = held.data
+            if keeper.data is not None:
+                self.transport = _HeadFirst(transport, keeper.data)  # type: ignore[assignment]
             return
-        head = self._held
-        if head is None:
+        first = self.transport
+        if not isinstance(first, _HeadFirst):
             await super().send(message)
             return
-        self._held = None
-        transport, first = self.transport, _HeadFirst(self.transport, head)
-        self.transport = cast(asyncio.Transport, first)
         try:
             await super().send(message)
         finally:
-            self.transport = transport
+            if self.transport is first:
+                self.transport = first.transport
             first.flush()  # a body refused before its write: the head still goes out

@@ -308,7 +308,7 @@ class EnvelopeHttpToolsProtocol(HttpToolsProtocol):
             queued = next((entry for entry in self.pipeline if entry[0] is current), None)
             if queued is None:  # the app has this request
                 if current.response_started:
-                    self.transport.close()  # an answer is under way: only closing is left
+                    current.transport.close()  # an answer is under way: its head, then closing
                 else:
                     self._write(refusal)
                 return
