@@ -323,3 +323,49 @@ async def test_a_redirect_says_so_instead_of_not_json():
     assert "HTTP 301 redirect to https://api.example.com/v2/items" in text
     assert "does not follow redirects" in text and "not JSON" not in text
     assert "s3cret-tok" not in text
+
+
+async def test_user_and_password_in_base_url_are_basic_auth_on_every_page():
+    """`https://ops:pw@host/api`: sent on page 1 only before (the next link's URL has no
+    userinfo), and with aiohttp a raw traceback when an auth: was set too."""
+    import base64
+
+    import httpx
+
+    from interlink.http import ApiClient
+
+    seen: list[tuple[str, str | None]] = []
+
+    def api(request: httpx.Request) -> httpx.Response:
+        seen.append((str(request.url), request.headers.get("authorization")))
+        if request.url.params.get("page") == "2":
+            return httpx.Response(200, json=[{"id": 2}])
+        link = '<https://warehouse.example/api/stock?page=2>; rel="next"'
+        return httpx.Response(200, json=[{"id": 1}], headers={"link": link})
+
+    async with ApiClient(
+        "https://ops:p%40ss-w0rd@warehouse.example/api", transport=httpx.MockTransport(api)
+    ) as client:
+        await client.get("/stock")
+        await client.get("https://warehouse.example/api/stock?page=2")
+        assert "p@ss-w0rd" not in repr(client) and "p@ss-w0rd" not in client.base_url
+        assert client.redactor.text("error: p@ss-w0rd") == "error: ***"
+    expected = "Basic " + base64.b64encode(b"ops:p@ss-w0rd").decode()
+    assert [auth for _, auth in seen] == [expected, expected]
+    assert all("ops" not in url for url, _ in seen)
+
+
+def test_user_and_password_in_base_url_beside_an_auth_is_refused(tmp_path):
+    from interlink.config import load_config
+    from interlink.errors import ConfigError
+
+    path = tmp_path / "interlink.yaml"
+    path.write_text(
+        "connections:\n  wh:\n    base_url: https://ops:pw-123456@h.example/api\n"
+        "    auth: {type: bearer, token: t0ken-abcdef}\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env={})
+    line = str(info.value)
+    assert "connections.wh" in line and "give the credentials once" in line
+    assert "pw-123456" not in line and "t0ken-abcdef" not in line

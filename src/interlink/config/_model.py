@@ -305,6 +305,15 @@ class ConnectionConfig(_Model):
     def _origins(cls, value: list[str]) -> list[str]:
         return [_origin(item) for item in value]
 
+    @model_validator(mode="after")
+    def _credentials_once(self) -> ConnectionConfig:
+        if self.auth.type != "none" and re.match(r"^https?://[^/\s?#]*@", self.base_url):
+            raise ValueError(
+                "base_url carries user:password and auth: is set too: give the credentials "
+                "once (user:password in base_url is basic auth)"
+            )
+        return self
+
 
 _ORIGIN = re.compile(
     r"^(?P<scheme>https?)://(?P<host>\[[0-9A-Fa-f:.]+\]|[^/\s:@?#\[\]]+)(?::(?P<port>\d{1,5}))?/?$",

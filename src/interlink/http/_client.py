@@ -34,7 +34,7 @@ from interlink._version import __version__
 from interlink.errors import ApiError, PaginationError
 from interlink.types import Clock, Sleep, WallClock
 
-from ._auth import ApiKeyAuth
+from ._auth import ApiKeyAuth, BasicAuth
 from ._ratelimit import RateLimiter, RateLimitTransport
 from ._redact import Redactor
 from ._retry import ATTEMPTS, RETRY_SAFE, RetryBudget, RetryPolicy, RetryTransport
@@ -140,9 +140,10 @@ class ApiClient:
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.name = name
+        self.redactor = redactor or Redactor()
+        base_url, auth = _userinfo_as_basic_auth(base_url, auth, self.redactor)
         self.base_url = base_url.rstrip("/")
         self.auth = auth
-        self.redactor = redactor or Redactor()
         if isinstance(auth, ApiKeyAuth):
             if auth.location == "query":
                 self.redactor.add_param(auth.name)
@@ -501,3 +502,22 @@ class ApiClient:
 
     def __repr__(self) -> str:
         return f"ApiClient(name={self.name!r}, base_url={self.redactor.url(self.base_url)!r})"
+
+
+def _userinfo_as_basic_auth(
+    base_url: str, auth: httpx.Auth | None, redactor: Redactor
+) -> tuple[str, httpx.Auth | None]:
+    """`https://user:pass@host/api` is basic auth on `https://host/api`: sent on every
+    request to the origin (next links too), never in a URL; with another auth, refused."""
+    url = httpx.URL(base_url)
+    if not url.userinfo:
+        return base_url, auth
+    if auth is not None:
+        raise ValueError(
+            "the base URL carries user:password and the connection has an auth: give the "
+            "credentials once"
+        )
+    username, password = unquote(url.username), unquote(url.password or "")
+    if password:
+        redactor.add_secret(password)
+    return str(url.copy_with(username=None, password=None)), BasicAuth(username, password)
