@@ -17,15 +17,17 @@ one table artifact (`interlink-pipelines`).
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
-from prefect import flow
 from prefect.futures import PrefectFuture, as_completed
-from prefect.logging import get_run_logger
+
+from prefect import flow
 
 from ._artifacts import artifact_key, publish_counts
 from ._counts import RunCounts
 from ._errors import PipelineRunError, PipelinesFailedError
+from ._logs import run_logger
 from ._order import Step, plan_order
 from ._pipeline_task import run_pipeline
 from ._project import load_project
@@ -37,14 +39,15 @@ __all__ = ["run_pipelines"]
 def run_pipelines(
     pipelines: list[str] | None = None,
     after: dict[str, list[str]] | None = None,
-    config: str = "interlink.yaml",
+    config: str | Path = "interlink.yaml",
     full_refresh: bool = False,
     dry_run: bool = False,
     fail_on_record_errors: bool = True,
     concurrency: int = 1,
 ) -> dict[str, RunCounts]:
     """Run `pipelines` of the project at `config` (default: all of them) and return each
-    one's `RunCounts`, by name.
+    one's `RunCounts`, by name. `config` is a path (text or a `Path`): a flow's parameters
+    are stored by Prefect, so a loaded config, which holds secrets, is not taken here.
 
     Without `after` they run in the order given, each after the one before. `after` maps
     a pipeline to those it runs after (`{"invoices": ["orders"]}`); the order then follows
@@ -58,7 +61,7 @@ def run_pipelines(
         raise ValueError(f"concurrency: expected a number of pipelines >= 1, got {concurrency!r}")
     project = load_project(config)
     steps = plan_order(list(project.config.pipelines), pipelines, after)
-    logger = get_run_logger()
+    logger = run_logger()
     logger.info(
         "running %s",
         ", then ".join(
@@ -132,7 +135,7 @@ class _Schedule:
                 self.runs[step.pipeline] = RunCounts.not_run(
                     step.pipeline, f"runs after {first.pipeline}, which {_ended(first)}"
                 )
-                get_run_logger().warning("%s: not run: runs after %s", step.pipeline, stopped[0])
+                run_logger().warning("%s: not run: runs after %s", step.pipeline, stopped[0])
                 continue
             if len(self.running) >= self.concurrency:
                 return

@@ -24,9 +24,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from prefect import task
 from prefect.cache_policies import NO_CACHE
-from prefect.logging import get_run_logger
 
 from interlink.connectors import Catalog
 from interlink.errors import ConfigError, InterlinkError, JobCancelledError
@@ -38,11 +36,12 @@ from interlink.sync import (
     run_each_account,
     run_pipeline as run_pipeline_once,
 )
+from prefect import task
 
 from ._artifacts import artifact_key, publish_counts
 from ._counts import RunCounts
 from ._errors import PipelineRunError
-from ._logs import forward_logs
+from ._logs import forward_logs, run_logger
 from ._project import ConfigLike, Project, load_project, run_sync
 
 __all__ = ["run_counts", "run_pipeline"]
@@ -82,7 +81,7 @@ def run_pipeline(
             dry_run=dry_run,
             limit=limit,
         )
-    logger = get_run_logger()
+    logger = run_logger()
     logger.log(logging.INFO if counts.ok else logging.ERROR, "%s", counts.summary())
     for warning in counts.warnings:
         logger.warning("%s: %s", counts.label, warning)
@@ -219,5 +218,5 @@ def _run_logger() -> logging.LoggerAdapter[logging.Logger] | None:
 
     if TaskRunContext.get() is None:
         return None
-    logger = get_run_logger()
+    logger = run_logger()
     return logger if isinstance(logger, logging.LoggerAdapter) else None

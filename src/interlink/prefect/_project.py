@@ -89,9 +89,9 @@ def run_sync(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
     coroutine then runs on a loop of its own in a new thread, with this thread's context
     variables (Prefect's run context, the log forwarding).
     """
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
+    if not _loop_running():
+        # Outside the `except` that found no loop: an error out of the run must not be
+        # shown "during handling of" RuntimeError('no running event loop').
         return asyncio.run(make())
     context = contextvars.copy_context()
     outcome: dict[str, Any] = {}
@@ -109,3 +109,11 @@ def run_sync(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
         raise outcome["error"]
     value: T = outcome["value"]
     return value
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True

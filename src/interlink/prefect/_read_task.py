@@ -16,15 +16,14 @@ import logging
 import time
 from typing import Any
 
-from prefect import task
 from prefect.cache_policies import NO_CACHE
-from prefect.logging import get_run_logger
 
 from interlink.config import OAuth2AuthConfig
 from interlink.connectors import Catalog
 from interlink.errors import ConfigError
+from prefect import task
 
-from ._logs import forward_logs
+from ._logs import forward_logs, run_logger
 from ._project import ConfigLike, Project, load_project, run_sync
 
 __all__ = ["read_resource", "read_records"]
@@ -53,7 +52,7 @@ def read_resource(
     started = time.perf_counter()
     with forward_logs(project.redactor, level=log_level):
         records, pages, warnings = read_records(project, resource, limit=limit, since=since)
-    logger = get_run_logger()
+    logger = run_logger()
     for warning in warnings:
         logger.warning("%s: %s", resource, warning)
     logger.info(
