@@ -305,3 +305,47 @@ async def test_a_flat_body_of_many_unknown_keys_gets_a_short_422(tmp_path):
         "issue": "and 4980 more problems",
     }
     assert len(answer.content) < 10_000
+
+
+def _silent_server() -> tuple[Any, int]:
+    """A socket that accepts connections and never answers."""
+    import socket
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    return server, server.getsockname()[1]
+
+
+def test_a_wait_on_a_server_that_never_answers_ends_at_its_timeout() -> None:
+    """`wait_for_job(timeout=1)` against a hung server took 121 s (4 attempts of a 30 s read
+    timeout) and raised a TransportError, not a TimeoutError."""
+    from interlink.client import JobWaitTimeoutError
+
+    server, port = _silent_server()
+    try:
+        client = JobsClient(f"http://127.0.0.1:{port}", api_key="il_abcdefgh_" + "x" * 43)
+        started = time.monotonic()
+        with pytest.raises(TimeoutError) as info:
+            client.wait_for_job(7, timeout=1)
+        assert isinstance(info.value, JobWaitTimeoutError) and info.value.job_id == 7
+        assert time.monotonic() - started < 5
+        client.close()
+    finally:
+        server.close()
+
+
+async def test_an_async_wait_on_a_server_that_never_answers_ends_at_its_timeout() -> None:
+    from interlink.client import AsyncJobsClient, JobWaitTimeoutError
+
+    server, port = _silent_server()
+    try:
+        async with AsyncJobsClient(
+            f"http://127.0.0.1:{port}", api_key="il_abcdefgh_" + "x" * 43
+        ) as client:
+            started = time.monotonic()
+            with pytest.raises(JobWaitTimeoutError):
+                await client.wait_for_job(7, timeout=1)
+            assert time.monotonic() - started < 5
+    finally:
+        server.close()

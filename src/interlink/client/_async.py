@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import replace
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -231,7 +232,7 @@ class AsyncJobsClient:
         """
         plan = WaitPlan(job_id, timeout, poll_interval, max_interval, started=self._clock())
         while True:
-            job = await self.get_job(job_id)
+            job = await self._send(replace(self._core.get_job(job_id), deadline=plan.deadline))
             if on_update is not None:
                 on_update(job)
             delay = plan.next_delay(job, self._clock())
@@ -268,10 +269,13 @@ class AsyncJobsClient:
         attempt = 0
         while True:
             attempt += 1
+            core.fit_to_deadline(call, request, self._clock())
             try:
                 response = await self._http.send(request)
             except httpx.TransportError as exc:
                 delay = core.retry_delay_for_exception(call, request, exc, attempt)
+                if delay is not None or call.deadline is not None:
+                    core.fit_to_deadline(call, request, self._clock())
                 if delay is None:
                     # Not chained: the httpx error holds the request with its headers.
                     raise core.transport_error(exc, request, attempt) from None

@@ -86,6 +86,10 @@ class Call(Generic[T]):
     """True for a POST that has the same effect however often it is sent (cancel)."""
     job_id: int | None = None
     """The job the route is about: a 404 then raises `JobNotFoundApiError`."""
+    deadline: float | None = None
+    """The client clock's time by which the call must have its answer (a wait's timeout):
+    each attempt's HTTP timeout is cut to what is left, and past it `JobWaitTimeoutError`
+    is raised instead of another attempt."""
 
 
 def _object(data: Any, meta: dict[str, Any]) -> dict[str, Any]:
@@ -181,6 +185,11 @@ class WaitPlan:
         if self.timeout is not None and self.timeout < 0:
             raise ValueError("timeout must be >= 0 (or None to wait for ever)")
         self._next = self.poll_interval
+
+    @property
+    def deadline(self) -> float | None:
+        """The client clock's time the wait ends (None: no timeout)."""
+        return None if self.timeout is None else self.started + self.timeout
 
     def next_delay(self, job: Mapping[str, Any], now: float) -> float | None:
         """Seconds to sleep before the next poll, or None when `job` has finished."""
@@ -360,6 +369,23 @@ class ApiCore:
             content=content,
             extensions={"timeout": self._timeout},
         )
+
+    def fit_to_deadline(self, call: Call[Any], request: httpx.Request, now: float) -> None:
+        """Cut `request`'s HTTP timeouts to the time `call` has left; past its deadline,
+        `JobWaitTimeoutError` (a server that accepts and never answers cannot hold a wait
+        past its timeout)."""
+        if call.deadline is None:
+            return
+        left = call.deadline - now
+        if left <= 0:
+            raise JobWaitTimeoutError(
+                "no answer from the server before the wait's timeout; the job goes on",
+                job_id=call.job_id,
+            )
+        request.extensions["timeout"] = {
+            name: left if value is None else min(value, left)
+            for name, value in self._timeout.items()
+        }
 
     def _resendable(self, request: httpx.Request, call: Call[Any]) -> bool:
         return (
