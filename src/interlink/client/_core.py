@@ -160,6 +160,10 @@ class JobWaitTimeoutError(JobTimeoutError, TimeoutError):
     so code written to the console guide (`except TimeoutError:`) catches it too."""
 
 
+POLL_GRACE = 2.0
+"""Seconds past a wait's timeout the last poll may take to be answered."""
+
+
 @dataclass
 class WaitPlan:
     """When `wait_for_job` polls next: doubling from `poll_interval` up to `max_interval`,
@@ -188,8 +192,12 @@ class WaitPlan:
 
     @property
     def deadline(self) -> float | None:
-        """The client clock's time the wait ends (None: no timeout)."""
-        return None if self.timeout is None else self.started + self.timeout
+        """The client clock's time by which a poll must have its answer (None: no
+        timeout): the wait's end, and a little more for the poll sent at its end, which
+        says how the job stands."""
+        if self.timeout is None:
+            return None
+        return self.started + self.timeout + POLL_GRACE
 
     def next_delay(self, job: Mapping[str, Any], now: float) -> float | None:
         """Seconds to sleep before the next poll, or None when `job` has finished."""
