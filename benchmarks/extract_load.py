@@ -28,10 +28,11 @@ counted while it ran (misses: pages it had to render; 0 means all came from the 
       destination. dlt lives in its own virtualenv under the system temp dir, created on
       first use and reused (`--no-dlt` skips it).
 
-Every contender runs in a fresh process of its own: peak RSS is that process's ru_maxrss
-(from `os.wait4`), "work s" is measured inside it from after its imports to the last commit,
-"process s" from spawning it to its exit (interpreter start-up and imports included), "cpu s"
-is the process's user + system time. After each process exits the rows in its target table
+Every contender runs in a fresh process of its own: peak RSS is that process's own, taken
+by GNU time (`_process.run_measured`; `os.wait4`'s ru_maxrss also counted this parent's
+pages), "work s" is measured inside it from after its imports to the last commit,
+"process s" from spawning it to its exit (interpreter start-up and imports included), "cpu
+s" is the process's user + system time. After each process exits the rows in its target table
 are counted; a wrong count stops the benchmark. Contenders run `--rounds` times (dlt
 `--dlt-rounds`), interleaved; medians count (of peak RSS too). records/s is `--records` over
 the median work time; the "x insert" and "x upsert" columns are throughput ratios against
@@ -45,6 +46,7 @@ interlink and script contenders run again against a server of `--scaling-records
 
     .venv/bin/python benchmarks/extract_load.py [--rounds 3] [--dlt-rounds 1] [--no-dlt]
         [--records 100000] [--scaling] [--scaling-records 1000000] [--no-cache-pages]
+        [--bytecode cached|source]
 
 The module imports only the standard library at the top: the children import what they
 need, and the dlt children run this same file under the dlt virtualenv's interpreter.
@@ -53,6 +55,7 @@ need, and the dlt children run this same file under the dlt virtualenv's interpr
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import multiprocessing
 import os
@@ -69,6 +72,7 @@ from pathlib import Path
 from typing import Any
 
 from _local_server import free_port, wait_for_port
+from _process import compiled_env, run_measured
 
 TOKEN = "bench-token-0123456789"
 SEED = 42
@@ -458,16 +462,12 @@ def run_one(contender: Contender, base: str, records: int, dlt: Path | None) -> 
         with open(log, "wb") as out:
             # The rich progress bar of `interlink run` and everything else a child prints
             # go to a file (no terminal), read back only when the child fails.
-            started = time.perf_counter()
-            proc = subprocess.Popen(
-                argv, stdout=out, stderr=subprocess.STDOUT, cwd=workdir, env=env
+            measured = run_measured(
+                argv, cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT
             )
-            _, status, usage = os.wait4(proc.pid, 0)
-            process = time.perf_counter() - started
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode != 0:
+        if measured.code != 0:
             tail = log.read_text(errors="replace")[-3000:]
-            raise SystemExit(f"{contender.name} failed (exit {proc.returncode}):\n{tail}")
+            raise SystemExit(f"{contender.name} failed (exit {measured.code}):\n{tail}")
         result = json.loads(Path(spec["result"]).read_text())
         if contender.kind == "script" and contender.options["mode"] == "fetch":
             stored = int(result["fetched"])
@@ -481,8 +481,7 @@ def run_one(contender: Contender, base: str, records: int, dlt: Path | None) -> 
             stored = _count_sqlite(Path(spec["db"]))
         if stored != records:
             raise SystemExit(f"{contender.name} stored {stored:,} rows, expected {records:,}")
-        cpu = usage.ru_utime + usage.ru_stime
-        return Run(float(result["work"]), process, cpu, usage.ru_maxrss / 1024)
+        return Run(float(result["work"]), measured.wall, measured.cpu, measured.peak_mib)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -712,6 +711,13 @@ def main() -> None:
         help="the sandbox serves every page from its page cache, warmed before the first "
         "contender (--no-cache-pages: it computes each page's records per request)",
     )
+    parser.add_argument(
+        "--bytecode",
+        choices=("cached", "source"),
+        default="cached",
+        help="interlink compiled to bytecode once, as installed (default), or compiled from "
+        "source in every process (a source tree under PYTHONDONTWRITEBYTECODE)",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("spec", nargs="?", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -732,6 +738,13 @@ def main() -> None:
             dlt_versions = message
     contenders = MAIN + (DLT if dlt is not None else [])
 
+    # Every child inherits interlink compiled to bytecode, as installed (_process).
+    pycache = Path(tempfile.mkdtemp(prefix="extract-load-pycache-"))
+    atexit.register(shutil.rmtree, pycache, True)
+    children = compiled_env(pycache, compiled=args.bytecode == "cached")
+    for name in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX"):
+        os.environ.pop(name, None)
+    os.environ.update(children)
     with Server(args.records, cache_pages=args.cache_pages) as server:
         runs = measure(contenders, server, args.rounds, args.dlt_rounds, dlt)
     summary = summarise(runs)

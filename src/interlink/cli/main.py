@@ -8,7 +8,16 @@ loader, rich and anything heavier inside their functions.
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated, Any
+
+# httpx imports its own command-line client (click, rich.syntax and pygments, ~30 ms of
+# every interlink process) whenever those are installed, as they are beside typer and
+# rich. The interlink command never runs it: with this, `import httpx` finds no
+# `httpx._main` and binds its stub `httpx.main`. Only in the `interlink` process (this
+# module is its entry point), never in a program that imports interlink as a library.
+if "httpx" not in sys.modules:
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
 import typer
 from typer.core import TyperGroup

@@ -4,15 +4,20 @@ The default is `AiohttpTransport`, an httpx transport that sends through aiohttp
 connection pool: httpx's own async transport is many times slower on small concurrent
 requests (docs/benchmarks.md), while httpx's Request/Response/Auth API stays the interface
 for everything above. aiohttp's exceptions become httpx's here, at this one boundary.
+
+aiohttp (and yarl) load when the first request is sent, not with `interlink.http`: a
+command that builds no client (`check`, `runs`, `db upgrade`, a test with a
+`MockTransport`) does not pay their ~0.1 s of imports.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import aiohttp
 import httpx
-from yarl import URL
+
+if TYPE_CHECKING:
+    import aiohttp
 
 __all__ = ["AiohttpTransport", "TransportName", "create_transport"]
 
@@ -39,6 +44,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         return self._max_connections
 
     def _open(self) -> aiohttp.ClientSession:
+        import aiohttp
+
         connector = aiohttp.TCPConnector(
             limit=self._max_connections,
             keepalive_timeout=self._keepalive_expiry,
@@ -58,6 +65,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         key = (spec.get("connect"), spec.get("read"), spec.get("pool"))
         timeout = self._timeouts.get(key)
         if timeout is None:
+            import aiohttp
+
             connect, read, pool = key
             whole_connect = None if connect is None or pool is None else connect + pool
             timeout = aiohttp.ClientTimeout(
@@ -68,11 +77,12 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         session = self._session or self._open()
+        aiohttp, url_type = _aiohttp()
         body = request.content if request.method not in ("GET", "HEAD") else None
         try:
             async with session.request(
                 request.method,
-                URL(str(request.url), encoded=True),
+                url_type(str(request.url), encoded=True),
                 headers=request.headers.multi_items(),
                 data=body or None,
                 allow_redirects=False,
@@ -115,6 +125,14 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         if self._session is not None:
             session, self._session = self._session, None
             await session.close()
+
+
+def _aiohttp() -> tuple[Any, Any]:
+    """aiohttp and yarl's URL, imported once (`_open` has imported them by now)."""
+    import aiohttp
+    from yarl import URL
+
+    return aiohttp, URL
 
 
 def create_transport(

@@ -39,6 +39,7 @@ from ._accounts import (
 )
 from ._api_sink import ApiSink
 from ._batch import filter_and_map, write_batch
+from ._commit_thread import to_the_end
 from ._filter import compile_filter, take_all
 from ._fingerprint import source_fingerprint
 from ._lease import LeaseKeeper
@@ -358,7 +359,7 @@ class _Run:
                 sent = await self.sink.send(items)
                 commit = (plan, state, page, sent, failed, cursor, first)
                 if self.offload:
-                    batch = await asyncio.to_thread(self._commit, *commit)
+                    batch = await to_the_end(asyncio.to_thread(self._commit, *commit))
                 else:
                     batch = self._commit(*commit)
                 first = False

@@ -31,8 +31,10 @@ written.
 
 Rows go in with the driver's `executemany` (SQLAlchemy builds the DDL and knows the
 dialects; the rows themselves skip its per-row machinery, which would cost more than the
-write). The checks above look at each column's set of value types once per batch; only a
-column whose values do not all fit it gets per-value work.
+write); on PostgreSQL a batch of `COPY_MIN_ROWS` or more goes in by COPY (`_pg_copy`),
+with the same upsert and the same counts. The checks above look at each column's set of
+value types once per batch; only a column whose values do not all fit it gets per-value
+work.
 """
 
 from __future__ import annotations
@@ -43,7 +45,6 @@ from operator import itemgetter
 from typing import Any, Literal
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 
 from interlink.errors import ConfigError
 
@@ -55,8 +56,13 @@ from ._column_kinds import (
     sqlite_text,
 )
 from ._column_names import PG_NAME_BYTES, column_name, fold_name, name_digest
+from ._pg_copy import can_create_temp_tables, copy_rows, merge_by_copy
 
-__all__ = ["SchemaChange", "TableWriter", "WriteCounts"]
+__all__ = ["COPY_MIN_ROWS", "SchemaChange", "TableWriter", "WriteCounts"]
+
+COPY_MIN_ROWS = 50
+"""On PostgreSQL a batch this large goes in by COPY; a smaller one (an incremental run's
+few changes) row by row, where COPY's extra statements would cost more than they save."""
 
 WriteMode = Literal["append", "replace", "merge"]
 
@@ -65,9 +71,19 @@ _TYPES: dict[str, Any] = {
     "integer": sa.BigInteger(),
     "float": sa.Float(precision=53),
     "text": sa.Text(),
-    # JSONB on PostgreSQL: plain JSON there has no equality, which the upsert compares.
-    "json": sa.JSON().with_variant(postgresql.JSONB(), "postgresql"),
+    "json": sa.JSON(),  # JSONB on PostgreSQL: see `_sql_type`
 }
+
+
+def _sql_type(kind: ColumnKind, dialect: str) -> Any:
+    """The column type of `kind` on `dialect`."""
+    if kind == "json" and dialect == "postgresql":
+        # JSONB: plain JSON there has no equality, which the upsert compares. Imported
+        # here: SQLAlchemy's PostgreSQL dialect is for PostgreSQL runs only.
+        from sqlalchemy.dialects.postgresql import JSONB
+
+        return JSONB()
+    return _TYPES[kind]
 
 
 @dataclass(frozen=True)
@@ -170,6 +186,9 @@ class TableWriter:
         self._folded: dict[str, str] = {}  # SQLite: a column's name without case -> it
         self._keys: list[str] = []  # the key's columns
         self._prepared: _Prepared | None = None
+        self._temp_tables: bool | None = None  # PostgreSQL: may the role create them?
+        self.copy_min_rows = COPY_MIN_ROWS
+        """PostgreSQL: a batch of this many rows or more goes in by COPY."""
 
     # -- schema -----------------------------------------------------------------------------
 
@@ -238,7 +257,7 @@ class TableWriter:
         # rows are stored by key, with no separate index to maintain on every insert.
         if self.dialect == "sqlite" and kind == "integer" and self._keys == [name]:
             return sa.Integer()
-        return _TYPES[kind]
+        return _sql_type(kind, self.dialect)
 
     def prepare(self, conn: sa.Connection, records: Sequence[dict[str, Any]]) -> list[SchemaChange]:
         """Create the table, add and widen the columns these records need, and check
@@ -364,7 +383,7 @@ class TableWriter:
         q = self._quote
         for change in changes:
             if change.previous is None:
-                column_type = _TYPES[change.kind].compile(dialect=conn.dialect)
+                column_type = _sql_type(change.kind, self.dialect).compile(dialect=conn.dialect)
                 conn.exec_driver_sql(
                     f"ALTER TABLE {q(self.name)} ADD COLUMN {q(change.column)} {column_type}"
                 )
@@ -389,7 +408,7 @@ class TableWriter:
         """PostgreSQL: change the columns' types in place (`USING` converts the rows)."""
         q = self._quote
         for column, (_, new) in widened.items():
-            target = _TYPES[new].compile(dialect=conn.dialect)
+            target = _sql_type(new, self.dialect).compile(dialect=conn.dialect)
             conn.exec_driver_sql(
                 f"ALTER TABLE {q(self.name)} ALTER COLUMN {q(column)} TYPE {target} "
                 f"USING CAST({q(column)} AS {target})"
@@ -458,26 +477,51 @@ class TableWriter:
             return sql
         assert self.columns is not None
         q = self._quote
-        table = q(self.name)
         names = ", ".join(q(c) for c in columns)
         values = ", ".join(self._placeholder(self.columns[c]) for c in columns)
-        sql = f"INSERT INTO {table} ({names}) VALUES ({values})"
+        sql = f"INSERT INTO {q(self.name)} ({names}) VALUES ({values})"
         if self._keys and self.mode != "append":
-            keys = ", ".join(q(k) for k in self._keys)
-            others = [c for c in columns if c not in self._keys]
-            if others:
-                assignments = ", ".join(f"{q(c)} = excluded.{q(c)}" for c in others)
-                distinct = " OR ".join(
-                    f"{table}.{q(c)} IS DISTINCT FROM excluded.{q(c)}"
-                    if self.dialect == "postgresql"
-                    else f"{table}.{q(c)} IS NOT excluded.{q(c)}"
-                    for c in others
-                )
-                sql += f" ON CONFLICT ({keys}) DO UPDATE SET {assignments} WHERE {distinct}"
-            else:
-                sql += f" ON CONFLICT ({keys}) DO NOTHING"
+            sql += " " + self._upsert_tail(columns)
         self._statements[columns] = sql
         return sql
+
+    def _upsert_tail(self, columns: tuple[str, ...]) -> str:
+        """The upsert's `ON CONFLICT` clause: rows whose values did not change are left
+        alone (not counted as changed)."""
+        q = self._quote
+        table = q(self.name)
+        keys = ", ".join(q(k) for k in self._keys)
+        others = [c for c in columns if c not in self._keys]
+        if not others:
+            return f"ON CONFLICT ({keys}) DO NOTHING"
+        assignments = ", ".join(f"{q(c)} = excluded.{q(c)}" for c in others)
+        distinct = " OR ".join(
+            f"{table}.{q(c)} IS DISTINCT FROM excluded.{q(c)}"
+            if self.dialect == "postgresql"
+            else f"{table}.{q(c)} IS NOT excluded.{q(c)}"
+            for c in others
+        )
+        return f"ON CONFLICT ({keys}) DO UPDATE SET {assignments} WHERE {distinct}"
+
+    def _copies(self, conn: sa.Connection, rows: list[tuple[Any, ...]]) -> bool:
+        """Whether this batch goes in by COPY (see `_pg_copy`): PostgreSQL, a batch of at
+        least `copy_min_rows`, and for a merge a key of integer or text columns that no
+        two rows share (else the row-by-row upsert, where the later row wins) and a role
+        that may create temporary tables."""
+        if self.dialect != "postgresql" or len(rows) < self.copy_min_rows:
+            return False
+        if not self._keys or self.mode == "append":
+            return True
+        assert self.columns is not None
+        if any(self.columns[k] not in ("integer", "text") for k in self._keys):
+            return False
+        at = [self._position(k) for k in self._keys]
+        keys = map(itemgetter(*at), rows)  # one value, or a tuple of them
+        if len(set(keys)) != len(rows):
+            return False
+        if self._temp_tables is None:
+            self._temp_tables = can_create_temp_tables(conn)
+        return self._temp_tables
 
     def _existing(self, conn: sa.Connection, prepared: _Prepared) -> int:
         """How many of the rows' keys are in the table already (0 without a key)."""
@@ -515,6 +559,28 @@ class TableWriter:
             conn.exec_driver_sql(sql, tuple(row[i] for i in at)).scalar_one() for row in rows
         )
 
+    def _merge_by_copy(
+        self, conn: sa.Connection, prepared: _Prepared, columns: tuple[str, ...], existing: int
+    ) -> tuple[int, int]:
+        """Merge a batch by COPY; returns (rows inserted or changed, keys found before).
+
+        A batch none of whose keys the table has (a first load, records added since the
+        last run) is copied straight into the table, in a savepoint: should another
+        writer have added one of its keys since `_existing` looked, the COPY fails on the
+        key, the savepoint is rolled back and the batch merged through the stage.
+        """
+        rows, quote = prepared.rows, self._quote
+        if existing == 0:
+            try:
+                with conn.begin_nested():
+                    return copy_rows(conn, self.name, columns, rows, quote), 0
+            except sa.exc.IntegrityError:
+                existing = self._existing(conn, prepared)
+        assert self.columns is not None
+        shape = repr(list(self.columns.items()))
+        tail = self._upsert_tail(columns)
+        return merge_by_copy(conn, self.name, shape, columns, rows, tail, quote), existing
+
     def write(self, conn: sa.Connection, records: Sequence[dict[str, Any]]) -> WriteCounts:
         """Insert or upsert `records` (prepared) in the caller's transaction; the records
         no column could take come back in `failures`, the others are written."""
@@ -530,8 +596,13 @@ class TableWriter:
             return counts
         assert self.columns is not None
         existing = self._existing(conn, prepared)
-        cursor = conn.exec_driver_sql(self._statement(tuple(self.columns)), rows)
-        changed = max(cursor.rowcount, 0)
+        columns = tuple(self.columns)
+        if not self._copies(conn, rows):
+            changed = max(conn.exec_driver_sql(self._statement(columns), rows).rowcount, 0)
+        elif self.mode == "append" or not self._keys:
+            changed = copy_rows(conn, self.name, columns, rows, self._quote)
+        else:
+            changed, existing = self._merge_by_copy(conn, prepared, columns, existing)
         if self.mode == "append" or not self._keys:
             counts.created = len(rows)
             return counts
