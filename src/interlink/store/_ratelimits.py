@@ -27,9 +27,13 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
+
+if TYPE_CHECKING:
+    from sqlalchemy.dialects import postgresql
 
 from ._schema import rate_limits
 
@@ -55,7 +59,11 @@ class RateDecision:
 
 
 def _upsert(engine: sa.Engine) -> type[sqlite.Insert] | type[postgresql.Insert]:
-    return postgresql.Insert if engine.dialect.name == "postgresql" else sqlite.Insert
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql  # only for PostgreSQL databases
+
+        return postgresql.Insert
+    return sqlite.Insert
 
 
 def _decision(tat: float, now: float, limit: int, period: float, *, allowed: bool) -> RateDecision:

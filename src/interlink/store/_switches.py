@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 
 from ._schema import connection_switches
 
@@ -66,6 +66,8 @@ def disable(
     }
     keys = ["connection", "account"]
     if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql  # only for PostgreSQL databases
+
         insert = (
             postgresql.insert(connection_switches)
             .values(**values)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 
 from interlink.errors import InterlinkError
 
@@ -207,6 +207,8 @@ def _stored_version(conn: sa.Connection, connection: str, account: str) -> int |
 def _insert_new(conn: sa.Connection, table: sa.Table, key: list[str], **values: object) -> bool:
     """INSERT a row unless one with the same `key` is there; True when it was inserted."""
     if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql  # only for PostgreSQL databases
+
         # SQLAlchemy adds RETURNING for the primary key there, and rowcount reads -1.
         returning = (
             postgresql.insert(table)
