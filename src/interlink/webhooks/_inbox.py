@@ -45,7 +45,7 @@ log = logging.getLogger("interlink.webhooks")
 
 MAX_BATCH = 512
 """At most this many deliveries in one transaction."""
-WRITERS = 3
+WRITERS = 1
 """Writer threads on PostgreSQL (SQLite gets one)."""
 MAX_REFUSALS = 10_000
 """Refusals waiting to be written; beyond that they are counted, not logged (a flood of bad
@@ -127,8 +127,10 @@ class Inbox:
             if store.engine.dialect.name == "sqlite" and database and database != ":memory:"
             else None
         )
-        # SQLite has one writer at a time: one thread, one connection. PostgreSQL takes
-        # concurrent transactions: while one batch waits for its commit, the next is sent.
+        # SQLite has one writer at a time: one thread, one connection. On PostgreSQL a batch
+        # is one statement and one commit, and one writer did best (4,200 deliveries/s
+        # against 3,800 with three: its batches grow while it commits, docs/benchmarks.md);
+        # more can be asked for (`writers`) where the database is far away.
         count = 1 if store.engine.dialect.name == "sqlite" else writers
         self._threads = [
             threading.Thread(target=self._run, name=f"interlink-inbox-{n}", daemon=True)
