@@ -100,8 +100,10 @@ async def recorded_run(
 
     The block's outcome sets the status: `succeeded`, or `completed_with_errors` when a
     record failed; `cancelled` for JobCancelledError, and for a cancelled task or Ctrl-C
-    (with the reason the task was cancelled with, `cancelled_reason`); `failed` for any
-    other exception, which goes on up. A run that did not succeed always has a message.
+    (with the reason the task was cancelled with, `cancelled_reason`) and for any other
+    BaseException that is not an Exception (SystemExit, a framework's termination signal);
+    `failed` for any other exception. The exception goes on up. A run that did not
+    succeed always has a message.
     """
     name = result.key
     result.run_id = await asyncio.to_thread(
@@ -124,12 +126,19 @@ async def recorded_run(
         result.status = "cancelled"
         result.message = cancelled_reason(exc)
         raise
-    except BaseException as exc:
+    except Exception as exc:
         result.status = "failed"
         text = str(exc).strip()
         if not isinstance(exc, InterlinkError) or not text:
             text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
         result.message = text
+        raise
+    except BaseException as exc:
+        # SystemExit, or a framework's own signal (Prefect raises a BaseException on
+        # SIGTERM): the run was stopped from outside, as by Ctrl-C, not failed.
+        result.status = "cancelled"
+        text = str(exc).strip()
+        result.message = f"stopped by {type(exc).__name__}" + (f": {text}" if text else "")
         raise
     else:
         result.status = "succeeded" if not result.counts["failed"] else "completed_with_errors"
