@@ -313,9 +313,7 @@ async def test_a_redirect_says_so_instead_of_not_json():
             return httpx.Response(301, headers={"location": "/v2/items?token=s3cret-tok"})
         return httpx.Response(304)
 
-    async with ApiClient(
-        "https://api.example.com/v1", transport=httpx.MockTransport(moved)
-    ) as api:
+    async with ApiClient("https://api.example.com/v1", transport=httpx.MockTransport(moved)) as api:
         with pytest.raises(ApiError) as info:
             await api.get_json("/items")
         assert (await api.get("/other")).status_code == 304  # not a redirect to follow
