@@ -34,7 +34,7 @@ def test_all_is_the_public_surface(name):
     public = {
         attr
         for attr, value in vars(module).items()
-        if not attr.startswith("_")
+        if not attr.startswith(("_", "@"))  # `@py_builtins`: pytest's assertion rewriting
         and not isinstance(value, type(importlib))  # submodules
         and getattr(value, "__module__", name).startswith("interlink")
     }

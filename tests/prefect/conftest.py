@@ -171,3 +171,15 @@ def commerce_customers(sandbox: str) -> list[dict[str, Any]]:
         people.extend(body["data"])
         url = body.get("links", {}).get("next")
     return people
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Prefect's own API client leaves a socket to the harness server for the garbage
+    collector (seen in whichever test the collection runs in, any of these): its
+    ResourceWarning is Prefect's, not the code under test's."""
+    leak = pytest.mark.filterwarnings(
+        "ignore:Exception ignored in. <socket.socket:pytest.PytestUnraisableExceptionWarning"
+    )
+    for item in items:
+        if "tests/prefect/" in str(item.path).replace("\\", "/"):
+            item.add_marker(leak)
