@@ -88,7 +88,9 @@ def test_a_failed_run_fails_the_task_with_interlinks_reason(project):
     assert task_state.is_failed()
     error = task_state.result(raise_on_failure=False)
     assert isinstance(error, PipelineRunError)
-    assert error.counts.status == "failed" and error.counts.run_id is None
+    assert error.counts.status == "failed" and error.counts.run_id is not None
+    # The id is the run interlink recorded, failed before its first batch.
+    assert isinstance(error.counts.run_id, int) and error.counts.run_id >= 1
     assert "404" in str(error) and "/no-such-list" in str(error), str(error)
     assert "pipeline broken: failed:" in str(error)
 

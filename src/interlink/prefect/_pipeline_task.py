@@ -35,6 +35,7 @@ from interlink.sync import (
     acting_account,
     run_each_account,
     run_pipeline as run_pipeline_once,
+    state_key,
 )
 from prefect import task
 
@@ -162,14 +163,23 @@ def _once(project: Project, pipeline: str, account: str, options: dict[str, Any]
     except InterlinkError as error:
         # The runner recorded the run (status, counts, message) before raising; the last
         # progress call handed us its RunResult. A run that failed before its first batch
-        # has counted nothing.
+        # has counted nothing: its id is read back from the run it recorded.
         status = "cancelled" if isinstance(error, JobCancelledError) else "failed"
         if last:
             counts = RunCounts.from_result(last[0])
         else:
-            counts = RunCounts(pipeline=pipeline, status=status, account=account)
+            run_id = _recorded_run_id(options["store"], state_key(pipeline, account), status)
+            counts = RunCounts(pipeline=pipeline, status=status, account=account, run_id=run_id)
         return replace(counts, status=status, message=project.redactor.text(str(error)))
     return RunCounts.from_result(result)
+
+
+def _recorded_run_id(store: Any, key: str, status: str) -> int | None:
+    """The id of the run just recorded under `key` with `status` (its newest such run)."""
+    for row in store.runs(key, limit=5):
+        if row["pipeline"] == key and row["status"] == status:
+            return int(row["id"])
+    return None
 
 
 def _each_account(project: Project, pipeline: str, options: dict[str, Any]) -> RunCounts:
