@@ -127,3 +127,51 @@ async def test_a_key_the_records_lack_turns_the_count_off(growing):
     api, url = growing
     ids = await read_all(catalog(url, primary_key="sku"))
     assert len(ids) == 31  # the counts agree; nothing to compare distinct records with
+
+
+class StaticList:
+    """`GET /items?offset=&limit=` over a fixed list, with its `total`: nothing moves."""
+
+    def __init__(self, items: list[dict[str, Any]]) -> None:
+        self.items = items
+
+    def app(self) -> Starlette:
+        async def items(request: Request) -> JSONResponse:
+            offset = int(request.query_params.get("offset", 0))
+            limit = int(request.query_params.get("limit", 10))
+            body = {"data": self.items[offset : offset + limit], "total": len(self.items)}
+            return JSONResponse(body)
+
+        return Starlette(routes=[Route("/items", items)])
+
+
+async def read_static(items: list[dict[str, Any]], **resource: Any) -> list[dict[str, Any]]:
+    records: list[dict[str, Any]] = []
+    with SandboxServer(StaticList(items).app()) as server:
+        cat = catalog(server.url, **resource)
+        async with cat:
+            async for page in cat.resource("api.items").pages():
+                records.extend(page.records)
+    return records
+
+
+async def test_an_id_that_is_not_unique_is_no_repeat():
+    """Order lines whose `id` is their position in the order (the pipeline keys them by
+    `order_id` and `id`): the default `primary_key: id` repeats on every page, each time a
+    different record. A list that holds still is whole, not short."""
+    items = [
+        {"order_id": order, "id": line, "sku": f"s{order}-{line}"}
+        for order in range(1, 11)
+        for line in (1, 2, 3)
+    ]
+    records = await read_static(items)
+    assert records == items
+
+
+async def test_a_null_or_boolean_key_turns_the_count_off():
+    """Records without a key value (`id: null`), and a key that is 1 on one record and
+    true on another (which a set holds as one): not repeats of each other."""
+    nulls = [{"id": None, "name": f"n{i}"} for i in range(25)]
+    assert len(await read_static(nulls)) == 25
+    mixed = [{"id": i, "name": f"n{i}"} for i in range(1, 25)] + [{"id": True, "name": "t"}]
+    assert len(await read_static(mixed)) == 25

@@ -46,8 +46,9 @@ logger = logging.getLogger("interlink.connectors")
 
 OnTotalMismatch = Literal["fail", "warn"]
 
-MAX_KEYS = 5_000_000
-"""Primary keys one read holds to count its distinct records (a few hundred MB at most);
+MAX_KEYS = 1_000_000
+"""Primary keys one read holds to count its distinct records (about 60 MB of int keys,
+120 MB of UUID strings at most);
 past it the read stops counting them and relies on the totals alone."""
 
 
@@ -131,25 +132,58 @@ class ReadWatch:
         # not seen the keys before its checkpoint).
         self._key = key
         self._keys: set[Any] | None = set() if key and whole and received == 0 else None
+        self._recent: dict[Any, Record] = {}
+        """The previous page's records by key (copies), to tell a repeat from a key that
+        is not unique."""
         self.repeated = 0
         """Records whose primary key arrived earlier in this read."""
 
     def _count_keys(self, records: list[Record]) -> None:
+        """Add one page's keys; a key that cannot tell records apart turns the count off.
+
+        A key that is not a string or an integer (null, true, a float: a set holds 1, 1.0
+        and true as one), and a key that came again on a different record (on this page or
+        the one before: the key is not unique, e.g. order lines numbered per order, which
+        the pipeline keys with another field), make the count stand aside; a record pushed
+        onto the next page arrives again the same.
+        """
         keys = self._keys
         assert keys is not None and self._key is not None
         try:
             values = list(map(operator.itemgetter(self._key), records))
-            before = len(keys)
-            keys.update(values)
-        except (KeyError, TypeError):  # a record without its key, or a key that is a list
+        except (KeyError, TypeError):  # a record without its key, or not an object
             self._keys = None
             return
-        self.repeated += len(values) - (len(keys) - before)
+        if not all(type(value) is int or type(value) is str for value in values):
+            self._keys = None
+            return
+        before = len(keys)
+        keys.update(values)
+        came_again = len(values) - (len(keys) - before)
+        page = {value: dict(record) for value, record in zip(values, records, strict=True)}
+        if came_again:
+            recent = self._recent
+            seen: dict[Any, Record] = {}
+            for value, record in zip(values, records, strict=True):
+                earlier = seen.get(value, recent.get(value))
+                if earlier is not None and earlier != record:
+                    logger.debug(
+                        "%s`%s` %r is on two different records: distinct records not counted",
+                        self._prefix,
+                        self._key,
+                        value,
+                    )
+                    self._keys = None
+                    return
+                seen[value] = record
+        self._recent = page
+        self.repeated += came_again
         if len(keys) > MAX_KEYS:
             logger.debug(
                 "%sover %d keys: distinct records no longer counted", self._prefix, MAX_KEYS
             )
             self._keys = None
+            self._recent = {}
 
     def _warn(self, message: str) -> str:
         text = self._prefix + message
