@@ -73,6 +73,7 @@ from typing import Any
 
 from _local_server import free_port, wait_for_port
 from _process import compiled_env, run_measured
+from _shop_config import shop_config
 
 TOKEN = "bench-token-0123456789"
 SEED = 42
@@ -173,31 +174,6 @@ class Server:
 def _finish(result_path: str, started: float, **extra: Any) -> None:
     work = time.perf_counter() - started
     Path(result_path).write_text(json.dumps({"work": work, **extra}))
-
-
-INTERLINK_YAML = """\
-database: sqlite:///{db}
-
-connections:
-  shop:
-    base_url: {base}
-    auth:
-      type: bearer
-      token: {token}
-
-resources:
-  shop:
-    customers:
-      path: /customers
-      records: data
-      paginate: {{type: offset, page_size: {page_size}}}
-
-pipelines:
-  customers:
-    source: shop.customers
-    destination: {{sql: customers}}
-    write: {write}
-"""
 
 
 def _child_interlink(spec: dict[str, Any]) -> None:
@@ -440,10 +416,10 @@ def run_one(contender: Contender, base: str, records: int, dlt: Path | None) -> 
             spec["db"] = str(workdir / "interlink.db")
             spec["config"] = str(workdir / "interlink.yaml")
             Path(spec["config"]).write_text(
-                INTERLINK_YAML.format(
-                    db=spec["db"],
-                    base=base,
-                    token=TOKEN,
+                shop_config(
+                    f"sqlite:///{spec['db']}",
+                    base,
+                    TOKEN,
                     page_size=PAGE_SIZE,
                     write=contender.options["write"],
                 )

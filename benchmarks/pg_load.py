@@ -56,33 +56,10 @@ from typing import Any
 from urllib.parse import quote
 
 from _process import compiled_env, run_measured
+from _shop_config import shop_config
 from extract_load import COLUMNS, HEADERS, PAGE_SIZE, TOKEN, Server
 
 HERE = Path(__file__).resolve()
-
-INTERLINK_YAML = """\
-database: {database}
-
-connections:
-  shop:
-    base_url: {base}
-    auth:
-      type: bearer
-      token: {token}
-
-resources:
-  shop:
-    customers:
-      path: /customers
-      records: data
-      paginate: {{type: offset, page_size: {page_size}}}
-
-pipelines:
-  customers:
-    source: shop.customers
-    destination: {{sql: customers}}
-    write: {write}
-"""
 
 
 def in_schema(url: str, schema: str) -> str:
@@ -241,13 +218,7 @@ def run_one(contender: Contender, base: str, records: int, url: str, env: dict[s
             subprocess.run([sys.executable, "-c", _MAKE_TABLES, database], check=True, env=env)
             spec["config"] = str(workdir / "interlink.yaml")
             Path(spec["config"]).write_text(
-                INTERLINK_YAML.format(
-                    database=database,
-                    base=base,
-                    token=TOKEN,
-                    page_size=PAGE_SIZE,
-                    write=contender.option,
-                )
+                shop_config(database, base, TOKEN, page_size=PAGE_SIZE, write=contender.option)
             )
         else:
             spec["url"] = database

@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from _process import compiled_env, run_measured
+from _shop_config import shop_config
 from extract_load import HEADERS, TOKEN, Server
 
 BARE_SCRIPT = """\
@@ -71,30 +72,6 @@ with conn:
         (cursor,),
     )
 conn.close()
-"""
-
-INTERLINK_YAML = """\
-database: sqlite:///{db}
-
-connections:
-  shop:
-    base_url: {base}
-    auth:
-      type: bearer
-      token: {token}
-
-resources:
-  shop:
-    customers:
-      path: /customers
-      records: data
-      paginate: {{type: offset, page_size: 1000}}
-      incremental: {{field: updated_at, param: updated_since}}
-
-pipelines:
-  customers:
-    source: shop.customers
-    destination: {{sql: customers}}
 """
 
 
@@ -144,7 +121,7 @@ def main() -> None:
         with Server(args.records, cache_pages=False) as server:
             config = work / "interlink.yaml"
             db = work / "interlink.db"
-            config.write_text(INTERLINK_YAML.format(db=db, base=server.base, token=TOKEN))
+            config.write_text(shop_config(f"sqlite:///{db}", server.base, TOKEN, incremental=True))
             interlink = _interlink()
             # The first (full) read, not timed: it leaves the cursor for the timed runs.
             _timed([*interlink, "run", "customers", "--config", str(config)], env, work)
@@ -176,7 +153,9 @@ def main() -> None:
                 )
                 old_config = old / "interlink.yaml"
                 old_config.write_text(
-                    INTERLINK_YAML.format(db=old / "interlink.db", base=server.base, token=TOKEN)
+                    shop_config(
+                        f"sqlite:///{old / 'interlink.db'}", server.base, TOKEN, incremental=True
+                    )
                 )
                 contenders[BASELINE] = [*interlink, "run", "customers", "--config", str(old_config)]
                 _timed(contenders[BASELINE], envs[BASELINE], old)  # its first, full read

@@ -53,11 +53,9 @@ class Served:
             return False
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[Served]:
-    (tmp_path / "interlink.yaml").write_text(f"database: sqlite:///{tmp_path / 'p.db'}\n")
-    port = _free_port()
-    process = subprocess.Popen(
+def _serve_two(folder: Path, port: int, output: int) -> subprocess.Popen[str]:
+    """`interlink serve --no-worker --processes 2` on `port`, with the config in `folder`."""
+    return subprocess.Popen(
         [
             sys.executable,
             "-c",
@@ -71,11 +69,18 @@ def served(tmp_path: Path) -> Iterator[Served]:
             "--log-level",
             "warning",
         ],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        cwd=folder,
+        stdout=output,
+        stderr=output,
         text=True,
     )
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    (tmp_path / "interlink.yaml").write_text(f"database: sqlite:///{tmp_path / 'p.db'}\n")
+    port = _free_port()
+    process = _serve_two(tmp_path, port, subprocess.PIPE)
     try:
         yield Served(process, port)
     finally:
@@ -181,25 +186,8 @@ def test_webhooks_through_two_processes_are_all_stored_once(tmp_path: Path) -> N
         {"webhooks": {"shop": {"scheme": "standard", "secret": secret}}}
     ).webhooks["shop"]
     port = _free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from interlink.cli.main import main; main()",
-            "serve",
-            "--no-worker",
-            "--processes",
-            "2",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    served = Served(process, port)  # type: ignore[arg-type]
+    process = _serve_two(tmp_path, port, subprocess.DEVNULL)
+    served = Served(process, port)
     try:
         served.wait_for_children(2)
         url = f"http://127.0.0.1:{port}/api/v1/webhooks/shop"

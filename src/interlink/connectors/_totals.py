@@ -132,9 +132,9 @@ class ReadWatch:
         # not seen the keys before its checkpoint).
         self._key = key
         self._keys: set[Any] | None = set() if key and whole and received == 0 else None
-        self._recent: dict[Any, Record] = {}
-        """The previous page's records by key (copies), to tell a repeat from a key that
-        is not unique."""
+        self._recent: tuple[list[Any], list[Record]] = ([], [])
+        """The previous page's keys and records, to tell a repeat from a key that is not
+        unique (looked at only when a key comes again: no per-record work otherwise)."""
         self.repeated = 0
         """Records whose primary key arrived earlier in this read."""
 
@@ -160,9 +160,8 @@ class ReadWatch:
         before = len(keys)
         keys.update(values)
         came_again = len(values) - (len(keys) - before)
-        page = {value: dict(record) for value, record in zip(values, records, strict=True)}
         if came_again:
-            recent = self._recent
+            recent = dict(zip(*self._recent, strict=True))
             seen: dict[Any, Record] = {}
             for value, record in zip(values, records, strict=True):
                 earlier = seen.get(value, recent.get(value))
@@ -176,14 +175,14 @@ class ReadWatch:
                     self._keys = None
                     return
                 seen[value] = record
-        self._recent = page
+        self._recent = (values, records)
         self.repeated += came_again
         if len(keys) > MAX_KEYS:
             logger.debug(
                 "%sover %d keys: distinct records no longer counted", self._prefix, MAX_KEYS
             )
             self._keys = None
-            self._recent = {}
+            self._recent = ([], [])
 
     def _warn(self, message: str) -> str:
         text = self._prefix + message

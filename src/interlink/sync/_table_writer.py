@@ -16,7 +16,8 @@ An integer beyond 64 bits, or beyond the 2**53 a double holds exactly when the c
 that is not a string is stored as its text: `true`/`false`, the number's shortest digits,
 an object or array as its JSON. PostgreSQL widens with `ALTER COLUMN ... TYPE ... USING`;
 SQLite, which cannot change a column's type, rebuilds the table in the same transaction
-(indexes, triggers and views are kept). `prepare` returns every change as a `SchemaChange`.
+(indexes, triggers and views are kept; `_column_widening`). `prepare` returns every
+change as a `SchemaChange`.
 
 Column names are what the database can hold: on PostgreSQL a field name over 63 bytes gets
 its first bytes and a short hash of the whole name; on SQLite, where column names ignore
@@ -49,13 +50,9 @@ import sqlalchemy as sa
 from interlink.errors import ConfigError
 
 from ._batch_check import BatchCheck
-from ._column_kinds import (
-    EXACT_INT,
-    ColumnKind,
-    kind_needed,
-    sqlite_text,
-)
+from ._column_kinds import ColumnKind, kind_needed
 from ._column_names import PG_NAME_BYTES, column_name, fold_name, name_digest
+from ._column_widening import alter_columns, holds_big_integers, rebuild_sqlite_table, sql_type
 from ._pg_copy import can_create_temp_tables, copy_rows, merge_by_copy
 
 __all__ = ["COPY_MIN_ROWS", "SchemaChange", "TableWriter", "WriteCounts"]
@@ -65,25 +62,6 @@ COPY_MIN_ROWS = 50
 few changes) row by row, where COPY's extra statements would cost more than they save."""
 
 WriteMode = Literal["append", "replace", "merge"]
-
-_TYPES: dict[str, Any] = {
-    "boolean": sa.Boolean(),
-    "integer": sa.BigInteger(),
-    "float": sa.Float(precision=53),
-    "text": sa.Text(),
-    "json": sa.JSON(),  # JSONB on PostgreSQL: see `_sql_type`
-}
-
-
-def _sql_type(kind: ColumnKind, dialect: str) -> Any:
-    """The column type of `kind` on `dialect`."""
-    if kind == "json" and dialect == "postgresql":
-        # JSONB: plain JSON there has no equality, which the upsert compares. Imported
-        # here: SQLAlchemy's PostgreSQL dialect is for PostgreSQL runs only.
-        from sqlalchemy.dialects.postgresql import JSONB
-
-        return JSONB()
-    return _TYPES[kind]
 
 
 @dataclass(frozen=True)
@@ -257,7 +235,7 @@ class TableWriter:
         # rows are stored by key, with no separate index to maintain on every insert.
         if self.dialect == "sqlite" and kind == "integer" and self._keys == [name]:
             return sa.Integer()
-        return _sql_type(kind, self.dialect)
+        return sql_type(kind, self.dialect)
 
     def prepare(self, conn: sa.Connection, records: Sequence[dict[str, Any]]) -> list[SchemaChange]:
         """Create the table, add and widen the columns these records need, and check
@@ -354,7 +332,8 @@ class TableWriter:
             if kind is None or want is None or want == kind:
                 continue
             column = self._fields[name]
-            if kind == "integer" and want == "float" and self._holds_big_integers(conn, column):
+            big = kind == "integer" and want == "float"
+            if big and holds_big_integers(conn, self.name, column, self._quote):
                 want = "text"
             widened[column] = (kind, want)
             changes.append(SchemaChange(column, want, kind, None if name == column else name))
@@ -383,79 +362,15 @@ class TableWriter:
         q = self._quote
         for change in changes:
             if change.previous is None:
-                column_type = _sql_type(change.kind, self.dialect).compile(dialect=conn.dialect)
+                column_type = sql_type(change.kind, self.dialect).compile(dialect=conn.dialect)
                 conn.exec_driver_sql(
                     f"ALTER TABLE {q(self.name)} ADD COLUMN {q(change.column)} {column_type}"
                 )
         if widened and self.dialect == "postgresql":
-            self._alter(conn, widened)
+            alter_columns(conn, self.name, widened, self._quote)
         elif widened:
-            self._rebuild(conn, widened)
+            rebuild_sqlite_table(conn, self.name, self.columns, widened, self._quote, self._table)
         return changes
-
-    def _holds_big_integers(self, conn: sa.Connection, column: str) -> bool:
-        """Whether `column` has an integer a double cannot hold exactly."""
-        q = self._quote
-        sql = (
-            f"SELECT 1 FROM {q(self.name)} "
-            f"WHERE {q(column)} > {EXACT_INT} OR {q(column)} < -{EXACT_INT} LIMIT 1"
-        )
-        return conn.exec_driver_sql(sql).first() is not None
-
-    def _alter(
-        self, conn: sa.Connection, widened: dict[str, tuple[ColumnKind, ColumnKind]]
-    ) -> None:
-        """PostgreSQL: change the columns' types in place (`USING` converts the rows)."""
-        q = self._quote
-        for column, (_, new) in widened.items():
-            target = _sql_type(new, self.dialect).compile(dialect=conn.dialect)
-            conn.exec_driver_sql(
-                f"ALTER TABLE {q(self.name)} ALTER COLUMN {q(column)} TYPE {target} "
-                f"USING CAST({q(column)} AS {target})"
-            )
-
-    def _rebuild(
-        self, conn: sa.Connection, widened: dict[str, tuple[ColumnKind, ColumnKind]]
-    ) -> None:
-        """SQLite: copy the table into one with the wider columns, in the transaction,
-        and put it in the old one's place with the old one's indexes and triggers."""
-        assert self.columns is not None
-        q = self._quote
-        temp = f"interlink_widen_{self.name}"
-        extras = (
-            conn.exec_driver_sql(
-                "SELECT sql FROM sqlite_master WHERE tbl_name = ? "
-                "AND type IN ('index', 'trigger') AND sql IS NOT NULL",
-                (self.name,),
-            )
-            .scalars()
-            .all()
-        )
-        driver = conn.connection.driver_connection
-        assert driver is not None
-        # Numbers become text in Python: SQLite's own CAST keeps 15 digits of a double.
-        driver.create_function("interlink_text", 2, sqlite_text, deterministic=True)
-        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {q(temp)}")
-        self._table(temp, self.columns).create(conn)
-        names = ", ".join(q(c) for c in self.columns)
-        values = ", ".join(
-            f"interlink_text({q(c)}, '{widened[c][0]}')"
-            if c in widened and widened[c][1] == "text"
-            else q(c)
-            for c in self.columns
-        )
-        conn.exec_driver_sql(f"INSERT INTO {q(temp)} ({names}) SELECT {values} FROM {q(self.name)}")
-        conn.exec_driver_sql(f"DROP TABLE {q(self.name)}")
-        # A view that names the table would stop a modern RENAME (its table is gone for a
-        # moment); the legacy RENAME leaves views alone, and they find the new table.
-        legacy = conn.exec_driver_sql("PRAGMA legacy_alter_table").scalar()
-        conn.exec_driver_sql("PRAGMA legacy_alter_table = ON")
-        try:
-            conn.exec_driver_sql(f"ALTER TABLE {q(temp)} RENAME TO {q(self.name)}")
-        finally:
-            conn.exec_driver_sql(f"PRAGMA legacy_alter_table = {'ON' if legacy else 'OFF'}")
-        for sql in extras:
-            conn.exec_driver_sql(sql)
 
     def truncate(self, conn: sa.Connection) -> None:
         if self.columns is None:
