@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import gc
 import json
 import multiprocessing
 import os
@@ -177,6 +178,9 @@ def _finish(result_path: str, started: float, **extra: Any) -> None:
 
 
 def _child_interlink(spec: dict[str, Any]) -> None:
+    # As the console script starts (interlink.__main__): the collector off until the
+    # run has frozen its start-up objects.
+    gc.disable()
     # Everything `interlink run` imports, imported before the clock starts (the commands
     # import the config loader, the connectors, the store and the sync engine lazily).
     import interlink.cli._render

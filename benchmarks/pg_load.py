@@ -39,6 +39,7 @@ interlink's).
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import multiprocessing
 import os
@@ -76,6 +77,9 @@ def _finish(result_path: str, started: float) -> None:
 
 
 def _child_interlink(spec: dict[str, Any]) -> None:
+    # As the console script starts (interlink.__main__): the collector off until the
+    # run has frozen its start-up objects.
+    gc.disable()
     from interlink.cli.main import main
 
     started = time.perf_counter()

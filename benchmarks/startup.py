@@ -99,7 +99,7 @@ def _interlink() -> list[str]:
     script = Path(sys.executable).parent / "interlink"
     if script.exists():
         return [str(script)]
-    return [sys.executable, "-c", "from interlink.cli.main import main; main()"]
+    return [sys.executable, "-m", "interlink"]
 
 
 def main() -> None:

@@ -599,7 +599,7 @@ class _Interlink(Target):
         return [
             sys.executable,
             "-c",
-            "from interlink.cli.main import main; main()",
+            "from interlink.__main__ import main; main()",
             "serve",
             "--config",
             str(self.config),

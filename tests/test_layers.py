@@ -30,6 +30,8 @@ RANK = {
     # serve through the client; a test suite starts sandboxes and mock APIs.
     "prefect": 9,
     "testing": 9,
+    # The console script (`interlink`, `python -m interlink`) starts the command line.
+    "__main__": 10,
 }
 # The sandbox stands in for someone else's system: it imports nothing of interlink's, and
 # only the CLI (interlink sandbox, interlink demo) and the testing kit import it.

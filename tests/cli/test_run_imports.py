@@ -1,6 +1,8 @@
 """`interlink run` of a REST -> SQLite pipeline loads only what it uses: no SOAP (zeep,
 lxml), no server (fastapi, uvicorn, jinja2), no PostgreSQL (psycopg, procrastinate), no
-OAuth flow (authlib), not httpx's own command-line client (pygments, rich.syntax). Commands
+OAuth flow (authlib), not httpx's own command-line client (pygments, rich.syntax), not
+SQLAlchemy's PostgreSQL dialect (the store's partial indexes name it only in DDL run on
+PostgreSQL), not JMESPath for dotted `records:` paths. Commands
 that send no request (`check`, `runs`) do not load aiohttp either. Every process pays for
 what it imports (issue 15, section 4)."""
 
@@ -25,6 +27,8 @@ HEAVY = [
     "authlib",
     "pygments",
     "rich.syntax",
+    "sqlalchemy.dialects.postgresql",
+    "jmespath",
 ]
 """Modules `interlink run` of a REST -> SQLite pipeline never needs."""
 

@@ -19,6 +19,9 @@ def tune_collector() -> None:
     never garbage: modules, classes, config), and a larger first threshold lets young
     objects die by reference counting before a collection looks at them. Reference
     counting still frees everything at once; only cycles wait a little longer.
+
+    The console script starts with the collector off (`interlink.__main__`); this turns
+    it on, whoever started the process.
     """
     global _TUNED
     if _TUNED:
@@ -28,3 +31,4 @@ def tune_collector() -> None:
     # few start-up objects that then stay in the frozen set.
     gc.freeze()
     gc.set_threshold(10_000, 50, 100)
+    gc.enable()

@@ -8,6 +8,8 @@ loader, rich and anything heavier inside their functions.
 
 from __future__ import annotations
 
+import gc
+
 import sys
 from typing import Annotated, Any
 
@@ -131,6 +133,8 @@ def _root(
         ),
     ] = False,
 ) -> None:
+    if ctx.invoked_subcommand != "run":
+        gc.enable()  # held off while the process started (interlink.__main__)
     remember_config_path(ctx, config)
     remember_logging(ctx, verbose, log_level)
     configure_logging(verbose, log_level, ctx.invoked_subcommand)

@@ -1,0 +1,28 @@
+"""The `interlink` console script and `python -m interlink`: the command line, started
+with the cyclic garbage collector held off.
+
+A process that starts imports some 750 modules, and while their objects pile up the
+collector walks all of them again and again: about 10% of an `interlink run` that finds
+nothing new (issue 15, docs/benchmarks.md "Start-up"). Nothing imported is garbage, so the
+collector is off until the command is known: every command but `run` turns it back on
+before it starts (`interlink.cli.main`), and `run` once its imports are done and frozen
+out of the collector's sight (`interlink.cli._runtime.tune_collector`).
+"""
+
+from __future__ import annotations
+
+import gc
+
+__all__ = ["main"]
+
+
+def main() -> None:
+    """Run the command line."""
+    gc.disable()
+    from interlink.cli.main import main as command_line
+
+    command_line()
+
+
+if __name__ == "__main__":
+    main()
