@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import compress
 from typing import Any
 
@@ -61,9 +61,16 @@ class BatchCheck:
                 self.fail(
                     rows, f"the key {names[at]} is an object or array; a key is text or a number"
                 )
-            if dialect == "postgresql" and str in types:
+            if str in types:
                 texts = values if types == {str} else [v if type(v) is str else "" for v in values]
-                if "\x00" in "".join(filter(None, texts)):
+                joined = "".join(filter(None, texts))
+                if not joined.isascii() and not _encodes(joined):
+                    rows = [i for i, v in enumerate(texts) if v and not _encodes(v)]
+                    self.fail(
+                        rows,
+                        f"column {names[at]}: the text is not valid Unicode (a lone surrogate)",
+                    )
+                if dialect == "postgresql" and "\x00" in joined:
                     rows = [i for i, v in enumerate(texts) if v and "\x00" in v]
                     self.fail(
                         rows,
@@ -95,12 +102,18 @@ class BatchCheck:
             zip(self.columns, self.types, kinds, strict=True)
         ):
             if kind == "text" and not types <= {str}:
-                self.columns[at] = [
-                    v if v is None or type(v) is str else as_text(v) for v in values
-                ]
+                try:
+                    self.columns[at] = [
+                        v if v is None or type(v) is str else as_text(v) for v in values
+                    ]
+                except TypeError:  # orjson's refusal: a lone surrogate, a huge integer
+                    self.columns[at] = self._each(values, _as_text, names[at])
                 changed = True
             elif kind == "json" and types:
-                dumped = [None if v is None else dumps(v, default=str).decode() for v in values]
+                try:
+                    dumped = [None if v is None else dumps(v, default=str).decode() for v in values]
+                except TypeError:
+                    dumped = self._each(values, _as_json, names[at])
                 self.columns[at] = dumped
                 changed = True
                 if dialect == "postgresql" and "\\u0000" in "".join(filter(None, dumped)):
@@ -113,3 +126,34 @@ class BatchCheck:
         if changed:
             self.rows = list(zip(*self.columns, strict=True)) if self.rows else []
         self.drop_failed()
+
+    def _each(
+        self, values: Sequence[Any], convert: Callable[[Any], str | None], name: str
+    ) -> list[str | None]:
+        """`convert` value by value; a value it refuses fails its row, with the reason."""
+        converted: list[str | None] = []
+        for row, value in enumerate(values):
+            try:
+                converted.append(convert(value))
+            except TypeError as exc:
+                self.fail([row], f"column {name}: {exc}")
+                converted.append(None)
+        return converted
+
+
+def _encodes(text: str) -> bool:
+    """Whether `text` has a UTF-8 form (a lone surrogate, as `json.loads` makes of
+    "\\ud800", has none: no driver can send it)."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _as_text(value: Any) -> str | None:
+    return value if value is None or type(value) is str else as_text(value)
+
+
+def _as_json(value: Any) -> str | None:
+    return None if value is None else orjson.dumps(value, default=str).decode()

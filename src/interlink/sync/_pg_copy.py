@@ -54,6 +54,10 @@ def copy_rows(
     """COPY `rows` (values in `columns`' order) into `table`; returns how many went in."""
     names = ", ".join(quote(c) for c in columns)
     sql = f"COPY {quote(table)} ({names}) FROM STDIN"
+    if conn.dialect.paramstyle in ("format", "pyformat"):
+        # `quote` doubles every `%` for the driver's placeholders; a COPY sent without
+        # parameters is not scanned for them, so the name must go as it is.
+        sql = sql.replace("%%", "%")
     driver = conn.connection.driver_connection
     assert driver is not None
     try:
@@ -62,9 +66,19 @@ def copy_rows(
             for row in rows:
                 write_row(row)
     except Exception as exc:
-        # As SQLAlchemy reports a failed statement: the driver's error, wrapped.
-        error = conn.dialect.loaded_dbapi.Error
-        raise sa.exc.DBAPIError.instance(sql, None, exc, error, dialect=conn.dialect) from exc
+        # As SQLAlchemy reports a failed statement: the driver's error, wrapped; and, as it
+        # does, a lost connection is invalidated, so that no ROLLBACK is tried on it (its
+        # failure would hide this error).
+        dbapi_error = conn.dialect.loaded_dbapi.Error
+        lost = isinstance(exc, dbapi_error) and conn.dialect.is_disconnect(
+            exc, conn.connection.dbapi_connection, None
+        )
+        error = sa.exc.DBAPIError.instance(
+            sql, None, exc, dbapi_error, dialect=conn.dialect, connection_invalidated=lost
+        )
+        if lost:
+            conn.invalidate(error)
+        raise error from exc
     return len(rows)
 
 

@@ -27,8 +27,9 @@ field finds the same column in every later run.
 
 A value no column can take fails its record alone, with the reason, in
 `WriteCounts.failures`: an object or array in a key column, a NaN on SQLite (it would read
-back as NULL), the NUL character in a string on PostgreSQL. The rest of the batch is
-written.
+back as NULL), the NUL character in a string on PostgreSQL, text with a lone surrogate (no
+UTF-8 form), JSON that cannot be written (an integer beyond 64 bits). The rest of the batch
+is written.
 
 Rows go in with the driver's `executemany` (SQLAlchemy builds the DDL and knows the
 dialects; the rows themselves skip its per-row machinery, which would cost more than the
@@ -163,6 +164,7 @@ class TableWriter:
         self._sources: list[str] = []  # the field each column is filled from, in order
         self._folded: dict[str, str] = {}  # SQLite: a column's name without case -> it
         self._keys: list[str] = []  # the key's columns
+        self._declared: dict[str, str] = {}  # a column's type as read, until we change it
         self._prepared: _Prepared | None = None
         self._temp_tables: bool | None = None  # PostgreSQL: may the role create them?
         self.copy_min_rows = COPY_MIN_ROWS
@@ -173,10 +175,12 @@ class TableWriter:
     def _load(self, conn: sa.Connection) -> None:
         """Read the table's columns; which field each one holds is derived again."""
         columns: dict[str, ColumnKind] = {}
+        self._declared = {}
         inspector = sa.inspect(conn)
         if inspector.has_table(self.name):
             for column in inspector.get_columns(self.name):
                 kind = column["type"]
+                self._declared[column["name"]] = str(kind)
                 if isinstance(kind, sa.Boolean):
                     columns[column["name"]] = "boolean"
                 elif isinstance(kind, sa.Integer):
@@ -346,6 +350,7 @@ class TableWriter:
             changes.append(SchemaChange(column, kind_new, None, None if name == column else name))
         for column, (_, want) in widened.items():
             self.columns[column] = want
+            self._declared.pop(column, None)  # now what `sql_type` makes of its kind
         if not changes:
             return changes
         self._statements.clear()
@@ -492,7 +497,10 @@ class TableWriter:
             except sa.exc.IntegrityError:
                 existing = self._existing(conn, prepared)
         assert self.columns is not None
-        shape = repr(list(self.columns.items()))
+        # The stage outlives the run in a reused session: its name covers the types the
+        # table's columns had when read (NUMERIC(10, 2) and DOUBLE PRECISION are both
+        # float), so a table changed since gets a stage of its own types.
+        shape = repr([(c, k, self._declared.get(c)) for c, k in self.columns.items()])
         tail = self._upsert_tail(columns)
         return merge_by_copy(conn, self.name, shape, columns, rows, tail, quote), existing
 
