@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from interlink.errors import ApiError
+from interlink.errors import ApiError, PaginationError
 
 from ._cursor import CursorTracker
 from ._page import Fetched, Page, Record, RequestSpec
@@ -140,6 +140,17 @@ async def _let_requests_start() -> None:
         await asyncio.sleep(0)
 
 
+def _named(error: PaginationError, resource: str) -> PaginationError:
+    """A paginator's error (a cursor sent twice, a bad checkpoint) with the resource it
+    happened in, as the reader's own errors say it; the same object when it names it."""
+    if not resource or type(error) is not PaginationError:
+        return error
+    text = str(error)
+    if text.startswith(f"{resource}: "):
+        return error
+    return PaginationError(f"{resource}: {text}")
+
+
 async def read_pages(
     fetch: Fetch,
     paginator: BasePaginator,
@@ -165,7 +176,10 @@ async def read_pages(
     received: int | None = 0
     announced: int | None = None
     if resume:
-        paginator.restore(resume, spec)
+        try:
+            paginator.restore(resume, spec)
+        except PaginationError as exc:
+            raise _named(exc, resource) from None
         # Checkpoints from before records were counted leave the count unknown.
         received = as_int(resume.get("received"))
         announced = as_int(resume.get("announced"))
@@ -213,7 +227,10 @@ async def read_pages(
             records = extract(fetched)
             number += 1
             warnings = watch.page(number, request, fetched.headers, records)
-            paginator.update_state(fetched, records)
+            try:
+                paginator.update_state(fetched, records)
+            except PaginationError as exc:
+                raise _named(exc, resource) from None
             watch.note_totals()
             if tracker is not None:
                 records = tracker.observe(records, number)

@@ -12,10 +12,11 @@ The reader runs these checks once per page, never per record:
   the latest announcement (a total that grows during the read is taken at its last
   value). Short: IncompleteReadError, or with `on_total_mismatch: warn` a warning and a
   last page marked incomplete;
-- for paginators that count positions (offset, page number), a total that FELL during
-  the read (since its checkpoint, too) makes the read incomplete the same way: records
-  removed meanwhile move the ones after them onto pages already read, so some were
-  never seen although the counts agree;
+- for reads by position (an offset or page-number paginator, or next links that carry an
+  `offset`, `page`, `start`... that moves from page to page: DRF's, GitHub's), a total
+  that FELL during the read (since its checkpoint, too) makes the read incomplete the
+  same way: records removed meanwhile move the ones after them onto pages already read,
+  so some were never seen although the counts agree;
 - on a whole read from the start, the records' primary keys are counted too: a record
   that comes again on a later page (records inserted meanwhile push others onto the next
   page; an API that pages wrongly) makes the distinct records fewer than the records
@@ -30,6 +31,7 @@ import operator
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 
@@ -87,6 +89,43 @@ def header_total(headers: Mapping[str, str]) -> int | None:
     return int(raw) if raw.isascii() and raw.isdigit() else None
 
 
+_POSITION_PARAMS = frozenset(
+    {
+        "offset",
+        "page",
+        "start",
+        "skip",
+        "startat",
+        "_page",
+        "_start",
+        "page[number]",
+        "page[offset]",
+        "pagenumber",
+        "page_number",
+        "startindex",
+        "start_index",
+    }
+)
+"""Query parameters that find a page by its position in the list (next links of DRF's
+LimitOffset and PageNumber paginations, GitHub's and json-server's `Link` headers,
+JSON:API's `page[offset]`, Jira's `startAt`), as opposed to a cursor, the key of the last
+record or a time window (`from` is left out: a window's start moves from page to page)."""
+
+
+def _positions(request: RequestSpec) -> dict[str, str]:
+    """The position parameters a request carries with a whole number, from its URL's query
+    and its params (a next link carries them in the URL)."""
+    found: dict[str, str] = {}
+    pairs = [*parse_qsl(urlsplit(request.url).query), *request.params.items()]
+    for name, value in pairs:
+        if isinstance(value, bool) or name.lower() not in _POSITION_PARAMS:
+            continue
+        text = str(value).strip()
+        if text.isascii() and text.isdigit():
+            found[name.lower()] = text
+    return found
+
+
 def _digest(record: Any) -> bytes:
     try:
         return orjson.dumps(record)
@@ -125,6 +164,9 @@ class ReadWatch:
         self._warned_size = False
         self._previous: tuple[int, bytes, bytes] | None = None
         self._header_total: int | None = None
+        self._by_position = paginator.counts_positions
+        """True once the read is seen to move by position (see `_positions`)."""
+        self._positions: dict[str, str] | None = None
         self.peak = announced
         """The highest record total announced during this read (kept in checkpoints)."""
         self._latest: int | None = None
@@ -197,6 +239,12 @@ class ReadWatch:
         count = len(records)
         if self.received is not None:
             self.received += count
+        if not self._by_position:
+            positions = _positions(request)
+            earlier = self._positions
+            if earlier is not None and any(earlier.get(n) != v for n, v in positions.items()):
+                self._by_position = True
+            self._positions = positions
         announced = header_total(headers)
         if announced is not None:
             self._header_total = announced
@@ -251,7 +299,7 @@ class ReadWatch:
                 self.peak = max(self.peak or 0, total.expected)
 
     def _fell(self) -> str | None:
-        if not self.paginator.counts_positions or self.peak is None or self._latest is None:
+        if not self._by_position or self.peak is None or self._latest is None:
             return None
         if self._latest >= self.peak:
             return None
