@@ -15,7 +15,9 @@ parent (binds, forks, waits)
 
 - Ctrl-C or SIGTERM to the parent stops every child gracefully (each gets one SIGTERM:
   in-flight requests are answered, the worker's runs stop at their next batch), then
-  SIGKILL after the grace period for any still running. The children live in their own
+  SIGKILL after the grace period for any still running. The parent exits 0 only if every
+  child stopped cleanly (exit code 0); one killed after the grace period, or one that
+  failed while stopping, is reported and makes it exit 1. The children live in their own
   process group, so a terminal's Ctrl-C reaches them through the parent, once.
 - A child that dies on its own is started again (its pid and status logged). One that
   dies within `FAST_FAILURE` seconds of its start three times in a row stops them all:
@@ -79,7 +81,8 @@ class Supervisor:
     restarts: int = 0
 
     def run(self) -> int:
-        """Supervise until stopped; the exit code for the parent (0, or 1 on failure)."""
+        """Supervise until stopped; the exit code for the parent: 0, or 1 when children
+        failed at start-up or did not stop cleanly."""
         previous = {sig: signal.signal(sig, self._on_signal) for sig in _STOPS}
         previous[signal.SIGCHLD] = signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         try:
@@ -95,15 +98,14 @@ class Supervisor:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         if self._failed is not None:
-            self.report(self._failed)
+            self._say(self._failed)
             return 1
         return 0
 
     # -- children ---------------------------------------------------------------------------
 
     def _start(self, index: int, *, fast_failures: int) -> None:
-        sys.stdout.flush()
-        sys.stderr.flush()
+        _flush()
         parent = os.getpid()
         mask = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
         try:
@@ -119,10 +121,13 @@ class Supervisor:
             except BaseException as exc:  # a child must never return into the parent's code
                 code = exc.code if isinstance(exc, SystemExit) and isinstance(exc.code, int) else 1
                 if not isinstance(exc, (SystemExit, KeyboardInterrupt)):
-                    print(f"server process {index}: {type(exc).__name__}: {exc}", file=sys.stderr)
+                    with contextlib.suppress(OSError, ValueError):
+                        print(
+                            f"server process {index}: {type(exc).__name__}: {exc}",
+                            file=sys.stderr,
+                        )
             finally:
-                sys.stdout.flush()
-                sys.stderr.flush()
+                _flush()
                 os._exit(code)
         with contextlib.suppress(OSError):  # the child does it too; whichever runs first
             os.setpgid(pid, pid)
@@ -139,7 +144,13 @@ class Supervisor:
             if pid == 0:
                 return
             child = self._children.pop(pid, None)
-            if child is None or self._stopping:
+            if child is None:
+                continue
+            if self._stopping:
+                if not _stopped_cleanly(status):
+                    self._unclean(
+                        f"server process {child.index} {_describe(status)} while stopping"
+                    )
                 continue
             self._restart(child, _describe(status))
 
@@ -153,7 +164,7 @@ class Supervisor:
             )
             self._stopping = True
             return
-        self.report(f"server process {child.index} (pid {child.pid}) {how}; starting it again")
+        self._say(f"server process {child.index} (pid {child.pid}) {how}; starting it again")
         self.restarts += 1
         self._start(child.index, fast_failures=fast)
 
@@ -166,12 +177,26 @@ class Supervisor:
             self._reap()
             time.sleep(self.poll)
         for pid in list(self._children):
-            self.report(f"server process {self._children[pid].index} did not stop; killed")
+            self._unclean(f"server process {self._children[pid].index} did not stop; killed")
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
         self._children.clear()
+
+    def _unclean(self, line: str) -> None:
+        """A child that did not stop as asked (its in-flight work may be cut short): the
+        line for the operator, and the parent's exit code is 1."""
+        self._say(line)
+        if self._failed is None:
+            self._failed = "the server processes did not all stop cleanly"
+
+    def _say(self, line: str) -> None:
+        """`report` a line; one that cannot be written (the output is a pipe whose reader
+        went away, journald restarted) is lost, and supervising goes on: the parent's end
+        would stop every child."""
+        with contextlib.suppress(OSError, ValueError):
+            self.report(line)
 
     def _on_signal(self, signum: int, frame: object) -> None:
         self._stopping = True
@@ -193,6 +218,22 @@ def _become_child(parent: int, mask: set[int | signal.Signals]) -> None:  # prag
             libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
         if os.getppid() != parent:  # the parent died before prctl: do not serve alone
             os._exit(1)
+
+
+def _flush() -> None:
+    """Flush stdout and stderr before a fork or an exit (so no buffered line is written
+    twice), whether or not they can still be written."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+
+
+def _stopped_cleanly(status: int) -> bool:
+    """Exited 0, or ended by the SIGTERM it was sent before it had handlers of its own
+    (a child still starting, with nothing in flight)."""
+    if os.WIFSIGNALED(status):
+        return os.WTERMSIG(status) in _STOPS
+    return os.waitstatus_to_exitcode(status) == 0
 
 
 def _describe(status: int) -> str:

@@ -9,7 +9,6 @@ loader, rich and anything heavier inside their functions.
 from __future__ import annotations
 
 import gc
-
 import sys
 from typing import Annotated, Any
 

@@ -18,7 +18,14 @@ from __future__ import annotations
 
 from interlink.webhooks._actions import WebhookEvent, match_action
 from interlink.webhooks._dispatch import DeliveryFailed, job_kinds, process_delivery
-from interlink.webhooks._inbox import Arrival, Inbox, InboxClosedError, Refusal, Stored
+from interlink.webhooks._inbox import (
+    Arrival,
+    Inbox,
+    InboxClosedError,
+    InboxFullError,
+    Refusal,
+    Stored,
+)
 from interlink.webhooks._inputs import (
     MAX_HEADER_LENGTH,
     MAX_SIGNATURES,
@@ -43,6 +50,7 @@ __all__ = [
     "Arrival",
     "Inbox",
     "InboxClosedError",
+    "InboxFullError",
     "Refusal",
     "Stored",
     "process_job",

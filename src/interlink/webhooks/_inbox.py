@@ -39,7 +39,7 @@ from interlink.store import Store, WriterLock, deliveries, rejections
 from ._inbox_pg import store_batch
 from ._job import BATCH_SIZE, batch_job
 
-__all__ = ["Arrival", "Inbox", "InboxClosedError", "Refusal", "Stored"]
+__all__ = ["Arrival", "Inbox", "InboxClosedError", "InboxFullError", "Refusal", "Stored"]
 
 log = logging.getLogger("interlink.webhooks")
 
@@ -47,6 +47,13 @@ MAX_BATCH = 512
 """At most this many deliveries in one transaction."""
 WRITERS = 1
 """Writer threads on PostgreSQL (SQLite gets one)."""
+MAX_WAITING = 10_000
+"""Deliveries waiting for the writer; beyond that (or MAX_WAITING_BYTES of their bodies) a
+delivery is refused at once (its request answers 503, the sender retries). A writer stuck
+on its database (another server process holding the writer lock while it hangs, a
+PostgreSQL table lock) must not make the server hold every delivery that arrives
+meanwhile, body and all."""
+MAX_WAITING_BYTES = 256 * 1024 * 1024
 MAX_REFUSALS = 10_000
 """Refusals waiting to be written; beyond that they are counted, not logged (a flood of bad
 signatures must not grow memory without bound)."""
@@ -91,6 +98,11 @@ class InboxClosedError(RuntimeError):
     """The inbox is shutting down and stores nothing more."""
 
 
+class InboxFullError(RuntimeError):
+    """MAX_WAITING deliveries (or MAX_WAITING_BYTES of bodies) already wait for the
+    database: this one is not taken."""
+
+
 _Waiter = tuple[Arrival, asyncio.Future[Stored], asyncio.AbstractEventLoop]
 
 
@@ -115,6 +127,7 @@ class Inbox:
         config: InterlinkConfig | None = getattr(queue, "config", None)
         self._max_attempts = (config.jobs if config else JobsConfig()).max_attempts
         self._waiting: list[_Waiter] = []
+        self._waiting_bytes = 0
         self._refusals: list[Refusal] = []
         self._lock = threading.Lock()
         self._ready = threading.Condition(self._lock)
@@ -141,13 +154,23 @@ class Inbox:
 
     async def accept(self, arrival: Arrival, *, timeout: float | None = None) -> Stored:
         """Store `arrival`; its Stored once committed. TimeoutError after `timeout`
-        seconds without a commit (the delivery may still be stored later)."""
+        seconds without a commit (the delivery may still be stored later); InboxFullError
+        at once while MAX_WAITING deliveries (MAX_WAITING_BYTES of bodies) wait."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Stored] = loop.create_future()
         with self._ready:
             if self._closed:
                 raise InboxClosedError("the webhook inbox is shutting down")
+            if len(self._waiting) >= MAX_WAITING or (
+                self._waiting and self._waiting_bytes + len(arrival.body) > MAX_WAITING_BYTES
+            ):
+                raise InboxFullError(
+                    f"{len(self._waiting)} deliveries ({self._waiting_bytes} bytes) are waiting "
+                    "for the database already (the inbox's writer is stuck or slow); this one "
+                    "was not taken"
+                )
             self._waiting.append((arrival, future, loop))
+            self._waiting_bytes += len(arrival.body)
             self._ready.notify()
         if timeout is None:
             return await future
@@ -190,6 +213,7 @@ class Inbox:
                         return  # closed, and nothing is left
                     batch = self._waiting[: self.max_batch]
                     del self._waiting[: self.max_batch]
+                    self._waiting_bytes -= sum(len(w[0].body) for w in batch)
                     refused, self._refusals = self._refusals, []
                 try:
                     if connection is None or connection.closed or connection.invalidated:
@@ -218,6 +242,7 @@ class Inbox:
             log.exception("the webhook inbox's writer stopped")
             with self._ready:
                 waiting, self._waiting = self._waiting, []
+                self._waiting_bytes = 0
             _settle(waiting, exc if isinstance(exc, Exception) else InboxClosedError(str(exc)))
             raise
         finally:
