@@ -55,6 +55,20 @@ class TestOffsetPaginator:
         p.update_state(page({}), records(99))
         assert not p.has_next_page
 
+    def test_a_short_first_page_without_a_total_asks_once_more(self):
+        # The server may cap `limit` without saying so: the next page tells.
+        capped = OffsetPaginator(1000, total_path=None)
+        capped.update_state(page({}), records(100))
+        assert capped.has_next_page and capped.probing and capped.offset == 100
+        capped.update_state(page({}), records(100))
+        assert capped.has_next_page and not capped.probing and capped.offset == 200
+        capped.update_state(page({}), records(40))
+        assert not capped.has_next_page
+        ended = OffsetPaginator(1000, total_path=None)
+        ended.update_state(page({}), records(7))
+        ended.update_state(page({}), [])
+        assert not ended.has_next_page and not ended.probing
+
     def test_stops_on_an_empty_page_even_if_total_says_more(self):
         p = OffsetPaginator(10)
         p.update_state(page({"total": 1000}), [])
@@ -153,8 +167,15 @@ class TestPageNumberPaginator:
 
     def test_short_and_empty_pages_stop(self):
         p = PageNumberPaginator(10)
+        p.update_state(page([]), records(10))
         p.update_state(page([]), records(9))
         assert not p.has_next_page
+        # A short FIRST page without totals asks for one more (a silent cap on per_page).
+        first = PageNumberPaginator(10)
+        first.update_state(page([]), records(9))
+        assert first.has_next_page and first.probing and first.size == 9
+        first.update_state(page([]), [])
+        assert not first.has_next_page
         q = PageNumberPaginator(10)
         q.update_state(page([]), [])
         assert not q.has_next_page

@@ -98,6 +98,8 @@ def expected_requests(style: str, n: int) -> set[int]:
     pages = max(1, math.ceil(n / PAGE))
     if style == "page_without_total" and n % PAGE == 0 and n:
         return {pages + 1}  # only an empty page can say it was the last
+    if style == "page_without_total" and 0 < n < PAGE:
+        return {2}  # a short first page may be a silent cap on per_page: one more asks
     if style in ("cursor", "link_header", "next_url") and n % PAGE == 0 and n:
         return {pages, pages + 1}  # depends on whether the API links past the last page
     return {pages}

@@ -1,7 +1,9 @@
-"""Hostile review of whole reads: reads that end early and still pass as whole, because
-the paginator takes a page for the last one (`_position_paginators.py`,
-`_link_paginators.py`, which this review does not own: these are strict xfails, each
-naming the fix, and each asserts that its server really held more than was read).
+"""Whole reads that ended early and still passed as whole, because the paginator took a
+page for the last one: a page size the server caps without saying so and no total
+(offset, page number), and `has_more: true` on an empty page. Each asserts that its server
+really held more than a short read would get; the last tests hold the cost of the fix
+down: one request more for a list shorter than a page, and a page past the last that the
+API refuses (DRF's 404 `Invalid page.`) ends the read instead of failing it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from starlette.routing import Route
 
 from interlink.config import InterlinkConfig
 from interlink.connectors import Catalog
-from interlink.errors import IncompleteReadError, PaginationError
+from interlink.errors import ApiError, IncompleteReadError, PaginationError
 from interlink.sandbox import SandboxServer
 
 CAP = 100
@@ -92,15 +94,6 @@ async def read_or_refuse(resource: dict[str, Any]) -> tuple[CappingApi, list[int
             return api, None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="OffsetPaginator without a total ends on the first short page: asked 1000, "
-    "given 100, it reads 100 of 250 and calls the read whole. Fix in "
-    "_position_paginators.py: a FIRST page shorter than asked but not empty, with no "
-    "total, is not proof of the end; ask for the next one (offset += count) and take "
-    "that size as the step when it is not empty (one request more for lists shorter "
-    "than a page).",
-)
 async def test_an_offset_read_whose_page_size_the_api_caps_reads_everything():
     api, ids = await read_or_refuse(
         {"path": "/offset", "paginate": {"type": "offset", "page_size": 1000, "total_path": None}}
@@ -111,12 +104,6 @@ async def test_an_offset_read_whose_page_size_the_api_caps_reads_everything():
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="PageNumberPaginator without a total ends on the first short page (per_page "
-    "1000, given 100): 100 of 250, complete. Same fix as the offset paginator's, in "
-    "_position_paginators.py (a short first page asks for page 2; its size is `size`).",
-)
 async def test_a_page_number_read_whose_page_size_the_api_caps_reads_everything():
     api, ids = await read_or_refuse(
         {"path": "/pages", "paginate": {"type": "page", "page_size": 1000}}
@@ -127,14 +114,6 @@ async def test_a_page_number_read_whose_page_size_the_api_caps_reads_everything(
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="CursorPaginator with cursor_field and stop_when: a page with `has_more: true` "
-    "and no records has no last record to go on from, and the read ends as whole. Fix in "
-    "_link_paginators.py CursorPaginator.update_state: when stop_when is set and the "
-    "page says there is more but no cursor can be taken, raise PaginationError (the API "
-    "says it has more, but gave nothing to continue from).",
-)
 async def test_has_more_with_an_empty_page_is_not_the_end_of_a_whole_read():
     resource = {
         "path": "/stripe",
@@ -151,3 +130,70 @@ async def test_has_more_with_an_empty_page_is_not_the_end_of_a_whole_read():
     assert ids is None or sorted(ids) == list(range(1, RECORDS + 1)), (
         f"the read passed as whole with {len(ids)} of {RECORDS} records"
     )
+
+
+class ShortListApi:
+    """7 records; `/pages?page=` answers 404 past the last page (as DRF does) and
+    `/offset?offset=` an empty list past the end; neither announces a total."""
+
+    def __init__(self) -> None:
+        self.items = [{"id": i} for i in range(1, 8)]
+        self.requests: list[str] = []
+
+    def app(self) -> Starlette:
+        async def pages(request: Request) -> JSONResponse:
+            self.requests.append(str(request.url.query))
+            page = int(request.query_params.get("page", 1))
+            if page > 1:
+                return JSONResponse({"detail": "Invalid page."}, status_code=404)
+            return JSONResponse({"data": self.items})
+
+        async def offset(request: Request) -> JSONResponse:
+            self.requests.append(str(request.url.query))
+            start = int(request.query_params.get("offset", 0))
+            return JSONResponse({"data": self.items[start : start + 100]})
+
+        return Starlette(routes=[Route("/pages", pages), Route("/offset", offset)])
+
+
+async def test_a_short_list_costs_one_request_more_and_a_404_past_it_ends_the_read():
+    api = ShortListApi()
+    with SandboxServer(api.app()) as server:
+        pages = catalog(server.url, {"path": "/pages", "paginate": {"type": "page"}})
+        assert sorted(await read_ids(pages)) == list(range(1, 8))
+        assert len(api.requests) == 2 and "page=2" in api.requests[1]
+        api.requests.clear()
+        offsets = catalog(
+            server.url, {"path": "/offset", "paginate": {"type": "offset", "total_path": None}}
+        )
+        assert sorted(await read_ids(offsets)) == list(range(1, 8))
+        assert len(api.requests) == 2 and "offset=7" in api.requests[1]
+
+
+async def test_a_404_to_a_page_that_is_not_a_probe_still_fails_the_read():
+    api = ShortListApi()
+    with SandboxServer(api.app()) as server:
+        # Pages of 7 asked, 7 given: page 2 is a real next page, and its 404 is an error.
+        cat = catalog(server.url, {"path": "/pages", "paginate": {"type": "page", "page_size": 7}})
+        with pytest.raises(ApiError) as caught:
+            await read_ids(cat)
+    assert caught.value.status_code == 404
+
+
+async def test_has_more_without_a_cursor_names_the_resource_and_the_contradiction():
+    resource = {
+        "path": "/stripe",
+        "params": {"limit": 50},
+        "paginate": {
+            "type": "cursor",
+            "cursor_field": "id",
+            "cursor_param": "starting_after",
+            "stop_when": {"path": "has_more", "equals": False},
+        },
+    }
+    api = CappingApi()
+    with SandboxServer(api.app()) as server, pytest.raises(PaginationError) as caught:
+        await read_ids(catalog(server.url, resource))
+    text = str(caught.value)
+    assert text.startswith("api.items: the page says more records follow (`has_more` is true)")
+    assert "the last record's `id` is missing: the page is empty" in text

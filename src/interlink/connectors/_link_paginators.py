@@ -80,6 +80,14 @@ class _StopWhen:
         value = self._select(body)
         return value is not MISSING and value == self.equals and type(value) is type(self.equals)
 
+    def says_more(self, body: Any) -> bool:
+        """Whether the body says in so many words that more pages follow: the other
+        boolean than the last page's (`has_more: true` where the last says false)."""
+        if self._select is None or type(self.equals) is not bool:
+            return False
+        value = self._select(body)
+        return type(value) is bool and value is not self.equals
+
 
 class CursorPaginator(BasePaginator):
     """The next page's cursor comes in the body and goes back as a parameter.
@@ -112,6 +120,7 @@ class CursorPaginator(BasePaginator):
         self._cursor = compile_selector(cursor_path)
         self._cursor_path = cursor_path
         self._field = compile_selector(cursor_field) if cursor_field else None
+        self._field_name = cursor_field
         self._stop = _StopWhen(stop_when)
         self._seen: set[str] = set()
         self._empty = _EmptyRun(max_empty_pages)
@@ -134,6 +143,19 @@ class CursorPaginator(BasePaginator):
             return
         value = self._next_cursor(fetched, records)
         cursor = None if value in (None, "", MISSING) else str(value)
+        if cursor is None and self._stop.says_more(fetched.body):
+            # Ending here would call a read whole that the API says is not.
+            where = (
+                f"the last record's `{self._field_name}`"
+                if self._field_name
+                else f"`{self._cursor_path}`"
+            )
+            raise PaginationError(
+                f"the page says more records follow (`{self._stop.path}` is "
+                f"{str(not self._stop.equals).lower()}) but gives no cursor to go on from "
+                f"({where} is missing{': the page is empty' if not records else ''}); "
+                "stopping rather than calling the read whole"
+            )
         if cursor is not None and cursor in self._seen:
             raise PaginationError(f"the API sent cursor {cursor!r} twice; stopping a loop")
         self.cursor = cursor

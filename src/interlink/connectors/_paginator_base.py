@@ -89,6 +89,12 @@ class BasePaginator(ABC):
     """True when pages are found by position (an offset, a page number): records removed
     during the read shift the later ones (see `_totals`)."""
 
+    probing: bool = False
+    """True while the next request only checks that the list really ended (a short first
+    page without a total: the end, or a server that caps the page size without saying
+    so). The reader takes a 400, 404 or 416 to it as the end of the list, as APIs that
+    refuse a page past the last answer (`Invalid page.`)."""
+
     def position_param(self) -> str | None:
         """The parameter that moves the read on from page to page (`offset`, `page`,
         `cursor`), named when the API ignores it; None when a next link does it."""

@@ -19,6 +19,11 @@ __all__ = ["OffsetPaginator", "PageNumberPaginator"]
 class OffsetPaginator(BasePaginator):
     """`offset`/`limit` parameters; stops on `total`, on a short page or on an empty page.
 
+    Without a total, a first page shorter than asked is not taken for the end: the server
+    may cap `limit` without saying so (asked 1000, given 100). The next page is asked for
+    (offset moved by what came), and read on at that size unless it is empty: one
+    request more for a list shorter than a page, and no silent short read.
+
     ```
     GET /customers?offset=0&limit=100     -> {"data": [...100], "total": 250}
     GET /customers?offset=100&limit=100   -> {"data": [...100], "total": 250}
@@ -67,6 +72,13 @@ class OffsetPaginator(BasePaginator):
                 and self.offset + count < self.total
             ):
                 self.step = count
+            elif count < self.page_size and self.total is None:
+                # Shorter than asked and no total: the end of a short list, or a server
+                # that caps the page size without saying so. One more request tells.
+                self.step = count
+                self.probing = True
+        elif self.probing:
+            self.probing = False
         self.offset += count
         if count == 0:
             self.has_next_page = False
@@ -124,6 +136,8 @@ class PageNumberPaginator(BasePaginator):
     With `total_path` (a count of records), the read goes on until that many records have
     arrived, whatever size the server's pages really are: a server that caps `per_page`
     (asked 100, gave 50) is read to the end, not to the page count of the size asked for.
+    Without totals, a first page shorter than asked asks for the next page too (the cap
+    may be silent); an empty page, or a 400/404/416 to it, ends the read.
     """
 
     counts_positions = True
@@ -179,6 +193,13 @@ class PageNumberPaginator(BasePaginator):
                 self.size = count
             elif count > self.page_size:
                 self.size = count
+            elif count < self.page_size and self.total is None and self.total_pages is None:
+                # Shorter than asked and no totals: the end of a short list, or a server
+                # that caps the page size without saying so. One more page tells.
+                self.size = count
+                self.probing = True
+        elif self.probing:
+            self.probing = False
         if not records:
             self.has_next_page = False
         elif self.total_pages is not None:
@@ -186,7 +207,7 @@ class PageNumberPaginator(BasePaginator):
         elif self.total is not None:
             self.has_next_page = self.received < self.total
         else:
-            self.has_next_page = count >= self.page_size
+            self.has_next_page = count >= self.size
 
     def update_request(self, spec: RequestSpec) -> None:
         spec.params[self.page_param] = self.page

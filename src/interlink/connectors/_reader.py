@@ -140,6 +140,10 @@ async def _let_requests_start() -> None:
         await asyncio.sleep(0)
 
 
+_PAST_THE_END = frozenset({400, 404, 416})
+"""How APIs refuse a page past the last one (DRF's `Invalid page.` is a 404)."""
+
+
 def _named(error: PaginationError, resource: str) -> PaginationError:
     """A paginator's error (a cursor sent twice, a bad checkpoint) with the resource it
     happened in, as the reader's own errors say it; the same object when it names it."""
@@ -215,16 +219,26 @@ async def read_pages(
     try:
         while in_flight:
             request, task = in_flight.popleft()
-            fetched = await task
-            if not in_flight and limit is None:
-                # Ask the server for the likely next page before parsing this one.
-                guess = paginator.peek(fetched, spec)
-                if guess is not None:
-                    if follow is not None:
-                        guess.url = follow(guess.url)
-                    launch(guess)
-                    await _let_requests_start()
-            records = extract(fetched)
+            probing = paginator.probing
+            try:
+                fetched = await task
+            except ApiError as exc:
+                # A page asked for only to see that the list ended, refused as past the
+                # last one: the list ended.
+                if not probing or exc.status_code not in _PAST_THE_END:
+                    raise
+                fetched = Fetched(body={})
+                records: list[Record] = []
+            else:
+                if not in_flight and limit is None:
+                    # Ask the server for the likely next page before parsing this one.
+                    guess = paginator.peek(fetched, spec)
+                    if guess is not None:
+                        if follow is not None:
+                            guess.url = follow(guess.url)
+                        launch(guess)
+                        await _let_requests_start()
+                records = extract(fetched)
             number += 1
             warnings = watch.page(number, request, fetched.headers, records)
             try:
