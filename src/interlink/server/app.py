@@ -17,7 +17,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from starlette.middleware import Middleware
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from interlink._version import __version__
 from interlink.config import InterlinkConfig
@@ -47,7 +47,7 @@ from ._routes import RouteIndex
 from ._runs import router as runs_router
 from ._security import SecurityHeadersMiddleware
 from ._webhook_deliveries import router as webhook_deliveries_router
-from ._webhooks import WebhookReceiver
+from ._webhooks import WEBHOOK_PREFIX, WebhookReceiver
 from .dashboard import mount_dashboard
 
 __all__ = ["OPENAPI_URL", "PUBLIC_PATHS", "create_app"]
@@ -86,15 +86,29 @@ _PUBLIC_ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 class InterlinkApp(FastAPI):
-    """The API, with the webhook receiver outside all of its middleware: a delivery is
-    verified, stored and answered without passing the API key check, the rate limits or
-    the per-answer wrappers it does not need (server/_webhooks.py)."""
+    """The API, with the webhook receiver in front of all of it: a delivery is verified,
+    stored and answered without passing FastAPI's and Starlette's per-request work, the
+    API key check, the rate limits or the per-answer wrappers it does not need
+    (server/_webhooks.py). What the receiver does not take (the deliveries API, a framing
+    problem) goes on to the API as any request."""
 
     receiver: Callable[[ASGIApp], ASGIApp] | None = None
+    _front: ASGIApp | None = None
 
-    def build_middleware_stack(self) -> ASGIApp:
-        stack = super().build_middleware_stack()
-        return self.receiver(stack) if self.receiver is not None else stack
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            self.receiver is not None
+            and scope["type"] == "http"
+            and scope["path"].startswith(WEBHOOK_PREFIX)
+        ):
+            if self._front is None:
+                self._front = self.receiver(self._api)
+            await self._front(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+    async def _api(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await super().__call__(scope, receive, send)
 
 
 def _lifespan(context: ServerContext, *, owns_store: bool, owns_queue: bool) -> Any:
