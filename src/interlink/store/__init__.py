@@ -15,15 +15,20 @@ from ._apikeys import (
     verify_api_key,
 )
 from ._bindings import (
+    PENDING,
     Binding,
     add_conflict,
+    bound_sources,
     claim_conflict,
     conflict,
+    drop_pending,
     list_conflicts,
     load_bindings,
+    pending_body,
     release_conflict,
     resolve_conflict,
     save_bindings,
+    save_pending,
 )
 from ._deliveries import (
     Delivery,
@@ -166,6 +171,11 @@ __all__ = [
     "conflict",
     "list_conflicts",
     "load_bindings",
+    "pending_body",
+    "bound_sources",
+    "drop_pending",
+    "save_pending",
+    "PENDING",
     "claim_conflict",
     "release_conflict",
     "resolve_conflict",

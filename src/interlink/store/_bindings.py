@@ -1,4 +1,10 @@
-"""Bindings (source record <-> target record, per pipeline) and parked conflicts."""
+"""Bindings (source record <-> target record, per pipeline) and parked conflicts.
+
+A binding whose target key is empty (`PENDING`) is a create that was sent (or was about
+to be) but whose answer was never bound: it keeps the source version the create's
+idempotency key was made from and the body sent, so the next run can send the very same
+create again (same key, same body) instead of creating the record a second time.
+"""
 
 from __future__ import annotations
 
@@ -7,22 +13,31 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 
 from ._schema import bindings, conflicts
 
 __all__ = [
     "CLAIM_LEASE",
+    "PENDING",
     "Binding",
     "add_conflict",
+    "bound_sources",
     "claim_conflict",
     "conflict",
+    "drop_pending",
     "list_conflicts",
     "load_bindings",
+    "pending_body",
     "release_conflict",
     "resolve_conflict",
     "save_bindings",
+    "save_pending",
 ]
+
+PENDING = ""
+"""The target key of a create not yet bound (see the module docstring)."""
 
 
 @dataclass(frozen=True)
@@ -33,6 +48,92 @@ class Binding:
     target_key: str
     source_version: str | None
     target_version: str | None
+
+    @property
+    def pending(self) -> bool:
+        """A create sent but never bound: `target_version` holds the body it sent."""
+        return self.target_key == PENDING
+
+
+def pending_body(binding: Binding) -> dict[str, Any]:
+    """The body a pending create sent (see `save_pending`)."""
+    body: dict[str, Any] = orjson.loads(binding.target_version or "{}")
+    return body
+
+
+def save_pending(
+    engine: sa.Engine,
+    pipeline: str,
+    creates: Sequence[tuple[str, str, dict[str, Any]]],
+    *,
+    replace: bool = False,
+) -> None:
+    """Note (source key, source version, body) of creates about to be sent, in a
+    transaction of their own committed before they go out; a key bound already is left as
+    it is, and so is a pending one unless `replace`."""
+    if not creates:
+        return
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    now = time.time()
+    values = [
+        {
+            "pipeline": pipeline,
+            "source_key": key,
+            "target_key": PENDING,
+            "source_version": version,
+            "target_version": orjson.dumps(body, default=str).decode(),
+            "synced_at": now,
+        }
+        for key, version, body in creates
+    ]
+    with engine.begin() as conn:
+        insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+        statement = insert(bindings)
+        if replace:
+            conn.execute(
+                statement.on_conflict_do_update(
+                    index_elements=[bindings.c.pipeline, bindings.c.source_key],
+                    set_={
+                        name: statement.excluded[name]
+                        for name in ("source_version", "target_version", "synced_at")
+                    },
+                    where=bindings.c.target_key == PENDING,
+                ),
+                values,
+            )
+        else:
+            conn.execute(statement.on_conflict_do_nothing(), values)
+
+
+def drop_pending(conn: sa.Connection, pipeline: str, keys: Sequence[str]) -> None:
+    """Forget pending creates the API refused (it created nothing), in the caller's
+    transaction; bound keys are left as they are."""
+    for start in range(0, len(keys), 500):
+        conn.execute(
+            sa.delete(bindings).where(
+                bindings.c.pipeline == pipeline,
+                bindings.c.source_key.in_(keys[start : start + 500]),
+                bindings.c.target_key == PENDING,
+            )
+        )
+
+
+def bound_sources(engine: sa.Engine, pipeline: str, target_keys: Iterable[str]) -> dict[str, str]:
+    """Target key -> the source key bound to it, for these target keys."""
+    wanted = list(dict.fromkeys(target_keys))
+    found: dict[str, str] = {}
+    with engine.connect() as conn:
+        for start in range(0, len(wanted), 500):
+            rows = conn.execute(
+                sa.select(bindings.c.target_key, bindings.c.source_key).where(
+                    bindings.c.pipeline == pipeline,
+                    bindings.c.target_key.in_(wanted[start : start + 500]),
+                )
+            )
+            for row in rows:
+                found.setdefault(row.target_key, row.source_key)
+    return found
 
 
 def load_bindings(engine: sa.Engine, pipeline: str, keys: Iterable[str]) -> dict[str, Binding]:
@@ -55,9 +156,11 @@ def load_bindings(engine: sa.Engine, pipeline: str, keys: Iterable[str]) -> dict
 
 
 def save_bindings(conn: sa.Connection, pipeline: str, rows: Sequence[Binding]) -> None:
-    """Insert or update bindings in the caller's transaction (one upsert for the batch)."""
+    """Insert or update bindings in the caller's transaction (one upsert for the batch;
+    of two rows for one source key, the later wins: an upsert may touch a row once)."""
     if not rows:
         return
+    rows = list({b.source_key: b for b in rows}.values())
     now = time.time()
     values = [
         {

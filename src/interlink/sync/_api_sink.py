@@ -10,7 +10,17 @@ Per record of a batch (at most `concurrency` at once, inside the connection's ra
   index of the target built on first need) and settle as above;
 - unbound and unmatched: create it, with an idempotency key made from the pipeline, the
   source key and the source version, so a batch replayed after a crash creates nothing
-  twice on an API that honours the key.
+  twice on an API that honours the key. Before the creates go out, each is noted as a
+  pending binding (its version and body, committed on their own): a create whose answer
+  was lost, or whose binding never committed, is sent again as it was (same key, same
+  body) by the next run, even when the source changed meanwhile, and the change is then
+  written as an update. An API that does not honour idempotency keys creates such a
+  record twice unless `match:` finds the first one; a create the API refused (4xx) leaves
+  no pending binding.
+
+A source record that appears more than once in a batch is written once, from its last
+copy (the others count as unchanged). A target record is bound to one source record: a
+record whose `match:` finds a target bound to another source record fails and says so.
 
 A binding keeps the version the target was left at: the timestamp field of
 `timestamps.target`, or else a hash of the mapped fields' values on the target. It comes
@@ -39,8 +49,18 @@ import sqlalchemy as sa
 
 from interlink.config import PipelineConfig
 from interlink.connectors import Record, RestResource
-from interlink.errors import ApiError
-from interlink.store import Binding, Store, add_conflict, load_bindings, save_bindings
+from interlink.errors import ApiError, NotFoundError, SyncError
+from interlink.store import (
+    Binding,
+    Store,
+    add_conflict,
+    bound_sources,
+    drop_pending,
+    load_bindings,
+    pending_body,
+    save_bindings,
+    save_pending,
+)
 
 from ._conflicts import changed_since, decide
 from ._sink import BatchCounts, WritePlan
@@ -72,6 +92,16 @@ class BatchOutcome:
     bindings: list[Binding] = field(default_factory=list)
     conflicts: list[dict[str, Any]] = field(default_factory=list)
     failures: list[tuple[Any, str, BaseException]] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+    """Source keys whose create the API refused: their pending bindings go."""
+
+
+def _refused(exc: BaseException) -> bool:
+    """The API answered that it did not act on the request (a 4xx other than a timeout)."""
+    status = getattr(exc, "status_code", None)
+    return (
+        isinstance(exc, ApiError) and status is not None and 400 <= status < 500 and status != 408
+    )
 
 
 class ApiSink:
@@ -104,6 +134,8 @@ class ApiSink:
         self._gate = asyncio.Semaphore(pipeline.concurrency)
         self._index: dict[tuple[Any, ...], Record] | None = None
         self._index_lock = asyncio.Lock()
+        self._claimed: dict[str, str] = {}
+        """With `match:`: target key -> the source key this run bound it to."""
 
     # -- versions ---------------------------------------------------------------------------
 
@@ -192,18 +224,38 @@ class ApiSink:
         fields = self.pipeline.match
         if not fields:
             return None
-        async with self._index_lock:
-            if self._index is None:
-                index: dict[tuple[Any, ...], Record] = {}
-                async for record in self.resource.records():
-                    key = tuple(_match_value(record.get(f)) for f in fields)
-                    if all(v is not None for v in key):
-                        index.setdefault(key, record)
-                self._index = index
+        await self._build_index()
+        assert self._index is not None
         wanted = tuple(_match_value(mapped.get(f)) for f in fields)
         if any(v is None for v in wanted):
             return None
         return self._index.get(wanted)
+
+    async def _build_index(self) -> None:
+        """Read the whole target once. A read that fails or ends short fails the batch
+        (and so the run): a record the index misses would be created a second time."""
+        fields = self.pipeline.match
+        async with self._index_lock:
+            if self._index is None:
+                index: dict[tuple[Any, ...], Record] = {}
+                try:
+                    async for page in self.resource.pages():
+                        for record in page.records:
+                            key = tuple(_match_value(record.get(f)) for f in fields)
+                            if all(v is not None for v in key):
+                                index.setdefault(key, record)
+                        if page.done and not page.complete:
+                            raise SyncError(
+                                "; ".join(page.warnings) or "fewer records than announced"
+                            )
+                except Exception as exc:
+                    raise SyncError(
+                        f"match: {', '.join(fields)} needs every record of {self.target}, "
+                        f"and reading them failed ({exc}): this batch was not written, since a "
+                        "record the read missed would be created a second time; run again",
+                        pipeline=self.name,
+                    ) from exc
+                self._index = index
 
     def _remember(self, record: Record) -> None:
         if self._index is not None and self.pipeline.match:
@@ -226,8 +278,35 @@ class ApiSink:
     ) -> None:
         """A bound (or just matched) record whose source changed: write, keep or park."""
         policy = self.pipeline.conflict
-        if target is None and policy != "source_wins":
-            target = await self.resource.get(target_key)
+        try:
+            if target is None and policy != "source_wins":
+                target = await self.resource.get(target_key)
+            await self._decide_and_write(
+                outcome, source, mapped, key, version, target_key, previous, target
+            )
+        except NotFoundError as exc:
+            if previous is None:
+                raise
+            raise SyncError(
+                f"{self.target} record {target_key!r}, bound to source record {key!r}, was "
+                f"deleted at the target ({exc}); interlink does not create it again, as it "
+                "may have been deleted on purpose: its binding stays, and the record fails "
+                "until the binding is removed",
+                pipeline=self.name,
+            ) from exc
+
+    async def _decide_and_write(
+        self,
+        outcome: BatchOutcome,
+        source: Record,
+        mapped: Record,
+        key: str,
+        version: str,
+        target_key: str,
+        previous: Binding | None,
+        target: Record | None,
+    ) -> None:
+        policy = self.pipeline.conflict
         if previous is None:
             # Just matched: both sides have data we have never reconciled.
             target_changed = policy != "source_wins"
@@ -273,13 +352,13 @@ class ApiSink:
         outcome: BatchOutcome,
         source: Record,
         mapped: Record,
-        bound: dict[str, Binding],
+        binding: Binding | None,
+        match: Record | None,
     ) -> None:
         key = str(source.get(self.source_key))
         version = self._source_version(source, mapped)
-        binding = bound.get(key)
         async with self._gate:
-            if binding is not None:
+            if binding is not None and not binding.pending:
                 if binding.source_version == version:
                     outcome.unchanged += 1
                     return
@@ -287,38 +366,137 @@ class ApiSink:
                     outcome, source, mapped, key, version, binding.target_key, binding, None
                 )
                 return
-            match = await self._match(mapped)
             if match is not None:
                 await self._settle(
                     outcome, source, mapped, key, version, str(match.get("id")), None, match
                 )
                 return
-            created = await self.resource.create(
-                mapped, idempotency_key=self._idempotency_key(key, version)
-            )
-            target_key = created.get(self.resource.primary_key)
-            if target_key is None:
-                raise ValueError(f"the create answer has no {self.resource.primary_key!r}")
-            self._remember(created)
-            bound_at = await self.version_after_write(str(target_key), mapped, created)
+            if binding is not None and binding.source_version is not None:
+                if await self._replay(outcome, source, mapped, key, version, binding):
+                    return
+                # Refused: nothing was created. What goes out now is the pending create.
+                await asyncio.to_thread(
+                    save_pending,
+                    self.store.engine,
+                    self.name,
+                    [(key, version, mapped)],
+                    replace=True,
+                )
+            try:
+                created = await self.resource.create(
+                    mapped, idempotency_key=self._idempotency_key(key, version)
+                )
+            except Exception as exc:
+                if _refused(exc):
+                    outcome.refused.append(key)
+                raise
+            target_key = self._created_key(created)
+            bound_at = await self.version_after_write(target_key, mapped, created)
             outcome.created += 1
-            outcome.bindings.append(Binding(key, str(target_key), version, bound_at))
+            outcome.bindings.append(Binding(key, target_key, version, bound_at))
+
+    def _created_key(self, created: Record) -> str:
+        target_key = created.get(self.resource.primary_key)
+        if target_key is None:
+            raise ValueError(
+                f"the create answer of {self.target} has no {self.resource.primary_key!r}"
+            )
+        self._remember(created)
+        return str(target_key)
+
+    async def _replay(
+        self,
+        outcome: BatchOutcome,
+        source: Record,
+        mapped: Record,
+        key: str,
+        version: str,
+        pending: Binding,
+    ) -> bool:
+        """Send a pending create again as it was (same key, same body); then write the
+        source's later change, if any, as an update. False: the API refused it (it created
+        nothing), so the record is to be created as it is now."""
+        assert pending.source_version is not None
+        body = pending_body(pending)
+        try:
+            created = await self.resource.create(
+                body, idempotency_key=self._idempotency_key(key, pending.source_version)
+            )
+        except Exception as exc:
+            # Refused for its body (400, 422...): the first send was refused the same way.
+            # A 409 (the key in use) or a 429 says nothing about the first send.
+            if _refused(exc) and getattr(exc, "status_code", None) not in (409, 429):
+                return False
+            raise
+        target_key = self._created_key(created)
+        bound_at = await self.version_after_write(target_key, body, created)
+        if pending.source_version == version and body == mapped:
+            outcome.created += 1
+            outcome.bindings.append(Binding(key, target_key, version, bound_at))
+            return True
+        previous = Binding(key, target_key, pending.source_version, bound_at)
+        await self._settle(outcome, source, mapped, key, version, target_key, previous, None)
+        return True
 
     async def write(self, items: list[tuple[Record, Record]]) -> BatchOutcome:
         """Write a batch of (source record, mapped record) pairs; failures come back."""
         outcome = BatchOutcome()
-        keys = [str(s.get(self.source_key)) for s, _ in items]
+        # One write per source record, from its last copy in the batch.
+        latest = {str(s.get(self.source_key)): (s, m) for s, m in items}
+        outcome.unchanged += len(items) - len(latest)
+        keys = list(latest)
         # A database read: in a thread, so the event loop (a server's API) never waits on it.
         bound = await asyncio.to_thread(load_bindings, self.store.engine, self.name, keys)
+        matches: dict[str, Record] = {}
+        for key in keys:
+            binding = bound.get(key)
+            if binding is None or binding.pending:
+                found = await self._match(latest[key][1])
+                if found is not None:
+                    matches[key] = found
+        taken = await self._taken(matches)
+        creates = [
+            (key, self._source_version(*latest[key]), latest[key][1])
+            for key in keys
+            if key not in bound and key not in matches
+        ]
+        await asyncio.to_thread(save_pending, self.store.engine, self.name, creates)
 
-        async def guarded(source: Record, mapped: Record) -> None:
+        async def guarded(key: str, source: Record, mapped: Record) -> None:
             try:
-                await self._one(outcome, source, mapped, bound)
+                match = matches.get(key)
+                if match is not None and key in taken:
+                    raise ValueError(
+                        f"{self.target} record {match.get('id')!r} has the same "
+                        f"{', '.join(self.pipeline.match)} as source record {key!r}, but it is "
+                        f"already bound to source record {taken[key]!r}: one target record "
+                        "stands for one source record; make the match fields unique"
+                    )
+                await self._one(outcome, source, mapped, bound.get(key), match)
             except Exception as exc:  # recorded against the record; the batch goes on
                 outcome.failures.append((source.get(self.source_key), "write", exc))
 
-        await asyncio.gather(*(guarded(s, m) for s, m in items))
+        await asyncio.gather(*(guarded(k, s, m) for k, (s, m) in latest.items()))
         return outcome
+
+    async def _taken(self, matches: dict[str, Record]) -> dict[str, str]:
+        """Source key -> the other source key its matched target is bound to already (in
+        the store, or earlier in this run); the first of a batch to claim a free target
+        gets it."""
+        if not matches:
+            return {}
+        targets = {key: str(found.get("id")) for key, found in matches.items()}
+        stored = await asyncio.to_thread(
+            bound_sources, self.store.engine, self.name, list(targets.values())
+        )
+        taken: dict[str, str] = {}
+        for key, target in targets.items():
+            owner = self._claimed.get(target, stored.get(target))
+            if owner is not None and owner != key:
+                taken[key] = owner
+            else:
+                self._claimed[target] = key
+        return taken
 
     # -- the Sink protocol -------------------------------------------------------------------
 
@@ -339,6 +517,7 @@ class ApiSink:
     def commit(self, conn: sa.Connection, sent: BatchOutcome, run_id: int) -> BatchCounts:
         """Save the batch's bindings and parked conflicts in the caller's transaction."""
         save_bindings(conn, self.name, sent.bindings)
+        drop_pending(conn, self.name, sent.refused)
         for parked in sent.conflicts:
             add_conflict(conn, self.name, run_id=run_id, **parked)
         return BatchCounts(

@@ -11,21 +11,25 @@ Decision = Literal["write", "keep", "park"]
 
 
 def _moment(value: Any) -> Any:
+    """An aware datetime for an ISO-8601 text, a datetime or a date (naive ones are UTC);
+    anything else as it is."""
     if isinstance(value, str):
         try:
-            parsed = dt.datetime.fromisoformat(value.strip())
+            value = dt.datetime.fromisoformat(value.strip())
         except ValueError:
             return value
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=dt.UTC)
-        return parsed
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+    if isinstance(value, dt.date):
+        return dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC)
     return value
 
 
 def newer(source_time: Any, target_time: Any) -> bool:
     """True when the source's timestamp is not older than the target's.
 
-    ISO-8601 texts are compared as instants (`...Z` and `...+00:00` agree); a missing
+    ISO-8601 texts, datetimes and dates are compared as instants (`...Z` and `...+00:00`
+    agree; naive ones are UTC, as a SQL source's often are); a missing
     target time loses, a missing source time loses to a present target time.
     """
     if target_time is None:
