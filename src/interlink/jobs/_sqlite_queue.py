@@ -16,8 +16,8 @@ work()         one loop per worker process:
                its running jobs
   reclaim      every half second: running jobs whose lease ran out, or whose worker
                process on this machine is gone, are queued again (an attempt spent) or,
-               at max_attempts, dead-lettered as failed; each a compare-and-set on the
-               worker, attempt and lease it read
+               at max_attempts, dead-lettered as failed (cancelled, if a cancel was asked
+               for); each a compare-and-set on the worker, attempt and lease it read
   fencing      every write about a running job (renewal, progress, acknowledgement) names
                its claim: WHERE id = ? AND worker = ? AND attempts = ?; a write that changes
                no row means the lease was lost, and the attempt's answer is discarded

@@ -39,21 +39,37 @@ _PROGRESS_EVERY = 0.5
 _RECLAIM_EVERY = 0.5
 _CANCEL_CHECK_EVERY = 0.25
 _IDLE_CHECK = 0.02
+_OUTAGE_WAIT = 0.05
+_OUTAGE_WAIT_MAX = 2.0
 
 # The acknowledgements: each names the attempt it ends (see the module docstring).
 _MINE = "WHERE id = ? AND worker = ? AND attempts = ? AND status = 'running'"
 _DONE = (
     "UPDATE interlink_jobs SET status = ?, result = ?, error = ?, finished_at = ?, "
-    f"progress = coalesce(?, progress), lease_until = NULL {_MINE}"
+    f"progress = coalesce(?, progress), lease_until = NULL {_MINE} RETURNING status"
 )
+# An attempt that goes back to the queue (a retry, a hand-back) ends the job `cancelled`
+# instead when a cancel was asked for meanwhile, seen by this worker or not yet: a
+# cancelled job never runs again. Both return the status they wrote.
 _AGAIN = (
-    "UPDATE interlink_jobs SET status = 'queued', run_at = ?, error = ?, "
-    "attempts = attempts - ?, progress = coalesce(?, progress), lease_until = NULL, "
-    f"worker = NULL {_MINE}"
+    "UPDATE interlink_jobs SET "
+    "status = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'queued' END, "
+    "run_at = CASE WHEN cancel_requested THEN run_at ELSE ? END, "
+    "finished_at = CASE WHEN cancel_requested THEN ? END, "
+    "error = CASE WHEN cancel_requested THEN 'cancelled while running; its attempt ended in ' "
+    "|| ? ELSE ? END, "
+    "attempts = attempts - CASE WHEN cancel_requested THEN 0 ELSE ? END, "
+    "worker = CASE WHEN cancel_requested THEN worker END, "
+    f"progress = coalesce(?, progress), lease_until = NULL {_MINE} RETURNING status"
 )
 _HANDED_BACK = (
-    "UPDATE interlink_jobs SET status = 'queued', attempts = attempts - 1, "
-    f"progress = coalesce(?, progress), lease_until = NULL, worker = NULL {_MINE}"
+    "UPDATE interlink_jobs SET "
+    "status = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'queued' END, "
+    "finished_at = CASE WHEN cancel_requested THEN ? END, "
+    "error = CASE WHEN cancel_requested THEN 'cancelled while running' ELSE error END, "
+    "attempts = attempts - CASE WHEN cancel_requested THEN 0 ELSE 1 END, "
+    "worker = CASE WHEN cancel_requested THEN worker END, "
+    f"progress = coalesce(?, progress), lease_until = NULL {_MINE} RETURNING status"
 )
 # A reclaim: the row is still as it was read (see SqliteWorker._reclaim).
 _AS_READ = (
@@ -107,6 +123,8 @@ class SqliteWorker:
         self.last_renew = 0.0
         self.data_version = -1
         self.leaving = False
+        self.outage = 0.0
+        """Seconds of the last wait for a database that could not be written (0: none)."""
 
     async def run(self) -> WorkerStats:
         loop = asyncio.get_running_loop()
@@ -116,9 +134,18 @@ class SqliteWorker:
         log.info("worker %s started (concurrency %s)", self.name, self.concurrency)
         try:
             while True:
-                self._housekeeping(db)
-                free = self.concurrency - self._busy()
-                claimed = self._cycle(db, claim=not self._stopping())
+                try:
+                    self._housekeeping(db)
+                    free = self.concurrency - self._busy()
+                    claimed = self._cycle(db, claim=not self._stopping())
+                except sqlite3.OperationalError as exc:
+                    # Locked past the busy timeout by another process, a full disk...: the
+                    # jobs in hand keep running, their acknowledgements wait; try again.
+                    if self._stopping() and not self._busy():
+                        raise
+                    await self._unreachable(exc)
+                    continue
+                self.outage = 0.0
                 for job in claimed:
                     self._start(job)
                 if self._stopping() and not self._busy():
@@ -134,6 +161,22 @@ class SqliteWorker:
             await self._hand_back(db)
             self.queue.wakers.remove(waker)
         return self.stats
+
+    async def _unreachable(self, exc: sqlite3.OperationalError) -> None:
+        """Wait before trying the database again, a little longer each time (at most
+        `_OUTAGE_WAIT_MAX` seconds, and a third of the lease: renewals must not stop)."""
+        cap = min(_OUTAGE_WAIT_MAX, self.settings.lease / 3)
+        self.outage = min(cap, max(self.outage * 2, _OUTAGE_WAIT))
+        log.warning(
+            "worker %s: the job database %s cannot be written (%s); %s finished job(s) wait "
+            "to be recorded, trying again in %.2fs",
+            self.name,
+            self.queue.path,
+            exc,
+            len(self.acks),
+            self.outage,
+        )
+        await self._sleep_until(self.stop, self.outage)
 
     def _stopping(self) -> bool:
         return self.leaving or self.stop.is_set()
@@ -203,13 +246,14 @@ class SqliteWorker:
         if not acks and free <= 0:
             return []
         now = self.clock()
-        db.execute("BEGIN IMMEDIATE")
         try:
+            # BEGIN inside: a database it cannot lock must not lose the acknowledgements.
+            db.execute("BEGIN IMMEDIATE")
             written = self._write_acks(db, acks, now) if acks else []
             claimed = self._claim(db, free, now) if free > 0 else []
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            _rollback(db)
             self.acks = acks + self.acks
             raise
         self.stats.lost += len(acks) - len(written)
@@ -273,19 +317,30 @@ class SqliteWorker:
             mine = (job.id, self.name, job.attempts)
             if outcome.status == "retry":
                 given_back = 0 if outcome.spent else 1
-                params: tuple[Any, ...] = (now + outcome.delay, outcome.error, given_back, progress)
-                cursor = db.execute(_AGAIN, (*params, *mine))
+                error = outcome.error or "an error"
+                params: tuple[Any, ...] = (
+                    now + outcome.delay,
+                    now,
+                    error,
+                    outcome.error,
+                    given_back,
+                    progress,
+                )
+                row = db.execute(_AGAIN, (*params, *mine)).fetchone()
             elif outcome.status == "cancelled" and not attempt.cancel_requested:
-                # Stopped because this worker is shutting down: the attempt is given back.
-                cursor = db.execute(_HANDED_BACK, (progress, *mine))
+                # Stopped because this worker is shutting down: the attempt is given back
+                # (unless a cancel was asked for meanwhile).
+                row = db.execute(_HANDED_BACK, (now, progress, *mine)).fetchone()
             else:
                 result = dumps(outcome.result)
                 params = (outcome.status, result, outcome.error, now, progress)
-                cursor = db.execute(_DONE, (*params, *mine))
-            if cursor.rowcount == 1:
-                written.append((attempt, outcome))
-            else:
+                row = db.execute(_DONE, (*params, *mine)).fetchone()
+            if row is None:
                 self._lose(attempt, self._holder(db, job.id))
+            elif row[0] == "cancelled" and outcome.status != "cancelled":
+                written.append((attempt, Outcome("cancelled", error=outcome.error)))
+            else:
+                written.append((attempt, outcome))
         return written
 
     # -- running one job --------------------------------------------------------------------
@@ -335,10 +390,17 @@ class SqliteWorker:
         attempt.progress_written = now
         db = self.queue.connection()
         job = attempt.job
-        saved = db.execute(
-            f"UPDATE interlink_jobs SET progress = ? {_MINE}",
-            (dumps(progress), job.id, self.name, job.attempts),
-        ).rowcount
+        try:
+            saved = db.execute(
+                f"UPDATE interlink_jobs SET progress = ? {_MINE}",
+                (dumps(progress), job.id, self.name, job.attempts),
+            ).rowcount
+        except sqlite3.OperationalError as exc:
+            # Progress is best effort (the acknowledgement writes the last one): a database
+            # locked past the busy timeout must not fail the job.
+            log.warning("job %s: progress not saved to %s: %s", job.id, self.queue.path, exc)
+            attempt.progress_written = 0.0
+            return
         if saved != 1:
             self._lose(attempt, self._holder(db, job.id))
 
@@ -363,8 +425,8 @@ class SqliteWorker:
     def _housekeeping(self, db: sqlite3.Connection) -> None:
         now = self.clock()
         if self.running and now - self.last_renew >= self.settings.lease / 3:
-            self.last_renew = now
             self._renew(db, now)
+            self.last_renew = now  # after it: a renewal that failed is tried at once again
         if self.running and now - self.last_cancel_check >= _CANCEL_CHECK_EVERY:
             self.last_cancel_check = now
             for job_id, attempts in db.execute(
@@ -399,10 +461,11 @@ class SqliteWorker:
         Each is a compare-and-set on the worker, attempt and lease read here: a worker that
         renewed its lease in the meantime keeps its job."""
         expired = [
-            (job_id, worker, lease_until, attempts, max_attempts)
-            for job_id, worker, lease_until, attempts, max_attempts in db.execute(
-                "SELECT id, worker, lease_until, attempts, max_attempts FROM interlink_jobs "
-                "INDEXED BY ix_interlink_jobs_running WHERE status = 'running'"
+            (job_id, worker, lease_until, attempts, max_attempts, cancel_requested)
+            for job_id, worker, lease_until, attempts, max_attempts, cancel_requested in db.execute(
+                "SELECT id, worker, lease_until, attempts, max_attempts, cancel_requested "
+                "FROM interlink_jobs INDEXED BY ix_interlink_jobs_running "
+                "WHERE status = 'running'"
             )
             if worker != self.name
             and (lease_until is None or lease_until < now or not owner_may_be_alive(worker))
@@ -413,9 +476,15 @@ class SqliteWorker:
         lost = "its worker was lost (killed or its lease ran out)"
         db.execute("BEGIN IMMEDIATE")
         try:
-            for job_id, worker, lease_until, attempts, max_attempts in expired:
+            for job_id, worker, lease_until, attempts, max_attempts, cancelling in expired:
                 read = (job_id, worker, attempts, lease_until)
-                if attempts >= max_attempts:
+                if cancelling:  # a cancelled job never runs again
+                    cursor = db.execute(
+                        "UPDATE interlink_jobs SET status = 'cancelled', finished_at = ?, "
+                        f"lease_until = NULL, error = ? {_AS_READ}",
+                        (now, f"{lost} while it was being cancelled", *read),
+                    )
+                elif attempts >= max_attempts:
                     cursor = db.execute(
                         "UPDATE interlink_jobs SET status = 'failed', finished_at = ?, "
                         f"lease_until = NULL, error = ? {_AS_READ}",
@@ -430,7 +499,7 @@ class SqliteWorker:
                 reclaimed += cursor.rowcount
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            _rollback(db)
             raise
         if reclaimed:
             self.stats.reclaimed += reclaimed
@@ -449,3 +518,10 @@ class SqliteWorker:
                 await asyncio.wait(pending, timeout=5)
         if self.acks:
             self._cycle(db, claim=False)
+
+
+def _rollback(db: sqlite3.Connection) -> None:
+    """Roll back the open transaction, if SQLite has not already (it does on some errors,
+    and a ROLLBACK then would hide the error that caused it)."""
+    if db.in_transaction:
+        db.execute("ROLLBACK")
