@@ -13,13 +13,19 @@ Pure: the runner loads the state, asks `plan_read`, and follows the answer.
   nothing.
 - State made for other source settings (another fingerprint) is used by nothing: the run
   stops with StateMismatchError, or reads the whole source under
-  `on_source_change: full_refresh`.
+  `on_source_change: full_refresh`. So is state made under another `filter:` (the part of
+  the fingerprint after `FILTER_MARK`): records the old filter left out are older than the
+  cursor, and an incremental read would never bring them. State stored before the filter
+  was part of it, or before a filter was added, is kept: adding a filter skips nothing.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from interlink.config import PipelineConfig
 from interlink.errors import StateMismatchError
@@ -27,7 +33,10 @@ from interlink.store import PipelineState
 
 from ._sink import WritePlan
 
-__all__ = ["ReadPlan", "plan_read"]
+__all__ = ["FILTER_MARK", "ReadPlan", "filter_fingerprint", "plan_read"]
+
+FILTER_MARK = "+filter:"
+"""Separates the source's fingerprint from its pipeline filter's in a stored fingerprint."""
 
 
 @dataclass(frozen=True)
@@ -43,9 +52,27 @@ class ReadPlan:
     """Something the user should know about this plan (shown with the run's warnings)."""
 
 
-def _mismatch(state: PipelineState, fingerprint: str) -> bool:
+def filter_fingerprint(source: str, filter_spec: Any) -> str:
+    """The fingerprint stored with a pipeline's state: its source's, and its filter's."""
+    if filter_spec is None:
+        return source
+    encoded = orjson.dumps(filter_spec, option=orjson.OPT_SORT_KEYS, default=str)
+    return f"{source}{FILTER_MARK}{hashlib.sha256(encoded).hexdigest()[:12]}"
+
+
+def _mismatch(state: PipelineState, fingerprint: str) -> str | None:
+    """What changed since the state was stored ("source", "filter"), or None."""
     has_state = state.cursor is not None or state.interrupted
-    return has_state and state.fingerprint is not None and state.fingerprint != fingerprint
+    stored = state.fingerprint
+    if not has_state or stored is None or stored == fingerprint:
+        return None
+    stored_source, marked, _ = stored.partition(FILTER_MARK)
+    source = fingerprint.partition(FILTER_MARK)[0]
+    if stored_source != source:
+        return "source"
+    # Stored without a filter part (no filter then, or an interlink before it counted):
+    # a filter added keeps fewer records, it never skips one.
+    return "filter" if marked else None
 
 
 def plan_read(
@@ -62,14 +89,24 @@ def plan_read(
     read changes only (see the module docstring for the rules)."""
     note = None
     fresh_only = False
-    if _mismatch(state, fingerprint):
+    changed = _mismatch(state, fingerprint)
+    if changed:
         if full_refresh:
             fresh_only = True
         elif pipeline.on_source_change == "full_refresh":
             full_refresh = fresh_only = True
+            what = "source's settings" if changed == "source" else "pipeline's filter"
             note = (
-                "the source's settings changed since its cursor was stored "
+                f"the {what} changed since its cursor was stored "
                 "(on_source_change: full_refresh): reading it whole"
+            )
+        elif changed == "filter":
+            raise StateMismatchError(
+                f"pipelines.{name.partition('@')[0]}.filter changed since the cursor was "
+                "stored: records the old filter left out are older than that cursor, so an "
+                "incremental read would never bring them; run again with --full-refresh "
+                "(or set on_source_change: full_refresh)",
+                pipeline=name,
             )
         else:
             raise StateMismatchError(

@@ -44,7 +44,7 @@ from ._filter import compile_filter, take_all
 from ._fingerprint import source_fingerprint
 from ._lease import LeaseKeeper
 from ._mapping import compile_mapping
-from ._plan import ReadPlan, plan_read
+from ._plan import ReadPlan, filter_fingerprint, plan_read
 from ._run_record import Progress, RunResult, recorded_run
 from ._sink import BatchCounts, Failure, Sink
 from ._sql_sink import SqlSink
@@ -192,7 +192,10 @@ async def run_into(
     ) as opened:
         source = opened.resource(pipeline.source)
         sink = open_sink(store, name, pipeline, opened, source, mapping, account=result.account)
-        fingerprint = source_fingerprint(config, pipeline.source, incremental=pipeline.incremental)
+        fingerprint = filter_fingerprint(
+            source_fingerprint(config, pipeline.source, incremental=pipeline.incremental),
+            pipeline.filter,
+        )
         trial = result.trial
         async with recorded_run(
             store, result, lease=lease, full_refresh=full_refresh, dry_run=dry_run, trial=trial
@@ -207,6 +210,9 @@ async def run_into(
                 mapping,
                 keep,
                 fingerprint=fingerprint,
+                incremental_field=(
+                    source_config.incremental.field if source_config.incremental else None
+                ),
                 lease=lease,
                 offload=offload,
                 progress=progress,
@@ -242,6 +248,7 @@ class _Run:
         keep: Callable[[Record], bool],
         *,
         fingerprint: str,
+        incremental_field: str | None,
         lease: float,
         offload: bool,
         progress: Progress | None,
@@ -256,6 +263,7 @@ class _Run:
         self.mapping = mapping
         self.keep = keep
         self.fingerprint = fingerprint
+        self.incremental_field = incremental_field
         self.lease = lease
         self.offload = offload
         self.progress = progress
@@ -308,6 +316,10 @@ class _Run:
                 )
         # A resumed read starts again from its checkpoint: the highest cursor the pages
         # before it had seen comes from the state, never lower than where it began.
+        field = self.incremental_field
+        if isinstance(self.sink, SqlSink) and field is not None and not plan.write.full:
+            # The read starts at the cursor: the last read's final records come again.
+            self.sink.skip_reread(field, plan.since)
         seen_before = state.pending_cursor if plan.write.resumed else None
         cursor = higher_cursor(plan.since, seen_before)
         try:

@@ -11,6 +11,10 @@ How a run writes, by what it reads (`WritePlan`):
 - a run by id (`WritePlan.by_id`) upserts (or appends) into the table itself, whatever the
   write mode, and leaves every staging and seen-keys table as it is: a read interrupted
   before it still resumes with what it had;
+- an incremental read of an `append` table starts AT the cursor (an API filters with `>=`,
+  or interlink keeps records not older than it), so the records of the last read's final
+  instant come again: such a record is appended only when the table has no identical row
+  (`skip_reread`). A record changed within that instant differs, and is appended;
 - with `deletes:`, a complete full read marks (`soft`: `_deleted_at`) or deletes (`hard`)
   the rows it did not see (their keys are collected in `interlink_seen_<table>`, committed
   with each batch so a resumed read keeps them), and records that `deleted_field` marks
@@ -25,10 +29,11 @@ from datetime import UTC, datetime
 from itertools import repeat
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 
 from interlink.config import PipelineConfig
-from interlink.connectors import Record
+from interlink.connectors import MISSING, Record, compile_selector, cursor_key
 from interlink.store import Store
 
 from ._column_kinds import as_text
@@ -114,6 +119,8 @@ class SqlSink:
         self._live_known: dict[str, Any] | None = None
         self._quote = store.engine.dialect.identifier_preparer.quote
         self._dialect = store.engine.dialect.name
+        self._reread: tuple[Any, Any] | None = None
+        self._at_cursor: set[int] = set()
         if self.deletes == "soft":
             self.verbatim = False  # every row written gets _deleted_at cleared
 
@@ -187,13 +194,39 @@ class SqlSink:
             self._drop(conn, self.seen)
             self._create_seen(conn)
 
+    def skip_reread(self, field: str, since: Any) -> None:
+        """An incremental read of an `append` table from cursor `since` of `field`: records
+        at exactly that value were read by the read before, and are appended again only
+        when they differ from every row of the table (see the module docstring)."""
+        if self.mode == "append" and since is not None:
+            self._reread = (compile_selector(field), cursor_key(since))
+
     async def send(self, items: list[tuple[Record, Record]]) -> list[Record]:
         """Nothing leaves the database: the mapped records go to `commit` as they are."""
+        if self._reread is not None:
+            select, since = self._reread
+            self._at_cursor = set()
+            for record, mapped in items:
+                value = select(record)
+                if value is None or value is MISSING:
+                    continue
+                try:
+                    if cursor_key(value) == since:
+                        self._at_cursor.add(id(mapped))
+                except (ValueError, TypeError):
+                    continue  # the read itself refuses such values
         return [mapped for _, mapped in items]
 
     def commit(self, conn: sa.Connection, sent: list[Record], run_id: int) -> BatchCounts:
         """Write the batch (create or grow the table first) in the caller's transaction."""
         counts = BatchCounts()
+        if self._at_cursor:
+            at_cursor, self._at_cursor = self._at_cursor, set()
+            again = self._rows_held(conn, [r for r in sent if id(r) in at_cursor])
+            if again:
+                counts.unchanged += len(again)
+                seen = {id(r) for r in again}
+                sent = [r for r in sent if id(r) not in seen]
         records = sent
         gone: list[Record] = []
         if self.deleted_field is not None:
@@ -274,6 +307,51 @@ class SqlSink:
         reader = self._writer(self.table)
         reader.prepare(conn, [])
         return dict(reader.columns or {})
+
+    def _rows_held(self, conn: sa.Connection, records: list[Record]) -> list[Record]:
+        """Those of `records` the table holds a row equal to in each field: the same
+        records, appended by an earlier read. A value that compares unequal only by its
+        spelling (a number written otherwise) appends the record again, never drops it."""
+        if not records:
+            return []
+        reader = self._writer(self.table)
+        reader.prepare(conn, [])
+        return [r for r in records if self._has_row(conn, reader, r)]
+
+    def _has_row(self, conn: sa.Connection, reader: TableWriter, record: Record) -> bool:
+        columns = reader.columns or {}
+        if not columns:
+            return False
+        q = self._quote
+        mark = "?" if self._dialect == "sqlite" else "%s"
+        where: list[str] = []
+        params: list[Any] = []
+        written: set[str] = set()
+        for field_, value in record.items():
+            column = reader._column_for(field_)
+            kind = columns.get(column)
+            if kind is None:
+                return False  # a field the table has no column for: not appended yet
+            written.add(column)
+            if value is None:
+                where.append(f"{q(column)} IS NULL")
+            elif kind == "json":
+                # Compared as JSON values, whatever spacing the stored text has.
+                if self._dialect == "sqlite":
+                    where.append(f"json({q(column)}) = json({mark})")
+                else:
+                    where.append(f"{q(column)} = CAST({mark} AS JSONB)")
+                params.append(orjson.dumps(value, default=str).decode())
+            elif kind == "text" or isinstance(value, dict | list | str):
+                where.append(f"CAST({q(column)} AS TEXT) = {mark}")
+                params.append(as_text(value))
+            else:
+                where.append(f"{q(column)} = {mark}")
+                params.append(value)
+        # A field the record no longer has is null in the row it would append.
+        where.extend(f"{q(column)} IS NULL" for column in columns if column not in written)
+        sql = f"SELECT 1 FROM {q(self.table)} WHERE {' AND '.join(where) or '1 = 1'} LIMIT 1"
+        return conn.exec_driver_sql(sql, tuple(params)).first() is not None
 
     def _key_rows(self, records: Sequence[Record]) -> list[tuple[Any, ...]]:
         """The key values of `records` as the written table's key columns hold them (a key
