@@ -518,6 +518,10 @@ def _userinfo_as_basic_auth(
             "credentials once"
         )
     username, password = unquote(url.username), unquote(url.password or "")
-    if password:
-        redactor.add_secret(password)
-    return str(url.copy_with(username=None, password=None)), BasicAuth(username, password)
+    basic = BasicAuth(username, password)
+    # What is sent (base64 of user:password) is masked too, should a server echo it; with
+    # no password (`https://sk_live_...:@host`, as Stripe takes its key) the user is the
+    # secret.
+    redactor.add_secret(basic.credential)
+    redactor.add_secret(password or username)
+    return str(url.copy_with(username=None, password=None)), basic

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import time
 from collections.abc import AsyncGenerator
 from contextlib import AbstractAsyncContextManager, nullcontext
@@ -31,6 +32,8 @@ __all__ = [
     "OAuth2TokenAuth",
     "TokenEndpoint",
 ]
+
+logger = logging.getLogger("interlink.http")
 
 # Renew this long before the announced expiry, so a token never dies in flight.
 _EXPIRY_MARGIN = 30.0
@@ -231,7 +234,9 @@ class OAuth2TokenAuth(httpx.Auth):
 
     The refresh_token grant runs when the token is about to expire and once on a 401. The
     new token is saved to the `TokenSource` before it is used, so a rotated refresh token
-    is never lost even if the process dies right after.
+    is never lost even if the process dies right after. A save that fails does not drop
+    it (the provider may have revoked the old refresh token already): it is used, kept
+    here as the newest, and saved again at each next request until the source takes it.
     """
 
     def __init__(self, source: TokenSource, endpoint: TokenEndpoint, *, name: str = "") -> None:
@@ -239,6 +244,7 @@ class OAuth2TokenAuth(httpx.Auth):
         self.endpoint = endpoint
         self.name = name
         self._token: OAuthToken | None = None
+        self._unsaved: OAuthToken | None = None
         self._lock = asyncio.Lock()
         self.refreshes = 0
 
@@ -246,6 +252,8 @@ class OAuth2TokenAuth(httpx.Auth):
         raise RuntimeError("OAuth2TokenAuth works with interlink's async ApiClient only")
 
     async def _load(self) -> OAuthToken:
+        if self._unsaved is not None and not await self._keep(self._unsaved):
+            return self._unsaved  # newer than anything the source holds
         token = await self.source.load()
         if token is None:
             hint = f"; run `interlink connect {self.name}`" if self.name else ""
@@ -253,6 +261,26 @@ class OAuth2TokenAuth(httpx.Auth):
         self.endpoint.redactor.add_secret(token.access_token)
         self.endpoint.redactor.add_secret(token.refresh_token)
         return token
+
+    async def _keep(self, token: OAuthToken) -> bool:
+        """Save a token the endpoint issued; False when the source could not take it (it
+        is then kept as `_unsaved`, to be used and saved again later)."""
+        try:
+            await self.source.save(token)
+        except Exception as exc:
+            if self._unsaved is not token:
+                logger.warning(
+                    "connection %s: the refreshed token could not be stored (%s: %s); it is "
+                    "used, and stored at the next request",
+                    self.name or self.endpoint.redactor.url(self.endpoint.token_url),
+                    type(exc).__name__,
+                    self.endpoint.redactor.text(str(exc))[:300],
+                )
+            self._unsaved = token
+            return False
+        if self._unsaved is token:
+            self._unsaved = None
+        return True
 
     def _refresh_request(self, token: OAuthToken) -> httpx.Request:
         if not token.refresh_token:
@@ -281,6 +309,10 @@ class OAuth2TokenAuth(httpx.Auth):
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        if self._unsaved is not None:
+            async with self._lock:
+                if self._unsaved is not None:
+                    await self._keep(self._unsaved)
         token = self._token or await self._load()
         if not self.endpoint.fresh(token):
             async with self._lock, self._exclusive():
@@ -291,7 +323,7 @@ class OAuth2TokenAuth(httpx.Auth):
                     response = yield self._refresh_request(latest)
                     latest = await self._parsed(response, latest)
                     self.refreshes += 1
-                    await self.source.save(latest)
+                    await self._keep(latest)
                 self._token = token = latest
         self._token = token
         request.headers["Authorization"] = _bearer(token)
@@ -304,7 +336,7 @@ class OAuth2TokenAuth(httpx.Auth):
                 refresh_response = yield self._refresh_request(latest)
                 latest = await self._parsed(refresh_response, latest)
                 self.refreshes += 1
-                await self.source.save(latest)
+                await self._keep(latest)
             self._token = token = latest
         request.headers["Authorization"] = _bearer(token)
         yield request

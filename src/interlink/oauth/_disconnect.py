@@ -34,6 +34,7 @@ from interlink.http import Redactor, TokenEndpoint, endpoint_url
 from interlink.store import Store, StoredToken, delete_token, enable, list_tokens, load_token
 
 from ._switching import AccountNotConnectedError, check_target
+from ._token_source import refreshing
 from ._vault import Vault
 
 __all__ = ["PROVIDER_SIDE_REMOVAL", "Disconnected", "RevocationError", "disconnect"]
@@ -243,6 +244,21 @@ async def disconnect(
     forget its token. RevocationError when the provider did not confirm, unless
     `forget_anyway`; UnknownConnectionError / AccountNotConnectedError (ConfigErrors) for a
     connection or account that is not there."""
+    # Under the account's refresh lock, as a refresh is: one under way in any process ends
+    # first (what it stores is what is revoked and forgotten here), and none starts until
+    # the token is gone, so a refresh cannot bring a disconnected account back.
+    async with refreshing(store, connection, account):
+        return await _disconnect(config, store, connection, account, forget_anyway, transport)
+
+
+async def _disconnect(
+    config: InterlinkConfig,
+    store: Store,
+    connection: str,
+    account: str,
+    forget_anyway: bool,
+    transport: httpx.AsyncBaseTransport | None,
+) -> Disconnected:
     auth, version, data = await asyncio.to_thread(
         _prepare, config, store, connection, account, forget_anyway=forget_anyway
     )

@@ -371,6 +371,9 @@ class ConnectFlows:
         # process ends first (its save or its needs_reauth mark), then the new set wins;
         # a refresh after this one reloads the new set first.
         async with source.refreshing():
+            if flow.account and auth.account_key is not None:
+                kept = await asyncio.to_thread(source.stored_answer)
+                _check_same_account(auth.account_key, flow.account, kept, answer)
             await asyncio.to_thread(source.save_now, token, raw=raw)
         await asyncio.to_thread(self._end, flow.id, "connected", account=account)
         log.info("connected connection %r account %r (flow %s)", flow.connection, account, flow.id)
@@ -507,6 +510,26 @@ def _account_of(auth: OAuth2AuthConfig, flow: FlowRow, answer: Mapping[str, Any]
             status=502,
         )
     return account
+
+
+def _check_same_account(
+    key: str, account: str, kept: Mapping[str, Any] | None, answer: Mapping[str, Any]
+) -> None:
+    """A named account connected again must be the provider's same account: tokens of
+    another one (the user was signed in as someone else at the provider) would have every
+    run of `account` read that account's data into this one's tables."""
+    before, now = (kept or {}).get(key), answer.get(key)
+    if before in (None, "") or now in (None, ""):
+        return
+    if str(before) != str(now):
+        raise ConnectError(
+            "account_mismatch",
+            f"Account {account!r} is the provider's {key} {str(before)[:80]!r}, but this "
+            f"consent was given by {str(now)[:80]!r}; the tokens are refused and {account!r} "
+            "keeps its own. Sign in at the provider as that account and connect again, or "
+            "connect this one under another account name.",
+            status=409,
+        )
 
 
 def _token(answer: Mapping[str, Any]) -> OAuthToken:

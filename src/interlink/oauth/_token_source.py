@@ -48,7 +48,7 @@ from interlink.types import OAuthToken, TokenSource
 from ._keys import key_file_for
 from ._vault import Vault
 
-__all__ = ["VaultTokenSource", "open_catalog", "seed_token", "token_sources"]
+__all__ = ["VaultTokenSource", "open_catalog", "refreshing", "seed_token", "token_sources"]
 
 
 class VaultTokenSource:
@@ -161,10 +161,20 @@ class VaultTokenSource:
                 continue
         raise TokenConflictError(self.connection, self.account, None, None)
 
+    def stored_answer(self) -> dict[str, Any] | None:
+        """The provider's answer kept from when the stored account was connected (without
+        its tokens); None when nothing is stored or nothing was kept."""
+        current = load_token(self.store.engine, self.connection, self.account)
+        if current is None:
+            return None
+        data = orjson.loads(self.vault.decrypt(current.ciphertext, where=current.where))
+        raw = data.get("raw")
+        return raw if isinstance(raw, dict) else None
+
     def refreshing(self) -> AbstractAsyncContextManager[None]:
         """Held while this connection's token is refreshed, by every process on this
         database: a lock file beside an SQLite database, an advisory lock on PostgreSQL."""
-        return _Refreshing(self)
+        return refreshing(self.store, self.connection, self.account)
 
     async def refresh_failed(self, error: OAuthError) -> None:
         """A refused refresh: an account whose grant is gone (`invalid_grant`) is marked
@@ -215,6 +225,13 @@ def _seeds_of(source: VaultTokenSource, stored: StoredToken) -> list[str]:
     return _seeds(orjson.loads(source.vault.decrypt(stored.ciphertext, where=stored.where)))
 
 
+def refreshing(store: Store, connection: str, account: str) -> AbstractAsyncContextManager[None]:
+    """The lock every process takes while it refreshes `connection`'s `account` token (and
+    `disconnect` while it revokes and forgets it): a lock file beside an SQLite database,
+    an advisory lock on PostgreSQL."""
+    return _Refreshing(store, connection, account)
+
+
 class _Refreshing:
     """The cross-process lock of one token source, as an async context manager.
 
@@ -225,8 +242,10 @@ class _Refreshing:
     LOCK_WAIT seconds.
     """
 
-    def __init__(self, source: VaultTokenSource) -> None:
-        self.source = source
+    def __init__(self, store: Store, connection: str, account: str) -> None:
+        self.store = store
+        self.connection = connection
+        self.account = account
         self._release: Callable[[], None] | None = None
 
     async def __aenter__(self) -> None:
@@ -245,7 +264,7 @@ class _Refreshing:
             if loop.time() > deadline:
                 raise OAuthError(
                     "refresh_locked",
-                    f"another process has been refreshing {self.source.connection!r}'s token "
+                    f"another process has been refreshing {self.connection!r}'s token "
                     f"for over {LOCK_WAIT:.0f} s",
                 )
             await asyncio.sleep(_POLL)
@@ -257,9 +276,8 @@ class _Refreshing:
 
     def _try(self) -> Callable[[], None] | None:
         """Take the lock if it is free: its release, or None when another holds it."""
-        source = self.source
-        engine = source.store.engine
-        name = f"{source.connection}/{source.account}"
+        engine = self.store.engine
+        name = f"{self.connection}/{self.account}"
         if engine.dialect.name == "postgresql":
             return _try_advisory(engine, f"interlink:oauth-refresh:{name}")
         key_file = key_file_for(engine)
