@@ -157,7 +157,13 @@ def main() -> None:
                         f"sqlite:///{old / 'interlink.db'}", server.base, TOKEN, incremental=True
                     )
                 )
-                contenders[BASELINE] = [*interlink, "run", "customers", "--config", str(old_config)]
+                # An interlink from before `python -m interlink` starts at its old entry.
+                old_entry = (
+                    interlink
+                    if (args.baseline / "interlink" / "__main__.py").exists()
+                    else [sys.executable, "-c", "from interlink.cli.main import main; main()"]
+                )
+                contenders[BASELINE] = [*old_entry, "run", "customers", "--config", str(old_config)]
                 _timed(contenders[BASELINE], envs[BASELINE], old)  # its first, full read
             for name, argv in contenders.items():  # warm the bytecode and the OS's caches
                 _timed(argv, envs[name], work)
