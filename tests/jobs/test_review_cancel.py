@@ -177,11 +177,6 @@ def pg_queue(postgres_url: str) -> Iterator[Any]:
 
 
 @pytest.mark.postgres
-@pytest.mark.xfail(
-    strict=True,
-    reason="_procrastinate_sql.RETRY requeues a job whose cancel was asked for (needs the "
-    "CASE WHEN cancel_requested of STOPPED and LOST)",
-)
 def test_a_cancelled_postgres_job_whose_attempt_then_fails_is_cancelled_not_retried(
     pg_queue: Any,
 ) -> None:

@@ -253,13 +253,22 @@ COMPLETED = f"""
 """
 # `run_at` is the very `retry_at` Procrastinate's retry (in the same statement) schedules;
 # a wait for a pipeline's lock gives its attempt back (`given_back` 1).
+# An attempt to retry: queued again, or cancelled when that was asked for meanwhile (the
+# attempt's error is kept in the reason), as STOPPED and LOST do.
 RETRY = f"""
     UPDATE interlink_jobs
-       SET status = 'queued', attempts = attempts - %(given_back)s,
-           run_at = coalesce(extract(epoch FROM CAST(%(retry_at)s AS timestamptz)), {_CLOCK}),
-           error = %(error)s, worker = NULL, {_PROGRESS}
+       SET status = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'queued' END,
+           attempts = attempts - CASE WHEN cancel_requested THEN 0 ELSE %(given_back)s END,
+           run_at = CASE WHEN cancel_requested THEN run_at ELSE
+               coalesce(extract(epoch FROM CAST(%(retry_at)s AS timestamptz)), {_CLOCK}) END,
+           finished_at = CASE WHEN cancel_requested THEN {_CLOCK} END,
+           error = CASE WHEN cancel_requested
+               THEN 'cancelled while running; its attempt ended in '
+                    || coalesce(CAST(%(error)s AS text), 'an error')
+               ELSE %(error)s END,
+           worker = CASE WHEN cancel_requested THEN worker END, {_PROGRESS}
      {_MINE}
- RETURNING id
+ RETURNING status
 """
 FAILED = f"""
     UPDATE interlink_jobs
@@ -283,9 +292,12 @@ STOPPED = f"""
 ACK_FINISH = (
     "SELECT procrastinate_finish_job_v1(%(backend_id)s, %(end_status)s, %(delete_job)s) FROM ending"
 )
+# A retry whose ending cancelled the job ends Procrastinate's job too (aborted) instead.
 ACK_RETRY = (
-    "SELECT procrastinate_retry_job_v2(%(backend_id)s, %(retry_at)s, %(new_priority)s, "
-    "%(new_queue)s, %(new_lock)s) FROM ending"
+    "SELECT CASE WHEN ending.status = 'cancelled' "
+    "THEN procrastinate_finish_job_v1(%(backend_id)s, 'aborted', false) "
+    "ELSE procrastinate_retry_job_v2(%(backend_id)s, %(retry_at)s, %(new_priority)s, "
+    "%(new_queue)s, %(new_lock)s) END, ending.status FROM ending"
 )
 SAVE_PROGRESS = "UPDATE interlink_jobs SET progress = %(progress)s " + _MINE + " RETURNING id"
 # The running attempts of one worker, as the database has them: cancel requests, and

@@ -15,6 +15,7 @@ import logging
 import time
 import uuid
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import procrastinate
@@ -244,9 +245,14 @@ class Runner:
                 f"WITH ending AS ({ending.sql}) {ack}",
                 {**ending.params, **params, "backend_id": job.id},
             )
-            acknowledged = bool(await cursor.fetchall())
+            rows = await cursor.fetchall()
+        acknowledged = bool(rows)
         if acknowledged:
-            self.stats.count(ending.job.kind, ending.outcome)
+            outcome = ending.outcome
+            if ack is ACK_RETRY and rows[0]["status"] == "cancelled":
+                # Cancelled while running: the retry ended the job instead.
+                outcome = replace(outcome, status="cancelled")
+            self.stats.count(ending.job.kind, outcome)
         else:  # the lease was lost after the last look: neither row changed
             await self._lose_now(ending.job)
         return True
