@@ -446,8 +446,9 @@ class PipelineLockedError(SyncError):
 
 class StateMismatchError(SyncError):
     """The stored cursor or checkpoint was made for another version of the source (its path,
-    params, pagination, records or incremental settings changed): rerun with
-    `--full-refresh`, or set `on_source_change` on the pipeline."""
+    params, pagination, records or incremental settings changed) or of the pipeline's
+    filter (removed or changed): rerun with `--full-refresh`, or set `on_source_change` on
+    the pipeline."""
 
     code = "STATE_MISMATCH"
     exit_code = 2
