@@ -94,3 +94,32 @@ def test_googles_authorize_url_asks_for_offline_access(tmp_path: Path) -> None:
 def test_google_needs_a_scope() -> None:
     with pytest.raises(ConfigError, match="connections.crm.auth: scope: Google refuses"):
         parse_config(_config("      preset: google"), file="interlink.yaml")
+
+
+@pytest.mark.parametrize("key", ["token_url", "revocation_url"])
+def test_a_plain_http_token_or_revocation_endpoint_off_loopback_is_refused(key: str) -> None:
+    """The client secret and the tokens would cross the network in clear."""
+    urls = {"token_url": "https://id.example.com/token", key: "URL"}
+    lines = "".join(f"      {name}: {value}\n" for name, value in urls.items())
+    text = _config(lines.rstrip("\n"))
+    with pytest.raises(ConfigError) as raised:
+        parse_config(text.replace("URL", "http://id.example.com/oauth/x"), file="i.yaml")
+    message = str(raised.value)
+    assert f"connections.crm.auth.{key}" in message and "must be https://" in message
+    for loopback in ("http://127.0.0.1:8080/oauth/x", "http://localhost/oauth/x", "/oauth/x"):
+        parse_config(text.replace("URL", loopback), file="i.yaml")
+
+
+def test_a_plain_http_client_credentials_token_url_off_loopback_is_refused() -> None:
+    text = """
+connections:
+  api:
+    base_url: https://api.example.com
+    auth:
+      type: oauth2_client_credentials
+      token_url: http://id.example.com/token
+      client_id: c
+      client_secret: s
+"""
+    with pytest.raises(ConfigError, match="connections.api.auth.token_url.*must be https://"):
+        parse_config(text, file="interlink.yaml")

@@ -148,6 +148,22 @@ class BasicAuthConfig(_Model):
 TokenEndpointAuth = Literal["client_secret_basic", "client_secret_post"]
 
 
+def _in_clear(value: str | None) -> str | None:
+    """A token or revocation endpoint written as an absolute `http://` URL to a host other
+    than this machine is refused: the client secret and the tokens would cross the network
+    in clear (RFC 6749 section 3.2 requires TLS). A relative one goes to the connection's
+    base URL."""
+    if value is None:
+        return value
+    found = re.match(r"^http://(\[[0-9A-Fa-f:.]+\]|[^/\s:@?#]+)", value, re.IGNORECASE)
+    if found is not None and found[1].lower() not in ("127.0.0.1", "[::1]", "localhost"):
+        raise ValueError(
+            "an OAuth2 endpoint must be https:// (http:// only on 127.0.0.1, [::1] or "
+            f"localhost): the client secret and tokens would travel in clear; got {value!r}"
+        )
+    return value
+
+
 class OAuth2ClientCredentialsConfig(_Model):
     """Server-to-server OAuth2: a token fetched from `token_url` and cached until expiry."""
 
@@ -159,6 +175,8 @@ class OAuth2ClientCredentialsConfig(_Model):
     scope: str | None = None
     audience: str | None = None
     extra_params: dict[str, str] = Field(default_factory=dict)
+
+    _token_url = field_validator("token_url")(_in_clear)
 
 
 class OAuth2AuthConfig(_Model):
@@ -219,6 +237,8 @@ class OAuth2AuthConfig(_Model):
                 "https://www.googleapis.com/auth/analytics.readonly), space-separated"
             )
         return self
+
+    _endpoints = field_validator("token_url", "revocation_url")(_in_clear)
 
     @field_validator("authorize_url")
     @classmethod
