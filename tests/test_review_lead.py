@@ -336,7 +336,8 @@ def test_a_child_stuck_in_shutdown_is_killed_after_the_grace(tmp_path: Path) -> 
         """,
         run_for=1.0,
     )
-    assert code == 0 and time.monotonic() - started < 10
+    # Killed after the grace period: a stop that went wrong exits 1 (session 8).
+    assert code == 1 and time.monotonic() - started < 10
     assert err.count("did not stop; killed") == 2, err
 
 

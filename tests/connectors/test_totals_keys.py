@@ -106,3 +106,52 @@ def test_a_key_that_is_not_unique_on_the_next_page_stands_aside():
     records = [{"order": o, "id": line} for o in range(1, 6) for line in range(1, 6)]
     watch = watch_read(paged(records, 10), 25)
     assert watch._keys is None
+
+
+async def test_a_page_served_again_with_a_record_edited_meanwhile_is_an_incomplete_read():
+    """An API that ignores `offset` serves page 1 again, one record edited in between: the
+    repeat is not byte for byte (so the page-repeat check passes it), and the edited
+    record is the same key on other content. That must not pass for a key that is not
+    unique (which would stop the distinct count and let a 26-record list end at 25)."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from interlink.config import InterlinkConfig
+    from interlink.connectors import Catalog
+    from interlink.errors import IncompleteReadError, PaginationError
+    from interlink.sandbox import SandboxServer
+
+    rows = [{"id": n, "name": f"item {n}"} for n in range(1, 27)]
+    served = []
+
+    async def items(request: Request) -> JSONResponse:
+        served.append(request.query_params.get("offset"))
+        if len(served) > 1:
+            rows[0] = {"id": 1, "name": "edited 1"}
+        return JSONResponse({"data": rows[:25], "total": len(rows)})  # offset ignored
+
+    with SandboxServer(Starlette(routes=[Route("/items", items)])) as server:
+        config = InterlinkConfig.model_validate(
+            {
+                "connections": {"api": {"base_url": server.url}},
+                "resources": {
+                    "api": {
+                        "items": {
+                            "path": "/items",
+                            "records": "data",
+                            "paginate": {"type": "offset", "page_size": 25},
+                        }
+                    }
+                },
+            }
+        )
+        got: list[int] = []
+        with pytest.raises((IncompleteReadError, PaginationError)) as caught:
+            async with Catalog(config) as catalog:
+                async for page in catalog.resource("api.items").pages():
+                    got.extend(r["id"] for r in page.records)
+    assert served[:2] == ["0", "25"], "the second page was asked for and served page 1 again"
+    assert 26 not in got
+    assert "api.items" in str(caught.value)

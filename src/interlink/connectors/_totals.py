@@ -184,10 +184,11 @@ class ReadWatch:
         """Add one page's keys; a key that cannot tell records apart turns the count off.
 
         A key that is not a string or an integer (null, true, a float: a set holds 1, 1.0
-        and true as one), and a key that came again on a different record (on this page or
-        the one before: the key is not unique, e.g. order lines numbered per order, which
-        the pipeline keys with another field), make the count stand aside; a record pushed
-        onto the next page arrives again the same.
+        and true as one), and keys that came again mostly on different records (on this
+        page or the one before: the key is not unique, e.g. order lines numbered per order,
+        which the pipeline keys with another field), make the count stand aside; a record
+        pushed onto the next page arrives again the same, and a page served again arrives
+        mostly the same (a record edited meanwhile is the exception there, not the rule).
         """
         keys = self._keys
         assert keys is not None and self._key is not None
@@ -205,18 +206,30 @@ class ReadWatch:
         if came_again:
             recent = dict(zip(*self._recent, strict=True))
             seen: dict[Any, Record] = {}
+            same = other = 0
+            example: Any = None
             for value, record in zip(values, records, strict=True):
                 earlier = seen.get(value, recent.get(value))
-                if earlier is not None and earlier != record:
-                    logger.debug(
-                        "%s`%s` %r is on two different records: distinct records not counted",
-                        self._prefix,
-                        self._key,
-                        value,
-                    )
-                    self._keys = None
-                    return
+                if earlier is not None:
+                    if earlier == record:
+                        same += 1
+                    else:
+                        other += 1
+                        example = value
                 seen[value] = record
+            # Mostly the same records again is a page served again (an API that ignored
+            # its paging parameter while a record or two changed meanwhile): the count
+            # goes on, and finds the records that never came. Mostly other records under
+            # the same keys is a key that is not unique.
+            if other > same:
+                logger.debug(
+                    "%s`%s` %r is on two different records: distinct records not counted",
+                    self._prefix,
+                    self._key,
+                    example,
+                )
+                self._keys = None
+                return
         self._recent = (values, records)
         self.repeated += came_again
         if len(keys) > MAX_KEYS:

@@ -9,12 +9,12 @@ Per record of a batch (at most `concurrency` at once, inside the connection's ra
 - unbound, with `match:` fields: bind to the target record with the same values (an
   index of the target built on first need) and settle as above;
 - unbound and unmatched: create it, with an idempotency key made from the pipeline, the
-  source key and the source version, so a batch replayed after a crash creates nothing
-  twice on an API that honours the key. Before the creates go out, each is noted as a
-  pending binding (its version and body, committed on their own): a create whose answer
-  was lost, or whose binding never committed, is sent again as it was (same key, same
-  body) by the next run, even when the source changed meanwhile, and the change is then
-  written as an update. An API that does not honour idempotency keys creates such a
+  source key, the source version and the body sent, so a batch replayed after a crash
+  creates nothing twice on an API that honours the key. Before the creates go out, each
+  is noted as a pending binding (its version and body, committed on their own): a create
+  whose answer was lost, or whose binding never committed, is sent again as it was (same
+  key, same body) by the next run, even when the source changed meanwhile, and the change
+  is then written as an update. An API that does not honour idempotency keys creates such a
   record twice unless `match:` finds the first one; a create the API refused (4xx) leaves
   no pending binding.
 
@@ -214,8 +214,13 @@ class ApiSink:
             return self._version_now(target, mapped)
         return self._content_version(mapped, self._keys(mapped))
 
-    def _idempotency_key(self, source_key: str, version: str) -> str:
-        raw = f"{self.name}\0{source_key}\0{version}".encode()
+    def _idempotency_key(self, source_key: str, version: str, body: Record) -> str:
+        """The key of one create: the pipeline, the source key, the source version and the
+        body sent. A create sent again (a pending one) sends the same body, so the same
+        key; a version that is a timestamp with whole seconds can stay the same across an
+        edit, and the body tells the two creates apart (an API refuses a key used with
+        another body)."""
+        raw = f"{self.name}\0{source_key}\0{version}\0{_fingerprint(body)}".encode()
         return "interlink-" + hashlib.sha256(raw).hexdigest()[:40]
 
     # -- matching ---------------------------------------------------------------------------
@@ -384,7 +389,7 @@ class ApiSink:
                 )
             try:
                 created = await self.resource.create(
-                    mapped, idempotency_key=self._idempotency_key(key, version)
+                    mapped, idempotency_key=self._idempotency_key(key, version, mapped)
                 )
             except Exception as exc:
                 if _refused(exc):
@@ -420,7 +425,7 @@ class ApiSink:
         body = pending_body(pending)
         try:
             created = await self.resource.create(
-                body, idempotency_key=self._idempotency_key(key, pending.source_version)
+                body, idempotency_key=self._idempotency_key(key, pending.source_version, body)
             )
         except Exception as exc:
             # Refused for its body (400, 422...): the first send was refused the same way.
