@@ -187,6 +187,8 @@ async def read_pages(
         # Checkpoints from before records were counted leave the count unknown.
         received = as_int(resume.get("received"))
         announced = as_int(resume.get("announced"))
+        # A checkpoint of a short first page: the page it resumes at is the probe.
+        paginator.probing = resume.get("probing") is True
     else:
         paginator.init_request(spec)
     if follow is not None:
@@ -262,6 +264,8 @@ async def read_pages(
                 checkpoint = {**checkpoint, "received": watch.received}
             if checkpoint is not None and watch.peak is not None:
                 checkpoint = {**checkpoint, "announced": watch.peak}
+            if checkpoint is not None and paginator.probing:
+                checkpoint = {**checkpoint, "probing": True}
             if not done:
                 paginator.update_request(spec)
                 if follow is not None:

@@ -184,11 +184,11 @@ class ReadWatch:
         """Add one page's keys; a key that cannot tell records apart turns the count off.
 
         A key that is not a string or an integer (null, true, a float: a set holds 1, 1.0
-        and true as one), and keys that came again mostly on different records (on this
-        page or the one before: the key is not unique, e.g. order lines numbered per order,
-        which the pipeline keys with another field), make the count stand aside; a record
-        pushed onto the next page arrives again the same, and a page served again arrives
-        mostly the same (a record edited meanwhile is the exception there, not the rule).
+        and true as one), and keys that came again mostly on different records of one page
+        (the key is not unique, e.g. order lines numbered per order, which the pipeline
+        keys with another field), make the count stand aside; a record pushed onto the next
+        page arrives again (edited meanwhile, perhaps: a list sorted by `updated_at` moves
+        it), and a page served again arrives mostly the same.
         """
         keys = self._keys
         assert keys is not None and self._key is not None
@@ -209,18 +209,25 @@ class ReadWatch:
             same = other = 0
             example: Any = None
             for value, record in zip(values, records, strict=True):
-                earlier = seen.get(value, recent.get(value))
-                if earlier is not None:
-                    if earlier == record:
+                if value in seen:
+                    # One page is one answer: two records under one key on it are two
+                    # records, not one edited.
+                    if seen[value] == record:
                         same += 1
                     else:
                         other += 1
                         example = value
+                elif value in recent:
+                    # On the page before, on other content or not: the same record, edited
+                    # meanwhile perhaps (a list sorted by `updated_at` moves an edited
+                    # record onto a later page, and another record off the read).
+                    same += 1
                 seen[value] = record
             # Mostly the same records again is a page served again (an API that ignored
-            # its paging parameter while a record or two changed meanwhile): the count
-            # goes on, and finds the records that never came. Mostly other records under
-            # the same keys is a key that is not unique.
+            # its paging parameter while a record or two changed meanwhile), or records
+            # that moved between pages: the count goes on, and finds the records that
+            # never came. Mostly other records under one key on one page is a key that is
+            # not unique.
             if other > same:
                 logger.debug(
                     "%s`%s` %r is on two different records: distinct records not counted",
@@ -345,7 +352,8 @@ class ReadWatch:
                     f"distinct `{self._key}`s ({self.repeated:,} came again on later pages) "
                     f"while {total.source} says {total.expected:,}: records moved between "
                     "pages during the read, or the API pages wrongly; run again (if "
-                    f"`{self._key}` is not unique in this API, set the resource's primary_key)",
+                    f"`{self._key}` is not unique in this API, set the resource's primary_key "
+                    "to a field that is, or on_total_mismatch: warn)",
                     total.expected,
                     distinct,
                 )

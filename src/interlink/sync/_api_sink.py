@@ -96,6 +96,12 @@ class BatchOutcome:
     """Source keys whose create the API refused: their pending bindings go."""
 
 
+_BODY_REFUSED = (400, 413, 415, 422)
+"""The answers that refuse a create for its body: a replayed create (same body) answered
+so was refused the same way the first time. Any other answer (401, 403, 404, 409, 429...)
+says nothing about the first send, so its pending create stays."""
+
+
 def _refused(exc: BaseException) -> bool:
     """The API answered that it did not act on the request (a 4xx other than a timeout)."""
     status = getattr(exc, "status_code", None)
@@ -429,8 +435,9 @@ class ApiSink:
             )
         except Exception as exc:
             # Refused for its body (400, 422...): the first send was refused the same way.
-            # A 409 (the key in use) or a 429 says nothing about the first send.
-            if _refused(exc) and getattr(exc, "status_code", None) not in (409, 429):
+            # A 401/403 (credentials), 404, 409 (the key in use) or 429 says nothing about
+            # the first send, which may have created the record: its pending create stays.
+            if _refused(exc) and getattr(exc, "status_code", None) in _BODY_REFUSED:
                 return False
             raise
         target_key = self._created_key(created)
@@ -440,7 +447,13 @@ class ApiSink:
             outcome.bindings.append(Binding(key, target_key, version, bound_at))
             return True
         previous = Binding(key, target_key, pending.source_version, bound_at)
-        await self._settle(outcome, source, mapped, key, version, target_key, previous, None)
+        try:
+            await self._settle(outcome, source, mapped, key, version, target_key, previous, None)
+        except Exception:
+            # The create is done and its target known: bound at the pending version, so
+            # the next run sends the change as an update, never the create again.
+            outcome.bindings.append(previous)
+            raise
         return True
 
     async def write(self, items: list[tuple[Record, Record]]) -> BatchOutcome:
