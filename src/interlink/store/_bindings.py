@@ -73,8 +73,6 @@ def save_pending(
     it is, and so is a pending one unless `replace`."""
     if not creates:
         return
-    from sqlalchemy.dialects import postgresql, sqlite
-
     now = time.time()
     values = [
         {
@@ -88,8 +86,7 @@ def save_pending(
         for key, version, body in creates
     ]
     with engine.begin() as conn:
-        insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-        statement = insert(bindings)
+        statement = _insert(conn.dialect.name)
         if replace:
             conn.execute(
                 statement.on_conflict_do_update(
@@ -104,6 +101,18 @@ def save_pending(
             )
         else:
             conn.execute(statement.on_conflict_do_nothing(), values)
+
+
+def _insert(dialect: str) -> Any:
+    """An INSERT into the bindings with ON CONFLICT, in `dialect`'s own construct (only
+    that dialect is loaded: a SQLite process never loads PostgreSQL's)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert(bindings)
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.insert(bindings)
 
 
 def drop_pending(conn: sa.Connection, pipeline: str, keys: Sequence[str]) -> None:
@@ -173,10 +182,7 @@ def save_bindings(conn: sa.Connection, pipeline: str, rows: Sequence[Binding]) -
         }
         for b in rows
     ]
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    statement = insert(bindings)
+    statement = _insert(conn.dialect.name)
     changed = ("target_key", "source_version", "target_version", "synced_at")
     conn.execute(
         statement.on_conflict_do_update(

@@ -525,6 +525,9 @@ class ApiSink:
     def any_rejected(self, records: Sequence[Record]) -> bool:
         return False
 
+    def reads_from(self, field: str | None, since: Any) -> None:
+        """Nothing to do: a record read again is unchanged against its binding."""
+
     def start(self, conn: sa.Connection, plan: WritePlan, run_id: int) -> None:
         """Nothing to set up: bindings and conflicts live in interlink's own tables."""
 

@@ -316,10 +316,8 @@ class _Run:
                 )
         # A resumed read starts again from its checkpoint: the highest cursor the pages
         # before it had seen comes from the state, never lower than where it began.
-        field = self.incremental_field
-        if isinstance(self.sink, SqlSink) and field is not None and not plan.write.full:
-            # The read starts at the cursor: the last read's final records come again.
-            self.sink.skip_reread(field, plan.since)
+        # The read starts at the cursor: the last read's final records come again.
+        self.sink.reads_from(self.incremental_field, plan.since)
         seen_before = state.pending_cursor if plan.write.resumed else None
         cursor = higher_cursor(plan.since, seen_before)
         try:

@@ -77,6 +77,10 @@ class Sink(Protocol):
     def any_rejected(self, records: Sequence[Record]) -> bool:
         """True when some record of the batch would be rejected (a fast batch check)."""
 
+    def reads_from(self, field: str | None, since: Any) -> None:
+        """Before the read: it starts at cursor `since` of the source's `field` (None: a
+        whole read), so the records at exactly that value were read by the read before."""
+
     def start(self, conn: sa.Connection, plan: WritePlan, run_id: int) -> None:
         """In the first transaction of the run: prepare what the plan needs."""
 

@@ -14,7 +14,7 @@ How a run writes, by what it reads (`WritePlan`):
 - an incremental read of an `append` table starts AT the cursor (an API filters with `>=`,
   or interlink keeps records not older than it), so the records of the last read's final
   instant come again: such a record is appended only when the table has no identical row
-  (`skip_reread`). A record changed within that instant differs, and is appended;
+  (`reads_from`). A record changed within that instant differs, and is appended;
 - with `deletes:`, a complete full read marks (`soft`: `_deleted_at`) or deletes (`hard`)
   the rows it did not see (their keys are collected in `interlink_seen_<table>`, committed
   with each batch so a resumed read keeps them), and records that `deleted_field` marks
@@ -194,11 +194,11 @@ class SqlSink:
             self._drop(conn, self.seen)
             self._create_seen(conn)
 
-    def skip_reread(self, field: str, since: Any) -> None:
+    def reads_from(self, field: str | None, since: Any) -> None:
         """An incremental read of an `append` table from cursor `since` of `field`: records
         at exactly that value were read by the read before, and are appended again only
         when they differ from every row of the table (see the module docstring)."""
-        if self.mode == "append" and since is not None:
+        if self.mode == "append" and field is not None and since is not None:
             self._reread = (compile_selector(field), cursor_key(since))
 
     async def send(self, items: list[tuple[Record, Record]]) -> list[Record]:
