@@ -142,3 +142,14 @@ async def test_a_huge_streamed_body_is_cut_off_at_the_limit(api):
     assert pulled <= limit // len(chunk) + 1  # 17 of 1,024 chunks: the rest never read
     assert grown < 16 * 1024 * 1024, f"RSS grew by {grown / 2**20:.1f} MiB"
     assert (await api.get("/jobs")).json()["data"] == []
+
+
+def test_a_request_id_ending_in_a_line_break_is_not_sane():
+    """`$` in a pattern matches before a final newline: an id that ends in one passed the
+    check and would have been written into an answer's head (the webhook receiver writes
+    its heads itself)."""
+    from interlink.server._envelope import sane_request_id
+
+    assert sane_request_id("trace-1")
+    for bad in ("trace-1\n", "trace-1\r\n", "\ntrace", "a" * 129, ""):
+        assert not sane_request_id(bad), repr(bad)

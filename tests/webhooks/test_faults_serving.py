@@ -320,6 +320,38 @@ def test_a_database_locked_past_busy_timeout_answers_503_then_recovers(tmp_path:
     _check(database, results)
 
 
+def test_an_inbox_writer_process_killed_mid_load_loses_no_answered_delivery(
+    tmp_path: Path,
+) -> None:
+    """On SQLite each server process stores through a writer process of its own
+    (webhooks/_inbox_process.py). SIGKILL one under load: what waited on it is answered
+    503 (and sent again by its sender), a new writer takes over, and every delivery
+    answered 2xx is stored once with its job."""
+    database = _sqlite(tmp_path)
+    server = _serve(tmp_path, database)
+    try:
+        with _load(server.hook) as results:
+            _wait_answers(results, 300)
+            writers = [w for c in server.children() for w in c.children()]
+            assert len(writers) == 2, writers  # one per server process, each its own
+            victim = writers[0]
+            os.kill(victim.pid, signal.SIGKILL)
+            before = len(results.answers)
+            _wait_answers(results, before + 600)
+            after = [w for c in server.children() for w in c.children()]
+        code = _stop(server)
+    finally:
+        if server.process.poll() is None:
+            _stop(server)
+    assert victim.pid not in {w.pid for w in after} and len(after) == 2, after
+    assert "writer process stopped (exit code -9)" in server.err.text()
+    assert code == 0
+    statuses = results.statuses()
+    assert statuses[202] > 700 and statuses[200] > 0, statuses
+    assert set(statuses) <= {200, 202, 503}, statuses
+    _check(database, results)
+
+
 def test_one_delivery_sent_at_once_to_both_processes_is_stored_once(
     tmp_path: Path, database: str
 ) -> None:

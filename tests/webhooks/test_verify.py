@@ -372,3 +372,31 @@ def test_public_surface():
     for attr in exported:
         assert hasattr(module, attr)
     assert Verified.__module__.startswith("interlink.webhooks")
+
+
+# --- the receiver's fast paths ---------------------------------------------------------
+
+
+def test_raw_pairs_differing_only_in_case_are_one_header_twice():
+    """ASGI pairs are decoded in one pass; two names that differ only in case are the
+    same header twice, refused as such, not one shadowing the other."""
+    config = named("github")
+    value = signed(config)["X-Hub-Signature-256"].encode()
+    raw = [(b"X-Hub-Signature-256", value), (b"x-hub-signature-256", value)]
+    assert rejected(config, raw).reason == "malformed_header"
+    # Pairs of text in a list take the careful path and read the same.
+    text = [(k, v) for k, v in signed(config).items()]
+    assert accepted(config, text).delivery_id == accepted(config, signed(config)).delivery_id
+
+
+@pytest.mark.parametrize("name", sorted(SOURCES))
+@pytest.mark.parametrize("size", [1, 64 * 1024 - 200, 64 * 1024, 300 * 1024])
+def test_bodies_short_and_long_verify_and_one_changed_byte_fails(name, size):
+    """Short bodies are digested in one call, long ones (64 KiB and up) fed in parts:
+    both give the digest the sender's library gives, and one changed byte fails."""
+    config = named(name)
+    body = orjson.dumps({"id": "evt_big", "type": "t", "pad": "x" * size})
+    headers = signed(config, body)
+    assert accepted(config, headers, body).scheme == config.scheme
+    changed = body[:-3] + bytes([body[-3] ^ 1]) + body[-2:]
+    assert rejected(config, headers, changed).reason == "signature_mismatch"

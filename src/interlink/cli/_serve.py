@@ -177,7 +177,13 @@ def serve(
             sock.close()
         return
     try:
-        app = create_app(settings, store=store, worker=not no_worker, concurrency=workers)
+        app = create_app(
+            settings,
+            store=store,
+            worker=not no_worker,
+            concurrency=workers,
+            inbox_process=_inbox_process(store),
+        )
     except BaseException:
         store.close()
         sock.close()
@@ -191,6 +197,13 @@ def serve(
     finally:
         sock.close()
         store.close()
+
+
+def _inbox_process(store: Any) -> bool:
+    """Whether webhook deliveries are stored through a writer process: on a SQLite file,
+    where a writer thread would share the GIL with the event loop (webhooks/_inbox_process.py)."""
+    url = store.engine.url
+    return bool(url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"))
 
 
 def _banner(
@@ -241,7 +254,13 @@ def _serve_processes(
         store = Store.open(settings.database)
         try:
             worker = not no_worker and index == 0
-            app = create_app(settings, store=store, worker=worker, concurrency=workers)
+            app = create_app(
+                settings,
+                store=store,
+                worker=worker,
+                concurrency=workers,
+                inbox_process=_inbox_process(store),
+            )
             tune_collector()
             _run_server(app, sock, level, protocol)
         finally:

@@ -12,7 +12,7 @@ from fastapi.routing import APIRoute
 from interlink.config import InterlinkConfig
 from interlink.jobs import JobKinds, Queue
 from interlink.store import ApiKey, Store
-from interlink.webhooks import Inbox
+from interlink.webhooks import Inbox, ProcessInbox
 
 from ._errors import invalid_field
 
@@ -28,19 +28,34 @@ class ServerContext:
     concurrency: int | None = None
     kinds: JobKinds | None = None
     worker_task: asyncio.Task[object] | None = field(default=None, repr=False)
-    _inbox: Inbox | None = field(default=None, repr=False)
+    inbox_process: bool = False
+    """Store webhook deliveries through a writer process (`ProcessInbox`) instead of a
+    writer thread: what `interlink serve` does on a SQLite file."""
+    _inbox: Inbox | ProcessInbox | None = field(default=None, repr=False)
 
-    def inbox(self) -> Inbox:
+    def inbox(self) -> Inbox | ProcessInbox:
         """The webhook inbox's writer, started on the first delivery."""
         if self._inbox is None:
-            self._inbox = Inbox(self.store, self.queue)
+            if self.inbox_process:
+                self._inbox = ProcessInbox(self.store, self.queue, self.config)
+            else:
+                self._inbox = Inbox(self.store, self.queue)
         return self._inbox
 
     def close_inbox(self) -> None:
         """Store the deliveries still waiting, then stop the inbox's writer."""
-        if self._inbox is not None:
-            self._inbox.close()
-            self._inbox = None
+        inbox, self._inbox = self._inbox, None
+        if inbox is not None:
+            inbox.close()
+
+    async def aclose_inbox(self) -> None:
+        """`close_inbox` from the event loop (the app's shutdown): a writer process's
+        answers to the last deliveries are read while it stores them."""
+        inbox, self._inbox = self._inbox, None
+        if isinstance(inbox, ProcessInbox):
+            await inbox.aclose()
+        elif inbox is not None:
+            inbox.close()
 
     @property
     def worker_state(self) -> Literal["running", "stopped", "off"]:

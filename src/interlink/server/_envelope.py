@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import time
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -55,7 +56,7 @@ Detail = Mapping[str, str | None]
 """One `{"field": ..., "issue": ...}` of an error's details."""
 
 # A client's own X-Request-ID is echoed when it looks like an id, not like an injection.
-_SANE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+_SANE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 
 
 def new_request_id() -> str:
@@ -63,7 +64,7 @@ def new_request_id() -> str:
 
 
 def sane_request_id(value: str | None) -> bool:
-    return value is not None and _SANE_ID.match(value) is not None
+    return value is not None and _SANE_ID.fullmatch(value) is not None
 
 
 def request_id(scope: Scope) -> str:
@@ -75,8 +76,22 @@ def request_id(scope: Scope) -> str:
     return found
 
 
+_second: tuple[int, str] = (-1, "")
+"""The last whole second, and its text up to the seconds ("2026-12-05T21:10:51"); replaced
+whole, so a thread never reads one second's number with another's text."""
+
+
 def _timestamp() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """Now in UTC to the millisecond, `2026-12-05T21:10:51.123Z`; the date and time are
+    formatted once a second (every answer carries one)."""
+    global _second
+    now = time.time()
+    second = int(now)
+    cached = _second
+    if cached[0] != second:
+        text = datetime.fromtimestamp(second, UTC).isoformat(timespec="seconds")
+        cached = _second = (second, text.removesuffix("+00:00"))
+    return f"{cached[1]}.{int((now - second) * 1000):03d}Z"
 
 
 def meta(scope: Scope, **extra: Any) -> dict[str, Any]:

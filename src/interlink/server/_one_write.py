@@ -15,15 +15,35 @@ the connection is closed: an app that fails or returns after starting its answer
 then closes the connection) still sends the head first, as uvicorn's own cycle does; a
 204 or 304 whose app never sends a body is still a whole answer. An answer to HEAD writes
 no body, so its head is written at once.
+
+A route that builds its answers from headers it trusts (the webhook receiver: every
+answer the same few fixed headers) may send one `interlink.whole_answer` message instead
+of the two, when the scope's `extensions` offer it (`WHOLE_ANSWER`):
+
+```python
+{"type": "interlink.whole_answer", "status": 202, "head": b"content-type: ...\r\n...",
+ "body": b"...", "close": False}
+```
+
+`head` is header lines the route vouches for (lower-case names, each ending in CRLF,
+without content-length, transfer-encoding or connection: the cycle writes those); the
+cycle writes the status line, the server's default headers, `head`, the body's
+content-length and the body in one write, and completes the answer as uvicorn's own
+cycle does. It skips uvicorn's check of every header against its patterns, which was a
+fifth of a webhook's answer.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, RequestResponseCycle
+from uvicorn.protocols.utils import get_client_addr, get_path_with_query_string
 
-__all__ = ["OneWriteCycle"]
+__all__ = ["WHOLE_ANSWER", "OneWriteCycle"]
+
+WHOLE_ANSWER = "interlink.whole_answer"
+"""The message type (and the scope extension offering it) of an answer sent whole."""
 
 
 class _HeldHead:
@@ -74,6 +94,9 @@ class OneWriteCycle(RequestResponseCycle):
             self.transport.flush()
 
     async def send(self, message: Any) -> None:
+        if message["type"] == WHOLE_ANSWER:
+            await self._send_whole(message)
+            return
         if (
             message["type"] == "http.response.start"
             and not self.response_started
@@ -102,3 +125,42 @@ class OneWriteCycle(RequestResponseCycle):
             if self.transport is first:
                 self.transport = first.transport
             first.flush()  # a body refused before its write: the head still goes out
+
+    async def _send_whole(self, message: Any) -> None:
+        """Write an `interlink.whole_answer`: head and body in one write, then done."""
+        if self.response_started:
+            raise RuntimeError(f"{WHOLE_ANSWER} after the answer was started")
+        if self.flow.write_paused and not self.disconnected:
+            await self.flow.drain()
+        if self.disconnected:
+            return
+        self.response_started = True
+        self.waiting_for_100_continue = False
+        status: int = message["status"]
+        body: bytes = message.get("body", b"")
+        if self.access_log:
+            self.access_logger.info(
+                '%s - "%s %s HTTP/%s" %d',
+                get_client_addr(self.scope),
+                self.scope["method"],
+                get_path_with_query_string(self.scope),
+                self.scope["http_version"],
+                status,
+            )
+        if message.get("close"):
+            self.keep_alive = False
+        parts = [STATUS_LINE[status]]
+        parts.extend(b"%s: %s\r\n" % (name.lower(), value) for name, value in self.default_headers)
+        parts.append(message["head"])
+        parts.append(b"content-length: %d\r\n" % len(body))
+        if not self.keep_alive:
+            parts.append(b"connection: close\r\n")
+        parts.append(b"\r\n")
+        if self.scope["method"] != "HEAD":
+            parts.append(body)
+        self.transport.write(b"".join(parts))
+        self.response_complete = True
+        self.message_event.set()
+        if not self.keep_alive:
+            self.transport.close()
+        self.on_response()

@@ -53,7 +53,7 @@ from uvicorn.protocols.http.httptools_impl import (
 from uvicorn.server import ServerState
 
 from ._framing import MAX_HEAD
-from ._one_write import OneWriteCycle
+from ._one_write import WHOLE_ANSWER, OneWriteCycle
 from ._refusal import Refusal, refusal_answer
 
 __all__ = ["EnvelopeHttpToolsProtocol", "parser_problem"]
@@ -122,6 +122,8 @@ class _Refused(Exception):
 
 # Where the parser is in the current message.
 _IDLE, _HEAD, _BODY = 0, 1, 2
+_EXTENSIONS: dict[str, dict[object, object]] = {WHOLE_ANSWER: {}}
+"""The ASGI extensions every request's scope offers (shared: an app reads, never writes)."""
 
 
 class EnvelopeHttpToolsProtocol(HttpToolsProtocol):
@@ -246,6 +248,8 @@ class EnvelopeHttpToolsProtocol(HttpToolsProtocol):
             self.logger.warning("Exceeded concurrency limit.")
         else:
             app = self.app
+        # Routes that may send an answer whole (OneWriteCycle, `interlink.whole_answer`).
+        self.scope["extensions"] = _EXTENSIONS
         existing = self.cycle
         self.cycle = OneWriteCycle(
             scope=self.scope,

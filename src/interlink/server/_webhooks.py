@@ -37,7 +37,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from interlink.config import InterlinkConfig, WebhookSourceConfig
 from interlink.errors import SignatureError
-from interlink.webhooks import Arrival, Inbox, InboxClosedError, Refusal, verify
+from interlink.webhooks import Arrival, Inbox, InboxClosedError, ProcessInbox, Refusal, verify
 
 from ._envelope import (
     API_PREFIX,
@@ -47,6 +47,7 @@ from ._envelope import (
     sane_request_id,
 )
 from ._framing import framing_problem
+from ._one_write import WHOLE_ANSWER
 from ._proxies import TrustedProxies
 from ._security import SECURITY_HEADERS, STRICT_CSP
 from ._switch_cache import SwitchCache
@@ -74,7 +75,7 @@ class WebhookReceiver:
         self,
         app: ASGIApp,
         config: InterlinkConfig,
-        inbox: Callable[[], Inbox],
+        inbox: Callable[[], Inbox | ProcessInbox],
         *,
         proxies: TrustedProxies | None = None,
         clock: Callable[[], float] = time.time,
@@ -317,6 +318,8 @@ _FIXED_HEADERS = [
     (b"content-security-policy", STRICT_CSP.encode()),
 ]
 """What SecurityHeadersMiddleware adds to a JSON answer."""
+_FIXED_HEAD = b"".join(b"%s: %s\r\n" % pair for pair in _FIXED_HEADERS)
+_HEAD_START = b"content-type: application/json\r\nx-request-id: "
 
 
 async def _answer(
@@ -326,13 +329,35 @@ async def _answer(
     body: bytes,
     extra: list[tuple[bytes, bytes]] | None = None,
 ) -> None:
+    rid = request_id(scope).encode()
+    extensions = scope.get("extensions")
+    if extensions and WHOLE_ANSWER in extensions:
+        # One message, the head's lines written here: every header below is fixed or
+        # checked already (a request id is `sane_request_id`, or ours).
+        close = False
+        lines = [_HEAD_START, rid, b"\r\n", _FIXED_HEAD]
+        for name, value in extra or ():
+            if name == b"connection":
+                close = True
+            else:
+                lines.append(b"%s: %s\r\n" % (name, value))
+        await send(
+            {
+                "type": WHOLE_ANSWER,
+                "status": status,
+                "head": b"".join(lines),
+                "body": body,
+                "close": close,
+            }
+        )
+        return
     start: Message = {
         "type": "http.response.start",
         "status": status,
         "headers": [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),
-            (b"x-request-id", request_id(scope).encode()),
+            (b"x-request-id", rid),
             *_FIXED_HEADERS,
             *(extra or []),
         ],

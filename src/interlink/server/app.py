@@ -143,7 +143,7 @@ def _lifespan(context: ServerContext, *, owns_store: bool, owns_queue: bool) -> 
                         await task
                 except Exception:
                     pass  # already logged by _report_worker_end
-            context.close_inbox()
+            await context.aclose_inbox()
             if owns_queue:
                 context.queue.close()
             if owns_store:
@@ -165,13 +165,16 @@ def create_app(
     worker: bool = False,
     concurrency: int | None = None,
     kinds: JobKinds | None = None,
+    inbox_process: bool = False,
 ) -> FastAPI:
     """The API for `config`: on `store` (default: open `config.database`) and `queue`
     (default: the configured backend's). With `worker`, the app's lifespan also runs the
     job worker and the scheduler (`concurrency` jobs at a time, default `jobs.concurrency`)
     and stops them, letting running jobs reach a batch boundary, on shutdown. `kinds` are
     the job kinds that worker runs (default: `webhooks.job_kinds()`: the built-in kinds
-    and `webhook.process`)."""
+    and `webhook.process`). With `inbox_process`, webhook deliveries are stored through a
+    writer process of their own (`ProcessInbox`; `interlink serve` on a SQLite file)
+    instead of a writer thread."""
     owns_store = store is None
     store = store or Store.open(config.database)
     owns_queue = queue is None
@@ -182,7 +185,13 @@ def create_app(
             store.close()
         raise
     context = ServerContext(
-        config, store, queue, worker=worker, concurrency=concurrency, kinds=kinds
+        config,
+        store,
+        queue,
+        worker=worker,
+        concurrency=concurrency,
+        kinds=kinds,
+        inbox_process=inbox_process,
     )
     limits = RouteLimits(config.server.rate_limits)
     guarded = (

@@ -26,6 +26,7 @@ from interlink.webhooks._inbox import (
     Refusal,
     Stored,
 )
+from interlink.webhooks._inbox_process import InboxWriterError, ProcessInbox
 from interlink.webhooks._inputs import (
     MAX_HEADER_LENGTH,
     MAX_SIGNATURES,
@@ -51,6 +52,8 @@ __all__ = [
     "Inbox",
     "InboxClosedError",
     "InboxFullError",
+    "InboxWriterError",
+    "ProcessInbox",
     "Refusal",
     "Stored",
     "process_job",

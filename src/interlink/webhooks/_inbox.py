@@ -106,32 +106,17 @@ class InboxFullError(RuntimeError):
 _Waiter = tuple[Arrival, asyncio.Future[Stored], asyncio.AbstractEventLoop]
 
 
-class Inbox:
-    """Stores deliveries for any number of concurrent requests through one writer thread.
+class InboxWriter:
+    """One database connection storing batches of arrivals: the inbox's writer thread
+    (`Inbox`), and the writer process `interlink serve` runs on SQLite
+    (`ProcessInbox`, webhooks/_inbox_process.py)."""
 
-    `accept` is awaited by a request and returns once its delivery is committed (or raises
-    the error that kept it from being stored: the request answers 5xx, and the sender
-    retries). `reject` queues a refusal and returns at once.
-    """
-
-    def __init__(
-        self, store: Store, queue: Queue, *, max_batch: int = MAX_BATCH, writers: int = WRITERS
-    ) -> None:
+    def __init__(self, store: Store, queue: Queue) -> None:
         self.store = store
         self.queue = queue
-        self.max_batch = max_batch
-        self.batches = 0
-        """Transactions committed, for tests and the benchmark (deliveries per commit)."""
-        self.dropped_refusals = 0
         # Both queues keep the config they were opened with; a job's default attempts.
         config: InterlinkConfig | None = getattr(queue, "config", None)
         self._max_attempts = (config.jobs if config else JobsConfig()).max_attempts
-        self._waiting: list[_Waiter] = []
-        self._waiting_bytes = 0
-        self._refusals: list[Refusal] = []
-        self._lock = threading.Lock()
-        self._ready = threading.Condition(self._lock)
-        self._closed = False
         # Server processes sharing the SQLite file take turns through a lock that wakes
         # the next at once, instead of SQLite's busy_timeout sleeps.
         database = store.engine.url.database
@@ -140,114 +125,6 @@ class Inbox:
             if store.engine.dialect.name == "sqlite" and database and database != ":memory:"
             else None
         )
-        # SQLite has one writer at a time: one thread, one connection. On PostgreSQL a batch
-        # is one statement and one commit, and one writer did best (4,200 deliveries/s
-        # against 3,800 with three: its batches grow while it commits, docs/benchmarks.md);
-        # more can be asked for (`writers`) where the database is far away.
-        count = 1 if store.engine.dialect.name == "sqlite" else writers
-        self._threads = [
-            threading.Thread(target=self._run, name=f"interlink-inbox-{n}", daemon=True)
-            for n in range(count)
-        ]
-        for thread in self._threads:
-            thread.start()
-
-    async def accept(self, arrival: Arrival, *, timeout: float | None = None) -> Stored:
-        """Store `arrival`; its Stored once committed. TimeoutError after `timeout`
-        seconds without a commit (the delivery may still be stored later); InboxFullError
-        at once while MAX_WAITING deliveries (MAX_WAITING_BYTES of bodies) wait."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Stored] = loop.create_future()
-        with self._ready:
-            if self._closed:
-                raise InboxClosedError("the webhook inbox is shutting down")
-            if len(self._waiting) >= MAX_WAITING or (
-                self._waiting and self._waiting_bytes + len(arrival.body) > MAX_WAITING_BYTES
-            ):
-                raise InboxFullError(
-                    f"{len(self._waiting)} deliveries ({self._waiting_bytes} bytes) are waiting "
-                    "for the database already (the inbox's writer is stuck or slow); this one "
-                    "was not taken"
-                )
-            self._waiting.append((arrival, future, loop))
-            self._waiting_bytes += len(arrival.body)
-            self._ready.notify()
-        if timeout is None:
-            return await future
-        expiry = loop.call_later(timeout, _expire, future)
-        try:
-            return await future
-        finally:
-            expiry.cancel()
-
-    def reject(self, refusal: Refusal) -> None:
-        with self._ready:
-            if self._closed or len(self._refusals) >= MAX_REFUSALS:
-                self.dropped_refusals += 1
-                return
-            self._refusals.append(refusal)
-            self._ready.notify()
-
-    def close(self, timeout: float = 10.0) -> None:
-        """Store what is waiting, then stop the writer."""
-        with self._ready:
-            self._closed = True
-            self._ready.notify_all()
-        deadline = time.monotonic() + timeout
-        for thread in self._threads:
-            thread.join(max(deadline - time.monotonic(), 0.0))
-        if self._writer_lock is not None and not any(t.is_alive() for t in self._threads):
-            self._writer_lock.close()
-
-    # -- the writer thread ----------------------------------------------------------------
-
-    def _run(self) -> None:
-        connection: sa.Connection | None = None
-        failures = 0
-        try:
-            while True:
-                with self._ready:
-                    while not self._waiting and not self._refusals and not self._closed:
-                        self._ready.wait()
-                    if not self._waiting and not self._refusals:
-                        return  # closed, and nothing is left
-                    batch = self._waiting[: self.max_batch]
-                    del self._waiting[: self.max_batch]
-                    self._waiting_bytes -= sum(len(w[0].body) for w in batch)
-                    refused, self._refusals = self._refusals, []
-                try:
-                    if connection is None or connection.closed or connection.invalidated:
-                        connection = self._connect()
-                    results = self._write(connection, [w[0] for w in batch])
-                except Exception as exc:
-                    # Every request of the batch answers 503 (the senders retry); the
-                    # thread goes on, with a new connection, after a short pause that
-                    # grows while the database stays away.
-                    failures += 1
-                    log.error("storing %d webhook deliveries failed: %s", len(batch), _short(exc))
-                    if connection is not None:
-                        self._discard(connection)
-                    connection = None
-                    _settle(batch, exc)
-                    self._requeue_refusals(refused)
-                    time.sleep(min(0.05 * 2 ** min(failures, 5), 1.0))
-                    continue
-                failures = 0
-                with self._lock:
-                    self.batches += 1
-                _settle(batch, results)
-                if refused:
-                    self._log_refusals(connection, refused)
-        except BaseException as exc:  # pragma: no cover - a bug: answer, never hang
-            log.exception("the webhook inbox's writer stopped")
-            with self._ready:
-                waiting, self._waiting = self._waiting, []
-                self._waiting_bytes = 0
-            _settle(waiting, exc if isinstance(exc, Exception) else InboxClosedError(str(exc)))
-            raise
-        finally:
-            if connection is not None:
-                self._release(connection)
 
     def _log_refusals(self, connection: sa.Connection, refused: Sequence[Refusal]) -> None:
         """Write refusals in a transaction of their own, after the deliveries' commit: a
@@ -257,12 +134,6 @@ class Inbox:
                 connection.execute(sa.insert(rejections), [_refusal_row(r) for r in refused])
         except Exception as exc:
             log.warning("the rejected-deliveries log lost %d lines: %s", len(refused), _short(exc))
-
-    def _requeue_refusals(self, refused: Sequence[Refusal]) -> None:
-        with self._ready:
-            room = MAX_REFUSALS - len(self._refusals)
-            self._refusals[:0] = refused[:room]
-            self.dropped_refusals += max(len(refused) - room, 0)
 
     def _connect(self) -> sa.Connection:
         connection = self.store.engine.connect()
@@ -373,6 +244,144 @@ class Inbox:
             (row.source, row.delivery_id): (int(row.id), row.status, row.job_id)
             for row in conn.execute(query)
         }
+
+
+class Inbox(InboxWriter):
+    """Stores deliveries for any number of concurrent requests through one writer thread.
+
+    `accept` is awaited by a request and returns once its delivery is committed (or raises
+    the error that kept it from being stored: the request answers 5xx, and the sender
+    retries). `reject` queues a refusal and returns at once.
+    """
+
+    def __init__(
+        self, store: Store, queue: Queue, *, max_batch: int = MAX_BATCH, writers: int = WRITERS
+    ) -> None:
+        super().__init__(store, queue)
+        self.max_batch = max_batch
+        self.batches = 0
+        """Transactions committed, for tests and the benchmark (deliveries per commit)."""
+        self.dropped_refusals = 0
+        self._waiting: list[_Waiter] = []
+        self._waiting_bytes = 0
+        self._refusals: list[Refusal] = []
+        self._lock = threading.Lock()
+        self._ready = threading.Condition(self._lock)
+        self._closed = False
+        # SQLite has one writer at a time: one thread, one connection. On PostgreSQL a batch
+        # is one statement and one commit, and one writer did best (4,200 deliveries/s
+        # against 3,800 with three: its batches grow while it commits, docs/benchmarks.md);
+        # more can be asked for (`writers`) where the database is far away.
+        count = 1 if store.engine.dialect.name == "sqlite" else writers
+        self._threads = [
+            threading.Thread(target=self._run, name=f"interlink-inbox-{n}", daemon=True)
+            for n in range(count)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    async def accept(self, arrival: Arrival, *, timeout: float | None = None) -> Stored:
+        """Store `arrival`; its Stored once committed. TimeoutError after `timeout`
+        seconds without a commit (the delivery may still be stored later); InboxFullError
+        at once while MAX_WAITING deliveries (MAX_WAITING_BYTES of bodies) wait."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Stored] = loop.create_future()
+        with self._ready:
+            if self._closed:
+                raise InboxClosedError("the webhook inbox is shutting down")
+            if len(self._waiting) >= MAX_WAITING or (
+                self._waiting and self._waiting_bytes + len(arrival.body) > MAX_WAITING_BYTES
+            ):
+                raise InboxFullError(
+                    f"{len(self._waiting)} deliveries ({self._waiting_bytes} bytes) are waiting "
+                    "for the database already (the inbox's writer is stuck or slow); this one "
+                    "was not taken"
+                )
+            self._waiting.append((arrival, future, loop))
+            self._waiting_bytes += len(arrival.body)
+            self._ready.notify()
+        if timeout is None:
+            return await future
+        expiry = loop.call_later(timeout, _expire, future)
+        try:
+            return await future
+        finally:
+            expiry.cancel()
+
+    def reject(self, refusal: Refusal) -> None:
+        with self._ready:
+            if self._closed or len(self._refusals) >= MAX_REFUSALS:
+                self.dropped_refusals += 1
+                return
+            self._refusals.append(refusal)
+            self._ready.notify()
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Store what is waiting, then stop the writer."""
+        with self._ready:
+            self._closed = True
+            self._ready.notify_all()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(deadline - time.monotonic(), 0.0))
+        if self._writer_lock is not None and not any(t.is_alive() for t in self._threads):
+            self._writer_lock.close()
+
+    # -- the writer thread ----------------------------------------------------------------
+
+    def _run(self) -> None:
+        connection: sa.Connection | None = None
+        failures = 0
+        try:
+            while True:
+                with self._ready:
+                    while not self._waiting and not self._refusals and not self._closed:
+                        self._ready.wait()
+                    if not self._waiting and not self._refusals:
+                        return  # closed, and nothing is left
+                    batch = self._waiting[: self.max_batch]
+                    del self._waiting[: self.max_batch]
+                    self._waiting_bytes -= sum(len(w[0].body) for w in batch)
+                    refused, self._refusals = self._refusals, []
+                try:
+                    if connection is None or connection.closed or connection.invalidated:
+                        connection = self._connect()
+                    results = self._write(connection, [w[0] for w in batch])
+                except Exception as exc:
+                    # Every request of the batch answers 503 (the senders retry); the
+                    # thread goes on, with a new connection, after a short pause that
+                    # grows while the database stays away.
+                    failures += 1
+                    log.error("storing %d webhook deliveries failed: %s", len(batch), _short(exc))
+                    if connection is not None:
+                        self._discard(connection)
+                    connection = None
+                    _settle(batch, exc)
+                    self._requeue_refusals(refused)
+                    time.sleep(min(0.05 * 2 ** min(failures, 5), 1.0))
+                    continue
+                failures = 0
+                with self._lock:
+                    self.batches += 1
+                _settle(batch, results)
+                if refused:
+                    self._log_refusals(connection, refused)
+        except BaseException as exc:  # pragma: no cover - a bug: answer, never hang
+            log.exception("the webhook inbox's writer stopped")
+            with self._ready:
+                waiting, self._waiting = self._waiting, []
+                self._waiting_bytes = 0
+            _settle(waiting, exc if isinstance(exc, Exception) else InboxClosedError(str(exc)))
+            raise
+        finally:
+            if connection is not None:
+                self._release(connection)
+
+    def _requeue_refusals(self, refused: Sequence[Refusal]) -> None:
+        with self._ready:
+            room = MAX_REFUSALS - len(self._refusals)
+            self._refusals[:0] = refused[:room]
+            self.dropped_refusals += max(len(refused) - room, 0)
 
 
 def _short(exc: BaseException) -> str:

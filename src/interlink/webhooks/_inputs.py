@@ -117,6 +117,23 @@ class HeaderView:
             pairs = headers
         values: dict[str, str] = {}
         repeated: set[str] = set()
+        if type(headers) is list:
+            # An ASGI scope's pairs (the receiver's every delivery): decoded in one pass,
+            # repeats found by count; anything but bytes goes the careful way below.
+            try:
+                values = {
+                    name.decode("latin-1").lower(): value.decode("latin-1")
+                    for name, value in headers
+                }
+            except (AttributeError, TypeError, ValueError):
+                values = {}
+            else:
+                if len(values) == len(headers):
+                    self._values = values
+                    self._repeated = repeated
+                    self.read: dict[str, str] = {}
+                    return
+                values = {}
         for raw_name, raw_value in pairs:
             name = _text(raw_name).lower()
             if name in values:
@@ -124,7 +141,7 @@ class HeaderView:
             values[name] = _text(raw_value)
         self._values = values
         self._repeated = repeated
-        self.read: dict[str, str] = {}
+        self.read = {}
 
     def get(self, name: str) -> str | None:
         """The value of `name`, or None when it is absent or empty."""
@@ -189,21 +206,32 @@ def decode_hex(text: str, size: int, header: str) -> bytes:
 def decode_base64(text: str, size: int, header: str) -> bytes:
     """A digest of `size` bytes in standard base64, padded or not, written canonically (so one
     digest has one spelling)."""
-    problem = malformed(f"the {header} signature is not the base64 of a {size}-byte digest")
     if len(text) > 4 * ((size + 2) // 3) or not _BASE64.fullmatch(text):
-        raise problem
+        raise _not_base64(header, size)
     unpadded = text.rstrip("=")
     try:
         raw = base64.b64decode(unpadded + "=" * (-len(unpadded) % 4), validate=True)
     except (binascii.Error, ValueError):
-        raise problem from None
+        raise _not_base64(header, size) from None
     if len(raw) != size or base64.b64encode(raw).decode("ascii").rstrip("=") != unpadded:
-        raise problem
+        raise _not_base64(header, size)
     return raw
 
 
+def _not_base64(header: str, size: int) -> SignatureError:
+    return malformed(f"the {header} signature is not the base64 of a {size}-byte digest")
+
+
+_JOIN_BELOW = 64 * 1024
+"""Parts shorter than this together are joined and digested in one call (a copy costs less
+than the calls it saves); a longer body is fed in parts, never copied."""
+
+
 def hmac_digests(keys: Sequence[bytes], algorithm: str, parts: Sequence[bytes]) -> list[bytes]:
-    """The HMAC of the concatenated `parts` under each key (the body is never copied)."""
+    """The HMAC of the concatenated `parts` under each key."""
+    if sum(map(len, parts)) < _JOIN_BELOW:
+        message = b"".join(parts)
+        return [hmac.digest(key, message, algorithm) for key in keys]
     out = []
     for key in keys:
         mac = hmac.new(key, digestmod=algorithm)

@@ -1,0 +1,163 @@
+"""The inbox's writer process: `python -m interlink.webhooks._inbox_child FD`.
+
+Started by `ProcessInbox` (webhooks/_inbox_process.py) with one end of a socket pair as
+FD. It reads the config (the first frame), opens the database and the job queue, then
+loops: read every arrival and refusal waiting on the socket, store the arrivals in ONE
+transaction with their jobs (`InboxWriter`, the same code as the writer thread, commits
+with `synchronous=FULL` on SQLite), answer each arrival (STORED, or FAILED with the
+error), write the refusals. It never answers an arrival before its commit returned.
+
+It ends when the server closes its end (end of file: everything read has been stored and
+answered by then), and when the server dies, for the same reason. It ignores SIGINT: a
+Ctrl-C in the terminal reaches the whole process group, and the server, which stops on
+it, still sends what it holds before it closes the socket.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import signal
+import socket
+import sys
+import time
+from typing import Any
+
+from ._inbox import Arrival, InboxWriter, Refusal, _short
+from ._inbox_frames import (
+    ARRIVAL,
+    CONFIG,
+    REFUSAL,
+    FrameReader,
+    batch_frame,
+    failed_frame,
+    read_arrival,
+    read_refusal,
+    stored_frame,
+)
+
+log = logging.getLogger("interlink.webhooks")
+
+_READ = 1 << 20
+
+
+def serve(sock: socket.socket) -> None:
+    """Store what arrives on `sock` until it is closed."""
+    from interlink.jobs import open_queue
+    from interlink.store import Store
+
+    reader = FrameReader()
+    config: Any = None
+    pending: list[tuple[int, memoryview]] = []
+    while config is None:
+        data = sock.recv(_READ)
+        if not data:
+            return
+        pending.extend(reader.feed(data))
+        if pending and pending[0][0] == CONFIG:
+            config = pickle.loads(pending.pop(0)[1][5:])  # from our own parent, never the network
+    store = Store.open(config.database)
+    queue = open_queue(config, store)
+    writer = InboxWriter(store, queue)
+    try:
+        _loop(sock, reader, writer, pending)
+    finally:
+        queue.close()
+        store.close()
+
+
+def _loop(
+    sock: socket.socket,
+    reader: FrameReader,
+    writer: InboxWriter,
+    frames: list[tuple[int, memoryview]],
+) -> None:
+    connection = None
+    failures = 0
+    try:
+        while True:
+            if not frames:
+                data = sock.recv(_READ)
+                if not data:
+                    return  # the server closed its end: everything read is answered
+                frames = reader.feed(data)
+                frames.extend(_more(sock, reader))
+            arrivals: list[tuple[int, Arrival]] = []
+            refusals: list[Refusal] = []
+            for kind, frame in frames:
+                if kind == ARRIVAL:
+                    arrivals.append(read_arrival(frame))
+                elif kind == REFUSAL:
+                    refusals.append(read_refusal(frame))
+            frames = []
+            if arrivals:
+                try:
+                    if connection is None or connection.closed or connection.invalidated:
+                        connection = writer._connect()
+                    results = writer._write(connection, [a for _, a in arrivals])
+                except Exception as exc:
+                    failures += 1
+                    error = _short(exc)
+                    log.error("storing %d webhook deliveries failed: %s", len(arrivals), error)
+                    if connection is not None:
+                        writer._discard(connection)
+                    connection = None
+                    sock.sendall(b"".join(failed_frame(seq, error) for seq, _ in arrivals))
+                    time.sleep(min(0.05 * 2 ** min(failures, 5), 1.0))
+                    continue
+                failures = 0
+                replies = [
+                    stored_frame(seq, s) for (seq, _), s in zip(arrivals, results, strict=True)
+                ]
+                replies.append(batch_frame(len(arrivals)))
+                sock.sendall(b"".join(replies))
+            if refusals:
+                if connection is None or connection.closed or connection.invalidated:
+                    try:
+                        connection = writer._connect()
+                    except Exception as exc:
+                        log.warning(
+                            "the rejected-deliveries log lost %d lines: %s",
+                            len(refusals),
+                            _short(exc),
+                        )
+                        continue
+                writer._log_refusals(connection, refusals)
+    finally:
+        if connection is not None:
+            writer._release(connection)
+
+
+def _more(sock: socket.socket, reader: FrameReader) -> list[tuple[int, memoryview]]:
+    """The frames already waiting on the socket, read without blocking."""
+    frames: list[tuple[int, memoryview]] = []
+    sock.setblocking(False)
+    try:
+        while True:
+            try:
+                data = sock.recv(_READ)
+            except BlockingIOError:
+                break
+            if not data:
+                break  # the end: the next blocking read sees it too
+            frames.extend(reader.feed(data))
+    finally:
+        sock.setblocking(True)
+    return frames
+
+
+def main(argv: list[str]) -> int:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(name)s: %(message)s")
+    sock = socket.socket(fileno=int(argv[1]))
+    try:
+        serve(sock)
+    except (BrokenPipeError, ConnectionResetError):
+        return 0  # the server went away mid-answer: it was told nothing, the sender retries
+    finally:
+        sock.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

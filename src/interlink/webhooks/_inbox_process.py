@@ -1,0 +1,378 @@
+"""The inbox with its writer in a process of its own: what `interlink serve` uses on SQLite.
+
+```python
+inbox = ProcessInbox(store, queue, config)     # starts the writer process
+stored = await inbox.accept(arrival)           # answered once committed, as with Inbox
+inbox.reject(refusal)
+await inbox.aclose()                           # everything sent is stored, then it stops
+```
+
+Why a process: with the writer as a thread, storing and answering shared one GIL. A
+batch could start its commit only when the event loop let go, so the loop and the
+commit's fsync took turns, and the 16 senders of the benchmark moved in lockstep with
+the commits (docs/benchmarks.md, "Webhook ingest"). The writer process
+(webhooks/_inbox_child.py) runs the same `InboxWriter` on its own core: while it commits
+one batch, the loop verifies and forwards the next.
+
+The server's side is all on its event loop, without threads: each arrival is a frame
+(webhooks/_inbox_frames.py) queued for one socket write per loop turn; the answers are
+read when the socket is readable, and each resolves its request's future. The writer
+answers an arrival only after its commit, so a 202 still means "stored durably".
+
+When the writer process dies, every request waiting on it answers 503 (the sender
+retries; a delivery committed before the death is then a duplicate, answered 200), and
+the next arrival starts a new writer, at most one start a second. At most MAX_WAITING
+deliveries (MAX_WAITING_BYTES of bodies) wait for it, as with the thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import logging
+import os
+import pickle
+import socket
+import subprocess
+import sys
+import time
+
+from interlink.config import InterlinkConfig
+from interlink.jobs import Queue
+from interlink.store import Store
+
+from ._inbox import (
+    MAX_WAITING,
+    MAX_WAITING_BYTES,
+    Arrival,
+    InboxClosedError,
+    InboxFullError,
+    Refusal,
+    Stored,
+)
+from ._inbox_frames import (
+    BATCH,
+    FAILED,
+    STORED,
+    FrameReader,
+    arrival_frame,
+    config_frame,
+    read_batch,
+    read_failed,
+    read_stored,
+    refusal_frame,
+)
+
+__all__ = ["InboxWriterError", "ProcessInbox"]
+
+log = logging.getLogger("interlink.webhooks")
+
+RESTART_AFTER = 1.0
+"""Seconds between two starts of the writer process (one that dies at once is not started
+again in a loop)."""
+STOP_TIMEOUT = 10.0
+"""Seconds `aclose` waits for the writer to store what it was sent."""
+MAX_REFUSAL_BYTES = 16 * 1024 * 1024
+"""Refusals are dropped (counted, not logged) while this much waits to be sent to a stuck
+writer: a flood of bad signatures must not grow memory without bound."""
+_READ = 1 << 20
+
+
+class InboxWriterError(RuntimeError):
+    """The writer process stopped (or could not store a batch): the request answers 503."""
+
+
+class ProcessInbox:
+    """`Inbox`'s interface, storing through a writer process (module docstring)."""
+
+    def __init__(self, store: Store, queue: Queue, config: InterlinkConfig) -> None:
+        self.store = store
+        self.queue = queue
+        self.batches = 0
+        """Transactions the writer committed, for tests and the benchmark."""
+        self.dropped_refusals = 0
+        self.starts = 0
+        """Writer processes started (1, and one more after each death)."""
+        self._config = pickle.dumps(config)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._sock: socket.socket | None = None
+        self._child: subprocess.Popen[bytes] | None = None
+        self._started_at = -RESTART_AFTER
+        self._reader = FrameReader()
+        self._seq = itertools.count()
+        self._waiting: dict[int, tuple[asyncio.Future[Stored], int]] = {}
+        self._waiting_bytes = 0
+        self._deadlines: list[tuple[float, int]] = []
+        """A heap of (deadline, seq) of the requests that wait with a timeout."""
+        self._sweeper: asyncio.TimerHandle | None = None
+        self._out: list[bytes] = []
+        self._out_size = 0
+        self._flushing = False
+        self._writable = False
+        self._closed = False
+
+    @property
+    def pid(self) -> int | None:
+        """The writer process's id, while it runs."""
+        return self._child.pid if self._child is not None else None
+
+    # -- the requests' side ----------------------------------------------------------------
+
+    async def accept(self, arrival: Arrival, *, timeout: float | None = None) -> Stored:
+        """Store `arrival`; its Stored once committed (see `Inbox.accept`)."""
+        loop = self._bound()
+        if len(self._waiting) >= MAX_WAITING or (
+            self._waiting and self._waiting_bytes + len(arrival.body) > MAX_WAITING_BYTES
+        ):
+            raise InboxFullError(
+                f"{len(self._waiting)} deliveries ({self._waiting_bytes} bytes) are waiting "
+                "for the database already (the inbox's writer is stuck or slow); this one "
+                "was not taken"
+            )
+        self._ensure_writer()
+        seq = next(self._seq)
+        future: asyncio.Future[Stored] = loop.create_future()
+        size = len(arrival.body)
+        self._waiting[seq] = (future, size)
+        self._waiting_bytes += size
+        self._send(arrival_frame(seq, arrival))
+        if timeout is not None:
+            deadlines = self._deadlines
+            while deadlines and deadlines[0][1] not in self._waiting:
+                heapq.heappop(deadlines)  # answered already: the heap stays as long as the wait
+            deadline = loop.time() + timeout
+            heapq.heappush(deadlines, (deadline, seq))
+            if self._sweeper is None or deadline < self._sweeper.when():
+                if self._sweeper is not None:
+                    self._sweeper.cancel()
+                self._sweeper = loop.call_at(deadline, self._sweep)
+        try:
+            return await future
+        finally:
+            entry = self._waiting.pop(seq, None)
+            if entry is not None:
+                self._waiting_bytes -= entry[1]
+
+    def reject(self, refusal: Refusal) -> None:
+        """Queue a refusal for the rejected-deliveries log (from the event loop)."""
+        if self._closed or self._out_size > MAX_REFUSAL_BYTES:
+            self.dropped_refusals += 1
+            return
+        try:
+            self._bound()
+            self._ensure_writer()
+        except Exception:
+            self.dropped_refusals += 1
+            return
+        self._send(refusal_frame(refusal))
+
+    async def aclose(self, timeout: float = STOP_TIMEOUT) -> None:
+        """Send what is queued, let the writer store and answer it, then stop it."""
+        if self._closed:
+            return
+        self._closed = True
+        child, sock = self._child, self._sock
+        if child is None or sock is None:
+            return
+        loop = self._loop
+        assert loop is not None
+        deadline = loop.time() + timeout
+        while self._out and child.poll() is None and loop.time() < deadline:
+            await asyncio.sleep(0.005)  # the writer callback drains it
+        try:
+            sock.shutdown(socket.SHUT_WR)  # the writer's end of file, after the last frame
+        except OSError:
+            pass
+        while child.poll() is None and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        self._stop_child(InboxClosedError("the webhook inbox is shutting down"))
+
+    def close(self, timeout: float = STOP_TIMEOUT) -> None:
+        """Stop without a running loop: the writer stores what it has read, then ends."""
+        self._closed = True
+        child, sock = self._child, self._sock
+        if child is not None and sock is not None:
+            try:
+                sock.setblocking(True)
+                sock.settimeout(timeout)
+                if self._out:
+                    sock.sendall(b"".join(self._out))
+                    self._out.clear()
+                sock.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+            try:
+                child.wait(timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        self._stop_child(InboxClosedError("the webhook inbox is shutting down"))
+
+    def _bound(self) -> asyncio.AbstractEventLoop:
+        if self._closed:
+            raise InboxClosedError("the webhook inbox is shutting down")
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+        elif loop is not self._loop:
+            raise RuntimeError("a ProcessInbox serves the event loop that first used it")
+        return loop
+
+    # -- the writer process ----------------------------------------------------------------
+
+    def _ensure_writer(self) -> None:
+        if self._child is not None:
+            return
+        now = time.monotonic()
+        if now - self._started_at < RESTART_AFTER:
+            raise InboxWriterError("the inbox's writer process stopped; it restarts shortly")
+        self._started_at = now
+        self._start()
+
+    def _start(self) -> None:
+        loop = self._loop
+        assert loop is not None
+        ours, theirs = socket.socketpair()
+        try:
+            child = subprocess.Popen(
+                [sys.executable, "-m", "interlink.webhooks._inbox_child", str(theirs.fileno())],
+                pass_fds=(theirs.fileno(),),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        ours.setblocking(False)
+        self._sock, self._child = ours, child
+        self._reader = FrameReader()
+        self._out, self._out_size, self._writable = [], 0, False
+        self.starts += 1
+        loop.add_reader(ours, self._readable)
+        self._send(config_frame(self._config))
+
+    def _stop_child(self, error: Exception) -> None:
+        """Forget the writer process (stopped, or to be stopped) and fail what waits on it."""
+        sock, child = self._sock, self._child
+        self._sock = self._child = None
+        if sock is not None:
+            if self._loop is not None and not self._loop.is_closed():
+                self._loop.remove_reader(sock)
+                if self._writable:
+                    self._loop.remove_writer(sock)
+            sock.close()
+        self._writable = False
+        self._out, self._out_size = [], 0
+        if child is not None and child.poll() is None:
+            child.kill()
+            child.wait()
+        for future, _ in list(self._waiting.values()):
+            if not future.done():
+                future.set_exception(error)
+
+    def _died(self) -> None:
+        child = self._child
+        code = None
+        if child is not None:
+            try:
+                code = child.wait(0.5)  # its socket closed: it is ending, if not gone
+            except subprocess.TimeoutExpired:
+                pass
+        log.error(
+            "the webhook inbox's writer process stopped (exit code %s); %d deliveries "
+            "waiting on it are answered 503, and their senders retry",
+            code,
+            len(self._waiting),
+        )
+        self._stop_child(InboxWriterError("the inbox's writer process stopped"))
+
+    # -- the socket ------------------------------------------------------------------------
+
+    def _send(self, frame: bytes) -> None:
+        self._out.append(frame)
+        self._out_size += len(frame)
+        if not self._flushing and not self._writable:
+            self._flushing = True
+            assert self._loop is not None
+            self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flushing = False
+        sock = self._sock
+        if sock is None or not self._out:
+            return
+        data = self._out[0] if len(self._out) == 1 else b"".join(self._out)
+        try:
+            sent = sock.send(data)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            self._died()
+            return
+        rest = data[sent:]
+        self._out = [rest] if rest else []
+        self._out_size = len(rest)
+        if rest and not self._writable:
+            assert self._loop is not None
+            self._loop.add_writer(sock, self._drain)
+            self._writable = True
+        elif not rest and self._writable:
+            assert self._loop is not None
+            self._loop.remove_writer(sock)
+            self._writable = False
+
+    def _drain(self) -> None:
+        self._flush()
+
+    def _readable(self) -> None:
+        sock = self._sock
+        if sock is None:
+            return
+        try:
+            data = sock.recv(_READ)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            if self._closed:  # aclose let it end, and stops it
+                assert self._loop is not None
+                self._loop.remove_reader(sock)
+                return
+            self._died()
+            return
+        waiting = self._waiting
+        for kind, frame in self._reader.feed(data):
+            if kind == STORED:
+                seq, stored = read_stored(frame)
+                entry = waiting.get(seq)
+                if entry is not None and not entry[0].done():
+                    entry[0].set_result(stored)
+            elif kind == FAILED:
+                seq, error = read_failed(frame)
+                entry = waiting.get(seq)
+                if entry is not None and not entry[0].done():
+                    entry[0].set_exception(InboxWriterError(error))
+            elif kind == BATCH:
+                read_batch(frame)
+                self.batches += 1
+
+    def _sweep(self) -> None:
+        """Fail the requests whose wait ran out (the delivery may still be stored later)."""
+        self._sweeper = None
+        loop = self._loop
+        assert loop is not None
+        now = loop.time()
+        deadlines = self._deadlines
+        while deadlines and deadlines[0][0] <= now:
+            _, seq = heapq.heappop(deadlines)
+            entry = self._waiting.get(seq)
+            if entry is not None and not entry[0].done():
+                entry[0].set_exception(TimeoutError("the delivery was not committed in time"))
+        while deadlines and deadlines[0][1] not in self._waiting:
+            heapq.heappop(deadlines)  # answered already
+        if deadlines:
+            self._sweeper = loop.call_at(deadlines[0][0], self._sweep)

@@ -1,0 +1,294 @@
+"""The inbox with its writer in a process of its own (webhooks/_inbox_process.py), on a
+real SQLite file and a real writer process: answers only after the commit, grouped
+commits, refusals logged, and what happens when the writer dies, hangs or is stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from interlink.config import InterlinkConfig
+from interlink.jobs import open_queue
+from interlink.store import Store, deliveries, jobs, rejections
+from interlink.webhooks import (
+    Arrival,
+    InboxClosedError,
+    InboxFullError,
+    InboxWriterError,
+    ProcessInbox,
+    Refusal,
+    Stored,
+    _inbox_frames,
+    _inbox_process,
+)
+
+
+def _arrival(n: int | str, *, body: bytes | None = None) -> Arrival:
+    body = body if body is not None else f'{{"id":"evt_{n}","type":"t"}}'.encode()
+    return Arrival("shop", f"d{n}", "order.updated", time.time(), body, {"webhook-id": f"d{n}"})
+
+
+def _open(tmp_path: Path) -> tuple[InterlinkConfig, Store, Any]:
+    config = InterlinkConfig.model_validate({"database": f"sqlite:///{tmp_path / 'hooks.db'}"})
+    store = Store.open(config.database)
+    return config, store, open_queue(config, store)
+
+
+def _stored(store: Store) -> dict[str, tuple[int, int | None]]:
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(deliveries.c.delivery_id, deliveries.c.id, deliveries.c.job_id)
+        )
+        return {r.delivery_id: (r.id, r.job_id) for r in rows}
+
+
+@pytest.fixture
+def opened(tmp_path: Path):
+    config, store, queue = _open(tmp_path)
+    yield config, store, queue
+    queue.close()
+    store.close()
+
+
+async def _gone(pid: int, timeout: float = 10.0) -> bool:
+    """Whether process `pid` ended (a zombie not yet reaped counts), letting the loop run."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                if stat.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    return True
+        except FileNotFoundError:
+            return True
+        await asyncio.sleep(0.02)
+    return False
+
+
+async def test_deliveries_are_answered_after_their_commit_in_grouped_batches(opened) -> None:
+    config, store, queue = opened
+    inbox = ProcessInbox(store, queue, config)
+    try:
+        results = await asyncio.gather(*(inbox.accept(_arrival(n), timeout=30) for n in range(200)))
+        again = await inbox.accept(_arrival(7), timeout=30)
+    finally:
+        await inbox.aclose()
+    rows = _stored(store)
+    assert len(rows) == 200
+    for n, stored in enumerate(results):
+        assert isinstance(stored, Stored) and not stored.duplicate
+        assert rows[f"d{n}"] == (stored.id, stored.job_id)  # the answer is what was committed
+        assert stored.job_id is not None and stored.status == "pending"
+    assert again.duplicate and again.id == results[7].id
+    # 200 concurrent deliveries did not take 200 commits (the first waits for the start).
+    assert 1 <= inbox.batches < 100
+    with store.engine.connect() as conn:
+        job_ids = {r.id for r in conn.execute(sa.select(jobs.c.id))}
+    assert {s.job_id for s in results} <= job_ids
+    assert inbox.pid is None  # stopped by aclose
+
+
+async def test_the_writer_process_stores_what_was_sent_before_aclose(opened) -> None:
+    """Shutting down with deliveries in flight: every delivery sent to the writer is
+    stored and answered before it stops; none is answered and then lost."""
+    config, store, queue = opened
+    inbox = ProcessInbox(store, queue, config)
+    await inbox.accept(_arrival("warm"), timeout=30)
+    waiting = [asyncio.ensure_future(inbox.accept(_arrival(n), timeout=30)) for n in range(300)]
+    await asyncio.sleep(0)  # the frames are queued, the socket write comes next turn
+    await inbox.aclose()
+    outcomes = await asyncio.gather(*waiting, return_exceptions=True)
+    answered = [o for o in outcomes if isinstance(o, Stored)]
+    rows = _stored(store)
+    assert len(answered) == 300, [o for o in outcomes if not isinstance(o, Stored)][:3]
+    assert all(rows[f"d{n}"][0] == o.id for n, o in enumerate(outcomes) if isinstance(o, Stored))
+    with pytest.raises(InboxClosedError):
+        await inbox.accept(_arrival("late"))
+
+
+async def test_refusals_reach_the_rejected_deliveries_log(opened) -> None:
+    config, store, queue = opened
+    inbox = ProcessInbox(store, queue, config)
+    try:
+        inbox.reject(Refusal("shop", "signature_mismatch", 401, "no match", "10.0.0.7", 1.5))
+        inbox.reject(Refusal("shop", "missing_header", 400, "ünïcode", None, 2.5))
+        await inbox.accept(_arrival(1), timeout=30)  # after the refusals, on one socket
+        deadline = time.monotonic() + 10
+        found: list[Any] = []
+        while time.monotonic() < deadline and len(found) < 2:
+            with store.engine.connect() as conn:
+                found = list(conn.execute(sa.select(rejections).order_by(rejections.c.id)))
+            await asyncio.sleep(0.05)
+    finally:
+        await inbox.aclose()
+    assert [(r.reason, r.status, r.address) for r in found] == [
+        ("signature_mismatch", 401, "10.0.0.7"),
+        ("missing_header", 400, None),
+    ]
+
+
+async def test_a_killed_writer_fails_what_waits_and_the_next_delivery_starts_another(
+    opened, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGKILL the writer process with deliveries waiting on it: each is answered with an
+    error (the request answers 503 and the sender retries), never with a success it did
+    not commit; the next delivery starts a new writer, and a retried delivery that was
+    committed before the kill is a duplicate."""
+    monkeypatch.setattr(_inbox_process, "RESTART_AFTER", 0.2)
+    config, store, queue = opened
+    inbox = ProcessInbox(store, queue, config)
+    try:
+        await inbox.accept(_arrival("warm"), timeout=30)
+        first = inbox.pid
+        assert first is not None
+        os.kill(first, signal.SIGSTOP)  # hold it, so that deliveries are surely waiting
+        waiting = [asyncio.ensure_future(inbox.accept(_arrival(n), timeout=30)) for n in range(50)]
+        await asyncio.sleep(0.2)
+        os.kill(first, signal.SIGKILL)
+        outcomes = await asyncio.gather(*waiting, return_exceptions=True)
+        assert all(isinstance(o, InboxWriterError) for o in outcomes), outcomes[:3]
+        assert await _gone(first)
+        # Within RESTART_AFTER of the last start a delivery is refused, not spun on.
+        await asyncio.sleep(0.25)
+        retried = await asyncio.gather(*(inbox.accept(_arrival(n), timeout=30) for n in range(50)))
+        warm_again = await inbox.accept(_arrival("warm"), timeout=30)
+        assert inbox.starts == 2 and inbox.pid not in (None, first)
+    finally:
+        await inbox.aclose()
+    rows = _stored(store)
+    assert all(rows[f"d{n}"][0] == s.id for n, s in enumerate(retried))
+    assert warm_again.duplicate  # committed before the kill, answered once, never lost
+
+
+async def test_a_writer_that_dies_at_once_is_not_restarted_in_a_loop(
+    opened, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer that dies right after its start (a database it cannot open) is started
+    again at most once every RESTART_AFTER; deliveries in between are answered 503 at
+    once instead of spawning processes in a loop."""
+    monkeypatch.setattr(_inbox_process, "RESTART_AFTER", 0.5)
+    config, store, queue = opened
+    inbox = ProcessInbox(store, queue, config)
+    try:
+        await inbox.accept(_arrival("warm"), timeout=30)
+        for start in (2, 3):
+            pid = inbox.pid
+            assert pid is not None
+            os.kill(pid, signal.SIGKILL)
+            assert await _gone(pid)
+            await asyncio.sleep(0.6)  # the loop saw the end; RESTART_AFTER has passed
+            stored = await inbox.accept(_arrival(start), timeout=30)
+            assert not stored.duplicate and inbox.starts == start
+        monkeypatch.setattr(_inbox_process, "RESTART_AFTER", 60.0)
+        pid = inbox.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        assert await _gone(pid)
+        await asyncio.sleep(0.05)
+        with pytest.raises(InboxWriterError):  # within RESTART_AFTER of the last start
+            await inbox.accept(_arrival(4), timeout=30)
+        assert inbox.starts == 3
+    finally:
+        await inbox.aclose()
+
+
+async def test_deliveries_waiting_for_a_stopped_writer_are_bounded_and_time_out(
+    opened, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer that hangs (stopped here): at most MAX_WAITING deliveries wait for it, the
+    rest are refused at once; a wait that runs out is an error; and once it goes on, what
+    it was sent is stored (a retry of a timed-out delivery is then a duplicate)."""
+    monkeypatch.setattr(_inbox_process, "MAX_WAITING", 20)
+    config, store, queue = opened
+    inbox = ProcessInbox(store, queue, config)
+    try:
+        await inbox.accept(_arrival("warm"), timeout=30)
+        pid = inbox.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            timed = [
+                asyncio.ensure_future(inbox.accept(_arrival(n), timeout=0.3)) for n in range(5)
+            ]
+            waiting = [
+                asyncio.ensure_future(inbox.accept(_arrival(n), timeout=30)) for n in range(5, 20)
+            ]
+            await asyncio.sleep(0.05)
+            started = time.monotonic()
+            with pytest.raises(InboxFullError):
+                await inbox.accept(_arrival(99), timeout=30)
+            assert time.monotonic() - started < 0.1
+            timed_out = await asyncio.gather(*timed, return_exceptions=True)
+            assert all(isinstance(o, TimeoutError) for o in timed_out)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        outcomes = await asyncio.gather(*waiting)
+        assert all(not o.duplicate for o in outcomes)
+        retried = await inbox.accept(_arrival(0), timeout=30)
+        assert retried.duplicate  # the timed-out one was stored after all
+    finally:
+        await inbox.aclose()
+    assert "d99" not in _stored(store)
+
+
+async def test_the_writer_ignores_ctrl_c_and_ends_when_the_server_goes(opened) -> None:
+    """Ctrl-C reaches the whole process group: the writer ignores it (the server stops and
+    closes the socket after sending what it holds). A server that is gone (its end of the
+    socket closed) ends the writer."""
+    config, store, queue = opened
+    inbox = ProcessInbox(store, queue, config)
+    await inbox.accept(_arrival("warm"), timeout=30)
+    pid = inbox.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGINT)
+    stored = await inbox.accept(_arrival(1), timeout=30)
+    assert not stored.duplicate and inbox.pid == pid
+    inbox.close()  # without the loop: the socket's end, then the writer's exit
+    assert await _gone(pid)
+    assert set(_stored(store)) == {"dwarm", "d1"}
+
+
+async def test_an_inbox_serves_one_event_loop(opened) -> None:
+    config, store, queue = opened
+    inbox = ProcessInbox(store, queue, config)
+    try:
+        await inbox.accept(_arrival(1), timeout=30)
+
+        def elsewhere() -> None:
+            asyncio.run(inbox.accept(_arrival(2), timeout=30))
+
+        with pytest.raises(RuntimeError, match="event loop"):
+            await asyncio.to_thread(elsewhere)
+    finally:
+        await inbox.aclose()
+
+
+def test_frames_carry_every_field_through(tmp_path: Path) -> None:
+    reader = _inbox_frames.FrameReader()
+    arrival = Arrival("shöp", "d-1", None, 1733.25, b"\x00\xff" * 70_000, {"x-a": "é"})
+    refusal = Refusal("shop", "malformed_header", 400, "bad \udcff header", None, 2.5)
+    stored = Stored(2**40, True, "processed", None)
+    stream = (
+        _inbox_frames.arrival_frame(9, arrival)
+        + _inbox_frames.refusal_frame(refusal)
+        + _inbox_frames.stored_frame(10, stored)
+        + _inbox_frames.failed_frame(11, "OperationalError: disk I/O error")
+        + _inbox_frames.batch_frame(3)
+    )
+    frames = []
+    for start in range(0, len(stream), 4093):  # in pieces, as a socket delivers them
+        frames.extend(reader.feed(stream[start : start + 4093]))
+    assert reader.waiting == 0
+    kinds = [kind for kind, _ in frames]
+    assert kinds == [1, 2, 1, 2, 3]
+    assert _inbox_frames.read_arrival(frames[0][1]) == (9, arrival)
+    assert _inbox_frames.read_refusal(frames[1][1]) == refusal
+    assert _inbox_frames.read_stored(frames[2][1]) == (10, stored)
+    assert _inbox_frames.read_failed(frames[3][1]) == (11, "OperationalError: disk I/O error")
+    assert _inbox_frames.read_batch(frames[4][1]) == 3
