@@ -131,18 +131,14 @@ def _loop(
 def _more(sock: socket.socket, reader: FrameReader) -> list[tuple[int, memoryview]]:
     """The frames already waiting on the socket, read without blocking."""
     frames: list[tuple[int, memoryview]] = []
-    sock.setblocking(False)
-    try:
-        while True:
-            try:
-                data = sock.recv(_READ)
-            except BlockingIOError:
-                break
-            if not data:
-                break  # the end: the next blocking read sees it too
-            frames.extend(reader.feed(data))
-    finally:
-        sock.setblocking(True)
+    while True:
+        try:
+            data = sock.recv(_READ, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            break
+        if not data:
+            break  # the end: the next blocking read sees it too
+        frames.extend(reader.feed(data))
     return frames
 
 

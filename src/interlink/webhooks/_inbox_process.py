@@ -21,7 +21,8 @@ answers an arrival only after its commit, so a 202 still means "stored durably".
 
 When the writer process dies, every request waiting on it answers 503 (the sender
 retries; a delivery committed before the death is then a duplicate, answered 200), and
-the next arrival starts a new writer, at most one start a second. At most MAX_WAITING
+the next arrival starts a new writer, at most one start a second (arrivals in between
+wait for it). At most MAX_WAITING
 deliveries (MAX_WAITING_BYTES of bodies) wait for it, as with the thread.
 """
 
@@ -36,7 +37,6 @@ import pickle
 import socket
 import subprocess
 import sys
-import time
 
 from interlink.config import InterlinkConfig
 from interlink.jobs import Queue
@@ -99,6 +99,7 @@ class ProcessInbox:
         self._sock: socket.socket | None = None
         self._child: subprocess.Popen[bytes] | None = None
         self._started_at = -RESTART_AFTER
+        self._restart: asyncio.TimerHandle | None = None
         self._reader = FrameReader()
         self._seq = itertools.count()
         self._waiting: dict[int, tuple[asyncio.Future[Stored], int]] = {}
@@ -108,7 +109,6 @@ class ProcessInbox:
         self._sweeper: asyncio.TimerHandle | None = None
         self._out: list[bytes] = []
         self._out_size = 0
-        self._flushing = False
         self._writable = False
         self._closed = False
 
@@ -172,8 +172,12 @@ class ProcessInbox:
         if self._closed:
             return
         self._closed = True
+        if self._restart is not None:
+            self._restart.cancel()
+            self._restart = None
         child, sock = self._child, self._sock
         if child is None or sock is None:
+            self._stop_child(InboxClosedError("the webhook inbox is shutting down"))
             return
         loop = self._loop
         assert loop is not None
@@ -191,6 +195,9 @@ class ProcessInbox:
     def close(self, timeout: float = STOP_TIMEOUT) -> None:
         """Stop without a running loop: the writer stores what it has read, then ends."""
         self._closed = True
+        if self._restart is not None:
+            self._restart.cancel()
+            self._restart = None
         child, sock = self._child, self._sock
         if child is not None and sock is not None:
             try:
@@ -221,17 +228,33 @@ class ProcessInbox:
     # -- the writer process ----------------------------------------------------------------
 
     def _ensure_writer(self) -> None:
-        if self._child is not None:
+        """Start the writer process, or have it started: at most one start every
+        RESTART_AFTER seconds. Until then the frames wait here (MAX_WAITING bounds them);
+        a start that fails fails the deliveries waiting for it."""
+        if self._child is not None or self._restart is not None:
             return
-        now = time.monotonic()
-        if now - self._started_at < RESTART_AFTER:
-            raise InboxWriterError("the inbox's writer process stopped; it restarts shortly")
-        self._started_at = now
-        self._start()
+        loop = self._loop
+        assert loop is not None
+        due = self._started_at + RESTART_AFTER
+        if loop.time() >= due:
+            self._start()
+        else:
+            self._restart = loop.call_at(due, self._start_later)
+
+    def _start_later(self) -> None:
+        self._restart = None
+        if self._closed or self._child is not None:
+            return
+        try:
+            self._start()
+        except Exception as exc:
+            log.error("the webhook inbox's writer process could not be started: %s", exc)
+            self._stop_child(InboxWriterError("the inbox's writer process could not start"))
 
     def _start(self) -> None:
         loop = self._loop
         assert loop is not None
+        self._started_at = loop.time()
         ours, theirs = socket.socketpair()
         try:
             child = subprocess.Popen(
@@ -249,10 +272,14 @@ class ProcessInbox:
         ours.setblocking(False)
         self._sock, self._child = ours, child
         self._reader = FrameReader()
-        self._out, self._out_size, self._writable = [], 0, False
+        self._writable = False
         self.starts += 1
         loop.add_reader(ours, self._readable)
-        self._send(config_frame(self._config))
+        # The config first, then whatever waited for this start.
+        config = config_frame(self._config)
+        self._out.insert(0, config)
+        self._out_size += len(config)
+        self._flush()
 
     def _stop_child(self, error: Exception) -> None:
         """Forget the writer process (stopped, or to be stopped) and fail what waits on it."""
@@ -294,13 +321,15 @@ class ProcessInbox:
     def _send(self, frame: bytes) -> None:
         self._out.append(frame)
         self._out_size += len(frame)
-        if not self._flushing and not self._writable:
-            self._flushing = True
-            assert self._loop is not None
-            self._loop.call_soon(self._flush)
+        # At once, not once per loop turn: the writer, when idle, starts its commit
+        # sooner, and while it commits the frames wait in the socket for its next read
+        # (8,060/7,837/8,062 deliveries/s against 7,851/7,284/7,309 once per turn,
+        # interleaved runs). A writer that reads slower than this writes leaves the rest
+        # to `_drain`, when the socket can take more.
+        if not self._writable:
+            self._flush()
 
     def _flush(self) -> None:
-        self._flushing = False
         sock = self._sock
         if sock is None or not self._out:
             return
