@@ -288,3 +288,21 @@ def test_frames_carry_every_field_through(tmp_path: Path) -> None:
     assert _inbox_frames.read_stored(frames[2][1]) == (10, stored)
     assert _inbox_frames.read_failed(frames[3][1]) == (11, "OperationalError: disk I/O error")
     assert _inbox_frames.read_batch(frames[4][1]) == 3
+
+
+def test_the_writer_commits_with_a_synced_wal(opened) -> None:
+    """A power cut must not lose an acknowledged delivery: the connection the writer
+    process stores through (`InboxWriter._connect`, as the writer thread's) fsyncs the WAL
+    at every commit (synchronous=FULL), where the store's other connections use NORMAL."""
+    from interlink.webhooks._inbox import InboxWriter
+
+    config, store, queue = opened
+    writer = InboxWriter(store, queue)
+    connection = writer._connect()
+    try:
+        assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    finally:
+        writer._release(connection)
+    with store.engine.connect() as other:
+        assert other.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
