@@ -369,6 +369,17 @@ def test_load_config_points_at_the_file_and_line(tmp_path):
               a:
                 scheme: github
                 secret: x
+                max_body: 2147483648
+            """,
+            "interlink.yaml:6: webhooks.a.max_body: expected a number at most 1073741824; got "
+            "2147483648",
+        ),
+        (
+            """
+            webhooks:
+              a:
+                scheme: github
+                secret: x
                 actions: {push: {run: x, handler: "a:b"}}
             """,
             "interlink.yaml:6: webhooks.a.actions.push: expected exactly one of 'run', "

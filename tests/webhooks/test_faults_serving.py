@@ -451,3 +451,42 @@ def test_postgresql_backends_terminated_mid_load_lose_no_answered_delivery(
         statuses = results.statuses()
         assert statuses[202] > 500 and set(statuses) <= {200, 202, 503}, statuses
         _check(database, results)
+
+
+def test_the_writer_process_ends_when_its_server_is_killed(tmp_path: Path) -> None:
+    """`interlink serve` (one process) killed with SIGKILL: nobody closes its writer
+    process, which must not outlive it; it sees its socket's end, ends, and what it
+    acknowledged is stored."""
+    database = _sqlite(tmp_path)
+    (tmp_path / "interlink.yaml").write_text(
+        f"database: {database}\n"
+        f"webhooks:\n  shop:\n    scheme: standard\n    secret: {STANDARD_SECRET}\n"
+    )
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "interlink", "serve", "--no-worker", "--port", str(port)],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not _healthy(port):
+            assert process.poll() is None and time.monotonic() < deadline, "no server"
+            time.sleep(0.1)
+        delivery, body, headers = _request("one")
+        answer = httpx.post(
+            f"http://127.0.0.1:{port}/api/v1/webhooks/shop", content=body, headers=headers
+        )
+        assert answer.status_code == 202, answer.text
+        [writer] = psutil.Process(process.pid).children()
+        assert "interlink.webhooks._inbox_child" in " ".join(writer.cmdline())
+        process.kill()
+        process.wait(10)
+        writer.wait(10)  # raises TimeoutExpired if it outlives its server
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+    results = Results([(delivery, 202, int(answer.json()["data"]["id"]))])
+    _check(database, results)

@@ -72,6 +72,10 @@ _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _WHSEC = "whsec_"
 
 
+MAX_BODY_LIMIT = 1024 * 1024 * 1024
+"""The largest `max_body` a webhook source may set (1 GiB)."""
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -214,8 +218,11 @@ class _WebhookSource(_Model):
     """A disabled source answers 404, as an unknown one does."""
     event_type: WebhookFieldConfig | None = None
     """Overrides the scheme's own event type (Stripe `type`, `X-GitHub-Event`, ...)."""
-    max_body: Annotated[int, BeforeValidator(parse_size), Field(gt=0)] = 1024 * 1024
-    """Larger bodies are refused with 413 before they are read whole (by the route)."""
+    max_body: Annotated[int, BeforeValidator(parse_size), Field(gt=0, le=MAX_BODY_LIMIT)] = (
+        1024 * 1024
+    )
+    """Larger bodies are refused with 413 before they are read whole (by the route); at
+    most 1 GiB (a body is held in memory, and a writer process's frame carries up to 2 GiB)."""
     actions: WebhookActions = Field(default_factory=dict)
     """Event type (exact, `prefix.*` or `*`) -> what a delivery of that type does."""
     max_attempts: Annotated[int, Field(ge=1, le=100)] | None = None

@@ -2,15 +2,17 @@
 
 Started by `ProcessInbox` (webhooks/_inbox_process.py) with one end of a socket pair as
 FD. It reads the config (the first frame), opens the database and the job queue, then
-loops: read every arrival and refusal waiting on the socket, store the arrivals in ONE
-transaction with their jobs (`InboxWriter`, the same code as the writer thread, commits
-with `synchronous=FULL` on SQLite), answer each arrival (STORED, or FAILED with the
-error), write the refusals. It never answers an arrival before its commit returned.
+loops: read every arrival and refusal waiting on the socket, store the arrivals in
+transactions of at most MAX_BATCH with their jobs (`InboxWriter`, the same code as the
+writer thread, commits with `synchronous=FULL` on SQLite), answer each arrival (STORED,
+or FAILED with the error), write the refusals (kept for the next turn when they cannot
+be). It never answers an arrival before its commit returned.
 
 It ends when the server closes its end (end of file: everything read has been stored and
-answered by then), and when the server dies, for the same reason. It ignores SIGINT: a
-Ctrl-C in the terminal reaches the whole process group, and the server, which stops on
-it, still sends what it holds before it closes the socket.
+answered by then), and when the server dies, for the same reason. It ignores SIGINT and
+SIGTERM: a Ctrl-C in the terminal reaches the whole process group, `systemctl stop` the
+whole service, and the server, which stops on them, still sends what it holds before it
+closes the socket.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ import sys
 import time
 from typing import Any
 
-from ._inbox import Arrival, InboxWriter, Refusal, _short
+import sqlalchemy as sa
+
+from ._inbox import MAX_BATCH, MAX_REFUSALS, Arrival, InboxWriter, Refusal, _short
 from ._inbox_frames import (
     ARRIVAL,
     CONFIG,
@@ -72,60 +76,75 @@ def _loop(
     writer: InboxWriter,
     frames: list[tuple[int, memoryview]],
 ) -> None:
-    connection = None
+    connection: sa.Connection | None = None
     failures = 0
+    refusals: list[Refusal] = []  # kept while they cannot be written, as the thread does
     try:
         while True:
             if not frames:
                 data = sock.recv(_READ)
                 if not data:
-                    return  # the server closed its end: everything read is answered
+                    # The server closed its end: every arrival read is answered.
+                    if refusals:
+                        connection = _log(writer, connection, refusals)
+                    return
                 frames = reader.feed(data)
                 frames.extend(_more(sock, reader))
             arrivals: list[tuple[int, Arrival]] = []
-            refusals: list[Refusal] = []
             for kind, frame in frames:
                 if kind == ARRIVAL:
                     arrivals.append(read_arrival(frame))
                 elif kind == REFUSAL:
                     refusals.append(read_refusal(frame))
             frames = []
-            if arrivals:
+            if len(refusals) > MAX_REFUSALS:
+                log.warning(
+                    "the rejected-deliveries log lost %d lines: too many waiting",
+                    len(refusals) - MAX_REFUSALS,
+                )
+                del refusals[MAX_REFUSALS:]
+            failed = False
+            for start in range(0, len(arrivals), MAX_BATCH):
+                batch = arrivals[start : start + MAX_BATCH]
                 try:
                     if connection is None or connection.closed or connection.invalidated:
                         connection = writer._connect()
-                    results = writer._write(connection, [a for _, a in arrivals])
+                    results = writer._write(connection, [a for _, a in batch])
                 except Exception as exc:
                     failures += 1
+                    failed = True
                     error = _short(exc)
-                    log.error("storing %d webhook deliveries failed: %s", len(arrivals), error)
+                    log.error("storing %d webhook deliveries failed: %s", len(batch), error)
                     if connection is not None:
                         writer._discard(connection)
                     connection = None
-                    sock.sendall(b"".join(failed_frame(seq, error) for seq, _ in arrivals))
+                    sock.sendall(b"".join(failed_frame(seq, error) for seq, _ in batch))
                     time.sleep(min(0.05 * 2 ** min(failures, 5), 1.0))
                     continue
                 failures = 0
-                replies = [
-                    stored_frame(seq, s) for (seq, _), s in zip(arrivals, results, strict=True)
-                ]
-                replies.append(batch_frame(len(arrivals)))
+                replies = [stored_frame(seq, s) for (seq, _), s in zip(batch, results, strict=True)]
+                replies.append(batch_frame(len(batch)))
                 sock.sendall(b"".join(replies))
-            if refusals:
-                if connection is None or connection.closed or connection.invalidated:
-                    try:
-                        connection = writer._connect()
-                    except Exception as exc:
-                        log.warning(
-                            "the rejected-deliveries log lost %d lines: %s",
-                            len(refusals),
-                            _short(exc),
-                        )
-                        continue
-                writer._log_refusals(connection, refusals)
+            if refusals and not failed:
+                connection = _log(writer, connection, refusals)
     finally:
         if connection is not None:
             writer._release(connection)
+
+
+def _log(
+    writer: InboxWriter, connection: sa.Connection | None, refusals: list[Refusal]
+) -> sa.Connection | None:
+    """Write `refusals` (emptied when written, kept when no connection can be made)."""
+    if connection is None or connection.closed or connection.invalidated:
+        try:
+            connection = writer._connect()
+        except Exception as exc:
+            log.warning("the rejected-deliveries log waits: %s", _short(exc))
+            return None
+    writer._log_refusals(connection, refusals)
+    refusals.clear()
+    return connection
 
 
 def _more(sock: socket.socket, reader: FrameReader) -> list[tuple[int, memoryview]]:
@@ -143,7 +162,11 @@ def _more(sock: socket.socket, reader: FrameReader) -> list[tuple[int, memoryvie
 
 
 def main(argv: list[str]) -> int:
+    # Ctrl-C reaches the terminal's whole process group, and `systemctl stop` sends
+    # SIGTERM to the service's every process: the server stops on them and sends what it
+    # holds before it closes the socket, the end this process waits for.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(name)s: %(message)s")
     sock = socket.socket(fileno=int(argv[1]))
     try:

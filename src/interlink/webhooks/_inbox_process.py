@@ -37,6 +37,7 @@ import pickle
 import socket
 import subprocess
 import sys
+from collections import deque
 
 from interlink.config import InterlinkConfig
 from interlink.jobs import Queue
@@ -77,6 +78,11 @@ MAX_REFUSAL_BYTES = 16 * 1024 * 1024
 """Refusals are dropped (counted, not logged) while this much waits to be sent to a stuck
 writer: a flood of bad signatures must not grow memory without bound."""
 _READ = 1 << 20
+_BUFFERS = 512
+"""At most this many frames to one sendmsg (under the system's IOV_MAX)."""
+SEND_CHUNK = 256 * 1024
+"""About this many bytes offered to one sendmsg."""
+CHILD_MODULE = "interlink.webhooks._inbox_child"
 
 
 class InboxWriterError(RuntimeError):
@@ -107,8 +113,13 @@ class ProcessInbox:
         self._deadlines: list[tuple[float, int]] = []
         """A heap of (deadline, seq) of the requests that wait with a timeout."""
         self._sweeper: asyncio.TimerHandle | None = None
-        self._out: list[bytes] = []
+        self._out: deque[bytes] = deque()
+        """Frames not yet (wholly) sent: the first from `_out_offset` on."""
+        self._out_offset = 0
         self._out_size = 0
+        """Bytes of `_out` not yet sent."""
+        self._ended = False
+        """The writer closed its end of the socket (set while closing)."""
         self._writable = False
         self._closed = False
 
@@ -122,21 +133,27 @@ class ProcessInbox:
     async def accept(self, arrival: Arrival, *, timeout: float | None = None) -> Stored:
         """Store `arrival`; its Stored once committed (see `Inbox.accept`)."""
         loop = self._bound()
-        if len(self._waiting) >= MAX_WAITING or (
-            self._waiting and self._waiting_bytes + len(arrival.body) > MAX_WAITING_BYTES
+        size = len(arrival.body)
+        # Deliveries waiting for their answers, and frames not yet sent (a request that
+        # stopped waiting leaves its frame behind, body and all, until the writer reads).
+        if (
+            len(self._waiting) >= MAX_WAITING
+            or len(self._out) >= MAX_WAITING
+            or (self._waiting and self._waiting_bytes + size > MAX_WAITING_BYTES)
+            or (self._out and self._out_size + size > MAX_WAITING_BYTES)
         ):
             raise InboxFullError(
                 f"{len(self._waiting)} deliveries ({self._waiting_bytes} bytes) are waiting "
-                "for the database already (the inbox's writer is stuck or slow); this one "
-                "was not taken"
+                f"for the database already, {self._out_size} bytes not yet sent to it (the "
+                "inbox's writer is stuck or slow); this one was not taken"
             )
-        self._ensure_writer()
         seq = next(self._seq)
+        frame = arrival_frame(seq, arrival)  # before anything is counted: it may fail
+        self._ensure_writer()
         future: asyncio.Future[Stored] = loop.create_future()
-        size = len(arrival.body)
         self._waiting[seq] = (future, size)
         self._waiting_bytes += size
-        self._send(arrival_frame(seq, arrival))
+        self._send(frame)
         if timeout is not None:
             deadlines = self._deadlines
             while deadlines and deadlines[0][1] not in self._waiting:
@@ -188,6 +205,12 @@ class ProcessInbox:
             sock.shutdown(socket.SHUT_WR)  # the writer's end of file, after the last frame
         except OSError:
             pass
+        # Its last answers are read up to the socket's end (the writer closes it as it
+        # exits), then it is waited for.
+        while not self._ended and child.poll() is None and loop.time() < deadline:
+            await asyncio.sleep(0.005)
+        if not self._ended:
+            self._readable()  # what it wrote before it exited
         while child.poll() is None and loop.time() < deadline:
             await asyncio.sleep(0.01)
         self._stop_child(InboxClosedError("the webhook inbox is shutting down"))
@@ -204,8 +227,10 @@ class ProcessInbox:
                 sock.setblocking(True)
                 sock.settimeout(timeout)
                 if self._out:
-                    sock.sendall(b"".join(self._out))
+                    first = memoryview(self._out[0])[self._out_offset :]
+                    sock.sendall(b"".join([first, *list(self._out)[1:]]))
                     self._out.clear()
+                    self._out_offset = self._out_size = 0
                 sock.shutdown(socket.SHUT_WR)
             except OSError:
                 pass
@@ -258,7 +283,9 @@ class ProcessInbox:
         ours, theirs = socket.socketpair()
         try:
             child = subprocess.Popen(
-                [sys.executable, "-m", "interlink.webhooks._inbox_child", str(theirs.fileno())],
+                # -P: not the server's working folder first on sys.path (`python -m`
+                # would put it there; the `interlink` script does not).
+                [sys.executable, "-P", "-m", CHILD_MODULE, str(theirs.fileno())],
                 pass_fds=(theirs.fileno(),),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
@@ -277,8 +304,9 @@ class ProcessInbox:
         loop.add_reader(ours, self._readable)
         # The config first, then whatever waited for this start.
         config = config_frame(self._config)
-        self._out.insert(0, config)
+        self._out.appendleft(config)
         self._out_size += len(config)
+        self._ended = False
         self._flush()
 
     def _stop_child(self, error: Exception) -> None:
@@ -292,7 +320,8 @@ class ProcessInbox:
                     self._loop.remove_writer(sock)
             sock.close()
         self._writable = False
-        self._out, self._out_size = [], 0
+        self._out.clear()
+        self._out_offset = self._out_size = 0
         if child is not None and child.poll() is None:
             child.kill()
             child.wait()
@@ -305,7 +334,7 @@ class ProcessInbox:
         code = None
         if child is not None:
             try:
-                code = child.wait(0.5)  # its socket closed: it is ending, if not gone
+                code = child.wait(0.05)  # its socket closed: it is ending, if not gone
             except subprocess.TimeoutExpired:
                 pass
         log.error(
@@ -330,26 +359,48 @@ class ProcessInbox:
             self._flush()
 
     def _flush(self) -> None:
+        """Send what the socket takes, with no copy: the frames as they are (the first from
+        the offset a partial send left), many to a system call."""
         sock = self._sock
-        if sock is None or not self._out:
+        out = self._out
+        if sock is None or not out:
             return
-        data = self._out[0] if len(self._out) == 1 else b"".join(self._out)
-        try:
-            sent = sock.send(data)
-        except BlockingIOError:
-            sent = 0
-        except OSError:
-            self._died()
-            return
-        rest = data[sent:]
-        self._out = [rest] if rest else []
-        self._out_size = len(rest)
-        if rest and not self._writable:
-            assert self._loop is not None
+        while out:
+            # About what the socket takes at once (never the whole backlog, which would
+            # be offered again at every call): the first frame from its offset, then
+            # whole frames up to SEND_CHUNK bytes.
+            first = memoryview(out[0])[self._out_offset : self._out_offset + SEND_CHUNK]
+            buffers: list[bytes | memoryview] = [first]
+            size = len(first)
+            for frame in itertools.islice(out, 1, _BUFFERS):
+                if size >= SEND_CHUNK:
+                    break
+                buffers.append(frame)
+                size += len(frame)
+            try:
+                sent = sock.sendmsg(buffers)
+            except BlockingIOError:
+                break
+            except OSError:
+                self._died()
+                return
+            self._out_size -= sent
+            whole = sent >= size
+            while sent:
+                left = len(out[0]) - self._out_offset
+                if sent < left:
+                    self._out_offset += sent
+                    break
+                sent -= left
+                out.popleft()
+                self._out_offset = 0
+            if not whole:
+                break  # the socket is full: the rest when it can take more
+        assert self._loop is not None
+        if out and not self._writable:
             self._loop.add_writer(sock, self._drain)
             self._writable = True
-        elif not rest and self._writable:
-            assert self._loop is not None
+        elif not out and self._writable:
             self._loop.remove_writer(sock)
             self._writable = False
 
@@ -370,6 +421,7 @@ class ProcessInbox:
             if self._closed:  # aclose let it end, and stops it
                 assert self._loop is not None
                 self._loop.remove_reader(sock)
+                self._ended = True
                 return
             self._died()
             return
