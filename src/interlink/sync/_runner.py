@@ -195,6 +195,7 @@ async def run_into(
         fingerprint = filter_fingerprint(
             source_fingerprint(config, pipeline.source, incremental=pipeline.incremental),
             pipeline.filter,
+            pipeline.fields,
         )
         trial = result.trial
         async with recorded_run(
