@@ -306,3 +306,45 @@ def test_the_writer_commits_with_a_synced_wal(opened) -> None:
         writer._release(connection)
     with store.engine.connect() as other:
         assert other.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+
+
+def test_the_writer_commits_at_most_max_batch_deliveries_at_once(
+    opened, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Everything one read brings is stored, in transactions of at most MAX_BATCH (a
+    SQLite built with fewer bound variables would fail a larger one as a whole), each
+    answered as it commits."""
+    import socket
+    import threading
+
+    from interlink.webhooks import _inbox_child
+    from interlink.webhooks._inbox import InboxWriter
+
+    monkeypatch.setattr(_inbox_child, "MAX_BATCH", 4)
+    config, store, queue = opened
+    writer = InboxWriter(store, queue)
+    ours, theirs = socket.socketpair()
+    stream = b"".join(_inbox_frames.arrival_frame(n, _arrival(n)) for n in range(10))
+    reader = _inbox_frames.FrameReader()
+    frames = reader.feed(stream)  # one read: ten arrivals
+    answers = bytearray()
+
+    def read_answers() -> None:
+        while data := ours.recv(65536):
+            answers.extend(data)
+
+    reading = threading.Thread(target=read_answers, daemon=True)
+    reading.start()
+    ours.shutdown(socket.SHUT_WR)
+    try:
+        _inbox_child._loop(theirs, reader, writer, frames)
+    finally:
+        theirs.close()
+        reading.join(10)
+        ours.close()
+    replies = _inbox_frames.FrameReader().feed(bytes(answers))
+    batches = [_inbox_frames.read_batch(f) for k, f in replies if k == _inbox_frames.BATCH]
+    stored = [_inbox_frames.read_stored(f)[0] for k, f in replies if k == _inbox_frames.STORED]
+    assert batches == [4, 4, 2]
+    assert stored == list(range(10))
+    assert len(_stored(store)) == 10
