@@ -83,3 +83,14 @@ def signed(
 
 def accepted(config: WebhookSourceConfig, headers: Any, body: bytes = BODY) -> Verified:
     return verify(config, headers, body, NOW)
+
+
+@pytest.fixture
+def opened(tmp_path: Any) -> Any:
+    """(config, store, queue) on a SQLite file of the test's own (tests/webhooks/inbox_rig.py)."""
+    from tests.webhooks.inbox_rig import open_database
+
+    config, store, queue = open_database(tmp_path)
+    yield config, store, queue
+    queue.close()
+    store.close()

@@ -14,9 +14,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from interlink.config import InterlinkConfig
-from interlink.jobs import open_queue
-from interlink.store import Store, deliveries, jobs, rejections
+from interlink.store import jobs, rejections
 from interlink.webhooks import (
     Arrival,
     InboxClosedError,
@@ -28,33 +26,7 @@ from interlink.webhooks import (
     _inbox_frames,
     _inbox_process,
 )
-
-
-def _arrival(n: int | str, *, body: bytes | None = None) -> Arrival:
-    body = body if body is not None else f'{{"id":"evt_{n}","type":"t"}}'.encode()
-    return Arrival("shop", f"d{n}", "order.updated", time.time(), body, {"webhook-id": f"d{n}"})
-
-
-def _open(tmp_path: Path) -> tuple[InterlinkConfig, Store, Any]:
-    config = InterlinkConfig.model_validate({"database": f"sqlite:///{tmp_path / 'hooks.db'}"})
-    store = Store.open(config.database)
-    return config, store, open_queue(config, store)
-
-
-def _stored(store: Store) -> dict[str, tuple[int, int | None]]:
-    with store.engine.connect() as conn:
-        rows = conn.execute(
-            sa.select(deliveries.c.delivery_id, deliveries.c.id, deliveries.c.job_id)
-        )
-        return {r.delivery_id: (r.id, r.job_id) for r in rows}
-
-
-@pytest.fixture
-def opened(tmp_path: Path):
-    config, store, queue = _open(tmp_path)
-    yield config, store, queue
-    queue.close()
-    store.close()
+from tests.webhooks.inbox_rig import arrival as _arrival, started as _started, stored as _stored
 
 
 async def _gone(pid: int, timeout: float = 10.0) -> bool:
@@ -144,9 +116,7 @@ async def test_a_killed_writer_fails_what_waits_and_the_next_delivery_starts_ano
     config, store, queue = opened
     inbox = ProcessInbox(store, queue, config)
     try:
-        await inbox.accept(_arrival("warm"), timeout=30)
-        first = inbox.pid
-        assert first is not None
+        first = await _started(inbox)
         os.kill(first, signal.SIGSTOP)  # hold it, so that deliveries are surely waiting
         waiting = [asyncio.ensure_future(inbox.accept(_arrival(n), timeout=30)) for n in range(50)]
         await asyncio.sleep(0.2)
@@ -204,9 +174,7 @@ async def test_deliveries_waiting_for_a_stopped_writer_are_bounded_and_time_out(
     config, store, queue = opened
     inbox = ProcessInbox(store, queue, config)
     try:
-        await inbox.accept(_arrival("warm"), timeout=30)
-        pid = inbox.pid
-        assert pid is not None
+        pid = await _started(inbox)
         os.kill(pid, signal.SIGSTOP)
         try:
             timed = [
@@ -239,9 +207,7 @@ async def test_the_writer_ignores_ctrl_c_and_ends_when_the_server_goes(opened) -
     socket closed) ends the writer."""
     config, store, queue = opened
     inbox = ProcessInbox(store, queue, config)
-    await inbox.accept(_arrival("warm"), timeout=30)
-    pid = inbox.pid
-    assert pid is not None
+    pid = await _started(inbox)
     os.kill(pid, signal.SIGINT)
     stored = await inbox.accept(_arrival(1), timeout=30)
     assert not stored.duplicate and inbox.pid == pid

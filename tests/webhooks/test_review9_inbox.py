@@ -18,11 +18,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from interlink.config import InterlinkConfig
-from interlink.jobs import open_queue
-from interlink.store import Store, deliveries, rejections
+from interlink.store import rejections
 from interlink.webhooks import (
-    Arrival,
     InboxFullError,
     ProcessInbox,
     Refusal,
@@ -32,35 +29,9 @@ from interlink.webhooks import (
     _inbox_process,
 )
 from interlink.webhooks._inbox import InboxWriter
+from tests.webhooks.inbox_rig import arrival as _arrival, started as _started, stored as _stored
 
 MiB = 1024 * 1024
-
-
-def _arrival(
-    n: int | str, *, body: bytes | None = None, headers: dict[str, str] | None = None
-) -> Arrival:
-    body = body if body is not None else f'{{"id":"evt_{n}","type":"t"}}'.encode()
-    headers = headers if headers is not None else {"webhook-id": f"d{n}"}
-    return Arrival("shop", f"d{n}", "order.updated", time.time(), body, headers)
-
-
-def _open(tmp_path: Path) -> tuple[InterlinkConfig, Store, Any]:
-    config = InterlinkConfig.model_validate({"database": f"sqlite:///{tmp_path / 'hooks.db'}"})
-    store = Store.open(config.database)
-    return config, store, open_queue(config, store)
-
-
-def _stored_ids(store: Store) -> set[str]:
-    with store.engine.connect() as conn:
-        return {r.delivery_id for r in conn.execute(sa.select(deliveries.c.delivery_id))}
-
-
-@pytest.fixture
-def opened(tmp_path: Path):
-    config, store, queue = _open(tmp_path)
-    yield config, store, queue
-    queue.close()
-    store.close()
 
 
 class _HugeBody(bytes):
@@ -100,7 +71,7 @@ async def test_a_delivery_whose_frame_cannot_be_built_does_not_keep_its_place(
         assert not after.duplicate
     finally:
         await inbox.aclose()
-    assert "dafter" in _stored_ids(store)
+    assert "dafter" in set(_stored(store))
 
 
 # -- 2. deliveries that timed out still hold their bodies, without a bound -----------------
@@ -118,9 +89,7 @@ async def test_a_stuck_writer_does_not_grow_the_servers_memory_without_bound(
     config, store, queue = opened
     inbox = ProcessInbox(store, queue, config)
     try:
-        await inbox.accept(_arrival("warm"), timeout=30)
-        pid = inbox.pid
-        assert pid is not None
+        pid = await _started(inbox)
         os.kill(pid, signal.SIGSTOP)
         try:
             body = b"x" * (256 * 1024)
@@ -309,9 +278,7 @@ async def test_the_writer_outlives_a_sigterm_sent_to_the_whole_service(opened) -
     config, store, queue = opened
     inbox = ProcessInbox(store, queue, config)
     try:
-        await inbox.accept(_arrival("warm"), timeout=30)
-        pid = inbox.pid
-        assert pid is not None
+        pid = await _started(inbox)
         os.kill(pid, signal.SIGTERM)  # systemd: the writer's SIGTERM ...
         await asyncio.sleep(0.3)  # (delivered: a writer that dies of it is gone by now)
         in_flight = [
@@ -323,4 +290,4 @@ async def test_the_writer_outlives_a_sigterm_sent_to_the_whole_service(opened) -
         await inbox.aclose()  # ... and the server's: it stops, storing what is in flight
     outcomes = await asyncio.gather(*in_flight, return_exceptions=True)
     assert all(isinstance(o, Stored) for o in outcomes), outcomes
-    assert {f"din_flight_{k}" for k in range(5)} <= _stored_ids(store)
+    assert {f"din_flight_{k}" for k in range(5)} <= set(_stored(store))
