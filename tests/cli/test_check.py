@@ -51,7 +51,7 @@ def test_valid_config_prints_a_table(tmp_path):
     assert "is valid: 2 connections" in out
     for text in ("shop", "https://shop.example.com/api", "bearer", "10/1s (burst 20)", "6"):
         assert text in out
-    for text in ("crm", "https://crm.example.com", "none", "httpx", "aiohttp"):
+    for text in ("crm", "https://crm.example.com", "none", "httpx", "auto"):
         assert text in out
     assert "postgresql" in out
     assert "postgresql://app:***@db.example.com/interlink" in out

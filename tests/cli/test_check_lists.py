@@ -62,7 +62,7 @@ def test_check_lists_everything_it_validated_in_80_columns(tmp_path: Path) -> No
     assert "is valid: 2 connections, 3 resources, 2 pipelines." in flat
     for expected in (
         "shop https://shop.example.com/api/v2",
-        "auth bearer, rate limit 10/1s (burst 20), 4 attempts a request, aiohttp",
+        "auth bearer, rate limit 10/1s (burst 20), 4 attempts a request, auto",
         "shop.customers GET /customers",
         "pages: offset, page_size 200",
         "incremental: updated_at, sent as updated_since",

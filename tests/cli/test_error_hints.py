@@ -71,3 +71,21 @@ def test_transport_messages_lose_the_library_noise() -> None:
         == "cannot connect to no-such.invalid:443: no such host (DNS lookup failed)"
     )
     assert transport_message("Server disconnected") == "Server disconnected"
+    # httpx's ConnectError (the threads transport) carries the reason alone.
+    assert (
+        transport_message("[Errno 111] Connection refused", connecting_to="127.0.0.1:9")
+        == "cannot connect to 127.0.0.1:9: connection refused"
+    )
+    assert (
+        transport_message("[Errno -2] Name or service not known", connecting_to="no-such:443")
+        == "cannot connect to no-such:443: no such host (DNS lookup failed)"
+    )
+    assert (
+        transport_message(
+            "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: self-signed "
+            "certificate (_ssl.c:1006)",
+            connecting_to="127.0.0.1:8443",
+        )
+        == "cannot connect to 127.0.0.1:8443: its TLS certificate was refused"
+    )
+    assert transport_message("timed out", connecting_to="h:1") == "cannot connect to h:1: timed out"

@@ -1,4 +1,5 @@
-"""AiohttpTransport against a real local server: bytes on a socket, not mocks."""
+"""The transports (aiohttp, threads, and auto: threads then aiohttp) against a real local
+server: bytes on a socket, not mocks. Every behaviour holds for each of them."""
 
 from __future__ import annotations
 
@@ -13,7 +14,22 @@ import pytest
 from aiohttp import web
 
 from interlink.errors import TransportError
-from interlink.http import AiohttpTransport, ApiClient, RetryPolicy, create_transport
+from interlink.http import (
+    AiohttpTransport,
+    ApiClient,
+    AutoTransport,
+    RetryPolicy,
+    ThreadTransport,
+    create_transport,
+)
+
+TRANSPORTS = {"aiohttp": AiohttpTransport, "threads": ThreadTransport, "auto": AutoTransport}
+
+
+@pytest.fixture(params=sorted(TRANSPORTS))
+def make(request):
+    """Builds the transport under test (each test runs for every one)."""
+    return TRANSPORTS[request.param]
 
 
 async def _echo(request: web.Request) -> web.Response:
@@ -71,8 +87,8 @@ async def server() -> AsyncIterator[str]:
         await runner.cleanup()
 
 
-async def test_get_and_post_round_trip(server):
-    async with ApiClient(server, transport=AiohttpTransport()) as api:
+async def test_get_and_post_round_trip(server, make):
+    async with ApiClient(server, transport=make()) as api:
         got = await api.get_json("/echo", params={"q": "x y"})
         posted = (await api.post("/echo", json={"a": 1})).json()
     assert got["method"] == "GET" and got["path"] == "/echo?q=x+y"
@@ -81,22 +97,22 @@ async def test_get_and_post_round_trip(server):
     assert posted["headers"]["Content-Type"] == "application/json"
 
 
-async def test_gzip_bodies_are_decoded_once(server):
-    async with ApiClient(server, transport=AiohttpTransport()) as api:
+async def test_gzip_bodies_are_decoded_once(server, make):
+    async with ApiClient(server, transport=make()) as api:
         body = await api.get_json("/gzip")
     assert body["data"][-1] == 999
 
 
-async def test_redirects_are_not_followed(server):
-    async with ApiClient(server, transport=AiohttpTransport()) as api:
+async def test_redirects_are_not_followed(server, make):
+    async with ApiClient(server, transport=make()) as api:
         response = await api.get("/redirect", raise_for_status=False)
     assert response.status_code == 302
 
 
-async def test_read_timeout_becomes_transport_error(server):
+async def test_read_timeout_becomes_transport_error(server, make):
     async with ApiClient(
         server,
-        transport=AiohttpTransport(),
+        transport=make(),
         timeout=httpx.Timeout(5.0, read=0.2),
         retry=RetryPolicy(max_attempts=2, jitter=lambda c: 0),
     ) as api:
@@ -105,14 +121,14 @@ async def test_read_timeout_becomes_transport_error(server):
     assert caught.value.attempts == 2
 
 
-async def test_connection_refused_becomes_transport_error():
+async def test_connection_refused_becomes_transport_error(make):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     # Nothing listens on the port now.
     async with ApiClient(
         f"http://127.0.0.1:{port}",
-        transport=AiohttpTransport(),
+        transport=make(),
         retry=RetryPolicy(max_attempts=3, jitter=lambda c: 0),
     ) as api:
         with pytest.raises(TransportError, match="ConnectError") as caught:
@@ -120,10 +136,10 @@ async def test_connection_refused_becomes_transport_error():
     assert caught.value.attempts == 3
 
 
-async def test_dropped_connection_is_a_transport_error_and_retried_for_get(server):
+async def test_dropped_connection_is_a_transport_error_and_retried_for_get(server, make):
     async with ApiClient(
         server,
-        transport=AiohttpTransport(),
+        transport=make(),
         retry=RetryPolicy(max_attempts=2, jitter=lambda c: 0),
     ) as api:
         with pytest.raises(TransportError) as caught:
@@ -134,14 +150,14 @@ async def test_dropped_connection_is_a_transport_error_and_retried_for_get(serve
     assert post.value.attempts == 1, "a POST that may have arrived is not sent again"
 
 
-async def test_concurrent_requests_share_the_pool(server):
-    async with ApiClient(server, transport=AiohttpTransport(max_connections=4)) as api:
+async def test_concurrent_requests_share_the_pool(server, make):
+    async with ApiClient(server, transport=make(max_connections=4)) as api:
         results = await asyncio.gather(*(api.get_json("/echo") for _ in range(50)))
     assert len(results) == 50
 
 
-@pytest.mark.parametrize("name", ["aiohttp", "httpx"])
-async def test_both_named_transports_behave_alike(server, name):
+@pytest.mark.parametrize("name", ["auto", "aiohttp", "threads", "httpx"])
+async def test_every_named_transport_behaves_alike(server, name):
     async with ApiClient(server, transport=create_transport(name)) as api:
         body = await api.get_json("/gzip")
         echo = await api.get_json("/echo")

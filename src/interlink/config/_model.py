@@ -293,7 +293,7 @@ class ConnectionConfig(_Model):
     retry: RetryConfig = RetryConfig()
     rate_limit: RateLimitConfig | None = None
     max_connections: Annotated[int, Field(ge=1, le=1000)] = 32
-    transport: Literal["aiohttp", "httpx"] = "aiohttp"
+    transport: Literal["auto", "aiohttp", "threads", "httpx"] = "auto"
     allowed_origins: list[str] = Field(default_factory=list)
     """Origins besides base_url's that may receive the connection's credentials, such as
     `https://files.example.com` for next links on another host; written `scheme://host[:port]`."""

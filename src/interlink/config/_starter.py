@@ -92,7 +92,7 @@ connections:
     #   burst: 20
 
     # max_connections: 32
-    # transport: aiohttp         # or httpx
+    # transport: auto            # or aiohttp, threads, httpx
 resources:
   # What to read on each connection: here the `customers` of `shop` (shop.customers).
   shop:

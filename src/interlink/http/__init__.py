@@ -2,6 +2,7 @@
 and the cassettes that record a connection's exchanges and replay them offline."""
 
 from ._auth import ApiKeyAuth, BasicAuth, BearerAuth
+from ._auto_transport import AutoTransport
 from ._cassette import CASSETTE_VERSION, Cassette, CassetteMissError, cassette_path
 from ._client import DEFAULT_TIMEOUT, ApiClient, ClientStats
 from ._factory import build_auth, client_from_config, endpoint_url
@@ -22,6 +23,7 @@ from ._recording import (
 from ._redact import MASK, SECRET_PARAM, Redactor
 from ._retry import IDEMPOTENT_METHODS, RetryBudget, RetryPolicy, RetryTransport, full_jitter
 from ._status import error_for_exception, error_for_response, error_message
+from ._thread_transport import ThreadTransport
 from ._transports import AiohttpTransport, create_transport
 from ._urls import OriginPolicy, origin_of, url_before_auth
 
@@ -43,6 +45,8 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "IDEMPOTENT_METHODS",
     "AiohttpTransport",
+    "AutoTransport",
+    "ThreadTransport",
     "ApiClient",
     "ApiKeyAuth",
     "BasicAuth",

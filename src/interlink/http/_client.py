@@ -12,7 +12,8 @@ The stack under it:
     ApiClient (URL, origin, headers, idempotency key, auth flow, status -> error)
       -> RetryTransport (backoff, Retry-After, one log line per attempt)
         -> RateLimitTransport (token bucket, server rate-limit headers)
-          -> AiohttpTransport | httpx.AsyncHTTPTransport | httpx.MockTransport
+          -> AutoTransport (threads, then aiohttp) | AiohttpTransport | ThreadTransport
+          | httpx.AsyncHTTPTransport | httpx.MockTransport
 """
 
 from __future__ import annotations
@@ -35,11 +36,11 @@ from interlink.errors import ApiError, PaginationError
 from interlink.types import Clock, Sleep, WallClock
 
 from ._auth import ApiKeyAuth, BasicAuth
+from ._auto_transport import AutoTransport
 from ._ratelimit import RateLimiter, RateLimitTransport
 from ._redact import Redactor
 from ._retry import ATTEMPTS, RETRY_SAFE, RetryBudget, RetryPolicy, RetryTransport
 from ._status import REDIRECTS, error_for_exception, error_for_redirect, error_for_response
-from ._transports import AiohttpTransport
 from ._urls import URL_BEFORE_AUTH, OriginPolicy, strip_query_params, url_before_auth
 
 if TYPE_CHECKING:
@@ -159,7 +160,7 @@ class ApiClient:
         self.rate_limiter = rate_limiter or RateLimiter(
             name=name, clock=clock, wall=wall, sleep=sleep
         )
-        base = transport if transport is not None else AiohttpTransport()
+        base = transport if transport is not None else AutoTransport()
         self._retry = RetryTransport(
             RateLimitTransport(base, self.rate_limiter),
             retry,

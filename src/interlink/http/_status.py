@@ -72,27 +72,34 @@ _REASONS = (
 )
 
 
-def transport_message(text: str) -> str:
-    """A transport library's error text without its noise.
+def transport_message(text: str, *, connecting_to: str | None = None) -> str:
+    """A transport library's error text without its noise. `connecting_to` (`host:port`)
+    says the text is the reason a connection could not be made (httpx's ConnectError
+    gives the reason alone: "[Errno 111] Connection refused").
 
     ```python
     transport_message("Cannot connect to host 127.0.0.1:9 ssl:default [Connect call failed "
                       "('127.0.0.1', 9)]")
     # 'cannot connect to 127.0.0.1:9: connection refused'
+    transport_message("[Errno 111] Connection refused", connecting_to="127.0.0.1:9")
+    # 'cannot connect to 127.0.0.1:9: connection refused'
     ```
     """
     text = " ".join(text.split())
     found = _CANNOT_CONNECT.match(text)
-    if found is None:
+    if found is not None:
+        host, why = found["host"], found["why"].strip()
+    elif connecting_to is not None and text:
+        host, why = connecting_to, text
+    else:
         return text
-    why = found["why"].strip()
     for pattern, plain in _REASONS:
         if pattern.search(why):
             why = plain
             break
     else:
         why = re.sub(r"^\[Errno -?\d+\]\s*", "", why) or "no reason given"
-    return f"cannot connect to {found['host']}: {why}"
+    return f"cannot connect to {host}: {why}"
 
 
 def request_id_of(response: httpx.Response) -> str | None:
@@ -182,7 +189,11 @@ def error_for_exception(
 ) -> TransportError:
     """A TransportError for an httpx transport failure (no response came back)."""
     kind = type(exc).__name__
-    detail = transport_message(str(exc).strip())
+    connecting_to = None
+    if isinstance(exc, httpx.ConnectError):
+        url = request.url
+        connecting_to = f"{url.host}:{url.port or (443 if url.scheme == 'https' else 80)}"
+    detail = transport_message(str(exc).strip(), connecting_to=connecting_to)
     message = f"{kind}: {detail}" if detail else kind
     return TransportError(
         redactor.text(message),

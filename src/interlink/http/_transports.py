@@ -1,9 +1,12 @@
 """Transports: the bottom of the HTTP stack, where bytes meet sockets.
 
-The default is `AiohttpTransport`, an httpx transport that sends through aiohttp's
-connection pool: httpx's own async transport is many times slower on small concurrent
-requests (docs/benchmarks.md), while httpx's Request/Response/Auth API stays the interface
-for everything above. aiohttp's exceptions become httpx's here, at this one boundary.
+`AiohttpTransport` is an httpx transport that sends through aiohttp's connection pool:
+httpx's own async transport is many times slower on small concurrent requests
+(docs/benchmarks.md), while httpx's Request/Response/Auth API stays the interface for
+everything above. aiohttp's exceptions become httpx's here, at this one boundary. The
+default, `AutoTransport` (_auto_transport.py), sends a client's first requests through
+httpx's blocking transport on threads (`ThreadTransport`) and moves to aiohttp when the
+client has many requests in flight.
 
 aiohttp (and yarl) load when the first request is sent, not with `interlink.http`: a
 command that builds no client (`check`, `runs`, `db upgrade`, a test with a
@@ -21,7 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = ["AiohttpTransport", "TransportName", "create_transport"]
 
-TransportName = Literal["aiohttp", "httpx"]
+TransportName = Literal["auto", "aiohttp", "httpx", "threads"]
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
@@ -136,14 +139,22 @@ def _aiohttp() -> tuple[Any, Any]:
 
 
 def create_transport(
-    name: TransportName = "aiohttp", *, max_connections: int = 32
+    name: TransportName = "auto", *, max_connections: int = 32
 ) -> httpx.AsyncBaseTransport:
     """The transport a connection's `transport:` setting names."""
+    if name == "auto":
+        from ._auto_transport import AutoTransport
+
+        return AutoTransport(max_connections=max_connections)
     if name == "aiohttp":
         return AiohttpTransport(max_connections=max_connections)
+    if name == "threads":
+        from ._thread_transport import ThreadTransport
+
+        return ThreadTransport(max_connections=max_connections)
     if name == "httpx":
         limits = httpx.Limits(
             max_connections=max_connections, max_keepalive_connections=max_connections
         )
         return httpx.AsyncHTTPTransport(limits=limits)
-    raise ValueError(f"unknown transport {name!r}; expected aiohttp or httpx")
+    raise ValueError(f"unknown transport {name!r}; expected auto, aiohttp, threads or httpx")
