@@ -268,6 +268,7 @@ def suite_config(url: str, **overrides: Any) -> InterlinkConfig:
     query = """
       query($first: Int, $after: String, $since: String) {
         products(first: $first, after: $after, updatedSince: $since) {
+          totalCount
           edges { node { id sku name price updatedAt } }
           pageInfo { hasNextPage endCursor }
         }

@@ -162,6 +162,9 @@ class RelayPaginateConfig(_Model):
     cursor_variable: str = "after"
     page_size: PageSize | None = 100
     size_variable: str = "first"
+    total_path: Selector | None = None
+    """Where the total count of records sits in the body, when it is not the connection's
+    `totalCount` (read by default whenever the query asks for it)."""
 
 
 class SinglePaginateConfig(_Model):

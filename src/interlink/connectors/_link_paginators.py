@@ -381,7 +381,12 @@ class LinkHeaderPaginator(_NextLinkPaginator):
 
 
 class RelayPaginator(BasePaginator):
-    """A GraphQL Relay connection: `edges { node }` and `pageInfo { hasNextPage endCursor }`."""
+    """A GraphQL Relay connection: `edges { node }` and `pageInfo { hasNextPage endCursor }`.
+
+    The connection's `totalCount` (GitHub's, GitLab's `count` through `total_path`), when
+    the query asks for it, is the read's announced total: a whole read that ends with
+    fewer records is incomplete (see `_totals`), as for REST totals.
+    """
 
     def __init__(
         self,
@@ -390,6 +395,7 @@ class RelayPaginator(BasePaginator):
         cursor_variable: str = "after",
         page_size: int | None = 100,
         size_variable: str = "first",
+        total_path: str | None = None,
     ) -> None:
         self.cursor_variable = cursor_variable
         self.page_size = page_size
@@ -397,20 +403,29 @@ class RelayPaginator(BasePaginator):
         self.cursor: str | None = None
         self._connection = compile_selector(path)
         self._path = path
+        self._body_total = _BodyTotal(total_path)
+        self._total_count: int | None = None
 
     def init_request(self, spec: RequestSpec) -> None:
         if self.page_size:
             spec.params[self.size_variable] = self.page_size
 
-    def _page_info(self, body: Any) -> dict[str, Any]:
+    def _page_info(self, body: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The connection and its pageInfo."""
         connection = self._connection(body)
         info = connection.get("pageInfo") if isinstance(connection, dict) else None
         if not isinstance(info, dict):
             raise PaginationError(f"no pageInfo in the connection at {self._path!r}")
-        return info
+        return connection, info
 
     def update_state(self, fetched: Fetched, records: list[Record]) -> None:
-        info = self._page_info(fetched.body)
+        connection, info = self._page_info(fetched.body)
+        if self._body_total.path is not None:
+            self._body_total.update(fetched)
+        else:
+            count = as_int(connection.get("totalCount"))
+            if count is not None and count >= 0:
+                self._total_count = count
         cursor = info.get("endCursor")
         if info.get("hasNextPage") and cursor == self.cursor:
             raise PaginationError(f"endCursor {cursor!r} did not move; stopping a loop")
@@ -436,6 +451,13 @@ class RelayPaginator(BasePaginator):
 
     def position_param(self) -> str | None:
         return self.cursor_variable
+
+    def totals(self) -> list[Total]:
+        if self._body_total.path is not None:
+            return self._body_total.totals()
+        if self._total_count is None:
+            return []
+        return [Total(self._total_count, None, f"`{self._path}.totalCount`")]
 
     def default_records(self, body: Any) -> Any:
         connection = self._connection(body)
