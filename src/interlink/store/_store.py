@@ -181,42 +181,73 @@ class Store:
             ).inserted_primary_key
             assert inserted is not None
             run_id = int(inserted[0])
-            held = conn.execute(sa.select(locks).where(locks.c.pipeline == pipeline)).first()
-            if held is None:
-                try:
-                    with conn.begin_nested():
-                        conn.execute(
-                            sa.insert(locks).values(
-                                pipeline=pipeline,
-                                run_id=run_id,
-                                owner=self.owner,
-                                expires_at=now + lease,
-                            )
+            self._take_lock(conn, pipeline, run_id, now, lease)
+        return run_id
+
+    def take_lock(self, pipeline: str, holder: int, *, lease: float = LOCK_LEASE) -> None:
+        """Take the pipeline's lock for something other than a run: `holder` is negative
+        (`-conflict_id` while a conflict is resolved by hand). PipelineLockedError while a
+        run, or another holder, has it; `release_lock` gives it back."""
+        if holder >= 0:
+            raise ValueError("a lock holder other than a run is a negative number")
+        with self.transaction() as conn:
+            self._take_lock(conn, pipeline, holder, self._clock(), lease)
+
+    def release_lock(self, pipeline: str, holder: int) -> None:
+        """Give back a lock `take_lock` took (nothing when it was taken over meanwhile)."""
+        with self.transaction() as conn:
+            conn.execute(
+                sa.delete(locks).where(locks.c.pipeline == pipeline, locks.c.run_id == holder)
+            )
+
+    def _take_lock(
+        self, conn: sa.Connection, pipeline: str, holder: int, now: float, lease: float
+    ) -> None:
+        """In `conn`'s transaction: the lock for `holder`, taken free or over from an owner
+        that is gone or whose lease ran out; PipelineLockedError otherwise."""
+        held = conn.execute(sa.select(locks).where(locks.c.pipeline == pipeline)).first()
+        if held is None:
+            try:
+                with conn.begin_nested():
+                    conn.execute(
+                        sa.insert(locks).values(
+                            pipeline=pipeline,
+                            run_id=holder,
+                            owner=self.owner,
+                            expires_at=now + lease,
                         )
-                except sa.exc.IntegrityError:
-                    raise PipelineLockedError(
-                        "another run took the lock at the same moment", pipeline=pipeline
-                    ) from None
-                return run_id
-            if held.expires_at > now and owner_may_be_alive(held.owner):
-                raise PipelineLockedError(
-                    f"already running (run {held.run_id}, {held.owner}); "
-                    "runs of one pipeline never overlap",
-                    pipeline=pipeline,
-                )
-            taken = conn.execute(
-                sa.update(locks)
-                .where(
-                    locks.c.pipeline == pipeline,
-                    locks.c.run_id == held.run_id,
-                    locks.c.expires_at == held.expires_at,
-                )
-                .values(run_id=run_id, owner=self.owner, expires_at=now + lease)
-            ).rowcount
-            if taken != 1:
+                    )
+            except sa.exc.IntegrityError:
                 raise PipelineLockedError(
                     "another run took the lock at the same moment", pipeline=pipeline
+                ) from None
+            return
+        if held.expires_at > now and owner_may_be_alive(held.owner):
+            if held.run_id < 0:
+                raise PipelineLockedError(
+                    f"conflict {-held.run_id} of this pipeline is being resolved by hand "
+                    f"({held.owner}); try again when that is done",
+                    pipeline=pipeline,
                 )
+            raise PipelineLockedError(
+                f"already running (run {held.run_id}, {held.owner}); "
+                "runs of one pipeline never overlap",
+                pipeline=pipeline,
+            )
+        taken = conn.execute(
+            sa.update(locks)
+            .where(
+                locks.c.pipeline == pipeline,
+                locks.c.run_id == held.run_id,
+                locks.c.expires_at == held.expires_at,
+            )
+            .values(run_id=holder, owner=self.owner, expires_at=now + lease)
+        ).rowcount
+        if taken != 1:
+            raise PipelineLockedError(
+                "another run took the lock at the same moment", pipeline=pipeline
+            )
+        if held.run_id >= 0:
             conn.execute(
                 sa.update(runs)
                 .where(runs.c.id == held.run_id, runs.c.status == "running")
@@ -227,7 +258,6 @@ class Store:
                     "lock ran out; another run took it over",
                 )
             )
-        return run_id
 
     def heartbeat(self, pipeline: str, run_id: int, lease: float = LOCK_LEASE) -> bool:
         """Renew the run's lock in a transaction of its own; False when it is lost."""

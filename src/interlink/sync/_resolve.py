@@ -6,8 +6,9 @@ from typing import Any, Literal
 
 from interlink.config import InterlinkConfig
 from interlink.connectors import Catalog
-from interlink.errors import ConfigError
+from interlink.errors import ConfigError, PipelineLockedError
 from interlink.store import (
+    LOCK_LEASE,
     Binding,
     Store,
     claim_conflict,
@@ -19,6 +20,7 @@ from interlink.store import (
 
 from ._accounts import split_key
 from ._api_sink import ApiSink
+from ._lease import LeaseKeeper
 from ._mapping import compile_mapping
 
 __all__ = ["resolve"]
@@ -35,6 +37,8 @@ async def resolve(
 
     `source`: the parked source record (mapped fields only) is written to the target.
     `target`: the target stays as it is. Either way the next run sees both sides as synced.
+    The pipeline's lock is held throughout (as `-conflict_id`): no run of the pipeline
+    writes meanwhile, and the resolution is refused while one runs.
     """
     parked = conflict(store.engine, conflict_id)
     if parked is None:
@@ -49,20 +53,34 @@ async def resolve(
     pipeline = config.pipelines.get(name)
     if pipeline is None or pipeline.destination.resource is None:
         raise ConfigError(f"pipeline {name!r} is no longer an API pipeline", key="pipelines")
-    with store.transaction() as conn:
-        claimed = claim_conflict(conn, conflict_id)
-    if not claimed:
-        raise ConfigError(
-            f"conflict {conflict_id} is being resolved by someone else, or was just "
-            "resolved; look again",
-            key="conflicts",
-        )
+    # The pipeline's lock, as a run takes it: a run writing the same pair meanwhile could
+    # bind it at versions this resolution then overwrites, or write over what it wrote.
+    holder = -conflict_id
     try:
-        return await _apply(store, catalog, parked, key, name, pipeline, take, conflict_id)
-    except BaseException:
+        store.take_lock(key, holder, lease=LOCK_LEASE)
+    except PipelineLockedError as exc:
+        reason = str(exc).removeprefix(f"pipeline {key}: ")
+        raise PipelineLockedError(
+            f"conflict {conflict_id} cannot be resolved now: {reason}", pipeline=key
+        ) from None
+    try:
         with store.transaction() as conn:
-            release_conflict(conn, conflict_id)
-        raise
+            claimed = claim_conflict(conn, conflict_id)
+        if not claimed:
+            raise ConfigError(
+                f"conflict {conflict_id} is being resolved by someone else, or was just "
+                "resolved; look again",
+                key="conflicts",
+            )
+        try:
+            async with LeaseKeeper(store, key, holder, lease=LOCK_LEASE):
+                return await _apply(store, catalog, parked, key, name, pipeline, take, conflict_id)
+        except BaseException:
+            with store.transaction() as conn:
+                release_conflict(conn, conflict_id)
+            raise
+    finally:
+        store.release_lock(key, holder)
 
 
 async def _apply(
@@ -94,6 +112,8 @@ async def _apply(
     else:
         version = sink.target_version(await target.get(parked["target_key"]))
     with store.transaction() as conn:
+        # Still the pipeline's holder, or nothing is recorded (LeaseLostError).
+        store.hold_lock(conn, key, -conflict_id, LOCK_LEASE)
         save_bindings(
             conn,
             key,

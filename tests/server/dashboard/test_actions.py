@@ -234,6 +234,12 @@ async def test_resolving_a_conflict_as_the_cli_does(
 
     bad = await writer.post(f"/conflicts/{first}/resolve", {"take": "both"})
     assert bad.status_code == 422
+    # While a run holds the pipeline, a resolution is refused (409), not blamed on the API.
+    run_id = dash.store.begin_run("to_commerce")
+    busy = await writer.post(f"/conflicts/{first}/resolve", {"take": "source"})
+    assert busy.status_code == 409, busy.text
+    assert "cannot be resolved now: already running" in busy.text
+    dash.store.finish_run("to_commerce", run_id, status="succeeded", counts={}, errors=[])
     httpx.patch(
         f"{url}/shop/customers/1",
         json={"company": "Taken From Shop"},

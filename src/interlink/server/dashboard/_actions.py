@@ -20,7 +20,14 @@ from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
 from interlink.config import ACCOUNT_NAME
-from interlink.errors import ConfigError, ConnectionDisabledError, InterlinkError, WebhookError
+from interlink.errors import (
+    ConfigError,
+    ConnectionDisabledError,
+    InterlinkError,
+    LeaseLostError,
+    PipelineLockedError,
+    WebhookError,
+)
 from interlink.jobs import enqueue_or_join
 from interlink.oauth import ConnectFlows, open_catalog, switch_off, switch_on
 from interlink.server._context import Context, ServerContext
@@ -172,7 +179,8 @@ async def resolve_conflict(ctx: Context, conflict_id: int, form: ActionForm) -> 
             await resolve(ctx.config, ctx.store, catalog, conflict_id, side)
     except ConfigError as exc:
         raise Refused(409, "Not resolved", exc.message, viewer=form.viewer) from None
-    except ConnectionDisabledError as exc:
+    except (ConnectionDisabledError, PipelineLockedError, LeaseLostError) as exc:
+        # Disabled, or the pipeline running (or taking the lock over): try again later.
         raise Refused(409, "Not resolved", str(exc), viewer=form.viewer) from None
     except InterlinkError as exc:
         raise Refused(
