@@ -173,6 +173,9 @@ class LosesAnswers:
         self.lose = lose
         self.ignore_keys = ignore_keys
         self.lost: list[str] = []
+        self.taken = 0
+        """Creates claimed for losing, counted as they arrive: concurrent creates must not
+        all pass the check before the first one is counted."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         creating = (
@@ -186,9 +189,10 @@ class LosesAnswers:
         if self.ignore_keys:
             scope = dict(scope)
             scope["headers"] = [(k, v) for k, v in scope["headers"] if k != b"idempotency-key"]
-        if len(self.lost) >= self.lose:
+        if self.taken >= self.lose:
             await self.app(scope, receive, send)
             return
+        self.taken += 1
         answer: dict[str, Any] = {}
         body = b""
 
