@@ -236,7 +236,7 @@ def test_connection_errors_are_retried_then_raised_as_transport_error(make_clien
     error = caught.value
     assert error.attempts == 4 and error.method == "GET"
     assert error.url == "http://jobs.test/api/v1/jobs"
-    assert "ConnectError: connection refused" in str(error)
+    assert "ConnectError: cannot connect to jobs.test:80: connection refused" in str(error)
 
 
 def test_a_read_timeout_then_success(client, api, fake_time):

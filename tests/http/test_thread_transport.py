@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import ipaddress
+import logging
 import ssl
 import threading
 import time
@@ -251,3 +252,14 @@ async def test_a_request_out_when_the_transport_closes_leaves_no_connection(serv
             break
         await asyncio.sleep(0.02)
     assert _connections_to(port) == 0
+
+
+async def test_httpcore_never_logs_raw_headers(server, caplog):
+    """httpcore's DEBUG trace prints raw answer headers (a `Link` carrying a query API
+    key): with everything at DEBUG, it stays silent; interlink's own lines are masked."""
+    caplog.set_level(logging.DEBUG)
+    logging.getLogger("httpcore").setLevel(logging.NOTSET)
+    async with ApiClient(f"{server}", transport=ThreadTransport()) as api:
+        await api.get_json("/echo", params={"api_key": "sk_live_never_logged"})
+    assert not [r for r in caplog.records if r.name.startswith("httpcore")]
+    assert "sk_live_never_logged" not in caplog.text

@@ -19,11 +19,15 @@ aiohttp's would. What threads do poorly is many small requests at once, and
   `aclose` closes the pools at once, or when the last request out ends.
 - Responses come back fully read with the body still encoded, exactly as from
   `AiohttpTransport`; httpx's exceptions come straight from httpx.
+- httpcore's DEBUG trace prints every answer's raw headers, unmasked (a `Link` header
+  that carries a query API key, a `Set-Cookie`), so `quiet_httpcore` keeps its loggers
+  at INFO; interlink logs its requests itself, masked (`-v`, `-vv`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import queue
 import ssl
 import threading
@@ -32,9 +36,16 @@ from typing import Any
 
 import httpx
 
-__all__ = ["ThreadTransport"]
+__all__ = ["ThreadTransport", "quiet_httpcore"]
 
 _STOP = object()
+
+
+def quiet_httpcore() -> None:
+    """Keep httpcore's loggers at INFO or above: its DEBUG trace logs raw headers."""
+    logger = logging.getLogger("httpcore")
+    if logger.getEffectiveLevel() < logging.INFO:
+        logger.setLevel(logging.INFO)
 
 
 class _Workers:
@@ -134,6 +145,7 @@ class ThreadTransport(httpx.AsyncBaseTransport):
             keepalive_expiry=keepalive_expiry,
         )
         self._pools: dict[bool, httpx.HTTPTransport] = {}
+        quiet_httpcore()
         self._workers = _Workers(max_connections, "interlink-http")
         self._lock = threading.Lock()
         self._closed = False

@@ -153,6 +153,9 @@ def create_transport(
 
         return ThreadTransport(max_connections=max_connections)
     if name == "httpx":
+        from ._thread_transport import quiet_httpcore
+
+        quiet_httpcore()
         limits = httpx.Limits(
             max_connections=max_connections, max_keepalive_connections=max_connections
         )
