@@ -248,7 +248,8 @@ def test_literal_uses_yaml_alias_name():
 
 def test_transport_literal():
     assert only("connections:\n  s:\n    base_url: https://x\n    transport: curl\n") == (
-        "interlink.yaml:4: connections.s.transport: expected one of auto, aiohttp, threads, httpx; got 'curl'"
+        "interlink.yaml:4: connections.s.transport: expected one of auto, aiohttp, threads, "
+        "httpx; got 'curl'"
     )
 
 

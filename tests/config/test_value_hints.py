@@ -51,8 +51,8 @@ def only(text: str) -> ConfigError:
         ),
         (
             CONNECTION + "    transport: aiohtp\n",
-            "interlink.yaml:4: connections.s.transport: expected one of auto, aiohttp, threads, httpx; "
-            "got 'aiohtp'; did you mean 'aiohttp'?",
+            "interlink.yaml:4: connections.s.transport: expected one of auto, aiohttp, threads, "
+            "httpx; got 'aiohtp'; did you mean 'aiohttp'?",
         ),
         (
             CONNECTION + "    auth: {type: api_key, key: abcd, in: heder}\n",
@@ -127,5 +127,6 @@ def test_no_guess_when_nothing_is_close_enough(got, known):
 
 def test_without_a_guess_the_line_is_as_before():
     assert str(only(CONNECTION + "    transport: curl\n")) == (
-        "interlink.yaml:4: connections.s.transport: expected one of auto, aiohttp, threads, httpx; got 'curl'"
+        "interlink.yaml:4: connections.s.transport: expected one of auto, aiohttp, threads, "
+        "httpx; got 'curl'"
     )
