@@ -221,3 +221,59 @@ def test_a_writer_lock_holder_killed_mid_batch_frees_the_inbox_at_once(tmp_path:
     assert _stored(store) == ["dk"]
     queue.close()
     store.close()
+
+
+def test_a_backlog_of_large_bodies_is_written_in_batches_of_bounded_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A backlog taken by count alone (512 deliveries of 1 MiB) made one transaction, on
+    PostgreSQL one statement, of half a GiB. Batches stop at MAX_BATCH_BYTES of bodies.
+    Here the cap is 2,500 bytes and the bodies 1,000: while another process holds the
+    writer lock, 30 deliveries pile up; they are then written two at a time."""
+    monkeypatch.setattr(_inbox, "MAX_BATCH_BYTES", 2_500, raising=False)
+    store, queue = _open(tmp_path)
+    inbox = Inbox(store, queue)
+    written: list[int] = []
+    write = inbox._write
+
+    def recording(conn: Any, batch: Any) -> Any:
+        result = write(conn, batch)  # blocks on the writer lock while it is held
+        written.append(sum(len(a.body) for a in batch))
+        return result
+
+    monkeypatch.setattr(inbox, "_write", recording)
+    hung = os.open(f"{tmp_path / 'hooks.db'}.writer-lock", os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(hung, fcntl.LOCK_EX)
+
+    def big(n: int) -> Arrival:
+        return Arrival("shop", f"d{n}", "t", time.time(), b"x" * 1_000, {})
+
+    async def backlog() -> list[int]:
+        waiting = [asyncio.ensure_future(inbox.accept(big(n), timeout=10)) for n in range(30)]
+        await asyncio.sleep(0.3)  # the writer holds its first batch, waiting for the lock
+        before = list(written)
+        fcntl.flock(hung, fcntl.LOCK_UN)
+        await asyncio.gather(*waiting)
+        return before
+
+    try:
+        before = asyncio.run(backlog())
+    finally:
+        os.close(hung)
+        inbox.close()
+    assert before == [], "nothing was written while the lock was held: all 30 piled up"
+    assert max(written) <= 2_500, written
+    assert sum(written) == 30 * 1_000 and len(written) >= 15
+    assert sorted(_stored(store)) == sorted(f"d{n}" for n in range(30))
+    queue.close()
+    store.close()
+
+
+def test_batch_length_stops_at_the_count_or_the_bytes() -> None:
+    cap = _inbox.MAX_BATCH_BYTES
+    assert _inbox.batch_length([]) == 0
+    assert _inbox.batch_length([10] * 600) == _inbox.MAX_BATCH
+    assert _inbox.batch_length([10] * 600, 7) == 7
+    assert _inbox.batch_length([cap // 2, cap // 2, 1]) == 2
+    assert _inbox.batch_length([cap + 1, 1]) == 1, "one larger than the cap goes alone"
+    assert _inbox.batch_length([1, cap]) == 1

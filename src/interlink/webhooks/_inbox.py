@@ -45,6 +45,23 @@ log = logging.getLogger("interlink.webhooks")
 
 MAX_BATCH = 512
 """At most this many deliveries in one transaction."""
+MAX_BATCH_BYTES = 16 * 1024 * 1024
+"""At most this many bytes of bodies in one transaction (a delivery larger than that goes
+alone). A PostgreSQL batch is one statement whose parameters the driver copies; a backlog
+of large bodies taken by count alone (512 of 1 MiB) made one statement of half a GiB."""
+
+
+def batch_length(bodies: Sequence[int], max_count: int = MAX_BATCH) -> int:
+    """How many of the waiting deliveries, whose body sizes are `bodies` in order, go into
+    the next transaction: at most `max_count` and MAX_BATCH_BYTES, and always one."""
+    total = 0
+    for taken, size in enumerate(bodies[:max_count]):
+        total += size
+        if taken and total > MAX_BATCH_BYTES:
+            return taken
+    return min(len(bodies), max_count)
+
+
 WRITERS = 1
 """Writer threads on PostgreSQL (SQLite gets one)."""
 MAX_WAITING = 10_000
@@ -339,8 +356,10 @@ class Inbox(InboxWriter):
                         self._ready.wait()
                     if not self._waiting and not self._refusals:
                         return  # closed, and nothing is left
-                    batch = self._waiting[: self.max_batch]
-                    del self._waiting[: self.max_batch]
+                    sizes = [len(w[0].body) for w in self._waiting[: self.max_batch]]
+                    taken = batch_length(sizes, self.max_batch)
+                    batch = self._waiting[:taken]
+                    del self._waiting[:taken]
                     self._waiting_bytes -= sum(len(w[0].body) for w in batch)
                     refused, self._refusals = self._refusals, []
                 try:

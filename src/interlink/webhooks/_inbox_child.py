@@ -3,8 +3,9 @@
 Started by `ProcessInbox` (webhooks/_inbox_process.py) with one end of a socket pair as
 FD. It reads the config (the first frame), opens the database and the job queue, then
 loops: read every arrival and refusal waiting on the socket, store the arrivals in
-transactions of at most MAX_BATCH with their jobs (`InboxWriter`, the same code as the
-writer thread, commits with `synchronous=FULL` on SQLite), answer each arrival (STORED,
+transactions of at most MAX_BATCH deliveries and MAX_BATCH_BYTES of bodies with their
+jobs (`InboxWriter`, the same code as the writer thread, commits with
+`synchronous=FULL` on SQLite), answer each arrival (STORED,
 or FAILED with the error), write the refusals (kept for the next turn when they cannot
 be). It never answers an arrival before its commit returned.
 
@@ -27,7 +28,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ._inbox import MAX_BATCH, MAX_REFUSALS, Arrival, InboxWriter, Refusal, _short
+from ._inbox import MAX_BATCH, MAX_REFUSALS, Arrival, InboxWriter, Refusal, _short, batch_length
 from ._inbox_frames import (
     ARRIVAL,
     CONFIG,
@@ -104,8 +105,11 @@ def _loop(
                 )
                 del refusals[MAX_REFUSALS:]
             failed = False
-            for start in range(0, len(arrivals), MAX_BATCH):
-                batch = arrivals[start : start + MAX_BATCH]
+            start = 0
+            while start < len(arrivals):
+                sizes = [len(a.body) for _, a in arrivals[start : start + MAX_BATCH]]
+                batch = arrivals[start : start + batch_length(sizes)]
+                start += len(batch)
                 try:
                     if connection is None or connection.closed or connection.invalidated:
                         connection = writer._connect()
