@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -314,3 +315,33 @@ def test_the_writer_commits_at_most_max_batch_deliveries_at_once(
     assert batches == [4, 4, 2]
     assert stored == list(range(10))
     assert len(_stored(store)) == 10
+
+
+async def test_the_writer_logs_at_the_servers_level_in_its_format(opened, capfd) -> None:
+    """The writer process logs to the server's stderr at the server's level (`-v`,
+    `--log-level`), in the command line's format; at the default WARNING it says nothing
+    of a healthy run."""
+    import logging
+
+    config, store, queue = opened
+    logger = logging.getLogger("interlink.webhooks")
+    before = logger.level
+    logger.setLevel(logging.DEBUG)
+    try:
+        inbox = ProcessInbox(store, queue, config)
+        try:
+            await inbox.accept(_arrival(1), timeout=30)
+        finally:
+            await inbox.aclose()
+    finally:
+        logger.setLevel(before)
+    err = capfd.readouterr().err
+    assert re.search(r"\d\d:\d\d:\d\d,\d+ INFO interlink.webhooks: the inbox's writer", err), err
+    assert re.search(r"DEBUG interlink.webhooks: stored 1 deliveries in [\d.]+ ms", err), err
+
+    quiet = ProcessInbox(store, queue, config)
+    try:
+        await quiet.accept(_arrival(2), timeout=30)
+    finally:
+        await quiet.aclose()
+    assert "interlink.webhooks" not in capfd.readouterr().err

@@ -19,6 +19,7 @@ closes the socket.
 from __future__ import annotations
 
 import logging
+import os
 import pickle
 import signal
 import socket
@@ -110,6 +111,7 @@ def _loop(
                 sizes = [len(a.body) for _, a in arrivals[start : start + MAX_BATCH]]
                 batch = arrivals[start : start + batch_length(sizes)]
                 start += len(batch)
+                began = time.perf_counter()
                 try:
                     if connection is None or connection.closed or connection.invalidated:
                         connection = writer._connect()
@@ -126,6 +128,12 @@ def _loop(
                     time.sleep(min(0.05 * 2 ** min(failures, 5), 1.0))
                     continue
                 failures = 0
+                if log.isEnabledFor(logging.DEBUG):
+                    log.debug(
+                        "stored %d deliveries in %.1f ms",
+                        len(batch),
+                        (time.perf_counter() - began) * 1000,
+                    )
                 replies = [stored_frame(seq, s) for (seq, _), s in zip(batch, results, strict=True)]
                 replies.append(batch_frame(len(batch)))
                 sock.sendall(b"".join(replies))
@@ -165,13 +173,29 @@ def _more(sock: socket.socket, reader: FrameReader) -> list[tuple[int, memoryvie
     return frames
 
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+"""The command line's log line (cli/_logging.py), so that the writer's lines read as the
+server's do in one stream."""
+
+
+def _log_as_the_server(level: int) -> None:
+    """interlink's loggers at the server's level, to stderr (the server's own)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    logger = logging.getLogger("interlink")
+    logger.setLevel(level)
+    logger.addHandler(handler)
+    logger.propagate = False
+
+
 def main(argv: list[str]) -> int:
     # Ctrl-C reaches the terminal's whole process group, and `systemctl stop` sends
     # SIGTERM to the service's every process: the server stops on them and sends what it
     # holds before it closes the socket, the end this process waits for.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(name)s: %(message)s")
+    _log_as_the_server(int(argv[2]) if len(argv) > 2 else logging.WARNING)
+    log.info("the inbox's writer process %d started", os.getpid())
     sock = socket.socket(fileno=int(argv[1]))
     try:
         serve(sock)

@@ -285,7 +285,15 @@ class ProcessInbox:
             child = subprocess.Popen(
                 # -P: not the server's working folder first on sys.path (`python -m`
                 # would put it there; the `interlink` script does not).
-                [sys.executable, "-P", "-m", CHILD_MODULE, str(theirs.fileno())],
+                [
+                    sys.executable,
+                    "-P",
+                    "-m",
+                    CHILD_MODULE,
+                    str(theirs.fileno()),
+                    # It logs at the server's level (`--log-level`, `-v`), to its stderr.
+                    str(logging.getLogger("interlink.webhooks").getEffectiveLevel()),
+                ],
                 pass_fds=(theirs.fileno(),),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
