@@ -145,6 +145,16 @@ def bound_sources(engine: sa.Engine, pipeline: str, target_keys: Iterable[str]) 
     return found
 
 
+def pending_keys(conn: sa.Connection, pipeline: str) -> list[str]:
+    """The source keys of the pipeline's pending creates (sent, answer never seen)."""
+    rows = conn.execute(
+        sa.select(bindings.c.source_key)
+        .where(bindings.c.pipeline == pipeline, bindings.c.target_key == PENDING)
+        .order_by(bindings.c.source_key)
+    )
+    return [row.source_key for row in rows]
+
+
 def load_bindings(engine: sa.Engine, pipeline: str, keys: Iterable[str]) -> dict[str, Binding]:
     """The bindings of these source keys (one query per 500 keys)."""
     wanted = list(dict.fromkeys(keys))

@@ -58,6 +58,7 @@ from interlink.store import (
     drop_pending,
     load_bindings,
     pending_body,
+    pending_keys,
     save_bindings,
     save_pending,
 )
@@ -142,6 +143,9 @@ class ApiSink:
         self._index_lock = asyncio.Lock()
         self._claimed: dict[str, str] = {}
         """With `match:`: target key -> the source key this run bound it to."""
+        self._plan: WritePlan | None = None
+        self._read_pending: set[str] = set()
+        """Source keys read by this run that had, or were left with, a pending create."""
 
     # -- versions ---------------------------------------------------------------------------
 
@@ -468,6 +472,8 @@ class ApiSink:
         matches: dict[str, Record] = {}
         for key in keys:
             binding = bound.get(key)
+            if binding is not None and binding.pending:
+                self._read_pending.add(key)  # read again: not a record that is gone
             if binding is None or binding.pending:
                 found = await self._match(latest[key][1])
                 if found is not None:
@@ -495,6 +501,10 @@ class ApiSink:
                 outcome.failures.append((source.get(self.source_key), "write", exc))
 
         await asyncio.gather(*(guarded(k, s, m) for k, (s, m) in latest.items()))
+        if outcome.failures and creates:
+            # A create whose answer is lost stays pending: its record was read, not gone.
+            failed = {str(key) for key, _, _ in outcome.failures}
+            self._read_pending.update(key for key, _, _ in creates if key in failed)
         return outcome
 
     async def _taken(self, matches: dict[str, Record]) -> dict[str, str]:
@@ -530,6 +540,7 @@ class ApiSink:
 
     def start(self, conn: sa.Connection, plan: WritePlan, run_id: int) -> None:
         """Nothing to set up: bindings and conflicts live in interlink's own tables."""
+        self._plan = plan
 
     async def send(self, items: list[tuple[Record, Record]]) -> BatchOutcome:
         """The batch's API calls (see `write`); every one answered before this returns."""
@@ -552,6 +563,24 @@ class ApiSink:
     def finish(self, conn: sa.Connection, *, complete: bool, failed: int, run_id: int) -> int:
         """Nothing to swap or delete at an API destination."""
         return 0
+
+    def leftovers(self, conn: sa.Connection, *, complete: bool) -> list[str]:
+        """After a complete whole read: the pending creates of source records it did not
+        find. Their answer never came, so the target may hold a record for each that
+        nothing binds; the pending rows are the only trace of them, and they stay."""
+        plan = self._plan
+        if not complete or plan is None or not plan.full or plan.trial or plan.by_id:
+            return []
+        gone = [key for key in pending_keys(conn, self.name) if key not in self._read_pending]
+        if not gone:
+            return []
+        shown = ", ".join(repr(key) for key in gone[:5]) + (", ..." if len(gone) > 5 else "")
+        return [
+            f"{len(gone)} create(s) sent by an earlier run, whose answer never came, belong "
+            f"to source records this whole read did not find ({shown}): {self.target} may "
+            "hold a record for each that nothing binds; check it there (they stay as "
+            "pending bindings in interlink_bindings)"
+        ]
 
     def discard(self, conn: sa.Connection) -> None:
         """Nothing was staged."""

@@ -433,6 +433,7 @@ class _Run:
                 counts["deleted"] += self.sink.finish(
                     conn, complete=complete, failed=failed_so_far, run_id=run_id
                 )
+                warnings.extend(self.sink.leftovers(conn, complete=complete))
                 if failed_so_far and write.full and not write.staged and self.pipeline.deletes:
                     warnings.append(
                         f"{failed_so_far} records failed, so rows this read did not see "

@@ -96,5 +96,9 @@ class Sink(Protocol):
         (only when `complete`, and by absence only when no record `failed`); returns the
         number of rows deleted or marked deleted."""
 
+    def leftovers(self, conn: sa.Connection, *, complete: bool) -> list[str]:
+        """In the last batch's transaction, after `finish`: what the run leaves that the
+        operator should know of (warnings for the run's summary)."""
+
     def discard(self, conn: sa.Connection) -> None:
         """Drop what a trial or an abandoned read left (scratch tables)."""

@@ -273,6 +273,10 @@ class SqlSink:
         self._drop(conn, self.seen)
         return deleted
 
+    def leftovers(self, conn: sa.Connection, *, complete: bool) -> list[str]:
+        """Nothing: what a table holds is what the run wrote and kept."""
+        return []
+
     def discard(self, conn: sa.Connection) -> None:
         """Drop a trial's scratch table, or what an abandoned read left (its staging and
         seen-keys tables): the next read starts afresh."""
