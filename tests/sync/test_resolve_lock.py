@@ -18,39 +18,7 @@ from typer.testing import CliRunner
 from interlink.cli.main import app
 from interlink.sandbox import SandboxServer, create_sandbox_app
 from interlink.store import Store
-
-CONFIG = """
-database: sqlite:///{db}
-connections:
-  shop:
-    base_url: {url}/shop
-    auth: {{type: bearer, token: sandbox-token}}
-  commerce:
-    base_url: {url}/commerce
-    auth:
-      type: oauth2_client_credentials
-      token_url: oauth2-token
-      client_id: commerce-client
-      client_secret: commerce-secret
-resources:
-  shop:
-    customers:
-      path: /customers
-      records: data
-      paginate: {{type: offset, page_size: 100}}
-  commerce:
-    customers:
-      path: /api/customers
-      format: jsonapi
-      paginate: {{type: next_url, next_path: links.next}}
-pipelines:
-  to_commerce:
-    source: shop.customers
-    destination: commerce.customers
-    fields: {{email: email, company: company, first_name: first_name}}
-    match: email
-    conflict: manual
-"""
+from tests.cli.test_conflicts import CONFIG
 
 
 class StealsTheLock:

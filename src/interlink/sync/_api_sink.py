@@ -44,7 +44,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
 
 from interlink.config import PipelineConfig
@@ -63,21 +62,11 @@ from interlink.store import (
     save_pending,
 )
 
+from ._api_versions import Versions, fingerprint
 from ._conflicts import changed_since, decide
 from ._sink import BatchCounts, WritePlan
 
 __all__ = ["ApiSink", "BatchOutcome"]
-
-
-def _fingerprint(values: dict[str, Any]) -> str:
-    return hashlib.sha1(orjson.dumps(values, option=orjson.OPT_SORT_KEYS, default=str)).hexdigest()[
-        :20
-    ]
-
-
-_NOT_FIELDS = ("id", "type", "relationships")
-_CONTENT = "fields:"
-"""Prefixes a version made of the written fields' values (see `version_after_write`)."""
 
 
 def _match_value(value: Any) -> Any:
@@ -138,6 +127,7 @@ class ApiSink:
         """What the run's summary calls the destination (`commerce.customers`)."""
         self.source_key = source_key
         self.fields = fields
+        self.versions = Versions(pipeline, fields)
         self._gate = asyncio.Semaphore(pipeline.concurrency)
         self._index: dict[tuple[Any, ...], Record] | None = None
         self._index_lock = asyncio.Lock()
@@ -147,13 +137,7 @@ class ApiSink:
         self._read_pending: set[str] = set()
         """Source keys read by this run that had, or were left with, a pending create."""
 
-    # -- versions ---------------------------------------------------------------------------
-
-    def _source_version(self, source: Record, mapped: Record) -> str:
-        stamp = self.pipeline.timestamps.source
-        if stamp and source.get(stamp) is not None:
-            return str(source[stamp])
-        return _fingerprint(mapped)
+    # -- versions (sync/_api_versions.py) ---------------------------------------------------
 
     def target_version(self, target: Record | None) -> str | None:
         """The version to bind a target record at: its timestamp field, or a hash of its
@@ -161,46 +145,7 @@ class ApiSink:
         no record."""
         if not target:
             return None
-        return self._version_now(target, target)
-
-    def _target_version(self, target: Record | None) -> str | None:
-        if not target:
-            return None
-        stamp = self.pipeline.timestamps.target
-        if stamp:
-            value = target.get(stamp)
-            return None if value is None else str(value)
-        keys = self.fields or [k for k in target if k not in _NOT_FIELDS]
-        return _fingerprint({k: target.get(k) for k in keys})
-
-    def _keys(self, mapped: Record) -> list[str]:
-        """The fields interlink writes: what a version made of field values covers."""
-        return list(self.fields) if self.fields else [k for k in mapped if k not in _NOT_FIELDS]
-
-    def _content_version(self, values: Record, keys: list[str]) -> str:
-        return _CONTENT + _fingerprint({k: values.get(k) for k in keys})
-
-    def _version_now(self, target: Record, mapped: Record) -> str:
-        """The target's version: its own, or its written fields' values when it has none."""
-        version = self._target_version(target)
-        return version if version is not None else self._content_version(target, self._keys(mapped))
-
-    def _current_version(self, target: Record | None, previous: str, mapped: Record) -> str | None:
-        """The target's version now, in the form `previous` was saved in (None: unknown)."""
-        if not target:
-            return None
-        if previous.startswith(_CONTENT):
-            return self._content_version(target, self._keys(mapped))
-        return self._target_version(target)
-
-    def _answer_version(self, answer: Record, mapped: Record) -> str | None:
-        """The version a create or update answer shows, None when it is not the record
-        (no body, or not the timestamp or every written field)."""
-        if not answer:
-            return None
-        if not self.pipeline.timestamps.target and not all(k in answer for k in self._keys(mapped)):
-            return None
-        return self._target_version(answer)
+        return self.versions.now(target, target)
 
     async def version_after_write(self, target_key: str, mapped: Record, answer: Record) -> str:
         """The version to bind the target at after writing `mapped` to it (`answer` is
@@ -210,19 +155,19 @@ class ApiSink:
         read, the written fields' values, which the next run compares the target's current
         values of the same fields against.
         """
-        version = self._answer_version(answer, mapped)
+        version = self.versions.answer(answer, mapped)
         if version is not None:
             return version
         if self.pipeline.conflict == "source_wins":
             # Never compared while the source wins: not worth a read per record.
-            return self._content_version(mapped, self._keys(mapped))
+            return self.versions.content(mapped, self.versions.written_keys(mapped))
         try:
             target = await self.resource.get(target_key)
         except ApiError:
             target = {}
         if target:
-            return self._version_now(target, mapped)
-        return self._content_version(mapped, self._keys(mapped))
+            return self.versions.now(target, mapped)
+        return self.versions.content(mapped, self.versions.written_keys(mapped))
 
     def _idempotency_key(self, source_key: str, version: str, body: Record) -> str:
         """The key of one create: the pipeline, the source key, the source version and the
@@ -230,7 +175,7 @@ class ApiSink:
         key; a version that is a timestamp with whole seconds can stay the same across an
         edit, and the body tells the two creates apart (an API refuses a key used with
         another body)."""
-        raw = f"{self.name}\0{source_key}\0{version}\0{_fingerprint(body)}".encode()
+        raw = f"{self.name}\0{source_key}\0{version}\0{fingerprint(body)}".encode()
         return "interlink-" + hashlib.sha256(raw).hexdigest()[:40]
 
     # -- matching ---------------------------------------------------------------------------
@@ -329,7 +274,7 @@ class ApiSink:
             target_changed = False  # not read: the source wins either way
         else:
             saved = previous.target_version
-            current = None if saved is None else self._current_version(target, saved, mapped)
+            current = None if saved is None else self.versions.current(target, saved, mapped)
             target_changed = changed_since(saved, current)
         stamps = self.pipeline.timestamps
         decision = decide(
@@ -348,7 +293,7 @@ class ApiSink:
             assert target is not None  # a policy that keeps the target has read it
             outcome.skipped += 1
             outcome.bindings.append(
-                Binding(key, target_key, version, self._version_now(target, mapped))
+                Binding(key, target_key, version, self.versions.now(target, mapped))
             )
         else:
             outcome.skipped += 1
@@ -371,7 +316,7 @@ class ApiSink:
         match: Record | None,
     ) -> None:
         key = str(source.get(self.source_key))
-        version = self._source_version(source, mapped)
+        version = self.versions.source(source, mapped)
         async with self._gate:
             if binding is not None and not binding.pending:
                 if binding.source_version == version:
@@ -480,7 +425,7 @@ class ApiSink:
                     matches[key] = found
         taken = await self._taken(matches)
         creates = [
-            (key, self._source_version(*latest[key]), latest[key][1])
+            (key, self.versions.source(*latest[key]), latest[key][1])
             for key in keys
             if key not in bound and key not in matches
         ]
