@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from interlink.store import create_engine
-from interlink.sync import _pg_copy, _table_writer
+from interlink.sync import _pg_copy
 from interlink.sync._table_writer import TableWriter, WriteCounts
 
 pytestmark = pytest.mark.postgres
@@ -51,7 +51,6 @@ def copies(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         return real(conn, table, *args)
 
     monkeypatch.setattr(_pg_copy, "copy_rows", spy)
-    monkeypatch.setattr(_table_writer, "copy_rows", spy)
     return seen
 
 

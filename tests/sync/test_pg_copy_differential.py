@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from interlink.store import create_engine
-from interlink.sync import _pg_copy, _table_writer
+from interlink.sync import _pg_copy
 from interlink.sync._table_writer import COPY_MIN_ROWS, TableWriter, WriteMode
 
 pytestmark = pytest.mark.postgres
@@ -147,7 +147,6 @@ def copied() -> Iterator[list[str]]:
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(_pg_copy, "copy_rows", spy)
-        patch.setattr(_table_writer, "copy_rows", spy)
         yield seen
     assert any(t.startswith(_pg_copy.STAGE_PREFIX) for t in seen), "no merge went by stage"
     assert any(not t.startswith(_pg_copy.STAGE_PREFIX) for t in seen), "none went straight in"

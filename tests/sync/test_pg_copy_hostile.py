@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from interlink.store import create_engine
-from interlink.sync import _pg_copy, _table_writer
+from interlink.sync import _pg_copy
 from interlink.sync._table_writer import COPY_MIN_ROWS, TableWriter, WriteCounts
 
 pytestmark = pytest.mark.postgres
@@ -53,7 +53,6 @@ def copies(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         return real(conn, table, *args)
 
     monkeypatch.setattr(_pg_copy, "copy_rows", spy)
-    monkeypatch.setattr(_table_writer, "copy_rows", spy)
     return seen
 
 
@@ -160,7 +159,6 @@ def test_a_connection_dropped_in_the_middle_of_a_copy_leaves_nothing_written(
         return real(conn, name, columns, faults[-1], quote)
 
     monkeypatch.setattr(_pg_copy, "copy_rows", dropping)
-    monkeypatch.setattr(_table_writer, "copy_rows", dropping)
     records = [{"id": n + (0 if existing else 100), "v": "new"} for n in range(5000)]
     with pytest.raises(sa.exc.DBAPIError) as raised:
         _load(engine, writer, records)
@@ -172,7 +170,6 @@ def test_a_connection_dropped_in_the_middle_of_a_copy_leaves_nothing_written(
         found = check.execute(query.format(psycopg.sql.Identifier(table))).fetchone()
     assert found == (10, 0)
     monkeypatch.setattr(_pg_copy, "copy_rows", real)
-    monkeypatch.setattr(_table_writer, "copy_rows", real)
     writer.columns = None
     counts = _load(engine, writer, records)  # the engine recovers: a new connection
     assert _counts(counts) == ((4990, 10, 0, 0) if existing else (5000, 0, 0, 0))

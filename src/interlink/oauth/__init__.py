@@ -12,54 +12,116 @@ keeps them, never the plaintext); `interlink secrets rotate` re-encrypts them un
 key. `cryptography` is imported only when a vault is made.
 """
 
-from __future__ import annotations
+import typing as _typing
 
-from interlink.oauth._disconnect import (
-    PROVIDER_SIDE_REMOVAL,
-    Disconnected,
-    RevocationError,
-    disconnect,
-)
-from interlink.oauth._flow import (
-    FLOW_LIFETIME,
-    Connected,
-    ConnectError,
-    ConnectFlows,
-    Ticket,
-    connect_settings,
-    start_url,
-)
-from interlink.oauth._keys import (
-    KEY_FILE_NAME,
-    SECRET_KEY_ENV,
-    VaultKeys,
-    find_keys,
-    key_file_for,
-    new_key,
-)
-from interlink.oauth._registry import (
-    FAILED_RUN_STATUSES,
-    SUCCEEDED_RUN_STATUSES,
-    connection_pipelines,
-    describe_connections,
-)
-from interlink.oauth._rotation import Rotation, VaultStatus, rotate_secrets, vault_status
-from interlink.oauth._switching import (
-    MAX_REASON,
-    AccountNotConnectedError,
-    Switched,
-    UnknownConnectionError,
-    check_target,
-    switch_off,
-    switch_on,
-)
-from interlink.oauth._token_source import (
-    VaultTokenSource,
-    open_catalog,
-    seed_token,
-    token_sources,
-)
-from interlink.oauth._vault import Vault
+from interlink.oauth._catalog import open_catalog
+
+if _typing.TYPE_CHECKING:
+    from interlink.oauth._disconnect import (
+        PROVIDER_SIDE_REMOVAL,
+        Disconnected,
+        RevocationError,
+        disconnect,
+    )
+    from interlink.oauth._flow import (
+        FLOW_LIFETIME,
+        Connected,
+        ConnectError,
+        ConnectFlows,
+        Ticket,
+        connect_settings,
+        start_url,
+    )
+    from interlink.oauth._keys import (
+        KEY_FILE_NAME,
+        SECRET_KEY_ENV,
+        VaultKeys,
+        find_keys,
+        key_file_for,
+        new_key,
+    )
+    from interlink.oauth._registry import (
+        FAILED_RUN_STATUSES,
+        SUCCEEDED_RUN_STATUSES,
+        connection_pipelines,
+        describe_connections,
+    )
+    from interlink.oauth._rotation import (
+        Rotation,
+        VaultStatus,
+        rotate_secrets,
+        vault_status,
+    )
+    from interlink.oauth._switching import (
+        MAX_REASON,
+        AccountNotConnectedError,
+        Switched,
+        UnknownConnectionError,
+        check_target,
+        switch_off,
+        switch_on,
+    )
+    from interlink.oauth._token_source import (
+        VaultTokenSource,
+        seed_token,
+        token_sources,
+    )
+    from interlink.oauth._vault import (
+        Vault,
+    )
+
+# Loaded on first use: a run whose connections use no OAuth needs none of them (nor
+# SQLAlchemy, which they load).
+_LAZY = {
+    "PROVIDER_SIDE_REMOVAL": "interlink.oauth._disconnect",
+    "Disconnected": "interlink.oauth._disconnect",
+    "RevocationError": "interlink.oauth._disconnect",
+    "disconnect": "interlink.oauth._disconnect",
+    "FLOW_LIFETIME": "interlink.oauth._flow",
+    "Connected": "interlink.oauth._flow",
+    "ConnectError": "interlink.oauth._flow",
+    "ConnectFlows": "interlink.oauth._flow",
+    "Ticket": "interlink.oauth._flow",
+    "connect_settings": "interlink.oauth._flow",
+    "start_url": "interlink.oauth._flow",
+    "KEY_FILE_NAME": "interlink.oauth._keys",
+    "SECRET_KEY_ENV": "interlink.oauth._keys",
+    "VaultKeys": "interlink.oauth._keys",
+    "find_keys": "interlink.oauth._keys",
+    "key_file_for": "interlink.oauth._keys",
+    "new_key": "interlink.oauth._keys",
+    "FAILED_RUN_STATUSES": "interlink.oauth._registry",
+    "SUCCEEDED_RUN_STATUSES": "interlink.oauth._registry",
+    "connection_pipelines": "interlink.oauth._registry",
+    "describe_connections": "interlink.oauth._registry",
+    "Rotation": "interlink.oauth._rotation",
+    "VaultStatus": "interlink.oauth._rotation",
+    "rotate_secrets": "interlink.oauth._rotation",
+    "vault_status": "interlink.oauth._rotation",
+    "MAX_REASON": "interlink.oauth._switching",
+    "AccountNotConnectedError": "interlink.oauth._switching",
+    "Switched": "interlink.oauth._switching",
+    "UnknownConnectionError": "interlink.oauth._switching",
+    "check_target": "interlink.oauth._switching",
+    "switch_off": "interlink.oauth._switching",
+    "switch_on": "interlink.oauth._switching",
+    "VaultTokenSource": "interlink.oauth._token_source",
+    "seed_token": "interlink.oauth._token_source",
+    "token_sources": "interlink.oauth._token_source",
+    "Vault": "interlink.oauth._vault",
+}
+
+
+def __getattr__(name: str) -> _typing.Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "FLOW_LIFETIME",

@@ -32,13 +32,11 @@ import orjson
 import sqlalchemy as sa
 
 from interlink.config import InterlinkConfig, OAuth2AuthConfig
-from interlink.connectors import Catalog
-from interlink.errors import ConnectionDisabledError, OAuthError
+from interlink.errors import OAuthError
 from interlink.store import (
     Store,
     StoredToken,
     TokenConflictError,
-    disabled,
     load_token,
     mark_needs_reauth,
     save_token,
@@ -48,7 +46,7 @@ from interlink.types import OAuthToken, TokenSource
 from ._keys import key_file_for
 from ._vault import Vault
 
-__all__ = ["VaultTokenSource", "open_catalog", "refreshing", "seed_token", "token_sources"]
+__all__ = ["VaultTokenSource", "refreshing", "seed_token", "token_sources"]
 
 
 class VaultTokenSource:
@@ -386,22 +384,6 @@ def token_sources(
         seed = seed_token(auth) if not account else None
         sources[name] = VaultTokenSource(store, vault, name, account=account, seed=seed)
     return sources
-
-
-def open_catalog(
-    config: InterlinkConfig, store: Store, *, accounts: Mapping[str, str] | None = None
-) -> Catalog:
-    """`Catalog(config)` with every oauth2 connection's tokens kept in the vault (those of
-    the account `accounts` names for a connection), refusing a connection or account that
-    is switched off (ConnectionDisabledError) when it is first used."""
-    chosen = dict(accounts or {})
-
-    def guard(connection: str) -> None:
-        switch = disabled(store.engine, connection, chosen.get(connection, ""))
-        if switch is not None:
-            raise ConnectionDisabledError(connection, switch.account, reason=switch.reason)
-
-    return Catalog(config, token_sources=token_sources(config, store, accounts=chosen), guard=guard)
 
 
 def _mark(seed: OAuthToken | None) -> str | None:

@@ -16,10 +16,7 @@ The password is masked in every message, and the URL's query string left out.
 
 from __future__ import annotations
 
-import os
 import re
-import sqlite3
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -28,6 +25,8 @@ from sqlalchemy.engine import URL, make_url
 
 from interlink.config import DatabaseConfig
 from interlink.errors import ConfigError
+
+from ._sqlite_file import check_sqlite_file, set_pragmas
 
 __all__ = ["create_engine"]
 
@@ -52,14 +51,7 @@ def _sqlite_json(value: Any) -> Any:
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    # WAL: readers never block the writer; NORMAL: a commit survives a killed process
-    # (the WAL is fsynced at checkpoints), a power loss may lose the last commits.
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.close()
+    set_pragmas(dbapi_connection)
 
 
 def create_engine(database: DatabaseConfig | str, *, echo: bool = False) -> sa.Engine:
@@ -107,61 +99,7 @@ def _check_sqlite(url: URL) -> None:
     name = url.database
     if not name or name == ":memory:" or url.query.get("uri") in ("true", "1"):
         return
-    if "\x00" in name:
-        raise _error(url, "the path contains a NUL character")
-    if name.startswith("~"):
-        raise _error(url, "'~' is not expanded in a database URL; write the whole path")
-    # SQLAlchemy hands SQLite the absolute path, relative to the working directory.
-    path = Path(os.path.abspath(name))
-    if path.is_dir():
-        raise _error(
-            url,
-            f"{path} is a folder, not a database file; name a file in it, such as "
-            f"sqlite:///{path / 'interlink.db'}",
-        )
-    folder = path.parent
-    for parent in (folder, *folder.parents):
-        if parent.exists() and not parent.is_dir():
-            raise _error(url, f"{parent} is a file, not a folder")
-    if not folder.exists():
-        if Path(name).is_absolute():
-            raise _error(
-                url,
-                f"the folder {folder} does not exist; create it (interlink creates the "
-                "folder only for a relative path, such as the default .interlink/)",
-            )
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise _error(url, f"cannot create the folder {folder}: {_reason(exc)}") from None
-    # SQLite writes the file and, beside it, its -wal and -shm files.
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise _error(url, f"cannot write in the folder {folder}: permission denied")
-    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
-        raise _error(url, f"cannot read and write {path}: permission denied")
-    _open_sqlite(url, path)
-
-
-def _open_sqlite(url: URL, path: Path) -> None:
-    """Open the file once and read its header: what a folder check cannot see (a file that
-    is no database, a file system that refuses) fails here.
-
-    This connection is sqlite3's own, without the engine's pragmas: switching a fresh file
-    to WAL is for the first connection under the schema lock (store._migrate), and two
-    processes doing it at once make one fail.
-    """
-    try:
-        connection = sqlite3.connect(path, timeout=10)
-        try:
-            connection.execute("PRAGMA schema_version").fetchone()
-        finally:
-            connection.close()
-    except sqlite3.Error as exc:
-        raise _error(url, f"cannot open it: {' '.join(str(exc).split())}") from None
-
-
-def _reason(exc: OSError) -> str:
-    return (exc.strerror or type(exc).__name__).lower()
+    check_sqlite_file(_shown(url), name)
 
 
 # --- PostgreSQL: the first connection ---------------------------------------------------

@@ -32,7 +32,8 @@ import sqlalchemy as sa
 
 from interlink.errors import SchemaOutdatedError
 
-from ._schema import SCHEMA_VERSION, metadata
+from ._revision import HEAD, VERSION_TABLE
+from ._schema import metadata
 
 __all__ = [
     "HEAD",
@@ -47,10 +48,8 @@ __all__ = [
 
 log = logging.getLogger("interlink.store")
 
-VERSION_TABLE = "interlink_alembic_version"
 REVISIONS = ("0001", "0002", "0003", "0004", "0005", "0006")
 """Every revision in `migrations/versions`, oldest first (a test checks the two agree)."""
-HEAD = f"{SCHEMA_VERSION:04d}"
 UNVERSIONED = "0001"
 """The revision of tables made before the schema was versioned."""
 MIGRATIONS = Path(__file__).with_name("migrations")

@@ -9,14 +9,16 @@ checkpoint after it commit in one transaction.
 
 These definitions are the schema at the newest migration (`store/migrations/versions`).
 A change here needs a new revision beside them that makes the same change, and
-`SCHEMA_VERSION` set to its number; tests/store/test_schema_head.py fails until both
-agree. A column added to a table that already has rows needs a `server_default` (or to
-be nullable).
+`SCHEMA_VERSION` (in `_revision.py`) set to its number; tests/store/test_schema_head.py
+fails until both agree. A column added to a table that already has rows needs a
+`server_default` (or to be nullable).
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
+
+from ._revision import SCHEMA_VERSION
 
 __all__ = [
     "DELIVERY_STATUSES",
@@ -44,8 +46,6 @@ __all__ = [
     "dashboard_sessions",
 ]
 
-SCHEMA_VERSION = 6
-"""The number of the newest migration: revision "0006" in store/migrations/versions."""
 
 metadata = sa.MetaData()
 

@@ -1,28 +1,35 @@
 """`Store`: runs, pipeline state and locks in the configured database.
 
 The sync engine commits a batch of records and `save_progress` in one transaction
-(`Store.transaction()`), so the checkpoint never runs ahead of the data: a run killed at
-any point resumes from the last committed batch.
+(`Store.begin()`), so the checkpoint never runs ahead of the data: a run killed at any
+point resumes from the last committed batch.
+
+Its statements are SQL text that both databases run through `exec_driver_sql`
+(`store._connection`): on an SQLite file a run opens, keeps its books and closes with
+`sqlite3` alone, and SQLAlchemy (`Store.engine`) loads only for what needs it.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from typing import Any
-
-import sqlalchemy as sa
+from typing import TYPE_CHECKING, Any
 
 from interlink.config import DatabaseConfig
 from interlink.errors import LeaseLostError, PipelineLockedError
 from interlink.types import WallClock
 
-from ._engine import create_engine
-from ._schema import locks, record_errors, runs, schema_changes, state
+from ._connection import Connection, dialect_of, dump_json, load_json, named
+from ._revision import sqlite_at_head
+from ._sqlite_file import SqliteFile, check_sqlite_file, sqlite_file_path
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 __all__ = ["COUNTERS", "LOCK_LEASE", "PipelineState", "Store", "owner_may_be_alive"]
 
@@ -32,19 +39,77 @@ LOCK_LEASE = 60.0
 """Seconds a pipeline lock lasts without renewal; a running run renews it every third of
 that from a heartbeat, whatever its pages are doing."""
 
+RUN_FLAGS = ("full_refresh", "dry_run", "resumed", "trial")
+"""interlink_runs' boolean columns (read back as 0 and 1 from SQLite)."""
+RUN_JSON = ("errors", "warnings")
+"""interlink_runs' JSON columns (read back as text from SQLite)."""
+STATE_JSON = ("cursor", "read_since", "checkpoint", "pending_cursor")
+STATE_FLAGS = ("full_read", "staged")
+
+_COUNTER_LIST = ", ".join(COUNTERS)
+_BEGIN_RUN = (
+    f"INSERT INTO interlink_runs (pipeline, status, started_at, full_refresh, dry_run, trial, "
+    f"resumed, errors, owner, {_COUNTER_LIST}) VALUES (:pipeline, 'running', :now, "
+    f":full_refresh, :dry_run, :trial, :resumed, :errors, :owner, "
+    + ", ".join(f":{name}" for name in COUNTERS)
+    + ")"
+)
 _SAVE_STATE = (
-    sa.update(state)
-    .where(state.c.pipeline == sa.bindparam("b_pipeline"))
-    .values(
-        read_since=sa.bindparam("b_read_since", type_=state.c.read_since.type),
-        checkpoint=sa.bindparam("b_checkpoint", type_=state.c.checkpoint.type),
-        pending_cursor=sa.bindparam("b_pending_cursor", type_=state.c.pending_cursor.type),
-        fingerprint=sa.bindparam("b_fingerprint", type_=state.c.fingerprint.type),
-        full_read=sa.bindparam("b_full_read", type_=state.c.full_read.type),
-        staged=sa.bindparam("b_staged", type_=state.c.staged.type),
-        run_id=sa.bindparam("b_run"),
-        updated_at=sa.bindparam("b_at"),
-    )
+    "UPDATE interlink_state SET read_since = :read_since, checkpoint = :checkpoint, "
+    "pending_cursor = :pending_cursor, fingerprint = :fingerprint, full_read = :full_read, "
+    "staged = :staged, run_id = :run_id, updated_at = :at WHERE pipeline = :pipeline"
+)
+_SAVE_COUNTS = (
+    "UPDATE interlink_runs SET "
+    + ", ".join(f"{name} = :{name}" for name in COUNTERS)
+    + " WHERE id = :run_id"
+)
+_RENEW = (
+    "UPDATE interlink_locks SET expires_at = :expires "
+    "WHERE pipeline = :pipeline AND run_id = :run_id"
+)
+_READ_LOCK = "SELECT run_id, owner, expires_at FROM interlink_locks WHERE pipeline = :pipeline"
+_ADD_LOCK = (
+    "INSERT INTO interlink_locks (pipeline, run_id, owner, expires_at) "
+    "VALUES (:pipeline, :run_id, :owner, :expires) ON CONFLICT (pipeline) DO NOTHING"
+)
+_TAKE_OVER = (
+    "UPDATE interlink_locks SET run_id = :run_id, owner = :owner, expires_at = :expires "
+    "WHERE pipeline = :pipeline AND run_id = :held AND expires_at = :held_expires"
+)
+_CRASHED = (
+    "UPDATE interlink_runs SET status = 'crashed', finished_at = :now, message = :message "
+    "WHERE id = :run_id AND status = 'running'"
+)
+_DROP_LOCK = "DELETE FROM interlink_locks WHERE pipeline = :pipeline AND run_id = :run_id"
+_FINISH_RUN = (
+    "UPDATE interlink_runs SET status = :status, finished_at = :now, errors = :errors, "
+    "message = :message, resumed = :resumed, warnings = :warnings, "
+    + ", ".join(f"{name} = :{name}" for name in COUNTERS)
+    + " WHERE id = :run_id"
+)
+_READ_STATE = (
+    "SELECT cursor, read_since, checkpoint, pending_cursor, fingerprint, full_read, staged, "
+    "run_id FROM interlink_state WHERE pipeline = :pipeline"
+)
+_STATE_COLUMNS = (
+    "cursor",
+    "read_since",
+    "checkpoint",
+    "pending_cursor",
+    "fingerprint",
+    "full_read",
+    "staged",
+    "run_id",
+)
+_ADD_ERROR = (
+    "INSERT INTO interlink_record_errors (run_id, pipeline, record_key, step, error, "
+    "created_at) VALUES (:run_id, :pipeline, :key, :step, :error, :now)"
+)
+_ADD_SCHEMA_CHANGE = (
+    "INSERT INTO interlink_schema_changes (table_name, column_name, column_type, "
+    "previous_type, run_id, created_at) VALUES (:table, :column, :column_type, :previous, "
+    ":run_id, :now)"
 )
 # The state's columns when no read is under way.
 _NO_READ: dict[str, Any] = {
@@ -54,17 +119,6 @@ _NO_READ: dict[str, Any] = {
     "full_read": False,
     "staged": False,
 }
-
-_SAVE_COUNTS = (
-    sa.update(runs)
-    .where(runs.c.id == sa.bindparam("b_run"))
-    .values({name: sa.bindparam(f"n_{name}") for name in COUNTERS})
-)
-_RENEW = (
-    sa.update(locks)
-    .where(locks.c.pipeline == sa.bindparam("b_pipeline"), locks.c.run_id == sa.bindparam("b_run"))
-    .values(expires_at=sa.bindparam("b_expires"))
-)
 
 
 @dataclass(frozen=True)
@@ -113,18 +167,60 @@ def owner_may_be_alive(owner: str | None) -> bool:
     return True
 
 
-class Store:
-    """interlink's bookkeeping in the configured database (SQLite or PostgreSQL)."""
+def _run_row(conn: Connection, row: dict[str, Any]) -> dict[str, Any]:
+    """A row of interlink_runs as SQLAlchemy's types would give it."""
+    for name in RUN_FLAGS:
+        if row.get(name) is not None:
+            row[name] = bool(row[name])
+    for name in RUN_JSON:
+        if name in row:
+            row[name] = load_json(conn, row[name])
+    return row
 
-    def __init__(self, engine: sa.Engine, *, clock: WallClock = time.time) -> None:
-        self.engine = engine
+
+def _escape_like(text: str) -> str:
+    return text.replace("/", "//").replace("%", "/%").replace("_", "/_")
+
+
+class Store:
+    """interlink's bookkeeping in the configured database (SQLite or PostgreSQL).
+
+    Built on an SQLAlchemy engine, or by `open` from the database's URL: an SQLite file
+    then runs on `sqlite3` connections of its own (`begin`), and `engine` is created the
+    first time something asks for it.
+    """
+
+    def __init__(
+        self,
+        engine: sa.Engine | None = None,
+        *,
+        clock: WallClock = time.time,
+        database: str | None = None,
+    ) -> None:
+        if engine is None and database is None:
+            raise ValueError("a Store needs an engine or a database URL")
+        self._engine = engine
+        self._url = database
+        path = sqlite_file_path(database) if engine is None and database is not None else None
+        self._sqlite = SqliteFile(path) if path is not None else None
+        self._engine_lock = threading.Lock()
         self._clock = clock
         self.owner = _owner()
 
     @classmethod
     def open(cls, database: DatabaseConfig | str) -> Store:
         """Connect and create interlink's tables when they are missing."""
-        store = cls(create_engine(database))
+        url = database.url if isinstance(database, DatabaseConfig) else database
+        path = sqlite_file_path(url)
+        if path is not None:
+            check_sqlite_file(url, path)
+            store = cls(database=url)
+            if sqlite_at_head(path):
+                return store
+        else:
+            from ._engine import create_engine
+
+            store = cls(create_engine(database))
         try:
             store.ensure_schema()
         except BaseException:
@@ -132,19 +228,57 @@ class Store:
             raise
         return store
 
+    @property
+    def engine(self) -> sa.Engine:
+        """The SQLAlchemy engine of this database (created on first use for a Store that
+        `open` made on an SQLite file)."""
+        if self._engine is None:
+            with self._engine_lock:
+                if self._engine is None:
+                    from ._engine import create_engine
+
+                    assert self._url is not None
+                    self._engine = create_engine(self._url)
+        return self._engine
+
+    @property
+    def dialect(self) -> str:
+        """'sqlite' or 'postgresql'."""
+        if self._sqlite is not None:
+            return "sqlite"
+        name: str = self.engine.dialect.name
+        return name
+
     def ensure_schema(self) -> None:
         from ._migrate import prepare_schema
 
         prepare_schema(self.engine)
 
     def close(self) -> None:
-        self.engine.dispose()
+        if self._sqlite is not None:
+            self._sqlite.close()
+        if self._engine is not None:
+            self._engine.dispose()
 
     @contextmanager
     def transaction(self) -> Iterator[sa.Connection]:
-        """One database transaction: committed on exit, rolled back on an exception."""
+        """One SQLAlchemy transaction: committed on exit, rolled back on an exception."""
         with self.engine.begin() as connection:
             yield connection
+
+    def begin(self) -> AbstractContextManager[Connection]:
+        """One transaction on the lightest connection this database has (`Connection`):
+        committed on exit, rolled back on an exception. What the run path writes in."""
+        if self._sqlite is not None:
+            return self._sqlite.begin()
+        return self.engine.begin()
+
+    def read(self) -> AbstractContextManager[Connection]:
+        """A connection for reading, outside any transaction (the lightest one, as
+        `begin`)."""
+        if self._sqlite is not None:
+            return self._sqlite.connect()
+        return self.engine.connect()
 
     # -- runs and locks ---------------------------------------------------------------------
 
@@ -165,22 +299,23 @@ class Store:
         is marked `crashed`.
         """
         now = self._clock()
-        with self.transaction() as conn:
-            inserted = conn.execute(
-                sa.insert(runs).values(
-                    pipeline=pipeline,
-                    status="running",
-                    started_at=now,
-                    full_refresh=full_refresh,
-                    dry_run=dry_run,
-                    trial=trial,
-                    errors=[],
-                    owner=self.owner,
-                    **dict.fromkeys(COUNTERS, 0),
-                )
-            ).inserted_primary_key
-            assert inserted is not None
-            run_id = int(inserted[0])
+        values = {
+            "pipeline": pipeline,
+            "now": now,
+            "full_refresh": full_refresh,
+            "dry_run": dry_run,
+            "trial": trial,
+            "resumed": False,
+            "errors": "[]",
+            "owner": self.owner,
+            **dict.fromkeys(COUNTERS, 0),
+        }
+        with self.begin() as conn:
+            if dialect_of(conn) == "sqlite":
+                run_id = int(conn.exec_driver_sql(named(conn, _BEGIN_RUN), values).lastrowid)
+            else:
+                sql = named(conn, _BEGIN_RUN + " RETURNING id")
+                run_id = int(conn.exec_driver_sql(sql, values).scalar_one())
             self._take_lock(conn, pipeline, run_id, now, lease)
         return run_id
 
@@ -190,86 +325,73 @@ class Store:
         run, or another holder, has it; `release_lock` gives it back."""
         if holder >= 0:
             raise ValueError("a lock holder other than a run is a negative number")
-        with self.transaction() as conn:
+        with self.begin() as conn:
             self._take_lock(conn, pipeline, holder, self._clock(), lease)
 
     def release_lock(self, pipeline: str, holder: int) -> None:
         """Give back a lock `take_lock` took (nothing when it was taken over meanwhile)."""
-        with self.transaction() as conn:
-            conn.execute(
-                sa.delete(locks).where(locks.c.pipeline == pipeline, locks.c.run_id == holder)
-            )
+        with self.begin() as conn:
+            conn.exec_driver_sql(named(conn, _DROP_LOCK), {"pipeline": pipeline, "run_id": holder})
 
     def _take_lock(
-        self, conn: sa.Connection, pipeline: str, holder: int, now: float, lease: float
+        self, conn: Connection, pipeline: str, holder: int, now: float, lease: float
     ) -> None:
         """In `conn`'s transaction: the lock for `holder`, taken free or over from an owner
         that is gone or whose lease ran out; PipelineLockedError otherwise."""
-        held = conn.execute(sa.select(locks).where(locks.c.pipeline == pipeline)).first()
+        held = conn.exec_driver_sql(named(conn, _READ_LOCK), {"pipeline": pipeline}).first()
+        mine = {"pipeline": pipeline, "run_id": holder, "owner": self.owner}
         if held is None:
-            try:
-                with conn.begin_nested():
-                    conn.execute(
-                        sa.insert(locks).values(
-                            pipeline=pipeline,
-                            run_id=holder,
-                            owner=self.owner,
-                            expires_at=now + lease,
-                        )
-                    )
-            except sa.exc.IntegrityError:
+            added = conn.exec_driver_sql(
+                named(conn, _ADD_LOCK), {**mine, "expires": now + lease}
+            ).rowcount
+            if added != 1:
                 raise PipelineLockedError(
                     "another run took the lock at the same moment", pipeline=pipeline
-                ) from None
+                )
             return
-        if held.expires_at > now and owner_may_be_alive(held.owner):
-            if held.run_id < 0:
+        held_run, held_owner, held_expires = held
+        if held_expires > now and owner_may_be_alive(held_owner):
+            if held_run < 0:
                 raise PipelineLockedError(
-                    f"conflict {-held.run_id} of this pipeline is being resolved by hand "
-                    f"({held.owner}); try again when that is done",
+                    f"conflict {-held_run} of this pipeline is being resolved by hand "
+                    f"({held_owner}); try again when that is done",
                     pipeline=pipeline,
                 )
             raise PipelineLockedError(
-                f"already running (run {held.run_id}, {held.owner}); "
+                f"already running (run {held_run}, {held_owner}); "
                 "runs of one pipeline never overlap",
                 pipeline=pipeline,
             )
-        taken = conn.execute(
-            sa.update(locks)
-            .where(
-                locks.c.pipeline == pipeline,
-                locks.c.run_id == held.run_id,
-                locks.c.expires_at == held.expires_at,
-            )
-            .values(run_id=holder, owner=self.owner, expires_at=now + lease)
+        taken = conn.exec_driver_sql(
+            named(conn, _TAKE_OVER),
+            {**mine, "expires": now + lease, "held": held_run, "held_expires": held_expires},
         ).rowcount
         if taken != 1:
             raise PipelineLockedError(
                 "another run took the lock at the same moment", pipeline=pipeline
             )
-        if held.run_id >= 0:
-            conn.execute(
-                sa.update(runs)
-                .where(runs.c.id == held.run_id, runs.c.status == "running")
-                .values(
-                    status="crashed",
-                    finished_at=now,
-                    message="the process running it stopped without finishing, or its "
+        if held_run >= 0:
+            conn.exec_driver_sql(
+                named(conn, _CRASHED),
+                {
+                    "run_id": held_run,
+                    "now": now,
+                    "message": "the process running it stopped without finishing, or its "
                     "lock ran out; another run took it over",
-                )
+                },
             )
 
     def heartbeat(self, pipeline: str, run_id: int, lease: float = LOCK_LEASE) -> bool:
         """Renew the run's lock in a transaction of its own; False when it is lost."""
-        with self.transaction() as conn:
-            renewed = conn.execute(
-                _RENEW,
-                {"b_pipeline": pipeline, "b_run": run_id, "b_expires": self._clock() + lease},
+        with self.begin() as conn:
+            renewed = conn.exec_driver_sql(
+                named(conn, _RENEW),
+                {"pipeline": pipeline, "run_id": run_id, "expires": self._clock() + lease},
             ).rowcount
-        return renewed == 1
+        return bool(renewed == 1)
 
     def hold_lock(
-        self, conn: sa.Connection, pipeline: str, run_id: int, lease: float = LOCK_LEASE
+        self, conn: Connection, pipeline: str, run_id: int, lease: float = LOCK_LEASE
     ) -> None:
         """In the caller's transaction, first thing: renew the run's lock, or raise
         LeaseLostError (and the transaction with everything it holds is rolled back).
@@ -277,8 +399,9 @@ class Store:
         The renewal locks the lock's row until the commit, so a takeover, which is a
         compare-and-set on that row, cannot slip in between this check and the commit.
         """
-        renewed = conn.execute(
-            _RENEW, {"b_pipeline": pipeline, "b_run": run_id, "b_expires": self._clock() + lease}
+        renewed = conn.exec_driver_sql(
+            named(conn, _RENEW),
+            {"pipeline": pipeline, "run_id": run_id, "expires": self._clock() + lease},
         ).rowcount
         if renewed != 1:
             raise LeaseLostError(
@@ -299,75 +422,78 @@ class Store:
         warnings: list[str] | None = None,
     ) -> None:
         """Close the run with its final counts and release its lock (if it still holds it)."""
-        with self.transaction() as conn:
-            conn.execute(
-                sa.update(runs)
-                .where(runs.c.id == run_id)
-                .values(
-                    status=status,
-                    finished_at=self._clock(),
-                    errors=errors[:_MAX_ERRORS_KEPT],
-                    message=message,
-                    resumed=resumed,
-                    warnings=warnings or None,
+        with self.begin() as conn:
+            conn.exec_driver_sql(
+                named(conn, _FINISH_RUN),
+                {
+                    "run_id": run_id,
+                    "status": status,
+                    "now": self._clock(),
+                    "errors": dump_json(errors[:_MAX_ERRORS_KEPT]),
+                    "message": message,
+                    "resumed": resumed,
+                    "warnings": dump_json(warnings or None),
                     **{k: counts.get(k, 0) for k in COUNTERS},
-                )
+                },
             )
-            conn.execute(
-                sa.delete(locks).where(locks.c.pipeline == pipeline, locks.c.run_id == run_id)
-            )
+            conn.exec_driver_sql(named(conn, _DROP_LOCK), {"pipeline": pipeline, "run_id": run_id})
 
     def runs(self, pipeline: str | None = None, *, limit: int = 20) -> list[dict[str, Any]]:
         """The latest runs, newest first: of every pipeline, or of `pipeline`. A pipeline's
         runs include those of each of its connected accounts (kept as `NAME@ACCOUNT`);
         `NAME@ACCOUNT` itself gives that account's alone."""
-        query = sa.select(runs).order_by(runs.c.id.desc()).limit(limit)
+        where, values = "", dict[str, Any](limit=limit)
         if pipeline is not None and "@" in pipeline:
-            query = query.where(runs.c.pipeline == pipeline)
+            where, values["pipeline"] = "WHERE pipeline = :pipeline ", pipeline
         elif pipeline is not None:
-            query = query.where(
-                sa.or_(
-                    runs.c.pipeline == pipeline,
-                    runs.c.pipeline.startswith(f"{pipeline}@", autoescape=True),
-                )
-            )
-        with self.engine.connect() as conn:
-            return [dict(row._mapping) for row in conn.execute(query)]
+            where = "WHERE (pipeline = :pipeline OR pipeline LIKE :accounts ESCAPE '/') "
+            values.update(pipeline=pipeline, accounts=_escape_like(f"{pipeline}@") + "%")
+        sql = f"SELECT * FROM interlink_runs {where}ORDER BY id DESC LIMIT :limit"
+        with self.read() as conn:
+            rows = conn.exec_driver_sql(named(conn, sql), values).mappings()
+            return [_run_row(conn, dict(row)) for row in rows]
 
     def run(self, run_id: int) -> dict[str, Any] | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(sa.select(runs).where(runs.c.id == run_id)).first()
-        return dict(row._mapping) if row is not None else None
+        with self.read() as conn:
+            sql = named(conn, "SELECT * FROM interlink_runs WHERE id = :run_id")
+            rows = conn.exec_driver_sql(sql, {"run_id": run_id}).mappings()
+            found = [_run_row(conn, dict(row)) for row in rows]
+        return found[0] if found else None
 
     # -- pipeline state ---------------------------------------------------------------------
 
     def load_state(self, pipeline: str) -> PipelineState:
-        with self.engine.connect() as conn:
-            row = conn.execute(sa.select(state).where(state.c.pipeline == pipeline)).first()
-        if row is None:
-            return PipelineState()
-        return PipelineState(
-            row.cursor,
-            row.read_since,
-            row.checkpoint,
-            row.pending_cursor,
-            row.fingerprint,
-            bool(row.full_read),
-            bool(row.staged),
-            row.run_id,
-        )
+        with self.read() as conn:
+            row = conn.exec_driver_sql(named(conn, _READ_STATE), {"pipeline": pipeline}).first()
+            if row is None:
+                return PipelineState()
+            values = dict(zip(_STATE_COLUMNS, row, strict=True))
+            for name in STATE_JSON:
+                values[name] = load_json(conn, values[name])
+        for name in STATE_FLAGS:
+            values[name] = bool(values[name])
+        return PipelineState(**values)
 
-    def _upsert_state(self, conn: sa.Connection, pipeline: str, **values: Any) -> None:
+    def _upsert_state(self, conn: Connection, pipeline: str, **values: Any) -> None:
         values["updated_at"] = self._clock()
-        changed = conn.execute(
-            sa.update(state).where(state.c.pipeline == pipeline).values(**values)
+        for name in STATE_JSON:
+            if name in values:
+                values[name] = dump_json(values[name])
+        names = list(values)
+        update = "UPDATE interlink_state SET " + ", ".join(f"{n} = :{n}" for n in names)
+        changed = conn.exec_driver_sql(
+            named(conn, update + " WHERE pipeline = :pipeline"), {**values, "pipeline": pipeline}
         ).rowcount
         if not changed:
-            conn.execute(sa.insert(state).values(pipeline=pipeline, **values))
+            insert = (
+                f"INSERT INTO interlink_state (pipeline, {', '.join(names)}) "
+                f"VALUES (:pipeline, {', '.join(f':{n}' for n in names)})"
+            )
+            conn.exec_driver_sql(named(conn, insert), {**values, "pipeline": pipeline})
 
     def save_progress(
         self,
-        conn: sa.Connection,
+        conn: Connection,
         pipeline: str,
         run_id: int,
         *,
@@ -380,23 +506,19 @@ class Store:
         staged: bool = False,
     ) -> None:
         """In the caller's transaction (after `hold_lock`): where the read stands after the
-        batch just written.
-
-        It runs once per page, so its statements are built once (module level) and only
-        bound here: building them on every call cost more than running them.
-        """
-        saved = conn.execute(
-            _SAVE_STATE,
+        batch just written (once per page: one UPDATE of the state, one of the run)."""
+        saved = conn.exec_driver_sql(
+            named(conn, _SAVE_STATE),
             {
-                "b_pipeline": pipeline,
-                "b_read_since": read_since,
-                "b_checkpoint": checkpoint,
-                "b_pending_cursor": pending_cursor,
-                "b_fingerprint": fingerprint,
-                "b_full_read": full_read,
-                "b_staged": staged,
-                "b_run": run_id,
-                "b_at": self._clock(),
+                "pipeline": pipeline,
+                "read_since": dump_json(read_since),
+                "checkpoint": dump_json(checkpoint),
+                "pending_cursor": dump_json(pending_cursor),
+                "fingerprint": fingerprint,
+                "full_read": full_read,
+                "staged": staged,
+                "run_id": run_id,
+                "at": self._clock(),
             },
         ).rowcount
         if not saved:
@@ -413,15 +535,16 @@ class Store:
             )
         self.save_counts(conn, run_id, counts)
 
-    def save_counts(self, conn: sa.Connection, run_id: int, counts: dict[str, int]) -> None:
+    def save_counts(self, conn: Connection, run_id: int, counts: dict[str, int]) -> None:
         """In the caller's transaction: the run's counters so far."""
-        conn.execute(
-            _SAVE_COUNTS, {"b_run": run_id, **{f"n_{k}": counts.get(k, 0) for k in COUNTERS}}
+        conn.exec_driver_sql(
+            named(conn, _SAVE_COUNTS),
+            {"run_id": run_id, **{k: counts.get(k, 0) for k in COUNTERS}},
         )
 
     def complete_read(
         self,
-        conn: sa.Connection,
+        conn: Connection,
         pipeline: str,
         run_id: int,
         cursor: Any,
@@ -433,21 +556,23 @@ class Store:
             conn, pipeline, cursor=cursor, fingerprint=fingerprint, run_id=run_id, **_NO_READ
         )
 
-    def abandon_read(self, conn: sa.Connection, pipeline: str) -> None:
+    def abandon_read(self, conn: Connection, pipeline: str) -> None:
         """In the caller's transaction: forget the unfinished read (its checkpoint), keeping
         the cursor of the last complete one; the next run starts a new read."""
-        conn.execute(
-            sa.update(state)
-            .where(state.c.pipeline == pipeline)
-            .values(updated_at=self._clock(), **_NO_READ)
+        sql = (
+            "UPDATE interlink_state SET updated_at = :at, read_since = NULL, checkpoint = NULL, "
+            "pending_cursor = NULL, full_read = :no, staged = :no WHERE pipeline = :pipeline"
+        )
+        conn.exec_driver_sql(
+            named(conn, sql), {"at": self._clock(), "no": False, "pipeline": pipeline}
         )
 
-    def reset_state(self, conn: sa.Connection, pipeline: str) -> None:
+    def reset_state(self, conn: Connection, pipeline: str) -> None:
         self._upsert_state(conn, pipeline, cursor=None, fingerprint=None, **_NO_READ)
 
     def record_error(
         self,
-        conn: sa.Connection,
+        conn: Connection,
         run_id: int,
         pipeline: str,
         *,
@@ -455,29 +580,27 @@ class Store:
         step: str,
         error: str,
     ) -> None:
-        conn.execute(
-            sa.insert(record_errors).values(
-                run_id=run_id,
-                pipeline=pipeline,
-                record_key=key,
-                step=step,
-                error=error,
-                created_at=self._clock(),
-            )
+        conn.exec_driver_sql(
+            named(conn, _ADD_ERROR),
+            {
+                "run_id": run_id,
+                "pipeline": pipeline,
+                "key": key,
+                "step": step,
+                "error": error,
+                "now": self._clock(),
+            },
         )
 
     def record_errors(self, run_id: int) -> list[dict[str, Any]]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(record_errors)
-                .where(record_errors.c.run_id == run_id)
-                .order_by(record_errors.c.id)
-            )
-            return [dict(row._mapping) for row in rows]
+        sql = "SELECT * FROM interlink_record_errors WHERE run_id = :run_id ORDER BY id"
+        with self.read() as conn:
+            rows = conn.exec_driver_sql(named(conn, sql), {"run_id": run_id}).mappings()
+            return [dict(row) for row in rows]
 
     def record_schema_change(
         self,
-        conn: sa.Connection,
+        conn: Connection,
         table: str,
         column: str,
         column_type: str,
@@ -486,13 +609,14 @@ class Store:
         previous_type: str | None = None,
     ) -> None:
         """In the caller's transaction: a column added (or widened from `previous_type`)."""
-        conn.execute(
-            sa.insert(schema_changes).values(
-                table_name=table,
-                column_name=column,
-                column_type=column_type,
-                previous_type=previous_type,
-                run_id=run_id,
-                created_at=self._clock(),
-            )
+        conn.exec_driver_sql(
+            named(conn, _ADD_SCHEMA_CHANGE),
+            {
+                "table": table,
+                "column": column,
+                "column_type": column_type,
+                "previous": previous_type,
+                "run_id": run_id,
+                "now": self._clock(),
+            },
         )

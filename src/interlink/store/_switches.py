@@ -3,26 +3,48 @@
 ```python
 with store.transaction() as conn:
     disable(conn, "crm", "acct_1001", reason="customer left", by="cli")
-found = disabled(store.engine, "crm", "acct_1001")   # Switch | None
-enable_connection(...)                                 # forgets the row again
+found = disabled(store, "crm", "acct_1001")   # Switch | None
+enable(conn, "crm", "acct_1001")               # forgets the row again
 ```
 
 A row means "off". The connection itself is account '' here: switching it off stops every
 account of it; switching an account off stops that one. Nothing else is touched: tokens,
 checkpoints and schedules stay, and switching on again picks up where things were.
+
+The statements are SQL text (`store._connection`), so a run checks its connections
+without SQLAlchemy: `disabled` takes the Store itself, an engine, or a connection.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-from sqlalchemy.dialects import sqlite
+from ._connection import Connection, named
+from ._store import Store
 
-from ._schema import connection_switches
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 __all__ = ["Switch", "disable", "disabled", "enable", "list_switches"]
+
+_COLUMNS = "connection, account, reason, disabled_by, disabled_at"
+_ADD = (
+    f"INSERT INTO interlink_connection_switches ({_COLUMNS}) VALUES (:connection, :account, "
+    ":reason, :by, :at) ON CONFLICT (connection, account) DO NOTHING"
+)
+_DROP = (
+    "DELETE FROM interlink_connection_switches "
+    "WHERE connection = :connection AND account = :account"
+)
+_FIND = (
+    f"SELECT {_COLUMNS} FROM interlink_connection_switches WHERE connection = :connection "
+    "AND account IN ('', :account) ORDER BY account"
+)
+_ALL = f"SELECT {_COLUMNS} FROM interlink_connection_switches ORDER BY connection, account"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,18 +58,25 @@ class Switch:
     disabled_at: float
 
 
-def _switch(row: sa.RowMapping) -> Switch:
-    return Switch(
-        connection=row["connection"],
-        account=row["account"],
-        reason=row["reason"],
-        disabled_by=row["disabled_by"],
-        disabled_at=float(row["disabled_at"]),
-    )
+def _switch(row: Any) -> Switch:
+    connection, account, reason, disabled_by, disabled_at = row
+    return Switch(connection, account, reason, disabled_by, float(disabled_at))
+
+
+@contextmanager
+def _connection(bind: Store | sa.Engine | Connection) -> Iterator[Connection]:
+    if isinstance(bind, Store):
+        with bind.read() as conn:
+            yield conn
+    elif hasattr(bind, "connect"):  # an engine
+        with bind.connect() as conn:
+            yield conn
+    else:
+        yield bind
 
 
 def disable(
-    conn: sa.Connection,
+    conn: Connection,
     connection: str,
     account: str = "",
     *,
@@ -61,64 +90,30 @@ def disable(
         "connection": connection,
         "account": account,
         "reason": reason,
-        "disabled_by": by,
-        "disabled_at": time.time() if now is None else now,
+        "by": by,
+        "at": time.time() if now is None else now,
     }
-    keys = ["connection", "account"]
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects import postgresql  # only for PostgreSQL databases
-
-        insert = (
-            postgresql.insert(connection_switches)
-            .values(**values)
-            .on_conflict_do_nothing(index_elements=keys)
-            .returning(connection_switches.c.connection)
-        )
-        return conn.execute(insert).first() is not None
-    lite = (
-        sqlite.insert(connection_switches)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=keys)
-    )
-    return conn.execute(lite).rowcount == 1
+    return conn.exec_driver_sql(named(conn, _ADD), values).rowcount == 1
 
 
-def enable(conn: sa.Connection, connection: str, account: str = "") -> bool:
+def enable(conn: Connection, connection: str, account: str = "") -> bool:
     """Switch a connection or an account on again; False when it was not off."""
-    deleted = conn.execute(
-        sa.delete(connection_switches).where(
-            connection_switches.c.connection == connection,
-            connection_switches.c.account == account,
-        )
-    )
-    return deleted.rowcount == 1
+    values = {"connection": connection, "account": account}
+    return conn.exec_driver_sql(named(conn, _DROP), values).rowcount == 1
 
 
-def disabled(bind: sa.Engine | sa.Connection, connection: str, account: str = "") -> Switch | None:
+def disabled(
+    bind: Store | sa.Engine | Connection, connection: str, account: str = ""
+) -> Switch | None:
     """Why `connection` (for `account`) may not be used: the connection's own switch
     first, then the account's; None when both are on."""
-    query = (
-        sa.select(connection_switches)
-        .where(
-            connection_switches.c.connection == connection,
-            connection_switches.c.account.in_(["", account]),
-        )
-        .order_by(connection_switches.c.account)
-    )
-    if isinstance(bind, sa.Connection):
-        row = bind.execute(query).mappings().first()
-    else:
-        with bind.connect() as conn:
-            row = conn.execute(query).mappings().first()
+    with _connection(bind) as conn:
+        sql = named(conn, _FIND)
+        row = conn.exec_driver_sql(sql, {"connection": connection, "account": account}).first()
     return None if row is None else _switch(row)
 
 
-def list_switches(bind: sa.Engine | sa.Connection) -> list[Switch]:
+def list_switches(bind: Store | sa.Engine | Connection) -> list[Switch]:
     """Everything switched off, by connection and account."""
-    query = sa.select(connection_switches).order_by(
-        connection_switches.c.connection, connection_switches.c.account
-    )
-    if isinstance(bind, sa.Connection):
-        return [_switch(row) for row in bind.execute(query).mappings()]
-    with bind.connect() as conn:
-        return [_switch(row) for row in conn.execute(query).mappings()]
+    with _connection(bind) as conn:
+        return [_switch(row) for row in conn.exec_driver_sql(_ALL).all()]

@@ -1,5 +1,7 @@
 """Pipelines: source resource -> filter -> field mapping -> destination, with checkpoints."""
 
+import typing as _typing
+
 from ._accounts import (
     ALL_ACCOUNTS,
     CatalogOpener,
@@ -12,19 +14,37 @@ from ._accounts import (
     state_key,
     table_part,
 )
-from ._api_sink import ApiSink, BatchOutcome
 from ._column_kinds import ColumnKind, as_text, infer_kind
 from ._conflicts import Decision, decide, newer
 from ._each_account import AccountRun, run_each_account
 from ._filter import FilterError, compile_filter
 from ._mapping import FieldMapping, MappingError, compile_mapping
 from ._records import check_records, run_records
-from ._resolve import resolve
 from ._run_record import Progress, RunResult
 from ._runner import run_pipeline
 from ._sink import BatchCounts, Sink, WritePlan
 from ._sql_sink import SqlSink
 from ._table_writer import SchemaChange, TableWriter, WriteCounts
+
+if _typing.TYPE_CHECKING:
+    from ._api_sink import ApiSink, BatchOutcome
+    from ._resolve import resolve
+
+# Loaded on first use: an API destination's bindings and conflicts are SQLAlchemy
+# statements, which a run into an SQLite table never loads.
+_LAZY = {"ApiSink": "._api_sink", "BatchOutcome": "._api_sink", "resolve": "._resolve"}
+
+
+def __getattr__(name: str) -> _typing.Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "ALL_ACCOUNTS",

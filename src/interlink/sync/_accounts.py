@@ -38,7 +38,7 @@ from interlink.config import (
 )
 from interlink.connectors import Catalog
 from interlink.errors import ConfigError
-from interlink.store import Store, list_tokens, load_token
+from interlink.store import Store
 
 from ._column_names import PG_NAME_BYTES
 
@@ -183,12 +183,16 @@ def account_table(name: str, table: str, account: str, *, dialect: str) -> str:
 def connected_accounts(store: Store, connection: str) -> list[str]:
     """The accounts of `connection` with a stored token, in name order (not the default
     account '', which interlink.yaml's own tokens seed)."""
+    from interlink.store import list_tokens  # the vault's tables: SQLAlchemy
+
     return [t.account for t in list_tokens(store.engine, connection) if t.account]
 
 
 def require_connected(store: Store, name: str, connection: str, account: str) -> None:
     """ConfigError, naming the connected accounts, when `account` of `connection` has no
     stored token."""
+    from interlink.store import load_token
+
     if load_token(store.engine, connection, account) is not None:
         return
     known = ", ".join(connected_accounts(store, connection)) or "none yet"

@@ -40,7 +40,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -482,6 +483,13 @@ class ApiSink:
 
     def reads_from(self, field: str | None, since: Any) -> None:
         """Nothing to do: a record read again is unchanged against its binding."""
+
+    @contextmanager
+    def transaction(self) -> Iterator[sa.Connection]:
+        """Its batches commit on SQLAlchemy's connection: the bindings and conflicts are
+        SQLAlchemy statements."""
+        with self.store.transaction() as conn:
+            yield conn
 
     def start(self, conn: sa.Connection, plan: WritePlan, run_id: int) -> None:
         """Nothing to set up: bindings and conflicts live in interlink's own tables."""

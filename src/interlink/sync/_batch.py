@@ -8,12 +8,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import sqlalchemy as sa
-
 from interlink.connectors import Record
 from interlink.store import Store
 
-from ._sink import BatchCounts, Failure, Sink
+from ._sink import BatchCounts, Conn, Failure, Sink
 
 __all__ = ["filter_and_map", "write_batch"]
 
@@ -53,7 +51,7 @@ def filter_and_map(
 
 
 def write_batch(
-    conn: sa.Connection,
+    conn: Conn,
     store: Store,
     sink: Sink,
     name: str,

@@ -10,39 +10,62 @@ its indexes and triggers (views keep working).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
 
-import sqlalchemy as sa
+from interlink.store import Connection, driver_of
 
 from ._column_kinds import EXACT_INT, ColumnKind, sqlite_text
 
-__all__ = ["alter_columns", "holds_big_integers", "rebuild_sqlite_table", "sql_type"]
+__all__ = [
+    "alter_columns",
+    "create_table_sql",
+    "holds_big_integers",
+    "rebuild_sqlite_table",
+    "sql_type",
+]
 
 Quote = Callable[[str], str]
 Widened = Mapping[str, tuple[ColumnKind, ColumnKind]]
 """Column -> (its kind now, the kind it widens to)."""
 
-_TYPES: dict[str, Any] = {
-    "boolean": sa.Boolean(),
-    "integer": sa.BigInteger(),
-    "float": sa.Float(precision=53),
-    "text": sa.Text(),
-    "json": sa.JSON(),  # JSONB on PostgreSQL: see `sql_type`
+_TYPES: dict[str, dict[ColumnKind, str]] = {
+    "sqlite": {
+        "boolean": "BOOLEAN",
+        "integer": "BIGINT",
+        "float": "FLOAT",
+        "text": "TEXT",
+        "json": "JSON",
+    },
+    # JSONB: plain JSON there has no equality, which the upsert compares.
+    "postgresql": {
+        "boolean": "BOOLEAN",
+        "integer": "BIGINT",
+        "float": "FLOAT(53)",
+        "text": "TEXT",
+        "json": "JSONB",
+    },
 }
+"""What SQLAlchemy's Boolean, BigInteger, Float(53), Text and JSON (JSONB) compile to
+(tests/sync/test_column_types.py checks that they still do)."""
 
 
-def sql_type(kind: ColumnKind, dialect: str) -> Any:
-    """The column type of `kind` on `dialect`."""
-    if kind == "json" and dialect == "postgresql":
-        # JSONB: plain JSON there has no equality, which the upsert compares. Imported
-        # here: SQLAlchemy's PostgreSQL dialect is for PostgreSQL runs only.
-        from sqlalchemy.dialects.postgresql import JSONB
-
-        return JSONB()
-    return _TYPES[kind]
+def sql_type(kind: ColumnKind, dialect: str) -> str:
+    """The column type of `kind` on `dialect`, as DDL writes it."""
+    return _TYPES[dialect][kind]
 
 
-def holds_big_integers(conn: sa.Connection, table: str, column: str, quote: Quote) -> bool:
+def create_table_sql(table: str, columns: Mapping[str, str], keys: list[str], quote: Quote) -> str:
+    """`CREATE TABLE` of `columns` (name -> SQL type) with the primary key `keys` (its
+    columns NOT NULL), as SQLAlchemy's `Table.create` writes it."""
+    lines = [
+        f"{quote(name)} {column_type}" + (" NOT NULL" if name in keys else "")
+        for name, column_type in columns.items()
+    ]
+    if keys:
+        lines.append(f"PRIMARY KEY ({', '.join(quote(k) for k in keys)})")
+    return f"CREATE TABLE {quote(table)} (\n\t" + ", \n\t".join(lines) + "\n)"
+
+
+def holds_big_integers(conn: Connection, table: str, column: str, quote: Quote) -> bool:
     """Whether `column` has an integer a double cannot hold exactly."""
     q = quote
     sql = (
@@ -52,11 +75,11 @@ def holds_big_integers(conn: sa.Connection, table: str, column: str, quote: Quot
     return conn.exec_driver_sql(sql).first() is not None
 
 
-def alter_columns(conn: sa.Connection, table: str, widened: Widened, quote: Quote) -> None:
+def alter_columns(conn: Connection, table: str, widened: Widened, quote: Quote) -> None:
     """PostgreSQL: change the columns' types in place (`USING` converts the rows)."""
     q = quote
     for column, (_, new) in widened.items():
-        target = sql_type(new, "postgresql").compile(dialect=conn.dialect)
+        target = sql_type(new, "postgresql")
         conn.exec_driver_sql(
             f"ALTER TABLE {q(table)} ALTER COLUMN {q(column)} TYPE {target} "
             f"USING CAST({q(column)} AS {target})"
@@ -64,16 +87,16 @@ def alter_columns(conn: sa.Connection, table: str, widened: Widened, quote: Quot
 
 
 def rebuild_sqlite_table(
-    conn: sa.Connection,
+    conn: Connection,
     table: str,
     columns: Mapping[str, ColumnKind],
     widened: Widened,
     quote: Quote,
-    define: Callable[[str, dict[str, ColumnKind]], sa.Table],
+    define: Callable[[str, dict[str, ColumnKind]], str],
 ) -> None:
-    """SQLite: copy `table` into one with the wider `columns` (`define` builds the new
-    table's definition), in the transaction, and put it in the old one's place with the
-    old one's indexes and triggers."""
+    """SQLite: copy `table` into one with the wider `columns` (`define` writes the new
+    table's `CREATE TABLE`), in the transaction, and put it in the old one's place with
+    the old one's indexes and triggers."""
     q = quote
     temp = f"interlink_widen_{table}"
     extras = (
@@ -85,12 +108,11 @@ def rebuild_sqlite_table(
         .scalars()
         .all()
     )
-    driver = conn.connection.driver_connection
-    assert driver is not None
+    driver = driver_of(conn)
     # Numbers become text in Python: SQLite's own CAST keeps 15 digits of a double.
     driver.create_function("interlink_text", 2, sqlite_text, deterministic=True)
     conn.exec_driver_sql(f"DROP TABLE IF EXISTS {q(temp)}")
-    define(temp, dict(columns)).create(conn)
+    conn.exec_driver_sql(define(temp, dict(columns)))
     names = ", ".join(q(c) for c in columns)
     values = ", ".join(
         f"interlink_text({q(c)}, '{widened[c][0]}')"

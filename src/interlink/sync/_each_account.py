@@ -107,7 +107,7 @@ def _check_tables(config: InterlinkConfig, name: str, accounts: list[str], diale
 def _refuse_switched_off(store: Store, connections: list[str]) -> None:
     """ConnectionDisabledError when a connection the pipeline uses is switched off whole."""
     for connection in connections:
-        switch = disabled(store.engine, connection, "")
+        switch = disabled(store, connection, "")
         if switch is not None:
             raise ConnectionDisabledError(connection, reason=switch.reason)
 
@@ -160,7 +160,7 @@ async def run_each_account(
                 f"stopped before account {account!r}; "
                 f"{len(runs)} of {len(accounts)} accounts had run"
             )
-        switch = await asyncio.to_thread(disabled, store.engine, connection, account)
+        switch = await asyncio.to_thread(disabled, store, connection, account)
         if switch is not None:
             because = f": {switch.reason}" if switch.reason else ""
             done = AccountRun(account, SKIPPED, message=f"switched off{because}")

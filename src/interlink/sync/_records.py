@@ -259,7 +259,7 @@ class _Import:
         run_id = self.result.run_id
         assert run_id is not None
         counts = dict(self.result.counts)
-        with self.store.transaction() as conn:
+        with self.sink.transaction() as conn:
             self.store.hold_lock(conn, self.name, run_id, self.lease)
             if first:
                 self.sink.start(conn, _PLAN, run_id)

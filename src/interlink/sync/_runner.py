@@ -37,7 +37,6 @@ from ._accounts import (
     acting_account,
     state_key,
 )
-from ._api_sink import ApiSink
 from ._batch import filter_and_map, write_batch
 from ._commit_thread import to_the_end
 from ._filter import compile_filter, take_all
@@ -75,11 +74,11 @@ def open_sink(
     names `{account}`, its own bindings and conflicts at an API."""
     if pipeline.destination.is_sql:
         assert pipeline.destination.sql is not None
-        table = account_table(
-            name, pipeline.destination.sql, account, dialect=store.engine.dialect.name
-        )
+        table = account_table(name, pipeline.destination.sql, account, dialect=store.dialect)
         return SqlSink(store, table, pipeline, key=source.primary_key)
     assert pipeline.destination.resource is not None
+    from ._api_sink import ApiSink  # its bindings are SQLAlchemy statements
+
     return ApiSink(
         store,
         state_key(name, account),
@@ -332,7 +331,7 @@ class _Run:
     def _abandon(self) -> None:
         run_id = self.result.run_id
         assert run_id is not None
-        with self.store.transaction() as conn:
+        with self.sink.transaction() as conn:
             self.store.hold_lock(conn, self.name, run_id, self.lease)
             self.store.abandon_read(conn, self.name)
             self.sink.discard(conn)
@@ -422,7 +421,7 @@ class _Run:
         run_id = self.result.run_id
         assert run_id is not None
         write = plan.write
-        with store.transaction() as conn:
+        with self.sink.transaction() as conn:
             store.hold_lock(conn, name, run_id, self.lease)
             if first:
                 self.sink.start(conn, write, run_id)

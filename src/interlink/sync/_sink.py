@@ -3,6 +3,7 @@
 The runner drives every destination the same way and never asks which one it has:
 
 ```
+with sink.transaction() as conn:      every transaction below (the sink says which connection)
 sink.start(conn, plan, run_id)        first transaction of a read: staging, seen keys
 per batch:
     sent = await sink.send(items)     writes that leave the database (API calls); none for SQL
@@ -20,14 +21,18 @@ then `send` and `commit` per batch, and never `finish` or `discard`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import sqlalchemy as sa
-
 from interlink.connectors import Record
 
-__all__ = ["BatchCounts", "Failure", "Sink", "WritePlan"]
+__all__ = ["BatchCounts", "Conn", "Failure", "Sink", "WritePlan"]
+
+Conn = Any
+"""The connection of the sink's own `transaction()`: a `store.Connection` for a table,
+SQLAlchemy's for an API destination (its bindings are SQLAlchemy statements); the store's
+methods take either."""
 
 Failure = tuple[Any, str, BaseException]
 """A record that failed: (its source key, the step, the error)."""
@@ -81,24 +86,28 @@ class Sink(Protocol):
         """Before the read: it starts at cursor `since` of the source's `field` (None: a
         whole read), so the records at exactly that value were read by the read before."""
 
-    def start(self, conn: sa.Connection, plan: WritePlan, run_id: int) -> None:
+    def transaction(self) -> AbstractContextManager[Conn]:
+        """A transaction of the store on the connection this sink writes with; the runner
+        commits each batch, its failed records and the checkpoint in one of them."""
+
+    def start(self, conn: Conn, plan: WritePlan, run_id: int) -> None:
         """In the first transaction of the run: prepare what the plan needs."""
 
     async def send(self, items: list[tuple[Record, Record]]) -> Any:
         """Do the writes that leave the database, every one acknowledged before returning;
         the result goes to `commit`."""
 
-    def commit(self, conn: sa.Connection, sent: Any, run_id: int) -> BatchCounts:
+    def commit(self, conn: Conn, sent: Any, run_id: int) -> BatchCounts:
         """In the batch's transaction: write (or record) what `send` did."""
 
-    def finish(self, conn: sa.Connection, *, complete: bool, failed: int, run_id: int) -> int:
+    def finish(self, conn: Conn, *, complete: bool, failed: int, run_id: int) -> int:
         """In the last batch's transaction: swap the staging table in, apply deletions
         (only when `complete`, and by absence only when no record `failed`); returns the
         number of rows deleted or marked deleted."""
 
-    def leftovers(self, conn: sa.Connection, *, complete: bool) -> list[str]:
+    def leftovers(self, conn: Conn, *, complete: bool) -> list[str]:
         """In the last batch's transaction, after `finish`: what the run leaves that the
         operator should know of (warnings for the run's summary)."""
 
-    def discard(self, conn: sa.Connection) -> None:
+    def discard(self, conn: Conn) -> None:
         """Drop what a trial or an abandoned read left (scratch tables)."""

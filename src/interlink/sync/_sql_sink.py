@@ -25,16 +25,16 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from itertools import repeat
 from typing import Any
 
 import orjson
-import sqlalchemy as sa
 
 from interlink.config import PipelineConfig
 from interlink.connectors import MISSING, Record, compile_selector, cursor_key
-from interlink.store import Store
+from interlink.store import Connection, Store, has_table, quoter
 
 from ._column_kinds import as_text
 from ._sink import BatchCounts, WritePlan
@@ -117,8 +117,8 @@ class SqlSink:
         self._track_seen = False
         self._seen_ready = False
         self._live_known: dict[str, Any] | None = None
-        self._quote = store.engine.dialect.identifier_preparer.quote
-        self._dialect = store.engine.dialect.name
+        self._dialect = store.dialect
+        self._quote = quoter(self._dialect)
         self._reread: tuple[Any, Any] | None = None
         self._at_cursor: set[int] = set()
         if self.deletes == "soft":
@@ -126,7 +126,7 @@ class SqlSink:
 
     def _writer(self, table: str) -> TableWriter:
         return TableWriter(
-            self.store.engine,
+            self.store.dialect,
             table,
             primary_key=self.primary_key if self._keyed else (),
             mode="merge" if self._keyed else "append",
@@ -158,13 +158,18 @@ class SqlSink:
 
     # -- the read's life ----------------------------------------------------------------
 
-    def _exists(self, conn: sa.Connection, table: str) -> bool:
-        return sa.inspect(conn).has_table(table)
+    def transaction(self) -> AbstractContextManager[Connection]:
+        """Its batches commit on the store's lightest connection (sqlite3's own on an
+        SQLite file): every statement of this sink is SQL text."""
+        return self.store.begin()
 
-    def _drop(self, conn: sa.Connection, table: str) -> None:
+    def _exists(self, conn: Connection, table: str) -> bool:
+        return has_table(conn, table)
+
+    def _drop(self, conn: Connection, table: str) -> None:
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {self._quote(table)}")
 
-    def start(self, conn: sa.Connection, plan: WritePlan, run_id: int) -> None:
+    def start(self, conn: Connection, plan: WritePlan, run_id: int) -> None:
         """In the run's first transaction: choose the table written to and set up the
         staging, scratch or seen-keys table the plan needs."""
         self.plan = plan
@@ -217,7 +222,7 @@ class SqlSink:
                     continue  # the read itself refuses such values
         return [mapped for _, mapped in items]
 
-    def commit(self, conn: sa.Connection, sent: list[Record], run_id: int) -> BatchCounts:
+    def commit(self, conn: Connection, sent: list[Record], run_id: int) -> BatchCounts:
         """Write the batch (create or grow the table first) in the caller's transaction."""
         counts = BatchCounts()
         if self._at_cursor:
@@ -255,7 +260,7 @@ class SqlSink:
             self._remember_seen(conn, sent)
         return counts
 
-    def finish(self, conn: sa.Connection, *, complete: bool, failed: int, run_id: int) -> int:
+    def finish(self, conn: Connection, *, complete: bool, failed: int, run_id: int) -> int:
         """Swap the staging table in, or apply deletions by absence, when `complete` (and,
         for deletions by absence, no record failed: its row must not go)."""
         if self.plan.trial or self.plan.by_id:
@@ -273,11 +278,11 @@ class SqlSink:
         self._drop(conn, self.seen)
         return deleted
 
-    def leftovers(self, conn: sa.Connection, *, complete: bool) -> list[str]:
+    def leftovers(self, conn: Connection, *, complete: bool) -> list[str]:
         """Nothing: what a table holds is what the run wrote and kept."""
         return []
 
-    def discard(self, conn: sa.Connection) -> None:
+    def discard(self, conn: Connection) -> None:
         """Drop a trial's scratch table, or what an abandoned read left (its staging and
         seen-keys tables): the next read starts afresh."""
         if self.plan.by_id:
@@ -291,7 +296,7 @@ class SqlSink:
 
     # -- helpers ------------------------------------------------------------------------
 
-    def _prepare(self, conn: sa.Connection, records: Sequence[Record], run_id: int) -> None:
+    def _prepare(self, conn: Connection, records: Sequence[Record], run_id: int) -> None:
         for column, kind, previous in _changes(self.writer.prepare(conn, records)):
             if self.writer is not self.live:
                 # A staging or scratch table is new each time: record only what the
@@ -306,13 +311,13 @@ class SqlSink:
                 conn, self.table, column, kind, run_id, previous_type=previous
             )
 
-    def _live_columns(self, conn: sa.Connection) -> dict[str, Any]:
+    def _live_columns(self, conn: Connection) -> dict[str, Any]:
         """The destination's columns and their kinds, as a writer of it reads them."""
         reader = self._writer(self.table)
         reader.prepare(conn, [])
         return dict(reader.columns or {})
 
-    def _rows_held(self, conn: sa.Connection, records: list[Record]) -> list[Record]:
+    def _rows_held(self, conn: Connection, records: list[Record]) -> list[Record]:
         """Those of `records` the table holds a row equal to in each field: the same
         records, appended by an earlier read. A value that compares unequal only by its
         spelling (a number written otherwise) appends the record again, never drops it."""
@@ -322,7 +327,7 @@ class SqlSink:
         reader.prepare(conn, [])
         return [r for r in records if self._has_row(conn, reader, r)]
 
-    def _has_row(self, conn: sa.Connection, reader: TableWriter, record: Record) -> bool:
+    def _has_row(self, conn: Connection, reader: TableWriter, record: Record) -> bool:
         columns = reader.columns or {}
         if not columns:
             return False
@@ -370,7 +375,7 @@ class SqlSink:
             rows.append(tuple(as_text(v) if t else v for v, t in zip(values, text, strict=True)))
         return rows
 
-    def _delete_keys(self, conn: sa.Connection, records: Sequence[Record]) -> int:
+    def _delete_keys(self, conn: Connection, records: Sequence[Record]) -> int:
         """Delete the rows of records the API reported deleted (`deletes: hard`)."""
         table = self.writer.name
         if not self._exists(conn, table):
@@ -383,7 +388,7 @@ class SqlSink:
         result = conn.exec_driver_sql(f"DELETE FROM {self._quote(table)} WHERE {where}", rows)
         return max(result.rowcount, 0)
 
-    def _mark_keys(self, conn: sa.Connection, records: Sequence[Record], run_id: int) -> int:
+    def _mark_keys(self, conn: Connection, records: Sequence[Record], run_id: int) -> int:
         """Set `_deleted_at` on the rows of records the API reported deleted (`soft`); the
         rows keep their last values."""
         table = self.writer.name
@@ -403,7 +408,7 @@ class SqlSink:
             return 0
         return max(conn.exec_driver_sql(sql, rows).rowcount, 0)
 
-    def _create_seen(self, conn: sa.Connection) -> None:
+    def _create_seen(self, conn: Connection) -> None:
         """The seen-keys table, created in the read's first transaction (so a read that
         sees no record at all still proves every row gone)."""
         q = self._quote
@@ -412,7 +417,7 @@ class SqlSink:
         conn.exec_driver_sql(f"CREATE TABLE {q(self.seen)} ({columns}, PRIMARY KEY ({keys}))")
         self._seen_ready = True
 
-    def _remember_seen(self, conn: sa.Connection, records: Sequence[Record]) -> None:
+    def _remember_seen(self, conn: Connection, records: Sequence[Record]) -> None:
         """Add the batch's keys to the seen-keys table, as the database itself spells the
         rows' keys in text: the same CAST the final comparison uses, whatever the type."""
         if not records or not self._seen_ready or not self._exists(conn, self.writer.name):
@@ -437,7 +442,7 @@ class SqlSink:
         match = " AND ".join(f"s.{q(k)} = CAST({table}.{q(k)} AS TEXT)" for k in self.primary_key)
         return f"NOT EXISTS (SELECT 1 FROM {q(self.seen)} AS s WHERE {match})"
 
-    def _delete_unseen(self, conn: sa.Connection, run_id: int) -> int:
+    def _delete_unseen(self, conn: Connection, run_id: int) -> int:
         """Mark or delete the rows a complete full read did not see."""
         table = self._quote(self.table)
         if not self._exists(conn, self.table):
@@ -454,7 +459,7 @@ class SqlSink:
         sql = f"UPDATE {table} SET {column} = {mark} WHERE {column} IS NULL AND {self._unseen()}"
         return max(conn.exec_driver_sql(sql, (_now_iso(),)).rowcount, 0)
 
-    def _swap(self, conn: sa.Connection) -> None:
+    def _swap(self, conn: Connection) -> None:
         """Put the staging table in the destination's place (in the caller's transaction)."""
         q = self._quote
         if not self._exists(conn, self.staging):

@@ -31,10 +31,11 @@ back as NULL), the NUL character in a string on PostgreSQL, text with a lone sur
 UTF-8 form), JSON that cannot be written (an integer beyond 64 bits). The rest of the batch
 is written.
 
-Rows go in with the driver's `executemany` (SQLAlchemy builds the DDL and knows the
-dialects; the rows themselves skip its per-row machinery, which would cost more than the
-write); on PostgreSQL a batch of `COPY_MIN_ROWS` or more goes in by COPY (`_pg_copy`),
-with the same upsert and the same counts. The checks above look at each column's set of
+Every statement is SQL text run through the connection's `exec_driver_sql`
+(`store.Connection`: sqlite3's own on an SQLite file, SQLAlchemy's on PostgreSQL), rows
+with the driver's `executemany`; on PostgreSQL a batch of `COPY_MIN_ROWS` or more goes in
+by COPY (`_pg_copy`, on SQLAlchemy's connection, which PostgreSQL always has), with the
+same upsert and the same counts. The checks above look at each column's set of
 value types once per batch; only a column whose values do not all fit it gets per-value
 work.
 """
@@ -44,17 +45,25 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
-from typing import Any, Literal
-
-import sqlalchemy as sa
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from interlink.errors import ConfigError
+from interlink.store import Connection, quoter
 
 from ._batch_check import BatchCheck
 from ._column_kinds import ColumnKind, kind_needed
 from ._column_names import PG_NAME_BYTES, column_name, fold_name, name_digest
-from ._column_widening import alter_columns, holds_big_integers, rebuild_sqlite_table, sql_type
-from ._pg_copy import can_create_temp_tables, copy_rows, merge_by_copy
+from ._column_widening import (
+    alter_columns,
+    create_table_sql,
+    holds_big_integers,
+    rebuild_sqlite_table,
+    sql_type,
+)
+from ._table_columns import read_columns
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 __all__ = ["COPY_MIN_ROWS", "SchemaChange", "TableWriter", "WriteCounts"]
 
@@ -109,6 +118,11 @@ def _rows(records: Sequence[dict[str, Any]], fields: Sequence[str]) -> list[tupl
     return rows
 
 
+def _postgres(conn: Connection) -> sa.Connection:
+    """A PostgreSQL connection, which is always SQLAlchemy's (`Store.begin`)."""
+    return cast("sa.Connection", conn)
+
+
 @dataclass
 class _Prepared:
     """A batch `prepare` checked: the rows to write and the records that failed."""
@@ -137,26 +151,25 @@ class TableWriter:
 
     def __init__(
         self,
-        engine: sa.Engine,
+        database: str | sa.Engine,
         table: str,
         *,
         primary_key: Sequence[str] = (),
         mode: WriteMode = "merge",
     ) -> None:
-        self.engine = engine
         self.name = table
         self.primary_key = list(primary_key)
         self.mode = mode
         if mode == "merge" and not self.primary_key:
             raise ValueError(f"table {table}: write mode merge needs a primary key")
-        self.dialect = engine.dialect.name
+        self.dialect: str = database if isinstance(database, str) else database.dialect.name
         if self.dialect == "postgresql" and len(table.encode()) > PG_NAME_BYTES:
             raise ConfigError(
                 f"the table name {table!r} is {len(table.encode())} bytes long and "
                 f"PostgreSQL keeps {PG_NAME_BYTES}: choose a shorter one",
                 key="destination",
             )
-        self._quote = engine.dialect.identifier_preparer.quote
+        self._quote = quoter(self.dialect)
         self.columns: dict[str, ColumnKind] | None = None
         """The table's columns and their kinds, in table order (None: not read yet)."""
         self._statements: dict[tuple[str, ...], str] = {}
@@ -172,25 +185,11 @@ class TableWriter:
 
     # -- schema -----------------------------------------------------------------------------
 
-    def _load(self, conn: sa.Connection) -> None:
+    def _load(self, conn: Connection) -> None:
         """Read the table's columns; which field each one holds is derived again."""
-        columns: dict[str, ColumnKind] = {}
-        self._declared = {}
-        inspector = sa.inspect(conn)
-        if inspector.has_table(self.name):
-            for column in inspector.get_columns(self.name):
-                kind = column["type"]
-                self._declared[column["name"]] = str(kind)
-                if isinstance(kind, sa.Boolean):
-                    columns[column["name"]] = "boolean"
-                elif isinstance(kind, sa.Integer):
-                    columns[column["name"]] = "integer"
-                elif isinstance(kind, sa.Float | sa.Numeric):
-                    columns[column["name"]] = "float"
-                elif isinstance(kind, sa.JSON):
-                    columns[column["name"]] = "json"
-                else:
-                    columns[column["name"]] = "text"
+        found = read_columns(conn, self.name) or []
+        columns: dict[str, ColumnKind] = {name: kind for name, kind, _ in found}
+        self._declared = {name: declared for name, _, declared in found}
         self.columns = columns
         self._fields = {name: name for name in columns}
         self._sources = list(columns)
@@ -219,29 +218,19 @@ class TableWriter:
         assert self.columns is not None
         return list(self.columns).index(column)
 
-    def _table(self, name: str, kinds: dict[str, ColumnKind]) -> sa.Table:
-        return sa.Table(
-            name,
-            sa.MetaData(),
-            *(
-                sa.Column(
-                    column,
-                    self._column_type(column, kind),
-                    primary_key=column in self._keys,
-                    autoincrement=False,
-                )
-                for column, kind in kinds.items()
-            ),
-        )
+    def _table(self, name: str, kinds: dict[str, ColumnKind]) -> str:
+        """The `CREATE TABLE` of table `name` with these columns and the key."""
+        types = {column: self._column_type(column, kind) for column, kind in kinds.items()}
+        return create_table_sql(name, types, self._keys, self._quote)
 
-    def _column_type(self, name: str, kind: ColumnKind) -> Any:
+    def _column_type(self, name: str, kind: ColumnKind) -> str:
         # On SQLite a single integer key declared INTEGER (not BIGINT) is the rowid itself:
         # rows are stored by key, with no separate index to maintain on every insert.
         if self.dialect == "sqlite" and kind == "integer" and self._keys == [name]:
-            return sa.Integer()
+            return "INTEGER"
         return sql_type(kind, self.dialect)
 
-    def prepare(self, conn: sa.Connection, records: Sequence[dict[str, Any]]) -> list[SchemaChange]:
+    def prepare(self, conn: Connection, records: Sequence[dict[str, Any]]) -> list[SchemaChange]:
         """Create the table, add and widen the columns these records need, and check
         their values; returns what changed (nothing, for most batches)."""
         try:
@@ -250,9 +239,7 @@ class TableWriter:
             self.columns = None  # the transaction will not commit: read the table again
             raise
 
-    def _prepare(
-        self, conn: sa.Connection, records: Sequence[dict[str, Any]]
-    ) -> list[SchemaChange]:
+    def _prepare(self, conn: Connection, records: Sequence[dict[str, Any]]) -> list[SchemaChange]:
         if self.columns is None:
             self._load(conn)
         assert self.columns is not None
@@ -321,7 +308,7 @@ class TableWriter:
 
     def _apply(
         self,
-        conn: sa.Connection,
+        conn: Connection,
         fields: list[str],
         added: list[tuple[str, str]],
         kinds: list[ColumnKind | None],
@@ -362,12 +349,12 @@ class TableWriter:
                     self._sources.append(key)
                     self._fields[key] = column
             self._keys = [self._fields[k] for k in self.primary_key]
-            self._table(self.name, self.columns).create(conn)
+            conn.exec_driver_sql(self._table(self.name, self.columns))
             return changes
         q = self._quote
         for change in changes:
             if change.previous is None:
-                column_type = sql_type(change.kind, self.dialect).compile(dialect=conn.dialect)
+                column_type = sql_type(change.kind, self.dialect)
                 conn.exec_driver_sql(
                     f"ALTER TABLE {q(self.name)} ADD COLUMN {q(change.column)} {column_type}"
                 )
@@ -377,7 +364,7 @@ class TableWriter:
             rebuild_sqlite_table(conn, self.name, self.columns, widened, self._quote, self._table)
         return changes
 
-    def truncate(self, conn: sa.Connection) -> None:
+    def truncate(self, conn: Connection) -> None:
         if self.columns is None:
             self._load(conn)
         if self.columns:
@@ -423,7 +410,7 @@ class TableWriter:
         )
         return f"ON CONFLICT ({keys}) DO UPDATE SET {assignments} WHERE {distinct}"
 
-    def _copies(self, conn: sa.Connection, rows: list[tuple[Any, ...]]) -> bool:
+    def _copies(self, conn: Connection, rows: list[tuple[Any, ...]]) -> bool:
         """Whether this batch goes in by COPY (see `_pg_copy`): PostgreSQL, a batch of at
         least `copy_min_rows`, and for a merge a key of integer or text columns that no
         two rows share (else the row-by-row upsert, where the later row wins) and a role
@@ -440,10 +427,12 @@ class TableWriter:
         if len(set(keys)) != len(rows):
             return False
         if self._temp_tables is None:
-            self._temp_tables = can_create_temp_tables(conn)
+            from ._pg_copy import can_create_temp_tables
+
+            self._temp_tables = can_create_temp_tables(_postgres(conn))
         return self._temp_tables
 
-    def _existing(self, conn: sa.Connection, prepared: _Prepared) -> int:
+    def _existing(self, conn: Connection, prepared: _Prepared) -> int:
         """How many of the rows' keys are in the table already (0 without a key)."""
         rows = prepared.rows
         if not self._keys or self.mode == "append":
@@ -480,7 +469,7 @@ class TableWriter:
         )
 
     def _merge_by_copy(
-        self, conn: sa.Connection, prepared: _Prepared, columns: tuple[str, ...], existing: int
+        self, conn: Connection, prepared: _Prepared, columns: tuple[str, ...], existing: int
     ) -> tuple[int, int]:
         """Merge a batch by COPY; returns (rows inserted or changed, keys found before).
 
@@ -489,11 +478,15 @@ class TableWriter:
         writer have added one of its keys since `_existing` looked, the COPY fails on the
         key, the savepoint is rolled back and the batch merged through the stage.
         """
+        import sqlalchemy as sa  # PostgreSQL only, where it is loaded already
+
+        from ._pg_copy import copy_rows, merge_by_copy
+
         rows, quote = prepared.rows, self._quote
         if existing == 0:
             try:
                 with conn.begin_nested():
-                    return copy_rows(conn, self.name, columns, rows, quote), 0
+                    return copy_rows(_postgres(conn), self.name, columns, rows, quote), 0
             except sa.exc.IntegrityError:
                 existing = self._existing(conn, prepared)
         assert self.columns is not None
@@ -502,9 +495,10 @@ class TableWriter:
         # float), so a table changed since gets a stage of its own types.
         shape = repr([(c, k, self._declared.get(c)) for c, k in self.columns.items()])
         tail = self._upsert_tail(columns)
-        return merge_by_copy(conn, self.name, shape, columns, rows, tail, quote), existing
+        changed = merge_by_copy(_postgres(conn), self.name, shape, columns, rows, tail, quote)
+        return changed, existing
 
-    def write(self, conn: sa.Connection, records: Sequence[dict[str, Any]]) -> WriteCounts:
+    def write(self, conn: Connection, records: Sequence[dict[str, Any]]) -> WriteCounts:
         """Insert or upsert `records` (prepared) in the caller's transaction; the records
         no column could take come back in `failures`, the others are written."""
         prepared = self._prepared
@@ -523,9 +517,11 @@ class TableWriter:
         if not self._copies(conn, rows):
             changed = max(conn.exec_driver_sql(self._statement(columns), rows).rowcount, 0)
         elif self.mode == "append" or not self._keys:
-            changed = copy_rows(conn, self.name, columns, rows, self._quote)
+            from ._pg_copy import copy_rows
+
+            changed = copy_rows(_postgres(conn), self.name, columns, rows, self._quote)
         else:
-            changed, existing = self._merge_by_copy(conn, prepared, columns, existing)
+            changed, existing = self._merge_by_copy(_postgres(conn), prepared, columns, existing)
         if self.mode == "append" or not self._keys:
             counts.created = len(rows)
             return counts
