@@ -21,7 +21,8 @@ The reader runs these checks once per page, never per record:
   that comes again on a later page (records inserted meanwhile push others onto the next
   page; an API that pages wrongly) makes the distinct records fewer than the records
   that arrived. Compared with an announced total, that is a short read although the
-  counts agree; without one, a warning. (Up to MAX_KEYS keys are held, as one set.)
+  counts agree; without one, a warning. (Up to MAX_KEYS keys are held, integers as bits
+  of a bitmap: `_distinct_keys`.)
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ import orjson
 
 from interlink.errors import IncompleteReadError, PaginationError
 
+from ._distinct_keys import DistinctKeys
 from ._page import Record, RequestSpec
 
 if TYPE_CHECKING:
@@ -49,8 +51,8 @@ logger = logging.getLogger("interlink.connectors")
 OnTotalMismatch = Literal["fail", "warn"]
 
 MAX_KEYS = 1_000_000
-"""Primary keys one read holds to count its distinct records (about 60 MB of int keys,
-120 MB of UUID strings at most);
+"""Primary keys one read holds to count its distinct records (integer keys as bits of a
+bitmap, at most 8 MiB; others in a set, about 120 MB of UUID strings at most);
 past it the read stops counting them and relies on the totals alone."""
 
 
@@ -173,7 +175,7 @@ class ReadWatch:
         # Distinct primary keys, on a whole read from its start only (a resumed read has
         # not seen the keys before its checkpoint).
         self._key = key
-        self._keys: set[Any] | None = set() if key and whole and received == 0 else None
+        self._keys = DistinctKeys() if key and whole and received == 0 else None
         self._recent: tuple[list[Any], list[Record]] = ([], [])
         """The previous page's keys and records, to tell a repeat from a key that is not
         unique (looked at only when a key comes again: no per-record work otherwise)."""
@@ -200,9 +202,7 @@ class ReadWatch:
         if not all(type(value) is int or type(value) is str for value in values):
             self._keys = None
             return
-        before = len(keys)
-        keys.update(values)
-        came_again = len(values) - (len(keys) - before)
+        came_again = len(values) - keys.add(values)
         if came_again:
             recent = dict(zip(*self._recent, strict=True))
             seen: dict[Any, Record] = {}

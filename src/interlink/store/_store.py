@@ -27,6 +27,7 @@ from interlink.types import WallClock
 from ._connection import Connection, dialect_of, dump_json, load_json, named
 from ._revision import sqlite_at_head
 from ._sqlite_file import SqliteFile, check_sqlite_file, sqlite_file_path
+from ._sqlite_schema import create_sqlite_at_head
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -215,8 +216,8 @@ class Store:
         if path is not None:
             check_sqlite_file(url, path)
             store = cls(database=url)
-            if sqlite_at_head(path):
-                return store
+            if sqlite_at_head(path) or create_sqlite_at_head(path):
+                return store  # older tables: upgraded below, with Alembic
         else:
             from ._engine import create_engine
 
