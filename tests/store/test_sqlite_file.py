@@ -133,3 +133,18 @@ def test_a_closed_file_refuses_new_transactions_and_closes_what_comes_back(
         conn.driver.execute("SELECT 1")  # closed when given back
     with pytest.raises(RuntimeError, match="was closed"), db.begin():
         pass
+
+
+def test_a_savepoint_keeps_the_error_when_sqlite_rolled_back_everything(db: SqliteFile) -> None:
+    """A trigger's RAISE(ROLLBACK) ends the whole transaction: the error that did it goes
+    up, not "no such savepoint"."""
+    with db.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE TRIGGER no13 BEFORE INSERT ON t WHEN NEW.id = 13 "
+            "BEGIN SELECT RAISE(ROLLBACK, 'no 13'); END"
+        )
+    with pytest.raises(sqlite3.IntegrityError, match="no 13"), db.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO t VALUES (1, 'gone with the rest')")
+        with conn.begin_nested():
+            conn.exec_driver_sql("INSERT INTO t VALUES (13, 'refused')")
+    assert _rows(db) == []

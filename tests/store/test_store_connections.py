@@ -137,3 +137,25 @@ def test_a_lock_is_taken_once_and_over_only_when_its_lease_ran_out(store: Store)
     second = store.begin_run("p")
     assert store.run(first)["status"] == "crashed"
     assert not store.heartbeat("p", first) and store.heartbeat("p", second)
+
+
+def test_a_relative_sqlite_path_is_fixed_when_the_store_opens(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As SQLAlchemy's engine did: a chdir after `open` must not move the database (a new
+    connection, such as the lease's heartbeat, opened in another folder made an empty
+    file there)."""
+    (tmp_path / "here").mkdir()
+    (tmp_path / "elsewhere" / ".interlink").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "here")
+    store = Store.open("sqlite:///.interlink/state.db")
+    try:
+        monkeypatch.chdir(tmp_path / "elsewhere")
+        with store.begin(), store.read() as other:  # a second connection, opened now
+            assert other.exec_driver_sql("SELECT count(*) FROM interlink_runs").scalar() == 0
+        run_id = store.begin_run("p")
+        assert store.heartbeat("p", run_id)
+        assert store.engine.url.database == str(tmp_path / "here" / ".interlink" / "state.db")
+    finally:
+        store.close()
+    assert not (tmp_path / "elsewhere" / ".interlink" / "state.db").exists()

@@ -199,8 +199,9 @@ class SqliteConnection:
         try:
             yield
         except BaseException:
-            self.driver.execute(f"ROLLBACK TO SAVEPOINT {name}")
-            self.driver.execute(f"RELEASE SAVEPOINT {name}")
+            if self.driver.in_transaction:  # SQLite may have rolled back the whole of it
+                self.driver.execute(f"ROLLBACK TO SAVEPOINT {name}")
+                self.driver.execute(f"RELEASE SAVEPOINT {name}")
             raise
         self.driver.execute(f"RELEASE SAVEPOINT {name}")
 

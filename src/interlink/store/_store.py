@@ -200,9 +200,13 @@ class Store:
     ) -> None:
         if engine is None and database is None:
             raise ValueError("a Store needs an engine or a database URL")
+        path = sqlite_file_path(database) if engine is None and database is not None else None
+        if path is not None:
+            # Fixed now, as SQLAlchemy's engine did: a later chdir must not move the file.
+            path = os.path.abspath(path)
+            database = f"sqlite:///{path}"
         self._engine = engine
         self._url = database
-        path = sqlite_file_path(database) if engine is None and database is not None else None
         self._sqlite = SqliteFile(path) if path is not None else None
         self._engine_lock = threading.Lock()
         self._clock = clock
