@@ -13,6 +13,7 @@ RANK = {
     "_version": 0,
     "errors": 0,
     "types": 0,
+    "_lazy": 0,
     "config": 1,
     "http": 2,
     "connectors": 3,

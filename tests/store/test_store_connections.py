@@ -16,8 +16,8 @@ import pytest
 import sqlalchemy as sa
 
 from interlink.store import Store, create_engine
+from interlink.store._books_sql import RUN_FLAGS, RUN_JSON, STATE_FLAGS, STATE_JSON
 from interlink.store._schema import runs, state
-from interlink.store._store import RUN_FLAGS, RUN_JSON, STATE_FLAGS, STATE_JSON
 from tests.jobs.procrastinate_schema import fresh_schema
 
 CURSORS: list[Any] = [1234, 12.5, "2026-12-06T03:00:00Z", {"page": 3, "id": "x"}, [1, "a"], None]

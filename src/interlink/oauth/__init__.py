@@ -14,6 +14,7 @@ key. `cryptography` is imported only when a vault is made.
 
 import typing as _typing
 
+from interlink._lazy import lazy_exports as _lazy_exports
 from interlink.oauth._catalog import open_catalog
 
 if _typing.TYPE_CHECKING:
@@ -112,15 +113,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> _typing.Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = _lazy_exports(__name__, _LAZY)
 
 
 __all__ = [

@@ -3,6 +3,8 @@ records synced into tables."""
 
 import typing as _typing
 
+from interlink._lazy import lazy_exports as _lazy_exports
+
 from ._connection import (
     Connection,
     dialect_of,
@@ -230,15 +232,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> _typing.Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = _lazy_exports(__name__, _LAZY)
 
 
 __all__ = [

@@ -34,6 +34,7 @@ from interlink.errors import SchemaOutdatedError
 
 from ._revision import HEAD, VERSION_TABLE
 from ._schema import metadata
+from ._sqlite_file import schema_lock
 
 __all__ = [
     "HEAD",
@@ -238,10 +239,7 @@ def _file_lock(engine: sa.Engine) -> Iterator[None]:
     if path is None:
         yield
         return
-    import fcntl
-
-    with open(f"{path}-schema.lock", "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes, or the process dies
+    with schema_lock(path):
         yield
 
 

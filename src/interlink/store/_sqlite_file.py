@@ -25,6 +25,7 @@ __all__ = [
     "SqliteConnection",
     "SqliteFile",
     "check_sqlite_file",
+    "schema_lock",
     "set_pragmas",
     "sqlite_file_path",
 ]
@@ -107,6 +108,18 @@ def _reason(exc: OSError) -> str:
 
 def _error(shown: str, message: str) -> ConfigError:
     return ConfigError(f"{shown}: {message}", key="database")
+
+
+@contextmanager
+def schema_lock(path: str) -> Iterator[None]:
+    """An exclusive lock on the lock file beside the database (`interlink.db` ->
+    `interlink.db-schema.lock`), held while interlink's tables are made or upgraded, before
+    the first connection (which switches a new file to WAL)."""
+    import fcntl
+
+    with open(f"{path}-schema.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes, or the process dies
+        yield
 
 
 def set_pragmas(connection: sqlite3.Connection) -> None:

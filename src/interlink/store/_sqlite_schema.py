@@ -12,12 +12,11 @@ held. A file with older tables is left to `store._migrate`, which upgrades it wi
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import sqlite3
 
 from ._revision import HEAD, VERSION_TABLE
-from ._sqlite_file import set_pragmas
+from ._sqlite_file import schema_lock, set_pragmas
 
 __all__ = ["CREATE_AT_HEAD", "SCHEMA_SQL", "create_sqlite_at_head"]
 
@@ -313,8 +312,7 @@ def create_sqlite_at_head(path: str) -> bool:
     """Make interlink's tables at `HEAD` in the SQLite file at `path` when it has none;
     True when the file is at `HEAD` afterwards (made here, or by another process first),
     False when it holds older tables (or newer ones) for `store._migrate` to deal with."""
-    with open(f"{path}-schema.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the process dies
+    with schema_lock(path):
         connection = sqlite3.connect(path, timeout=10, isolation_level=None)
         try:
             set_pragmas(connection)  # the first connection: it switches the file to WAL

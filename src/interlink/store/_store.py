@@ -4,9 +4,10 @@ The sync engine commits a batch of records and `save_progress` in one transactio
 (`Store.begin()`), so the checkpoint never runs ahead of the data: a run killed at any
 point resumes from the last committed batch.
 
-Its statements are SQL text that both databases run through `exec_driver_sql`
-(`store._connection`): on an SQLite file a run opens, keeps its books and closes with
-`sqlite3` alone, and SQLAlchemy (`Store.engine`) loads only for what needs it.
+Its statements are SQL text (`store._books_sql`) that both databases run through
+`exec_driver_sql` (`store._connection`): on an SQLite file a run opens, keeps its books
+and closes with `sqlite3` alone, and SQLAlchemy (`Store.engine`) loads only for what
+needs it.
 """
 
 from __future__ import annotations
@@ -24,6 +25,29 @@ from interlink.config import DatabaseConfig
 from interlink.errors import LeaseLostError, PipelineLockedError
 from interlink.types import WallClock
 
+from ._books_sql import (
+    ADD_ERROR,
+    ADD_LOCK,
+    ADD_SCHEMA_CHANGE,
+    BEGIN_RUN,
+    COUNTERS,
+    CRASHED,
+    DROP_LOCK,
+    FINISH_RUN,
+    MAX_ERRORS_KEPT,
+    NO_READ,
+    READ_LOCK,
+    READ_STATE,
+    RENEW,
+    SAVE_COUNTS,
+    SAVE_STATE,
+    STATE_COLUMNS,
+    STATE_FLAGS,
+    STATE_JSON,
+    TAKE_OVER,
+    escape_like,
+    run_row,
+)
 from ._connection import Connection, dialect_of, dump_json, load_json, named
 from ._revision import sqlite_at_head
 from ._sqlite_file import SqliteFile, check_sqlite_file, sqlite_file_path
@@ -34,92 +58,9 @@ if TYPE_CHECKING:
 
 __all__ = ["COUNTERS", "LOCK_LEASE", "PipelineState", "Store", "owner_may_be_alive"]
 
-COUNTERS = ("pages", "read", "created", "updated", "unchanged", "deleted", "failed", "skipped")
-_MAX_ERRORS_KEPT = 20
 LOCK_LEASE = 60.0
 """Seconds a pipeline lock lasts without renewal; a running run renews it every third of
 that from a heartbeat, whatever its pages are doing."""
-
-RUN_FLAGS = ("full_refresh", "dry_run", "resumed", "trial")
-"""interlink_runs' boolean columns (read back as 0 and 1 from SQLite)."""
-RUN_JSON = ("errors", "warnings")
-"""interlink_runs' JSON columns (read back as text from SQLite)."""
-STATE_JSON = ("cursor", "read_since", "checkpoint", "pending_cursor")
-STATE_FLAGS = ("full_read", "staged")
-
-_COUNTER_LIST = ", ".join(COUNTERS)
-_BEGIN_RUN = (
-    f"INSERT INTO interlink_runs (pipeline, status, started_at, full_refresh, dry_run, trial, "
-    f"resumed, errors, owner, {_COUNTER_LIST}) VALUES (:pipeline, 'running', :now, "
-    f":full_refresh, :dry_run, :trial, :resumed, :errors, :owner, "
-    + ", ".join(f":{name}" for name in COUNTERS)
-    + ")"
-)
-_SAVE_STATE = (
-    "UPDATE interlink_state SET read_since = :read_since, checkpoint = :checkpoint, "
-    "pending_cursor = :pending_cursor, fingerprint = :fingerprint, full_read = :full_read, "
-    "staged = :staged, run_id = :run_id, updated_at = :at WHERE pipeline = :pipeline"
-)
-_SAVE_COUNTS = (
-    "UPDATE interlink_runs SET "
-    + ", ".join(f"{name} = :{name}" for name in COUNTERS)
-    + " WHERE id = :run_id"
-)
-_RENEW = (
-    "UPDATE interlink_locks SET expires_at = :expires "
-    "WHERE pipeline = :pipeline AND run_id = :run_id"
-)
-_READ_LOCK = "SELECT run_id, owner, expires_at FROM interlink_locks WHERE pipeline = :pipeline"
-_ADD_LOCK = (
-    "INSERT INTO interlink_locks (pipeline, run_id, owner, expires_at) "
-    "VALUES (:pipeline, :run_id, :owner, :expires) ON CONFLICT (pipeline) DO NOTHING"
-)
-_TAKE_OVER = (
-    "UPDATE interlink_locks SET run_id = :run_id, owner = :owner, expires_at = :expires "
-    "WHERE pipeline = :pipeline AND run_id = :held AND expires_at = :held_expires"
-)
-_CRASHED = (
-    "UPDATE interlink_runs SET status = 'crashed', finished_at = :now, message = :message "
-    "WHERE id = :run_id AND status = 'running'"
-)
-_DROP_LOCK = "DELETE FROM interlink_locks WHERE pipeline = :pipeline AND run_id = :run_id"
-_FINISH_RUN = (
-    "UPDATE interlink_runs SET status = :status, finished_at = :now, errors = :errors, "
-    "message = :message, resumed = :resumed, warnings = :warnings, "
-    + ", ".join(f"{name} = :{name}" for name in COUNTERS)
-    + " WHERE id = :run_id"
-)
-_READ_STATE = (
-    "SELECT cursor, read_since, checkpoint, pending_cursor, fingerprint, full_read, staged, "
-    "run_id FROM interlink_state WHERE pipeline = :pipeline"
-)
-_STATE_COLUMNS = (
-    "cursor",
-    "read_since",
-    "checkpoint",
-    "pending_cursor",
-    "fingerprint",
-    "full_read",
-    "staged",
-    "run_id",
-)
-_ADD_ERROR = (
-    "INSERT INTO interlink_record_errors (run_id, pipeline, record_key, step, error, "
-    "created_at) VALUES (:run_id, :pipeline, :key, :step, :error, :now)"
-)
-_ADD_SCHEMA_CHANGE = (
-    "INSERT INTO interlink_schema_changes (table_name, column_name, column_type, "
-    "previous_type, run_id, created_at) VALUES (:table, :column, :column_type, :previous, "
-    ":run_id, :now)"
-)
-# The state's columns when no read is under way.
-_NO_READ: dict[str, Any] = {
-    "read_since": None,
-    "checkpoint": None,
-    "pending_cursor": None,
-    "full_read": False,
-    "staged": False,
-}
 
 
 @dataclass(frozen=True)
@@ -166,21 +107,6 @@ def owner_may_be_alive(owner: str | None) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def _run_row(conn: Connection, row: dict[str, Any]) -> dict[str, Any]:
-    """A row of interlink_runs as SQLAlchemy's types would give it."""
-    for name in RUN_FLAGS:
-        if row.get(name) is not None:
-            row[name] = bool(row[name])
-    for name in RUN_JSON:
-        if name in row:
-            row[name] = load_json(conn, row[name])
-    return row
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("/", "//").replace("%", "/%").replace("_", "/_")
 
 
 class Store:
@@ -317,9 +243,9 @@ class Store:
         }
         with self.begin() as conn:
             if dialect_of(conn) == "sqlite":
-                run_id = int(conn.exec_driver_sql(named(conn, _BEGIN_RUN), values).lastrowid)
+                run_id = int(conn.exec_driver_sql(named(conn, BEGIN_RUN), values).lastrowid)
             else:
-                sql = named(conn, _BEGIN_RUN + " RETURNING id")
+                sql = named(conn, BEGIN_RUN + " RETURNING id")
                 run_id = int(conn.exec_driver_sql(sql, values).scalar_one())
             self._take_lock(conn, pipeline, run_id, now, lease)
         return run_id
@@ -336,18 +262,18 @@ class Store:
     def release_lock(self, pipeline: str, holder: int) -> None:
         """Give back a lock `take_lock` took (nothing when it was taken over meanwhile)."""
         with self.begin() as conn:
-            conn.exec_driver_sql(named(conn, _DROP_LOCK), {"pipeline": pipeline, "run_id": holder})
+            conn.exec_driver_sql(named(conn, DROP_LOCK), {"pipeline": pipeline, "run_id": holder})
 
     def _take_lock(
         self, conn: Connection, pipeline: str, holder: int, now: float, lease: float
     ) -> None:
         """In `conn`'s transaction: the lock for `holder`, taken free or over from an owner
         that is gone or whose lease ran out; PipelineLockedError otherwise."""
-        held = conn.exec_driver_sql(named(conn, _READ_LOCK), {"pipeline": pipeline}).first()
+        held = conn.exec_driver_sql(named(conn, READ_LOCK), {"pipeline": pipeline}).first()
         mine = {"pipeline": pipeline, "run_id": holder, "owner": self.owner}
         if held is None:
             added = conn.exec_driver_sql(
-                named(conn, _ADD_LOCK), {**mine, "expires": now + lease}
+                named(conn, ADD_LOCK), {**mine, "expires": now + lease}
             ).rowcount
             if added != 1:
                 raise PipelineLockedError(
@@ -368,7 +294,7 @@ class Store:
                 pipeline=pipeline,
             )
         taken = conn.exec_driver_sql(
-            named(conn, _TAKE_OVER),
+            named(conn, TAKE_OVER),
             {**mine, "expires": now + lease, "held": held_run, "held_expires": held_expires},
         ).rowcount
         if taken != 1:
@@ -377,7 +303,7 @@ class Store:
             )
         if held_run >= 0:
             conn.exec_driver_sql(
-                named(conn, _CRASHED),
+                named(conn, CRASHED),
                 {
                     "run_id": held_run,
                     "now": now,
@@ -390,7 +316,7 @@ class Store:
         """Renew the run's lock in a transaction of its own; False when it is lost."""
         with self.begin() as conn:
             renewed = conn.exec_driver_sql(
-                named(conn, _RENEW),
+                named(conn, RENEW),
                 {"pipeline": pipeline, "run_id": run_id, "expires": self._clock() + lease},
             ).rowcount
         return bool(renewed == 1)
@@ -405,7 +331,7 @@ class Store:
         compare-and-set on that row, cannot slip in between this check and the commit.
         """
         renewed = conn.exec_driver_sql(
-            named(conn, _RENEW),
+            named(conn, RENEW),
             {"pipeline": pipeline, "run_id": run_id, "expires": self._clock() + lease},
         ).rowcount
         if renewed != 1:
@@ -429,19 +355,19 @@ class Store:
         """Close the run with its final counts and release its lock (if it still holds it)."""
         with self.begin() as conn:
             conn.exec_driver_sql(
-                named(conn, _FINISH_RUN),
+                named(conn, FINISH_RUN),
                 {
                     "run_id": run_id,
                     "status": status,
                     "now": self._clock(),
-                    "errors": dump_json(errors[:_MAX_ERRORS_KEPT]),
+                    "errors": dump_json(errors[:MAX_ERRORS_KEPT]),
                     "message": message,
                     "resumed": resumed,
                     "warnings": dump_json(warnings or None),
                     **{k: counts.get(k, 0) for k in COUNTERS},
                 },
             )
-            conn.exec_driver_sql(named(conn, _DROP_LOCK), {"pipeline": pipeline, "run_id": run_id})
+            conn.exec_driver_sql(named(conn, DROP_LOCK), {"pipeline": pipeline, "run_id": run_id})
 
     def runs(self, pipeline: str | None = None, *, limit: int = 20) -> list[dict[str, Any]]:
         """The latest runs, newest first: of every pipeline, or of `pipeline`. A pipeline's
@@ -452,27 +378,27 @@ class Store:
             where, values["pipeline"] = "WHERE pipeline = :pipeline ", pipeline
         elif pipeline is not None:
             where = "WHERE (pipeline = :pipeline OR pipeline LIKE :accounts ESCAPE '/') "
-            values.update(pipeline=pipeline, accounts=_escape_like(f"{pipeline}@") + "%")
+            values.update(pipeline=pipeline, accounts=escape_like(f"{pipeline}@") + "%")
         sql = f"SELECT * FROM interlink_runs {where}ORDER BY id DESC LIMIT :limit"
         with self.read() as conn:
             rows = conn.exec_driver_sql(named(conn, sql), values).mappings()
-            return [_run_row(conn, dict(row)) for row in rows]
+            return [run_row(conn, dict(row)) for row in rows]
 
     def run(self, run_id: int) -> dict[str, Any] | None:
         with self.read() as conn:
             sql = named(conn, "SELECT * FROM interlink_runs WHERE id = :run_id")
             rows = conn.exec_driver_sql(sql, {"run_id": run_id}).mappings()
-            found = [_run_row(conn, dict(row)) for row in rows]
+            found = [run_row(conn, dict(row)) for row in rows]
         return found[0] if found else None
 
     # -- pipeline state ---------------------------------------------------------------------
 
     def load_state(self, pipeline: str) -> PipelineState:
         with self.read() as conn:
-            row = conn.exec_driver_sql(named(conn, _READ_STATE), {"pipeline": pipeline}).first()
+            row = conn.exec_driver_sql(named(conn, READ_STATE), {"pipeline": pipeline}).first()
             if row is None:
                 return PipelineState()
-            values = dict(zip(_STATE_COLUMNS, row, strict=True))
+            values = dict(zip(STATE_COLUMNS, row, strict=True))
             for name in STATE_JSON:
                 values[name] = load_json(conn, values[name])
         for name in STATE_FLAGS:
@@ -513,7 +439,7 @@ class Store:
         """In the caller's transaction (after `hold_lock`): where the read stands after the
         batch just written (once per page: one UPDATE of the state, one of the run)."""
         saved = conn.exec_driver_sql(
-            named(conn, _SAVE_STATE),
+            named(conn, SAVE_STATE),
             {
                 "pipeline": pipeline,
                 "read_since": dump_json(read_since),
@@ -543,7 +469,7 @@ class Store:
     def save_counts(self, conn: Connection, run_id: int, counts: dict[str, int]) -> None:
         """In the caller's transaction: the run's counters so far."""
         conn.exec_driver_sql(
-            named(conn, _SAVE_COUNTS),
+            named(conn, SAVE_COUNTS),
             {"run_id": run_id, **{k: counts.get(k, 0) for k in COUNTERS}},
         )
 
@@ -558,7 +484,7 @@ class Store:
     ) -> None:
         """In the caller's transaction: the read finished; `cursor` is where the next begins."""
         self._upsert_state(
-            conn, pipeline, cursor=cursor, fingerprint=fingerprint, run_id=run_id, **_NO_READ
+            conn, pipeline, cursor=cursor, fingerprint=fingerprint, run_id=run_id, **NO_READ
         )
 
     def abandon_read(self, conn: Connection, pipeline: str) -> None:
@@ -573,7 +499,7 @@ class Store:
         )
 
     def reset_state(self, conn: Connection, pipeline: str) -> None:
-        self._upsert_state(conn, pipeline, cursor=None, fingerprint=None, **_NO_READ)
+        self._upsert_state(conn, pipeline, cursor=None, fingerprint=None, **NO_READ)
 
     def record_error(
         self,
@@ -586,7 +512,7 @@ class Store:
         error: str,
     ) -> None:
         conn.exec_driver_sql(
-            named(conn, _ADD_ERROR),
+            named(conn, ADD_ERROR),
             {
                 "run_id": run_id,
                 "pipeline": pipeline,
@@ -615,7 +541,7 @@ class Store:
     ) -> None:
         """In the caller's transaction: a column added (or widened from `previous_type`)."""
         conn.exec_driver_sql(
-            named(conn, _ADD_SCHEMA_CHANGE),
+            named(conn, ADD_SCHEMA_CHANGE),
             {
                 "table": table,
                 "column": column,

@@ -2,6 +2,8 @@
 
 import typing as _typing
 
+from interlink._lazy import lazy_exports as _lazy_exports
+
 from ._accounts import (
     ALL_ACCOUNTS,
     CatalogOpener,
@@ -35,15 +37,7 @@ if _typing.TYPE_CHECKING:
 _LAZY = {"ApiSink": "._api_sink", "BatchOutcome": "._api_sink", "resolve": "._resolve"}
 
 
-def __getattr__(name: str) -> _typing.Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = _lazy_exports(__name__, _LAZY)
 
 
 __all__ = [
