@@ -2,11 +2,12 @@
 lxml), no server (fastapi, uvicorn, jinja2), no PostgreSQL (psycopg, procrastinate), no
 OAuth flow (authlib), not httpx's own command-line client (pygments, rich.syntax), not
 SQLAlchemy's PostgreSQL dialect (the store's partial indexes name it only in DDL run on
-PostgreSQL), not JMESPath for dotted `records:` paths, and not aiohttp: a run of a few
-sequential pages sends through threads (`AutoTransport`), and only a client with many
-requests in flight loads aiohttp. Nor SQLAlchemy or Alembic: on an SQLite file the store
-makes its tables, keeps its books and the table writer writes on sqlite3 alone. Every process pays
-for what it imports (issue 15, section 4)."""
+PostgreSQL), not JMESPath for dotted `records:` paths, and neither aiohttp nor httpcore:
+a run of a few sequential pages sends through threads over `http.client`
+(`AutoTransport`), and only a client with many requests in flight loads aiohttp. Nor
+SQLAlchemy or Alembic: on an SQLite file the store makes its tables, keeps its books and
+the table writer writes on sqlite3 alone. Every process pays for what it imports (issue
+15, section 4)."""
 
 from __future__ import annotations
 
@@ -34,8 +35,10 @@ HEAVY = [
 ]
 """Modules `interlink run` of a REST -> SQLite pipeline never needs."""
 
-SENDING = ["aiohttp", "yarl"]
-"""What only many requests at once need (AutoTransport imports them when it moves)."""
+SENDING = ["aiohttp", "yarl", "httpcore", "h11"]
+"""What only many requests at once need (AutoTransport imports aiohttp when it moves), or
+the `httpx` transport named in a connection (httpcore and h11): the thread transport
+sends through the standard library's `http.client`."""
 
 BOOKS = ["sqlalchemy", "alembic", "interlink.store._schema", "interlink.oauth._vault"]
 """What only upgrading interlink's tables needs, on an SQLite file."""

@@ -1,27 +1,28 @@
-"""`ThreadTransport`: httpx's own blocking transport, driven from the event loop by a few
-worker threads.
+"""`ThreadTransport`: blocking HTTP/1.1 connections (`Http11Pool`, over the standard
+library's `http.client`), driven from the event loop by a few worker threads.
 
 A run that sends a handful of requests should not pay for aiohttp's imports (~0.1 s; its
 connector module builds two TLS contexts at import, each loading the system's CA
-bundle): httpx's blocking transport comes with httpx, and its socket reads release the
-GIL, so a page read on a worker thread overlaps the loop's parsing of the page before as
-aiohttp's would. What threads do poorly is many small requests at once, and
-`AutoTransport` moves to aiohttp when a client asks for that.
+bundle): `http.client` comes with Python, and its socket reads release the GIL, so a page
+read on a worker thread overlaps the loop's parsing of the page before as aiohttp's
+would. It is also the cheapest reader of a large answer there is in pure Python (about a
+fifth of httpcore's CPU; see `_http11_pool`). What threads do poorly is many small
+requests at once, and `AutoTransport` moves to aiohttp when a client asks for that.
 
-- TLS: plain `http://` and `https://` requests go to two pools. The TLS pool, and its
-  context with the system's CA bundle (`ssl.create_default_context()`, as aiohttp uses),
-  is built when the first `https://` request is sent; the plain pool gets a context with
-  no CA at all, so a TLS handshake through it could never pass verification.
+- TLS: the context with the system's CA bundle (`ssl.create_default_context()`, as
+  aiohttp uses) is built when the first `https://` connection opens; plain `http://`
+  requests never build one.
 - Workers are daemon threads, started as requests wait for one (up to
   `max_connections`). A request cannot be interrupted once it is on the socket: a
   cancelled request's thread finishes it (bounded by its timeouts) and its answer is
   dropped, and the process may exit meanwhile; a Ctrl-C never waits for a read timeout.
-  `aclose` closes the pools at once, or when the last request out ends.
+  `aclose` closes the pool's connections at once, or when the last request out ends.
 - Responses come back fully read with the body still encoded, exactly as from
-  `AiohttpTransport`; httpx's exceptions come straight from httpx.
-- httpcore's DEBUG trace prints every answer's raw headers, unmasked (a `Link` header
-  that carries a query API key, a `Set-Cookie`), so `quiet_httpcore` keeps its loggers
-  at INFO; interlink logs its requests itself, masked (`-v`, `-vv`).
+  `AiohttpTransport`; errors are httpx's.
+- `quiet_httpcore` serves the `httpx` transport, which is httpcore's: httpcore's DEBUG
+  trace prints every answer's raw headers, unmasked (a `Link` header that carries a
+  query API key, a `Set-Cookie`), so it keeps those loggers at INFO; interlink logs its
+  requests itself, masked (`-v`, `-vv`).
 """
 
 from __future__ import annotations
@@ -29,12 +30,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import queue
-import ssl
 import threading
 from collections.abc import Callable
 from typing import Any
 
 import httpx
+
+from ._http11_pool import Http11Pool
 
 __all__ = ["ThreadTransport", "quiet_httpcore"]
 
@@ -129,23 +131,13 @@ def _settle(
         pass
 
 
-def _no_tls() -> ssl.SSLContext:
-    """A client context that trusts no certificate: the plain pool's, never used."""
-    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-
-
 class ThreadTransport(httpx.AsyncBaseTransport):
-    """Sends httpx requests through `httpx.HTTPTransport` pools on worker threads."""
+    """Sends httpx requests through `http.client` connections (`Http11Pool`) on worker
+    threads."""
 
     def __init__(self, *, max_connections: int = 32, keepalive_expiry: float = 15.0) -> None:
         self._max_connections = max_connections
-        self._limits = httpx.Limits(
-            max_connections=max_connections,
-            max_keepalive_connections=max_connections,
-            keepalive_expiry=keepalive_expiry,
-        )
-        self._pools: dict[bool, httpx.HTTPTransport] = {}
-        quiet_httpcore()
+        self._pool = Http11Pool(max_idle=max_connections, keepalive_expiry=keepalive_expiry)
         self._workers = _Workers(max_connections, "interlink-http")
         self._lock = threading.Lock()
         self._closed = False
@@ -161,43 +153,29 @@ class ThreadTransport(httpx.AsyncBaseTransport):
         """How many worker threads are running."""
         return self._workers.threads
 
-    def _pool(self, tls: bool) -> httpx.HTTPTransport:
-        pool = self._pools.get(tls)
-        if pool is None:
-            context = ssl.create_default_context() if tls else _no_tls()
-            pool = self._pools[tls] = httpx.HTTPTransport(verify=context, limits=self._limits)
-        return pool
-
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if self._closed:
             raise httpx.TransportError("the transport is closed", request=request)
         if not isinstance(request.stream, httpx.SyncByteStream):
             await request.aread()  # an async body is read here; the thread sends bytes
-        pool = self._pool(request.url.scheme == "https")
         loop = asyncio.get_running_loop()
-        response: httpx.Response = await self._workers.submit(
-            loop, lambda: self._send(pool, request)
-        )
+        response: httpx.Response = await self._workers.submit(loop, lambda: self._send(request))
         return response
 
-    def _send(self, pool: httpx.HTTPTransport, request: httpx.Request) -> httpx.Response:
+    def _send(self, request: httpx.Request) -> httpx.Response:
         """One request on a worker thread, its body read whole."""
         with self._lock:
             if self._closed:  # closed while the request waited for a worker
                 raise httpx.TransportError("the transport is closed", request=request)
             self._out += 1
         try:
-            return _read(pool.handle_request(request), request)
+            return self._pool.send(request)
         finally:
             with self._lock:
                 self._out -= 1
                 last = self._closed and self._out == 0
             if last:
-                self._close_pools()
-
-    def _close_pools(self) -> None:
-        for pool in self._pools.values():
-            pool.close()
+                self._pool.close()
 
     async def aclose(self) -> None:
         """Closes the pools now, or when the last request out ends: a connection still
@@ -209,23 +187,4 @@ class ThreadTransport(httpx.AsyncBaseTransport):
             idle = self._out == 0
         self._workers.stop()
         if idle:
-            self._close_pools()
-
-
-def _read(response: httpx.Response, request: httpx.Request) -> httpx.Response:
-    """The answer with its body read whole, its connection handed back."""
-    try:
-        assert isinstance(response.stream, httpx.SyncByteStream)
-        content = b"".join(response.stream)
-    finally:
-        response.close()
-    return httpx.Response(
-        response.status_code,
-        headers=response.headers.raw,
-        content=content,
-        request=request,
-        extensions={
-            "http_version": response.extensions.get("http_version", b"HTTP/1.1"),
-            "reason_phrase": response.extensions.get("reason_phrase", b""),
-        },
-    )
+            self._pool.close()
