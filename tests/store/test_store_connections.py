@@ -1,10 +1,11 @@
 """The Store's bookkeeping is SQL text that runs on three connections: sqlite3's own (an
 SQLite file opened by URL, what every `interlink run` uses), SQLAlchemy's on SQLite (a
-Store built on an engine, and every `store.transaction()` caller) and SQLAlchemy's on
-PostgreSQL. Each must read back exactly what was written, typed as SQLAlchemy's schema
-types would give it (booleans, JSON), and each must read what the others wrote, including
-rows written before the Store spoke SQL text (SQLAlchemy's JSON type stored None as the
-JSON `null`)."""
+Store built on an engine, and every `store.transaction()` caller) and psycopg's on
+PostgreSQL (`Store.begin`'s `PgPool`; `store.transaction()` there is SQLAlchemy's). Each
+must read back exactly what was written, typed as SQLAlchemy's schema types would give it
+(booleans, JSON), and each must read what the others wrote, including rows written
+before the Store spoke SQL text (SQLAlchemy's JSON type stored None as the JSON
+`null`)."""
 
 from __future__ import annotations
 

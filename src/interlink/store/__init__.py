@@ -6,6 +6,7 @@ import typing as _typing
 from interlink._lazy import lazy_exports as _lazy_exports
 
 from ._connection import (
+    PG_TABLE_NAMED,
     Connection,
     dialect_of,
     driver_of,
@@ -236,6 +237,7 @@ __getattr__ = _lazy_exports(__name__, _LAZY)
 
 
 __all__ = [
+    "PG_TABLE_NAMED",
     "Connection",
     "dialect_of",
     "driver_of",

@@ -18,14 +18,16 @@ table exists (`has_table`), and how a JSON value is read back (`load_json`).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 import orjson
 
 __all__ = [
+    "PG_TABLE_NAMED",
     "Connection",
+    "DriverResult",
     "Result",
     "dialect_of",
     "driver_of",
@@ -122,10 +124,18 @@ def has_table(conn: Connection, table: str) -> bool:
     """Whether `table` (or a view of that name) exists in the connection's schema."""
     if dialect_of(conn) == "sqlite":
         return conn.exec_driver_sql(f"PRAGMA main.table_info({quote(table)})").first() is not None
-    import sqlalchemy as sa
+    return conn.exec_driver_sql(PG_TABLE_NAMED + " LIMIT 1", (table,)).first() is not None
 
-    found: bool = sa.inspect(conn).has_table(table)
-    return found
+
+PG_TABLE_NAMED = (
+    "SELECT c.oid FROM pg_catalog.pg_class c "
+    "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE c.relname = %s AND c.relkind IN ('r', 'p', 'f', 'v', 'm') "
+    "AND pg_catalog.pg_table_is_visible(c.oid) AND n.nspname <> 'pg_catalog'"
+)
+"""The table (or view) of that name the search path finds, as SQLAlchemy's `has_table`
+looks for it: a table, partitioned or foreign table, view or materialized view, visible
+on the search path, outside pg_catalog."""
 
 
 def dump_json(value: Any) -> str | None:
@@ -139,3 +149,57 @@ def load_json(conn: Connection, value: Any) -> Any:
     if dialect_of(conn) != "sqlite" or value is None or isinstance(value, int | float):
         return value
     return orjson.loads(value)
+
+
+class _Scalars:
+    def __init__(self, rows: list[Any]) -> None:
+        self._rows = rows
+
+    def all(self) -> list[Any]:
+        return [row[0] for row in self._rows]
+
+
+class DriverResult:
+    """A statement's result on a driver's cursor (sqlite3's, psycopg's), with the
+    accessors of SQLAlchemy's CursorResult that interlink uses (`Result`)."""
+
+    def __init__(self, cursor: Any) -> None:
+        self._cursor = cursor
+
+    @property
+    def rowcount(self) -> int:
+        count: int = self._cursor.rowcount
+        return count
+
+    @property
+    def lastrowid(self) -> int:
+        return self._cursor.lastrowid or 0
+
+    def first(self) -> Any:
+        row = self._cursor.fetchone()
+        self._cursor.close()
+        return row
+
+    def scalar(self) -> Any:
+        row = self.first()
+        return None if row is None else row[0]
+
+    def scalar_one(self) -> Any:
+        rows = self._cursor.fetchall()
+        if len(rows) != 1:
+            raise LookupError(f"expected one row, got {len(rows)}")
+        return rows[0][0]
+
+    def scalars(self) -> _Scalars:
+        return _Scalars(self._cursor.fetchall())
+
+    def all(self) -> list[Any]:
+        rows: list[Any] = self._cursor.fetchall()
+        return rows
+
+    def mappings(self) -> list[dict[str, Any]]:
+        names = [column[0] for column in self._cursor.description or ()]
+        return [dict(zip(names, row, strict=True)) for row in self._cursor.fetchall()]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._cursor)

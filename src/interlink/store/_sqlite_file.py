@@ -21,6 +21,8 @@ from typing import Any
 
 from interlink.errors import ConfigError
 
+from ._connection import DriverResult
+
 __all__ = [
     "SqliteConnection",
     "SqliteFile",
@@ -136,58 +138,6 @@ class _Dialect:
     name = "sqlite"
 
 
-class _Scalars:
-    def __init__(self, rows: list[Any]) -> None:
-        self._rows = rows
-
-    def all(self) -> list[Any]:
-        return [row[0] for row in self._rows]
-
-
-class SqliteResult:
-    """A statement's result, with the accessors of SQLAlchemy's CursorResult that
-    interlink uses."""
-
-    def __init__(self, cursor: sqlite3.Cursor) -> None:
-        self._cursor = cursor
-
-    @property
-    def rowcount(self) -> int:
-        return self._cursor.rowcount
-
-    @property
-    def lastrowid(self) -> int:
-        return self._cursor.lastrowid or 0
-
-    def first(self) -> Any:
-        row = self._cursor.fetchone()
-        self._cursor.close()
-        return row
-
-    def scalar(self) -> Any:
-        row = self.first()
-        return None if row is None else row[0]
-
-    def scalar_one(self) -> Any:
-        rows = self._cursor.fetchall()
-        if len(rows) != 1:
-            raise LookupError(f"expected one row, got {len(rows)}")
-        return rows[0][0]
-
-    def scalars(self) -> _Scalars:
-        return _Scalars(self._cursor.fetchall())
-
-    def all(self) -> list[Any]:
-        return self._cursor.fetchall()
-
-    def mappings(self) -> list[dict[str, Any]]:
-        names = [column[0] for column in self._cursor.description or ()]
-        return [dict(zip(names, row, strict=True)) for row in self._cursor.fetchall()]
-
-    def __iter__(self) -> Iterator[Any]:
-        return iter(self._cursor)
-
-
 class SqliteConnection:
     """A sqlite3 connection inside one of `SqliteFile`'s transactions."""
 
@@ -197,11 +147,11 @@ class SqliteConnection:
         self.driver = driver
         self._savepoints = 0
 
-    def exec_driver_sql(self, statement: str, parameters: Any = None) -> SqliteResult:
+    def exec_driver_sql(self, statement: str, parameters: Any = None) -> DriverResult:
         """Run `statement`; a list of parameter rows runs it once per row."""
         if isinstance(parameters, list):
-            return SqliteResult(self.driver.executemany(statement, parameters))
-        return SqliteResult(self.driver.execute(statement, _parameters(parameters)))
+            return DriverResult(self.driver.executemany(statement, parameters))
+        return DriverResult(self.driver.execute(statement, _parameters(parameters)))
 
     @contextmanager
     def begin_nested(self) -> Iterator[None]:

@@ -49,6 +49,7 @@ from ._books_sql import (
     run_row,
 )
 from ._connection import Connection, dialect_of, dump_json, load_json, named
+from ._pg_pool import PgPool
 from ._revision import sqlite_at_head
 from ._sqlite_file import SqliteFile, check_sqlite_file, sqlite_file_path
 from ._sqlite_schema import create_sqlite_at_head
@@ -134,6 +135,7 @@ class Store:
         self._engine = engine
         self._url = database
         self._sqlite = SqliteFile(path) if path is not None else None
+        self._pg: PgPool | None = None
         self._engine_lock = threading.Lock()
         self._clock = clock
         self.owner = _owner()
@@ -188,6 +190,8 @@ class Store:
     def close(self) -> None:
         if self._sqlite is not None:
             self._sqlite.close()
+        if self._pg is not None:
+            self._pg.close()
         if self._engine is not None:
             self._engine.dispose()
 
@@ -199,10 +203,19 @@ class Store:
 
     def begin(self) -> AbstractContextManager[Connection]:
         """One transaction on the lightest connection this database has (`Connection`):
-        committed on exit, rolled back on an exception. What the run path writes in."""
+        committed on exit, rolled back on an exception. What the run path writes in:
+        sqlite3 on an SQLite file, psycopg connections held between transactions on
+        PostgreSQL (`PgPool`), SQLAlchemy's otherwise."""
         if self._sqlite is not None:
             return self._sqlite.begin()
-        return self.engine.begin()
+        engine = self.engine
+        if engine.dialect.name != "postgresql":
+            return engine.begin()
+        if self._pg is None:
+            with self._engine_lock:
+                if self._pg is None:
+                    self._pg = PgPool(engine)
+        return self._pg.begin()
 
     def read(self) -> AbstractContextManager[Connection]:
         """A connection for reading, outside any transaction (the lightest one, as

@@ -30,6 +30,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from interlink.store import Connection, driver_of
+
 __all__ = ["STAGE_PREFIX", "can_create_temp_tables", "copy_rows", "merge_by_copy", "stage_name"]
 
 STAGE_PREFIX = "interlink_copy_"
@@ -38,14 +40,14 @@ STAGE_PREFIX = "interlink_copy_"
 Quote = Callable[[str], str]
 
 
-def can_create_temp_tables(conn: sa.Connection) -> bool:
+def can_create_temp_tables(conn: Connection) -> bool:
     """Whether the session's role may create temporary tables (PUBLIC may, by default)."""
     sql = "SELECT has_database_privilege(current_database(), 'TEMPORARY')"
     return bool(conn.exec_driver_sql(sql).scalar())
 
 
 def copy_rows(
-    conn: sa.Connection,
+    conn: Connection,
     table: str,
     columns: Sequence[str],
     rows: Sequence[tuple[Any, ...]],
@@ -53,19 +55,19 @@ def copy_rows(
 ) -> int:
     """COPY `rows` (values in `columns`' order) into `table`; returns how many went in."""
     names = ", ".join(quote(c) for c in columns)
-    sql = f"COPY {quote(table)} ({names}) FROM STDIN"
-    if conn.dialect.paramstyle in ("format", "pyformat"):
-        # `quote` doubles every `%` for the driver's placeholders; a COPY sent without
-        # parameters is not scanned for them, so the name must go as it is.
-        sql = sql.replace("%%", "%")
-    driver = conn.connection.driver_connection
-    assert driver is not None
+    # `quote` doubles every `%` for the driver's placeholders; a COPY sent without
+    # parameters is not scanned for them, so the name must go as it is.
+    sql = f"COPY {quote(table)} ({names}) FROM STDIN".replace("%%", "%")
+    driver = driver_of(conn)
     try:
         with driver.cursor() as cursor, cursor.copy(sql) as copy:
             write_row = copy.write_row
             for row in rows:
                 write_row(row)
     except Exception as exc:
+        if not isinstance(conn, sa.Connection):
+            raise  # psycopg's own error, as every statement on `PgPool`'s connections
+
         # As SQLAlchemy reports a failed statement: the driver's error, wrapped; and, as it
         # does, a lost connection is invalidated, so that no ROLLBACK is tried on it (its
         # failure would hide this error).
@@ -89,7 +91,7 @@ def stage_name(table: str, shape: str) -> str:
 
 
 def merge_by_copy(
-    conn: sa.Connection,
+    conn: Connection,
     table: str,
     shape: str,
     columns: Sequence[str],

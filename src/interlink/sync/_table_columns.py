@@ -1,15 +1,16 @@
 """A destination table's columns as `TableWriter` sees them: each one's kind and the type it
 was declared with. SQLite is read with `PRAGMA table_info` (no SQLAlchemy on a run's way),
 its declared types sorted into kinds as SQLAlchemy's reflection sorts them (SQLite's type
-affinity: tests/sync/test_column_types.py compares the two); PostgreSQL with SQLAlchemy's
-inspector.
+affinity: tests/sync/test_column_types.py compares the two); PostgreSQL from its catalog,
+the table found as SQLAlchemy's inspector finds it (`store.PG_TABLE_NAMED`), the types
+sorted as it sorts them.
 """
 
 from __future__ import annotations
 
 import re
 
-from interlink.store import Connection, dialect_of, quote
+from interlink.store import PG_TABLE_NAMED, Connection, dialect_of, has_table, quote
 
 from ._column_kinds import ColumnKind
 
@@ -67,25 +68,32 @@ def read_columns(conn: Connection, table: str) -> list[TableColumn] | None:
     return _postgres_columns(conn, table)
 
 
-def _postgres_columns(conn: Connection, table: str) -> list[TableColumn] | None:
-    import sqlalchemy as sa
+_PG_KINDS: dict[str, ColumnKind] = {
+    "bool": "boolean",
+    "int2": "integer",
+    "int4": "integer",
+    "int8": "integer",
+    "float4": "float",
+    "float8": "float",
+    "numeric": "float",
+    "json": "json",
+    "jsonb": "json",
+}
+"""PostgreSQL's type names and their kinds, as SQLAlchemy's reflection sorts them
+(Boolean, Integer, Float and Numeric, JSON); every other type, an array or a domain
+included, is text."""
 
-    inspector = sa.inspect(conn)
-    if not inspector.has_table(table):
+_PG_COLUMNS = (
+    "SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), t.typname "
+    "FROM pg_catalog.pg_attribute a "
+    "JOIN pg_catalog.pg_type t ON t.oid = a.atttypid "
+    f"WHERE a.attrelid = ({PG_TABLE_NAMED} LIMIT 1) AND a.attnum > 0 "
+    "AND NOT a.attisdropped ORDER BY a.attnum"
+)
+
+
+def _postgres_columns(conn: Connection, table: str) -> list[TableColumn] | None:
+    rows = conn.exec_driver_sql(_PG_COLUMNS, (table,)).all()
+    if not rows and not has_table(conn, table):
         return None
-    columns: list[TableColumn] = []
-    for column in inspector.get_columns(table):
-        kind = column["type"]
-        found: ColumnKind
-        if isinstance(kind, sa.Boolean):
-            found = "boolean"
-        elif isinstance(kind, sa.Integer):
-            found = "integer"
-        elif isinstance(kind, sa.Float | sa.Numeric):
-            found = "float"
-        elif isinstance(kind, sa.JSON):
-            found = "json"
-        else:
-            found = "text"
-        columns.append((column["name"], found, str(kind)))
-    return columns
+    return [(name, _PG_KINDS.get(base, "text"), declared.upper()) for name, declared, base in rows]

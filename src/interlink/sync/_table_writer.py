@@ -45,7 +45,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal
 
 from interlink.errors import ConfigError
 from interlink.store import Connection, quoter
@@ -116,11 +116,6 @@ def _rows(records: Sequence[dict[str, Any]], fields: Sequence[str]) -> list[tupl
         except KeyError:
             rows.append(tuple(map(record.get, fields)))
     return rows
-
-
-def _postgres(conn: Connection) -> sa.Connection:
-    """A PostgreSQL connection, which is always SQLAlchemy's (`Store.begin`)."""
-    return cast("sa.Connection", conn)
 
 
 @dataclass
@@ -429,7 +424,7 @@ class TableWriter:
         if self._temp_tables is None:
             from ._pg_copy import can_create_temp_tables
 
-            self._temp_tables = can_create_temp_tables(_postgres(conn))
+            self._temp_tables = can_create_temp_tables(conn)
         return self._temp_tables
 
     def _existing(self, conn: Connection, prepared: _Prepared) -> int:
@@ -478,7 +473,8 @@ class TableWriter:
         writer have added one of its keys since `_existing` looked, the COPY fails on the
         key, the savepoint is rolled back and the batch merged through the stage.
         """
-        import sqlalchemy as sa  # PostgreSQL only, where it is loaded already
+        import psycopg  # PostgreSQL only, where both are loaded already
+        import sqlalchemy as sa
 
         from ._pg_copy import copy_rows, merge_by_copy
 
@@ -486,8 +482,8 @@ class TableWriter:
         if existing == 0:
             try:
                 with conn.begin_nested():
-                    return copy_rows(_postgres(conn), self.name, columns, rows, quote), 0
-            except sa.exc.IntegrityError:
+                    return copy_rows(conn, self.name, columns, rows, quote), 0
+            except (sa.exc.IntegrityError, psycopg.IntegrityError):
                 existing = self._existing(conn, prepared)
         assert self.columns is not None
         # The stage outlives the run in a reused session: its name covers the types the
@@ -495,7 +491,7 @@ class TableWriter:
         # float), so a table changed since gets a stage of its own types.
         shape = repr([(c, k, self._declared.get(c)) for c, k in self.columns.items()])
         tail = self._upsert_tail(columns)
-        changed = merge_by_copy(_postgres(conn), self.name, shape, columns, rows, tail, quote)
+        changed = merge_by_copy(conn, self.name, shape, columns, rows, tail, quote)
         return changed, existing
 
     def write(self, conn: Connection, records: Sequence[dict[str, Any]]) -> WriteCounts:
@@ -519,9 +515,9 @@ class TableWriter:
         elif self.mode == "append" or not self._keys:
             from ._pg_copy import copy_rows
 
-            changed = copy_rows(_postgres(conn), self.name, columns, rows, self._quote)
+            changed = copy_rows(conn, self.name, columns, rows, self._quote)
         else:
-            changed, existing = self._merge_by_copy(_postgres(conn), prepared, columns, existing)
+            changed, existing = self._merge_by_copy(conn, prepared, columns, existing)
         if self.mode == "append" or not self._keys:
             counts.created = len(rows)
             return counts
