@@ -44,3 +44,19 @@ def test_integer_keys_take_bits_not_a_set() -> None:
         keys.add(page)
     assert len(keys) == 100_000
     assert keys._set is None and len(keys._bits) <= 12_510
+
+
+@pytest.mark.parametrize("width", [1, 7, 8, 9, 25, 64, 1_000])
+def test_pages_of_consecutive_ids_count_what_a_set_counts(width: int) -> None:
+    """Windows that overlap the ones before, start on any bit and end on any bit: each
+    page is consecutive ids (the whole-byte path), some bits set already."""
+    keys, reference = DistinctKeys(), set()
+    starts = [0, 3, 5, width // 2, 100, 97, 13, 250, 0, 1_000]
+    for start in starts:
+        page = list(range(start, start + width))
+        before = len(reference)
+        reference.update(page)
+        assert keys.add(page) == len(reference) - before, (start, width)
+        assert len(keys) == len(reference)
+    assert keys._set is None
+    assert sorted(keys._integers()) == sorted(reference)

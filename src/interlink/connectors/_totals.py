@@ -199,7 +199,7 @@ class ReadWatch:
         except (KeyError, TypeError):  # a record without its key, or not an object
             self._keys = None
             return
-        if not all(type(value) is int or type(value) is str for value in values):
+        if not set(map(type, values)) <= {int, str}:
             self._keys = None
             return
         came_again = len(values) - keys.add(values)

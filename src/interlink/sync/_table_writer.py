@@ -44,6 +44,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -70,6 +71,13 @@ __all__ = ["COPY_MIN_ROWS", "SchemaChange", "TableWriter", "WriteCounts"]
 COPY_MIN_ROWS = 50
 """On PostgreSQL a batch this large goes in by COPY; a smaller one (an incremental run's
 few changes) row by row, where COPY's extra statements would cost more than they save."""
+
+ROWS_PER_INSERT = 100
+"""On SQLite, rows one INSERT carries (fewer when that many would pass SQLite's limit on
+parameters)."""
+
+SQLITE_MAX_MARKS = 32766
+"""SQLite's most parameters in one statement (SQLITE_MAX_VARIABLE_NUMBER, since 3.32)."""
 
 WriteMode = Literal["append", "replace", "merge"]
 
@@ -167,7 +175,7 @@ class TableWriter:
         self._quote = quoter(self.dialect)
         self.columns: dict[str, ColumnKind] | None = None
         """The table's columns and their kinds, in table order (None: not read yet)."""
-        self._statements: dict[tuple[str, ...], str] = {}
+        self._statements: dict[tuple[int, tuple[str, ...]], str] = {}  # (rows, columns)
         self._fields: dict[str, str] = {}  # field -> its column, for every field seen
         self._sources: list[str] = []  # the field each column is filled from, in order
         self._folded: dict[str, str] = {}  # SQLite: a column's name without case -> it
@@ -373,19 +381,43 @@ class TableWriter:
             return f"CAST({mark} AS JSONB)"
         return mark
 
-    def _statement(self, columns: tuple[str, ...]) -> str:
-        sql = self._statements.get(columns)
+    def _statement(self, columns: tuple[str, ...], rows: int = 1) -> str:
+        """The INSERT (or upsert) of `rows` rows of `columns` at once."""
+        sql = self._statements.get((rows, columns))
         if sql is not None:
             return sql
         assert self.columns is not None
         q = self._quote
         names = ", ".join(q(c) for c in columns)
-        values = ", ".join(self._placeholder(self.columns[c]) for c in columns)
-        sql = f"INSERT INTO {q(self.name)} ({names}) VALUES ({values})"
+        values = "(" + ", ".join(self._placeholder(self.columns[c]) for c in columns) + ")"
+        sql = f"INSERT INTO {q(self.name)} ({names}) VALUES {', '.join([values] * rows)}"
         if self._keys and self.mode != "append":
             sql += " " + self._upsert_tail(columns)
-        self._statements[columns] = sql
+        self._statements[(rows, columns)] = sql
         return sql
+
+    def _insert(
+        self, conn: Connection, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
+    ) -> int:
+        """Insert (or upsert) `rows`; returns the rows inserted or changed. On SQLite, rows
+        go `ROWS_PER_INSERT` to a statement (one parse and one step for them all, about
+        10% faster than a statement per row); the rest, and PostgreSQL's, one per row,
+        sent at once by the driver."""
+        per = min(ROWS_PER_INSERT, SQLITE_MAX_MARKS // len(columns))
+        changed = 0
+        start = 0
+        if self.dialect == "sqlite" and per > 1:
+            whole = len(rows) - len(rows) % per
+            if whole:
+                sql = self._statement(columns, per)
+                for start in range(0, whole, per):
+                    chunk = tuple(chain.from_iterable(rows[start : start + per]))
+                    changed += max(conn.exec_driver_sql(sql, chunk).rowcount, 0)
+                start = whole
+        if start < len(rows):
+            rest = rows[start:] if start else rows
+            changed += max(conn.exec_driver_sql(self._statement(columns), rest).rowcount, 0)
+        return changed
 
     def _upsert_tail(self, columns: tuple[str, ...]) -> str:
         """The upsert's `ON CONFLICT` clause: rows whose values did not change are left
@@ -511,7 +543,7 @@ class TableWriter:
         existing = self._existing(conn, prepared)
         columns = tuple(self.columns)
         if not self._copies(conn, rows):
-            changed = max(conn.exec_driver_sql(self._statement(columns), rows).rowcount, 0)
+            changed = self._insert(conn, columns, rows)
         elif self.mode == "append" or not self._keys:
             from ._pg_copy import copy_rows
 
