@@ -15,9 +15,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psycopg
+import pytest
 import yaml
 
 from interlink.sandbox import SandboxServer, create_shop_app
+from interlink.store import Store
+from tests.jobs.procrastinate_schema import fresh_schema
 
 HEAVY = [
     "zeep",
@@ -66,12 +70,14 @@ def _loaded(heavy: list[str], *args: str) -> list[str]:
     return [line for line in done.stderr.splitlines() if line.startswith("LOADED")]
 
 
-def _write_config(tmp_path: Path, base_url: str) -> Path:
+def _write_config(
+    tmp_path: Path, base_url: str, *, database: str | None = None, write: str = "merge"
+) -> Path:
     config = tmp_path / "interlink.yaml"
     config.write_text(
         yaml.safe_dump(
             {
-                "database": f"sqlite:///{tmp_path / 'interlink.db'}",
+                "database": database or f"sqlite:///{tmp_path / 'interlink.db'}",
                 "connections": {
                     "shop": {
                         "base_url": base_url,
@@ -88,7 +94,11 @@ def _write_config(tmp_path: Path, base_url: str) -> Path:
                     }
                 },
                 "pipelines": {
-                    "customers": {"source": "shop.customers", "destination": "sql:customers"}
+                    "customers": {
+                        "source": "shop.customers",
+                        "destination": "sql:customers",
+                        "write": write,
+                    }
                 },
             }
         )
@@ -118,3 +128,26 @@ def test_runs_into_an_sqlite_file_do_not_load_sqlalchemy(tmp_path: Path) -> None
         assert again == ["LOADED []"], again
         listed = _loaded(BOOKS, "runs", "--config", str(config))
     assert listed == ["LOADED []"], listed
+
+
+@pytest.mark.parametrize("write", ["merge", "append"])
+def test_runs_into_postgresql_do_not_load_sqlalchemy(
+    tmp_path: Path, postgres_url: str, write: str
+) -> None:
+    """Once interlink's tables are there (`interlink db upgrade`, or the first run, which
+    makes them with Alembic), a run into PostgreSQL opens, keeps its books and copies its
+    rows with psycopg alone; pages of 60 records go in by COPY."""
+    with fresh_schema(postgres_url, "test_imports") as url:
+        Store.open(url).close()  # the tables
+        with SandboxServer(create_shop_app(records=130)) as shop:
+            config = _write_config(tmp_path, shop.url, database=url, write=write)
+            text = config.read_text().replace("page_size: 10", "page_size: 60")
+            config.write_text(text)
+            unused = [m for m in HEAVY if m != "psycopg"] + SENDING + BOOKS
+            first = _loaded(unused, "run", "customers", "--config", str(config))
+            again = _loaded(unused, "run", "customers", "--config", str(config))
+        with psycopg.connect(url) as conn:
+            (rows,) = conn.execute("SELECT count(*) FROM customers").fetchone() or (0,)
+    assert first == ["LOADED []"], first
+    assert again == ["LOADED []"], again
+    assert rows == (130 if write == "merge" else 260)

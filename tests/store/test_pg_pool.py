@@ -1,8 +1,8 @@
 """PgPool, the run path's transactions on PostgreSQL, against a real server: a connection
-kept between transactions (and checked out of the engine again, pinged, after a long
-idle), a rollback on error, savepoints, a connection the server dropped never reused,
-and the table lookups (`has_table`, the writer's columns) answering as SQLAlchemy's
-inspector does."""
+kept between transactions (and pinged after a long idle, replaced when the ping fails), a
+rollback on error, savepoints, a connection the server dropped never reused, and the
+table lookups (`has_table`, the writer's columns) answering as SQLAlchemy's inspector
+does."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from interlink.store import create_engine, has_table
+from interlink.store import _pg_pool as pool_module, create_engine, has_table
 from interlink.store._pg_pool import PgConnection, PgPool
+from interlink.store._pg_url import PgUrl
 from interlink.sync._table_columns import read_columns
 from tests.jobs.procrastinate_schema import fresh_schema
 
@@ -34,20 +35,15 @@ def make_pool() -> Iterator[Any]:
     """PgPools closed at the end of the test, whatever it did."""
     pools: list[PgPool] = []
 
-    def make(*args: Any, **kwargs: Any) -> PgPool:
-        pool = PgPool(*args, **kwargs)
+    def make(engine: sa.Engine, **kwargs: Any) -> PgPool:
+        url = engine.url.render_as_string(hide_password=False)
+        pool = PgPool(PgUrl(url).connect_args(), **kwargs)
         pools.append(pool)
         return pool
 
     yield make
     for pool in pools:
         pool.close()
-
-
-def _checkouts(engine: sa.Engine) -> list[int]:
-    seen: list[int] = []
-    sa.event.listen(engine, "checkout", lambda *args: seen.append(1))
-    return seen
 
 
 def _pid(conn: PgConnection) -> int:
@@ -60,8 +56,12 @@ def _names(engine: sa.Engine) -> list[str]:
         return [row[0] for row in conn.exec_driver_sql("SELECT name FROM t ORDER BY id")]
 
 
-def test_a_connection_is_kept_between_transactions_and_pinged_after_a_long_idle(engine, make_pool):
-    checkouts = _checkouts(engine)
+def test_a_connection_is_kept_between_transactions_and_pinged_after_a_long_idle(
+    engine, make_pool, monkeypatch, postgres_url
+):
+    pings: list[bool] = []
+    real = pool_module._answers
+    monkeypatch.setattr(pool_module, "_answers", lambda d: pings.append(real(d)) or pings[-1])
     now = [100.0]
     pool = make_pool(engine, idle_ping=10.0, clock=lambda: now[0])
     with pool.begin() as conn:
@@ -69,12 +69,18 @@ def test_a_connection_is_kept_between_transactions_and_pinged_after_a_long_idle(
     now[0] += 5
     with pool.begin() as conn:
         assert _pid(conn) == first
-    assert len(checkouts) == 1, "no check-out (and no ping) within the idle time"
+    assert pings == [], "no ping within the idle time"
+    now[0] += 11
+    with pool.begin() as conn:
+        assert _pid(conn) == first
+    assert pings == [True], "pinged after a long idle, and kept"
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (first,))
     now[0] += 11
     with pool.begin() as conn:
         conn.exec_driver_sql("INSERT INTO t VALUES (%s, %s)", (1, "a"))
-    assert len(checkouts) == 2, "checked out of the engine again after a long idle"
-    pool.close()
+        assert _pid(conn) != first
+    assert pings == [True, False], "the ping failed: a new connection, no batch lost"
     assert _names(engine) == ["a"]
 
 

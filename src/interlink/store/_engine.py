@@ -16,7 +16,6 @@ The password is masked in every message, and the URL's query string left out.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import orjson
@@ -26,18 +25,10 @@ from sqlalchemy.engine import URL, make_url
 from interlink.config import DatabaseConfig
 from interlink.errors import ConfigError
 
+from ._pg_url import CONNECT_TIMEOUT, cannot_connect
 from ._sqlite_file import check_sqlite_file, set_pragmas
 
 __all__ = ["create_engine"]
-
-_CONNECT_TIMEOUT = 10
-"""Seconds to wait for PostgreSQL to answer, unless the URL sets `connect_timeout`."""
-
-# psycopg's text repeats the host and port the URL already shows.
-_PG_PREFIX = re.compile(
-    r'^(connection failed: )?connection to server at "[^"]*"(, port \d+)? failed: '
-)
-_PG_FATAL = re.compile(r"^FATAL:\s+")
 
 
 def _json(value: Any) -> str:
@@ -77,7 +68,7 @@ def create_engine(database: DatabaseConfig | str, *, echo: bool = False) -> sa.E
         return engine
     if backend in ("postgresql", "postgres"):
         url = url.set(drivername="postgresql+psycopg")
-        timeout = {} if "connect_timeout" in url.query else {"connect_timeout": _CONNECT_TIMEOUT}
+        timeout = {} if "connect_timeout" in url.query else {"connect_timeout": CONNECT_TIMEOUT}
         engine = sa.create_engine(
             url,
             echo=echo,
@@ -111,13 +102,8 @@ def _check_postgres(engine: sa.Engine, url: URL) -> None:
             pass
     except sa.exc.DBAPIError as exc:
         engine.dispose()
-        text = " ".join(str(exc.orig).split())
-        text = _PG_FATAL.sub("", _PG_PREFIX.sub("", text))
-        if url.password:
-            text = text.replace(str(url.password), "***")
-        if text.lower().startswith("connection refused"):
-            text = "connection refused (is PostgreSQL running there?)"
-        raise ConfigError(f"cannot connect to {_shown(url)}: {text}", key="database") from None
+        password = None if url.password is None else str(url.password)
+        raise cannot_connect(_shown(url), str(exc.orig), password) from None
 
 
 def _error(url: URL, message: str) -> ConfigError:

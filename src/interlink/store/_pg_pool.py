@@ -3,18 +3,18 @@ each answering `Connection` (as `SqliteFile`'s do on an SQLite file).
 
 A run commits one transaction per page. Through SQLAlchemy each one checked a connection
 out of the engine's pool (and pinged it: `pool_pre_ping`), and every statement of the
-batch's books went through its execution machinery: about a fifth of a 100,000-record
-run's time on a 2-core machine (py-spy, docs/benchmarks.md). Here:
+batch's books went through its execution machinery; and opening the database imported
+SQLAlchemy at all (about 0.1 s of every process). Here:
 
-- Connections come from the engine's own pool (`Engine.raw_connection`: its URL,
-  connect arguments and its ping at check-out), and stay with this pool between
-  transactions. One idle longer than `idle_ping` seconds goes back to the engine and
-  another is checked out (and so pinged): a database restarted while a run slept costs
-  no batch. One a statement broke (the server gone) is invalidated, never reused.
-- `begin()` is one transaction: committed on exit, rolled back on an exception.
-  Statements are the driver's own SQL and parameters (`%s`, `%(name)s`), as SQLAlchemy's
-  `exec_driver_sql` passes them: parameters are always given, so a `%` in a name is
-  written `%%` (`quoter`). Errors are psycopg's own.
+- Connections are psycopg's own, opened with what the database URL says
+  (`store._pg_url.PgUrl`, read as SQLAlchemy reads it), and kept between transactions.
+  One idle longer than `idle_ping` seconds is pinged before it is used again, and
+  replaced when the ping fails: a database restarted while a run slept costs no batch.
+  One a statement broke (the server gone) is closed, never reused.
+- `begin()` is one transaction: committed on exit, rolled back on an exception;
+  `connect()` the same for reading. Statements are the driver's own SQL and parameters
+  (`%s`, `%(name)s`), as SQLAlchemy's `exec_driver_sql` passes them: parameters are
+  always given, so a `%` in a name is written `%%` (`quoter`). Errors are psycopg's own.
 """
 
 from __future__ import annotations
@@ -22,13 +22,10 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any
 
 from ._connection import DriverResult
-
-if TYPE_CHECKING:
-    import sqlalchemy as sa
 
 __all__ = ["PgConnection", "PgPool"]
 
@@ -75,58 +72,55 @@ class PgConnection:
 
 
 class PgPool:
-    """psycopg connections of one engine, kept between transactions; see the module."""
+    """psycopg connections to one database, kept between transactions; see the module."""
 
     def __init__(
         self,
-        engine: sa.Engine,
+        connect_args: dict[str, Any],
         *,
         idle_ping: float = IDLE_PING,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._engine = engine
+        self._connect_args = connect_args
         self._idle_ping = idle_ping
         self._clock = clock
-        self._idle: list[tuple[Any, float]] = []  # (SQLAlchemy's pooled connection, since)
+        self._idle: list[tuple[Any, float]] = []  # (psycopg connection, idle since)
         self._lock = threading.Lock()
         self._closed = False
 
-    def _take(self) -> Any:
-        stale: list[Any] = []
-        taken: Any = None
-        now = self._clock()
-        with self._lock:
-            if self._closed:
-                raise RuntimeError("the store was closed")
-            while self._idle:
-                pooled, since = self._idle.pop()
-                if now - since > self._idle_ping:
-                    stale.append(pooled)
-                    continue
-                taken = pooled
-                break
-        for pooled in stale:
-            pooled.close()  # back to the engine, which pings it when it is next taken
-        if taken is None:
-            taken = self._engine.raw_connection()
-        return taken
+    def _open(self) -> Any:
+        import psycopg  # PostgreSQL only
 
-    def _give_back(self, pooled: Any) -> None:
-        driver = pooled.driver_connection
-        if driver is None or driver.broken or driver.closed:
-            pooled.invalidate()
+        return psycopg.connect(**self._connect_args)
+
+    def _take(self) -> Any:
+        now = self._clock()
+        while True:
+            with self._lock:
+                if self._closed:
+                    raise RuntimeError("the store was closed")
+                if not self._idle:
+                    break
+                driver, since = self._idle.pop()
+            if now - since <= self._idle_ping or _answers(driver):
+                return driver
+            driver.close()
+        return self._open()
+
+    def _give_back(self, driver: Any) -> None:
+        if driver.broken or driver.closed:
+            driver.close()
             return
         with self._lock:
             if not self._closed:
-                self._idle.append((pooled, self._clock()))
+                self._idle.append((driver, self._clock()))
                 return
-        pooled.close()
+        driver.close()
 
     @contextmanager
     def begin(self) -> Iterator[PgConnection]:
         """A transaction: committed on exit, rolled back on an exception."""
-        pooled = self._take()
-        driver = pooled.driver_connection
+        driver = self._take()
         try:
             try:
                 yield PgConnection(driver)
@@ -135,14 +129,28 @@ class PgPool:
                 raise
             driver.commit()
         finally:
-            self._give_back(pooled)
+            self._give_back(driver)
+
+    def connect(self) -> AbstractContextManager[PgConnection]:
+        """A connection for reading: a transaction of its own, ended on exit."""
+        return self.begin()
 
     def close(self) -> None:
-        """Hand every idle connection back to the engine; one in use goes back after."""
+        """Close every idle connection; one in use closes when it comes back."""
         with self._lock:
             self._closed, idle, self._idle = True, self._idle, []
-        for pooled, _ in idle:
-            pooled.close()
+        for driver, _ in idle:
+            driver.close()
+
+
+def _answers(driver: Any) -> bool:
+    """Whether a connection idle for a while still reaches its server."""
+    try:
+        driver.execute("SELECT 1")
+        driver.rollback()
+    except Exception:
+        return False
+    return True
 
 
 def _roll_back(driver: Any) -> None:

@@ -1,13 +1,17 @@
-"""The schema revision this release needs, and the quick check that an SQLite file is at
-it, made with `sqlite3` alone (every `interlink run` opens with it; `store._migrate`
+"""The schema revision this release needs, and the quick checks that a database is at it,
+made with `sqlite3` or psycopg alone (every `interlink run` opens with one; `store._migrate`
 creates and upgrades, with SQLAlchemy, when it is not)."""
 
 from __future__ import annotations
 
 import os
 import sqlite3
+from typing import TYPE_CHECKING
 
-__all__ = ["HEAD", "SCHEMA_VERSION", "VERSION_TABLE", "sqlite_at_head"]
+if TYPE_CHECKING:
+    from ._pg_pool import PgPool
+
+__all__ = ["HEAD", "SCHEMA_VERSION", "VERSION_TABLE", "pg_at_head", "sqlite_at_head"]
 
 SCHEMA_VERSION = 6
 """The number of the newest migration: revision "0006" in store/migrations/versions."""
@@ -33,3 +37,19 @@ def sqlite_at_head(path: str) -> bool:
     finally:
         connection.close()
     return found == [(HEAD,)]
+
+
+def pg_at_head(pool: PgPool) -> bool:
+    """Whether the PostgreSQL database of `pool` has interlink's tables at `HEAD`; False
+    when they are missing or any statement fails (the slow path finds out why). A
+    connection that cannot be made raises psycopg's OperationalError."""
+    import psycopg
+
+    try:
+        with pool.begin() as conn:
+            found = conn.exec_driver_sql(f"SELECT version_num FROM {VERSION_TABLE}").all()
+    except psycopg.OperationalError:
+        raise
+    except psycopg.Error:
+        return False
+    return [tuple(row) for row in found] == [(HEAD,)]

@@ -50,7 +50,8 @@ from ._books_sql import (
 )
 from ._connection import Connection, dialect_of, dump_json, load_json, named
 from ._pg_pool import PgPool
-from ._revision import sqlite_at_head
+from ._pg_url import PgUrl, cannot_connect, is_postgres_url
+from ._revision import pg_at_head, sqlite_at_head
 from ._sqlite_file import SqliteFile, check_sqlite_file, sqlite_file_path
 from ._sqlite_schema import create_sqlite_at_head
 
@@ -114,8 +115,9 @@ class Store:
     """interlink's bookkeeping in the configured database (SQLite or PostgreSQL).
 
     Built on an SQLAlchemy engine, or by `open` from the database's URL: an SQLite file
-    then runs on `sqlite3` connections of its own (`begin`), and `engine` is created the
-    first time something asks for it.
+    then runs on `sqlite3` connections of its own (`begin`, `read`), PostgreSQL on psycopg
+    connections of its own (`PgPool`, also under a Store built on an engine), and `engine`
+    is created the first time something asks for it.
     """
 
     def __init__(
@@ -136,6 +138,12 @@ class Store:
         self._url = database
         self._sqlite = SqliteFile(path) if path is not None else None
         self._pg: PgPool | None = None
+        if engine is not None and engine.dialect.name == "postgresql":
+            pg_url: str | None = engine.url.render_as_string(hide_password=False)
+        else:
+            pg_url = database if engine is None and database and is_postgres_url(database) else None
+        if pg_url is not None:
+            self._pg = PgPool(PgUrl(pg_url).connect_args())
         self._engine_lock = threading.Lock()
         self._clock = clock
         self.owner = _owner()
@@ -150,6 +158,21 @@ class Store:
             store = cls(database=url)
             if sqlite_at_head(path) or create_sqlite_at_head(path):
                 return store  # older tables: upgraded below, with Alembic
+        elif is_postgres_url(url):
+            import psycopg  # PostgreSQL only
+
+            store = cls(database=url)
+            assert store._pg is not None
+            try:
+                if pg_at_head(store._pg):
+                    return store  # else made or refused below, with SQLAlchemy and Alembic
+            except psycopg.OperationalError as exc:
+                store.close()
+                read = PgUrl(url)
+                raise cannot_connect(read.shown(), str(exc), read.password) from None
+            except BaseException:
+                store.close()
+                raise
         else:
             from ._engine import create_engine
 
@@ -179,6 +202,8 @@ class Store:
         """'sqlite' or 'postgresql'."""
         if self._sqlite is not None:
             return "sqlite"
+        if self._pg is not None:
+            return "postgresql"
         name: str = self.engine.dialect.name
         return name
 
@@ -208,20 +233,17 @@ class Store:
         PostgreSQL (`PgPool`), SQLAlchemy's otherwise."""
         if self._sqlite is not None:
             return self._sqlite.begin()
-        engine = self.engine
-        if engine.dialect.name != "postgresql":
-            return engine.begin()
-        if self._pg is None:
-            with self._engine_lock:
-                if self._pg is None:
-                    self._pg = PgPool(engine)
-        return self._pg.begin()
+        if self._pg is not None:
+            return self._pg.begin()
+        return self.engine.begin()
 
     def read(self) -> AbstractContextManager[Connection]:
         """A connection for reading, outside any transaction (the lightest one, as
         `begin`)."""
         if self._sqlite is not None:
             return self._sqlite.connect()
+        if self._pg is not None:
+            return self._pg.connect()
         return self.engine.connect()
 
     # -- runs and locks ---------------------------------------------------------------------

@@ -26,9 +26,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
-from typing import Any
-
-import sqlalchemy as sa
+from typing import Any, cast
 
 from interlink.store import Connection, driver_of
 
@@ -65,8 +63,11 @@ def copy_rows(
             for row in rows:
                 write_row(row)
     except Exception as exc:
-        if not isinstance(conn, sa.Connection):
+        if getattr(conn, "driver", None) is not None:
             raise  # psycopg's own error, as every statement on `PgPool`'s connections
+        import sqlalchemy as sa  # an SQLAlchemy connection: its kind of error
+
+        conn = cast(sa.Connection, conn)
 
         # As SQLAlchemy reports a failed statement: the driver's error, wrapped; and, as it
         # does, a lost connection is invalidated, so that no ROLLBACK is tried on it (its

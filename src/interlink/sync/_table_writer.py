@@ -505,8 +505,7 @@ class TableWriter:
         writer have added one of its keys since `_existing` looked, the COPY fails on the
         key, the savepoint is rolled back and the batch merged through the stage.
         """
-        import psycopg  # PostgreSQL only, where both are loaded already
-        import sqlalchemy as sa
+        import psycopg  # PostgreSQL only
 
         from ._pg_copy import copy_rows, merge_by_copy
 
@@ -515,7 +514,10 @@ class TableWriter:
             try:
                 with conn.begin_nested():
                     return copy_rows(conn, self.name, columns, rows, quote), 0
-            except (sa.exc.IntegrityError, psycopg.IntegrityError):
+            except Exception as exc:
+                # psycopg's error, or SQLAlchemy's wrapping it (on its connection)
+                if not isinstance(getattr(exc, "orig", exc), psycopg.IntegrityError):
+                    raise
                 existing = self._existing(conn, prepared)
         assert self.columns is not None
         # The stage outlives the run in a reused session: its name covers the types the
