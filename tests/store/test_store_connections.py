@@ -160,3 +160,25 @@ def test_a_relative_sqlite_path_is_fixed_when_the_store_opens(
     finally:
         store.close()
     assert not (tmp_path / "elsewhere" / ".interlink" / "state.db").exists()
+
+
+def test_progress_saves_the_state_and_the_counts_first_time_and_after(store: Store) -> None:
+    """On PostgreSQL both go in one statement; the first save of a pipeline that has no
+    state row yet inserts it, and the counts are saved either way."""
+    run_id = store.begin_run("fresh", full_refresh=True)
+    for page, counts in enumerate(({"read": 10, "created": 10}, {"read": 20, "created": 18}), 1):
+        with store.begin() as conn:
+            store.hold_lock(conn, "fresh", run_id)
+            store.save_progress(
+                conn,
+                "fresh",
+                run_id,
+                read_since=None,
+                checkpoint={"page": page},
+                pending_cursor=None,
+                counts=counts,
+            )
+        row = store.run(run_id)
+        assert row is not None
+        assert (row["read"], row["created"]) == (counts["read"], counts["created"])
+        assert store.load_state("fresh").checkpoint == {"page": page}

@@ -64,6 +64,9 @@ SAVE_COUNTS = (
     + ", ".join(f"{name} = :{name}" for name in COUNTERS)
     + " WHERE id = :run_id"
 )
+SAVE_PROGRESS_PG = f"WITH counted AS ({SAVE_COUNTS}) {SAVE_STATE}"
+"""`SAVE_COUNTS` and `SAVE_STATE` in one statement (one round trip, once a page, on
+PostgreSQL); its row count is the state's."""
 RENEW = (
     "UPDATE interlink_locks SET expires_at = :expires "
     "WHERE pipeline = :pipeline AND run_id = :run_id"
