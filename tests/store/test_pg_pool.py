@@ -6,6 +6,8 @@ does."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -189,3 +191,26 @@ def test_columns_read_from_the_catalog_sort_as_the_inspector_did(engine, make_po
         assert read_columns(conn, "missing") is None
         assert not has_table(conn, "missing") and has_table(conn, "wide_view")
     pool.close()
+
+
+def test_at_most_max_size_connections_and_a_wait_for_one(engine, make_pool):
+    pool = make_pool(engine, max_size=2, wait=0.2)
+    with pool.begin() as first, pool.begin() as second:
+        held = {_pid(first), _pid(second)}
+        with pytest.raises(TimeoutError, match="all 2 of this process's connections"):
+            with pool.begin():
+                pass
+    done: list[int] = []
+
+    def later() -> None:
+        with pool.begin() as conn:
+            done.append(_pid(conn))
+
+    with pool.begin() as first:
+        waiter = threading.Thread(target=later)
+        with pool.begin():
+            waiter.start()
+            time.sleep(0.05)
+            assert not done, "it waits while both are in use"
+        waiter.join(timeout=5)
+    assert done and done[0] in held, "it took one of the two, not a third"

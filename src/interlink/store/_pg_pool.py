@@ -10,7 +10,8 @@ SQLAlchemy at all (about 0.1 s of every process). Here:
   (`store._pg_url.PgUrl`, read as SQLAlchemy reads it), and kept between transactions.
   One idle longer than `idle_ping` seconds is pinged before it is used again, and
   replaced when the ping fails: a database restarted while a run slept costs no batch.
-  One a statement broke (the server gone) is closed, never reused.
+  One a statement broke (the server gone) is closed, never reused. At most `MAX_SIZE`
+  are open at once; a transaction waits up to `WAIT` seconds for one.
 - `begin()` is one transaction: committed on exit, rolled back on an exception;
   `connect()` the same for reading. Statements are the driver's own SQL and parameters
   (`%s`, `%(name)s`), as SQLAlchemy's `exec_driver_sql` passes them: parameters are
@@ -31,6 +32,14 @@ __all__ = ["PgConnection", "PgPool"]
 
 IDLE_PING = 10.0
 """Seconds a connection may wait between transactions and be used again unchecked."""
+
+MAX_SIZE = 15
+"""Connections a pool holds at most, in use and idle (SQLAlchemy's default pool: 5 and 10
+more): a server's many threads wait for one rather than open more than PostgreSQL
+takes."""
+
+WAIT = 30.0
+"""Seconds a transaction waits for a connection when all are in use, then fails."""
 
 
 class _Dialect:
@@ -79,12 +88,17 @@ class PgPool:
         connect_args: dict[str, Any],
         *,
         idle_ping: float = IDLE_PING,
+        max_size: int = MAX_SIZE,
+        wait: float = WAIT,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._connect_args = connect_args
         self._idle_ping = idle_ping
+        self._max_size = max_size
+        self._wait = wait
         self._clock = clock
         self._idle: list[tuple[Any, float]] = []  # (psycopg connection, idle since)
+        self._free = threading.BoundedSemaphore(max_size)
         self._lock = threading.Lock()
         self._closed = False
 
@@ -120,16 +134,24 @@ class PgPool:
     @contextmanager
     def begin(self) -> Iterator[PgConnection]:
         """A transaction: committed on exit, rolled back on an exception."""
-        driver = self._take()
+        if not self._free.acquire(timeout=self._wait):
+            raise TimeoutError(
+                f"all {self._max_size} of this process's connections to PostgreSQL stayed "
+                f"in use for {self._wait:g} s"
+            )
         try:
+            driver = self._take()
             try:
-                yield PgConnection(driver)
-            except BaseException:
-                _roll_back(driver)
-                raise
-            driver.commit()
+                try:
+                    yield PgConnection(driver)
+                except BaseException:
+                    _roll_back(driver)
+                    raise
+                driver.commit()
+            finally:
+                self._give_back(driver)
         finally:
-            self._give_back(driver)
+            self._free.release()
 
     def connect(self) -> AbstractContextManager[PgConnection]:
         """A connection for reading: a transaction of its own, ended on exit."""
