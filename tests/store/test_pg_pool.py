@@ -20,6 +20,7 @@ from interlink.store._pg_pool import PgConnection, PgPool
 from interlink.store._pg_url import PgUrl
 from interlink.sync._table_columns import read_columns
 from tests.jobs.procrastinate_schema import fresh_schema
+from tests.sync.test_column_types import _sqlalchemy_kind
 
 
 @pytest.fixture
@@ -157,19 +158,6 @@ TYPES = [
 ]
 
 
-def _inspector_kind(kind: Any) -> str:
-    """How the writer sorted SQLAlchemy's reflected types before it read the catalog."""
-    if isinstance(kind, sa.Boolean):
-        return "boolean"
-    if isinstance(kind, sa.Integer):
-        return "integer"
-    if isinstance(kind, sa.Float | sa.Numeric):
-        return "float"
-    if isinstance(kind, sa.JSON):
-        return "json"
-    return "text"
-
-
 def test_columns_read_from_the_catalog_sort_as_the_inspector_did(engine, make_pool):
     columns = ", ".join(f"c{i} {kind}" for i, kind in enumerate(TYPES))
     with engine.begin() as conn:
@@ -178,8 +166,10 @@ def test_columns_read_from_the_catalog_sort_as_the_inspector_did(engine, make_po
         conn.exec_driver_sql("CREATE VIEW wide_view AS SELECT c0, c9 FROM wide")
     with engine.connect() as conn:
         inspector = sa.inspect(conn)
-        expected = [(c["name"], _inspector_kind(c["type"])) for c in inspector.get_columns("wide")]
-        view = [(c["name"], _inspector_kind(c["type"])) for c in inspector.get_columns("wide_view")]
+        expected = [(c["name"], _sqlalchemy_kind(c["type"])) for c in inspector.get_columns("wide")]
+        view = [
+            (c["name"], _sqlalchemy_kind(c["type"])) for c in inspector.get_columns("wide_view")
+        ]
     pool = make_pool(engine)
     with pool.begin() as conn:
         found = read_columns(conn, "wide")

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
 
 import orjson
 
 __all__ = [
     "PG_TABLE_NAMED",
+    "savepoint",
     "Connection",
     "DriverResult",
     "Result",
@@ -203,3 +204,18 @@ class DriverResult:
 
     def __iter__(self) -> Iterator[Any]:
         return iter(self._cursor)
+
+
+@contextmanager
+def savepoint(driver: Any, name: str, can_roll_back: Callable[[], bool]) -> Iterator[None]:
+    """A savepoint `name` on a driver's connection: released on exit, rolled back to on
+    an exception when `can_roll_back()` says there is still a transaction to do it in."""
+    driver.execute(f"SAVEPOINT {name}")
+    try:
+        yield
+    except BaseException:
+        if can_roll_back():
+            driver.execute(f"ROLLBACK TO SAVEPOINT {name}")
+            driver.execute(f"RELEASE SAVEPOINT {name}")
+        raise
+    driver.execute(f"RELEASE SAVEPOINT {name}")

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
-from ._connection import DriverResult
+from ._connection import DriverResult, savepoint
 
 __all__ = ["PgConnection", "PgPool"]
 
@@ -64,20 +64,12 @@ class PgConnection:
             cursor.execute(statement, () if parameters is None else parameters)
         return DriverResult(cursor)
 
-    @contextmanager
-    def begin_nested(self) -> Iterator[None]:
-        """A savepoint: released on exit, rolled back to on an exception."""
+    def begin_nested(self) -> AbstractContextManager[None]:
+        """A savepoint: released on exit, rolled back to on an exception (unless the
+        connection was lost: nothing to roll back)."""
         self._savepoints += 1
-        name = f"interlink_sp_{self._savepoints}"
-        self.driver.execute(f"SAVEPOINT {name}")
-        try:
-            yield
-        except BaseException:
-            if not self.driver.broken:  # a lost connection has nothing to roll back
-                self.driver.execute(f"ROLLBACK TO SAVEPOINT {name}")
-                self.driver.execute(f"RELEASE SAVEPOINT {name}")
-            raise
-        self.driver.execute(f"RELEASE SAVEPOINT {name}")
+        driver = self.driver
+        return savepoint(driver, f"interlink_sp_{self._savepoints}", lambda: not driver.broken)
 
 
 class PgPool:

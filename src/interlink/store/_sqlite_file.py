@@ -15,13 +15,13 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
 from interlink.errors import ConfigError
 
-from ._connection import DriverResult
+from ._connection import DriverResult, savepoint
 
 __all__ = [
     "SqliteConnection",
@@ -153,20 +153,12 @@ class SqliteConnection:
             return DriverResult(self.driver.executemany(statement, parameters))
         return DriverResult(self.driver.execute(statement, _parameters(parameters)))
 
-    @contextmanager
-    def begin_nested(self) -> Iterator[None]:
-        """A savepoint: released on exit, rolled back to on an exception."""
+    def begin_nested(self) -> AbstractContextManager[None]:
+        """A savepoint: released on exit, rolled back to on an exception (unless SQLite
+        rolled back the whole transaction itself)."""
         self._savepoints += 1
-        name = f"interlink_sp_{self._savepoints}"
-        self.driver.execute(f"SAVEPOINT {name}")
-        try:
-            yield
-        except BaseException:
-            if self.driver.in_transaction:  # SQLite may have rolled back the whole of it
-                self.driver.execute(f"ROLLBACK TO SAVEPOINT {name}")
-                self.driver.execute(f"RELEASE SAVEPOINT {name}")
-            raise
-        self.driver.execute(f"RELEASE SAVEPOINT {name}")
+        driver = self.driver
+        return savepoint(driver, f"interlink_sp_{self._savepoints}", lambda: driver.in_transaction)
 
 
 def _parameters(parameters: Any) -> Sequence[Any] | dict[str, Any]:

@@ -61,6 +61,7 @@ from ._column_widening import (
     rebuild_sqlite_table,
     sql_type,
 )
+from ._keys_present import keys_present
 from ._table_columns import read_columns
 
 if TYPE_CHECKING:
@@ -461,38 +462,18 @@ class TableWriter:
 
     def _existing(self, conn: Connection, prepared: _Prepared) -> int:
         """How many of the rows' keys are in the table already (0 without a key)."""
-        rows = prepared.rows
         if not self._keys or self.mode == "append":
             return 0
-        assert self.columns is not None
-        q = self._quote
-        mark = "?" if self.dialect == "sqlite" else "%s"
-        at = [self._position(k) for k in self._keys]
-        if len(at) == 1:
-            key = self._keys[0]
-            values = list(set(prepared.keys or map(itemgetter(at[0]), rows)) - {None})
-            # One range probe first: a batch of new integer keys (a first load, or records
-            # added since the last run) finds nothing in its range and needs no IN lookup.
-            if prepared.integer_keys and values:
-                sql = (
-                    f"SELECT 1 FROM {q(self.name)} WHERE {q(key)} BETWEEN {mark} AND {mark} LIMIT 1"
-                )
-                if conn.exec_driver_sql(sql, (min(values), max(values))).first() is None:
-                    return 0
-            found = 0
-            for start in range(0, len(values), 900):
-                chunk = values[start : start + 900]
-                sql = (
-                    f"SELECT COUNT(*) FROM {q(self.name)} "
-                    f"WHERE {q(key)} IN ({', '.join([mark] * len(chunk))})"
-                )
-                found += conn.exec_driver_sql(sql, tuple(chunk)).scalar_one()
-            return found
-        # Composite keys: count row by row (rare, and batches are small).
-        where = " AND ".join(f"{q(k)} = {mark}" for k in self._keys)
-        sql = f"SELECT COUNT(*) FROM {q(self.name)} WHERE {where}"
-        return sum(
-            conn.exec_driver_sql(sql, tuple(row[i] for i in at)).scalar_one() for row in rows
+        return keys_present(
+            conn,
+            self.name,
+            self._keys,
+            [self._position(k) for k in self._keys],
+            prepared.rows,
+            values=prepared.keys,
+            integer_keys=prepared.integer_keys,
+            dialect=self.dialect,
+            quote=self._quote,
         )
 
     def _merge_by_copy(
