@@ -44,6 +44,10 @@ SENDING = ["aiohttp", "yarl", "httpcore", "h11"]
 the `httpx` transport named in a connection (httpcore and h11): the thread transport
 sends through the standard library's `http.client`."""
 
+PARSER = ["typer", "click"]
+"""The command-line framework: the console script reads a plain `interlink run` line
+itself (`interlink.cli._run_argv`) and builds the Typer app for anything else."""
+
 BOOKS = ["sqlalchemy", "alembic", "interlink.store._schema", "interlink.oauth._vault"]
 """What only upgrading interlink's tables needs, on an SQLite file."""
 
@@ -54,7 +58,7 @@ def _probe(heavy: list[str]) -> str:
         f"heavy = {heavy!r}\n"
         "atexit.register(lambda: print('LOADED', sorted(m for m in heavy"
         " if sys.modules.get(m) is not None), file=sys.stderr))\n"
-        "from interlink.cli.main import main\n"
+        "from interlink.__main__ import main\n"
         "main()\n"
     )
 
@@ -109,8 +113,15 @@ def _write_config(
 def test_a_rest_to_sqlite_run_imports_nothing_heavy(tmp_path: Path) -> None:
     with SandboxServer(create_shop_app(records=30)) as shop:
         config = _write_config(tmp_path, shop.url)
-        loaded = _loaded(HEAVY + SENDING, "run", "customers", "--config", str(config))
+        loaded = _loaded(HEAVY + SENDING + PARSER, "run", "customers", "--config", str(config))
+        # -v after the name, the config before it: still read without Typer.
+        verbose = _loaded(PARSER, "--config", str(config), "run", "customers", "-v")
+        # A form the reader leaves to Typer (a short option with its value attached) runs
+        # through the Typer app, to the same end.
+        attached = _loaded(PARSER, "run", "customers", f"-c{config}")
     assert loaded == ["LOADED []"], loaded
+    assert verbose == ["LOADED []"], verbose
+    assert attached == ["LOADED ['click', 'typer']"] or attached == ["LOADED ['typer']"], attached
 
 
 def test_commands_that_send_nothing_do_not_load_the_transport(tmp_path: Path) -> None:

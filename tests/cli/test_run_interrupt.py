@@ -46,7 +46,16 @@ def _write(tmp_path: Path, url: str) -> Path:
     return path
 
 
+ENTRIES = {
+    # The console script reads a plain `run` line itself (interlink.cli._direct) ...
+    "console script": "from interlink.__main__ import main; main()",
+    # ... and the Typer app runs the same command for every other form of it.
+    "typer app": "from interlink.cli.main import main; main()",
+}
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("entry", list(ENTRIES))
 @pytest.mark.parametrize(
     ("sig", "code", "reason"),
     [
@@ -55,13 +64,12 @@ def _write(tmp_path: Path, url: str) -> Path:
     ],
 )
 def test_ctrl_c_records_the_run_cancelled_with_its_reason(
-    tmp_path: Path, sig: signal.Signals, code: int, reason: str
+    tmp_path: Path, sig: signal.Signals, code: int, reason: str, entry: str
 ) -> None:
     with slow_shop(records=3000) as shop:
         config = _write(tmp_path, shop.url)
         process = subprocess.Popen(
-            [sys.executable, "-c", "from interlink.cli.main import main; main()"]
-            + ["run", "customers", "-c", str(config)],
+            [sys.executable, "-c", ENTRIES[entry]] + ["run", "customers", "-c", str(config)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from interlink.cli._cassettes import cassette_session, check_cassette_options
+from interlink.cli._run_argv import DEFAULT_CONFIG
+
 if TYPE_CHECKING:
     from interlink.config import ConfigSource, InterlinkConfig
     from interlink.errors import InterlinkError
-    from interlink.http import Cassette
 
 __all__ = [
     "DEFAULT_CONFIG",
@@ -31,8 +31,6 @@ __all__ = [
     "remember_config_path",
     "remember_logging",
 ]
-
-DEFAULT_CONFIG = Path("interlink.yaml")
 
 _META_KEY = "interlink.config_path"
 _SOURCE_KEY = "interlink.config_source"
@@ -73,31 +71,6 @@ ReplayOption = Annotated[
         " (also INTERLINK_REPLAY=NAME).",
     ),
 ]
-
-
-def check_cassette_options(record: str | None, replay: str | None) -> None:
-    """Refuse --record with --replay (before anything else is read)."""
-    from interlink.errors import ConfigError
-
-    if record and replay:
-        raise ConfigError("--record and --replay: give one of them, not both")
-
-
-@contextmanager
-def cassette_session(record: str | None, replay: str | None) -> Iterator[Cassette | None]:
-    """Record into or replay from a cassette while the command runs (see interlink.http);
-    giving both is a usage error."""
-    from interlink.http import recording, replaying
-
-    check_cassette_options(record, replay)
-    if record:
-        with recording(record) as cassette:
-            yield cassette
-    elif replay:
-        with replaying(replay) as cassette:
-            yield cassette
-    else:
-        yield None
 
 
 def remember_config_path(ctx: typer.Context, value: Path | None) -> None:

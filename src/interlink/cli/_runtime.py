@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import gc
+import sys
 
-__all__ = ["tune_collector"]
+__all__ = ["skip_httpx_command_line", "tune_collector"]
 
 _TUNED = False
 
@@ -32,3 +33,16 @@ def tune_collector() -> None:
     gc.freeze()
     gc.set_threshold(10_000, 50, 100)
     gc.enable()
+
+
+def skip_httpx_command_line() -> None:
+    """Keep `import httpx` from importing httpx's own command-line client.
+
+    httpx imports it (click, rich.syntax and pygments, ~30 ms of every interlink process)
+    whenever those are installed, as they are beside typer and rich. The interlink command
+    never runs it: with this, `import httpx` finds no `httpx._main` and binds its stub
+    `httpx.main`. Only in the `interlink` process (the command line's entry points call
+    this), never in a program that imports interlink as a library.
+    """
+    if "httpx" not in sys.modules:
+        sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]

@@ -9,16 +9,7 @@ loader, rich and anything heavier inside their functions.
 from __future__ import annotations
 
 import gc
-import sys
 from typing import Annotated, Any
-
-# httpx imports its own command-line client (click, rich.syntax and pygments, ~30 ms of
-# every interlink process) whenever those are installed, as they are beside typer and
-# rich. The interlink command never runs it: with this, `import httpx` finds no
-# `httpx._main` and binds its stub `httpx.main`. Only in the `interlink` process (this
-# module is its entry point), never in a program that imports interlink as a library.
-if "httpx" not in sys.modules:
-    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
 import typer
 from typer.core import TyperGroup
@@ -43,6 +34,7 @@ from interlink.cli import (
     _webhooks,
     _worker,
 )
+from interlink.cli._error_lines import error_lines
 from interlink.cli._logging import LEVELS, configure_logging, hoist_global_options
 from interlink.cli._options import ConfigOption, locate, remember_config_path, remember_logging
 from interlink.errors import InterlinkError
@@ -61,17 +53,9 @@ class _InterlinkGroup(TyperGroup):
             return super().invoke(ctx)
         except InterlinkError as error:
             # A ConfigError about a key of the loaded config gets its file and line.
-            for line in _error_lines(locate(ctx, error)):
+            for line in error_lines(locate(ctx, error)):
                 typer.echo(line, err=True)
             raise typer.Exit(error.exit_code) from None
-
-
-def _error_lines(error: InterlinkError) -> list[str]:
-    """Return the lines to print for an error: one per problem, each on one line."""
-    problems = getattr(error, "errors", None)
-    if not isinstance(problems, list) or not problems:
-        problems = [error]
-    return [" ".join(str(problem).split()) for problem in problems]
 
 
 app = typer.Typer(
