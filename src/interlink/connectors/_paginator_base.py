@@ -74,6 +74,15 @@ class BasePaginator(ABC):
         """
         return None
 
+    def end_check(self, probe: RequestSpec) -> RequestSpec | None:
+        """The request that tells what a 400 to the probe (`probing`) meant.
+
+        Its window starts at the last record read: if the list ended where the probe
+        asked, its answer holds that one record (or none); more means the list goes on.
+        None (the default) when no such request can be made; the 400 then ends the list.
+        """
+        return None
+
     def default_records(self, body: Any) -> Any:
         """Where the records are when the resource does not say (MISSING: no opinion)."""
         return MISSING
@@ -92,8 +101,9 @@ class BasePaginator(ABC):
     probing: bool = False
     """True while the next request only checks that the list really ended (a short first
     page without a total: the end, or a server that caps the page size without saying
-    so). The reader takes a 400, 404 or 416 to it as the end of the list, as APIs that
-    refuse a page past the last answer (`Invalid page.`)."""
+    so). The reader takes a 404 or 416 to it as the end of the list, as APIs that refuse
+    a page past the last answer (`Invalid page.`); a 400, which may refuse it for another
+    reason, only once `end_check`'s request finds the list ended."""
 
     def position_param(self) -> str | None:
         """The parameter that moves the read on from page to page (`offset`, `page`,

@@ -115,6 +115,14 @@ class OffsetPaginator(BasePaginator):
         guess.params[self.offset_param] = following
         return guess
 
+    def end_check(self, probe: RequestSpec) -> RequestSpec | None:
+        # The probe asks from `offset` (the records read); the check from the last of them.
+        if self.offset < 1:
+            return None
+        check = probe.copy()
+        check.params[self.offset_param] = self.offset - 1
+        return check
+
     def asked(self) -> tuple[str, int] | None:
         return self.limit_param, self.page_size
 
@@ -247,6 +255,16 @@ class PageNumberPaginator(BasePaginator):
         guess = spec.copy()
         guess.params[self.page_param] = self.page + 1
         return guess
+
+    def end_check(self, probe: RequestSpec) -> RequestSpec | None:
+        # Pages of one record fewer than were read: the second starts at the last of them.
+        # Fewer than 3 records read leave pages of 1, which cannot tell.
+        if not self.size_param or self.received < 3:
+            return None
+        check = probe.copy()
+        check.params[self.page_param] = self.start + 1
+        check.params[self.size_param] = self.received - 1
+        return check
 
     def asked(self) -> tuple[str, int] | None:
         return (self.size_param, self.page_size) if self.size_param else None

@@ -143,6 +143,42 @@ async def _let_requests_start() -> None:
 _PAST_THE_END = frozenset({400, 404, 416})
 """How APIs refuse a page past the last one (DRF's `Invalid page.` is a 404)."""
 
+_UNCLEAR = 400
+"""A refusal that may mean "past the last page" or anything else: checked first."""
+
+
+async def _confirm_the_end(
+    fetch: Fetch,
+    paginator: BasePaginator,
+    probe: RequestSpec,
+    extract: Extractor,
+    refusal: ApiError,
+    resource: str,
+) -> None:
+    """After a 400 to the probe: return when `paginator.end_check`'s request finds the list
+    ended (or none can be made); otherwise raise PaginationError, never passing a list
+    that may go on as whole."""
+    check = paginator.end_check(probe)
+    if check is None:
+        return
+    where = f"{resource}: " if resource else ""
+    refused = (
+        f"the API refused the request that followed a first page shorter than asked ({refusal})"
+    )
+    try:
+        found = extract(await fetch(check))
+    except ApiError as exc:
+        raise PaginationError(
+            f"{where}{refused}, and refused the request that checks whether the list ended "
+            f"there too (HTTP {exc.status_code}): interlink could not tell whether the list "
+            "ended, and stopped rather than pass part of it as the whole"
+        ) from None
+    if len(found) > 1:
+        raise PaginationError(
+            f"{where}{refused}, but the list goes on: {len(found)} records from the last "
+            "one read; the refusal was not the end of the list"
+        )
+
 
 def _named(error: PaginationError, resource: str) -> PaginationError:
     """A paginator's error (a cursor sent twice, a bad checkpoint) with the resource it
@@ -226,9 +262,11 @@ async def read_pages(
                 fetched = await task
             except ApiError as exc:
                 # A page asked for only to see that the list ended, refused as past the
-                # last one: the list ended.
+                # last one: the list ended (a 400 once a check agrees).
                 if not probing or exc.status_code not in _PAST_THE_END:
                     raise
+                if exc.status_code == _UNCLEAR:
+                    await _confirm_the_end(fetch, paginator, request, extract, exc, resource)
                 fetched = Fetched(body={})
                 records: list[Record] = []
             else:
