@@ -181,7 +181,7 @@ def interlink_process(config_file: Path, name: str) -> float:
 
 def _child(config_file: str, name: str) -> None:
     """`interlink metrics show NAME -o json -c FILE`, as the console script runs it."""
-    from interlink.cli.main import main
+    from interlink.__main__ import main
 
     sys.argv = ["interlink", "metrics", "show", name, "-o", "json", "-c", config_file]
     main()

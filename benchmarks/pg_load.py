@@ -80,7 +80,10 @@ def _child_interlink(spec: dict[str, Any]) -> None:
     # As the console script starts (interlink.__main__): the collector off until the
     # run has frozen its start-up objects.
     gc.disable()
-    from interlink.cli.main import main
+    try:
+        from interlink.__main__ import main
+    except ImportError:  # an interlink from before its console script had its own entry
+        from interlink.cli.main import main
 
     started = time.perf_counter()
     sys.argv = ["interlink", "run", "customers", "--config", spec["config"]]
