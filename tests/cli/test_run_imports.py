@@ -36,8 +36,11 @@ HEAVY = [
     "rich.syntax",
     "sqlalchemy.dialects.postgresql",
     "jmespath",
+    "interlink.config._webhooks",
+    "interlink.config._metrics",
 ]
-"""Modules `interlink run` of a REST -> SQLite pipeline never needs."""
+"""Modules `interlink run` of a REST -> SQLite pipeline never needs (nor the models of
+config sections its file does not have: config/_sections.py)."""
 
 SENDING = ["aiohttp", "yarl", "httpcore", "h11"]
 """What only many requests at once need (AutoTransport imports aiohttp when it moves), or

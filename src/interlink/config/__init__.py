@@ -9,20 +9,13 @@ config = load_config("interlink.yaml")   # ConfigError, one line per problem, if
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from interlink._lazy import lazy_exports as _lazy_exports
 from interlink.config._cron import CRON_ALIASES, check_cron
 from interlink.config._dotenv import DOTENV_NAME, dotenv_path, parse_dotenv, read_dotenv
 from interlink.config._env import expand_env, substitute_env
 from interlink.config._load import load_config, load_config_source, parse_config
-from interlink.config._metrics import (
-    GRANULARITIES,
-    MAX_PERIOD_DAYS,
-    METRIC_NAME,
-    METRIC_OPS,
-    MetricConfig,
-    MetricPeriod,
-    check_metric_sources,
-    parse_period_days,
-)
 from interlink.config._model import (
     AUTH_TYPES,
     DEFAULT_DATABASE_URL,
@@ -82,21 +75,61 @@ from interlink.config._service import (
 from interlink.config._source import ConfigSource
 from interlink.config._starter import STARTER_CONFIG
 from interlink.config._units import parse_size
-from interlink.config._webhooks import (
-    DEFAULT_WEBHOOK_TOLERANCE,
-    RESERVED_SOURCE_NAMES,
-    WEBHOOK_SCHEMES,
-    GitHubWebhookConfig,
-    HmacWebhookConfig,
-    ShopifyWebhookConfig,
-    SlackWebhookConfig,
-    StandardWebhookConfig,
-    StripeWebhookConfig,
-    WebhookActionConfig,
-    WebhookFieldConfig,
-    WebhookSourceConfig,
-    WebhookSources,
-)
+
+if TYPE_CHECKING:
+    from interlink.config._metrics import (
+        GRANULARITIES,
+        MAX_PERIOD_DAYS,
+        METRIC_NAME,
+        METRIC_OPS,
+        MetricConfig,
+        MetricPeriod,
+        check_metric_sources,
+        parse_period_days,
+    )
+    from interlink.config._webhooks import (
+        DEFAULT_WEBHOOK_TOLERANCE,
+        RESERVED_SOURCE_NAMES,
+        WEBHOOK_SCHEMES,
+        GitHubWebhookConfig,
+        HmacWebhookConfig,
+        ShopifyWebhookConfig,
+        SlackWebhookConfig,
+        StandardWebhookConfig,
+        StripeWebhookConfig,
+        WebhookActionConfig,
+        WebhookFieldConfig,
+        WebhookSourceConfig,
+        WebhookSources,
+    )
+
+# The webhook and metric models are built when first asked for (config/_sections.py).
+_LAZY = {
+    "GRANULARITIES": "._metrics",
+    "MAX_PERIOD_DAYS": "._metrics",
+    "METRIC_NAME": "._metrics",
+    "METRIC_OPS": "._metrics",
+    "MetricConfig": "._metrics",
+    "MetricPeriod": "._metrics",
+    "check_metric_sources": "._metrics",
+    "parse_period_days": "._metrics",
+    "MetricSources": "._metrics",
+    "DEFAULT_WEBHOOK_TOLERANCE": "._webhooks",
+    "RESERVED_SOURCE_NAMES": "._webhooks",
+    "WEBHOOK_SCHEMES": "._webhooks",
+    "GitHubWebhookConfig": "._webhooks",
+    "HmacWebhookConfig": "._webhooks",
+    "ShopifyWebhookConfig": "._webhooks",
+    "SlackWebhookConfig": "._webhooks",
+    "StandardWebhookConfig": "._webhooks",
+    "StripeWebhookConfig": "._webhooks",
+    "WebhookActionConfig": "._webhooks",
+    "WebhookFieldConfig": "._webhooks",
+    "WebhookSourceConfig": "._webhooks",
+    "WebhookSources": "._webhooks",
+}
+
+__getattr__ = _lazy_exports(__name__, _LAZY)
 
 __all__ = [
     "CRON_ALIASES",
@@ -111,6 +144,7 @@ __all__ = [
     "METRIC_OPS",
     "MetricConfig",
     "MetricPeriod",
+    "MetricSources",
     "check_metric_sources",
     "parse_period_days",
     "ACCOUNT_NAME",

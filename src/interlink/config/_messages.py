@@ -19,6 +19,8 @@ from pydantic_core import ErrorDetails
 
 from interlink.errors import ConfigError, UnknownTypeError
 
+from ._sections import section_of
+
 __all__ = [
     "MASK",
     "describe_value",
@@ -446,7 +448,8 @@ def _step(annotation: Any, part: int | str) -> tuple[Any, bool]:
     if isinstance(only, type) and issubclass(only, BaseModel):
         for name, field in only.model_fields.items():
             if part in (name, field.alias):
-                return field.annotation, False
+                section = section_of(field.metadata)
+                return (section.annotation() if section else field.annotation), False
         return None, False
     origin = get_origin(only)
     args = get_args(only)

@@ -42,6 +42,7 @@ __all__ = [
     "METRIC_OPS",
     "MetricConfig",
     "MetricPeriod",
+    "MetricSources",
     "check_metric_sources",
     "parse_period_days",
 ]
@@ -248,6 +249,10 @@ class MetricConfig(_Model):
     def connection(self) -> str | None:
         resource = self.resource
         return resource.partition(".")[0] if resource is not None else None
+
+
+MetricSources = dict[str, MetricConfig]
+"""The `metrics:` mapping: metric name -> config."""
 
 
 def check_metric_sources(

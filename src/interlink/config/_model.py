@@ -7,9 +7,10 @@ setting that silently does nothing. Secrets are `SecretStr`: they print as `****
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -21,12 +22,15 @@ from pydantic import (
 )
 
 from ._messages import did_you_mean
-from ._metrics import MetricConfig, check_metric_sources
 from ._pipelines import PipelineConfig
 from ._resources import ResourceConfig, default_resource_type
+from ._sections import METRICS, WEBHOOKS
 from ._service import JobsConfig, ServerConfig
 from ._units import parse_duration
-from ._webhooks import WebhookSources
+
+if TYPE_CHECKING:
+    from ._metrics import MetricSources
+    from ._webhooks import WebhookSources
 
 __all__ = [
     "AUTH_TYPES",
@@ -393,10 +397,16 @@ class InterlinkConfig(_Model):
     pipelines: dict[str, PipelineConfig] = Field(default_factory=dict)
     jobs: JobsConfig = JobsConfig()
     server: ServerConfig = ServerConfig()
-    webhooks: WebhookSources = Field(default_factory=dict)
-    """Pushes interlink accepts, by source name: `POST /api/v1/webhooks/{source}`."""
-    metrics: dict[str, MetricConfig] = Field(default_factory=dict)
-    """Aggregates over a synced table or a live resource, by name: `interlink metrics`."""
+    if TYPE_CHECKING:
+        webhooks: WebhookSources = Field(default_factory=dict)
+        metrics: MetricSources = Field(default_factory=dict)
+    else:
+        # Mappings here, checked with their real types only when the file has them
+        # (config/_sections.py): their models are built then, not at every start-up.
+        webhooks: Annotated[dict[str, Any], AfterValidator(WEBHOOKS)] = Field(default_factory=dict)
+        metrics: Annotated[dict[str, Any], AfterValidator(METRICS)] = Field(default_factory=dict)
+    # webhooks: pushes interlink accepts, by source name: `POST /api/v1/webhooks/{source}`.
+    # metrics: aggregates over a synced table or a live resource, by name.
 
     def resource(self, name: str) -> tuple[str, str, ResourceConfig]:
         """`(connection, resource, config)` for `connection.resource` (KeyError if unknown)."""
@@ -471,11 +481,14 @@ class InterlinkConfig(_Model):
                         f"webhooks.{source}.actions.{event}.run: no pipeline named "
                         f"{action.run!r} (pipelines: {known})"
                     )
-        check_metric_sources(
-            self.metrics,
-            resource_names=resource_names,
-            auth_types={name: c.auth.type for name, c in self.connections.items()},
-        )
+        if self.metrics:
+            from ._metrics import check_metric_sources
+
+            check_metric_sources(
+                self.metrics,
+                resource_names=resource_names,
+                auth_types={name: c.auth.type for name, c in self.connections.items()},
+            )
         return self
 
     @field_validator("connections")
