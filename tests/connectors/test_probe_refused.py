@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from interlink.connectors import Catalog
-from interlink.errors import PaginationError
+from interlink.errors import ApiError, PaginationError
 from interlink.sandbox import SandboxServer
 
 from .test_totals_capped import catalog
@@ -34,7 +34,10 @@ class StrictApi:
     `/offset` refuses (400) an offset that is not a multiple of the limit asked, as some
     APIs do; `/pages` counts its pages by the `per_page` asked (not by the 100 it serves)
     and refuses (400) a page past that count; `/past` refuses (400) any offset at or past
-    the end of the list, and serves a window that starts inside it."""
+    the end of the list, and serves a window that starts inside it; `/capped` serves pages
+    of at most 100 and refuses (400) one past the last; `/locked` is `/past` whose
+    requests from an offset other than 0 need credentials it was not given (401); `/stuck`
+    serves the first 100 and refuses (400) any other offset."""
 
     def __init__(self, records: int) -> None:
         self.items = [{"id": i} for i in range(1, records + 1)]
@@ -70,8 +73,39 @@ class StrictApi:
             limit = min(int(request.query_params["limit"]), CAP)
             return JSONResponse({"data": self.items[start : start + limit]})
 
+        async def capped(request: Request) -> JSONResponse:
+            self.queries.append(str(request.url.query))
+            page = int(request.query_params["page"])
+            size = min(int(request.query_params["per_page"]), CAP)
+            start = (page - 1) * size
+            if start >= len(self.items):
+                return bad("page out of range")
+            return JSONResponse({"data": self.items[start : start + size]})
+
+        async def stuck(request: Request) -> JSONResponse:
+            self.queries.append(str(request.url.query))
+            if int(request.query_params["offset"]):
+                return bad("bad offset")
+            return JSONResponse({"data": self.items[:CAP]})
+
+        async def locked(request: Request) -> JSONResponse:
+            self.queries.append(str(request.url.query))
+            start = int(request.query_params["offset"])
+            if start >= len(self.items):
+                return bad("offset out of range")
+            if start:
+                return JSONResponse({"error": "log in again"}, status_code=401)
+            return JSONResponse({"data": self.items[: int(request.query_params["limit"])]})
+
         return Starlette(
-            routes=[Route("/offset", offset), Route("/pages", pages), Route("/past", past)]
+            routes=[
+                Route("/offset", offset),
+                Route("/pages", pages),
+                Route("/past", past),
+                Route("/capped", capped),
+                Route("/locked", locked),
+                Route("/stuck", stuck),
+            ]
         )
 
 
@@ -96,10 +130,33 @@ async def test_a_400_to_the_offset_probe_while_records_go_on_stops_the_read() ->
     text = str(caught.value)
     assert text.startswith("api.items: "), text
     assert "-> 400" in text and "offset must be a multiple of limit" in text, text
+    assert "the list goes on: 99 records" in text, text
+    # The check asks from the last record read with a limit its offset is a multiple of.
+    assert api.queries[1:] == ["offset=100&limit=1000", "offset=99&limit=99"], api.queries
+
+
+async def test_a_check_refused_too_stops_the_read_saying_it_could_not_tell() -> None:
+    """An API that refuses every offset but 0 refuses the check too: the read stops."""
+    api = StrictApi(250)
+    resource = {"path": "/stuck", "paginate": {"type": "offset", "page_size": 1000}}
+    with SandboxServer(api.app()) as server, pytest.raises(PaginationError) as caught:
+        await _ids(catalog(server.url, resource))
+    text = str(caught.value)
     assert "(HTTP 400): interlink could not tell whether the list ended" in text, text
-    # The probe and the check were both sent, and both refused.
-    assert any("offset=100" in q for q in api.queries), api.queries
-    assert any("offset=99" in q for q in api.queries), api.queries
+    assert isinstance(caught.value.__cause__, ApiError)
+    assert api.queries[1:] == ["offset=100&limit=1000", "offset=99&limit=99"], api.queries
+
+
+async def test_a_check_answered_with_something_else_than_a_refusal_goes_up_as_it_is() -> None:
+    """A 401 (or a 5xx, a 429, a lost connection) to the check says nothing about the list:
+    it is the error it is, and a job retries it as it would on any page."""
+    api = StrictApi(60)
+    resource = {"path": "/locked", "paginate": {"type": "offset", "page_size": 1000}}
+    with SandboxServer(api.app()) as server, pytest.raises(ApiError) as caught:
+        await _ids(catalog(server.url, resource))
+    assert not isinstance(caught.value, PaginationError), caught.value
+    assert caught.value.status_code == 401
+    assert api.queries[1:] == ["offset=60&limit=1000", "offset=59&limit=59"], api.queries
 
 
 async def test_a_400_to_the_page_probe_while_records_go_on_stops_the_read() -> None:
@@ -112,7 +169,7 @@ async def test_a_400_to_the_page_probe_while_records_go_on_stops_the_read() -> N
     assert any("page=2" in q and "per_page=99" in q for q in api.queries), api.queries
 
 
-@pytest.mark.parametrize("resource", [PAST, PAGES], ids=["offset", "page"])
+@pytest.mark.parametrize("resource", [PAST, PAGES, OFFSET], ids=["offset", "page", "multiple"])
 async def test_a_400_past_the_end_of_a_short_list_still_ends_the_read(
     resource: dict[str, Any],
 ) -> None:
@@ -131,3 +188,26 @@ async def test_a_capped_list_whose_probe_is_a_real_page_reads_everything() -> No
     with SandboxServer(api.app()) as server:
         ids = await _ids(catalog(server.url, PAST))
     assert ids == list(range(1, 251))
+
+
+async def test_a_read_resumed_on_a_later_page_takes_a_400_past_its_short_page_as_the_end() -> None:
+    """Resumed at page 3 of pages of 100 (the API's cap), the last page is short and the
+    page after it refused: no check can be sized from a resumed read's pages, so the 400
+    ends the list there, as it did before the check existed."""
+    api = StrictApi(250)
+    resource = {"path": "/capped", "paginate": {"type": "page", "page_size": 100}}
+    ids: list[int] = []
+    with SandboxServer(api.app()) as server:
+        cat = catalog(server.url, resource)
+        async with cat:
+            async for page in cat.resource("api.items").pages(resume={"page": 3, "received": 200}):
+                ids.extend(record["id"] for record in page.records)
+    assert ids == list(range(201, 251))
+    assert api.queries == ["page=3&per_page=100", "page=4&per_page=100"], api.queries
+
+
+def test_the_offset_check_takes_a_limit_its_offset_is_a_multiple_of() -> None:
+    from interlink.connectors._position_paginators import _window
+
+    assert [_window(n, 100) for n in (2, 59, 99, 249, 250, 97 * 2)] == [2, 59, 99, 83, 50, 97]
+    assert _window(101, 100) == 100  # a prime past the page size: none fits

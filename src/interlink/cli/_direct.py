@@ -11,6 +11,7 @@ when the reader of stdout went away. Everything else goes to Typer.
 from __future__ import annotations
 
 import errno
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
@@ -42,19 +43,26 @@ def run_direct(argv: RunArgv) -> NoReturn:
         sources.append(source)
         return settings
 
+    code = 0
     try:
-        run_command(argv, load)
-    except InterlinkError as error:
-        _print_error(error, sources)
-        sys.exit(error.exit_code)
+        try:
+            run_command(argv, load)
+        except InterlinkError as error:
+            _print_error(error, sources)
+            code = error.exit_code
     except KeyboardInterrupt:
-        sys.exit(_CTRL_C_EXIT)
+        code = _CTRL_C_EXIT
     except OSError as error:
         if error.errno != errno.EPIPE:
             raise
         _pacify_streams()
-        sys.exit(1)
-    sys.exit(0)
+        code = 1
+    sys.exit(code)
+
+
+_ANSI = re.compile(r"\033\[[;?0-9]*[a-zA-Z]")
+"""Terminal escapes, taken out of a line written to anything but a terminal (as click's
+`echo` does on the Typer path: an API's message may carry them)."""
 
 
 def _print_error(error: InterlinkError, sources: list[ConfigSource]) -> None:
@@ -62,8 +70,9 @@ def _print_error(error: InterlinkError, sources: list[ConfigSource]) -> None:
 
     if sources and isinstance(error, ConfigError):
         error = sources[-1].locate(error)
+    plain = not sys.stderr.isatty()
     for line in error_lines(error):
-        print(line, file=sys.stderr)
+        print(_ANSI.sub("", line) if plain else line, file=sys.stderr)
 
 
 class _Quiet:

@@ -63,7 +63,8 @@ class RunArgv:
 def parse_run_argv(args: list[str]) -> RunArgv | None:
     """`args` (the command line after the program's name) read as `interlink run`, or None
     when it is another command or anything this reader leaves to Typer."""
-    if "run" not in args or _COMPLETION_VARIABLE in os.environ:
+    # On Windows Typer expands wildcards in the arguments (`--account *`): its job there.
+    if "run" not in args or _COMPLETION_VARIABLE in os.environ or os.name == "nt":
         return None
     tokens = hoist_global_options(list(args))
     verbose, log_level, index = _global_options(tokens)

@@ -144,5 +144,7 @@ _metrics.register(app)
 
 
 def main() -> None:
-    """Run the command line; the `interlink` console script points here."""
+    """Run the Typer app on the process's command line. The `interlink` console script
+    starts at `interlink.__main__.main`, which comes here for every command line but a
+    plain `run` (and first keeps httpx's own command line from loading)."""
     app(prog_name="interlink")

@@ -9,7 +9,7 @@ config = load_config("interlink.yaml")   # ConfigError, one line per problem, if
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import typing as _typing
 
 from interlink._lazy import lazy_exports as _lazy_exports
 from interlink.config._cron import CRON_ALIASES, check_cron
@@ -76,7 +76,7 @@ from interlink.config._source import ConfigSource
 from interlink.config._starter import STARTER_CONFIG
 from interlink.config._units import parse_size
 
-if TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from interlink.config._metrics import (
         GRANULARITIES,
         MAX_PERIOD_DAYS,

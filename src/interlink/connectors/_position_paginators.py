@@ -116,11 +116,14 @@ class OffsetPaginator(BasePaginator):
         return guess
 
     def end_check(self, probe: RequestSpec) -> RequestSpec | None:
-        # The probe asks from `offset` (the records read); the check from the last of them.
-        if self.offset < 1:
+        # The probe asks from `offset`; the check from the record before it, with a limit
+        # that offset is a multiple of where one fits (APIs that refuse other offsets).
+        last = self.offset - 1
+        if last < 2:
             return None
         check = probe.copy()
-        check.params[self.offset_param] = self.offset - 1
+        check.params[self.offset_param] = last
+        check.params[self.limit_param] = _window(last, self.page_size)
         return check
 
     def asked(self) -> tuple[str, int] | None:
@@ -258,8 +261,9 @@ class PageNumberPaginator(BasePaginator):
 
     def end_check(self, probe: RequestSpec) -> RequestSpec | None:
         # Pages of one record fewer than were read: the second starts at the last of them.
-        # Fewer than 3 records read leave pages of 1, which cannot tell.
-        if not self.size_param or self.received < 3:
+        # Only after the first page alone (a read resumed later cannot size the window
+        # within the API's cap); fewer than 3 records leave pages of 1, which cannot tell.
+        if not self.size_param or self.received < 3 or self.page != self.start + 1:
             return None
         check = probe.copy()
         check.params[self.page_param] = self.start + 1
@@ -283,3 +287,12 @@ class PageNumberPaginator(BasePaginator):
 
     def records_reached(self, received: int | None) -> int | None:
         return self.received
+
+
+def _window(offset: int, most: int) -> int:
+    """The largest page size, at most `most` and at least 2, that `offset` is a multiple
+    of (`offset` itself when it fits); `most` when there is none."""
+    for size in range(min(offset, most), 1, -1):
+        if offset % size == 0:
+            return size
+    return most

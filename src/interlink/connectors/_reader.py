@@ -146,6 +146,10 @@ _PAST_THE_END = frozenset({400, 404, 416})
 _UNCLEAR = 400
 """A refusal that may mean "past the last page" or anything else: checked first."""
 
+_NOT_A_REFUSAL = frozenset({401, 403, 429})
+"""Answers to the check that say nothing about the list (credentials, a rate limit): they
+go up as they are, as on any other page, and a job retries them."""
+
 
 async def _confirm_the_end(
     fetch: Fetch,
@@ -162,17 +166,18 @@ async def _confirm_the_end(
     if check is None:
         return
     where = f"{resource}: " if resource else ""
-    refused = (
-        f"the API refused the request that followed a first page shorter than asked ({refusal})"
-    )
+    refused = f"the API refused the request that followed a page shorter than asked ({refusal})"
     try:
         found = extract(await fetch(check))
     except ApiError as exc:
+        status = exc.status_code
+        if status is None or not 400 <= status < 500 or status in _NOT_A_REFUSAL:
+            raise  # a transport failure, a 5xx, a 429 ...: as on any page, retried
         raise PaginationError(
             f"{where}{refused}, and refused the request that checks whether the list ended "
-            f"there too (HTTP {exc.status_code}): interlink could not tell whether the list "
-            "ended, and stopped rather than pass part of it as the whole"
-        ) from None
+            f"there too (HTTP {status}): interlink could not tell whether the list ended, "
+            "and stopped rather than pass part of it as the whole"
+        ) from exc
     if len(found) > 1:
         raise PaginationError(
             f"{where}{refused}, but the list goes on: {len(found)} records from the last "
