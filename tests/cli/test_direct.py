@@ -71,3 +71,17 @@ def test_a_run_writes_the_same_either_way(tmp_path: Path) -> None:
     # -v after the command's name: one log line per request, on both paths.
     assert direct.stderr.count("GET ") == typer.stderr.count("GET ") >= 3, direct.stderr
     assert "succeeded" in direct.stdout and "succeeded" in typer.stdout
+
+
+@pytest.mark.parametrize("terminal", [False, True])
+def test_terminal_escapes_in_an_error_are_dropped_off_a_terminal(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], terminal: bool
+) -> None:
+    """As click's `echo` does on the Typer path: an API's message may carry them."""
+    from interlink.cli import _direct
+    from interlink.errors import ApiError
+
+    monkeypatch.setattr("sys.stderr.isatty", lambda: terminal)
+    _direct._print_error(ApiError("the API said \033[31mno\033[0m"), [])
+    said = capsys.readouterr().err
+    assert said.endswith("the API said \033[31mno\033[0m\n" if terminal else "the API said no\n")

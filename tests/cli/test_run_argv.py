@@ -128,6 +128,13 @@ def test_a_shell_completion_request_is_left_to_typer(monkeypatch: pytest.MonkeyP
     assert parse_run_argv(["run", "crm"]) is None
 
 
+def test_windows_is_left_to_typer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Typer expands wildcards in the arguments there (`--account *`)."""
+    assert parse_run_argv(["run", "crm", "--account", "*"]) is not None
+    monkeypatch.setattr("interlink.cli._run_argv.os.name", "nt")
+    assert parse_run_argv(["run", "crm", "--account", "*"]) is None
+
+
 VOCABULARY = [
     "run", "run", "run", "crm", "crm", "other", "runs", "check", "-v", "-vv", "--verbose",
     "--log-level", "info", "DEBUG", "loud", "--log-level=error", "--config", "-c", "a.yaml",
