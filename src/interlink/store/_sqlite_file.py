@@ -6,7 +6,9 @@ Every connection gets the pragmas of the SQLAlchemy engine's (`store._engine`): 
 `synchronous=NORMAL`, foreign keys, a 10 s busy timeout. sqlite3 runs in autocommit mode
 and the transactions are interlink's own: `BEGIN IMMEDIATE` takes the file's write lock at
 the start (waiting for it through the busy timeout), so a transaction that reads and then
-writes is never refused half-way; savepoints nest inside.
+writes is never refused half-way; savepoints nest inside. The log is checkpointed on a
+thread of its own (`store._wal_checkpoint`), told after each commit how many rows it
+changed.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 from interlink.errors import ConfigError
 
 from ._connection import DriverResult, savepoint
+from ._wal_checkpoint import AUTOCHECKPOINT_PAGES, WalCheckpointer
 
 __all__ = [
     "SqliteConnection",
@@ -178,6 +181,10 @@ class SqliteFile:
         self._idle: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._closed = False
+        self.checkpointer = WalCheckpointer(self._checkpoint_connection)
+
+    def _checkpoint_connection(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.path, timeout=_BUSY_MS / 1000, isolation_level=None)
 
     def _take(self) -> sqlite3.Connection:
         with self._lock:
@@ -190,6 +197,8 @@ class SqliteFile:
         )
         try:
             set_pragmas(connection)
+            # Checkpoints run on `checkpointer`'s thread; this one is the safety net.
+            connection.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
         except BaseException:
             connection.close()
             raise
@@ -208,6 +217,7 @@ class SqliteFile:
         connection = self._take()
         try:
             connection.execute("BEGIN IMMEDIATE")
+            before = connection.total_changes
             try:
                 yield SqliteConnection(connection)
             except BaseException:
@@ -215,6 +225,7 @@ class SqliteFile:
                     connection.execute("ROLLBACK")
                 raise
             connection.execute("COMMIT")
+            self.checkpointer.wrote(connection.total_changes - before)
         finally:
             self._give_back(connection)
 
@@ -231,5 +242,7 @@ class SqliteFile:
         """Close every connection kept; one in use closes when it is given back."""
         with self._lock:
             self._closed, idle, self._idle = True, self._idle, []
+        # The thread's connection first: the last one to close checkpoints what is left.
+        self.checkpointer.close()
         for connection in idle:
             connection.close()

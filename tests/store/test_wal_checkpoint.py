@@ -1,0 +1,172 @@
+"""WAL checkpoints on a thread of their own (`store._wal_checkpoint`): the committing
+connections leave the copying to the thread, the log stays bounded, the data is whole,
+and a thread that fails or is gone (closed, a forked child) leaves SQLite's own
+checkpoint to do the work."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from interlink.store._sqlite_file import SqliteFile
+from interlink.store._wal_checkpoint import AUTOCHECKPOINT_PAGES, CHANGES, WalCheckpointer
+
+_ROW = "x" * 400
+_THREAD = "interlink-wal-checkpoint"
+
+
+def _fill(
+    db: SqliteFile, batches: int, rows: int = 1_000, pause: float = 0.0, first: int = 0
+) -> None:
+    with db.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, v TEXT)")
+    for batch in range(batches):
+        with db.begin() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO t VALUES (?, ?)",
+                [(first + batch * rows + i, _ROW) for i in range(rows)],
+            )
+        time.sleep(pause)  # a run reads its next page here
+
+
+def _count(path: Path) -> int:
+    conn = sqlite3.connect(path)
+    try:
+        return int(conn.execute("SELECT count(*) FROM t").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def _threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == _THREAD]
+
+
+def _wal_pages(path: Path) -> int:
+    wal = Path(f"{path}-wal")
+    return wal.stat().st_size // 4096 if wal.exists() else 0
+
+
+def test_the_thread_checkpoints_and_the_log_stays_small(tmp_path: Path) -> None:
+    path = tmp_path / "t.db"
+    db = SqliteFile(str(path))
+    try:
+        # 60,000 rows of 400 bytes: about 7,000 pages through the log, a batch about 115.
+        _fill(db, 60, pause=0.02)
+        assert db.checkpointer.checkpoints >= 10
+        # SQLite's own checkpoint waits for AUTOCHECKPOINT_PAGES; the log started over
+        # long before, because the thread had copied it by the next commit.
+        assert _wal_pages(path) < AUTOCHECKPOINT_PAGES // 4
+        assert len(_threads()) == 1
+    finally:
+        db.close()
+    assert not _threads()
+    assert not Path(f"{path}-wal").exists()  # the last connection closed and checkpointed
+    assert _count(path) == 60_000
+
+
+def test_commits_back_to_back_keep_the_log_within_the_safety_net(tmp_path: Path) -> None:
+    path = tmp_path / "t.db"
+    db = SqliteFile(str(path))
+    try:
+        _fill(db, 100)  # about 11,500 pages, with no pause for the thread to finish
+        assert db.checkpointer.checkpoints >= 1
+        assert _wal_pages(path) <= AUTOCHECKPOINT_PAGES + 300  # + the batches about it
+    finally:
+        db.close()
+    assert _count(path) == 100_000
+
+
+def test_small_commits_wake_the_thread_only_once_enough_rows_piled_up(tmp_path: Path) -> None:
+    path = tmp_path / "t.db"
+    db = SqliteFile(str(path))
+    try:
+        _fill(db, 1, rows=CHANGES - 10)
+        assert not _threads()  # not started: nothing worth copying yet
+        _fill(db, 1, rows=10, first=CHANGES)
+        assert len(_threads()) == 1
+    finally:
+        db.close()
+    assert _count(path) == CHANGES
+
+
+class _FailingConnection(sqlite3.Connection):
+    calls = 0
+
+    def execute(self, sql: str, *args: object) -> sqlite3.Cursor:
+        if sql.startswith("PRAGMA wal_checkpoint"):
+            type(self).calls += 1
+            raise sqlite3.OperationalError("disk I/O error")
+        return super().execute(sql, *args)  # type: ignore[arg-type]
+
+
+def test_a_failing_checkpoint_is_logged_and_sqlites_own_takes_over(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "t.db"
+    db = SqliteFile(str(path))
+    _FailingConnection.calls = 0
+    db.checkpointer = WalCheckpointer(
+        lambda: sqlite3.connect(path, isolation_level=None, factory=_FailingConnection)
+    )
+    caplog.set_level(logging.WARNING, logger="interlink.store")
+    try:
+        _fill(db, 100)  # about 11,000 pages: past the safety net's 8,000
+    finally:
+        db.close()
+    assert _FailingConnection.calls >= 1  # the fault fired
+    assert db.checkpointer.checkpoints == 0
+    assert "a WAL checkpoint failed: disk I/O error" in caplog.text
+    assert _wal_pages(path) == 0  # closed: checkpointed and removed
+    assert not _threads()
+    assert _count(path) == 100_000
+
+
+def test_a_thread_that_cannot_connect_leaves_the_commits_alone(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "t.db"
+    db = SqliteFile(str(path))
+
+    def refuse() -> sqlite3.Connection:
+        raise sqlite3.OperationalError("unable to open database file")
+
+    db.checkpointer = WalCheckpointer(refuse)
+    caplog.set_level(logging.WARNING, logger="interlink.store")
+    try:
+        _fill(db, 5)
+    finally:
+        db.close()
+    assert "WAL checkpoints stay on the committing thread: unable to open" in caplog.text
+    assert _count(path) == 5_000
+
+
+def test_closed_means_no_thread_and_no_wait(tmp_path: Path) -> None:
+    checkpointer = WalCheckpointer(lambda: sqlite3.connect(tmp_path / "t.db"), every=1)
+    checkpointer.close()
+    checkpointer.wrote(10)
+    assert not _threads()
+    checkpointer.close()  # twice is fine
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork")
+def test_a_forked_child_starts_no_thread(tmp_path: Path) -> None:
+    checkpointer = WalCheckpointer(lambda: sqlite3.connect(tmp_path / "t.db"), every=1)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its parent's thread does not exist here
+        checkpointer.wrote(10)
+        alive = any(t.name == _THREAD for t in threading.enumerate())
+        os.write(write, b"1" if alive else b"0")
+        os._exit(0)
+    os.close(write)
+    answer = os.read(read, 1)
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert answer == b"0"
+    checkpointer.close()
