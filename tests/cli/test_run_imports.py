@@ -51,6 +51,9 @@ PARSER = ["typer", "click"]
 """The command-line framework: the console script reads a plain `interlink run` line
 itself (`interlink.cli._run_argv`) and builds the Typer app for anything else."""
 
+LIVE = ["rich.progress", "rich.live"]
+"""The live progress bar: only on a terminal (here stderr is a pipe)."""
+
 BOOKS = ["sqlalchemy", "alembic", "interlink.store._schema", "interlink.oauth._vault"]
 """What only upgrading interlink's tables needs, on an SQLite file."""
 
@@ -116,7 +119,9 @@ def _write_config(
 def test_a_rest_to_sqlite_run_imports_nothing_heavy(tmp_path: Path) -> None:
     with SandboxServer(create_shop_app(records=30)) as shop:
         config = _write_config(tmp_path, shop.url)
-        loaded = _loaded(HEAVY + SENDING + PARSER, "run", "customers", "--config", str(config))
+        loaded = _loaded(
+            HEAVY + SENDING + PARSER + LIVE, "run", "customers", "--config", str(config)
+        )
         # -v after the name, the config before it: still read without Typer.
         verbose = _loaded(PARSER, "--config", str(config), "run", "customers", "-v")
         # A form the reader leaves to Typer (a short option with its value attached) runs
