@@ -34,13 +34,20 @@ def keys_present(
     name = quote(table)
     if len(positions) == 1:
         key = quote(keys[0])
-        present = list(set(values or map(itemgetter(positions[0]), rows)) - {None})
+        column = values or list(map(itemgetter(positions[0]), rows))
         # One range probe first: a batch of new integer keys (a first load, or records
-        # added since the last run) finds nothing in its range and needs no IN lookup.
-        if integer_keys and present:
-            sql = f"SELECT 1 FROM {name} WHERE {key} BETWEEN {mark} AND {mark} LIMIT 1"
-            if conn.exec_driver_sql(sql, (min(present), max(present))).first() is None:
-                return 0
+        # added since the last run) finds nothing in its range and needs no IN lookup
+        # (nor the set of its keys).
+        if integer_keys and column:
+            try:
+                bounds = (min(column), max(column))
+            except TypeError:  # a key left empty: no range, the lookup counts the rest
+                bounds = None
+            if bounds is not None:
+                sql = f"SELECT 1 FROM {name} WHERE {key} BETWEEN {mark} AND {mark} LIMIT 1"
+                if conn.exec_driver_sql(sql, bounds).first() is None:
+                    return 0
+        present = list(set(column) - {None})
         found = 0
         for start in range(0, len(present), IN_CHUNK):
             chunk = present[start : start + IN_CHUNK]
