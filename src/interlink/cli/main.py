@@ -16,6 +16,7 @@ from typer.core import TyperGroup
 
 from interlink.cli import (
     _apikeys,
+    _bindings,
     _check,
     _conflicts,
     _connect,
@@ -130,6 +131,7 @@ _demo.register(app)
 _read.register(app)
 _run.register(app)
 _conflicts.register(app)
+_bindings.register(app)
 _sandbox.register(app)
 _worker.register(app)
 _jobs.register(app)

@@ -18,7 +18,14 @@ from ._connection import (
     quoter,
 )
 from ._revision import SCHEMA_VERSION
-from ._store import COUNTERS, LOCK_LEASE, PipelineState, Store, owner_may_be_alive
+from ._store import (
+    BINDINGS_HOLDER,
+    COUNTERS,
+    LOCK_LEASE,
+    PipelineState,
+    Store,
+    owner_may_be_alive,
+)
 from ._switches import Switch, disable, disabled, enable, list_switches
 from ._writer_lock import WriterLock
 
@@ -44,6 +51,8 @@ if _typing.TYPE_CHECKING:
         claim_conflict,
         conflict,
         drop_pending,
+        forget_bindings,
+        list_bindings,
         list_conflicts,
         load_bindings,
         pending_body,
@@ -156,6 +165,8 @@ _LAZY = {
     "claim_conflict": "._bindings",
     "conflict": "._bindings",
     "drop_pending": "._bindings",
+    "forget_bindings": "._bindings",
+    "list_bindings": "._bindings",
     "list_conflicts": "._bindings",
     "load_bindings": "._bindings",
     "pending_body": "._bindings",
@@ -304,6 +315,7 @@ __all__ = [
     "take_rate_limit",
     "upgrade_schema",
     "verify_api_key",
+    "BINDINGS_HOLDER",
     "COUNTERS",
     "LOCK_LEASE",
     "Binding",
@@ -315,6 +327,8 @@ __all__ = [
     "pending_keys",
     "bound_sources",
     "drop_pending",
+    "forget_bindings",
+    "list_bindings",
     "save_pending",
     "PENDING",
     "claim_conflict",

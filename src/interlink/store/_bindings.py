@@ -27,6 +27,8 @@ __all__ = [
     "claim_conflict",
     "conflict",
     "drop_pending",
+    "forget_bindings",
+    "list_bindings",
     "list_conflicts",
     "load_bindings",
     "pending_body",
@@ -172,6 +174,60 @@ def load_bindings(engine: sa.Engine, pipeline: str, keys: Iterable[str]) -> dict
                     row.source_key, row.target_key, row.source_version, row.target_version
                 )
     return found
+
+
+def list_bindings(
+    engine: sa.Engine, pipeline: str, keys: Sequence[str] = (), *, limit: int = 50
+) -> list[tuple[Binding, float]]:
+    """The pipeline's bindings with when each was last synced, by source key: those of
+    `keys`, or the first `limit` of all."""
+    if keys:
+        found = load_bindings(engine, pipeline, keys)
+        synced = _synced_at(engine, pipeline, list(found))
+        return [(found[k], synced[k]) for k in sorted(found)]
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(bindings)
+            .where(bindings.c.pipeline == pipeline)
+            .order_by(bindings.c.source_key)
+            .limit(limit)
+        )
+        return [
+            (
+                Binding(row.source_key, row.target_key, row.source_version, row.target_version),
+                row.synced_at,
+            )
+            for row in rows
+        ]
+
+
+def _synced_at(engine: sa.Engine, pipeline: str, keys: list[str]) -> dict[str, float]:
+    found: dict[str, float] = {}
+    with engine.connect() as conn:
+        for start in range(0, len(keys), 500):
+            rows = conn.execute(
+                sa.select(bindings.c.source_key, bindings.c.synced_at).where(
+                    bindings.c.pipeline == pipeline,
+                    bindings.c.source_key.in_(keys[start : start + 500]),
+                )
+            )
+            found.update((row.source_key, row.synced_at) for row in rows)
+    return found
+
+
+def forget_bindings(conn: sa.Connection, pipeline: str, keys: Sequence[str]) -> int:
+    """Delete the bindings of these source keys in the caller's transaction; how many
+    there were."""
+    forgotten = 0
+    for start in range(0, len(keys), 500):
+        result = conn.execute(
+            sa.delete(bindings).where(
+                bindings.c.pipeline == pipeline,
+                bindings.c.source_key.in_(list(keys[start : start + 500])),
+            )
+        )
+        forgotten += max(result.rowcount, 0)
+    return forgotten
 
 
 def save_bindings(conn: sa.Connection, pipeline: str, rows: Sequence[Binding]) -> None:

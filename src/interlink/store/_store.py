@@ -59,11 +59,22 @@ from ._sqlite_schema import create_sqlite_at_head
 if TYPE_CHECKING:
     import sqlalchemy as sa
 
-__all__ = ["COUNTERS", "LOCK_LEASE", "PipelineState", "Store", "owner_may_be_alive"]
+__all__ = [
+    "BINDINGS_HOLDER",
+    "COUNTERS",
+    "LOCK_LEASE",
+    "PipelineState",
+    "Store",
+    "owner_may_be_alive",
+]
 
 LOCK_LEASE = 60.0
 """Seconds a pipeline lock lasts without renewal; a running run renews it every third of
 that from a heartbeat, whatever its pages are doing."""
+
+BINDINGS_HOLDER = -(2**53)
+"""The lock holder while a pipeline's bindings are changed by hand (`interlink bindings
+forget`); conflicts resolved by hand hold it as `-conflict_id`."""
 
 
 @dataclass(frozen=True)
@@ -318,6 +329,12 @@ class Store:
             return
         held_run, held_owner, held_expires = held
         if held_expires > now and owner_may_be_alive(held_owner):
+            if held_run == BINDINGS_HOLDER:
+                raise PipelineLockedError(
+                    f"its bindings are being changed by hand ({held_owner}); try again "
+                    "when that is done",
+                    pipeline=pipeline,
+                )
             if held_run < 0:
                 raise PipelineLockedError(
                     f"conflict {-held_run} of this pipeline is being resolved by hand "

@@ -30,11 +30,18 @@ from ._table_writer import SchemaChange, TableWriter, WriteCounts
 
 if _typing.TYPE_CHECKING:
     from ._api_sink import ApiSink, BatchOutcome
+    from ._forget import Forgotten, forget
     from ._resolve import resolve
 
 # Loaded on first use: an API destination's bindings and conflicts are SQLAlchemy
 # statements, which a run into an SQLite table never loads.
-_LAZY = {"ApiSink": "._api_sink", "BatchOutcome": "._api_sink", "resolve": "._resolve"}
+_LAZY = {
+    "ApiSink": "._api_sink",
+    "BatchOutcome": "._api_sink",
+    "Forgotten": "._forget",
+    "forget": "._forget",
+    "resolve": "._resolve",
+}
 
 
 __getattr__ = _lazy_exports(__name__, _LAZY)
@@ -51,6 +58,7 @@ __all__ = [
     "Decision",
     "FieldMapping",
     "FilterError",
+    "Forgotten",
     "MappingError",
     "Progress",
     "RunResult",
@@ -68,6 +76,7 @@ __all__ = [
     "compile_mapping",
     "connected_accounts",
     "decide",
+    "forget",
     "infer_kind",
     "newer",
     "require_connected",
