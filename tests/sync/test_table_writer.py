@@ -228,6 +228,30 @@ def test_values_no_column_can_take_fail_alone_and_the_rest_is_written(db: Db) ->
     assert db.rows()[6]["v"] == "fine"
 
 
+@pytest.mark.parametrize("with_null", [False, True])
+def test_json_values_orjson_cannot_write_as_they_are(db: Db, with_null: bool) -> None:
+    """A Decimal inside an object is written as its text (as `default=str` does); a lone
+    surrogate fails its record alone. Both with and without a None in the column (the
+    column is dumped in one pass when it has none)."""
+    from decimal import Decimal
+
+    db.load([{"id": 1, "j": {"x": 1}}])
+    records = [
+        {"id": 2, "j": {"price": Decimal("9.99")}},
+        {"id": 3, "j": {"s": "\ud800"}},
+        {"id": 4, "j": ["plain"]},
+    ]
+    if with_null:
+        records.append({"id": 5, "j": None})
+    _, counts = db.load(records)
+    assert [r["id"] for r, _ in counts.failures] == [3]
+    assert "column j" in counts.failures[0][1]
+    assert db.rows()[2]["j"] == {"price": "9.99"}
+    assert db.rows()[4]["j"] == ["plain"]
+    if with_null:
+        assert db.rows()[5]["j"] is None
+
+
 # -- names -----------------------------------------------------------------------------------
 
 

