@@ -13,9 +13,11 @@ changed.
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -181,10 +183,12 @@ class SqliteFile:
         self._idle: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._closed = False
-        self.checkpointer = WalCheckpointer(self._checkpoint_connection)
-
-    def _checkpoint_connection(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=_BUSY_MS / 1000, isolation_level=None)
+        # The thread holds the path, not this object: a file dropped without `close`
+        # stops its thread when it is collected.
+        self.checkpointer = WalCheckpointer(
+            functools.partial(sqlite3.connect, path, timeout=_BUSY_MS / 1000, isolation_level=None)
+        )
+        weakref.finalize(self, self.checkpointer.close)
 
     def _take(self) -> sqlite3.Connection:
         with self._lock:

@@ -53,8 +53,11 @@ class WalCheckpointer:
         """Checkpoints the thread has run (for tests and benchmarks)."""
 
     def wrote(self, changes: int) -> None:
-        """A commit changed `changes` rows; wake the thread once enough have piled up."""
-        self._pending += changes
+        """A commit changed `changes` rows; wake the thread once enough have piled up.
+        Called after the commit: it never raises (a thread that cannot start leaves the
+        checkpoints to SQLite's own)."""
+        if changes > 0:  # (sqlite3's 32-bit count may wrap)
+            self._pending += changes
         if self._pending < self._every or os.getpid() != self._pid:
             return
         self._pending = 0
@@ -62,21 +65,30 @@ class WalCheckpointer:
             if self._stopping:
                 return
             if self._thread is None:
-                self._thread = threading.Thread(
+                thread = threading.Thread(
                     target=self._run, name="interlink-wal-checkpoint", daemon=True
                 )
-                self._thread.start()
+                try:
+                    thread.start()
+                except RuntimeError as exc:  # no thread to be had (a limit, shutdown)
+                    self._stopping = True
+                    log.warning("WAL checkpoints stay on the committing thread: %s", exc)
+                    return
+                self._thread = thread
             self._due = True
             self._wake.notify()
 
     def close(self) -> None:
         """Stop the thread (after the checkpoint it may be running) and close its
-        connection; later `wrote` calls do nothing."""
+        connection; later `wrote` calls do nothing. In a forked child, which has no such
+        thread (and may hold a copy of a lock another thread held), it does nothing."""
+        if os.getpid() != self._pid:
+            return
         with self._wake:
             self._stopping = True
             thread = self._thread
             self._wake.notify()
-        if thread is not None and os.getpid() == self._pid:
+        if thread is not None and thread is not threading.current_thread():
             thread.join()
 
     def _run(self) -> None:
