@@ -1,13 +1,16 @@
 """`interlink bindings list|forget`: a target record deleted at the target fails every
-update of its source record (the 404) until its binding is forgotten; then the next run
-creates it again, and succeeds. Forgetting holds the pipeline's lock, keeps pending
-creates unless asked, and says which keys had no binding."""
+update of its source record (the 404) until its binding is forgotten; then the
+`interlink run --id` line forget prints creates it again. Forgetting holds the pipeline's
+lock, keeps pending creates unless asked, says which keys had no binding, and refuses
+what has no bindings (a table pipeline, every account at once)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 from typer.testing import CliRunner
 
 from interlink.cli.main import app
@@ -21,9 +24,10 @@ from interlink.store import (
     save_bindings,
     save_pending,
 )
+from tests.jobs.procrastinate_schema import fresh_schema
 
 CONFIG = """
-database: sqlite:///{db}
+database: {db}
 connections:
   shop:
     base_url: {url}/shop
@@ -41,6 +45,7 @@ resources:
       path: /customers
       records: data
       paginate: {{type: offset, page_size: 100}}
+      incremental: {{field: updated_at, param: updated_since}}
   commerce:
     customers:
       path: /api/customers
@@ -72,7 +77,7 @@ def test_a_deleted_target_record_comes_back_once_its_binding_is_forgotten(
     tmp_path: Path,
 ) -> None:
     runner = CliRunner()
-    database = tmp_path / "state.db"
+    database = f"sqlite:///{tmp_path / 'state.db'}"
     with SandboxServer(create_sandbox_app(records=12, commerce_records=0)) as server:
         config = tmp_path / "interlink.yaml"
         config.write_text(CONFIG.format(db=database, url=server.url))
@@ -85,42 +90,41 @@ def test_a_deleted_target_record_comes_back_once_its_binding_is_forgotten(
         assert "Bindings of to_commerce" in listed.output and "bound" in listed.output
         one = runner.invoke(app, ["bindings", "list", "to_commerce", "--key", "5", *cfg])
         assert one.exit_code == 0
-        store = Store.open(f"sqlite:///{database}")
-        try:
-            bound = load_bindings(store.engine, "to_commerce", ["5"])["5"]
-        finally:
-            store.close()
-        assert bound.target_key and bound.target_key in one.output
+        bound = _binding(database, "5")
+        assert bound is not None and bound.target_key in one.output
+        none = runner.invoke(app, ["bindings", "list", "to_commerce", "--key", "99", *cfg])
+        assert none.exit_code == 1 and "No binding for: 99" in none.output
 
-        # The target record is deleted at the target; the source record then changes.
+        # The target record is deleted at the target; source records 5, then 7, change.
         token = _commerce_token(server.url)
         httpx.delete(
             f"{server.url}/commerce/api/customers/{bound.target_key}",
             headers={"Authorization": f"Bearer {token}"},
         ).raise_for_status()
-        httpx.patch(
-            f"{server.url}/shop/customers/5",
-            json={"company": "Changed At The Source"},
-            headers={"Authorization": "Bearer sandbox-token"},
-        ).raise_for_status()
+        for key, company in (("5", "Changed At The Source"), ("7", "Seven")):
+            httpx.patch(
+                f"{server.url}/shop/customers/{key}",
+                json={"company": company},
+                headers={"Authorization": "Bearer sandbox-token"},
+            ).raise_for_status()
         failing = runner.invoke(app, ["run", "to_commerce", *cfg])
-        assert failing.exit_code == 1, failing.output  # the 404, every run, until forgotten
+        assert failing.exit_code == 1, failing.output  # the 404 on 5
 
         refused = runner.invoke(app, ["bindings", "forget", "to_commerce", "5", *cfg], input="n\n")
         assert refused.exit_code == 1 and "Forget 1 binding of to_commerce?" in refused.output
+        assert _binding(database, "5") is not None
         forgot = runner.invoke(app, ["bindings", "forget", "to_commerce", "5", "99", "--yes", *cfg])
         assert "Forgot 1 binding of to_commerce: 5." in forgot.output, forgot.output
+        assert "interlink run to_commerce --id 5" in forgot.output
         assert "No binding for: 99" in forgot.output
         assert forgot.exit_code == 1  # a key without a binding is worth the exit code
+        assert _binding(database, "5") is None
 
-        again = runner.invoke(app, ["run", "to_commerce", *cfg])
+        # The line forget printed sends 5 now, whatever the incremental cursor says.
+        again = runner.invoke(app, ["run", "to_commerce", "--id", "5", *cfg])
         assert again.exit_code == 0, again.output
-        store = Store.open(f"sqlite:///{database}")
-        try:
-            rebound = load_bindings(store.engine, "to_commerce", ["5"])["5"]
-        finally:
-            store.close()
-        assert rebound.target_key not in (PENDING, bound.target_key)
+        rebound = _binding(database, "5")
+        assert rebound is not None and rebound.target_key not in (PENDING, bound.target_key)
         made = httpx.get(
             f"{server.url}/commerce/api/customers/{rebound.target_key}",
             headers={"Authorization": f"Bearer {token}"},
@@ -129,15 +133,32 @@ def test_a_deleted_target_record_comes_back_once_its_binding_is_forgotten(
         assert made.json()["data"]["attributes"]["company"] == "Changed At The Source"
 
 
+def _binding(database: str, key: str) -> Binding | None:
+    store = Store.open(database)
+    try:
+        return load_bindings(store.engine, "to_commerce", [key]).get(key)
+    finally:
+        store.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'state.db'}"
+        return
+    postgres_url: str = request.getfixturevalue("postgres_url")
+    with fresh_schema(postgres_url, "test_bindings") as url:
+        yield url
+
+
 def test_pending_creates_are_kept_unless_asked_and_the_lock_is_respected(
-    tmp_path: Path,
+    tmp_path: Path, database: str
 ) -> None:
     runner = CliRunner()
-    database = tmp_path / "state.db"
     config = tmp_path / "interlink.yaml"
     config.write_text(CONFIG.format(db=database, url="http://127.0.0.1:9"))
     cfg = ["-c", str(config)]
-    store = Store.open(f"sqlite:///{database}")
+    store = Store.open(database)
     try:
         with store.transaction() as conn:
             save_bindings(conn, "to_commerce", [Binding("1", "c-1", "v1", "t1")])
@@ -172,7 +193,17 @@ def test_pending_creates_are_kept_unless_asked_and_the_lock_is_respected(
     finally:
         store.close()
 
-    table = runner.invoke(app, ["bindings", "forget", "to_table", "1", "--yes", *cfg])
-    assert table.exit_code == 2 and "only API pipelines keep bindings" in table.output
+    for words in (["forget", "to_table", "1", "--yes"], ["list", "to_table"]):
+        table = runner.invoke(app, ["bindings", *words, *cfg])
+        assert table.exit_code == 2 and "only API pipelines keep bindings" in table.output
     unknown = runner.invoke(app, ["bindings", "list", "nope", *cfg])
     assert unknown.exit_code == 2 and "no pipeline 'nope'" in unknown.output
+    empty = runner.invoke(app, ["bindings", "forget", "to_commerce", "", "--yes", *cfg])
+    assert empty.exit_code == 2 and "got an empty one" in empty.output
+    # Accounts: only an oauth2 source has them, and '*' is every one, not one.
+    for account in ("acct_1", "*", "no spaces/x"):
+        refused = runner.invoke(
+            app, ["bindings", "list", "to_commerce", "--account", account, *cfg]
+        )
+        assert refused.exit_code == 2, refused.output
+        assert "Traceback" not in refused.output

@@ -28,17 +28,33 @@ AccountOption = Annotated[
 
 
 def _open(ctx: typer.Context, config: Any, pipeline: str, account: str | None) -> tuple[Any, ...]:
+    """The settings, the store and the key the pipeline's runs keep their bindings under
+    (`NAME`, or `NAME@ACCOUNT` for the account a run acts for); ConfigError for a pipeline
+    that keeps none, or an account that cannot be one."""
     from interlink.errors import ConfigError
     from interlink.store import Store
-    from interlink.sync import state_key
+    from interlink.sync import ALL_ACCOUNTS, acting_account, state_key
 
     settings = load_settings(ctx, config)
-    if pipeline not in settings.pipelines:
+    chosen = settings.pipelines.get(pipeline)
+    if chosen is None:
         known = ", ".join(sorted(settings.pipelines)) or "none"
         raise ConfigError(f"no pipeline {pipeline!r} (pipelines: {known})", key="pipelines")
+    if chosen.destination.resource is None:
+        raise ConfigError(
+            f"pipeline {pipeline!r} writes a table: only API pipelines keep bindings",
+            key=f"pipelines.{pipeline}.destination",
+        )
     if account is not None and not account:
         raise ConfigError("expected an account name after --account", key="--account")
-    return settings, Store.open(settings.database), state_key(pipeline, account or "")
+    acting = acting_account(settings, pipeline, chosen, account)
+    if acting == ALL_ACCOUNTS:
+        raise ConfigError(
+            f"pipeline {pipeline!r} runs for every connected account, and each keeps its "
+            "own bindings: name one with --account",
+            key="--account",
+        )
+    return settings, Store.open(settings.database), state_key(pipeline, acting), acting
 
 
 @bindings_app.command("list")
@@ -57,12 +73,18 @@ def list_(
     from interlink.cli._render_bindings import show_bindings
     from interlink.store import list_bindings
 
-    _, store, key = _open(ctx, config, pipeline, account)
+    _, store, key, _ = _open(ctx, config, pipeline, account)
     try:
         rows = list_bindings(store.engine, key, keys or (), limit=limit)
     finally:
         store.close()
     show_bindings(key, rows, None if keys else limit)
+    if keys:
+        found = {binding.source_key for binding, _ in rows}
+        missing = [k for k in dict.fromkeys(keys) if k not in found]
+        if missing:
+            typer.echo("No binding for: " + ", ".join(missing), err=True)
+            raise typer.Exit(1)
 
 
 @bindings_app.command("forget")
@@ -80,15 +102,20 @@ def forget(
     account: AccountOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """Forget bindings, so that the next run treats those source records as new: for a
-    target record deleted at the target, which updates would otherwise fail on.
+    """Forget bindings, so that those source records are treated as new: for a target
+    record deleted at the target, which updates would otherwise fail on.
 
-    Taken under the pipeline's lock: refused while it runs. A target record that still
-    exists is bound again by the pipeline's match: fields, or created a second time."""
+    Taken under the pipeline's lock: refused while it runs. It prints the `interlink run
+    --id` line that sends them now (an incremental run reaches them only when they change
+    again). A target record that still exists is bound again by the pipeline's match:
+    fields, or created a second time."""
     from interlink.cli._render_bindings import show_forgotten
+    from interlink.errors import ConfigError
     from interlink.sync import forget as forget_keys
 
-    settings, store, key = _open(ctx, config, pipeline, account)
+    if any(not k.strip() for k in keys):
+        raise ConfigError("expected source keys; got an empty one", key="KEY")
+    settings, store, key, acting = _open(ctx, config, pipeline, account)
     try:
         if not yes:
             count = len(dict.fromkeys(keys))
@@ -100,9 +127,21 @@ def forget(
         done = forget_keys(settings, store, key, keys, pending=pending)
     finally:
         store.close()
-    show_forgotten(key, done)
+    show_forgotten(key, done, again=_run_line(pipeline, acting, done.forgotten))
     if done.kept_pending or done.unknown:
         raise typer.Exit(1)
+
+
+def _run_line(pipeline: str, account: str, keys: list[str]) -> str:
+    """The command that sends these records again now (by id, whatever the cursor)."""
+    import shlex
+
+    words = ["interlink", "run", pipeline]
+    if account:
+        words += ["--account", account]
+    for key in keys:
+        words += ["--id", key]
+    return shlex.join(words)
 
 
 def register(app: typer.Typer) -> None:

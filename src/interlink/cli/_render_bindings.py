@@ -45,19 +45,24 @@ def show_bindings(
         console.print(Text(f"(the first {limit}; --limit shows more, --key finds one)"))
 
 
-def show_forgotten(key: str, done: Forgotten, console: Console | None = None) -> None:
-    """What `forget` did, one line per outcome."""
-    console = console or Console(highlight=False, stderr=False)
+def show_forgotten(
+    key: str, done: Forgotten, *, again: str, console: Console | None = None
+) -> None:
+    """What `forget` did, one line per outcome; `again` is the command that sends the
+    forgotten records now."""
+    console = console or Console(highlight=False)
     if done.forgotten:
+        count = len(done.forgotten)
         console.print(
             Text(
-                f"Forgot {len(done.forgotten)} binding"
-                f"{'' if len(done.forgotten) == 1 else 's'} of {key}: "
+                f"Forgot {count} binding{'' if count == 1 else 's'} of {key}: "
                 + ", ".join(done.forgotten)
-                + ". The next run treats these source records as new (matched by match: "
-                "fields, else created at the target)."
+                + ". A run now treats these source records as new (matched by match: "
+                "fields, else created at the target) when it reads them: an incremental "
+                "run reads only records changed since its cursor. To send them now:"
             )
         )
+        console.print(Text(f"  {again}"), soft_wrap=True)
     if done.kept_pending:
         console.print(
             Text(

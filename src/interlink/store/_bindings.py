@@ -180,39 +180,25 @@ def list_bindings(
     engine: sa.Engine, pipeline: str, keys: Sequence[str] = (), *, limit: int = 50
 ) -> list[tuple[Binding, float]]:
     """The pipeline's bindings with when each was last synced, by source key: those of
-    `keys`, or the first `limit` of all."""
+    `keys` (one query per 500), or the first `limit` of all."""
+    query = sa.select(bindings).where(bindings.c.pipeline == pipeline)
     if keys:
-        found = load_bindings(engine, pipeline, keys)
-        synced = _synced_at(engine, pipeline, list(found))
-        return [(found[k], synced[k]) for k in sorted(found)]
+        wanted = list(dict.fromkeys(keys))
+        chunks = [wanted[start : start + 500] for start in range(0, len(wanted), 500)]
+        queries = [query.where(bindings.c.source_key.in_(chunk)) for chunk in chunks]
+    else:
+        queries = [query.order_by(bindings.c.source_key).limit(limit)]
+    found: list[tuple[Binding, float]] = []
     with engine.connect() as conn:
-        rows = conn.execute(
-            sa.select(bindings)
-            .where(bindings.c.pipeline == pipeline)
-            .order_by(bindings.c.source_key)
-            .limit(limit)
-        )
-        return [
-            (
-                Binding(row.source_key, row.target_key, row.source_version, row.target_version),
-                row.synced_at,
-            )
-            for row in rows
-        ]
-
-
-def _synced_at(engine: sa.Engine, pipeline: str, keys: list[str]) -> dict[str, float]:
-    found: dict[str, float] = {}
-    with engine.connect() as conn:
-        for start in range(0, len(keys), 500):
-            rows = conn.execute(
-                sa.select(bindings.c.source_key, bindings.c.synced_at).where(
-                    bindings.c.pipeline == pipeline,
-                    bindings.c.source_key.in_(keys[start : start + 500]),
+        for statement in queries:
+            found.extend(
+                (
+                    Binding(row.source_key, row.target_key, row.source_version, row.target_version),
+                    row.synced_at,
                 )
+                for row in conn.execute(statement)
             )
-            found.update((row.source_key, row.synced_at) for row in rows)
-    return found
+    return sorted(found, key=lambda item: item[0].source_key)
 
 
 def forget_bindings(conn: sa.Connection, pipeline: str, keys: Sequence[str]) -> int:

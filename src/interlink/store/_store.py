@@ -72,9 +72,10 @@ LOCK_LEASE = 60.0
 """Seconds a pipeline lock lasts without renewal; a running run renews it every third of
 that from a heartbeat, whatever its pages are doing."""
 
-BINDINGS_HOLDER = -(2**53)
+BINDINGS_HOLDER = -(2**31)
 """The lock holder while a pipeline's bindings are changed by hand (`interlink bindings
-forget`); conflicts resolved by hand hold it as `-conflict_id`."""
+forget`): the lowest 32-bit integer (the locks' `run_id` is PostgreSQL's `integer`);
+conflicts resolved by hand hold it as `-conflict_id`, which never reaches it."""
 
 
 @dataclass(frozen=True)
