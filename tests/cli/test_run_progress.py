@@ -8,7 +8,7 @@ import time
 from types import SimpleNamespace
 from typing import Any
 
-from interlink.cli._render import RunProgress
+from interlink.cli._render_progress import RunProgress
 
 
 def _result(read: int, pages: int, failed: int = 0) -> Any:

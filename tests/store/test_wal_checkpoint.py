@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import logging
 import os
+import select
+import signal
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -156,21 +159,37 @@ def test_closed_means_no_thread_and_no_wait(tmp_path: Path) -> None:
     checkpointer.close()  # twice is fine
 
 
+def _in_child(work: Callable[[], bytes], timeout: float = 10.0) -> bytes:
+    """`work`'s answer, run in a forked child; b"" when the child has not answered
+    within `timeout` (it is killed)."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.write(write, work())
+        finally:
+            os._exit(0)
+    os.close(write)
+    try:
+        ready, _, _ = select.select([read], [], [], timeout)
+        if not ready:
+            os.kill(pid, signal.SIGKILL)
+            return b""
+        return os.read(read, 16)
+    finally:
+        os.close(read)
+        os.waitpid(pid, 0)
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="fork")
 def test_a_forked_child_starts_no_thread(tmp_path: Path) -> None:
     checkpointer = WalCheckpointer(lambda: sqlite3.connect(tmp_path / "t.db"), every=1)
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: its parent's thread does not exist here
+
+    def child() -> bytes:  # its parent's thread does not exist here
         checkpointer.wrote(10)
-        alive = any(t.name == _THREAD for t in threading.enumerate())
-        os.write(write, b"1" if alive else b"0")
-        os._exit(0)
-    os.close(write)
-    answer = os.read(read, 1)
-    os.close(read)
-    os.waitpid(pid, 0)
-    assert answer == b"0"
+        return b"1" if any(t.name == _THREAD for t in threading.enumerate()) else b"0"
+
+    assert _in_child(child) == b"0"
     checkpointer.close()
 
 
@@ -219,16 +238,12 @@ def test_close_in_a_forked_child_never_waits(tmp_path: Path) -> None:
     """A child forked while another thread held the checkpointer's lock has a copy of
     that lock held for ever: its `close` must not take it."""
     checkpointer = WalCheckpointer(lambda: sqlite3.connect(tmp_path / "t.db"), every=1)
-    read, write = os.pipe()
+
+    def child() -> bytes:
+        checkpointer.close()
+        return b"1"
+
     with checkpointer._wake:  # held, as by another thread, at the fork
-        pid = os.fork()
-        if pid == 0:
-            checkpointer.close()
-            os.write(write, b"1")
-            os._exit(0)
-    os.close(write)
-    answer = os.read(read, 1)
-    os.close(read)
-    os.waitpid(pid, 0)
+        answer = _in_child(child)
     assert answer == b"1"
     checkpointer.close()

@@ -33,18 +33,10 @@ def _open(ctx: typer.Context, config: Any, pipeline: str, account: str | None) -
     that keeps none, or an account that cannot be one."""
     from interlink.errors import ConfigError
     from interlink.store import Store
-    from interlink.sync import ALL_ACCOUNTS, acting_account, state_key
+    from interlink.sync import ALL_ACCOUNTS, acting_account, bindings_pipeline, state_key
 
     settings = load_settings(ctx, config)
-    chosen = settings.pipelines.get(pipeline)
-    if chosen is None:
-        known = ", ".join(sorted(settings.pipelines)) or "none"
-        raise ConfigError(f"no pipeline {pipeline!r} (pipelines: {known})", key="pipelines")
-    if chosen.destination.resource is None:
-        raise ConfigError(
-            f"pipeline {pipeline!r} writes a table: only API pipelines keep bindings",
-            key=f"pipelines.{pipeline}.destination",
-        )
+    chosen = bindings_pipeline(settings, pipeline)
     if account is not None and not account:
         raise ConfigError("expected an account name after --account", key="--account")
     acting = acting_account(settings, pipeline, chosen, account)

@@ -401,9 +401,9 @@ def demo(
     faults: Annotated[bool, typer.Option(help="Inject 500s, 503s and drops.")] = True,
 ) -> None:
     """Start the sandbox APIs and sync them with interlink: the main job, end to end."""
-    from interlink.cli import _render
+    from interlink.cli import _render, _render_progress
 
-    progress = _render.RunsProgress()
+    progress = _render_progress.RunsProgress()
     with progress:
         result = run_demo(
             config,

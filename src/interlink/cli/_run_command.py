@@ -125,10 +125,10 @@ def _run_each_account(
 ) -> bool:
     """`account: "*"`: every connected account in turn, a summary table; True when every
     account that ran went through."""
-    from interlink.cli import _render
+    from interlink.cli import _render, _render_progress
     from interlink.sync import run_each_account
 
-    with _render.RunsProgress(stderr=True) as bar:
+    with _render_progress.RunsProgress(stderr=True) as bar:
 
         def finished(run: Any) -> None:
             if run.status == "skipped":
@@ -163,7 +163,7 @@ def run_command(argv: RunArgv, load: Callable[[Path], InterlinkConfig]) -> None:
     run did. Ctrl-C stops the run at once: it is recorded `cancelled` (the next run
     resumes from its last checkpoint) and the exit code is 130.
     """
-    from interlink.cli import _render
+    from interlink.cli import _render, _render_progress
     from interlink.cli._runtime import tune_collector
     from interlink.cli._validate import check_buildable
     from interlink.connectors import Catalog  # noqa: F401  (imported before the freeze)
@@ -217,7 +217,7 @@ def run_command(argv: RunArgv, load: Callable[[Path], InterlinkConfig]) -> None:
         label = pipeline if not acting else f"{pipeline}@{acting}"
         try:
             tune_collector()
-            with _render.RunProgress(label) as bar:
+            with _render_progress.RunProgress(label) as bar:
                 result = asyncio.run(
                     _interruptible(
                         _run(

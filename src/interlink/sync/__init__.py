@@ -30,7 +30,7 @@ from ._table_writer import SchemaChange, TableWriter, WriteCounts
 
 if _typing.TYPE_CHECKING:
     from ._api_sink import ApiSink, BatchOutcome
-    from ._forget import Forgotten, forget
+    from ._forget import Forgotten, bindings_pipeline, forget
     from ._resolve import resolve
 
 # Loaded on first use: an API destination's bindings and conflicts are SQLAlchemy
@@ -39,6 +39,7 @@ _LAZY = {
     "ApiSink": "._api_sink",
     "BatchOutcome": "._api_sink",
     "Forgotten": "._forget",
+    "bindings_pipeline": "._forget",
     "forget": "._forget",
     "resolve": "._resolve",
 }
@@ -71,6 +72,7 @@ __all__ = [
     "account_table",
     "acting_account",
     "as_text",
+    "bindings_pipeline",
     "check_records",
     "compile_filter",
     "compile_mapping",

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from interlink.config import InterlinkConfig
+from interlink.config import InterlinkConfig, PipelineConfig
 from interlink.errors import ConfigError, PipelineLockedError
 from interlink.store import (
     BINDINGS_HOLDER,
@@ -30,7 +30,7 @@ from interlink.store import (
 
 from ._accounts import split_key
 
-__all__ = ["Forgotten", "forget"]
+__all__ = ["Forgotten", "bindings_pipeline", "forget"]
 
 
 @dataclass
@@ -41,6 +41,21 @@ class Forgotten:
     forgotten: list[str] = field(default_factory=list)
     kept_pending: list[str] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
+
+
+def bindings_pipeline(config: InterlinkConfig, name: str) -> PipelineConfig:
+    """Pipeline `name`, which must be one that keeps bindings (an API destination);
+    ConfigError naming the key otherwise."""
+    pipeline = config.pipelines.get(name)
+    if pipeline is None:
+        known = ", ".join(sorted(config.pipelines)) or "none"
+        raise ConfigError(f"no pipeline {name!r} (pipelines: {known})", key="pipelines")
+    if pipeline.destination.resource is None:
+        raise ConfigError(
+            f"pipeline {name!r} writes a table: only API pipelines keep bindings",
+            key=f"pipelines.{name}.destination",
+        )
+    return pipeline
 
 
 def forget(
@@ -54,15 +69,7 @@ def forget(
     """Delete the bindings of `source_keys` of pipeline `key` (`NAME` or `NAME@ACCOUNT`)
     under the pipeline's lock; see the module docstring."""
     name, _ = split_key(key)
-    pipeline = config.pipelines.get(name)
-    if pipeline is None:
-        known = ", ".join(sorted(config.pipelines)) or "none"
-        raise ConfigError(f"no pipeline {name!r} (pipelines: {known})", key="pipelines")
-    if pipeline.destination.resource is None:
-        raise ConfigError(
-            f"pipeline {name!r} writes a table: only API pipelines keep bindings",
-            key=f"pipelines.{name}.destination",
-        )
+    bindings_pipeline(config, name)
     wanted = list(dict.fromkeys(source_keys))
     try:
         store.take_lock(key, BINDINGS_HOLDER, lease=LOCK_LEASE)
