@@ -4,6 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 SOURCES := src tests benchmarks
+# pytest-xdist processes for `make test`; TEST_WORKERS=0 runs the suite in one process. Tests
+# go to whichever process is free (`--dist load`): grouping them by file (loadfile, loadscope)
+# keys tests by node id and runs one of schemathesis's 22 same-id cases instead of 22.
+TEST_WORKERS ?= 2
 
 .PHONY: demo test lint format bench sandbox clean
 
@@ -16,7 +20,7 @@ demo: $(STAMP)  ## start the sandbox API and run a real rate-limited fetch throu
 	$(BIN)/interlink demo
 
 test: lint  ## lint, type check, then the whole test suite
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(SOURCES)
