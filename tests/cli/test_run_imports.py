@@ -51,8 +51,9 @@ PARSER = ["typer", "click"]
 """The command-line framework: the console script reads a plain `interlink run` line
 itself (`interlink.cli._run_argv`) and builds the Typer app for anything else."""
 
-LIVE = ["rich.progress", "rich.live"]
-"""The live progress bar: only on a terminal (here stderr is a pipe)."""
+LIVE = ["rich"]
+"""The live progress bar (only on a terminal; here stderr is a pipe) and the summary,
+which written to a pipe is plain text (cli/_run_summary.py): no rich at all."""
 
 BOOKS = ["sqlalchemy", "alembic", "interlink.store._schema", "interlink.oauth._vault"]
 """What only upgrading interlink's tables needs, on an SQLite file."""

@@ -13,6 +13,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from interlink.cli._run_summary import COLUMNS, run_summary
+
 if TYPE_CHECKING:
     from interlink.cli._demo import DemoResult, WebhookStep
     from interlink.config import ConnectionConfig, InterlinkConfig
@@ -281,64 +283,16 @@ def show_records(title: str, records: list[dict[str, Any]], console: Console | N
 
 
 def show_run(result: RunResult, console: Console | None = None) -> None:
-    """The summary of one run."""
+    """The summary of one run (its content: `cli/_run_summary.run_summary`)."""
     console = console or Console(highlight=False)
-    counts = result.counts
-    title = f"run {result.run_id} of {result.pipeline}: {result.status}"
-    if result.account:
-        title = f"run {result.run_id} of {result.pipeline} for {result.account}: {result.status}"
-    if result.dry_run:
-        title += " (dry run)"
-    if result.resumed:
-        title += " (resumed an interrupted read)"
-    if result.trial:
-        title += " (trial)"
-    if result.ids is not None:
-        title += " (by id)"
-    table = Table(title=title, title_justify="left")
-    columns = ("read", "created", "updated", "unchanged", "deleted", "skipped")
-    for column in (*columns, "failed"):
+    summary = run_summary(result)
+    table = Table(title=summary.title, title_justify="left")
+    for column in COLUMNS:
         table.add_column(column, justify="right")
-    rate = counts["read"] / result.elapsed if result.elapsed > 0 else 0.0
-    table.add_row(
-        *(f"{counts.get(c, 0):,}" for c in columns),
-        Text(f"{counts['failed']:,}", "red" if counts["failed"] else ""),
-    )
+    table.add_row(*summary.counts[:-1], Text(summary.counts[-1], "red" if summary.failed else ""))
     console.print(table)
-    if result.ids is not None:
-        console.print(
-            Text(
-                f"{counts['read']:,} of {len(result.ids):,} records fetched by id in "
-                f"{result.elapsed:.2f} s"
-            )
-        )
-    else:
-        console.print(
-            Text(f"{counts['pages']:,} pages in {result.elapsed:.2f} s ({rate:,.0f} records/s)")
-        )
-    if result.trial:
-        console.print(
-            Text(
-                f"Trial: wrote to {result.wrote_to}; the cursor and checkpoint were left as "
-                "they were and nothing was deleted.",
-                "yellow",
-            ),
-            overflow="fold",
-        )
-    for warning in result.warnings[:10]:
-        console.print(Text(f"warning: {warning}", "yellow"), overflow="fold")
-    if result.dry_run:
-        console.print(Text(f"{result.would_write:,} records would be written."))
-    for error in result.errors[:10]:
-        console.print(
-            Text(f"  record {error['key']} ({error['step']}): {error['error']}", "red"),
-            overflow="fold",
-        )
-    if counts["failed"] > len(result.errors[:10]):
-        console.print(Text(f"  ... {counts['failed'] - 10:,} more failed records"))
-    if result.message:
-        why = "why" if result.status != "succeeded" else "note"
-        console.print(Text(f"{why}: {result.message}", "red"), overflow="fold")
+    for text, style in summary.lines:
+        console.print(Text(text, style), overflow="fold")
 
 
 def show_interrupted(

@@ -163,7 +163,6 @@ def run_command(argv: RunArgv, load: Callable[[Path], InterlinkConfig]) -> None:
     run did. Ctrl-C stops the run at once: it is recorded `cancelled` (the next run
     resumes from its last checkpoint) and the exit code is 130.
     """
-    from interlink.cli import _render, _render_progress
     from interlink.cli._runtime import tune_collector
     from interlink.cli._validate import check_buildable
     from interlink.connectors import Catalog  # noqa: F401  (imported before the freeze)
@@ -217,7 +216,7 @@ def run_command(argv: RunArgv, load: Callable[[Path], InterlinkConfig]) -> None:
         label = pipeline if not acting else f"{pipeline}@{acting}"
         try:
             tune_collector()
-            with _render_progress.RunProgress(label) as bar:
+            with _progress(label) as bar:
                 result = asyncio.run(
                     _interruptible(
                         _run(
@@ -237,6 +236,45 @@ def run_command(argv: RunArgv, load: Callable[[Path], InterlinkConfig]) -> None:
             _stopped(store, label)
         finally:
             store.close()
-        _render.show_run(result)
+        _show_run(result)
         if not result.ok:
             raise SystemExit(1)
+
+
+class _NoBar:
+    """The progress display of a run whose stderr is not a terminal: none."""
+
+    def __enter__(self) -> _NoBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def update(self, result: Any) -> None:
+        return None
+
+
+def _progress(label: str) -> Any:
+    """The live bar on a terminal; written to a file or a pipe, nothing (and no rich)."""
+    from interlink.cli._run_summary import plain_output
+
+    if plain_output(sys.stderr):
+        return _NoBar()
+    from interlink.cli import _render_progress
+
+    return _render_progress.RunProgress(label)
+
+
+def _show_run(result: Any) -> None:
+    """The run's summary: as plain text when rich would write exactly that (a file or a
+    pipe), else drawn by rich."""
+    from interlink.cli._run_summary import output_width, plain_output, plain_text, run_summary
+
+    text = plain_text(run_summary(result), output_width()) if plain_output(sys.stdout) else None
+    if text is None:
+        from interlink.cli import _render
+
+        _render.show_run(result)
+        return
+    sys.stdout.write(text)
+    sys.stdout.flush()
