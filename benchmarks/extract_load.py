@@ -34,7 +34,9 @@ pages), "work s" is measured inside it from after its imports to the last commit
 "process s" from spawning it to its exit (interpreter start-up and imports included), "cpu
 s" is the process's user + system time. After each process exits the rows in its target table
 are counted; a wrong count stops the benchmark. Contenders run `--rounds` times (dlt
-`--dlt-rounds`), interleaved; medians count (of peak RSS too). records/s is `--records` over
+`--dlt-rounds`), interleaved; medians count (of peak RSS too). The whole-process ratios
+against the scripts are also printed round by round (median and range of the pairs), since
+a pair ran in the same round and the machine's drift over the run cancels out of it. records/s is `--records` over
 the median work time; the "x insert" and "x upsert" columns are throughput ratios against
 "script insert" and "script upsert".
 
@@ -559,8 +561,21 @@ def print_table(title: str, summary: dict[str, Summary], records: int) -> None:
         )
 
 
+def per_round(runs: Runs, ours: str, theirs: str) -> str:
+    """`theirs` over `ours` as whole processes round by round: both ran in the same round,
+    minutes apart at most, so the machine's drift over the run cancels out of each ratio."""
+    pairs = [t.process / o.process for o, t in zip(runs[ours], runs[theirs], strict=False)]
+    if not pairs:
+        return "no rounds"
+    return (
+        f"per round median {statistics.median(pairs):.2f}x "
+        f"({min(pairs):.2f}-{max(pairs):.2f}, {len(pairs)} rounds)"
+    )
+
+
 def verdicts(
     summary: dict[str, Summary],
+    runs: Runs,
     scaled: dict[str, Summary] | None,
     dlt_note: str | None,
     records: int,
@@ -609,6 +624,10 @@ def verdicts(
     )
     checks.append(
         ("whole process append / insert (issue 15)", insert.process / append.process, ">=", 1)
+    )
+    notes.append(f"whole process merge / upsert, {per_round(runs, INTERLINK_MERGE, SCRIPT_UPSERT)}")
+    notes.append(
+        f"whole process append / insert, {per_round(runs, INTERLINK_APPEND, SCRIPT_INSERT)}"
     )
     checks.append(("peak RSS merge / upsert (issue 15)", merge.peak / upsert.peak, "<=", 1.5))
     checks.append(("peak RSS append / insert (issue 15)", append.peak / insert.peak, "<=", 1.5))
@@ -761,7 +780,7 @@ def main() -> None:
             args.scaling_records, args.scaling_rounds, None, None, args.cache_pages
         )
         print_table(title, scaled, args.scaling_records)
-    verdicts(summary, scaled, dlt_note, args.records, args.scaling_records, args.cache_pages)
+    verdicts(summary, runs, scaled, dlt_note, args.records, args.scaling_records, args.cache_pages)
     print(f"# benchmark took {time.perf_counter() - started:.0f} s")
 
 
