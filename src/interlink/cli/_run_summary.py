@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, NamedTuple, TextIO
 
 if TYPE_CHECKING:
     from interlink.sync import RunResult
@@ -35,15 +34,14 @@ _RICH_SETTINGS = ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "JUPYTER_C
 """Environment variables that make rich write to a file or a pipe as to a terminal."""
 
 
-@dataclass(frozen=True)
-class RunSummary:
+class RunSummary(NamedTuple):
     """The summary of one run: a title, one row of counts, then lines of text, each with
     the style rich gives it on a terminal ("" for none)."""
 
     title: str
     counts: tuple[str, ...]
     failed: bool
-    lines: list[tuple[str, str]] = field(default_factory=list)
+    lines: list[tuple[str, str]]
 
 
 def run_summary(result: RunResult) -> RunSummary:
