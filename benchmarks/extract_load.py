@@ -36,9 +36,9 @@ s" is the process's user + system time. After each process exits the rows in its
 are counted; a wrong count stops the benchmark. Contenders run `--rounds` times (dlt
 `--dlt-rounds`), interleaved; medians count (of peak RSS too). The whole-process ratios
 against the scripts are also printed round by round (median and range of the pairs), since
-a pair ran in the same round and the machine's drift over the run cancels out of it. records/s is `--records` over
-the median work time; the "x insert" and "x upsert" columns are throughput ratios against
-"script insert" and "script upsert".
+a pair ran in the same round and the machine's drift over the run cancels out of it.
+records/s is `--records` over the median work time; the "x insert" and "x upsert" columns
+are throughput ratios against "script insert" and "script upsert".
 
 Targets (issue 4): interlink merge >= 1.0x "script upsert" (append >= 1.0x "script insert");
 interlink >= 8x dlt's best; interlink peak RSS <= 2x the script's. Issue 15 asks the same of

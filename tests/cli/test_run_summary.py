@@ -62,6 +62,9 @@ PLAIN = {
     "more than ten failed": _result(
         status="completed_with_errors", errors=ERRORS, counts={"failed": 12}
     ),
+    "more failed than errors kept": _result(
+        status="completed_with_errors", errors=ERRORS[:3], counts={"failed": 12}
+    ),
     "a reason": _result(status="failed", message="the API answered 401"),
     "a note": _result(message="nothing was deleted"),
     "warnings": _result(warnings=["the total moved from 1,000 to 1,002", "a page repeated"]),
@@ -95,6 +98,20 @@ def test_plain_text_is_what_rich_writes_to_a_pipe(case: str, width: int) -> None
     text = plain_text(run_summary(result), width)
     assert text is not None, case
     assert text == _drawn_by_rich(result, width)
+
+
+def test_the_failed_records_not_listed_are_counted() -> None:
+    ten = plain_text(run_summary(PLAIN["more than ten failed"]))
+    three = plain_text(run_summary(PLAIN["more failed than errors kept"]))
+    assert ten is not None and three is not None
+    assert ten.splitlines()[-1] == "  ... 2 more failed records"
+    assert three.splitlines()[-1] == "  ... 9 more failed records"
+
+
+def test_markup_in_a_name_is_text() -> None:
+    result = _result(account="[b]acme[/b]:smile:")
+    assert "for [b]acme[/b]:smile:: succeeded" in _drawn_by_rich(result)
+    assert plain_text(run_summary(result)) == _drawn_by_rich(result)
 
 
 def test_narrower_than_the_table_is_left_to_rich() -> None:
@@ -168,8 +185,13 @@ def test_plain_output_only_where_rich_writes_plain_text(
 
 
 def test_the_width_is_the_one_rich_takes(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("COLUMNS", "132")
-    assert output_width() == 132
+    from rich.console import Console
+
+    for columns in ("132", "80", "5", "0", "00", "wide", ""):
+        monkeypatch.setenv("COLUMNS", columns)
+        assert output_width() == Console(file=io.StringIO()).width, columns
+    monkeypatch.setenv("COLUMNS", "0")
+    assert plain_text(run_summary(PLAIN["succeeded"]), output_width()) is None
     monkeypatch.setenv("COLUMNS", "wide")  # not a number: rich ignores it
     leader, follower = os.openpty()
     try:

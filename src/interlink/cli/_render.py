@@ -286,7 +286,7 @@ def show_run(result: RunResult, console: Console | None = None) -> None:
     """The summary of one run (its content: `cli/_run_summary.run_summary`)."""
     console = console or Console(highlight=False)
     summary = run_summary(result)
-    table = Table(title=summary.title, title_justify="left")
+    table = Table(title=Text(summary.title), title_justify="left")
     for column in COLUMNS:
         table.add_column(column, justify="right")
     table.add_row(*summary.counts[:-1], Text(summary.counts[-1], "red" if summary.failed else ""))

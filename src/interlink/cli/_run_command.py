@@ -14,13 +14,14 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from interlink.cli._cassettes import cassette_session, check_cassette_options
 from interlink.cli._run_argv import RunArgv
 
 if TYPE_CHECKING:
     from interlink.config import InterlinkConfig
+    from interlink.sync import RunResult
 
 __all__ = ["INTERRUPTED_EXIT", "run_command"]
 
@@ -241,6 +242,16 @@ def run_command(argv: RunArgv, load: Callable[[Path], InterlinkConfig]) -> None:
             raise SystemExit(1)
 
 
+class _Bar(Protocol):
+    """What a run's progress display does: `RunProgress`, or `_NoBar`."""
+
+    def __enter__(self) -> _Bar: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+    def update(self, result: RunResult) -> None: ...
+
+
 class _NoBar:
     """The progress display of a run whose stderr is not a terminal: none."""
 
@@ -250,11 +261,11 @@ class _NoBar:
     def __exit__(self, *exc: object) -> None:
         return None
 
-    def update(self, result: Any) -> None:
+    def update(self, result: RunResult) -> None:
         return None
 
 
-def _progress(label: str) -> Any:
+def _progress(label: str) -> _Bar:
     """The live bar on a terminal; written to a file or a pipe, nothing (and no rich)."""
     from interlink.cli._run_summary import plain_output
 
@@ -265,7 +276,7 @@ def _progress(label: str) -> Any:
     return _render_progress.RunProgress(label)
 
 
-def _show_run(result: Any) -> None:
+def _show_run(result: RunResult) -> None:
     """The run's summary: as plain text when rich would write exactly that (a file or a
     pipe), else drawn by rich."""
     from interlink.cli._run_summary import output_width, plain_output, plain_text, run_summary

@@ -24,14 +24,15 @@ __all__ = ["COLUMNS", "RunSummary", "output_width", "plain_output", "plain_text"
 COLUMNS = ("read", "created", "updated", "unchanged", "deleted", "skipped", "failed")
 """The counts in the summary's table, in order."""
 
-WIDTH = 80
+_WIDTH = 80
 """How wide rich lays out text when no terminal and no COLUMNS say otherwise."""
 
 _SHOWN = 10
 """Warnings and failed records listed under the table; the rest are counted."""
 
 _RICH_SETTINGS = ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "JUPYTER_COLUMNS")
-"""Environment variables that make rich write to a file or a pipe as to a terminal."""
+"""Environment variables under which rich may write to a file or a pipe other than as
+plain text (as to a terminal, or as in a notebook): any of them set, rich writes."""
 
 
 class RunSummary(NamedTuple):
@@ -41,7 +42,7 @@ class RunSummary(NamedTuple):
     title: str
     counts: tuple[str, ...]
     failed: bool
-    lines: list[tuple[str, str]]
+    lines: tuple[tuple[str, str], ...]
 
 
 def run_summary(result: RunResult) -> RunSummary:
@@ -87,8 +88,9 @@ def run_summary(result: RunResult) -> RunSummary:
         (f"  record {error['key']} ({error['step']}): {error['error']}", "red")
         for error in result.errors[:_SHOWN]
     )
-    if counts["failed"] > len(result.errors[:_SHOWN]):
-        lines.append((f"  ... {counts['failed'] - _SHOWN:,} more failed records", ""))
+    listed = len(result.errors[:_SHOWN])
+    if counts["failed"] > listed:
+        lines.append((f"  ... {counts['failed'] - listed:,} more failed records", ""))
     if result.message:
         why = "why" if result.status != "succeeded" else "note"
         lines.append((f"{why}: {result.message}", "red"))
@@ -96,14 +98,16 @@ def run_summary(result: RunResult) -> RunSummary:
         title=title,
         counts=tuple(f"{counts.get(column, 0):,}" for column in COLUMNS),
         failed=bool(counts["failed"]),
-        lines=lines,
+        lines=tuple(lines),
     )
 
 
 def plain_output(stream: TextIO) -> bool:
-    """Whether rich would write to `stream` as plain UTF-8 text 80 columns wide: not a
-    terminal, and nothing in the environment that says otherwise."""
+    """Whether rich would write to `stream` as plain UTF-8 text (at `output_width`): not a
+    terminal, not a notebook, and nothing in the environment that says otherwise."""
     if sys.platform == "win32" or any(name in os.environ for name in _RICH_SETTINGS):
+        return False
+    if "ipykernel" in sys.modules:  # rich writes through the notebook's display
         return False
     try:
         if stream.isatty():
@@ -115,8 +119,12 @@ def plain_output(stream: TextIO) -> bool:
 
 
 def output_width() -> int:
-    """How wide rich lays out what it writes to a file or a pipe: the width of a terminal
-    on standard input, output or error (in that order), COLUMNS over it, else 80."""
+    """How wide rich lays out what it writes to a file or a pipe: COLUMNS when it is a
+    number (0 too: rich then writes nothing wider than nothing), else the width of a
+    terminal on standard input, output or error (in that order), else 80."""
+    columns = os.environ.get("COLUMNS")
+    if columns is not None and columns.isdigit():
+        return int(columns)
     width = 0
     for descriptor in (0, 1, 2):
         try:
@@ -124,13 +132,10 @@ def output_width() -> int:
         except (AttributeError, ValueError, OSError):  # not a terminal
             continue
         break
-    columns = os.environ.get("COLUMNS")
-    if columns is not None and columns.isdigit():
-        width = int(columns)
-    return width or WIDTH
+    return width or _WIDTH
 
 
-def plain_text(summary: RunSummary, width: int = WIDTH) -> str | None:
+def plain_text(summary: RunSummary, width: int = _WIDTH) -> str | None:
     """The summary as rich writes it to a file or a pipe `width` columns wide, or None
     when rich would lay it out in a way this does not (wrap a line, squeeze the table)."""
     pairs = zip(COLUMNS, summary.counts, strict=True)
