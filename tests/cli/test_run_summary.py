@@ -12,12 +12,12 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 from hypothesis import given, settings, strategies as st
 
 from interlink.cli._run_summary import output_width, plain_output, plain_text, run_summary
 from interlink.sandbox import SandboxServer, create_shop_app
 from interlink.sync import RunResult
+from tests.cli.test_run_imports import _write_config
 
 RICH_SETTINGS = ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "COLUMNS", "JUPYTER_COLUMNS")
 
@@ -236,33 +236,7 @@ def _steady(text: str) -> str:
 
 def _config(folder: Path, base_url: str) -> Path:
     folder.mkdir()
-    config = folder / "interlink.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "database": f"sqlite:///{folder / 'interlink.db'}",
-                "connections": {
-                    "shop": {
-                        "base_url": base_url,
-                        "auth": {"type": "bearer", "token": "sandbox-token"},
-                    }
-                },
-                "resources": {
-                    "shop": {
-                        "customers": {
-                            "path": "/customers",
-                            "records": "data",
-                            "paginate": {"type": "offset", "page_size": 10},
-                        }
-                    }
-                },
-                "pipelines": {
-                    "customers": {"source": "shop.customers", "destination": "sql:customers"}
-                },
-            }
-        )
-    )
-    return config
+    return _write_config(folder, base_url)
 
 
 def test_interlink_run_to_a_pipe_writes_what_rich_would(tmp_path: Path) -> None:

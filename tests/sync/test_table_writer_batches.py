@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 
 from interlink.store import Store, create_engine
-from interlink.sync import _table_writer as writer_module
-from interlink.sync._table_writer import ROWS_PER_INSERT, TableWriter
+from interlink.sync import _insert_sql as insert_module
+from interlink.sync._insert_sql import ROWS_PER_INSERT
+from interlink.sync._table_writer import TableWriter
 
 
 @pytest.fixture(params=["sqlite3", "sqlalchemy"])
@@ -71,7 +72,7 @@ def test_a_key_twice_in_one_statement_as_one_statement_a_row_did(begin, tmp_path
     batch[140] = _customer(130, "later")  # and 130 across two statements
     results = []
     for per in (1, ROWS_PER_INSERT):
-        monkeypatch.setattr(writer_module, "ROWS_PER_INSERT", per)
+        monkeypatch.setattr(insert_module, "ROWS_PER_INSERT", per)
         writer = TableWriter("sqlite", f"customers_{per}", primary_key=["id"], mode="merge")
         results.append((_load(begin, writer, batch), _table(tmp_path, f"customers_{per}")))
     (row_by_row, by_row), (many, by_many) = results
@@ -93,16 +94,16 @@ def test_an_append_of_a_whole_page(begin, tmp_path):
 
 
 def test_a_table_too_wide_for_many_rows_a_statement(begin, tmp_path, monkeypatch):
-    monkeypatch.setattr(writer_module, "SQLITE_MAX_MARKS", 400)  # 150 columns: 2 rows
+    monkeypatch.setattr(insert_module, "SQLITE_MAX_MARKS", 400)  # 150 columns: 2 rows
     sent: list[int] = []
     writer = TableWriter("sqlite", "wide", primary_key=["id"], mode="merge")
-    real = writer._statement
+    real = writer._inserts.statement
 
-    def statement(columns: tuple[str, ...], rows: int = 1) -> str:
+    def statement(kinds: Any, keys: Any, columns: tuple[str, ...], rows: int = 1) -> str:
         sent.append(rows)
-        return real(columns, rows)
+        return real(kinds, keys, columns, rows)
 
-    monkeypatch.setattr(writer, "_statement", statement)
+    monkeypatch.setattr(writer._inserts, "statement", statement)
     batch = [{"id": n, **{f"c{i}": n + i for i in range(149)}} for n in range(5)]
     assert _load(begin, writer, batch) == (5, 0, 0)
     assert set(sent) == {2, 1}, "two rows to a statement, then the last one alone"

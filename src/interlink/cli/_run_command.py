@@ -14,12 +14,13 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from interlink.cli._cassettes import cassette_session, check_cassette_options
 from interlink.cli._run_argv import RunArgv
 
 if TYPE_CHECKING:
+    from interlink.cli._render_progress import RunProgress
     from interlink.config import InterlinkConfig
     from interlink.sync import RunResult
 
@@ -242,16 +243,6 @@ def run_command(argv: RunArgv, load: Callable[[Path], InterlinkConfig]) -> None:
             raise SystemExit(1)
 
 
-class _Bar(Protocol):
-    """What a run's progress display does: `RunProgress`, or `_NoBar`."""
-
-    def __enter__(self) -> _Bar: ...
-
-    def __exit__(self, *exc: object) -> None: ...
-
-    def update(self, result: RunResult) -> None: ...
-
-
 class _NoBar:
     """The progress display of a run whose stderr is not a terminal: none."""
 
@@ -265,7 +256,7 @@ class _NoBar:
         return None
 
 
-def _progress(label: str) -> _Bar:
+def _progress(label: str) -> RunProgress | _NoBar:
     """The live bar on a terminal; written to a file or a pipe, nothing (and no rich)."""
     from interlink.cli._run_summary import plain_output
 

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from interlink.config import InterlinkConfig, PipelineConfig
-from interlink.errors import ConfigError, PipelineLockedError
+from interlink.errors import ConfigError
 from interlink.store import (
     BINDINGS_HOLDER,
     LOCK_LEASE,
@@ -29,6 +29,7 @@ from interlink.store import (
 )
 
 from ._accounts import split_key
+from ._lease import take_lock_for
 
 __all__ = ["Forgotten", "bindings_pipeline", "forget"]
 
@@ -71,13 +72,7 @@ def forget(
     name, _ = split_key(key)
     bindings_pipeline(config, name)
     wanted = list(dict.fromkeys(source_keys))
-    try:
-        store.take_lock(key, BINDINGS_HOLDER, lease=LOCK_LEASE)
-    except PipelineLockedError as exc:
-        reason = str(exc).removeprefix(f"pipeline {key}: ")
-        raise PipelineLockedError(
-            f"its bindings cannot be changed now: {reason}", pipeline=key
-        ) from None
+    take_lock_for(store, key, BINDINGS_HOLDER, "its bindings cannot be changed")
     try:
         found = load_bindings(store.engine, key, wanted)
         result = Forgotten(unknown=[k for k in wanted if k not in found])

@@ -14,11 +14,24 @@ import asyncio
 import logging
 from types import TracebackType
 
-from interlink.store import Store
+from interlink.errors import PipelineLockedError
+from interlink.store import LOCK_LEASE, Store
 
-__all__ = ["LeaseKeeper"]
+__all__ = ["LeaseKeeper", "take_lock_for"]
 
 log = logging.getLogger("interlink.sync")
+
+
+def take_lock_for(store: Store, key: str, holder: int, refusal: str) -> None:
+    """Take pipeline `key`'s lock for `holder`, work that is not a run (forgetting
+    bindings, resolving a conflict), for the lock's lease. While a run or other such work
+    holds it: PipelineLockedError saying `refusal` ("its bindings cannot be changed"),
+    "now", and what holds it."""
+    try:
+        store.take_lock(key, holder, lease=LOCK_LEASE)
+    except PipelineLockedError as exc:
+        reason = str(exc).removeprefix(f"pipeline {key}: ")
+        raise PipelineLockedError(f"{refusal} now: {reason}", pipeline=key) from None
 
 
 class LeaseKeeper:

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from interlink.config import InterlinkConfig
 from interlink.connectors import Catalog
-from interlink.errors import ConfigError, PipelineLockedError
+from interlink.errors import ConfigError
 from interlink.store import (
     LOCK_LEASE,
     Binding,
@@ -20,7 +20,7 @@ from interlink.store import (
 
 from ._accounts import split_key
 from ._api_sink import ApiSink
-from ._lease import LeaseKeeper
+from ._lease import LeaseKeeper, take_lock_for
 from ._mapping import compile_mapping
 
 __all__ = ["resolve"]
@@ -56,13 +56,7 @@ async def resolve(
     # The pipeline's lock, as a run takes it: a run writing the same pair meanwhile could
     # bind it at versions this resolution then overwrites, or write over what it wrote.
     holder = -conflict_id
-    try:
-        store.take_lock(key, holder, lease=LOCK_LEASE)
-    except PipelineLockedError as exc:
-        reason = str(exc).removeprefix(f"pipeline {key}: ")
-        raise PipelineLockedError(
-            f"conflict {conflict_id} cannot be resolved now: {reason}", pipeline=key
-        ) from None
+    take_lock_for(store, key, holder, f"conflict {conflict_id} cannot be resolved")
     try:
         with store.transaction() as conn:
             claimed = claim_conflict(conn, conflict_id)

@@ -482,5 +482,4 @@ class SqlSink:
                     conn.exec_driver_sql(
                         f"ALTER TABLE {q(self.table)} RENAME CONSTRAINT {q(name)} TO {q(wanted)}"
                     )
-        self.live.columns = None
-        self.live._statements.clear()
+        self.live.reload()

@@ -44,7 +44,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from itertools import chain
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -61,6 +60,7 @@ from ._column_widening import (
     rebuild_sqlite_table,
     sql_type,
 )
+from ._insert_sql import InsertStatements
 from ._keys_present import keys_present
 from ._table_columns import read_columns
 
@@ -72,13 +72,6 @@ __all__ = ["COPY_MIN_ROWS", "SchemaChange", "TableWriter", "WriteCounts"]
 COPY_MIN_ROWS = 50
 """On PostgreSQL a batch this large goes in by COPY; a smaller one (an incremental run's
 few changes) row by row, where COPY's extra statements would cost more than they save."""
-
-ROWS_PER_INSERT = 100
-"""On SQLite, rows one INSERT carries (fewer when that many would pass SQLite's limit on
-parameters)."""
-
-SQLITE_MAX_MARKS = 32766
-"""SQLite's most parameters in one statement (SQLITE_MAX_VARIABLE_NUMBER, since 3.32)."""
 
 WriteMode = Literal["append", "replace", "merge"]
 
@@ -176,7 +169,7 @@ class TableWriter:
         self._quote = quoter(self.dialect)
         self.columns: dict[str, ColumnKind] | None = None
         """The table's columns and their kinds, in table order (None: not read yet)."""
-        self._statements: dict[tuple[int, tuple[str, ...]], str] = {}  # (rows, columns)
+        self._inserts = InsertStatements(table, self.dialect, self._quote, upsert=mode != "append")
         self._fields: dict[str, str] = {}  # field -> its column, for every field seen
         self._sources: list[str] = []  # the field each column is filled from, in order
         self._folded: dict[str, str] = {}  # SQLite: a column's name without case -> it
@@ -198,7 +191,7 @@ class TableWriter:
         self._fields = {name: name for name in columns}
         self._sources = list(columns)
         self._folded = {fold_name(name): name for name in columns}
-        self._statements.clear()
+        self._inserts.forget()
         self._prepared = None
         self._keys = []
         for key in self.primary_key:
@@ -344,7 +337,7 @@ class TableWriter:
             self._declared.pop(column, None)  # now what `sql_type` makes of its kind
         if not changes:
             return changes
-        self._statements.clear()
+        self._inserts.forget()
         if not exists:
             for key in self.primary_key:
                 if key not in self._fields:
@@ -368,6 +361,11 @@ class TableWriter:
             rebuild_sqlite_table(conn, self.name, self.columns, widened, self._quote, self._table)
         return changes
 
+    def reload(self) -> None:
+        """Read the table again at the next call (another table took its name)."""
+        self.columns = None
+        self._inserts.forget()
+
     def truncate(self, conn: Connection) -> None:
         if self.columns is None:
             self._load(conn)
@@ -375,68 +373,6 @@ class TableWriter:
             conn.exec_driver_sql(f"DELETE FROM {self._quote(self.name)}")
 
     # -- rows -------------------------------------------------------------------------------
-
-    def _placeholder(self, kind: ColumnKind) -> str:
-        mark = "?" if self.dialect == "sqlite" else "%s"
-        if kind == "json" and self.dialect == "postgresql":
-            return f"CAST({mark} AS JSONB)"
-        return mark
-
-    def _statement(self, columns: tuple[str, ...], rows: int = 1) -> str:
-        """The INSERT (or upsert) of `rows` rows of `columns` at once."""
-        sql = self._statements.get((rows, columns))
-        if sql is not None:
-            return sql
-        assert self.columns is not None
-        q = self._quote
-        names = ", ".join(q(c) for c in columns)
-        values = "(" + ", ".join(self._placeholder(self.columns[c]) for c in columns) + ")"
-        sql = f"INSERT INTO {q(self.name)} ({names}) VALUES {', '.join([values] * rows)}"
-        if self._keys and self.mode != "append":
-            sql += " " + self._upsert_tail(columns)
-        self._statements[(rows, columns)] = sql
-        return sql
-
-    def _insert(
-        self, conn: Connection, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
-    ) -> int:
-        """Insert (or upsert) `rows`; returns the rows inserted or changed. On SQLite, rows
-        go `ROWS_PER_INSERT` to a statement (one parse and one step for them all, about
-        10% faster than a statement per row); the rest, and PostgreSQL's, one per row,
-        sent at once by the driver."""
-        per = min(ROWS_PER_INSERT, SQLITE_MAX_MARKS // len(columns))
-        changed = 0
-        start = 0
-        if self.dialect == "sqlite" and per > 1:
-            whole = len(rows) - len(rows) % per
-            if whole:
-                sql = self._statement(columns, per)
-                for start in range(0, whole, per):
-                    chunk = tuple(chain.from_iterable(rows[start : start + per]))
-                    changed += max(conn.exec_driver_sql(sql, chunk).rowcount, 0)
-                start = whole
-        if start < len(rows):
-            rest = rows[start:] if start else rows
-            changed += max(conn.exec_driver_sql(self._statement(columns), rest).rowcount, 0)
-        return changed
-
-    def _upsert_tail(self, columns: tuple[str, ...]) -> str:
-        """The upsert's `ON CONFLICT` clause: rows whose values did not change are left
-        alone (not counted as changed)."""
-        q = self._quote
-        table = q(self.name)
-        keys = ", ".join(q(k) for k in self._keys)
-        others = [c for c in columns if c not in self._keys]
-        if not others:
-            return f"ON CONFLICT ({keys}) DO NOTHING"
-        assignments = ", ".join(f"{q(c)} = excluded.{q(c)}" for c in others)
-        distinct = " OR ".join(
-            f"{table}.{q(c)} IS DISTINCT FROM excluded.{q(c)}"
-            if self.dialect == "postgresql"
-            else f"{table}.{q(c)} IS NOT excluded.{q(c)}"
-            for c in others
-        )
-        return f"ON CONFLICT ({keys}) DO UPDATE SET {assignments} WHERE {distinct}"
 
     def _copies(self, conn: Connection, rows: list[tuple[Any, ...]]) -> bool:
         """Whether this batch goes in by COPY (see `_pg_copy`): PostgreSQL, a batch of at
@@ -505,7 +441,7 @@ class TableWriter:
         # table's columns had when read (NUMERIC(10, 2) and DOUBLE PRECISION are both
         # float), so a table changed since gets a stage of its own types.
         shape = repr([(c, k, self._declared.get(c)) for c, k in self.columns.items()])
-        tail = self._upsert_tail(columns)
+        tail = self._inserts.upsert_tail(self._keys, columns)
         changed = merge_by_copy(conn, self.name, shape, columns, rows, tail, quote)
         return changed, existing
 
@@ -526,7 +462,7 @@ class TableWriter:
         existing = self._existing(conn, prepared)
         columns = tuple(self.columns)
         if not self._copies(conn, rows):
-            changed = self._insert(conn, columns, rows)
+            changed = self._inserts.insert(conn, self.columns, self._keys, columns, rows)
         elif self.mode == "append" or not self._keys:
             from ._pg_copy import copy_rows
 
