@@ -1,7 +1,8 @@
 """A small source API for sync tests, whose records a test changes directly.
 
 `GET /items?offset=&limit=[&updated_since=][&include_deleted=1]` ->
-`{"data": [...], "total": N}`, sorted by id. Records deleted with `delete()` disappear;
+`{"data": [...], "total": N}`, sorted by id; `GET /items/{id}` -> the record, or 404
+(counted in `item_requests`). Records deleted with `delete()` disappear;
 with `include_deleted=1` they come back as tombstones `{"id", "deleted": true,
 "updated_at"}` (an API that reports deletions). `delay` slows every page; `lie_total`
 adds to the announced total (an API whose count and pages disagree).
@@ -38,6 +39,7 @@ class FakeSource:
         self.delay = 0.0
         self.lie_total = 0
         self.requests = 0
+        self.item_requests = 0
 
     def touch(self, *ids: int, **changes: Any) -> None:
         for n in ids:
@@ -74,7 +76,14 @@ class FakeSource:
             page = rows[offset : offset + limit]
             return JSONResponse({"data": page, "total": len(rows) + self.lie_total})
 
-        return Starlette(routes=[Route("/items", items)])
+        async def item(request: Request) -> JSONResponse:
+            self.item_requests += 1
+            record = self.records.get(int(request.path_params["item_id"]))
+            if record is None:
+                return JSONResponse({"error": "not found"}, status_code=404)
+            return JSONResponse(record)
+
+        return Starlette(routes=[Route("/items", items), Route("/items/{item_id:int}", item)])
 
 
 def config(
@@ -98,6 +107,17 @@ def config(
         "resources": {"src": {"items": items}},
         "pipelines": pipelines,
     }
+
+
+FAILING: set[int] = set()
+"""The ids `name_unless_failing` refuses: a test adds and removes them between runs."""
+
+
+def name_unless_failing(record: dict[str, Any]) -> str:
+    """A mapping callable that fails for the records in `FAILING` (a cause a user fixes)."""
+    if record["id"] in FAILING:
+        raise ValueError(f"record {record['id']} cannot be mapped")
+    return str(record["name"])
 
 
 def name_unless_13(record: dict[str, Any]) -> str:

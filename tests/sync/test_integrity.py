@@ -24,7 +24,7 @@ from interlink.errors import (
     SyncError,
 )
 from interlink.sandbox import SandboxServer
-from interlink.store import Store
+from interlink.store import Store, list_outstanding
 from interlink.sync import RunResult, run_pipeline
 
 from .fake_source import FakeSource, config
@@ -474,6 +474,7 @@ def test_a_run_with_failed_records_ends_recorded_on_postgresql(source, postgres_
         conn.exec_driver_sql("DROP TABLE IF EXISTS failing_pg")
         conn.exec_driver_sql("DELETE FROM interlink_state WHERE pipeline = 'failing_pg'")
         conn.exec_driver_sql("DELETE FROM interlink_locks WHERE pipeline = 'failing_pg'")
+        conn.exec_driver_sql("DELETE FROM interlink_outstanding WHERE pipeline = 'failing_pg'")
 
     async def go() -> RunResult:
         async with Catalog(cfg) as catalog:
@@ -482,7 +483,14 @@ def test_a_run_with_failed_records_ends_recorded_on_postgresql(source, postgres_
     first = asyncio.run(go())
     assert first.status == "completed_with_errors"
     assert store.runs("failing_pg")[0]["status"] == "completed_with_errors"
-    assert asyncio.run(go()).ok, "the lock was released"
+    # The lock was released: the next run runs, and fetches record 13 again by id (still
+    # failing: it stays owed, in the table interlink_outstanding on PostgreSQL too).
+    second = asyncio.run(go())
+    assert second.status == "completed_with_errors"
+    assert [(e["key"], e["step"]) for e in second.errors] == [("13", "map")]
+    with store.read() as conn:
+        owed = list_outstanding(conn, "failing_pg")
+    assert [(row.record_key, row.attempts) for row in owed] == [("13", 2)]
     store.close()
 
 

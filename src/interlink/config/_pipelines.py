@@ -151,6 +151,11 @@ class PipelineConfig(_Model):
     `--full-refresh`) or `full_refresh` (the stored cursor is dropped and the source read
     whole)."""
 
+    retry_failed: Annotated[int, Field(ge=0, le=100_000)] = 1000
+    """Records that failed in earlier runs and are still owed (`interlink failed list`),
+    fetched again by id at the end of each read, oldest first; the rest (all of them for a
+    source that cannot be fetched by id, or with 0) count as failed in the run."""
+
     account: str | None = None
     """The connected account of the source's `oauth2` connection the pipeline acts for, or
     `"*"`: once for every connected account (an SQL table then names `{account}`)."""

@@ -17,6 +17,15 @@ from ._connection import (
     quote,
     quoter,
 )
+from ._outstanding import (
+    Outstanding,
+    count_outstanding,
+    forget_outstanding,
+    list_outstanding,
+    owe,
+    owed_keys,
+    settle,
+)
 from ._revision import SCHEMA_VERSION
 from ._store import (
     BINDINGS_HOLDER,
@@ -249,6 +258,13 @@ __getattr__ = _lazy_exports(__name__, _LAZY)
 
 __all__ = [
     "PG_TABLE_NAMED",
+    "Outstanding",
+    "count_outstanding",
+    "forget_outstanding",
+    "list_outstanding",
+    "owe",
+    "owed_keys",
+    "settle",
     "Connection",
     "dialect_of",
     "driver_of",

@@ -49,7 +49,7 @@ __all__ = [
 
 log = logging.getLogger("interlink.store")
 
-REVISIONS = ("0001", "0002", "0003", "0004", "0005", "0006")
+REVISIONS = ("0001", "0002", "0003", "0004", "0005", "0006", "0007")
 """Every revision in `migrations/versions`, oldest first (a test checks the two agree)."""
 UNVERSIONED = "0001"
 """The revision of tables made before the schema was versioned."""

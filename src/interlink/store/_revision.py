@@ -13,8 +13,8 @@ if TYPE_CHECKING:
 
 __all__ = ["HEAD", "SCHEMA_VERSION", "VERSION_TABLE", "pg_at_head", "sqlite_at_head"]
 
-SCHEMA_VERSION = 6
-"""The number of the newest migration: revision "0006" in store/migrations/versions."""
+SCHEMA_VERSION = 7
+"""The number of the newest migration: revision "0007" in store/migrations/versions."""
 HEAD = f"{SCHEMA_VERSION:04d}"
 VERSION_TABLE = "interlink_alembic_version"
 

@@ -1,7 +1,7 @@
 """interlink's own tables: runs, pipeline state, locks, record errors, schema changes,
 bindings and conflicts; the service's tables: jobs, API keys, rate-limit buckets and
-schedules; the webhook inbox; the vault's: OAuth tokens (encrypted) and its canary; and
-the dashboard's signed-in sessions.
+schedules; the webhook inbox; the vault's: OAuth tokens (encrypted) and its canary; the
+dashboard's signed-in sessions; and the records runs still owe their destinations.
 
 Synced data lives in tables named by the pipelines; interlink's bookkeeping sits beside
 it under the `interlink_` prefix, in the same database, so a batch of records and the
@@ -44,6 +44,7 @@ __all__ = [
     "oauth_flows",
     "connection_switches",
     "dashboard_sessions",
+    "outstanding",
 ]
 
 
@@ -425,4 +426,25 @@ dashboard_sessions = sa.Table(
     # The last request seen (written at most once a minute): the idle expiry counts from it.
     sa.Column("seen_at", sa.Float, nullable=False),
     sa.Index("ix_interlink_dashboard_sessions_key", "key_id"),
+)
+
+
+# -- records a run owes its destination (revision 0007) ---------------------------------------
+
+outstanding = sa.Table(
+    "interlink_outstanding",
+    metadata,
+    # A record that failed in a run of the pipeline (its state key: `NAME` or
+    # `NAME@ACCOUNT`) and that no run has written since: the next run fetches it again by
+    # id, and a run that writes it (or a whole read that no longer finds it) removes it.
+    sa.Column("pipeline", sa.String(200), primary_key=True),
+    sa.Column("record_key", sa.Text, primary_key=True),
+    # The run it last failed in, with that failure's step and error.
+    sa.Column("run_id", sa.Integer, nullable=False),
+    sa.Column("step", sa.String(20), nullable=False),
+    sa.Column("error", sa.Text, nullable=False),
+    sa.Column("first_failed_at", sa.Float, nullable=False),
+    sa.Column("failed_at", sa.Float, nullable=False),
+    # How many runs it failed in.
+    sa.Column("attempts", sa.Integer, nullable=False),
 )

@@ -297,6 +297,18 @@ CREATE TABLE interlink_dashboard_sessions (
 
 CREATE INDEX ix_interlink_dashboard_sessions_key ON interlink_dashboard_sessions (key_id);
 
+CREATE TABLE interlink_outstanding (
+    pipeline VARCHAR(200) NOT NULL,
+    record_key TEXT NOT NULL,
+    run_id INTEGER NOT NULL,
+    step VARCHAR(20) NOT NULL,
+    error TEXT NOT NULL,
+    first_failed_at FLOAT NOT NULL,
+    failed_at FLOAT NOT NULL,
+    attempts INTEGER NOT NULL,
+    PRIMARY KEY (pipeline, record_key)
+);
+
 CREATE TABLE interlink_alembic_version (
     version_num VARCHAR(32) NOT NULL,
     CONSTRAINT interlink_alembic_version_pkc PRIMARY KEY (version_num)

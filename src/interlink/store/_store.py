@@ -16,7 +16,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -50,6 +50,7 @@ from ._books_sql import (
     run_row,
 )
 from ._connection import Connection, dialect_of, dump_json, load_json, named
+from ._outstanding import owe
 from ._pg_pool import PgPool
 from ._pg_url import PgUrl, cannot_connect, is_postgres_url
 from ._revision import pg_at_head, sqlite_at_head
@@ -581,6 +582,17 @@ class Store:
                 "now": self._clock(),
             },
         )
+
+    def owe(
+        self,
+        conn: Connection,
+        pipeline: str,
+        run_id: int,
+        failures: Sequence[tuple[str, str, str]],
+    ) -> None:
+        """In the caller's transaction: records (key, step, error) that failed in run
+        `run_id` are owed to the destination until a run writes them (`store._outstanding`)."""
+        owe(conn, pipeline, run_id, failures, self._clock())
 
     def record_errors(self, run_id: int) -> list[dict[str, Any]]:
         sql = "SELECT * FROM interlink_record_errors WHERE run_id = :run_id ORDER BY id"

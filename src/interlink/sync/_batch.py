@@ -1,6 +1,7 @@
 """One batch of a run: records filtered and mapped (`filter_and_map`), then what the sink
-sent committed with the failed records (`write_batch`), in the caller's transaction.
-Shared by reads (`run_pipeline`) and runs by id (`run_records`).
+sent committed with the failed records (`write_batch`), in the caller's transaction, and
+what the pipeline owes its destination booked in the same one (`Owed`). Shared by reads
+(`run_pipeline`) and runs by id (`run_records`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 from interlink.connectors import Record
 from interlink.store import Store
 
+from ._owed import Owed
 from ._sink import BatchCounts, Conn, Failure, Sink
 
 __all__ = ["filter_and_map", "write_batch"]
@@ -59,10 +61,15 @@ def write_batch(
     sent: Any,
     failed: Sequence[Failure],
     counts: dict[str, int],
+    *,
+    owed: Owed | None = None,
+    records: Sequence[Record] = (),
 ) -> BatchCounts:
     """In the caller's transaction, after `hold_lock`: the sink commits what it sent, its
     counts are added to `counts` (not `failed`: the caller counts those once the
-    transaction committed), and every failed record is recorded with its step."""
+    transaction committed), and every failed record is recorded with its step. With
+    `owed` (every run that writes to the destination itself), the failed records are owed
+    and the owed ones among the batch's source `records` that did not fail are settled."""
     batch = sink.commit(conn, sent, run_id)
     counts["created"] += batch.created
     counts["updated"] += batch.updated
@@ -78,4 +85,6 @@ def write_batch(
             step=step,
             error=f"{type(error).__name__}: {error}",
         )
+    if owed is not None:
+        owed.book(conn, run_id, records, [*failed, *batch.failures])
     return batch

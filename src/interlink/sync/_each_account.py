@@ -40,8 +40,9 @@ from ._accounts import (
     connected_accounts,
     source_connection,
 )
+from ._open_sink import pipeline_config
 from ._run_record import Progress, RunResult
-from ._runner import pipeline_config, run_into
+from ._runner import run_into
 
 __all__ = ["AccountRun", "run_each_account"]
 

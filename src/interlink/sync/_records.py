@@ -28,16 +28,23 @@ from interlink.connectors import Catalog, ChildResource, Record, RestResource, c
 from interlink.errors import ApiError, AuthError, ConfigError, JobCancelledError, LeaseLostError
 from interlink.store import LOCK_LEASE, Store
 
-from ._accounts import ALL_ACCOUNTS, CatalogOpener, account_catalog, acting_account
+from ._accounts import (
+    ALL_ACCOUNTS,
+    CatalogOpener,
+    account_catalog,
+    account_table,
+    acting_account,
+)
 from ._batch import filter_and_map, write_batch
 from ._filter import compile_filter
 from ._lease import LeaseKeeper
 from ._mapping import compile_mapping
+from ._open_sink import open_sink, pipeline_config
+from ._owed import Owed
 from ._run_record import Progress, RunResult, recorded_run
-from ._runner import open_sink, pipeline_config
 from ._sink import BatchCounts, Failure, Sink, WritePlan
 
-__all__ = ["check_records", "run_records"]
+__all__ = ["check_records", "fetchable_by_id", "import_ids", "run_records"]
 
 _BATCH = 100
 """Ids fetched, then written and committed together."""
@@ -46,7 +53,7 @@ _SHOWN = 10
 _PLAN = WritePlan(full=False, staged=False, resumed=False, by_id=True)
 
 
-def _source_config(
+def fetchable_by_id(
     config: InterlinkConfig, name: str, pipeline: PipelineConfig
 ) -> RestResourceConfig:
     """The pipeline's source settings, or ConfigError when a record cannot be fetched by
@@ -82,7 +89,7 @@ def check_records(
     `item_path`) or, given `ids`, when one of them cannot be an id (empty, `.`, `..`,
     control characters, not a string or an integer); `run_records` checks the same before
     it takes the lock."""
-    _source_config(config, pipeline, pipeline_config(config, pipeline))
+    fetchable_by_id(config, pipeline, pipeline_config(config, pipeline))
     if ids is not None:
         _wanted(pipeline, ids)
 
@@ -132,10 +139,12 @@ class _Import:
         dry_run: bool,
         progress: Progress | None,
         should_stop: Callable[[], bool] | None,
+        owed: Owed | None = None,
     ) -> None:
         self.name = name
         self.result = result
         self.store = store
+        self.owed = owed
         self.item = item
         self.settings = settings
         self.key = settings.primary_key
@@ -239,10 +248,11 @@ class _Import:
                     )
                 sent = await self.sink.send(items)
                 first = start == 0
+                commit = (records, sent, failed, first)
                 if self.offload:
-                    batch = await asyncio.to_thread(self._commit, sent, failed, first)
+                    batch = await asyncio.to_thread(self._commit, *commit)
                 else:
-                    batch = self._commit(sent, failed, first)
+                    batch = self._commit(*commit)
                 for record_key, step, error in failed + batch.failures:
                     result.note_error(record_key, step, error)
             if self.progress is not None:
@@ -254,7 +264,9 @@ class _Import:
                     "not fetched"
                 )
 
-    def _commit(self, sent: Any, failed: list[Failure], first: bool) -> BatchCounts:
+    def _commit(
+        self, records: list[Record], sent: Any, failed: list[Failure], first: bool
+    ) -> BatchCounts:
         """One batch in one transaction, under the pipeline's lock (runs in a thread)."""
         run_id = self.result.run_id
         assert run_id is not None
@@ -264,7 +276,16 @@ class _Import:
             if first:
                 self.sink.start(conn, _PLAN, run_id)
             batch = write_batch(
-                conn, self.store, self.sink, self.name, run_id, sent, failed, counts
+                conn,
+                self.store,
+                self.sink,
+                self.name,
+                run_id,
+                sent,
+                failed,
+                counts,
+                owed=self.owed,
+                records=records,
             )
             stored = dict(counts)
             stored["failed"] += len(failed) + len(batch.failures)
@@ -274,12 +295,15 @@ class _Import:
         return batch
 
 
+def _shown(ids: Sequence[str]) -> str:
+    """The first ids, and how many more."""
+    more = f" and {len(ids) - _SHOWN} more" if len(ids) > _SHOWN else ""
+    return ", ".join(ids[:_SHOWN]) + more
+
+
 def _note(ids: list[str]) -> str:
-    shown = ", ".join(ids[:_SHOWN]) + (
-        f" and {len(ids) - _SHOWN} more" if len(ids) > _SHOWN else ""
-    )
     return (
-        f"a run by id ({shown}): the cursor and checkpoint were left as they were, and "
+        f"a run by id ({_shown(ids)}): the cursor and checkpoint were left as they were, and "
         "nothing was deleted by absence"
     )
 
@@ -319,7 +343,7 @@ async def run_records(
     """
     name = pipeline
     settings = pipeline_config(config, name)
-    _source_config(config, name, settings)  # refused before anything is opened
+    fetchable_by_id(config, name, settings)  # refused before anything is opened
     wanted = _wanted(name, ids)
     acting = acting_account(config, name, settings, account)
     if acting == ALL_ACCOUNTS:
@@ -363,7 +387,69 @@ async def _import(
 ) -> None:
     name, key = result.pipeline, result.key
     settings = pipeline_config(config, name)
-    source_settings = _source_config(config, name, settings)
+    async with recorded_run(store, result, lease=lease, dry_run=dry_run):
+        if settings.write == "replace" and settings.destination.is_sql:
+            state = await asyncio.to_thread(store.load_state, key)
+            if state.interrupted and state.staged:
+                assert settings.destination.sql is not None
+                table = account_table(
+                    name, settings.destination.sql, result.account, dialect=store.dialect
+                )
+                result.warnings.append(
+                    f"a read of the whole source (run {state.run_id}) is unfinished; when it "
+                    f"completes, its staging table replaces table {table}, with the values "
+                    "it read, which may be older than the ones this run wrote"
+                )
+        owed = None
+        if not dry_run:
+            source_key = fetchable_by_id(config, name, settings).primary_key
+            owed = await asyncio.to_thread(Owed.load, store, key, source_key)
+        assert result.run_id is not None
+        async with LeaseKeeper(store, key, result.run_id, lease=lease) as keeper:
+            await import_ids(
+                config,
+                result,
+                wanted,
+                catalog,
+                store=store,
+                keeper=keeper,
+                owed=owed,
+                offload=offload,
+                should_stop=should_stop,
+                progress=progress,
+                dry_run=dry_run,
+                lease=lease,
+            )
+        others = [] if owed is None else [k for k in owed.keys if k not in set(wanted)]
+        if others:
+            result.warnings.append(
+                f"{len(others)} other records of {key} failed in earlier runs and are not "
+                f"in the destination yet ({_shown(others)}): see `interlink failed list`"
+            )
+
+
+async def import_ids(
+    config: InterlinkConfig,
+    result: RunResult,
+    wanted: list[str],
+    catalog: Catalog,
+    *,
+    store: Store,
+    keeper: LeaseKeeper,
+    owed: Owed | None,
+    offload: bool,
+    should_stop: Callable[[], bool] | None,
+    progress: Progress | None,
+    dry_run: bool,
+    lease: float,
+) -> None:
+    """Fetch the records `wanted` of pipeline `result.pipeline` by id and write them, in
+    run `result.run_id` (whose lock `keeper` renews), through a sink of their own; with
+    `owed`, what they settle or fail is booked there. ConfigError for a source that cannot
+    be fetched by id."""
+    name, key = result.pipeline, result.key
+    settings = pipeline_config(config, name)
+    source_settings = fetchable_by_id(config, name, settings)
     where = f"pipelines.{name}"
     mapping = compile_mapping(settings.fields, where=f"{where}.fields")
     keep = compile_filter(settings.filter, where=f"{where}.filter")
@@ -371,30 +457,20 @@ async def _import(
     item = source.child if isinstance(source, ChildResource) else source
     assert isinstance(item, RestResource)
     sink = open_sink(store, name, settings, catalog, source, mapping, account=result.account)
-    async with recorded_run(store, result, lease=lease, dry_run=dry_run):
-        if settings.write == "replace" and settings.destination.is_sql:
-            state = await asyncio.to_thread(store.load_state, key)
-            if state.interrupted and state.staged:
-                result.warnings.append(
-                    f"a read of the whole source (run {state.run_id}) is unfinished; when it "
-                    f"completes, its staging table replaces {sink.target}, with the values "
-                    "it read, which may be older than the ones this run wrote"
-                )
-        run = _Import(
-            key,
-            result,
-            store,
-            item,
-            source_settings,
-            sink,
-            mapping,
-            keep,
-            lease=lease,
-            offload=offload,
-            dry_run=dry_run,
-            progress=progress,
-            should_stop=should_stop,
-        )
-        assert result.run_id is not None
-        async with LeaseKeeper(store, key, result.run_id, lease=lease) as keeper:
-            await run.go(wanted, keeper)
+    run = _Import(
+        key,
+        result,
+        store,
+        item,
+        source_settings,
+        sink,
+        mapping,
+        keep,
+        lease=lease,
+        offload=offload,
+        dry_run=dry_run,
+        progress=progress,
+        should_stop=should_stop,
+        owed=owed,
+    )
+    await run.go(wanted, keeper)

@@ -29,64 +29,21 @@ from interlink.errors import (
 )
 from interlink.store import LOCK_LEASE, PipelineState, Store
 
-from ._accounts import (
-    ALL_ACCOUNTS,
-    CatalogOpener,
-    account_catalog,
-    account_table,
-    acting_account,
-    state_key,
-)
+from ._accounts import ALL_ACCOUNTS, CatalogOpener, account_catalog, acting_account
 from ._batch import filter_and_map, write_batch
 from ._commit_thread import to_the_end
 from ._filter import compile_filter, take_all
 from ._fingerprint import source_fingerprint
 from ._lease import LeaseKeeper
 from ._mapping import compile_mapping
+from ._open_sink import open_sink, pipeline_config
+from ._owed import Owed
+from ._owed_retry import pay_owed
 from ._plan import ReadPlan, filter_fingerprint, plan_read
 from ._run_record import Progress, RunResult, recorded_run
 from ._sink import BatchCounts, Failure, Sink
-from ._sql_sink import SqlSink
 
-__all__ = ["open_sink", "pipeline_config", "run_into", "run_pipeline"]
-
-
-def pipeline_config(config: InterlinkConfig, name: str) -> PipelineConfig:
-    """Pipeline `name` of the config; ConfigError naming the known ones when there is none."""
-    try:
-        return config.pipelines[name]
-    except KeyError:
-        known = ", ".join(config.pipelines) or "none defined"
-        raise ConfigError(f"unknown pipeline {name!r}; known: {known}", key="pipelines") from None
-
-
-def open_sink(
-    store: Store,
-    name: str,
-    pipeline: PipelineConfig,
-    catalog: Catalog,
-    source: Resource,
-    mapping: Any,
-    *,
-    account: str = "",
-) -> Sink:
-    """The destination of pipeline `name`, for `account`: its own table when the table
-    names `{account}`, its own bindings and conflicts at an API."""
-    if pipeline.destination.is_sql:
-        assert pipeline.destination.sql is not None
-        table = account_table(name, pipeline.destination.sql, account, dialect=store.dialect)
-        return SqlSink(store, table, pipeline, key=source.primary_key)
-    assert pipeline.destination.resource is not None
-    from ._api_sink import ApiSink  # its bindings are SQLAlchemy statements
-
-    return ApiSink(
-        store,
-        state_key(name, account),
-        pipeline,
-        catalog.writable(pipeline.destination.resource),
-        source_key=source.primary_key,
-        fields=mapping.fields,
-    )
+__all__ = ["run_into", "run_pipeline"]
 
 
 async def run_pipeline(
@@ -228,9 +185,25 @@ async def run_into(
                 full_refresh=full_refresh,
                 trial=trial,
             )
+            if not dry_run and not trial:
+                run.owed = await asyncio.to_thread(Owed.load, store, key, source.primary_key)
             assert result.run_id is not None
             async with LeaseKeeper(store, key, result.run_id, lease=lease) as keeper:
                 await run.go(plan, state, keeper, dry_run=dry_run, limit=limit)
+                if run.owed is not None:
+                    await pay_owed(
+                        config,
+                        result,
+                        run.owed,
+                        opened,
+                        store=store,
+                        keeper=keeper,
+                        whole_read=plan.write.full and run.read_complete,
+                        lease=lease,
+                        offload=offload,
+                        should_stop=should_stop,
+                        progress=progress,
+                    )
 
 
 class _Run:
@@ -272,6 +245,10 @@ class _Run:
         # are written (nothing downstream changes them), and only a batch with a record
         # the sink would reject goes through the loop to set that record aside.
         self.verbatim = sink.verbatim and getattr(mapping, "copies_all", False) and keep is take_all
+        self.owed: Owed | None = None
+        """What the pipeline owes its destination; None for a dry run or a trial."""
+        self.read_complete = False
+        """The read ended with everything the source announced."""
 
     def _items(self, records: list[Record]) -> tuple[list[tuple[Record, Record]], list[Failure]]:
         """Filter and map one page; failed records are set aside with their step."""
@@ -308,6 +285,11 @@ class _Run:
             # by absence and a swap, and the read as a whole did not go through.
             earlier = await asyncio.to_thread(self.store.run, state.run_id)
             carried = int(earlier["failed"]) if earlier else 0
+            if self.owed is not None and not plan.write.full:
+                # The keyed ones are owed: fetched again after the read, where each counts
+                # as it ends. A whole read keeps them all: they block its deletions.
+                carried -= sum(1 for run in self.owed.before.values() if run == state.run_id)
+                carried = max(carried, 0)
             if carried:
                 counts["failed"] += carried
                 result.warnings.append(
@@ -357,6 +339,7 @@ class _Run:
                 )
             counts["pages"] += 1
             counts["read"] += len(page.records)
+            self.read_complete = page.done and page.complete
             result.warnings.extend(page.warnings)
             items, failed = self._items(page.records)
             if page.cursor is not None:
@@ -425,7 +408,18 @@ class _Run:
             store.hold_lock(conn, name, run_id, self.lease)
             if first:
                 self.sink.start(conn, write, run_id)
-            batch = write_batch(conn, store, self.sink, name, run_id, sent, failed, counts)
+            batch = write_batch(
+                conn,
+                store,
+                self.sink,
+                name,
+                run_id,
+                sent,
+                failed,
+                counts,
+                owed=self.owed,
+                records=page.records,
+            )
             if page.done:
                 complete = page.complete and not write.trial
                 failed_so_far = counts["failed"] + len(failed) + len(batch.failures)

@@ -1,0 +1,231 @@
+"""Records that failed in a run are owed to the destination until a run writes them.
+
+Review finding: an incremental run moved its cursor past records that failed, and the next
+run, reading only what changed since, succeeded (exit 0) with those records missing from
+the table for good. Now they are kept in `interlink_outstanding`, fetched again by id at
+the end of the next read, and a run that cannot write them ends `completed_with_errors`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from interlink.config import InterlinkConfig
+from interlink.connectors import Catalog
+from interlink.sandbox import SandboxServer
+from interlink.store import Store, has_table, list_outstanding
+from interlink.sync import RunResult, run_pipeline, run_records
+
+from .fake_source import FAILING, FakeSource, config
+
+COUNT = 250
+MAPPED = {"id": "id", "name": {"call": "tests.sync.fake_source:name_unless_failing"}}
+
+
+@pytest.fixture
+def source() -> Iterator[FakeSource]:
+    fake = FakeSource(COUNT)
+    with SandboxServer(fake.app()) as server:
+        fake.url = server.url  # type: ignore[attr-defined]
+        yield fake
+    FAILING.clear()
+
+
+@pytest.fixture
+def database(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'interlink.db'}"
+
+
+def build(source: FakeSource, database: str, **pipeline: Any) -> InterlinkConfig:
+    settings = {"source": "src.items", "destination": "sql:items", "fields": MAPPED, **pipeline}
+    url = source.url  # type: ignore[attr-defined]
+    return InterlinkConfig.model_validate(config(url, database, {"p": settings}))
+
+
+def run(cfg: InterlinkConfig, store: Store, **kwargs: Any) -> RunResult:
+    async def go() -> RunResult:
+        async with Catalog(cfg) as catalog:
+            return await run_pipeline(cfg, "p", store=store, catalog=catalog, **kwargs)
+
+    return asyncio.run(go())
+
+
+def by_id(cfg: InterlinkConfig, store: Store, ids: list[Any]) -> RunResult:
+    async def go() -> RunResult:
+        async with Catalog(cfg) as catalog:
+            return await run_records(cfg, "p", ids, store=store, catalog=catalog)
+
+    return asyncio.run(go())
+
+
+def ids(store: Store) -> set[int]:
+    with store.read() as conn:
+        return {row[0] for row in conn.exec_driver_sql("SELECT id FROM items").all()}
+
+
+def owed(store: Store, pipeline: str = "p") -> dict[str, Any]:
+    with store.read() as conn:
+        return {row.record_key: row for row in list_outstanding(conn, pipeline)}
+
+
+def test_a_record_that_failed_is_fetched_again_by_the_next_run(source, database):
+    """The finding: run 2 read nothing new, exited 0, and record 7 was never written."""
+    cfg = build(source, database)
+    store = Store.open(cfg.database)
+    FAILING.add(7)
+    first = run(cfg, store)
+    assert first.status == "completed_with_errors" and first.counts["failed"] == 1
+    assert 7 not in ids(store) and len(ids(store)) == COUNT - 1
+    assert list(owed(store)) == ["7"]
+    assert owed(store)["7"].step == "map" and owed(store)["7"].run_id == first.run_id
+
+    FAILING.clear()  # the cause is fixed; the record itself did not change at the source
+    source.item_requests = 0
+    second = run(cfg, store)
+    assert second.status == "succeeded", second.errors
+    assert ids(store) == set(range(1, COUNT + 1))
+    assert owed(store) == {}
+    assert source.item_requests == 1  # the fault path ran: record 7 fetched by id
+    assert any("fetched again by id: 1 records" in w for w in second.warnings)
+
+    third = run(cfg, store)  # nothing owed: nothing fetched by id
+    assert third.status == "succeeded" and source.item_requests == 1
+
+
+def test_a_record_that_still_fails_keeps_the_runs_failing(source, database):
+    cfg = build(source, database)
+    store = Store.open(cfg.database)
+    FAILING.update({7, 9})
+    run(cfg, store)
+    second = run(cfg, store)
+    assert second.status == "completed_with_errors"
+    assert second.counts["failed"] == 2
+    assert {e["key"] for e in second.errors} == {"7", "9"}
+    row = owed(store)["7"]
+    assert row.attempts == 2 and row.run_id == second.run_id and row.step == "map"
+    assert "record 7 cannot be mapped" in row.error
+    FAILING.discard(9)
+    third = run(cfg, store)
+    assert third.status == "completed_with_errors" and third.counts["failed"] == 1
+    assert list(owed(store)) == ["7"] and owed(store)["7"].attempts == 3
+    assert 9 in ids(store) and 7 not in ids(store)
+
+
+def test_a_record_read_again_is_settled_by_the_read(source, database):
+    """A failed record that changes at the source comes back with the read itself."""
+    cfg = build(source, database)
+    store = Store.open(cfg.database)
+    FAILING.add(7)
+    run(cfg, store)
+    FAILING.clear()
+    source.touch(7, name="renamed")
+    source.item_requests = 0
+    second = run(cfg, store)
+    assert second.status == "succeeded" and owed(store) == {}
+    assert source.item_requests == 0
+    with store.read() as conn:
+        assert conn.exec_driver_sql("SELECT name FROM items WHERE id = 7").scalar() == "renamed"
+
+
+def test_without_fetching_by_id_the_runs_fail_until_the_record_comes_back(source, database):
+    """`retry_failed: 0`: never fetched by id; every run names the record (step `earlier`)
+    until a read brings it (it changed at the source)."""
+    cfg = build(source, database, retry_failed=0)
+    store = Store.open(cfg.database)
+    FAILING.add(7)
+    first = run(cfg, store)
+    FAILING.clear()
+    second = run(cfg, store)
+    assert second.status == "completed_with_errors" and second.counts["failed"] == 1
+    [error] = second.errors
+    assert error["key"] == "7" and error["step"] == "earlier"
+    assert f"failed in run {first.run_id} (map: MappingError: field 'name'" in error["error"]
+    assert any("retry_failed (0)" in w and "interlink failed forget p" in w for w in second.warnings)
+    assert store.run(second.run_id)["failed"] == 1
+    assert [e["step"] for e in store.record_errors(second.run_id)] == ["earlier"]
+    assert owed(store)["7"].attempts == 1  # not tried again: not counted as an attempt
+    assert source.item_requests == 0
+    source.touch(7)
+    third = run(cfg, store)
+    assert third.status == "succeeded" and owed(store) == {} and 7 in ids(store)
+
+
+def test_a_whole_read_that_no_longer_finds_a_record_gives_it_up(source, database):
+    cfg = build(source, database)
+    store = Store.open(cfg.database)
+    FAILING.add(7)
+    run(cfg, store)
+    FAILING.clear()
+    source.delete(7)
+    second = run(cfg, store, full_refresh=True)
+    assert second.status == "succeeded", second.errors
+    assert owed(store) == {}
+    assert any("no longer at the source" in w and ": 7" in w for w in second.warnings)
+
+
+def test_gone_at_the_source_stays_owed_for_an_incremental_read(source, database):
+    """A 404 for an owed id is not taken as a deletion (a wrong item_path looks the same)."""
+    cfg = build(source, database)
+    store = Store.open(cfg.database)
+    FAILING.add(7)
+    run(cfg, store)
+    FAILING.clear()
+    source.delete(7)
+    second = run(cfg, store)
+    assert second.status == "completed_with_errors"
+    assert [e["step"] for e in second.errors] == ["fetch"]
+    assert owed(store)["7"].step == "fetch"
+
+
+def test_a_run_by_id_settles_what_it_writes(source, database):
+    cfg = build(source, database)
+    store = Store.open(cfg.database)
+    FAILING.update({7, 9})
+    run(cfg, store)
+    FAILING.clear()
+    done = by_id(cfg, store, [7])
+    assert done.status == "succeeded"
+    assert list(owed(store)) == ["9"]
+    assert any("1 other records of p failed in earlier runs" in w for w in done.warnings)
+
+
+def test_dry_runs_and_trials_leave_what_is_owed(source, database):
+    cfg = build(source, database)
+    store = Store.open(cfg.database)
+    FAILING.add(7)
+    run(cfg, store)
+    FAILING.clear()
+    source.item_requests = 0
+    assert run(cfg, store, dry_run=True).status == "succeeded"
+    assert run(cfg, store, limit=10).status == "succeeded"
+    assert list(owed(store)) == ["7"] and source.item_requests == 0
+
+
+def test_failures_in_a_batch_rolled_back_are_not_owed(source, database, monkeypatch):
+    """Owed in the batch's own transaction: a batch that does not commit owes nothing."""
+    from interlink.errors import LeaseLostError
+    from interlink.store import Store as StoreClass
+
+    cfg = build(source, database)
+    store = Store.open(cfg.database)
+    FAILING.add(7)
+    calls = {"n": 0}
+    real = StoreClass.owe
+
+    def owe_then_fail(self, conn, *args):
+        calls["n"] += 1
+        real(self, conn, *args)
+        raise LeaseLostError("taken over between the owe and the commit")
+
+    monkeypatch.setattr(StoreClass, "owe", owe_then_fail)
+    with pytest.raises(LeaseLostError):
+        run(cfg, store)
+    assert calls["n"] == 1  # the fault fired, inside the batch's transaction
+    monkeypatch.undo()
+    assert owed(store) == {}
+    with store.read() as conn:
+        assert not has_table(conn, "items")  # the batch, its table included, rolled back
