@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from interlink.cli._options import ConfigOption, load_settings
+from interlink.cli._run_line import run_line
 
 __all__ = ["register"]
 
@@ -119,21 +120,9 @@ def forget(
         done = forget_keys(settings, store, key, keys, pending=pending)
     finally:
         store.close()
-    show_forgotten(key, done, again=_run_line(pipeline, acting, done.forgotten))
+    show_forgotten(key, done, again=run_line(pipeline, acting, done.forgotten))
     if done.kept_pending or done.unknown:
         raise typer.Exit(1)
-
-
-def _run_line(pipeline: str, account: str, keys: list[str]) -> str:
-    """The command that sends these records again now (by id, whatever the cursor)."""
-    import shlex
-
-    words = ["interlink", "run", pipeline]
-    if account:
-        words += ["--account", account]
-    for key in keys:
-        words += ["--id", key]
-    return shlex.join(words)
 
 
 def register(app: typer.Typer) -> None:

@@ -23,6 +23,7 @@ from interlink.cli import (
     _connections,
     _db,
     _demo,
+    _failed,
     _init,
     _inspect,
     _jobs,
@@ -132,6 +133,7 @@ _read.register(app)
 _run.register(app)
 _conflicts.register(app)
 _bindings.register(app)
+_failed.register(app)
 _sandbox.register(app)
 _worker.register(app)
 _jobs.register(app)

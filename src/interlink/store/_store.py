@@ -64,6 +64,7 @@ __all__ = [
     "BINDINGS_HOLDER",
     "COUNTERS",
     "LOCK_LEASE",
+    "OWED_HOLDER",
     "PipelineState",
     "Store",
     "owner_may_be_alive",
@@ -77,6 +78,10 @@ BINDINGS_HOLDER = -(2**31)
 """The lock holder while a pipeline's bindings are changed by hand (`interlink bindings
 forget`): the lowest 32-bit integer (the locks' `run_id` is PostgreSQL's `integer`);
 conflicts resolved by hand hold it as `-conflict_id`, which never reaches it."""
+
+OWED_HOLDER = BINDINGS_HOLDER + 1
+"""The lock holder while records a pipeline owes are given up by hand (`interlink failed
+forget`)."""
 
 
 @dataclass(frozen=True)
@@ -335,6 +340,12 @@ class Store:
                 raise PipelineLockedError(
                     f"its bindings are being changed by hand ({held_owner}); try again "
                     "when that is done",
+                    pipeline=pipeline,
+                )
+            if held_run == OWED_HOLDER:
+                raise PipelineLockedError(
+                    f"its failed records are being given up by hand ({held_owner}); try "
+                    "again when that is done",
                     pipeline=pipeline,
                 )
             if held_run < 0:

@@ -20,6 +20,7 @@ from ._column_kinds import ColumnKind, as_text, infer_kind
 from ._conflicts import Decision, decide, newer
 from ._each_account import AccountRun, run_each_account
 from ._filter import FilterError, compile_filter
+from ._give_up import GivenUp, give_up
 from ._mapping import FieldMapping, MappingError, compile_mapping
 from ._records import check_records, run_records
 from ._run_record import Progress, RunResult
@@ -60,6 +61,7 @@ __all__ = [
     "FieldMapping",
     "FilterError",
     "Forgotten",
+    "GivenUp",
     "MappingError",
     "Progress",
     "RunResult",
@@ -79,6 +81,7 @@ __all__ = [
     "connected_accounts",
     "decide",
     "forget",
+    "give_up",
     "infer_kind",
     "newer",
     "require_connected",

@@ -28,7 +28,7 @@ from ._owed import Owed
 from ._records import fetchable_by_id, import_ids
 from ._run_record import Progress, RunResult
 
-__all__ = ["pay_owed"]
+__all__ = ["owed_note", "pay_owed"]
 
 _SHOWN = 10
 
@@ -48,16 +48,59 @@ async def pay_owed(
     progress: Progress | None,
 ) -> None:
     """Settle what run `result` leaves owed after its read (see the module docstring);
-    `whole_read`: the read covered the whole source and completed."""
+    `whole_read`: the read covered the whole source and completed. The run's warnings
+    say what it did, and what it leaves owed."""
     left = owed.left_over()
-    if not left:
-        return
+    if left:
+        await _settle_left(
+            config,
+            result,
+            owed,
+            catalog,
+            left,
+            store=store,
+            keeper=keeper,
+            whole_read=whole_read,
+            lease=lease,
+            offload=offload,
+            should_stop=should_stop,
+            progress=progress,
+        )
+    result.warnings.extend(owed_note(owed, result))
+
+
+def owed_note(owed: Owed, result: RunResult) -> list[str]:
+    """What the run leaves owed: none, or a line saying how many and what comes next."""
+    if not owed.keys:
+        return []
+    return [
+        f"not in the destination yet: {_records(len(owed.keys))} of {result.key} that "
+        "failed; each run fetches them again by id, or counts them failed, until they are "
+        "written or given up (`interlink failed list` shows them)"
+    ]
+
+
+async def _settle_left(
+    config: InterlinkConfig,
+    result: RunResult,
+    owed: Owed,
+    catalog: Catalog,
+    left: list[str],
+    *,
+    store: Store,
+    keeper: LeaseKeeper,
+    whole_read: bool,
+    lease: float,
+    offload: bool,
+    should_stop: Callable[[], bool] | None,
+    progress: Progress | None,
+) -> None:
     name = result.pipeline
     if whole_read:
         await asyncio.to_thread(_give_up, store, owed, result, left, lease)
         result.warnings.append(
-            f"{len(left)} records that failed in earlier runs are no longer at the source "
-            f"(this whole read did not find them), so they are owed no more: {_shown(left)}"
+            f"given up: {_records(len(left))} that failed in earlier runs and that this "
+            f"whole read no longer found at the source ({_shown(left)})"
         )
         return
     limit = pipeline_config(config, name).retry_failed
@@ -70,7 +113,7 @@ async def pay_owed(
     fetch, rest = left[:limit], left[limit:]
     if fetch:
         result.warnings.append(
-            f"fetched again by id: {len(fetch)} records that failed in earlier runs "
+            f"fetched again by id: {_records(len(fetch))} that failed in earlier runs "
             f"({_shown(fetch)})"
         )
         await import_ids(
@@ -94,10 +137,10 @@ async def pay_owed(
         else:
             reason = f"the pipeline's retry_failed ({limit}) fetches no more in one run"
         result.warnings.append(
-            f"{len(rest)} records that failed in earlier runs are still not in the "
-            f"destination, and {reason}: they come back when they change at the source, "
-            f"with `interlink run {name} --full-refresh`, or by id once the source allows "
-            f"it; `interlink failed forget {name} KEY...` gives them up ({_shown(rest)})"
+            f"not fetched again: {_records(len(rest))} that failed in earlier runs, as "
+            f"{reason}; they come back when they change at the source, with `interlink run "
+            f"{name} --full-refresh`, or by id once the source allows it; `interlink failed "
+            f"forget {name} KEY...` gives them up ({_shown(rest)})"
         )
 
 
@@ -128,6 +171,10 @@ def _still_owed(store: Store, result: RunResult, keys: list[str], lease: float) 
         store.save_counts(conn, run_id, counts)
     for record_key, error in errors:
         result.note_error(record_key, "earlier", error)
+
+
+def _records(count: int) -> str:
+    return f"{count} record" + ("" if count == 1 else "s")
 
 
 def _shown(keys: list[str]) -> str:

@@ -420,11 +420,12 @@ async def _import(
                 dry_run=dry_run,
                 lease=lease,
             )
-        others = [] if owed is None else [k for k in owed.keys if k not in set(wanted)]
-        if others:
+        if owed is not None and owed.keys:
             result.warnings.append(
-                f"{len(others)} other records of {key} failed in earlier runs and are not "
-                f"in the destination yet ({_shown(others)}): see `interlink failed list`"
+                f"not in the destination yet: {len(owed.keys)} records of {key} that failed "
+                f"in this run or earlier ones ({_shown(list(owed.keys))}); each run fetches "
+                "them again by id, or counts them failed, until they are written or given "
+                "up (`interlink failed list` shows them)"
             )
 
 

@@ -191,6 +191,7 @@ async def run_into(
             async with LeaseKeeper(store, key, result.run_id, lease=lease) as keeper:
                 await run.go(plan, state, keeper, dry_run=dry_run, limit=limit)
                 if run.owed is not None:
+                    run.carried_over(plan)
                     await pay_owed(
                         config,
                         result,
@@ -198,7 +199,8 @@ async def run_into(
                         opened,
                         store=store,
                         keeper=keeper,
-                        whole_read=plan.write.full and run.read_complete,
+                        # A resumed read met in this run only what followed its checkpoint.
+                        whole_read=plan.write.full and not plan.write.resumed and run.read_complete,
                         lease=lease,
                         offload=offload,
                         should_stop=should_stop,
@@ -249,6 +251,8 @@ class _Run:
         """What the pipeline owes its destination; None for a dry run or a trial."""
         self.read_complete = False
         """The read ended with everything the source announced."""
+        self.carried: list[str] = []
+        """Keys owed by the interrupted run this one resumes, counted failed in this one."""
 
     def _items(self, records: list[Record]) -> tuple[list[tuple[Record, Record]], list[Failure]]:
         """Filter and map one page; failed records are set aside with their step."""
@@ -285,11 +289,10 @@ class _Run:
             # by absence and a swap, and the read as a whole did not go through.
             earlier = await asyncio.to_thread(self.store.run, state.run_id)
             carried = int(earlier["failed"]) if earlier else 0
-            if self.owed is not None and not plan.write.full:
-                # The keyed ones are owed: fetched again after the read, where each counts
-                # as it ends. A whole read keeps them all: they block its deletions.
-                carried -= sum(1 for run in self.owed.before.values() if run == state.run_id)
-                carried = max(carried, 0)
+            if carried and self.owed is not None:
+                # The keyed ones are also owed: see `carried_over`.
+                before = self.owed.before
+                self.carried = [key for key, run in before.items() if run == state.run_id]
             if carried:
                 counts["failed"] += carried
                 result.warnings.append(
@@ -309,6 +312,19 @@ class _Run:
                 # Resuming this read would only end short again: the next run starts anew.
                 await asyncio.to_thread(self._abandon)
             raise
+
+    def carried_over(self, plan: ReadPlan) -> None:
+        """After the read: records that failed before the interruption are counted failed
+        in this run (they held back its deletions), and are owed. Where they held back
+        deletions, they stay so (and are not fetched again in this run); otherwise they
+        count only as their fetch by id ends (`pay_owed`)."""
+        if not self.carried or self.owed is None:
+            return
+        if plan.write.full and self.pipeline.deletes:
+            self.owed.met.update(self.carried)
+            return
+        counts = self.result.counts
+        counts["failed"] = max(counts["failed"] - len(self.carried), 0)
 
     def _abandon(self) -> None:
         run_id = self.result.run_id
