@@ -37,6 +37,18 @@ async def test_pipelines_show_source_destination_schedule_and_last_run(api):
     assert by_name["stock"]["last_run"] is None
 
 
+async def test_pipelines_count_the_failed_records_they_owe(api):
+    """Records that failed and are not written yet, every account's summed."""
+    run_id = api.store.begin_run("customers")
+    with api.store.begin() as conn:
+        api.store.owe(conn, "customers", run_id, [("7", "map", "E: x"), ("9", "write", "E: y")])
+        api.store.owe(conn, "customers@acme", run_id, [("7", "map", "E: x")])
+        api.store.owe(conn, "stock", run_id, [("1", "fetch", "NotFoundError: 404")])
+    body = (await api.get("/pipelines", scope="read")).json()
+    by_name = {p["name"]: p["failed_records"] for p in body["data"]}
+    assert by_name == {"customers": 3, "customers_copy": 0, "stock": 1}
+
+
 async def test_runs_are_paginated_and_filtered(api):
     ids = [_record_run(api, "customers" if i % 2 else "stock", read=i) for i in range(5)]
     page = (await api.get("/runs", params={"limit": 2})).json()

@@ -308,3 +308,17 @@ def test_on_postgresql(source, postgres_url):
         assert third.status == "succeeded" and owed(store) == {}
     finally:
         store.close()
+
+
+def test_an_id_typed_for_a_run_by_id_that_the_source_lacks_is_not_owed(source, database):
+    """A 404 for an id someone typed says the source has no such record: nothing is owed
+    (a failed record all the same). A 404 for an owed id stays owed (see above)."""
+    cfg = build(source, database)
+    store = Store.open(cfg.database)
+    done = by_id(cfg, store, [5, 999999])
+    assert done.status == "completed_with_errors"
+    assert [(e["key"], e["step"]) for e in done.errors] == [("999999", "fetch")]
+    assert owed(store) == {}
+    FAILING.add(6)
+    assert by_id(cfg, store, [6]).status == "completed_with_errors"
+    assert list(owed(store)) == ["6"]  # the record exists and failed: owed

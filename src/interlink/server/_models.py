@@ -234,6 +234,10 @@ class PipelineOut(BaseModel):
     write: str
     schedule: str | None
     last_run: RunOut | None
+    failed_records: int = Field(
+        description="Records that failed in a run and are not in the destination yet (every "
+        "account's): each run fetches them again by id until written or given up."
+    )
 
 
 class AppPipeline(BaseModel):

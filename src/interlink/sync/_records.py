@@ -25,7 +25,14 @@ from typing import Any
 
 from interlink.config import InterlinkConfig, PipelineConfig, RestResourceConfig
 from interlink.connectors import Catalog, ChildResource, Record, RestResource, compile_selector
-from interlink.errors import ApiError, AuthError, ConfigError, JobCancelledError, LeaseLostError
+from interlink.errors import (
+    ApiError,
+    AuthError,
+    ConfigError,
+    JobCancelledError,
+    LeaseLostError,
+    NotFoundError,
+)
 from interlink.store import LOCK_LEASE, Store
 
 from ._accounts import (
@@ -140,11 +147,13 @@ class _Import:
         progress: Progress | None,
         should_stop: Callable[[], bool] | None,
         owed: Owed | None = None,
+        owe_missing: bool = True,
     ) -> None:
         self.name = name
         self.result = result
         self.store = store
         self.owed = owed
+        self.owe_missing = owe_missing
         self.item = item
         self.settings = settings
         self.key = settings.primary_key
@@ -286,6 +295,7 @@ class _Import:
                 counts,
                 owed=self.owed,
                 records=records,
+                unowed=() if self.owe_missing else _not_found(failed),
             )
             stored = dict(counts)
             stored["failed"] += len(failed) + len(batch.failures)
@@ -293,6 +303,12 @@ class _Import:
         for name in ("created", "updated", "unchanged", "skipped", "deleted"):
             self.result.counts[name] = counts[name]
         return batch
+
+
+def _not_found(failed: list[Failure]) -> list[Failure]:
+    """The ids the source answered 404 for: a record it does not have (a wrong id, or one
+    since deleted), which the destination does not owe."""
+    return [failure for failure in failed if isinstance(failure[2], NotFoundError)]
 
 
 def _shown(ids: Sequence[str]) -> str:
@@ -419,6 +435,7 @@ async def _import(
                 progress=progress,
                 dry_run=dry_run,
                 lease=lease,
+                owe_missing=False,
             )
         if owed is not None and owed.keys:
             result.warnings.append(
@@ -443,11 +460,13 @@ async def import_ids(
     progress: Progress | None,
     dry_run: bool,
     lease: float,
+    owe_missing: bool = True,
 ) -> None:
     """Fetch the records `wanted` of pipeline `result.pipeline` by id and write them, in
     run `result.run_id` (whose lock `keeper` renews), through a sink of their own; with
-    `owed`, what they settle or fail is booked there. ConfigError for a source that cannot
-    be fetched by id."""
+    `owed`, what they settle or fail is booked there, an id the source answers 404 for
+    only with `owe_missing` (ids that came from records, not typed by someone).
+    ConfigError for a source that cannot be fetched by id."""
     name, key = result.pipeline, result.key
     settings = pipeline_config(config, name)
     source_settings = fetchable_by_id(config, name, settings)
@@ -473,5 +492,6 @@ async def import_ids(
         progress=progress,
         should_stop=should_stop,
         owed=owed,
+        owe_missing=owe_missing,
     )
     await run.go(wanted, keeper)

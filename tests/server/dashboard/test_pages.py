@@ -83,6 +83,19 @@ async def test_the_overview_shows_switches_accounts_and_runs(dash: Dash) -> None
     assert "secret-access-token" not in text
 
 
+async def test_the_overview_says_what_a_pipeline_still_owes(dash: Dash) -> None:
+    name = next(iter(dash.config.pipelines))
+    run_id = dash.store.begin_run(name)
+    with dash.store.begin() as conn:
+        dash.store.owe(conn, name, run_id, [("<b>7</b>", "map", "MappingError: x")])
+    browser = await dash.signed_in("read")
+    text = assert_page(await browser.get("/"), "Overview")
+    row = text[text.index(f'id="pipeline-{name}"') :]
+    row = row[: row.index("</tr>")]
+    assert "1 failed record not written yet" in row
+    assert f"interlink failed list {name}" in row and "<b>7</b>" not in text
+
+
 async def test_a_read_key_sees_everything_but_no_buttons(dash: Dash) -> None:
     add_delivery(dash.store)
     conflict = add_open_conflict(dash.store)

@@ -14,7 +14,7 @@ from interlink.errors import ConfigError
 from interlink.jobs import JobFilter
 from interlink.oauth import connect_settings, describe_connections, start_url
 from interlink.server._context import Context, ServerContext
-from interlink.server._pipelines import destination_name
+from interlink.server._pipelines import destination_name, failed_records
 from interlink.server._runs import last_run
 from interlink.store import DeliveryFilter, delivery_counts, list_deliveries, metadata
 
@@ -42,6 +42,7 @@ def connectable(config: InterlinkConfig, connection: str) -> bool:
 
 
 def _pipelines(ctx: ServerContext) -> list[dict[str, Any]]:
+    owed = failed_records(ctx.store)
     return [
         {
             "name": name,
@@ -50,6 +51,7 @@ def _pipelines(ctx: ServerContext) -> list[dict[str, Any]]:
             "schedule": pipeline.schedule,
             "account": pipeline.account,
             "last_run": last_run(ctx.store, name),
+            "failed_records": owed.get(name, 0),
         }
         for name, pipeline in ctx.config.pipelines.items()
     ]
