@@ -120,6 +120,11 @@ def name_unless_failing(record: dict[str, Any]) -> str:
     return str(record["name"])
 
 
+def email_unless_failing(record: dict[str, Any]) -> str:
+    """A mapping callable whose email an API refuses (422) for the records in `FAILING`."""
+    return "not-an-email" if record["id"] in FAILING else str(record["email"])
+
+
 def name_unless_13(record: dict[str, Any]) -> str:
     """A mapping callable that fails for record 13 (a record that cannot be written)."""
     if record["id"] == 13:

@@ -322,3 +322,44 @@ def test_an_id_typed_for_a_run_by_id_that_the_source_lacks_is_not_owed(source, d
     FAILING.add(6)
     assert by_id(cfg, store, [6]).status == "completed_with_errors"
     assert list(owed(store)) == ["6"]  # the record exists and failed: owed
+
+
+def test_an_api_destination_that_refused_a_record_gets_it_from_the_next_run(tmp_path):
+    """The sandbox's commerce API answers 422 to an invalid email: a write failure at an API
+    destination (its bindings on SQLAlchemy's connection), owed, then created by the next
+    run once the mapping sends a valid one, bound, settled."""
+    from interlink.sandbox import create_sandbox_app
+    from interlink.store import load_bindings
+
+    from .test_records import TOKEN, Commerce, commerce_config
+
+    app = create_sandbox_app(records=40, token=TOKEN, commerce_records=5, commerce_overlap=0)
+    with SandboxServer(app) as server:
+        database = f"sqlite:///{tmp_path / 'state.db'}"
+        cfg = commerce_config(server.url, database)
+        fields = cfg.pipelines["to_commerce"].fields
+        assert isinstance(fields, dict)
+        fields["email"] = {"call": "tests.sync.fake_source:email_unless_failing"}
+        store = Store.open(database)
+        commerce = Commerce(server.url)
+        FAILING.add(12)
+        try:
+
+            async def go() -> RunResult:
+                async with Catalog(cfg) as catalog:
+                    return await run_pipeline(cfg, "to_commerce", store=store, catalog=catalog)
+
+            first = asyncio.run(go())
+            assert first.status == "completed_with_errors", first.errors
+            assert [(e["key"], e["step"]) for e in first.errors] == [("12", "write")]
+            assert list(owed(store, "to_commerce")) == ["12"]
+            assert len(commerce.all()) == 5 + 39
+            FAILING.clear()
+            second = asyncio.run(go())
+            assert second.status == "succeeded", second.errors
+            assert second.counts["created"] == 1 and len(commerce.all()) == 5 + 40
+            assert owed(store, "to_commerce") == {}
+            assert "12" in load_bindings(store.engine, "to_commerce", ["12"])
+        finally:
+            FAILING.clear()
+            store.close()
