@@ -363,3 +363,52 @@ def test_an_api_destination_that_refused_a_record_gets_it_from_the_next_run(tmp_
         finally:
             FAILING.clear()
             store.close()
+
+
+def test_a_refused_staging_table_moves_no_cursor_and_settles_nothing(source, database):
+    """Review finding: `write: append` with --full-refresh reads into a staging table, and
+    a failed record keeps it from being swapped in; the run failed, but the cursor had
+    moved to the end of that read, so the next incremental run never appended what had
+    changed since the table's last load. The cursor now stays, and a record owed before
+    is settled only by the swap, not by the staging table that was dropped."""
+    from interlink.errors import SyncError
+
+    cfg = build(source, database, write="append")
+    store = Store.open(cfg.database)
+    FAILING.add(7)
+    run(cfg, store)  # 7 owed
+    FAILING.clear()
+    assert run(cfg, store).status == "succeeded"  # 7 fetched again, appended, settled
+    source.touch(20, name="changed before the refresh")
+    FAILING.update({7, 9})
+    cursor = store.load_state("p").cursor
+    with pytest.raises(SyncError, match="never swapped in"):
+        run(cfg, store, full_refresh=True)
+    assert store.load_state("p").cursor == cursor
+    FAILING.clear()
+    after = run(cfg, store)
+    assert after.status == "succeeded", after.errors
+    with store.read() as conn:
+        names = [r[0] for r in conn.exec_driver_sql("SELECT name FROM items WHERE id = 20")]
+    assert names == ["item 20", "changed before the refresh"]
+    assert owed(store) == {}
+
+
+def test_an_owed_record_met_by_a_refused_staging_table_stays_owed(source, database):
+    from interlink.errors import SyncError
+
+    cfg = build(source, database, write="replace")
+    store = Store.open(cfg.database)
+    FAILING.add(7)
+    with pytest.raises(SyncError, match="never swapped in"):
+        run(cfg, store)
+    assert list(owed(store)) == ["7"]
+    FAILING.clear()
+    FAILING.add(9)  # 7 is written to the staging table, 9 fails: no swap
+    with pytest.raises(SyncError, match="never swapped in"):
+        run(cfg, store)
+    assert sorted(owed(store)) == ["7", "9"]  # 7 is not in the table: still owed
+    FAILING.clear()
+    third = run(cfg, store)
+    assert third.status == "succeeded" and owed(store) == {}
+    assert ids(store) == set(range(1, COUNT + 1))

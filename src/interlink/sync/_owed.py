@@ -39,6 +39,10 @@ class Owed:
         """Owed when the run began."""
         self.met: set[str] = set()
         """Keys owed before the run that a batch of it wrote, left out or failed again."""
+        self.defer = False
+        """Settle nothing batch by batch: the batches go to a staging table, which only its
+        swap makes the destination (`settle_deferred`)."""
+        self.deferred: list[str] = []
 
     @classmethod
     def load(cls, store: Store, name: str, key: str) -> Owed:
@@ -63,17 +67,27 @@ class Owed:
                 for text in {str(r.get(field)) for r in records if r.get(field) is not None}
                 if text in self.keys and text not in failed
             ]
-            if done:
+            if done and self.defer:
+                self.deferred.extend(done)
+            elif done:
                 settle(conn, self.name, done)
                 for text in done:
                     del self.keys[text]
-                self.met.update(done)
+            self.met.update(done)
         if failed:
             rows = [(text, step, error) for text, (step, error) in failed.items()]
             self.store.owe(conn, self.name, run_id, rows)
             for text in failed:
                 self.keys[text] = run_id
             self.met.update(failed)
+
+    def settle_deferred(self, conn: Conn, *, swapped: bool) -> None:
+        """In the transaction of a staged read's last batch: what its batches wrote is
+        settled when the staging table was swapped in; otherwise it is still owed."""
+        done = [key for key in dict.fromkeys(self.deferred) if key in self.keys]
+        self.deferred = []
+        if swapped and done:
+            self.give_up(conn, done)
 
     def left_over(self) -> list[str]:
         """The keys owed before this run that no batch of it met, in the order owed."""

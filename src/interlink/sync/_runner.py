@@ -283,6 +283,8 @@ class _Run:
             result.wrote_to = f"a scratch table (dropped; {self.sink.target} unchanged)"
         if plan.note:
             result.warnings.append(plan.note)
+        if self.owed is not None:
+            self.owed.defer = plan.write.staged
         counts = result.counts
         if plan.write.resumed and state.run_id is not None:
             # Records that failed earlier in this read still count: they block deletions
@@ -442,6 +444,10 @@ class _Run:
                 counts["deleted"] += self.sink.finish(
                     conn, complete=complete, failed=failed_so_far, run_id=run_id
                 )
+                # A staging table missing a failed record's row is never swapped in.
+                swapped = write.staged and complete and not failed_so_far
+                if self.owed is not None and write.staged:
+                    self.owed.settle_deferred(conn, swapped=swapped)
                 warnings.extend(self.sink.leftovers(conn, complete=complete))
                 if failed_so_far and write.full and not write.staged and self.pipeline.deletes:
                     warnings.append(
@@ -459,11 +465,14 @@ class _Run:
             elif page.done:
                 # An incomplete read never moves the cursor: the next run reads again
                 # from where the last complete read ended.
+                # Nor does a staged read whose table was not swapped in: the table holds
+                # what the read before it loaded, and the next read starts where that ended.
+                moved = page.complete and (swapped or not write.staged)
                 store.complete_read(
                     conn,
                     name,
                     run_id,
-                    cursor if page.complete else state.cursor,
+                    cursor if moved else state.cursor,
                     fingerprint=self.fingerprint,
                 )
                 store.save_counts(conn, run_id, stored)
