@@ -120,6 +120,17 @@ def name_unless_failing(record: dict[str, Any]) -> str:
     return str(record["name"])
 
 
+def name_unless_listed(record: dict[str, Any]) -> str:
+    """`name_unless_failing` for a run in another process: it fails the ids listed in
+    $INTERLINK_TEST_FAILING (comma-separated)."""
+    import os
+
+    listed = {int(n) for n in os.environ.get("INTERLINK_TEST_FAILING", "").split(",") if n}
+    if record["id"] in listed:
+        raise ValueError(f"record {record['id']} cannot be mapped")
+    return str(record["name"])
+
+
 def email_unless_failing(record: dict[str, Any]) -> str:
     """A mapping callable whose email an API refuses (422) for the records in `FAILING`."""
     return "not-an-email" if record["id"] in FAILING else str(record["email"])
