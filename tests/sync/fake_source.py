@@ -131,6 +131,26 @@ def name_unless_listed(record: dict[str, Any]) -> str:
     return str(record["name"])
 
 
+def score_unless_failing(record: dict[str, Any]) -> Any:
+    """A mapping callable giving a value SQLite cannot store (NaN) for the ids in
+    `FAILING`: a record the table writer refuses."""
+    return float("nan") if record["id"] in FAILING else record["score"]
+
+
+REFUSED: set[int] = set()
+"""The ids `score_unless_refused` gives a value the table refuses."""
+
+
+def score_unless_refused(record: dict[str, Any]) -> Any:
+    """`score_unless_failing` for the ids in `REFUSED`."""
+    return float("nan") if record["id"] in REFUSED else record["score"]
+
+
+def prefixed_id(record: dict[str, Any]) -> str:
+    """A destination key that is not the source's: `item-<id>`."""
+    return f"item-{record['id']}"
+
+
 def email_unless_failing(record: dict[str, Any]) -> str:
     """A mapping callable whose email an API refuses (422) for the records in `FAILING`."""
     return "not-an-email" if record["id"] in FAILING else str(record["email"])

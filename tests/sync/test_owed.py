@@ -20,7 +20,7 @@ from interlink.sandbox import SandboxServer
 from interlink.store import Store, has_table, list_outstanding
 from interlink.sync import RunResult, run_pipeline, run_records
 
-from .fake_source import FAILING, FakeSource, config
+from .fake_source import FAILING, REFUSED, FakeSource, config
 
 COUNT = 250
 MAPPED = {"id": "id", "name": {"call": "tests.sync.fake_source:name_unless_failing"}}
@@ -412,3 +412,103 @@ def test_an_owed_record_met_by_a_refused_staging_table_stays_owed(source, databa
     third = run(cfg, store)
     assert third.status == "succeeded" and owed(store) == {}
     assert ids(store) == set(range(1, COUNT + 1))
+
+
+NAN = {
+    "id": "id",
+    "name": "name",
+    "score": {"call": "tests.sync.fake_source:score_unless_failing"},
+}
+
+
+@pytest.mark.parametrize(
+    "destination",
+    [
+        {"write": "append"},  # an append table has no key column
+        {"destination": {"sql": "items", "primary_key": ["id", "name"]}},  # a composite key
+        # a key column holding a mapped value, not the source's
+        {
+            "fields": {**NAN, "ref": {"call": "tests.sync.fake_source:prefixed_id"}},
+            "destination": {"sql": "items", "primary_key": "ref"},
+        },
+    ],
+    ids=["append", "composite-key", "mapped-key"],
+)
+def test_a_record_the_table_refuses_is_owed_by_its_source_key(source, database, destination):
+    """Review finding: the table writer named a refused row by the destination's key,
+    which an append table or a composite key does not have (None: nothing owed, and the
+    next run succeeded with the row missing) and a mapped key holds in another form (owed
+    as `item-7`, fetched as /items/item-7 for ever)."""
+    cfg = build(source, database, **{"fields": NAN, **destination})
+    store = Store.open(cfg.database)
+    FAILING.add(7)
+    first = run(cfg, store)
+    assert [(e["key"], e["step"]) for e in first.errors] == [("7", "write")]
+    assert "SQLite cannot store NaN" in first.errors[0]["error"]
+    assert list(owed(store)) == ["7"]
+    second = run(cfg, store)  # the cause is not fixed: fetched again, refused again
+    assert second.status == "completed_with_errors" and list(owed(store)) == ["7"]
+    FAILING.clear()
+    third = run(cfg, store)
+    assert third.status == "succeeded", third.errors
+    assert owed(store) == {} and 7 in ids(store)
+
+
+def test_a_write_refused_after_a_mapping_failure_stays_owed(source, database):
+    """Review finding: 7 owed for a mapping error, then refused by the table in the retry:
+    the batch settled it (the refusal had no key), and the next run succeeded without 7."""
+    fields = {
+        "id": "id",
+        "name": {"call": "tests.sync.fake_source:name_unless_failing"},
+        "score": {"call": "tests.sync.fake_source:score_unless_refused"},
+    }
+    cfg = build(source, database, fields=fields, write="append")
+    store = Store.open(cfg.database)
+    FAILING.add(7)
+    run(cfg, store)  # a mapping error: owed
+    assert owed(store)["7"].step == "map"
+    FAILING.clear()
+    REFUSED.add(7)  # the mapping is fixed, and now the table refuses the row
+    try:
+        second = run(cfg, store)
+        assert second.status == "completed_with_errors"
+        assert owed(store)["7"].step == "write"
+        assert run(cfg, store).status == "completed_with_errors"
+    finally:
+        REFUSED.clear()
+    assert run(cfg, store).status == "succeeded" and owed(store) == {}
+
+
+def test_a_record_fetched_after_a_resumed_staged_read_is_settled(source, database):
+    """Review finding: after a staged read, the retry by id was still deferred (settled
+    only by a swap that had already happened): the record was written and stayed owed."""
+    from interlink.errors import SyncError
+
+    cfg = build(source, database, write="replace")
+    store = Store.open(cfg.database)
+    FAILING.add(7)
+    with pytest.raises(SyncError):
+        run(cfg, store)
+    FAILING.clear()
+    _interrupted(cfg, store)  # 7 written to the staging table on page 1
+    resumed = run(cfg, store)  # swapped in; 7 fetched again by id into the table itself
+    assert resumed.resumed and resumed.status == "succeeded", resumed.errors
+    assert 7 in ids(store) and owed(store) == {}
+
+
+def test_the_records_tried_longest_ago_are_fetched_first(source, database):
+    """With more owed than `retry_failed`, each run fetches those tried longest ago, so
+    every owed record is tried in turn."""
+    cfg = build(source, database, retry_failed=2)
+    store = Store.open(cfg.database)
+    FAILING.update({3, 5, 7})
+    run(cfg, store)
+    fetched = []
+    for _ in range(3):
+        result = run(cfg, store)
+        [line] = [w for w in result.warnings if w.startswith("fetched again by id")]
+        fetched.append(line.rpartition("(")[2].rstrip(")"))
+        assert result.counts["failed"] == 3  # 2 fetched and failing, 1 not fetched
+    # Run 2 tried 3 and 5, so run 3 tries 7 first; among those tried in the same run,
+    # the key decides.
+    assert fetched == ["3, 5", "7, 3", "5, 3"]

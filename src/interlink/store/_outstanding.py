@@ -37,7 +37,13 @@ _OWE = (
     "THEN interlink_outstanding.attempts ELSE interlink_outstanding.attempts + 1 END"
 )
 _SETTLE = "DELETE FROM interlink_outstanding WHERE pipeline = :pipeline AND record_key = :key"
-_KEYS = "SELECT record_key, run_id FROM interlink_outstanding WHERE pipeline = :pipeline"
+_KEYS = (
+    "SELECT record_key, run_id FROM interlink_outstanding WHERE pipeline = :pipeline "
+    "ORDER BY failed_at, record_key"
+)
+_MARKS = 500
+"""Keys named in one statement at most (SQLite and PostgreSQL cap a statement's
+parameters)."""
 _COLUMNS = "pipeline, record_key, run_id, step, error, first_failed_at, failed_at, attempts"
 
 
@@ -84,7 +90,8 @@ def settle(conn: Connection, pipeline: str, keys: Sequence[str]) -> None:
 
 
 def owed_keys(conn: Connection, pipeline: str) -> dict[str, int]:
-    """Every record key `pipeline` owes, with the run it last failed in."""
+    """Every record key `pipeline` owes, with the run it last failed in: those tried
+    longest ago first (a run that fetches only some again takes others the next time)."""
     found = conn.exec_driver_sql(named(conn, _KEYS), {"pipeline": pipeline}).all()
     return {str(key): int(run_id) for key, run_id in found}
 
@@ -116,8 +123,14 @@ def list_outstanding(
         where.append("pipeline = :pipeline")
         params["pipeline"] = pipeline
     if keys:
+        wanted = list(dict.fromkeys(keys))
+        if len(wanted) > _MARKS:  # more than a statement takes: pick them out here
+            found = list_outstanding(conn, pipeline, limit=None)
+            chosen = set(wanted)
+            picked = [row for row in found if row.record_key in chosen]
+            return picked if limit is None else picked[:limit]
         marks = []
-        for at, key in enumerate(dict.fromkeys(keys)):
+        for at, key in enumerate(wanted):
             marks.append(f":k{at}")
             params[f"k{at}"] = key
         where.append(f"record_key IN ({', '.join(marks)})")

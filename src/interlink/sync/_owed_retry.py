@@ -3,7 +3,7 @@
 
 - A whole read that completed did not find them: they are gone from the source, and owed
   no more (a warning names them).
-- Otherwise up to the pipeline's `retry_failed` of them (oldest first) are fetched again
+- Otherwise up to the pipeline's `retry_failed` of them (those tried longest ago first) are fetched again
   by id and written, in the same run and under its lock (`import_ids`): each one written
   is settled, each one that fails again is a failed record of this run.
 - Those not fetched (beyond `retry_failed`, or all of them when the source cannot fetch a
@@ -31,6 +31,8 @@ from ._run_record import Progress, RunResult
 __all__ = ["owed_note", "pay_owed"]
 
 _SHOWN = 10
+_RECORDED = 100
+"""Owed records not fetched again that a run records one by one (the rest are counted)."""
 
 
 async def pay_owed(
@@ -152,14 +154,15 @@ def _give_up(store: Store, owed: Owed, result: RunResult, keys: list[str], lease
 
 
 def _still_owed(store: Store, result: RunResult, keys: list[str], lease: float) -> None:
-    """Count the owed records `keys` failed in this run, each recorded with the run and
-    error it last failed with (step `earlier`); they stay owed as they were."""
+    """Count the owed records `keys` failed in this run; the first `_RECORDED` of them are
+    recorded with the run and error they last failed with (step `earlier`; all of them
+    are in `interlink failed list`). They stay owed as they were."""
     run_id = result.run_id
     assert run_id is not None
     counts = dict(result.counts)
     with store.begin() as conn:
         store.hold_lock(conn, result.key, run_id, lease)
-        rows = list_outstanding(conn, result.key, keys)
+        rows = list_outstanding(conn, result.key, keys[:_RECORDED])
         errors = []
         for row in rows:
             error = f"failed in run {row.run_id} ({row.step}: {row.error}) and not written since"
@@ -167,10 +170,11 @@ def _still_owed(store: Store, result: RunResult, keys: list[str], lease: float) 
                 conn, run_id, result.key, key=row.record_key, step="earlier", error=error
             )
             errors.append((row.record_key, error))
-        counts["failed"] += len(errors)
+        counts["failed"] += len(keys)
         store.save_counts(conn, run_id, counts)
     for record_key, error in errors:
         result.note_error(record_key, "earlier", error)
+    result.counts["failed"] += len(keys) - len(errors)
 
 
 def _records(count: int) -> str:

@@ -43,6 +43,7 @@ from ._accounts import (
     acting_account,
 )
 from ._batch import filter_and_map, write_batch
+from ._commit_thread import to_the_end
 from ._filter import compile_filter
 from ._lease import LeaseKeeper
 from ._mapping import compile_mapping
@@ -259,7 +260,7 @@ class _Import:
                 first = start == 0
                 commit = (records, sent, failed, first)
                 if self.offload:
-                    batch = await asyncio.to_thread(self._commit, *commit)
+                    batch = await to_the_end(asyncio.to_thread(self._commit, *commit))
                 else:
                     batch = self._commit(*commit)
                 for record_key, step, error in failed + batch.failures:

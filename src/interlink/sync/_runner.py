@@ -192,6 +192,7 @@ async def run_into(
                 await run.go(plan, state, keeper, dry_run=dry_run, limit=limit)
                 if run.owed is not None:
                     run.carried_over(plan)
+                    run.owed.defer = False  # what follows writes to the table itself
                     await pay_owed(
                         config,
                         result,

@@ -37,7 +37,7 @@ from interlink.connectors import MISSING, Record, compile_selector, cursor_key
 from interlink.store import Connection, Store, has_table, quoter
 
 from ._column_kinds import as_text
-from ._sink import BatchCounts, WritePlan
+from ._sink import BatchCounts, Failure, WritePlan
 from ._table_writer import TableWriter
 
 __all__ = ["DELETED_AT", "SqlSink", "is_deleted", "side_table"]
@@ -101,6 +101,9 @@ class SqlSink:
         self.target = f"table {table}"
         configured = pipeline.destination.primary_key or key
         self.primary_key = [configured] if isinstance(configured, str) else list(configured)
+        self.source_key = key
+        """The source's primary key: what a failed record is named (and owed) by."""
+        self._sent: list[tuple[Record, Record]] = []
         self.mode = pipeline.write
         self.deletes = pipeline.deletes
         self.deleted_field = pipeline.deleted_field
@@ -220,6 +223,7 @@ class SqlSink:
                         self._at_cursor.add(id(mapped))
                 except (ValueError, TypeError):
                     continue  # the read itself refuses such values
+        self._sent = items
         return [mapped for _, mapped in items]
 
     def commit(self, conn: Connection, sent: list[Record], run_id: int) -> BatchCounts:
@@ -248,9 +252,9 @@ class SqlSink:
             counts.created = written.created
             counts.updated = written.updated
             counts.unchanged = written.unchanged
-            for record, reason in getattr(written, "failures", ()):
-                key = record.get(self._single_key) if self._single_key else None
-                counts.failures.append((key, "write", ValueError(reason)))
+            failures = getattr(written, "failures", ())
+            if failures:
+                counts.failures.extend(self._named(failures))
         if gone and not self.plan.trial:
             if self.deletes == "hard":
                 counts.deleted += self._delete_keys(conn, gone)
@@ -295,6 +299,17 @@ class SqlSink:
         self._drop(conn, self.seen)
 
     # -- helpers ------------------------------------------------------------------------
+
+    def _named(self, failures: Sequence[tuple[Record, str]]) -> list[Failure]:
+        """The writer's failed rows, each named by its source record's key (a key column
+        may hold a mapped value, and an append table has none), as every failure is."""
+        source_of = {id(mapped): source for source, mapped in self._sent}
+        named: list[Failure] = []
+        for record, reason in failures:
+            source = source_of.get(id(record))
+            key = source.get(self.source_key) if source is not None else None
+            named.append((key, "write", ValueError(reason)))
+        return named
 
     def _prepare(self, conn: Connection, records: Sequence[Record], run_id: int) -> None:
         for column, kind, previous in _changes(self.writer.prepare(conn, records)):
