@@ -262,6 +262,7 @@ class SqlSink:
                 counts.deleted += self._mark_keys(conn, gone, run_id)
         if self._track_seen:
             self._remember_seen(conn, sent)
+        self._sent = []  # the page's records go as soon as the batch is written
         return counts
 
     def finish(self, conn: Connection, *, complete: bool, failed: int, run_id: int) -> int:
