@@ -153,8 +153,9 @@ class PipelineConfig(_Model):
 
     retry_failed: Annotated[int, Field(ge=0, le=100_000)] = 1000
     """Records that failed in earlier runs and are still owed (`interlink failed list`),
-    fetched again by id at the end of each read, those tried longest ago first; the rest (all of them for a
-    source that cannot be fetched by id, or with 0) count as failed in the run."""
+    fetched again by id at the end of each read, those tried longest ago first; the rest
+    (all of them for a source that cannot be fetched by id, or with 0) count as failed in
+    the run."""
 
     account: str | None = None
     """The connected account of the source's `oauth2` connection the pipeline acts for, or

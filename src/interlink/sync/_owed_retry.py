@@ -3,9 +3,9 @@
 
 - A whole read that completed did not find them: they are gone from the source, and owed
   no more (a warning names them).
-- Otherwise up to the pipeline's `retry_failed` of them (those tried longest ago first) are fetched again
-  by id and written, in the same run and under its lock (`import_ids`): each one written
-  is settled, each one that fails again is a failed record of this run.
+- Otherwise up to the pipeline's `retry_failed` of them (those tried longest ago first)
+  are fetched again by id and written, in the same run and under its lock (`import_ids`):
+  each one written is settled, each one that fails again is a failed record of this run.
 - Those not fetched (beyond `retry_failed`, or all of them when the source cannot fetch a
   record by id) are failed records of this run too (step `earlier`, with the run and error
   they last failed with), so the run ends `completed_with_errors` until a run writes them,
