@@ -9,8 +9,9 @@ owed.left_over()                                 # after the read: owed, and not
 
 A failed record is owed from the batch it failed in (same transaction), and settled by the
 batch that writes it, or that the filter leaves it out of, or that deletes it: whatever
-run that is (a read, a run by id, the retry at the end of a read). With nothing owed, a
-batch costs nothing more.
+run that is (a read, a run by id, the retry at the end of a read). A read into a staging
+table settles only when that table is swapped in (`defer`, `settle_deferred`): a staging
+table that is dropped wrote nothing. With nothing owed, a batch costs nothing more.
 """
 
 from __future__ import annotations
@@ -87,13 +88,13 @@ class Owed:
         done = [key for key in dict.fromkeys(self.deferred) if key in self.keys]
         self.deferred = []
         if swapped and done:
-            self.give_up(conn, done)
+            self.drop(conn, done)
 
     def left_over(self) -> list[str]:
         """The keys owed before this run that no batch of it met, in the order owed."""
         return [key for key in self.before if key not in self.met and key in self.keys]
 
-    def give_up(self, conn: Conn, keys: Sequence[str]) -> None:
+    def drop(self, conn: Conn, keys: Sequence[str]) -> None:
         """In the caller's transaction: `keys` are owed no more."""
         settle(conn, self.name, keys)
         for key in keys:

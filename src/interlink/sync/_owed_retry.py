@@ -150,7 +150,7 @@ def _give_up(store: Store, owed: Owed, result: RunResult, keys: list[str], lease
     assert result.run_id is not None
     with store.begin() as conn:
         store.hold_lock(conn, result.key, result.run_id, lease)
-        owed.give_up(conn, keys)
+        owed.drop(conn, keys)
 
 
 def _still_owed(store: Store, result: RunResult, keys: list[str], lease: float) -> None:
