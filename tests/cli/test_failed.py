@@ -12,28 +12,7 @@ from typer.testing import CliRunner
 
 from interlink.cli.main import app
 from interlink.sandbox import SandboxServer
-from tests.sync.fake_source import FAILING, FakeSource
-
-CONFIG = """
-database: sqlite:///{db}
-connections:
-  src:
-    base_url: {url}
-resources:
-  src:
-    items:
-      path: /items
-      records: data
-      paginate: {{type: offset, page_size: 50}}
-      incremental: {{field: updated_at, param: updated_since}}
-pipelines:
-  items:
-    source: src.items
-    destination: sql:items
-    fields:
-      id: id
-      name: {{call: "tests.sync.fake_source:name_unless_failing"}}
-"""
+from tests.sync.fake_source import FAILING, FakeSource, project_yaml
 
 
 @pytest.fixture
@@ -49,7 +28,9 @@ def source() -> Iterator[FakeSource]:
 def project(source, tmp_path) -> Path:
     path = tmp_path / "interlink.yaml"
     url = source.url  # type: ignore[attr-defined]
-    path.write_text(CONFIG.format(db=tmp_path / "interlink.db", url=url))
+    path.write_text(
+        project_yaml(tmp_path / "interlink.db", url, page_size=50, name_call="name_unless_failing")
+    )
     return path
 
 

@@ -161,3 +161,32 @@ def name_unless_13(record: dict[str, Any]) -> str:
     if record["id"] == 13:
         raise ValueError("record 13 cannot be mapped")
     return str(record["name"])
+
+
+_PROJECT = """
+database: sqlite:///{db}
+connections:
+  src:
+    base_url: {url}
+resources:
+  src:
+    items:
+      path: /items
+      records: data
+      paginate: {{type: offset, page_size: {page_size}}}
+      incremental: {{field: updated_at, param: updated_since}}
+pipelines:
+  items:
+    source: src.items
+    destination: sql:items
+    fields:
+      id: id
+      name: {{call: "tests.sync.fake_source:{name_call}"}}
+"""
+
+
+def project_yaml(db: Any, url: str, *, page_size: int, name_call: str) -> str:
+    """An interlink.yaml (for the command line) whose pipeline `items` copies the fake
+    source's items into table `items`, their name through mapping callable `name_call`
+    of this module (`name_unless_failing`, `name_unless_listed`)."""
+    return _PROJECT.format(db=db, url=url, page_size=page_size, name_call=name_call)

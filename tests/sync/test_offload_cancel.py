@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -41,11 +42,11 @@ def _config(url: str, database: str) -> InterlinkConfig:
     )
 
 
-def test_a_cancel_during_a_commit_in_a_thread_waits_for_it(
-    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _slow_second_commit(monkeypatch: pytest.MonkeyPatch) -> tuple[threading.Event, list[float]]:
+    """The second batch's commit made slow; the event is set when it starts, and the list
+    gets the time each commit ended."""
     in_commit = threading.Event()
-    commits: list[float] = []  # when each commit ended
+    commits: list[float] = []
     real = SqlSink.commit
 
     def slow_commit(self: SqlSink, conn: Any, sent: Any, run_id: int) -> Any:
@@ -57,23 +58,37 @@ def test_a_cancel_during_a_commit_in_a_thread_waits_for_it(
         return counts
 
     monkeypatch.setattr(SqlSink, "commit", slow_commit)
+    return in_commit, commits
+
+
+async def _cancel_in_commit(
+    config: InterlinkConfig,
+    start: Callable[[Catalog], Awaitable[Any]],
+    in_commit: threading.Event,
+) -> float:
+    """Start the run, cancel it once the slow commit began; when the cancel got through."""
+    async with Catalog(config) as catalog:
+        task = asyncio.ensure_future(start(catalog))
+        while not in_commit.is_set():
+            await asyncio.sleep(0.005)
+        task.cancel("stopped by the test")
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return time.monotonic()
+
+
+def test_a_cancel_during_a_commit_in_a_thread_waits_for_it(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    in_commit, commits = _slow_second_commit(monkeypatch)
     with SandboxServer(create_shop_app(records=200, token=TOKEN)) as shop:
         config = _config(shop.url, f"sqlite:///{tmp_path / 'interlink.db'}")
         store = Store.open(config.database)
 
-        async def go() -> float:
-            async with Catalog(config) as catalog:
-                task = asyncio.create_task(
-                    run_pipeline(config, "customers", store=store, catalog=catalog, offload=True)
-                )
-                while not in_commit.is_set():
-                    await asyncio.sleep(0.005)
-                task.cancel("stopped by the test")
-                with pytest.raises(asyncio.CancelledError):
-                    await task
-                return time.monotonic()
+        def start(catalog: Catalog) -> Awaitable[Any]:
+            return run_pipeline(config, "customers", store=store, catalog=catalog, offload=True)
 
-        ended = asyncio.run(go())
+        ended = asyncio.run(_cancel_in_commit(config, start, in_commit))
         (run,) = store.runs("customers", limit=1)
         with store.engine.connect() as conn:
             stored = conn.exec_driver_sql("SELECT count(*) FROM customers").scalar()
@@ -82,4 +97,42 @@ def test_a_cancel_during_a_commit_in_a_thread_waits_for_it(
     assert len(commits) == 2 and commits[1] <= ended, "the slow commit ran to its end first"
     assert run["status"] == "cancelled"
     assert stored == 100 and run["created"] == 100, "both batches, and counted"
+    assert locks == 0
+
+
+def test_a_cancel_during_a_commit_of_a_run_by_id_waits_for_it(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same for a run by id, and so for the records a read's run fetches again by id
+    after its read (`pay_owed`), which every worker's run may do: it committed with a bare
+    `asyncio.to_thread`, so a cancel recorded the run as ended while a batch still
+    committed (its rows written, its counts missing from the run). On PostgreSQL nothing
+    else waits for that transaction (on SQLite the run's end waits for the write lock)."""
+    from interlink.sync import run_records
+
+    in_commit, commits = _slow_second_commit(monkeypatch)
+    with SandboxServer(create_shop_app(records=200, token=TOKEN)) as shop:
+        config = _config(shop.url, postgres_url)
+        store = Store.open(config.database)
+        with store.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE IF EXISTS customers")
+            conn.exec_driver_sql("DELETE FROM interlink_locks WHERE pipeline = 'customers'")
+
+        def start(catalog: Catalog) -> Awaitable[Any]:
+            ids = list(range(1, 201))  # two batches of 100 ids
+            return run_records(config, "customers", ids, store=store, catalog=catalog)
+
+        try:
+            ended = asyncio.run(_cancel_in_commit(config, start, in_commit))
+            (run,) = store.runs("customers", limit=1)
+            with store.read() as conn:
+                stored = conn.exec_driver_sql("SELECT count(*) FROM customers").scalar()
+                locks = conn.exec_driver_sql(
+                    "SELECT count(*) FROM interlink_locks WHERE pipeline = 'customers'"
+                ).scalar()
+        finally:
+            store.close()
+    assert len(commits) == 2 and commits[1] <= ended, "the slow commit ran to its end first"
+    assert run["status"] == "cancelled"
+    assert stored == 200 and run["created"] == 200, "both batches, and counted"
     assert locks == 0

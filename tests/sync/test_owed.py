@@ -72,6 +72,19 @@ def owed(store: Store, pipeline: str = "p") -> dict[str, Any]:
         return {row.record_key: row for row in list_outstanding(conn, pipeline)}
 
 
+def failed_once(
+    source: FakeSource, database: str, failing: list[int], **pipeline: Any
+) -> tuple[InterlinkConfig, Store]:
+    """A pipeline whose first run failed the records `failing` (owed since), and whose
+    cause has been fixed since."""
+    cfg = build(source, database, **pipeline)
+    store = Store.open(cfg.database)
+    FAILING.update(failing)
+    run(cfg, store)
+    FAILING.clear()
+    return cfg, store
+
+
 def test_a_record_that_failed_is_fetched_again_by_the_next_run(source, database):
     """The finding: run 2 read nothing new, exited 0, and record 7 was never written."""
     cfg = build(source, database)
@@ -117,11 +130,7 @@ def test_a_record_that_still_fails_keeps_the_runs_failing(source, database):
 
 def test_a_record_read_again_is_settled_by_the_read(source, database):
     """A failed record that changes at the source comes back with the read itself."""
-    cfg = build(source, database)
-    store = Store.open(cfg.database)
-    FAILING.add(7)
-    run(cfg, store)
-    FAILING.clear()
+    cfg, store = failed_once(source, database, [7])
     source.touch(7, name="renamed")
     source.item_requests = 0
     second = run(cfg, store)
@@ -157,11 +166,7 @@ def test_without_fetching_by_id_the_runs_fail_until_the_record_comes_back(source
 
 
 def test_a_whole_read_that_no_longer_finds_a_record_gives_it_up(source, database):
-    cfg = build(source, database)
-    store = Store.open(cfg.database)
-    FAILING.add(7)
-    run(cfg, store)
-    FAILING.clear()
+    cfg, store = failed_once(source, database, [7])
     source.delete(7)
     second = run(cfg, store, full_refresh=True)
     assert second.status == "succeeded", second.errors
@@ -171,11 +176,7 @@ def test_a_whole_read_that_no_longer_finds_a_record_gives_it_up(source, database
 
 def test_gone_at_the_source_stays_owed_for_an_incremental_read(source, database):
     """A 404 for an owed id is not taken as a deletion (a wrong item_path looks the same)."""
-    cfg = build(source, database)
-    store = Store.open(cfg.database)
-    FAILING.add(7)
-    run(cfg, store)
-    FAILING.clear()
+    cfg, store = failed_once(source, database, [7])
     source.delete(7)
     second = run(cfg, store)
     assert second.status == "completed_with_errors"
@@ -184,23 +185,17 @@ def test_gone_at_the_source_stays_owed_for_an_incremental_read(source, database)
 
 
 def test_a_run_by_id_settles_what_it_writes(source, database):
-    cfg = build(source, database)
-    store = Store.open(cfg.database)
-    FAILING.update({7, 9})
-    run(cfg, store)
-    FAILING.clear()
+    cfg, store = failed_once(source, database, [7, 9])
     done = by_id(cfg, store, [7])
     assert done.status == "succeeded"
     assert list(owed(store)) == ["9"]
-    assert any("not in the destination yet: 1 records of p" in w for w in done.warnings)
+    assert any(
+        "not in the destination yet: 1 record of p that failed (9)" in w for w in done.warnings
+    )
 
 
 def test_dry_runs_and_trials_leave_what_is_owed(source, database):
-    cfg = build(source, database)
-    store = Store.open(cfg.database)
-    FAILING.add(7)
-    run(cfg, store)
-    FAILING.clear()
+    cfg, store = failed_once(source, database, [7])
     source.item_requests = 0
     assert run(cfg, store, dry_run=True).status == "succeeded"
     assert run(cfg, store, limit=10).status == "succeeded"

@@ -15,30 +15,10 @@ from pathlib import Path
 
 from interlink.sandbox import SandboxServer
 
-from .fake_source import FakeSource
+from .fake_source import FakeSource, project_yaml
 
 COUNT = 3_000
 FAILING = (5, 777, 1_500, 2_222, 2_999)
-CONFIG = """
-database: sqlite:///{db}
-connections:
-  src:
-    base_url: {url}
-resources:
-  src:
-    items:
-      path: /items
-      records: data
-      paginate: {{type: offset, page_size: 100}}
-      incremental: {{field: updated_at, param: updated_since}}
-pipelines:
-  items:
-    source: src.items
-    destination: sql:items
-    fields:
-      id: id
-      name: {{call: "tests.sync.fake_source:name_unless_listed"}}
-"""
 
 
 def _start(
@@ -72,7 +52,9 @@ def test_sigkill_never_loses_a_failed_record(tmp_path):
     fake.delay = 0.01  # long enough a run to be killed in the middle of it
     with SandboxServer(fake.app()) as server:
         config = tmp_path / "interlink.yaml"
-        config.write_text(CONFIG.format(db=db, url=server.url))
+        config.write_text(
+            project_yaml(db, server.url, page_size=100, name_call="name_unless_listed")
+        )
         kills = 0
         for threshold in (400, 1_600, 2_300):
             process = _start(config, FAILING)

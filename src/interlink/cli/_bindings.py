@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
+from interlink.cli._account_key import account_key
 from interlink.cli._options import ConfigOption, load_settings
 from interlink.cli._run_line import run_line
 
@@ -32,22 +33,13 @@ def _open(ctx: typer.Context, config: Any, pipeline: str, account: str | None) -
     """The settings, the store and the key the pipeline's runs keep their bindings under
     (`NAME`, or `NAME@ACCOUNT` for the account a run acts for); ConfigError for a pipeline
     that keeps none, or an account that cannot be one."""
-    from interlink.errors import ConfigError
     from interlink.store import Store
-    from interlink.sync import ALL_ACCOUNTS, acting_account, bindings_pipeline, state_key
+    from interlink.sync import bindings_pipeline
 
     settings = load_settings(ctx, config)
     chosen = bindings_pipeline(settings, pipeline)
-    if account is not None and not account:
-        raise ConfigError("expected an account name after --account", key="--account")
-    acting = acting_account(settings, pipeline, chosen, account)
-    if acting == ALL_ACCOUNTS:
-        raise ConfigError(
-            f"pipeline {pipeline!r} runs for every connected account, and each keeps its "
-            "own bindings: name one with --account",
-            key="--account",
-        )
-    return settings, Store.open(settings.database), state_key(pipeline, acting), acting
+    key, acting = account_key(settings, pipeline, chosen, account, keeps="bindings")
+    return settings, Store.open(settings.database), key, acting
 
 
 @bindings_app.command("list")

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from interlink.cli._account_key import account_key
 from interlink.cli._options import ConfigOption, load_settings
 from interlink.cli._run_line import run_line
 
@@ -33,22 +34,12 @@ def _key(settings: Any, pipeline: str, account: str | None) -> tuple[str, str]:
     `NAME@ACCOUNT`), and the account; ConfigError for an unknown pipeline or an account
     that cannot be one."""
     from interlink.errors import ConfigError
-    from interlink.sync import ALL_ACCOUNTS, acting_account, state_key
 
     chosen = settings.pipelines.get(pipeline)
     if chosen is None:
         known = ", ".join(sorted(settings.pipelines)) or "none"
         raise ConfigError(f"no pipeline {pipeline!r} (pipelines: {known})", key="PIPELINE")
-    if account is not None and not account:
-        raise ConfigError("expected an account name after --account", key="--account")
-    acting = acting_account(settings, pipeline, chosen, account)
-    if acting == ALL_ACCOUNTS:
-        raise ConfigError(
-            f"pipeline {pipeline!r} runs for every connected account, and each keeps its "
-            "own failed records: name one with --account",
-            key="--account",
-        )
-    return state_key(pipeline, acting), acting
+    return account_key(settings, pipeline, chosen, account, keeps="failed records")
 
 
 @failed_app.command("list")

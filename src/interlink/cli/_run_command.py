@@ -13,6 +13,7 @@ import asyncio
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -218,7 +219,8 @@ def run_command(argv: RunArgv, load: Callable[[Path], InterlinkConfig]) -> None:
         label = pipeline if not acting else f"{pipeline}@{acting}"
         try:
             tune_collector()
-            with _progress(label) as bar:
+            bar = _progress(label)
+            with bar if bar is not None else nullcontext():
                 result = asyncio.run(
                     _interruptible(
                         _run(
@@ -230,7 +232,7 @@ def run_command(argv: RunArgv, load: Callable[[Path], InterlinkConfig]) -> None:
                             dry_run=dry_run,
                             limit=limit,
                             ids=ids or None,
-                            progress=bar.update,
+                            progress=None if bar is None else bar.update,
                         )
                     )
                 )
@@ -243,25 +245,12 @@ def run_command(argv: RunArgv, load: Callable[[Path], InterlinkConfig]) -> None:
             raise SystemExit(1)
 
 
-class _NoBar:
-    """The progress display of a run whose stderr is not a terminal: none."""
-
-    def __enter__(self) -> _NoBar:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def update(self, result: RunResult) -> None:
-        return None
-
-
-def _progress(label: str) -> RunProgress | _NoBar:
-    """The live bar on a terminal; written to a file or a pipe, nothing (and no rich)."""
+def _progress(label: str) -> RunProgress | None:
+    """The live bar on a terminal; written to a file or a pipe, none (and no rich)."""
     from interlink.cli._run_summary import plain_output
 
     if plain_output(sys.stderr):
-        return _NoBar()
+        return None
     from interlink.cli import _render_progress
 
     return _render_progress.RunProgress(label)

@@ -17,6 +17,7 @@ from ._connection import (
     quote,
     quoter,
 )
+from ._lock_holders import BINDINGS_HOLDER, LOCK_LEASE, OWED_HOLDER, owner_may_be_alive
 from ._outstanding import (
     Outstanding,
     count_outstanding,
@@ -27,15 +28,7 @@ from ._outstanding import (
     settle,
 )
 from ._revision import SCHEMA_VERSION
-from ._store import (
-    BINDINGS_HOLDER,
-    COUNTERS,
-    LOCK_LEASE,
-    OWED_HOLDER,
-    PipelineState,
-    Store,
-    owner_may_be_alive,
-)
+from ._store import COUNTERS, PipelineState, Store
 from ._switches import Switch, disable, disabled, enable, list_switches
 from ._writer_lock import WriterLock
 

@@ -13,7 +13,6 @@ needs it.
 from __future__ import annotations
 
 import os
-import socket
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -50,6 +49,12 @@ from ._books_sql import (
     run_row,
 )
 from ._connection import Connection, dialect_of, dump_json, load_json, named
+from ._lock_holders import (
+    LOCK_LEASE,
+    held_by,
+    owner,
+    owner_may_be_alive,
+)
 from ._outstanding import owe
 from ._pg_pool import PgPool
 from ._pg_url import PgUrl, cannot_connect, is_postgres_url
@@ -60,28 +65,7 @@ from ._sqlite_schema import create_sqlite_at_head
 if TYPE_CHECKING:
     import sqlalchemy as sa
 
-__all__ = [
-    "BINDINGS_HOLDER",
-    "COUNTERS",
-    "LOCK_LEASE",
-    "OWED_HOLDER",
-    "PipelineState",
-    "Store",
-    "owner_may_be_alive",
-]
-
-LOCK_LEASE = 60.0
-"""Seconds a pipeline lock lasts without renewal; a running run renews it every third of
-that from a heartbeat, whatever its pages are doing."""
-
-BINDINGS_HOLDER = -(2**31)
-"""The lock holder while a pipeline's bindings are changed by hand (`interlink bindings
-forget`): the lowest 32-bit integer (the locks' `run_id` is PostgreSQL's `integer`);
-conflicts resolved by hand hold it as `-conflict_id`, which never reaches it."""
-
-OWED_HOLDER = BINDINGS_HOLDER + 1
-"""The lock holder while records a pipeline owes are given up by hand (`interlink failed
-forget`)."""
+__all__ = ["COUNTERS", "PipelineState", "Store"]
 
 
 @dataclass(frozen=True)
@@ -106,28 +90,6 @@ class PipelineState:
     @property
     def interrupted(self) -> bool:
         return self.checkpoint is not None
-
-
-def _owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def owner_may_be_alive(owner: str | None) -> bool:
-    """False only when `owner` ("host:pid" or "host:pid:anything") ran on this machine and
-    that process is gone; an owner on another machine is trusted to its lease."""
-    if not owner:
-        return False
-    host, _, rest = owner.partition(":")
-    pid = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid.isdigit():
-        return True
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class Store:
@@ -165,7 +127,7 @@ class Store:
             self._pg = PgPool(PgUrl(pg_url).connect_args())
         self._engine_lock = threading.Lock()
         self._clock = clock
-        self.owner = _owner()
+        self.owner = owner()
 
     @classmethod
     def open(cls, database: DatabaseConfig | str) -> Store:
@@ -336,29 +298,7 @@ class Store:
             return
         held_run, held_owner, held_expires = held
         if held_expires > now and owner_may_be_alive(held_owner):
-            if held_run == BINDINGS_HOLDER:
-                raise PipelineLockedError(
-                    f"its bindings are being changed by hand ({held_owner}); try again "
-                    "when that is done",
-                    pipeline=pipeline,
-                )
-            if held_run == OWED_HOLDER:
-                raise PipelineLockedError(
-                    f"its failed records are being given up by hand ({held_owner}); try "
-                    "again when that is done",
-                    pipeline=pipeline,
-                )
-            if held_run < 0:
-                raise PipelineLockedError(
-                    f"conflict {-held_run} of this pipeline is being resolved by hand "
-                    f"({held_owner}); try again when that is done",
-                    pipeline=pipeline,
-                )
-            raise PipelineLockedError(
-                f"already running (run {held_run}, {held_owner}); "
-                "runs of one pipeline never overlap",
-                pipeline=pipeline,
-            )
+            raise held_by(pipeline, held_run, held_owner)
         taken = conn.exec_driver_sql(
             named(conn, TAKE_OVER),
             {**mine, "expires": now + lease, "held": held_run, "held_expires": held_expires},

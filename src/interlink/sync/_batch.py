@@ -64,14 +64,12 @@ def write_batch(
     *,
     owed: Owed | None = None,
     records: Sequence[Record] = (),
-    unowed: Sequence[Failure] = (),
 ) -> BatchCounts:
     """In the caller's transaction, after `hold_lock`: the sink commits what it sent, its
     counts are added to `counts` (not `failed`: the caller counts those once the
     transaction committed), and every failed record is recorded with its step. With
     `owed` (every run that writes to the destination itself), the failed records are owed
-    and the owed ones among the batch's source `records` that did not fail are settled;
-    the failures in `unowed` are recorded but not owed."""
+    and the owed ones among the batch's source `records` that did not fail are settled."""
     batch = sink.commit(conn, sent, run_id)
     counts["created"] += batch.created
     counts["updated"] += batch.updated
@@ -88,6 +86,5 @@ def write_batch(
             error=f"{type(error).__name__}: {error}",
         )
     if owed is not None:
-        owing = [f for f in [*failed, *batch.failures] if not any(f is u for u in unowed)]
-        owed.book(conn, run_id, records, owing)
+        owed.book(conn, run_id, records, [*failed, *batch.failures])
     return batch

@@ -19,11 +19,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from interlink.connectors import Record
+from interlink.errors import NotFoundError
 from interlink.store import Store, owed_keys, settle
 
 from ._sink import Conn, Failure
 
 __all__ = ["Owed"]
+
+_SHOWN = 10
+"""Keys a run's note names."""
 
 
 class Owed:
@@ -40,6 +44,10 @@ class Owed:
         """Owed when the run began."""
         self.met: set[str] = set()
         """Keys owed before the run that a batch of it wrote, left out or failed again."""
+        self.owes_not_found = True
+        """Whether an id the source answered 404 for is owed: yes for ids taken from
+        records (those fetched again); a run by id names ids someone typed, and one the
+        source does not have is a failed record, not a debt."""
         self.defer = False
         """Settle nothing batch by batch: the batches go to a staging table, which only its
         swap makes the destination (`settle_deferred`)."""
@@ -59,6 +67,8 @@ class Owed:
         cannot be followed: the run's failure count is all there is of it."""
         failed: dict[str, tuple[str, str]] = {}
         for key, step, error in failures:
+            if step == "fetch" and not self.owes_not_found and isinstance(error, NotFoundError):
+                continue
             if key is not None:
                 failed[str(key)] = (step, f"{type(error).__name__}: {error}")
         if self.keys:
@@ -89,6 +99,22 @@ class Owed:
         self.deferred = []
         if swapped and done:
             self.drop(conn, done)
+
+    def note(self) -> list[str]:
+        """What the run leaves owed, for its warnings: nothing, or how many (the first
+        keys) and what comes next."""
+        if not self.keys:
+            return []
+        keys = list(self.keys)
+        count = f"{len(keys)} record" + ("" if len(keys) == 1 else "s")
+        shown = ", ".join(keys[:_SHOWN]) + (
+            f" and {len(keys) - _SHOWN} more" if len(keys) > _SHOWN else ""
+        )
+        return [
+            f"not in the destination yet: {count} of {self.name} that failed ({shown}); "
+            "each run fetches them again by id, or counts them failed, until they are "
+            "written or given up (`interlink failed list` shows them)"
+        ]
 
     def left_over(self) -> list[str]:
         """The keys owed before this run that no batch of it met, in the order owed."""

@@ -28,7 +28,7 @@ from ._owed import Owed
 from ._records import fetchable_by_id, import_ids
 from ._run_record import Progress, RunResult
 
-__all__ = ["owed_note", "pay_owed"]
+__all__ = ["pay_owed"]
 
 _SHOWN = 10
 _RECORDED = 100
@@ -52,66 +52,16 @@ async def pay_owed(
     """Settle what run `result` leaves owed after its read (see the module docstring);
     `whole_read`: the read covered the whole source and completed. The run's warnings
     say what it did, and what it leaves owed."""
-    left = owed.left_over()
-    if left:
-        await _settle_left(
-            config,
-            result,
-            owed,
-            catalog,
-            left,
-            store=store,
-            keeper=keeper,
-            whole_read=whole_read,
-            lease=lease,
-            offload=offload,
-            should_stop=should_stop,
-            progress=progress,
-        )
-    result.warnings.extend(owed_note(owed, result))
-
-
-def owed_note(owed: Owed, result: RunResult) -> list[str]:
-    """What the run leaves owed: none, or a line saying how many and what comes next."""
-    if not owed.keys:
-        return []
-    return [
-        f"not in the destination yet: {_records(len(owed.keys))} of {result.key} that "
-        "failed; each run fetches them again by id, or counts them failed, until they are "
-        "written or given up (`interlink failed list` shows them)"
-    ]
-
-
-async def _settle_left(
-    config: InterlinkConfig,
-    result: RunResult,
-    owed: Owed,
-    catalog: Catalog,
-    left: list[str],
-    *,
-    store: Store,
-    keeper: LeaseKeeper,
-    whole_read: bool,
-    lease: float,
-    offload: bool,
-    should_stop: Callable[[], bool] | None,
-    progress: Progress | None,
-) -> None:
     name = result.pipeline
-    if whole_read:
+    left = owed.left_over()
+    if left and whole_read:
         await asyncio.to_thread(_give_up, store, owed, result, left, lease)
         result.warnings.append(
             f"given up: {_records(len(left))} that failed in earlier runs and that this "
             f"whole read no longer found at the source ({_shown(left)})"
         )
-        return
-    limit = pipeline_config(config, name).retry_failed
-    why = ""
-    try:
-        fetchable_by_id(config, name, pipeline_config(config, name))
-    except ConfigError as exc:
-        limit = 0
-        why = str(exc.args[0]).split(";")[0]
+        left = []
+    limit, why = _retry_limit(config, name)
     fetch, rest = left[:limit], left[limit:]
     if fetch:
         result.warnings.append(
@@ -134,16 +84,25 @@ async def _settle_left(
         )
     if rest:
         await asyncio.to_thread(_still_owed, store, result, rest, lease)
-        if why:
-            reason = f"they cannot be fetched again by id ({why})"
-        else:
-            reason = f"the pipeline's retry_failed ({limit}) fetches no more in one run"
         result.warnings.append(
             f"not fetched again: {_records(len(rest))} that failed in earlier runs, as "
-            f"{reason}; they come back when they change at the source, with `interlink run "
+            f"{why}; they come back when they change at the source, with `interlink run "
             f"{name} --full-refresh`, or by id once the source allows it; `interlink failed "
             f"forget {name} KEY...` gives them up ({_shown(rest)})"
         )
+    result.warnings.extend(owed.note())
+
+
+def _retry_limit(config: InterlinkConfig, name: str) -> tuple[int, str]:
+    """How many owed records a run of pipeline `name` fetches again, and why no more."""
+    settings = pipeline_config(config, name)
+    try:
+        fetchable_by_id(config, name, settings)
+    except ConfigError as exc:
+        cause = str(exc.args[0]).split(";")[0]
+        return 0, f"they cannot be fetched again by id ({cause})"
+    limit = settings.retry_failed
+    return limit, f"the pipeline's retry_failed ({limit}) fetches no more in one run"
 
 
 def _give_up(store: Store, owed: Owed, result: RunResult, keys: list[str], lease: float) -> None:

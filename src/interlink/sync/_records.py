@@ -31,7 +31,6 @@ from interlink.errors import (
     ConfigError,
     JobCancelledError,
     LeaseLostError,
-    NotFoundError,
 )
 from interlink.store import LOCK_LEASE, Store
 
@@ -148,13 +147,11 @@ class _Import:
         progress: Progress | None,
         should_stop: Callable[[], bool] | None,
         owed: Owed | None = None,
-        owe_missing: bool = True,
     ) -> None:
         self.name = name
         self.result = result
         self.store = store
         self.owed = owed
-        self.owe_missing = owe_missing
         self.item = item
         self.settings = settings
         self.key = settings.primary_key
@@ -296,7 +293,6 @@ class _Import:
                 counts,
                 owed=self.owed,
                 records=records,
-                unowed=() if self.owe_missing else _not_found(failed),
             )
             stored = dict(counts)
             stored["failed"] += len(failed) + len(batch.failures)
@@ -304,12 +300,6 @@ class _Import:
         for name in ("created", "updated", "unchanged", "skipped", "deleted"):
             self.result.counts[name] = counts[name]
         return batch
-
-
-def _not_found(failed: list[Failure]) -> list[Failure]:
-    """The ids the source answered 404 for: a record it does not have (a wrong id, or one
-    since deleted), which the destination does not owe."""
-    return [failure for failure in failed if isinstance(failure[2], NotFoundError)]
 
 
 def _shown(ids: Sequence[str]) -> str:
@@ -421,6 +411,7 @@ async def _import(
         if not dry_run:
             source_key = fetchable_by_id(config, name, settings).primary_key
             owed = await asyncio.to_thread(Owed.load, store, key, source_key)
+            owed.owes_not_found = False  # ids someone named: one the source lacks is not owed
         assert result.run_id is not None
         async with LeaseKeeper(store, key, result.run_id, lease=lease) as keeper:
             await import_ids(
@@ -436,15 +427,9 @@ async def _import(
                 progress=progress,
                 dry_run=dry_run,
                 lease=lease,
-                owe_missing=False,
             )
-        if owed is not None and owed.keys:
-            result.warnings.append(
-                f"not in the destination yet: {len(owed.keys)} records of {key} that failed "
-                f"in this run or earlier ones ({_shown(list(owed.keys))}); each run fetches "
-                "them again by id, or counts them failed, until they are written or given "
-                "up (`interlink failed list` shows them)"
-            )
+        if owed is not None:
+            result.warnings.extend(owed.note())
 
 
 async def import_ids(
@@ -461,13 +446,11 @@ async def import_ids(
     progress: Progress | None,
     dry_run: bool,
     lease: float,
-    owe_missing: bool = True,
 ) -> None:
     """Fetch the records `wanted` of pipeline `result.pipeline` by id and write them, in
     run `result.run_id` (whose lock `keeper` renews), through a sink of their own; with
-    `owed`, what they settle or fail is booked there, an id the source answers 404 for
-    only with `owe_missing` (ids that came from records, not typed by someone).
-    ConfigError for a source that cannot be fetched by id."""
+    `owed`, what they settle or fail is booked there. ConfigError for a source that
+    cannot be fetched by id."""
     name, key = result.pipeline, result.key
     settings = pipeline_config(config, name)
     source_settings = fetchable_by_id(config, name, settings)
@@ -493,6 +476,5 @@ async def import_ids(
         progress=progress,
         should_stop=should_stop,
         owed=owed,
-        owe_missing=owe_missing,
     )
     await run.go(wanted, keeper)
