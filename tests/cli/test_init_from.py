@@ -201,3 +201,44 @@ def test_unix_times_are_found_as_the_incremental_field(tmp_path, monkeypatch):
         resource = next(iter(resource.values()))
         assert resource["incremental"] == {"field": "updated", "param": "updated_since"}
         assert len(_rows(tmp_path, name)) == 64
+
+
+ONE_PAGE = [
+    # (label, app factory, path, records at init: one page, records later, paginate type)
+    ("github-full-page", api_shapes.github_app, "/repos/o/r/issues", 30, 95, "link_header"),
+    ("github-few", api_shapes.github_app, "/repos/o/r/issues", 7, 95, "link_header"),
+    ("stripe", api_shapes.stripe_app, "/v1/customers", 10, 57, "cursor"),
+    ("stripe-few", api_shapes.stripe_app, "/v1/customers", 4, 57, "cursor"),
+    ("shopify", api_shapes.shopify_app, "/admin/api/2024-01/products.json", 50, 120, "link_header"),
+    ("jsonapi", api_shapes.jsonapi_app, "/api/articles", 10, 44, "next_url"),
+    ("json-server", api_shapes.json_server_app, "/posts", 10, 33, "page"),
+    ("shop-offset", lambda n: create_shop_app(records=n), "/customers", 50, 230, "offset"),
+    ("shop-cursor", lambda n: create_shop_app(records=n), "/customers/cursor", 50, 230, "cursor"),
+    ("shop-pages", lambda n: create_shop_app(records=n), "/customers/pages", 50, 230, "page"),
+    ("shop-link", lambda n: create_shop_app(records=n), "/customers/link", 50, 230, "link_header"),
+]
+
+
+@pytest.mark.parametrize(
+    ("label", "factory", "path", "small", "large", "kind"), ONE_PAGE, ids=[s[0] for s in ONE_PAGE]
+)
+def test_a_list_on_one_page_is_paged_once_it_grows(
+    tmp_path, monkeypatch, label, factory, path, small, large, kind
+):
+    """A list that fits on its first page today: `init --from` proves its pagination with
+    a smaller page instead of refusing it or writing `type: single`, so the same file reads
+    the whole list once it outgrows that page."""
+    monkeypatch.chdir(tmp_path)
+    with SandboxServer(factory(small)) as server:
+        text, name, _ = _init_check_run(tmp_path, server.url + path)
+        old = server.url
+    resource = next(iter(yaml.safe_load(text)["resources"]["api"].values()))
+    assert resource["paginate"]["type"] == kind, text
+    assert len(_rows(tmp_path, name)) == small
+    config = tmp_path / "interlink.yaml"
+    with SandboxServer(factory(large)) as server:
+        config.write_text(text.replace(old, server.url), encoding="utf-8")
+        ran = runner.invoke(app, ["run", name, "--config", str(config), "--full-refresh"], env=ENV)
+    assert ran.exit_code == 0, ran.output
+    ids = [row[0] for row in _rows(tmp_path, name)]
+    assert len(ids) == len(set(ids)) == large

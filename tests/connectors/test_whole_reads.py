@@ -404,3 +404,24 @@ async def test_the_first_parent_page_checkpoint_is_an_empty_dict_and_restarts():
             ids, _ = await read(c, "api.orders", resume=stored)
             everything, _ = await read(c, "api.orders")
     assert sorted(ids) == sorted(everything) and len(ids) > 30
+
+
+# -- a one-page list that outgrew its page -------------------------------------------------
+
+
+async def test_a_single_page_read_with_a_total_fails_when_the_list_outgrew_it():
+    """`type: single` with `total_path`: the shop answers 100 of its 230 customers and says
+    `total: 230`; the read fails rather than end with 100. Without `total_path` it cannot
+    tell (the file `init --from` writes for a one-page list keeps the body's total)."""
+    with SandboxServer(create_shop_app(records=230)) as server:
+        spec = {"path": "/customers", "records": "data", "paginate": {"type": "single"}}
+        checked = {**spec, "paginate": {"type": "single", "total_path": "total"}}
+        async with catalog(server.url, {"plain": spec, "checked": checked}) as c:
+            ids, _ = await read(c, "api.plain")
+            assert len(ids) == 100
+            with pytest.raises(IncompleteReadError, match="100 records arrived but the `total`"):
+                await read(c, "api.checked")
+    with SandboxServer(create_shop_app(records=80)) as server:
+        async with catalog(server.url, {"checked": checked}) as c:
+            ids, pages = await read(c, "api.checked")
+    assert len(ids) == 80 and pages[-1].complete

@@ -539,3 +539,29 @@ def test_a_replace_records_only_the_columns_its_table_did_not_have(source, datab
     assert run(cfg, store).ok
     assert changes() == [*first, ("colour", "text")]
     store.close()
+
+
+def test_a_state_stored_before_single_took_total_path_still_matches():
+    """`paginate: single` gained `total_path`; left at its default it must not change the
+    fingerprint of a state stored before (the value is what 6585af1 computed), or every
+    incremental one-page source would stop with StateMismatchError after an upgrade."""
+    from interlink.sync._fingerprint import source_fingerprint
+
+    def fingerprint(paginate: dict[str, Any] | None) -> str:
+        items: dict[str, Any] = {
+            "path": "/items",
+            "records": "data",
+            "incremental": {"field": "updated_at", "param": "since"},
+        }
+        if paginate is not None:
+            items["paginate"] = paginate
+        config = InterlinkConfig.model_validate(
+            {
+                "connections": {"api": {"base_url": "http://127.0.0.1:1"}},
+                "resources": {"api": {"items": items}},
+            }
+        )
+        return source_fingerprint(config, "api.items", incremental=True)
+
+    assert fingerprint(None) == fingerprint({"type": "single"}) == "56f003cc485be8ee"
+    assert fingerprint({"type": "single", "total_path": "total"}) != "56f003cc485be8ee"

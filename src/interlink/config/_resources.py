@@ -171,6 +171,9 @@ class SinglePaginateConfig(_Model):
     """One request, one page."""
 
     type: Literal["single"]
+    total_path: Selector | None = None
+    """Where the body says how many records the list has: a read that brings fewer (a list
+    that outgrew its one page) fails instead of ending short."""
 
 
 class CustomPaginateConfig(_Model):

@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl, urlsplit
 from interlink.errors import PaginationError
 
 from ._page import Fetched, Record, RequestSpec
-from ._paginator_base import MAX_EMPTY_PAGES, BasePaginator, as_int
+from ._paginator_base import MAX_EMPTY_PAGES, BasePaginator, BodyTotal, as_int
 from ._selectors import MISSING, compile_selector, peek_string
 from ._totals import Total
 
@@ -22,27 +22,6 @@ __all__ = [
     "NextUrlPaginator",
     "RelayPaginator",
 ]
-
-
-class _BodyTotal:
-    """The count of records at `total_path` in the body (DRF's `count`), for paginators that
-    do not need it to page."""
-
-    def __init__(self, path: str | None) -> None:
-        self.path = path
-        self.value: int | None = None
-        self._select = compile_selector(path) if path else None
-
-    def update(self, fetched: Fetched) -> None:
-        if self._select is not None:
-            value = as_int(self._select(fetched.body))
-            if value is not None:
-                self.value = value
-
-    def totals(self) -> list[Total]:
-        if self.value is None:
-            return []
-        return [Total(self.value, None, f"the `{self.path}` field")]
 
 
 class _EmptyRun:
@@ -124,7 +103,7 @@ class CursorPaginator(BasePaginator):
         self._stop = _StopWhen(stop_when)
         self._seen: set[str] = set()
         self._empty = _EmptyRun(max_empty_pages)
-        self._body_total = _BodyTotal(total_path)
+        self._body_total = BodyTotal(total_path)
 
     def init_request(self, spec: RequestSpec) -> None:
         if self.page_size:
@@ -214,7 +193,7 @@ class _NextLinkPaginator(BasePaginator):
         self.next_url: str | None = None
         self._seen: set[str] = set()
         self._empty = _EmptyRun(max_empty_pages)
-        self._body_total = _BodyTotal(total_path)
+        self._body_total = BodyTotal(total_path)
 
     @abstractmethod
     def _find_next(self, fetched: Fetched) -> str | None: ...
@@ -403,7 +382,7 @@ class RelayPaginator(BasePaginator):
         self.cursor: str | None = None
         self._connection = compile_selector(path)
         self._path = path
-        self._body_total = _BodyTotal(total_path)
+        self._body_total = BodyTotal(total_path)
         self._total_count: int | None = None
 
     def init_request(self, spec: RequestSpec) -> None:

@@ -9,10 +9,10 @@ from typing import Any
 from interlink.errors import PaginationError
 
 from ._page import Fetched, Record, RequestSpec
-from ._selectors import MISSING
+from ._selectors import MISSING, compile_selector
 from ._totals import Total
 
-__all__ = ["MAX_EMPTY_PAGES", "BasePaginator", "SinglePagePaginator", "as_int"]
+__all__ = ["MAX_EMPTY_PAGES", "BasePaginator", "BodyTotal", "SinglePagePaginator", "as_int"]
 
 
 def as_int(value: Any) -> int | None:
@@ -132,8 +132,37 @@ class BasePaginator(ABC):
         return None
 
 
+class BodyTotal:
+    """The count of records at `total_path` in the body (DRF's `count`), for paginators that
+    do not need it to page."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        self.value: int | None = None
+        self._select = compile_selector(path) if path else None
+
+    def update(self, fetched: Fetched) -> None:
+        if self._select is not None:
+            value = as_int(self._select(fetched.body))
+            if value is not None:
+                self.value = value
+
+    def totals(self) -> list[Total]:
+        if self.value is None:
+            return []
+        return [Total(self.value, None, f"the `{self.path}` field")]
+
+
 class SinglePagePaginator(BasePaginator):
-    """The whole result comes in one response."""
+    """The whole result comes in one response; with `total_path`, the body's count of the
+    whole list is compared with the records that came (a list that outgrew one page)."""
+
+    def __init__(self, total_path: str | None = None) -> None:
+        self._body_total = BodyTotal(total_path)
 
     def update_state(self, fetched: Fetched, records: list[Record]) -> None:
+        self._body_total.update(fetched)
         self.has_next_page = False
+
+    def totals(self) -> list[Total]:
+        return self._body_total.totals()

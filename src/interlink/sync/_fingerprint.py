@@ -41,10 +41,19 @@ _FIELDS = (
 )
 
 
+# Settings added since states were first stored that do not change which records a read
+# returns, left out at their default so that a state stored before them still matches.
+_LATER_DEFAULTS = {("paginate", "single", "total_path"): None}
+
+
 def _settings(config: InterlinkConfig, name: str, seen: set[str]) -> dict[str, Any]:
     connection, resource, settings = config.resource(name)
     dumped = settings.model_dump(mode="json", by_alias=True)
     picked: dict[str, Any] = {key: dumped[key] for key in _FIELDS if key in dumped}
+    for (section, kind, key), default in _LATER_DEFAULTS.items():
+        part = picked.get(section)
+        if isinstance(part, dict) and part.get("type") == kind and part.get(key) == default:
+            picked[section] = {k: v for k, v in part.items() if k != key}
     parent = dumped.get("parent")
     if parent:
         parent_name = parent if "." in parent else f"{connection}.{parent}"

@@ -131,7 +131,7 @@ async def detect(
     name: str | None = None,
     env: Mapping[str, str] | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
-    budget: int = 8,
+    budget: int = 12,
 ) -> tuple[Detection, Secrets]:
     """Look at the list at `url` and say where its records, pages, key and change time are.
 

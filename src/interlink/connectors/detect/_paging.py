@@ -5,6 +5,12 @@ the position moved (another URL, another cursor). Candidates come in the order o
 evidence: a `Link` header, a next URL in the body, a cursor in the body, Stripe's
 `has_more` with the last record's id, then offsets and page numbers (named by what the
 body echoes, the URL's own parameters, or the common spellings).
+
+A list that fits on its first page shows no pagination there. It is asked again for
+pages of one record (`limit=1`, `per_page=1`, `page[size]=1`, ...): where the API honours
+that, the pagination is decided and verified on those pages and written with pages of
+100. Only when it does not is the list taken as one page (`type: single`, with the body's
+total when there is one, so a read that outgrows the page fails instead of ending short).
 """
 
 from __future__ import annotations
@@ -119,6 +125,7 @@ class _Candidate:
     params: dict[str, Any]
     confidence: Confidence = "sure"
     moved: str = ""
+    by_position: bool = False
 
 
 def _key_of(record: dict[str, Any], key: str | None) -> Any:
@@ -150,8 +157,8 @@ def announced_total(answer: Answer) -> tuple[int | None, str | None, str | None]
 def _link_candidate(first: Answer) -> _Candidate | None:
     links = parse_link_header(first.headers.get("link"))
     url = links.get("next")
-    if not url:
-        return None
+    if not url or urljoin(first.url, url) == first.url:
+        return None  # none, or page 1 itself: no way on
     shopify = "page_info=" in url
     what = "a cursor (`page_info`) in the `Link` header" if shopify else "the `Link` header"
     return _Candidate(
@@ -167,6 +174,8 @@ def _next_url_candidate(first: Answer) -> _Candidate | None:
     for path in _NEXT_PATHS:
         value = _at(first.body, path)
         if isinstance(value, str) and value.startswith(("http://", "https://", "/", "?")):
+            if urljoin(first.url, value) == first.url:
+                return None  # page 1 itself: no way on
             return _Candidate(
                 {"type": "next_url", "next_path": path},
                 f"a next URL at `{path}` on page 1 led to page 2",
@@ -287,6 +296,7 @@ def _position_candidates(
                 following,
                 confidence="sure" if total is not None else "likely",
                 moved=f"`{position}` moved the read on",
+                by_position=True,
             )
         )
     return found
@@ -302,80 +312,251 @@ async def detect_paging(
     key: str | None,
     params: dict[str, Any],
 ) -> Paging:
-    """Decide the pagination of the list whose page 1 is `first`; reads page 2 to verify."""
+    """Decide the pagination of the list whose page 1 is `first`; reads page 2 to verify.
+
+    A list that fits on page 1 today (a total no larger, `has_more: false`, a null next
+    cursor, pages past it empty or the same) is asked again for pages of one record
+    (`_on_smaller_pages`): the pagination shows there, and is verified the same way, so the
+    file written still reads the whole list once it outgrows one page.
+    """
     count = len(records)
     total, total_path, _ = announced_total(first)
-    candidates: list[_Candidate] = []
-    for found in (_link_candidate(first), _next_url_candidate(first)):
-        if found is not None:
-            candidates.append(found)
-    candidates += _cursor_candidates(first, params)
-    more = _has_more_candidate(first, records, key, params)
-    if more is not None:
-        candidates.append(more)
+    candidates = _signalled(first, records, key, params)
+    signalled = bool(candidates)
     if total_path:
         for candidate in candidates:
             candidate.paginate.setdefault("total_path", total_path)
-    signalled = bool(candidates)
+    whole: Paging | None = None
+    failure: DetectionError | None = None
+    end = _end_marker(first)
     if not candidates:
         if total is not None and total <= count:
             where = f"`{total_path}`" if total_path else "X-Total-Count"
-            return Paging(
-                Finding({"type": "single"}, "sure", f"{where} says {total}: all on page 1"),
-                [records],
+            paginate: dict[str, Any] = {"type": "single"}
+            if total_path:
+                paginate["total_path"] = total_path
+            whole = Paging(
+                Finding(paginate, "sure", f"{where} says {total}: all on page 1"), [records]
             )
-        if total is None and count not in _SIZES:
+        elif end is not None and total is None:
+            evidence = f"{end} on page 1: all on page 1"
+            whole = Paging(Finding({"type": "single"}, "likely", evidence), [records])
+        elif total is None and count not in _SIZES:
             evidence = (
                 f"no next link, cursor or total, and {count} records (not a usual page "
                 "size): taken as the whole list"
             )
-            return Paging(Finding({"type": "single"}, "likely", evidence), [records])
-        candidates = _position_candidates(first, count, params, format == "jsonapi")
+            whole = Paging(Finding({"type": "single"}, "likely", evidence), [records])
+        else:
+            candidates = _position_candidates(first, count, params, format == "jsonapi")
+    if candidates:
+        tried = await _verify(prober, candidates, records, records_path, format, key, params)
+        if tried.found is not None:
+            return tried.found
+        if tried.empty is not None:
+            # `page=2` came back empty: the API pages by it, and the list ends on page 1.
+            empty, label = tried.empty
+            evidence = f"page 2 by {label} came back empty: the list fits on page 1 today"
+            whole = Paging(Finding(empty.paginate, "likely", evidence), [records])
+        elif tried.repeats:
+            failure = DetectionError(
+                f"the API's pages repeat: page 2 ({', '.join(tried.repeats)}) returned "
+                "records of page 1 again, so it ignores the paging parameters tried; "
+                "interlink would read the same records forever. Find the API's paging "
+                "parameters in its docs and set `paginate:` by hand"
+            )
+        elif signalled or (total is not None and total > count):
+            failure = DetectionError(
+                f"page 1 has {count} records"
+                + (f" of {total}" if total is not None else "")
+                + f", but no way to page 2 worked (tried: {', '.join(tried.labels) or 'nothing'}); "
+                "set `paginate:` by hand (docs/connectors.md)"
+            )
+        else:
+            evidence = (
+                f"{count} records and no total, next link or cursor; the API ignored "
+                f"{', '.join(tried.labels)}: taken as the whole list"
+            )
+            whole = Paging(Finding({"type": "single"}, "guess", evidence), [records])
+    if count > 1:
+        proved = await _on_smaller_pages(
+            prober, first, records, records_path=records_path, format=format, key=key, params=params
+        )
+        if proved is not None:
+            return proved
+    if failure is not None:
+        raise failure
+    assert whole is not None
+    return whole
+
+
+def _signalled(
+    first: Answer, records: list[dict[str, Any]], key: str | None, params: dict[str, Any]
+) -> list[_Candidate]:
+    """The candidates page 1 points to itself: a next link or URL, a cursor, `has_more`."""
+    candidates = [
+        found for found in (_link_candidate(first), _next_url_candidate(first)) if found is not None
+    ]
+    candidates += _cursor_candidates(first, params)
+    more = _has_more_candidate(first, records, key, params)
+    if more is not None:
+        candidates.append(more)
+    return candidates
+
+
+@dataclass(slots=True)
+class _Tried:
+    found: Paging | None = None
+    empty: tuple[_Candidate, str] | None = None
+    """A candidate by position whose page 2 came back empty, and what it sent."""
+    repeats: list[str] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+
+
+async def _verify(
+    prober: Prober,
+    candidates: list[_Candidate],
+    records: list[dict[str, Any]],
+    records_path: str | None,
+    format: str,
+    key: str | None,
+    params: dict[str, Any],
+) -> _Tried:
+    """Read page 2 by each candidate in turn; the first that brings new records wins."""
     seen = {_key_of(record, key) for record in records}
-    repeats: list[str] = []
-    tried: list[str] = []
+    tried = _Tried()
     for candidate in candidates:
-        if prober.left <= 2 and tried:
+        if prober.left <= 2 and tried.labels:
             break
         second = await prober.get(candidate.url, candidate.params)
         label = " ".join(f"{k}={v}" for k, v in candidate.params.items() if k not in params)
-        tried.append(label or candidate.url)
+        tried.labels.append(label or candidate.url)
         if second.status >= 400 or second.body is NOT_JSON:
             continue
         page2 = select_records(second.body, records_path, format)
         if not page2:
+            if candidate.by_position and tried.empty is None:
+                tried.empty = (candidate, label)
             continue
         keys = [_key_of(record, key) for record in page2]
         if any(k in seen for k in keys):
-            repeats.append(label or "the next link")
+            tried.repeats.append(label or "the next link")
             continue
-        return Paging(
+        tried.found = Paging(
             Finding(
                 candidate.paginate,
                 candidate.confidence,
-                f"{candidate.evidence} ({len(page2)} new records; {candidate.moved})",
+                f"{candidate.evidence} ({_records(len(page2))} new; {candidate.moved})",
             ),
             [records, page2],
         )
-    if repeats:
-        raise DetectionError(
-            f"the API's pages repeat: page 2 ({', '.join(repeats)}) returned records of "
-            "page 1 again, so it ignores the paging parameters tried; interlink would "
-            "read the same records forever. Find the API's paging parameters in its docs "
-            "and set `paginate:` by hand"
+        return tried
+    return tried
+
+
+_SIZE_NAMES = (
+    "limit",
+    "per_page",
+    "page_size",
+    "pageSize",
+    "size",
+    "_limit",
+    "page[size]",
+    "page[limit]",
+)
+
+_LARGER = 100
+"""The page size written for a list proved on pages of one: most APIs take 100."""
+
+
+def _end_marker(first: Answer) -> str | None:
+    """What on page 1 says the list ends there: `has_more: false`, a null next cursor or
+    next URL, `links` without `next`, a `Link` header without rel="next"."""
+    body = first.body
+    if isinstance(body, dict):
+        for flag in _HAS_MORE:
+            if body.get(flag) is False:
+                return f"`{flag}: false`"
+        paths = [f"{parent}{name}" for parent in _CURSOR_PARENTS for name in _CURSORS]
+        for path in [*paths, *_NEXT_PATHS]:
+            parent, _, name = path.rpartition(".")
+            holder = _at(body, parent) if parent else body
+            if isinstance(holder, dict) and name in holder and holder[name] is None:
+                return f"`{path}: null`"
+        links = body.get("links")
+        if isinstance(links, dict) and links and "next" not in links:
+            return "`links` without `next`"
+    links = parse_link_header(first.headers.get("link"))
+    if links and "next" not in links:
+        return 'a `Link` header without rel="next"'
+    return None
+
+
+def _size_names(first: Answer, params: dict[str, Any], format: str) -> list[str]:
+    """Page-size parameters to try, best first: the URL's own, what the format uses, what
+    the body echoes, then the common spellings."""
+    body = first.body if isinstance(first.body, dict) else {}
+    meta = body.get("meta") if isinstance(body.get("meta"), dict) else {}
+    names = [name for name in params if name in _SIZE_NAMES]
+    if format == "jsonapi":
+        names += ["page[size]", "page[limit]"]
+    if isinstance(first.body, list) and "x-total-count" in first.headers:
+        names.append("_limit")
+    names += [name for name in _SIZE_NAMES if name in body or name in (meta or {})]
+    names += ["limit", "per_page"]
+    return list(dict.fromkeys(names))[:3]
+
+
+async def _on_smaller_pages(
+    prober: Prober,
+    first: Answer,
+    records: list[dict[str, Any]],
+    *,
+    records_path: str | None,
+    format: str,
+    key: str | None,
+    params: dict[str, Any],
+) -> Paging | None:
+    """Ask for page 1 again with a page size of one; where the API honours it, decide and
+    verify the pagination on those pages, and write it with a page size of `_LARGER`."""
+    count = len(records)
+    for size in _size_names(first, params, format):
+        if prober.left <= 3:
+            return None
+        asked = {**params, size: 1}
+        small = await prober.get(first.url.split("?")[0], asked)
+        if small.status >= 400 or small.body is NOT_JSON:
+            continue
+        few = select_records(small.body, records_path, format)
+        if not few or len(few) >= count:
+            continue  # the API ignores this parameter
+        candidates = _signalled(small, few, key, asked)
+        if not candidates:
+            position = _position_candidates(small, len(few), asked, format == "jsonapi")
+            # The honoured size parameter first.
+            candidates = sorted(position, key=lambda c: size not in c.params)
+        tried = await _verify(prober, candidates, few, records_path, format, key, asked)
+        if tried.found is None:
+            return None
+        finding = tried.found.finding
+        paginate = _sized(dict(finding.value), size, max(count, _LARGER))
+        evidence = (
+            f"page 1 held all {count} records; asked for pages of one (`{size}=1`): "
+            f"{finding.evidence}"
         )
-    if signalled or (total is not None and total > count):
-        raise DetectionError(
-            f"page 1 has {count} records"
-            + (f" of {total}" if total is not None else "")
-            + f", but no way to page 2 worked (tried: {', '.join(tried) or 'nothing'}); "
-            "set `paginate:` by hand (docs/connectors.md)"
-        )
-    evidence = (
-        f"{count} records and no total, next link or cursor; the API ignored "
-        f"{', '.join(tried)}: taken as the whole list"
-    )
-    return Paging(Finding({"type": "single"}, "guess", evidence), [records])
+        return Paging(Finding(paginate, finding.confidence, evidence), [records])
+    return None
+
+
+def _sized(paginate: dict[str, Any], size_param: str, size: int) -> dict[str, Any]:
+    """`paginate` with pages of `size` records, asked for by `size_param`."""
+    paginate["limit_param" if paginate["type"] == "offset" else "size_param"] = size_param
+    paginate["page_size"] = size
+    return paginate
+
+
+def _records(count: int) -> str:
+    return f"{count} record" if count == 1 else f"{count} records"
 
 
 def looks_like_page_param(name: str) -> bool:
