@@ -89,3 +89,23 @@ def test_transport_messages_lose_the_library_noise() -> None:
         == "cannot connect to 127.0.0.1:8443: its TLS certificate was refused"
     )
     assert transport_message("timed out", connecting_to="h:1") == "cannot connect to h:1: timed out"
+    assert (
+        transport_message(
+            "[SSL: TLSV1_ALERT_PROTOCOL_VERSION] tlsv1 alert protocol version (_ssl.c:1006)",
+            connecting_to="h:443",
+        )
+        == "cannot connect to h:443: tlsv1 alert protocol version"
+    )
+
+
+def test_https_to_a_plain_http_port_says_so_without_openssl_noise(tmp_path: Path) -> None:
+    with SandboxServer(create_shop_app(records=5)) as shop:
+        url = shop.url.replace("http://", "https://")
+        code, err = _read(tmp_path, url)
+    assert code == 1
+    assert (
+        f"(1 attempt): ConnectError: cannot connect to {url.removeprefix('https://')}: it does "
+        "not speak TLS on that port (is the URL http://, not https://?); check "
+        f"connections.api.base_url ({url})"
+    ) in err, err
+    assert "_ssl.c" not in err and "WRONG_VERSION_NUMBER" not in err

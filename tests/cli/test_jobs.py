@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import httpx
 import pytest
@@ -198,3 +199,35 @@ def test_an_unreachable_server_names_the_url(api):
 def test_a_bad_url_is_bad_input(api):
     result = invoke("list", "--url", "localhost:8000")
     assert result.exit_code == 2 and "http:// or https://" in result.stderr
+
+
+def test_v_logs_each_request_of_a_jobs_command_with_the_key_masked(api):
+    """`-v` on `interlink jobs`: one line per attempt (method, URL, status, time, attempt,
+    the retry wait), as a run logs its API's requests; `-vv` adds the headers, the key
+    masked. A 503 is retried and both attempts show."""
+    from interlink.cli._logging import configure_logging
+    from tests.client.fake_api import err as error_response
+
+    api.add_jobs(2)
+    api.script.append(error_response(503, "UNAVAILABLE", headers={"Retry-After": "1"}))
+    try:
+        result = CliRunner().invoke(app, ["jobs", "list", "-v"])
+        assert result.exit_code == 0, result.output
+        lines = [line for line in result.stderr.splitlines() if "interlink.http:" in line]
+        assert len(lines) == 2, result.stderr
+        assert re.search(
+            r"GET http://127\.0\.0\.1:8000/api/v1/jobs\S* -> 503 in [\d.]+ ms "
+            r"\(attempt 1, retrying in 1\.00 s\)",
+            lines[0],
+        ), lines[0]
+        assert re.search(r"-> 200 in [\d.]+ ms \(attempt 2\)$", lines[1]), lines[1]
+        assert "> authorization" not in result.stderr.lower()
+        result = CliRunner().invoke(app, ["jobs", "-vv", "list"])
+        assert result.exit_code == 0, result.output
+        assert "> authorization: ***" in result.stderr.lower(), result.stderr
+        assert "< http 200" in result.stderr.lower()
+        assert API_KEY not in result.stderr + result.stdout
+        quiet = CliRunner().invoke(app, ["jobs", "list"])
+        assert "interlink.http" not in quiet.stderr
+    finally:
+        configure_logging(0, None, None)

@@ -59,3 +59,28 @@ async def test_client_bucket_at_the_server_rate_gets_no_429s():
     assert len(ids) == 80
     assert stats.statuses.get(429, 0) == 0
     assert stats.rate_limit_wait_s > 0
+
+
+async def test_the_request_log_shows_the_rate_limit_wait_apart_from_the_exchange(caplog):
+    """`-v`'s line per request: the time is the exchange's own, the wait for the rate limit
+    (at the gate, or queued behind other requests) is shown beside it, not inside it."""
+    import logging
+    import re
+
+    app = create_shop_app(records=50)
+    async with SandboxServer(app) as server:
+        bucket = TokenBucket(rate=5.0, burst=1, now=time.monotonic())
+        async with ApiClient(server.url, rate_limiter=RateLimiter(bucket)) as api:
+            with caplog.at_level(logging.DEBUG, logger="interlink.http"):
+                await asyncio.gather(*(api.get_json(f"/customers/{n}") for n in range(1, 5)))
+    lines = [r.getMessage() for r in caplog.records if r.name == "interlink.http"]
+    found = [
+        re.search(r"-> 200 in ([\d.]+) ms \(attempt 1, rate-limit wait ([\d.]+) s\)", line)
+        for line in lines
+    ]
+    assert len(found) == 4 and all(found), lines
+    own = [float(m[1]) / 1000 for m in found if m]
+    waits = sorted(float(m[2]) for m in found if m)
+    # Four requests at 5 a second with a burst of one: 0, 0.2, 0.4 and 0.6 s at the gate.
+    assert waits[-1] >= 0.5, waits
+    assert max(own) < 0.15, (own, waits)

@@ -45,7 +45,8 @@ __all__ = [
     "next_cursor",
 ]
 
-logger = logging.getLogger("interlink.client")
+logger = logging.getLogger("interlink.http")
+header_logger = logging.getLogger("interlink.http.headers")
 
 T = TypeVar("T")
 
@@ -443,17 +444,39 @@ class ApiCore:
         likely cancelled the job and its answer was lost, so the job is worth a look."""
         return error.status_code == 409 and error.attempts > 1
 
-    def log_retry(
-        self, request: httpx.Request, outcome: int | str, attempt: int, delay: float
+    def log_attempt(
+        self,
+        request: httpx.Request,
+        outcome: int | str,
+        elapsed: float,
+        attempt: int,
+        delay: float | None,
+        response: httpx.Response | None = None,
     ) -> None:
+        """One line per attempt on `interlink.http` (`-v`): method, URL with the key
+        masked, status or error, time, attempt and any retry wait, as the HTTP layer logs
+        its requests; with `-vv`, the headers sent and received, credentials masked."""
+        if not logger.isEnabledFor(logging.DEBUG):
+            return
+        url = self.redactor.url(str(request.url))
+        retry = f", retrying in {delay:.2f} s" if delay is not None else ""
         logger.debug(
-            "%s %s -> %s (attempt %d), retrying in %.2f s",
+            "%s %s -> %s in %.1f ms (attempt %d%s)",
             request.method,
-            self.redactor.url(str(request.url)),
+            url,
             outcome,
+            elapsed * 1000,
             attempt,
-            delay,
+            retry,
         )
+        if header_logger.isEnabledFor(logging.DEBUG):
+            lines = [f"> {k}: {v}" for k, v in self.redactor.headers(request.headers.multi_items())]
+            if response is not None:
+                lines.append(f"< HTTP {response.status_code}")
+                lines += [
+                    f"< {k}: {v}" for k, v in self.redactor.headers(response.headers.multi_items())
+                ]
+            header_logger.debug("%s %s headers:\n  %s", request.method, url, "\n  ".join(lines))
 
     def transport_error(
         self, exc: httpx.TransportError, request: httpx.Request, attempts: int

@@ -267,21 +267,24 @@ class JobsClient:
         while True:
             attempt += 1
             core.fit_to_deadline(call, request, self._clock())
+            started = self._clock()
             try:
                 response = self._http.send(request)
             except httpx.TransportError as exc:
+                elapsed = self._clock() - started
                 delay = core.retry_delay_for_exception(call, request, exc, attempt)
+                core.log_attempt(request, type(exc).__name__, elapsed, attempt, delay)
                 if delay is not None or call.deadline is not None:
                     core.fit_to_deadline(call, request, self._clock())
                 if delay is None:
                     # Not chained: the httpx error holds the request with its headers.
                     raise core.transport_error(exc, request, attempt) from None
-                core.log_retry(request, type(exc).__name__, attempt, delay)
                 self._sleep(delay)
                 continue
+            elapsed = self._clock() - started
             delay = core.retry_delay_for_response(call, request, response, attempt, self._wall())
+            core.log_attempt(request, response.status_code, elapsed, attempt, delay, response)
             if delay is None:
                 return core.parse(call, response, attempt)
             response.close()
-            core.log_retry(request, response.status_code, attempt, delay)
             self._sleep(delay)

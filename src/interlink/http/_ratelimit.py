@@ -322,6 +322,10 @@ class RateLimiter:
             retry_after=wait,
         )
 
+    def now(self) -> float:
+        """The limiter's clock (monotonic seconds)."""
+        return self._clock()
+
     async def _wait_for_news(self) -> float:
         loop = asyncio.get_running_loop()
         if self._loop is not loop:
@@ -446,11 +450,12 @@ class RateLimitTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         slots = self._slots
+        arrived = self.limiter.now()
         if slots is not None and not slots.try_take():
             await slots.take()
         try:
             try:
-                seq, waited = await self.limiter.acquire(request.extensions.get(MAX_WAIT))
+                seq, _ = await self.limiter.acquire(request.extensions.get(MAX_WAIT))
             except RateLimitedError as closed:
                 url = request.url
                 closed.method = request.method
@@ -458,7 +463,9 @@ class RateLimitTransport(httpx.AsyncBaseTransport):
                 closed.url = f"{url.scheme}://{url.netloc.decode('ascii')}{url.path}"
                 closed.attempts = int(request.extensions.get(ATTEMPTS, 1))
                 raise
-            request.extensions[RATE_WAIT] = waited
+            # Queued for a slot behind other requests, then held at the gate: all of it is
+            # this request's wait for the connection's limits (the log shows it apart).
+            request.extensions[RATE_WAIT] = self.limiter.now() - arrived
             try:
                 response = await self._inner.handle_async_request(request)
             except BaseException:

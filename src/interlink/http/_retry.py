@@ -182,6 +182,7 @@ class RetryTransport(httpx.AsyncBaseTransport):
             attempt += 1
             self.attempts += 1
             request.extensions[ATTEMPTS] = attempt
+            request.extensions.pop(RATE_WAIT, None)  # set again by this attempt's gate
             started = self._clock()
             try:
                 response = await self._inner.handle_async_request(request)
@@ -248,6 +249,8 @@ class RetryTransport(httpx.AsyncBaseTransport):
             return
         url = self._redactor.url(str(url_before_auth(request)))
         limited = float(request.extensions.get(RATE_WAIT, 0.0))
+        # The exchange's own time: the wait for the rate limit is shown apart.
+        elapsed = max(elapsed - limited, 0.0)
         retry = f", retrying in {wait:.2f} s" if wait is not None else ""
         logger.debug(
             "%s %s -> %s in %.1f ms (attempt %d, rate-limit wait %.2f s%s)",

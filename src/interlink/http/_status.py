@@ -69,7 +69,13 @@ _REASONS = (
     (re.compile(r"network is unreachable", re.I), "network unreachable"),
     (re.compile(r"no route to host", re.I), "no route to host"),
     (re.compile(r"certificate verify failed", re.I), "its TLS certificate was refused"),
+    (
+        re.compile(r"wrong version number|packet length too long|record layer failure", re.I),
+        "it does not speak TLS on that port (is the URL http://, not https://?)",
+    ),
 )
+# OpenSSL's wrapping of any other TLS reason: `[SSL: NAME] reason (_ssl.c:1006)`.
+_SSL_NOISE = re.compile(r"^\[SSL(?:: \w+)?\]\s*|\s*\(_ssl\.c:\d+\)$")
 
 
 def transport_message(text: str, *, connecting_to: str | None = None) -> str:
@@ -98,7 +104,8 @@ def transport_message(text: str, *, connecting_to: str | None = None) -> str:
             why = plain
             break
     else:
-        why = re.sub(r"^\[Errno -?\d+\]\s*", "", why) or "no reason given"
+        why = re.sub(r"^\[Errno -?\d+\]\s*", "", why)
+        why = _SSL_NOISE.sub("", why) or "no reason given"
     return f"cannot connect to {host}: {why}"
 
 
