@@ -185,3 +185,68 @@ def test_higher_cursor_of_different_kinds():
     assert higher_cursor(None, "1") == "1" and higher_cursor("1", None) == "1"
     with pytest.raises(IncrementalError, match="cannot compare"):
         higher_cursor("2026-01-05T10:00:00Z", "2026-01-05T10:00:00")
+
+
+# -- the signpost: changes after the read began never move the cursor -----------------------
+
+BEGAN = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def _tracked(values: list[Any], *, lag: float = 0.0, start: Any = None) -> CursorTracker:
+    tracker = CursorTracker("updated_at", start, lag=lag)
+    tracker.set_signpost(BEGAN)
+    tracker.observe([{"id": n, "updated_at": v} for n, v in enumerate(values)], 1)
+    return tracker
+
+
+def test_values_at_or_past_the_signpost_do_not_move_the_cursor():
+    tracker = _tracked(
+        ["2026-03-01T11:00:00Z", "2026-03-01T12:00:00Z", "2026-03-01T13:00:00+01:00"]
+    )
+    # 12:00Z is the signpost itself; 13:00+01:00 is the same instant: both held back.
+    assert tracker.value == "2026-03-01T11:00:00Z"
+    assert tracker.seen_to in ("2026-03-01T12:00:00Z", "2026-03-01T13:00:00+01:00")
+    tracker.observe([{"id": 9, "updated_at": "2026-03-01T11:59:59.999Z"}], 2)
+    assert tracker.value == "2026-03-01T11:59:59.999Z"
+
+
+def test_a_page_all_past_the_signpost_leaves_the_cursor_where_it_started():
+    tracker = _tracked(["2026-03-02T00:00:00Z"], start="2026-02-01T00:00:00Z")
+    assert tracker.value == "2026-02-01T00:00:00Z"
+    assert tracker.seen_to == "2026-03-02T00:00:00Z"
+
+
+def test_lag_moves_the_signpost_back():
+    tracker = _tracked(["2026-03-01T11:50:00Z", "2026-03-01T11:40:00Z"], lag=900)
+    assert tracker.value == "2026-03-01T11:40:00Z"  # 11:50 is within the 15 minutes
+
+
+def test_a_date_alone_is_held_to_the_signpost_as_midnight_utc():
+    tracker = _tracked(["2026-02-28", "2026-03-01", "2026-03-02"])
+    assert tracker.value == "2026-03-01"  # midnight, before noon
+
+
+@pytest.mark.parametrize(
+    "values",
+    [["2026-03-01T13:00:00", "2026-03-01T11:00:00"], [1_900_000_000, 1_700_000_000]],
+    ids=["without offset", "numbers"],
+)
+def test_times_without_an_offset_and_numbers_have_no_signpost(values):
+    """Neither can be put beside a clock: the cursor is the highest value, as before."""
+    assert _tracked(values).value == values[0]
+
+
+def test_a_resumed_read_takes_the_signpost_and_what_was_seen_from_its_checkpoint():
+    first = _tracked(["2026-03-01T11:00:00Z", "2026-03-01T12:30:00Z"])
+    stored = first.checkpoint_fields()
+    assert stored == {"signpost": BEGAN.isoformat(), "seen_to": "2026-03-01T12:30:00Z"}
+    later = CursorTracker("updated_at", first.value)
+    later.resume_from(stored)
+    if later.signpost is None:  # as the reader does: a resumed read keeps its own
+        later.set_signpost(BEGAN + timedelta(hours=5))
+    later.observe([{"id": 1, "updated_at": "2026-03-01T14:00:00Z"}], 3)
+    assert later.signpost == BEGAN
+    assert later.value == "2026-03-01T11:00:00Z" and later.seen_to == "2026-03-01T14:00:00Z"
+    ignored = CursorTracker("updated_at", None)
+    ignored.resume_from({"signpost": "yesterday", "seen_to": True})
+    assert ignored.signpost is None and ignored.seen_to is None

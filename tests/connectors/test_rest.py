@@ -175,6 +175,9 @@ async def test_child_resources_fan_out_and_carry_the_parent_key():
     expected = sorted((c * 10 + k, c) for c in range(1, 8) for k in range(c % 3))
     assert sorted((r["id"], r["customer_id"]) for r in records) == expected
     markers = [p for p in pages if not p.records]
+    # Every checkpoint keeps when the whole read began: the signpost of every child read.
+    began = {p.checkpoint.pop("read_began") for p in pages if p.checkpoint is not None}
+    assert len(began) == 1
     assert [m.checkpoint for m in markers] == [
         {"offset": 3, "received": 3, "announced": 7},
         {"offset": 6, "received": 6, "announced": 7},

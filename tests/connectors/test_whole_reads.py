@@ -378,7 +378,17 @@ async def test_an_interrupted_child_read_resumes_at_its_parent_page():
                 stored = page.checkpoint  # saved with the page's records
                 if any(r["customer_id"] > 25 for r in page.records):
                     break  # killed mid-way through parent page 3 (customers 21-30)
-            assert stored == {"offset": 20, "received": 20, "announced": 50}
+            assert stored is not None
+            began = stored["read_began"]
+            assert stored == {
+                "offset": 20,
+                "received": 20,
+                "announced": 50,
+                "read_began": began,
+            }
+            resumed_pages = [p async for p in c.resource("api.orders").pages(resume=stored)]
+            # The resumed read is the same read: its checkpoints keep when it began.
+            assert {p.checkpoint["read_began"] for p in resumed_pages if p.checkpoint} == {began}
             resumed = [
                 (r["id"], r["customer_id"])
                 async for r in c.resource("api.orders").records(resume=stored)
@@ -400,7 +410,8 @@ async def test_the_first_parent_page_checkpoint_is_an_empty_dict_and_restarts():
                 if page.records:
                     stored = page.checkpoint
                     break
-            assert stored == {}, "under way, from the beginning"
+            # Under way, from the beginning; with when the read began, nothing else.
+            assert list(stored) == ["read_began"]
             ids, _ = await read(c, "api.orders", resume=stored)
             everything, _ = await read(c, "api.orders")
     assert sorted(ids) == sorted(everything) and len(ids) > 30

@@ -21,7 +21,17 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from ._units import parse_duration
 
 __all__ = [
     "PAGINATOR_TYPES",
@@ -224,6 +234,10 @@ class IncrementalConfig(_Model):
     reads everything and keeps only records past the last value."""
     initial: str | int | float | None = None
     """The value to start from when nothing has been read yet."""
+    lag: Annotated[float, BeforeValidator(parse_duration), Field(ge=0, allow_inf_nan=False)] = 0
+    """How much earlier than the read's start the next read begins (`30s`, `5m`): for an
+    API whose changes can show later than their time says (a long transaction, a replica
+    behind). Times with a UTC offset only; see docs/connectors.md, "Changes during a read"."""
 
 
 class ErrorEnvelopeConfig(_Model):

@@ -15,12 +15,20 @@ mixing the two is an error: nobody can say which is later. A date alone is midni
 UTC among times with an offset. Anything else (true/false, "yesterday", a number among
 timestamps) raises IncrementalError: a record is never dropped, nor a cursor moved, on a
 guess. The cursor keeps the value as the API wrote it, so it goes back in the API's format.
+
+A read's cursor never passes its signpost (`CursorTracker.set_signpost`): the moment the
+read began, less the resource's `incremental.lag`. A record changed after its page was
+read has a later time than that; had a later record moved the cursor past it, the next
+read would never ask for it again. Values at or past the signpost are read and kept but
+do not move the cursor, so the next read starts before them. Only times with a UTC offset
+(and dates alone) are held to it: a time without an offset, or a number, says nothing
+that can be put beside a clock.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -30,7 +38,10 @@ from interlink.errors import IncrementalError
 from ._page import Record
 from ._selectors import _DOTTED, MISSING, compile_selector
 
-__all__ = ["CursorTracker", "cursor_key", "higher_cursor"]
+__all__ = ["READ_FIELDS", "CursorTracker", "cursor_key", "higher_cursor"]
+
+READ_FIELDS = ("signpost", "seen_to")
+"""What a checkpoint keeps of the incremental read (`CursorTracker.checkpoint_fields`)."""
 
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 # Python keeps microseconds; digits past the sixth are kept beside the datetime.
@@ -182,6 +193,14 @@ def _key(value: Any) -> Any:
     raise _Unreadable(value)
 
 
+def _on_a_clock(key: Any) -> bool:
+    """Whether a cursor key is a moment a clock can be put beside: a time with a UTC
+    offset, or a date alone (midnight UTC)."""
+    if not isinstance(key, datetime):
+        return False
+    return key.tzinfo is not None or (isinstance(key, _Instant) and key.date_only)
+
+
 def _kind(key: Any) -> str:
     if isinstance(key, datetime):
         if isinstance(key, _Instant) and key.date_only:
@@ -233,17 +252,56 @@ class CursorTracker:
         *,
         keep_from: Any = None,
         primary_key: str = "id",
+        lag: float = 0.0,
     ) -> None:
         self.field = field
         self.value = start
-        """The highest value seen so far, as the API wrote it."""
+        """The highest value seen so far before the signpost, as the API wrote it: the
+        cursor to read from next time."""
+        self.seen_to = start
+        """The highest value seen so far, past the signpost too, as the API wrote it."""
+        self.signpost: datetime | None = None
+        """The read's start less `lag` (UTC), once the first answer set it."""
+        self.lag = lag
         self.keep_from = keep_from
         self.primary_key = primary_key
         self._select = compile_selector(field)
         # A JMESPath selector cannot tell a null from an absent key: only dotted paths check.
         self._dotted = bool(_DOTTED.match(field))
         self._best = self._start_key(start, "the cursor to start from")
+        self._seen = self._best
         self._keep = self._start_key(keep_from, "the cursor to keep records from")
+
+    def set_signpost(self, began: datetime) -> None:
+        """The read began at `began` (an aware time): values from `began - lag` on do not
+        move the cursor."""
+        self.signpost = began.astimezone(UTC) - timedelta(seconds=self.lag)
+
+    def resume_from(self, checkpoint: dict[str, Any]) -> None:
+        """Take the signpost and the highest value seen from the checkpoint of the read
+        this one resumes (`checkpoint_fields`): a resumed read is the same read."""
+        text = checkpoint.get("signpost")
+        if isinstance(text, str):
+            try:
+                moment = datetime.fromisoformat(text)
+            except ValueError:
+                moment = None
+            if moment is not None and moment.tzinfo is not None:
+                self.signpost = moment
+        seen = checkpoint.get("seen_to")
+        if seen is not None:
+            try:
+                key = cursor_key(seen)
+                if self._seen is None or key > self._seen:
+                    self._seen, self.seen_to = key, seen
+            except (ValueError, TypeError):
+                return  # not a value of this field: what the pages bring will do
+
+    def checkpoint_fields(self) -> dict[str, Any]:
+        """What a checkpoint keeps of this read for `resume_from`."""
+        if self.signpost is None:
+            return {}
+        return {"signpost": self.signpost.isoformat(), "seen_to": self.seen_to}
 
     def _start_key(self, value: Any, what: str) -> Any:
         if value is None:
@@ -336,9 +394,16 @@ class CursorTracker:
         try:
             present = [key for key in keys if key is not None]
             if present:
-                top = max(present)
+                top: Any = max(present)
+                seen = self._seen
+                if seen is None or top > seen:
+                    self._seen = top
+                    self.seen_to = values[keys.index(top)]
+                signpost = self.signpost
+                if signpost is not None and _on_a_clock(top) and not top < signpost:
+                    top = max((key for key in present if key < signpost), default=None)
                 best = self._best
-                if best is None or top > best:
+                if top is not None and (best is None or top > best):
                     self._best = top
                     self.value = values[keys.index(top)]
             keep = self._keep

@@ -107,7 +107,8 @@ class Page:
     `checkpoint` is the paginator's state after this page: pass it back as `resume=` to
     continue with the next page (None once there is nothing more to read; an empty dict
     means "a read is under way: start it again from the beginning"). `cursor` is the
-    highest value of the incremental field seen so far, through this page. `url` is where
+    highest value of the incremental field seen so far, through this page, before the
+    read's signpost (the moment it began: a record changed later does not move it). `url` is where
     the page was read, as it was before auth (no credential in it).
     """
 
@@ -125,6 +126,9 @@ class Page:
     warnings: list[str] = field(default_factory=list)
     """What looked wrong while reading this page (a page larger than asked for, a read
     short of its total under `on_total_mismatch: warn`), in plain sentences."""
+    seen_to: Any = None
+    """The highest value of the incremental field seen so far, past the read's signpost
+    too (`cursor` stops before it: see `_cursor`)."""
 
     def __len__(self) -> int:
         return len(self.records)

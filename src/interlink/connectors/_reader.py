@@ -19,11 +19,13 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from interlink.errors import ApiError, PaginationError
 
-from ._cursor import CursorTracker
+from ._cursor import READ_FIELDS, CursorTracker
 from ._page import Fetched, Page, Record, RequestSpec
 from ._paginator_base import BasePaginator, as_int
 from ._selectors import MISSING, compile_selector
@@ -196,6 +198,20 @@ def _named(error: PaginationError, resource: str) -> PaginationError:
     return PaginationError(f"{resource}: {text}")
 
 
+def _earlier(began: datetime, date: str | None) -> datetime:
+    """When the read began: this machine's clock, or the API's (its first answer's `Date`
+    header, to the second) when that is earlier, so a clock behind ours cannot put the
+    signpost after changes it stamped."""
+    if date:
+        try:
+            said = parsedate_to_datetime(date)
+        except (TypeError, ValueError, IndexError):
+            return began
+        if said.tzinfo is not None and said < began:
+            return said
+    return began
+
+
 async def read_pages(
     fetch: Fetch,
     paginator: BasePaginator,
@@ -220,6 +236,12 @@ async def read_pages(
     """
     received: int | None = 0
     announced: int | None = None
+    if resume and tracker is not None:
+        tracker.resume_from(resume)
+    if resume:
+        # What the tracker keeps is the read's, not the paginator's: a checkpoint of it
+        # alone still means "under way, from the beginning".
+        resume = {k: v for k, v in resume.items() if k not in READ_FIELDS}
     if resume:
         try:
             paginator.restore(resume, spec)
@@ -258,6 +280,7 @@ async def read_pages(
         in_flight.clear()
         return tasks
 
+    began = datetime.now(UTC)
     launch(spec.copy())
     try:
         while in_flight:
@@ -292,6 +315,8 @@ async def read_pages(
                 raise _named(exc, resource) from None
             watch.note_totals()
             if tracker is not None:
+                if tracker.signpost is None:
+                    tracker.set_signpost(_earlier(began, fetched.headers.get("date")))
                 records = tracker.observe(records, number)
             done = not paginator.has_next_page
             if limit is not None and emitted + len(records) >= limit:
@@ -309,6 +334,8 @@ async def read_pages(
                 checkpoint = {**checkpoint, "announced": watch.peak}
             if checkpoint is not None and paginator.probing:
                 checkpoint = {**checkpoint, "probing": True}
+            if checkpoint is not None and tracker is not None:
+                checkpoint = {**checkpoint, **tracker.checkpoint_fields()}
             if not done:
                 paginator.update_request(spec)
                 if follow is not None:
@@ -338,6 +365,7 @@ async def read_pages(
                 number=number,
                 checkpoint=None if done else checkpoint,
                 cursor=tracker.value if tracker is not None else None,
+                seen_to=tracker.seen_to if tracker is not None else None,
                 url=fetched.url,
                 done=done,
                 complete=complete,

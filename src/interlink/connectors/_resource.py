@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
@@ -81,6 +82,10 @@ class BaseResource(ABC):
         self.primary_key = "id"
         self.last_cursor: Any = None
         """The incremental cursor after the last completed read, for callers that store it."""
+        self.began: datetime | None = None
+        """When the read this one belongs to began, for a read that is part of a larger
+        one (a child resource's, for one parent): its cursor's signpost. None: the read
+        sets its own, at its first answer."""
 
     @abstractmethod
     def _first_request(self) -> RequestSpec: ...
@@ -99,9 +104,15 @@ class BaseResource(ABC):
         key = self.primary_key
         if start is not None and incremental.param:
             spec.params[incremental.param] = start
-            return CursorTracker(incremental.field, start, primary_key=key)
-        # No server-side filter: read everything, keep what is not older than the cursor.
-        return CursorTracker(incremental.field, start, keep_from=start, primary_key=key)
+            tracker = CursorTracker(incremental.field, start, primary_key=key, lag=incremental.lag)
+        else:
+            # No server-side filter: read everything, keep what is not older than the cursor.
+            tracker = CursorTracker(
+                incremental.field, start, keep_from=start, primary_key=key, lag=incremental.lag
+            )
+        if self.began is not None:
+            tracker.set_signpost(self.began)
+        return tracker
 
     def paginator(self) -> BasePaginator:
         return create_paginator(self.config.paginate)

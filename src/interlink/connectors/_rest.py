@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ._jsonapi import MEDIA_TYPE, document_for, flatten_resource
@@ -141,6 +142,22 @@ class RestResource(BaseResource):
         await self.client.delete(self._item_path(id), headers=self._headers)
 
 
+_BEGAN = "read_began"
+
+
+def _began(resume: dict[str, Any] | None) -> datetime:
+    """The start of the read `resume` continues (its checkpoint keeps it), or now."""
+    text = resume.get(_BEGAN) if resume else None
+    if isinstance(text, str):
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            moment = None
+        if moment is not None and moment.tzinfo is not None:
+            return moment
+    return datetime.now(UTC)
+
+
 class ChildResource:
     """A resource whose path needs a parent record: reads fan out over the parent's records.
 
@@ -173,9 +190,16 @@ class ChildResource:
 
         key = self.config.parent_key
         parent_key = self.parent.primary_key
+        # One signpost for every child read: the whole read's start, kept by its
+        # checkpoints (a child read begun later would pass changes made behind it).
+        began = _began(resume)
+        if resume:
+            resume = {k: v for k, v in resume.items() if k != _BEGAN}
 
         def child_pages(parent: Record) -> AsyncIterator[Page]:
-            return self.child.for_parent(parent).pages(since=since, concurrency=concurrency)
+            child = self.child.for_parent(parent)
+            child.began = began
+            return child.pages(since=since, concurrency=concurrency)
 
         def stamp(parent: Record, record: Record) -> Record:
             record[key] = parent.get(parent_key)
@@ -193,6 +217,8 @@ class ChildResource:
         ):
             if page.done:
                 self.last_cursor = page.cursor
+            if page.checkpoint is not None:
+                page.checkpoint = {**page.checkpoint, _BEGAN: began.isoformat()}
             yield page
 
     async def records(self, **kwargs: Any) -> AsyncIterator[Record]:

@@ -86,7 +86,8 @@ state = sa.Table(
     # The incremental cursor of the last completed read.
     sa.Column("cursor", sa.JSON),
     # The cursor the unfinished read started from, where it resumes (a paginator state;
-    # None when no read is pending) and the highest cursor it has seen so far.
+    # None when no read is pending) and the highest cursor it has seen so far; once the
+    # read completed, pending_cursor keeps the highest value it saw (PipelineState.read_to).
     sa.Column("read_since", sa.JSON),
     sa.Column("checkpoint", sa.JSON),
     sa.Column("pending_cursor", sa.JSON),

@@ -78,6 +78,9 @@ class PipelineState:
     checkpoint: dict[str, Any] | None = None
     """Set while a read is unfinished: resume there with `read_since`."""
     pending_cursor: Any = None
+    """While a read is unfinished: the highest cursor it has seen (where a resumed read's
+    cursor stands). Once it completed: the highest value it saw, past its signpost too
+    (`read_to`)."""
     fingerprint: str | None = None
     """What the source resource looked like when this state was made (`sync` compares)."""
     full_read: bool = False
@@ -90,6 +93,13 @@ class PipelineState:
     @property
     def interrupted(self) -> bool:
         return self.checkpoint is not None
+
+    @property
+    def read_to(self) -> Any:
+        """The highest value of the incremental field the last completed read saw, the
+        ones past its signpost too (which the next read reads again); None while a read
+        is unfinished, or when none recorded it."""
+        return self.pending_cursor if self.checkpoint is None else None
 
 
 class Store:
@@ -492,10 +502,13 @@ class Store:
         cursor: Any,
         *,
         fingerprint: str | None = None,
+        read_to: Any = None,
     ) -> None:
-        """In the caller's transaction: the read finished; `cursor` is where the next begins."""
+        """In the caller's transaction: the read finished; `cursor` is where the next begins,
+        `read_to` the highest value it saw (`PipelineState.read_to`)."""
+        values = {**NO_READ, "pending_cursor": read_to}
         self._upsert_state(
-            conn, pipeline, cursor=cursor, fingerprint=fingerprint, run_id=run_id, **NO_READ
+            conn, pipeline, cursor=cursor, fingerprint=fingerprint, run_id=run_id, **values
         )
 
     def abandon_read(self, conn: Connection, pipeline: str) -> None:

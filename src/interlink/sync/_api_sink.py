@@ -481,7 +481,7 @@ class ApiSink:
     def any_rejected(self, records: Sequence[Record]) -> bool:
         return False
 
-    def reads_from(self, field: str | None, since: Any) -> None:
+    def reads_from(self, field: str | None, since: Any, upto: Any = None) -> None:
         """Nothing to do: a record read again is unchanged against its binding."""
 
     @contextmanager

@@ -44,6 +44,8 @@ _FIELDS = (
 # Settings added since states were first stored that do not change which records a read
 # returns, left out at their default so that a state stored before them still matches.
 _LATER_DEFAULTS = {("paginate", "single", "total_path"): None}
+# Settings that never change which records a read returns: left out whatever their value.
+_NOT_RECORDS = {"incremental": ("lag",)}
 
 
 def _settings(config: InterlinkConfig, name: str, seen: set[str]) -> dict[str, Any]:
@@ -54,6 +56,10 @@ def _settings(config: InterlinkConfig, name: str, seen: set[str]) -> dict[str, A
         part = picked.get(section)
         if isinstance(part, dict) and part.get("type") == kind and part.get(key) == default:
             picked[section] = {k: v for k, v in part.items() if k != key}
+    for section, keys in _NOT_RECORDS.items():
+        part = picked.get(section)
+        if isinstance(part, dict):
+            picked[section] = {k: v for k, v in part.items() if k not in keys}
     parent = dumped.get("parent")
     if parent:
         parent_name = parent if "." in parent else f"{connection}.{parent}"

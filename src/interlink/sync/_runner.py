@@ -45,6 +45,9 @@ from ._sink import BatchCounts, Failure, Sink
 
 __all__ = ["run_into", "run_pipeline"]
 
+REREAD_TO = "reread_to"
+"""A resumed read's checkpoint key: the highest value the read before it saw."""
+
 
 async def run_pipeline(
     config: InterlinkConfig,
@@ -254,6 +257,9 @@ class _Run:
         """The read ended with everything the source announced."""
         self.carried: list[str] = []
         """Keys owed by the interrupted run this one resumes, counted failed in this one."""
+        self.reread_to: Any = None
+        """The highest value the read before this one saw (records from the cursor to it
+        may come again)."""
 
     def _items(self, records: list[Record]) -> tuple[list[tuple[Record, Record]], list[Failure]]:
         """Filter and map one page; failed records are set aside with their step."""
@@ -304,8 +310,14 @@ class _Run:
                 )
         # A resumed read starts again from its checkpoint: the highest cursor the pages
         # before it had seen comes from the state, never lower than where it began.
-        # The read starts at the cursor: the last read's final records come again.
-        self.sink.reads_from(self.incremental_field, plan.since)
+        # The read starts at the cursor: the last read's final records come again, and
+        # those it read past its signpost. A resumed read's checkpoint keeps that window.
+        if plan.write.resumed:
+            checkpoint = state.checkpoint or {}
+            self.reread_to = checkpoint.get(REREAD_TO)
+        else:
+            self.reread_to = state.read_to
+        self.sink.reads_from(self.incremental_field, plan.since, self.reread_to)
         seen_before = state.pending_cursor if plan.write.resumed else None
         cursor = higher_cursor(plan.since, seen_before)
         try:
@@ -315,6 +327,14 @@ class _Run:
                 # Resuming this read would only end short again: the next run starts anew.
                 await asyncio.to_thread(self._abandon)
             raise
+
+    def _checkpoint(self, page: Page) -> dict[str, Any]:
+        """The checkpoint stored after `page`: the connector's, and the window of records
+        the read before may have written (`reads_from`), for a resumed read."""
+        checkpoint = page.checkpoint if page.checkpoint is not None else {}
+        if self.reread_to is not None:
+            checkpoint = {**checkpoint, REREAD_TO: self.reread_to}
+        return checkpoint
 
     def carried_over(self, plan: ReadPlan) -> None:
         """After the read: records that failed before the interruption are counted failed
@@ -349,7 +369,10 @@ class _Run:
     ) -> None:
         result, counts = self.result, self.result.counts
         first = True
-        async for page in self.source.pages(since=plan.since, resume=plan.resume, limit=limit):
+        resume = plan.resume
+        if resume:
+            resume = {k: v for k, v in resume.items() if k != REREAD_TO}
+        async for page in self.source.pages(since=plan.since, resume=resume, limit=limit):
             if keeper.lost:
                 raise LeaseLostError(
                     f"pipeline {self.name}: run {result.run_id} lost its lock to another run; "
@@ -469,12 +492,15 @@ class _Run:
                 # Nor does a staged read whose table was not swapped in: the table holds
                 # what the read before it loaded, and the next read starts where that ended.
                 moved = page.complete and (swapped or not write.staged)
+                # What this read and the one before it saw: the next read may meet it again.
+                read_to = higher_cursor(higher_cursor(self.reread_to, page.seen_to), cursor)
                 store.complete_read(
                     conn,
                     name,
                     run_id,
                     cursor if moved else state.cursor,
                     fingerprint=self.fingerprint,
+                    read_to=read_to,
                 )
                 store.save_counts(conn, run_id, stored)
             else:
@@ -483,7 +509,7 @@ class _Run:
                     name,
                     run_id,
                     read_since=plan.since,
-                    checkpoint=page.checkpoint if page.checkpoint is not None else {},
+                    checkpoint=self._checkpoint(page),
                     pending_cursor=cursor,
                     counts=stored,
                     fingerprint=self.fingerprint,

@@ -82,9 +82,10 @@ class Sink(Protocol):
     def any_rejected(self, records: Sequence[Record]) -> bool:
         """True when some record of the batch would be rejected (a fast batch check)."""
 
-    def reads_from(self, field: str | None, since: Any) -> None:
+    def reads_from(self, field: str | None, since: Any, upto: Any = None) -> None:
         """Before the read: it starts at cursor `since` of the source's `field` (None: a
-        whole read), so the records at exactly that value were read by the read before."""
+        whole read), so the records from that value to `upto` (the highest the read before
+        saw; None: `since` alone) may have been read by the read before."""
 
     def transaction(self) -> AbstractContextManager[Conn]:
         """A transaction of the store on the connection this sink writes with; the runner

@@ -13,8 +13,10 @@ How a run writes, by what it reads (`WritePlan`):
   before it still resumes with what it had;
 - an incremental read of an `append` table starts AT the cursor (an API filters with `>=`,
   or interlink keeps records not older than it), so the records of the last read's final
-  instant come again: such a record is appended only when the table has no identical row
-  (`reads_from`). A record changed within that instant differs, and is appended;
+  instant come again, and so do those it read past its signpost (changed after it began:
+  its cursor stops before them, see `connectors._cursor`): a record with a value from the
+  cursor to the highest the last read saw is appended only when the table has no
+  identical row (`reads_from`). A record changed since differs, and is appended;
 - with `deletes:`, a complete full read marks (`soft`: `_deleted_at`) or deletes (`hard`)
   the rows it did not see (their keys are collected in `interlink_seen_<table>`, committed
   with each batch so a resumed read keeps them), and records that `deleted_field` marks
@@ -122,7 +124,7 @@ class SqlSink:
         self._live_known: dict[str, Any] | None = None
         self._dialect = store.dialect
         self._quote = quoter(self._dialect)
-        self._reread: tuple[Any, Any] | None = None
+        self._reread: tuple[Any, Any, Any] | None = None
         self._at_cursor: set[int] = set()
         if self.deletes == "soft":
             self.verbatim = False  # every row written gets _deleted_at cleared
@@ -202,24 +204,33 @@ class SqlSink:
             self._drop(conn, self.seen)
             self._create_seen(conn)
 
-    def reads_from(self, field: str | None, since: Any) -> None:
+    def reads_from(self, field: str | None, since: Any, upto: Any = None) -> None:
         """An incremental read of an `append` table from cursor `since` of `field`: records
-        at exactly that value were read by the read before, and are appended again only
-        when they differ from every row of the table (see the module docstring)."""
+        from that value to `upto` (the highest value the read before saw) may have been
+        read by it, and are appended again only when they differ from every row of the
+        table (see the module docstring)."""
         if self.mode == "append" and field is not None and since is not None:
-            self._reread = (compile_selector(field), cursor_key(since))
+            low = cursor_key(since)
+            high = low
+            if upto is not None:
+                try:
+                    if cursor_key(upto) > low:
+                        high = cursor_key(upto)
+                except (ValueError, TypeError):
+                    pass  # not comparable with the cursor: the cursor's instant alone
+            self._reread = (compile_selector(field), low, high)
 
     async def send(self, items: list[tuple[Record, Record]]) -> list[Record]:
         """Nothing leaves the database: the mapped records go to `commit` as they are."""
         if self._reread is not None:
-            select, since = self._reread
+            select, low, high = self._reread
             self._at_cursor = set()
             for record, mapped in items:
                 value = select(record)
                 if value is None or value is MISSING:
                     continue
                 try:
-                    if cursor_key(value) == since:
+                    if low <= cursor_key(value) <= high:
                         self._at_cursor.add(id(mapped))
                 except (ValueError, TypeError):
                     continue  # the read itself refuses such values
