@@ -250,3 +250,19 @@ def test_a_resumed_read_takes_the_signpost_and_what_was_seen_from_its_checkpoint
     ignored = CursorTracker("updated_at", None)
     ignored.resume_from({"signpost": "yesterday", "seen_to": True})
     assert ignored.signpost is None and ignored.seen_to is None
+
+
+def test_a_date_past_the_signpost_beside_times_without_an_offset_is_no_error():
+    """Review finding: the values below the signpost were compared with it whatever their
+    kind, and a time without an offset beside a date past it raised."""
+    tracker = _tracked(["2099-01-05", "2026-01-01T10:00:00"])
+    assert tracker.value is None and tracker.seen_to == "2099-01-05"
+
+
+def test_a_later_answer_only_lowers_the_signpost():
+    tracker = CursorTracker("updated_at")
+    tracker.set_signpost(BEGAN)
+    tracker.set_signpost(BEGAN + timedelta(hours=1))
+    assert tracker.signpost == BEGAN
+    tracker.set_signpost(BEGAN - timedelta(seconds=30))  # the API's clock is behind ours
+    assert tracker.signpost == BEGAN - timedelta(seconds=30)

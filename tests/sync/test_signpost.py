@@ -55,6 +55,7 @@ class LiveSource:
         }
         self.during: dict[int, Callable[[], None]] = {}
         self.fail_at: int | None = None
+        self.lie_total = 0
         self.served = 0
 
     def touch(self, n: int) -> None:
@@ -76,7 +77,8 @@ class LiveSource:
             if since is not None:
                 rows = [r for r in rows if _at(r["updated_at"]) >= _at(since)]
             self.served += len(rows[offset : offset + limit])
-            return JSONResponse({"data": rows[offset : offset + limit], "total": len(rows)})
+            total = len(rows) + self.lie_total
+            return JSONResponse({"data": rows[offset : offset + limit], "total": total})
 
         return Starlette(routes=[Route("/items", items)])
 
@@ -93,7 +95,12 @@ def source() -> Iterator[tuple[LiveSource, str]]:
 
 
 def _config(
-    url: str, database: str, write: str, page: int = PAGE, **incremental: Any
+    url: str,
+    database: str,
+    write: str,
+    page: int = PAGE,
+    field: str = "updated_at",
+    **incremental: Any,
 ) -> InterlinkConfig:
     return InterlinkConfig.model_validate(
         {
@@ -106,14 +113,21 @@ def _config(
                         "records": "data",
                         "paginate": {"type": "offset", "page_size": page},
                         "incremental": {
-                            "field": "updated_at",
+                            "field": field,
                             "param": "updated_since",
                             **incremental,
                         },
                     }
                 }
             },
-            "pipelines": {"p": {"source": "src.items", "destination": "sql:items", "write": write}},
+            "pipelines": {
+                "p": {
+                    "source": "src.items",
+                    "destination": "sql:items",
+                    "write": write,
+                    "on_source_change": "full_refresh",
+                }
+            },
         }
     )
 
@@ -256,6 +270,63 @@ def test_an_append_read_resumed_still_knows_what_the_read_before_it_saw(source, 
         rows = _rows(store)
         assert [r for r in rows if r[0] == 250] == [(250, "edited 250")]
         assert [r for r in rows if r[0] == 5] == [(5, "edited 5"), (5, "item 5")]
+        assert len(rows) == COUNT + 1
+    finally:
+        store.close()
+
+
+def test_an_append_read_that_moved_no_cursor_appends_nothing_twice(source, database):
+    """Review finding: with every value past the signpost (a young source, or a lag
+    longer than its age) no cursor is stored, so the next run reads the whole source
+    again; what the run before appended is in its window and is not appended twice."""
+    live, url = source
+    store = _fresh(database)
+    try:
+        cfg = _config(url, database, "append", lag="2d")
+        for _ in range(3):
+            assert _run(cfg, store).ok
+            assert store.load_state("p").cursor is None
+        assert len(_rows(store)) == COUNT
+        live.touch(7)
+        assert _run(cfg, store).ok
+        assert [r for r in _rows(store) if r[0] == 7] == [(7, "edited 7"), (7, "item 7")]
+    finally:
+        store.close()
+
+
+def test_the_incremental_field_changing_kind_runs_whole_then_on(source, database):
+    """Review finding: the window of a read by a number field beside a read by a time
+    failed every run after the switch, `--full-refresh` or not."""
+    live, url = source
+    store = _fresh(database)
+    try:
+        assert _run(_config(url, database, "merge", field="id"), store).ok
+        by_time = _config(url, database, "merge")
+        switched = _run(by_time, store)
+        assert switched.ok and switched.counts["read"] == COUNT
+        live.touch(9)
+        assert _run(by_time, store).ok
+        assert (9, "edited 9") in _rows(store)
+    finally:
+        store.close()
+
+
+def test_an_abandoned_read_keeps_the_window_of_the_read_before(source, database):
+    """Review finding: a read abandoned as short (its total never met) dropped what the
+    last complete read saw, and the next append read appended its re-read records again."""
+    live, url = source
+    store = _fresh(database)
+    try:
+        cfg = _config(url, database, "append")
+        _changed_during_the_read(live)
+        assert _run(cfg, store).ok
+        live.lie_total = 5
+        with pytest.raises(InterlinkError):
+            _run(cfg, store)
+        live.lie_total = 0
+        assert _run(cfg, store).ok
+        rows = _rows(store)
+        assert [r for r in rows if r[0] == 250] == [(250, "edited 250")]
         assert len(rows) == COUNT + 1
     finally:
         store.close()

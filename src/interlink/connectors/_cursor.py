@@ -273,9 +273,12 @@ class CursorTracker:
         self._keep = self._start_key(keep_from, "the cursor to keep records from")
 
     def set_signpost(self, began: datetime) -> None:
-        """The read began at `began` (an aware time): values from `began - lag` on do not
-        move the cursor."""
-        self.signpost = began.astimezone(UTC) - timedelta(seconds=self.lag)
+        """The read began at `began` (an aware time), or earlier: values from `began - lag`
+        on do not move the cursor. Only ever lowers a signpost already set (a resumed
+        read's, a child read's preset one)."""
+        signpost = began.astimezone(UTC) - timedelta(seconds=self.lag)
+        if self.signpost is None or signpost < self.signpost:
+            self.signpost = signpost
 
     def resume_from(self, checkpoint: dict[str, Any]) -> None:
         """Take the signpost and the highest value seen from the checkpoint of the read
@@ -401,7 +404,8 @@ class CursorTracker:
                     self.seen_to = values[keys.index(top)]
                 signpost = self.signpost
                 if signpost is not None and _on_a_clock(top) and not top < signpost:
-                    top = max((key for key in present if key < signpost), default=None)
+                    below = (k for k in present if _on_a_clock(k) and k < signpost)
+                    top = max(below, default=None)
                 best = self._best
                 if top is not None and (best is None or top > best):
                     self._best = top

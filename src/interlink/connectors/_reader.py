@@ -315,7 +315,8 @@ async def read_pages(
                 raise _named(exc, resource) from None
             watch.note_totals()
             if tracker is not None:
-                if tracker.signpost is None:
+                if number == 1:
+                    # Lowers a signpost a resumed or child read brought, never raises it.
                     tracker.set_signpost(_earlier(began, fetched.headers.get("date")))
                 records = tracker.observe(records, number)
             done = not paginator.has_next_page

@@ -511,16 +511,16 @@ class Store:
             conn, pipeline, cursor=cursor, fingerprint=fingerprint, run_id=run_id, **values
         )
 
-    def abandon_read(self, conn: Connection, pipeline: str) -> None:
+    def abandon_read(self, conn: Connection, pipeline: str, *, read_to: Any = None) -> None:
         """In the caller's transaction: forget the unfinished read (its checkpoint), keeping
-        the cursor of the last complete one; the next run starts a new read."""
+        the cursor of the last complete one and `read_to`, what that one saw
+        (`PipelineState.read_to`); the next run starts a new read."""
         sql = (
             "UPDATE interlink_state SET updated_at = :at, read_since = NULL, checkpoint = NULL, "
-            "pending_cursor = NULL, full_read = :no, staged = :no WHERE pipeline = :pipeline"
+            "pending_cursor = :read_to, full_read = :no, staged = :no WHERE pipeline = :pipeline"
         )
-        conn.exec_driver_sql(
-            named(conn, sql), {"at": self._clock(), "no": False, "pipeline": pipeline}
-        )
+        values = {"at": self._clock(), "no": False, "pipeline": pipeline}
+        conn.exec_driver_sql(named(conn, sql), {**values, "read_to": dump_json(read_to)})
 
     def reset_state(self, conn: Connection, pipeline: str) -> None:
         self._upsert_state(conn, pipeline, cursor=None, fingerprint=None, **NO_READ)

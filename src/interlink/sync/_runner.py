@@ -23,6 +23,7 @@ from interlink.connectors import Catalog, Page, Record, Resource, higher_cursor
 from interlink.errors import (
     ConfigError,
     IncompleteReadError,
+    IncrementalError,
     JobCancelledError,
     LeaseLostError,
     SyncError,
@@ -315,7 +316,12 @@ class _Run:
         if plan.write.resumed:
             checkpoint = state.checkpoint or {}
             self.reread_to = checkpoint.get(REREAD_TO)
+        elif plan.write.staged or state.fingerprint != self.fingerprint:
+            # A staging table holds nothing yet; another source's values say nothing here.
+            self.reread_to = None
         else:
+            # Also when the last read moved no cursor (every value past its signpost): this
+            # read is whole again, and what it appended is in the window (`reads_from`).
             self.reread_to = state.read_to
         self.sink.reads_from(self.incremental_field, plan.since, self.reread_to)
         seen_before = state.pending_cursor if plan.write.resumed else None
@@ -336,6 +342,19 @@ class _Run:
             checkpoint = {**checkpoint, REREAD_TO: self.reread_to}
         return checkpoint
 
+    def _read_to(self, seen_to: Any, cursor: Any, moved: bool) -> Any:
+        """The highest value this read saw, for the next read's window (`reads_from`);
+        with the window of the read before when this one moved no cursor (the next read
+        starts where that one did). Values that do not compare (the field changed kind)
+        leave the window to this read's own."""
+        mine = seen_to if seen_to is not None else cursor
+        if moved or self.reread_to is None:
+            return mine
+        try:
+            return higher_cursor(self.reread_to, mine)
+        except IncrementalError:
+            return mine
+
     def carried_over(self, plan: ReadPlan) -> None:
         """After the read: records that failed before the interruption are counted failed
         in this run (they held back its deletions), and are owed. Where they held back
@@ -354,7 +373,8 @@ class _Run:
         assert run_id is not None
         with self.sink.transaction() as conn:
             self.store.hold_lock(conn, self.name, run_id, self.lease)
-            self.store.abandon_read(conn, self.name)
+            # The window of the last complete read stays: the next read starts at its cursor.
+            self.store.abandon_read(conn, self.name, read_to=self.reread_to)
             self.sink.discard(conn)
 
     async def _read(
@@ -492,15 +512,13 @@ class _Run:
                 # Nor does a staged read whose table was not swapped in: the table holds
                 # what the read before it loaded, and the next read starts where that ended.
                 moved = page.complete and (swapped or not write.staged)
-                # What this read and the one before it saw: the next read may meet it again.
-                read_to = higher_cursor(higher_cursor(self.reread_to, page.seen_to), cursor)
                 store.complete_read(
                     conn,
                     name,
                     run_id,
                     cursor if moved else state.cursor,
                     fingerprint=self.fingerprint,
-                    read_to=read_to,
+                    read_to=self._read_to(page.seen_to, cursor, moved),
                 )
                 store.save_counts(conn, run_id, stored)
             else:

@@ -209,15 +209,18 @@ class SqlSink:
         from that value to `upto` (the highest value the read before saw) may have been
         read by it, and are appended again only when they differ from every row of the
         table (see the module docstring)."""
-        if self.mode == "append" and field is not None and since is not None:
-            low = cursor_key(since)
-            high = low
-            if upto is not None:
-                try:
-                    if cursor_key(upto) > low:
-                        high = cursor_key(upto)
-                except (ValueError, TypeError):
-                    pass  # not comparable with the cursor: the cursor's instant alone
+        if self.mode != "append" or field is None or (since is None and upto is None):
+            return
+        try:
+            low = None if since is None else cursor_key(since)
+            high = low if upto is None else cursor_key(upto)
+            if low is not None and high is not None and not high > low:
+                high = low
+        except (ValueError, TypeError):
+            # Not comparable with the cursor (the field changed kind): its instant alone.
+            low = high = None if since is None else cursor_key(since)
+        if high is not None:
+            # No cursor (the last read held every value back): all up to what it saw.
             self._reread = (compile_selector(field), low, high)
 
     async def send(self, items: list[tuple[Record, Record]]) -> list[Record]:
@@ -230,7 +233,8 @@ class SqlSink:
                 if value is None or value is MISSING:
                     continue
                 try:
-                    if low <= cursor_key(value) <= high:
+                    key = cursor_key(value)
+                    if (low is None or low <= key) and key <= high:
                         self._at_cursor.add(id(mapped))
                 except (ValueError, TypeError):
                     continue  # the read itself refuses such values
