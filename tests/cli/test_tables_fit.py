@@ -251,3 +251,37 @@ def test_connections_fit(tables):
     ]
     lines = _render_80(lambda c: _render_connections.show_connections(connections, c))
     _assert_fits(lines, tables)
+
+
+def test_help_summarises_each_command_in_whole_sentences():
+    """`interlink --help` at 80 columns: each command's summary is flowed to the panel,
+    never broken where its docstring's line ended (a line cut short though the next word
+    fits), and says the docstring's first paragraph whole."""
+    import inspect
+
+    from typer.testing import CliRunner
+
+    from interlink.cli.main import app
+
+    result = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    start = next(n for n, line in enumerate(lines) if "Commands" in line) + 1
+    rows = [line[1:-1] for line in lines[start:] if line.startswith("│")]
+    name, _, rest = rows[0].lstrip().partition(" ")
+    column = len(rows[0]) - len(rest.lstrip())  # where the summaries start
+    width = len(rows[0]) - column
+    summaries: list[str] = []
+    for row, following in zip(rows, [*rows[1:], ""], strict=True):
+        text = row[column:].rstrip()
+        if row[:column].strip():
+            summaries.append(text)
+        else:
+            summaries[-1] += " " + text
+        if following and not following[:column].strip():
+            word = following[column:].split()[0]
+            assert len(text) + 1 + len(word) > width - 1, f"cut short: {text!r}"
+    for info in app.registered_commands:
+        assert info.callback is not None and info.callback.__doc__
+        first = " ".join(inspect.cleandoc(info.callback.__doc__).split("\n\n")[0].split())
+        assert first in summaries, first

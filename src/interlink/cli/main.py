@@ -9,6 +9,7 @@ loader, rich and anything heavier inside their functions.
 from __future__ import annotations
 
 import gc
+import inspect
 from typing import Annotated, Any
 
 import typer
@@ -145,6 +146,18 @@ _secrets.register(app)
 _connections.register(app)
 _connect.register(app)
 _metrics.register(app)
+
+
+def _one_line_summaries(typer_app: typer.Typer) -> None:
+    """Each command's summary in `--help` is its docstring's first paragraph on one line:
+    rich keeps the docstring's line breaks, which cut the summary mid-sentence."""
+    for info in typer_app.registered_commands:
+        doc = info.callback.__doc__ if info.callback is not None else None
+        if info.short_help is None and info.help is None and doc:
+            info.short_help = " ".join(inspect.cleandoc(doc).split("\n\n")[0].split())
+
+
+_one_line_summaries(app)
 
 
 def main() -> None:
