@@ -266,3 +266,25 @@ def test_a_later_answer_only_lowers_the_signpost():
     assert tracker.signpost == BEGAN
     tracker.set_signpost(BEGAN - timedelta(seconds=30))  # the API's clock is behind ours
     assert tracker.signpost == BEGAN - timedelta(seconds=30)
+
+
+def test_records_dated_in_the_future_are_named_in_a_warning():
+    # Half a day after the read began: held back by a lag of three days, not in the future.
+    tracker = _tracked(["2026-02-20T11:00:00Z", "2026-03-02T00:00:00Z"], lag=3 * 86400)
+    assert tracker.value == "2026-02-20T11:00:00Z" and tracker.held_back_note() is None
+    tracker = _tracked(["2026-03-01T11:00:00Z", "2099-01-01T00:00:00Z"])
+    note = tracker.held_back_note()
+    assert note is not None and "'2099-01-01T00:00:00Z'" in note and "reads them again" in note
+    assert _tracked(["2026-03-01T12:30:00Z"]).held_back_note() is None
+
+
+def test_an_api_clock_minutes_away_is_named_in_a_warning():
+    from interlink.connectors._reader import _clock_note
+
+    began = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    assert _clock_note(began, "Sun, 01 Mar 2026 11:58:00 GMT") is None
+    behind = _clock_note(began, "Sun, 01 Mar 2026 11:30:00 GMT")
+    assert behind is not None and "30 minutes behind" in behind
+    ahead = _clock_note(began, "Sun, 01 Mar 2026 13:00:00 GMT")
+    assert ahead is not None and "60 minutes ahead of" in ahead
+    assert _clock_note(began, "not a date") is None and _clock_note(began, None) is None

@@ -41,6 +41,7 @@ from ._selectors import _DOTTED, MISSING, compile_selector
 __all__ = ["READ_FIELDS", "CursorTracker", "cursor_key", "higher_cursor"]
 
 READ_FIELDS = ("signpost", "seen_to")
+_FUTURE = timedelta(days=1)
 """What a checkpoint keeps of the incremental read (`CursorTracker.checkpoint_fields`)."""
 
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
@@ -299,6 +300,20 @@ class CursorTracker:
                     self._seen, self.seen_to = key, seen
             except (ValueError, TypeError):
                 return  # not a value of this field: what the pages bring will do
+
+    def held_back_note(self) -> str | None:
+        """A warning when the read saw values more than a day past its signpost (records
+        dated in the future): the cursor stays before them, so every read meets them again."""
+        signpost, seen = self.signpost, self._seen
+        if signpost is None or seen is None or not _on_a_clock(seen):
+            return None
+        if not seen > signpost + timedelta(seconds=self.lag) + _FUTURE:
+            return None
+        return (
+            f"incremental.field {self.field!r}: records are dated after this read began "
+            f"(the latest {_show(self.seen_to)}); the cursor stays before them, so each "
+            "read reads them again"
+        )
 
     def checkpoint_fields(self) -> dict[str, Any]:
         """What a checkpoint keeps of this read for `resume_from`."""

@@ -212,6 +212,32 @@ def _earlier(began: datetime, date: str | None) -> datetime:
     return began
 
 
+_SKEW = 300.0
+"""Seconds between the API's clock and this machine's worth a word in the run's warnings."""
+
+
+def _clock_note(began: datetime, date: str | None) -> str | None:
+    """A warning when the API's `Date` is minutes away from this machine's clock: the
+    cursor then follows the earlier of the two."""
+    if not date:
+        return None
+    try:
+        said = parsedate_to_datetime(date)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if said.tzinfo is None:
+        return None
+    apart = (said - began).total_seconds()
+    if abs(apart) < _SKEW:
+        return None
+    way = "behind" if apart < 0 else "ahead of"
+    return (
+        f"the API's clock (Date: {date}) is {abs(apart) / 60:.0f} minutes {way} this "
+        "machine's; the cursor stops before the earlier of the two, so records changed "
+        "since are read again next time"
+    )
+
+
 async def read_pages(
     fetch: Fetch,
     paginator: BasePaginator,
@@ -281,6 +307,7 @@ async def read_pages(
         return tasks
 
     began = datetime.now(UTC)
+    skew: str | None = None
     launch(spec.copy())
     try:
         while in_flight:
@@ -317,7 +344,9 @@ async def read_pages(
             if tracker is not None:
                 if number == 1:
                     # Lowers a signpost a resumed or child read brought, never raises it.
-                    tracker.set_signpost(_earlier(began, fetched.headers.get("date")))
+                    said = fetched.headers.get("date")
+                    tracker.set_signpost(_earlier(began, said))
+                    skew = _clock_note(began, said)
                 records = tracker.observe(records, number)
             done = not paginator.has_next_page
             if limit is not None and emitted + len(records) >= limit:
@@ -328,6 +357,8 @@ async def read_pages(
             if done:
                 complete, more = watch.finish(number)
                 warnings.extend(more)
+                if tracker is not None:
+                    warnings.extend(note for note in (skew, tracker.held_back_note()) if note)
             checkpoint = paginator.state()
             if checkpoint is not None and watch.received is not None:
                 checkpoint = {**checkpoint, "received": watch.received}
