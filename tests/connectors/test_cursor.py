@@ -279,12 +279,24 @@ def test_records_dated_in_the_future_are_named_in_a_warning():
 
 
 def test_an_api_clock_minutes_away_is_named_in_a_warning():
-    from interlink.connectors._reader import _clock_note
+    from interlink.connectors._api_clock import behind_by, clock_note
 
     began = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-    assert _clock_note(began, "Sun, 01 Mar 2026 11:58:00 GMT") is None
-    behind = _clock_note(began, "Sun, 01 Mar 2026 11:30:00 GMT")
+    arrived = began + timedelta(minutes=20)  # a long wait for a rate limit in between
+    assert clock_note(began, arrived, "Sun, 01 Mar 2026 11:58:00 GMT") is None
+    behind = clock_note(began, arrived, "Sun, 01 Mar 2026 11:30:00 GMT")
     assert behind is not None and "30 minutes behind" in behind
-    ahead = _clock_note(began, "Sun, 01 Mar 2026 13:00:00 GMT")
+    assert clock_note(began, arrived, "Sun, 01 Mar 2026 12:15:00 GMT") is None  # the wait
+    ahead = clock_note(began, arrived, "Sun, 01 Mar 2026 13:20:00 GMT")
     assert ahead is not None and "60 minutes ahead of" in ahead
-    assert _clock_note(began, "not a date") is None and _clock_note(began, None) is None
+    assert clock_note(began, arrived, "not a date") is None
+    assert clock_note(began, arrived, None) is None
+    assert behind_by(began, "Sun, 01 Mar 2026 11:30:00 GMT") == timedelta(minutes=-30)
+    assert behind_by(began, "Sun, 01 Mar 2026 12:30:00 GMT") == timedelta(0)
+
+
+def test_the_starting_cursor_is_not_taken_for_a_record_dated_ahead():
+    """Review finding: a cursor left far ahead (by a version before the signpost) warned
+    on every run that records were dated after the read began."""
+    tracker = _tracked(["2026-03-01T11:00:00Z"], start="2099-01-01T00:00:00Z")
+    assert tracker.held_back_note() is None

@@ -215,3 +215,41 @@ async def test_unknown_resource_names_the_known_ones():
     async with make_catalog({"customers": CUSTOMERS}, JsonApi()) as catalog:
         with pytest.raises(ConfigError, match="api.customers"):
             catalog.resource("api.custom")
+
+
+async def test_a_child_read_gives_each_signpost_warning_once_and_takes_the_api_clock():
+    """A child resource runs one read per parent: records dated ahead, or an API clock
+    behind, are said once for the whole read (not once per parent), and each child
+    read's signpost follows the API's clock when it is behind."""
+    behind = "Mon, 02 Mar 2026 11:00:00 GMT"  # hours before now, by this machine's clock
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        headers = {"Date": behind}
+        if request.url.path == "/customers":
+            data = [{"id": i} for i in range(1, 5)]
+            return httpx.Response(200, json={"data": data, "total": 4}, headers=headers)
+        customer = int(request.url.path.split("/")[2])
+        orders = [
+            {"id": customer * 10, "updated_at": "2026-03-02T10:00:00Z"},
+            {"id": customer * 10 + 1, "updated_at": "2099-01-01T00:00:00Z"},
+            {"id": customer * 10 + 2, "updated_at": "2026-03-02T10:30:00Z"},
+        ]
+        return httpx.Response(200, json={"orders": orders}, headers=headers)
+
+    resources = {
+        "customers": {"path": "/customers"},
+        "orders": {
+            "path": "/customers/{parent.id}/orders",
+            "parent": "customers",
+            "records": "orders",
+            "incremental": {"field": "updated_at"},
+        },
+    }
+    async with make_catalog(resources, handler) as catalog:
+        orders = catalog.resource("api.orders")
+        pages = [p async for p in orders.pages()]
+    warnings = [w for p in pages for w in p.warnings]
+    assert len([w for w in warnings if "dated after this read began" in w]) == 1, warnings
+    assert len([w for w in warnings if "the API's clock" in w]) == 1, warnings
+    # 10:30 is before the API's 11:00; 2099 is held back by any clock.
+    assert orders.last_cursor == "2026-03-02T10:30:00Z"

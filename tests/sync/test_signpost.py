@@ -100,6 +100,7 @@ def _config(
     write: str,
     page: int = PAGE,
     field: str = "updated_at",
+    pipeline: dict[str, Any] | None = None,
     **incremental: Any,
 ) -> InterlinkConfig:
     return InterlinkConfig.model_validate(
@@ -126,6 +127,7 @@ def _config(
                     "destination": "sql:items",
                     "write": write,
                     "on_source_change": "full_refresh",
+                    **(pipeline or {}),
                 }
             },
         }
@@ -192,6 +194,8 @@ def test_a_change_made_behind_the_read_comes_with_the_next_run(source, database,
             assert [r for r in rows if r[0] == 5] == [(5, "edited 5"), (5, "item 5")]
             assert [r for r in rows if r[0] == 250] == [(250, "edited 250")]
             assert len(rows) == COUNT + 1
+            # 250 and the record at the cursor, found in the table: unchanged, counted so.
+            assert (second.counts["created"], second.counts["unchanged"]) == (1, 2)
         # The next run reads what changed since the read began, not everything.
         assert live.served <= 3, live.served
         live.served = 0
@@ -328,5 +332,58 @@ def test_an_abandoned_read_keeps_the_window_of_the_read_before(source, database)
         rows = _rows(store)
         assert [r for r in rows if r[0] == 250] == [(250, "edited 250")]
         assert len(rows) == COUNT + 1
+    finally:
+        store.close()
+
+
+def test_a_whole_read_of_an_append_pipeline_that_is_not_incremental_appends_all(source, database):
+    """Second review finding: the window opened for every whole read, so a pipeline with
+    `incremental: false` appending the whole source each run appended nothing the
+    second time. Such a run appends every record again, as before the signpost."""
+    live, url = source
+    store = _fresh(database)
+    try:
+        cfg = _config(url, database, "append", pipeline={"incremental": False}, lag="2d")
+        assert _run(cfg, store).ok and _run(cfg, store).ok
+        assert len(_rows(store)) == 2 * COUNT
+    finally:
+        store.close()
+
+
+def test_adding_a_filter_keeps_the_window(source, database):
+    """Second review finding: a filter added after a read (accepted: it skips nothing)
+    changed the fingerprint, which dropped the window, and record 250 came twice."""
+    live, url = source
+    store = _fresh(database)
+    try:
+        _changed_during_the_read(live)
+        assert _run(_config(url, database, "append"), store).ok
+        kept = _config(url, database, "append", pipeline={"filter": "id > 0"})
+        assert _run(kept, store).ok
+        assert [r for r in _rows(store) if r[0] == 250] == [(250, "edited 250")]
+    finally:
+        store.close()
+
+
+def test_an_abandoned_full_refresh_keeps_the_window(source, database):
+    """Second review finding: a full refresh of an append table (a staged read) that ended
+    short dropped the window of the last complete read."""
+    live, url = source
+    store = _fresh(database)
+    try:
+        cfg = _config(url, database, "append")
+        _changed_during_the_read(live)
+        assert _run(cfg, store).ok
+        live.lie_total = 5
+
+        async def refresh() -> RunResult:
+            async with Catalog(cfg) as catalog:
+                return await run_pipeline(cfg, "p", store=store, catalog=catalog, full_refresh=True)
+
+        with pytest.raises(InterlinkError):
+            asyncio.run(refresh())
+        live.lie_total = 0
+        assert _run(cfg, store).ok
+        assert [r for r in _rows(store) if r[0] == 250] == [(250, "edited 250")]
     finally:
         store.close()

@@ -41,8 +41,10 @@ from ._selectors import _DOTTED, MISSING, compile_selector
 __all__ = ["READ_FIELDS", "CursorTracker", "cursor_key", "higher_cursor"]
 
 READ_FIELDS = ("signpost", "seen_to")
-_FUTURE = timedelta(days=1)
 """What a checkpoint keeps of the incremental read (`CursorTracker.checkpoint_fields`)."""
+
+_FUTURE = timedelta(days=1)
+"""How far past its start a read must see a value for a warning (records dated ahead)."""
 
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 # Python keeps microseconds; digits past the sixth are kept beside the datetime.
@@ -271,7 +273,15 @@ class CursorTracker:
         self._dotted = bool(_DOTTED.match(field))
         self._best = self._start_key(start, "the cursor to start from")
         self._seen = self._best
+        self._observed: Any = None  # the highest value the pages brought (not `start`)
         self._keep = self._start_key(keep_from, "the cursor to keep records from")
+
+    @property
+    def began(self) -> datetime | None:
+        """When the read began, as its signpost says (None until it is set)."""
+        if self.signpost is None:
+            return None
+        return self.signpost + timedelta(seconds=self.lag)
 
     def set_signpost(self, began: datetime) -> None:
         """The read began at `began` (an aware time), or earlier: values from `began - lag`
@@ -304,7 +314,7 @@ class CursorTracker:
     def held_back_note(self) -> str | None:
         """A warning when the read saw values more than a day past its signpost (records
         dated in the future): the cursor stays before them, so every read meets them again."""
-        signpost, seen = self.signpost, self._seen
+        signpost, seen = self.signpost, self._observed
         if signpost is None or seen is None or not _on_a_clock(seen):
             return None
         if not seen > signpost + timedelta(seconds=self.lag) + _FUTURE:
@@ -413,6 +423,8 @@ class CursorTracker:
             present = [key for key in keys if key is not None]
             if present:
                 top: Any = max(present)
+                if self._observed is None or top > self._observed:
+                    self._observed = top
                 seen = self._seen
                 if seen is None or top > seen:
                     self._seen = top

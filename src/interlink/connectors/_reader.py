@@ -20,11 +20,11 @@ import asyncio
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 from interlink.errors import ApiError, PaginationError
 
+from ._api_clock import behind_by, clock_note
 from ._cursor import READ_FIELDS, CursorTracker
 from ._page import Fetched, Page, Record, RequestSpec
 from ._paginator_base import BasePaginator, as_int
@@ -198,46 +198,6 @@ def _named(error: PaginationError, resource: str) -> PaginationError:
     return PaginationError(f"{resource}: {text}")
 
 
-def _earlier(began: datetime, date: str | None) -> datetime:
-    """When the read began: this machine's clock, or the API's (its first answer's `Date`
-    header, to the second) when that is earlier, so a clock behind ours cannot put the
-    signpost after changes it stamped."""
-    if date:
-        try:
-            said = parsedate_to_datetime(date)
-        except (TypeError, ValueError, IndexError):
-            return began
-        if said.tzinfo is not None and said < began:
-            return said
-    return began
-
-
-_SKEW = 300.0
-"""Seconds between the API's clock and this machine's worth a word in the run's warnings."""
-
-
-def _clock_note(began: datetime, date: str | None) -> str | None:
-    """A warning when the API's `Date` is minutes away from this machine's clock: the
-    cursor then follows the earlier of the two."""
-    if not date:
-        return None
-    try:
-        said = parsedate_to_datetime(date)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if said.tzinfo is None:
-        return None
-    apart = (said - began).total_seconds()
-    if abs(apart) < _SKEW:
-        return None
-    way = "behind" if apart < 0 else "ahead of"
-    return (
-        f"the API's clock (Date: {date}) is {abs(apart) / 60:.0f} minutes {way} this "
-        "machine's; the cursor stops before the earlier of the two, so records changed "
-        "since are read again next time"
-    )
-
-
 async def read_pages(
     fetch: Fetch,
     paginator: BasePaginator,
@@ -252,6 +212,7 @@ async def read_pages(
     resource: str = "",
     follow: Follow | None = None,
     key: str | None = None,
+    said_already: set[str] | None = None,
 ) -> AsyncIterator[Page]:
     """Yield the pages of one read, in order; see the module docstring for the mechanics.
 
@@ -259,6 +220,8 @@ async def read_pages(
     `follow` vets every request's URL before it is sent, wherever the paginator (or a
     checkpoint) took it from: a next link to another origin stops the read there. `key`
     is the records' primary key field: a whole read counts its distinct records by it.
+    `said_already` holds the kinds of signpost warning ("clock", "future") a larger read
+    this one belongs to has given already (a child resource's reads share one).
     """
     received: int | None = 0
     announced: int | None = None
@@ -343,10 +306,12 @@ async def read_pages(
             watch.note_totals()
             if tracker is not None:
                 if number == 1:
-                    # Lowers a signpost a resumed or child read brought, never raises it.
+                    # From when the read began (a resumed or child read brought that), by
+                    # the API's clock when it is behind ours: the signpost only ever lowers.
                     said = fetched.headers.get("date")
-                    tracker.set_signpost(_earlier(began, said))
-                    skew = _clock_note(began, said)
+                    start = tracker.began if tracker.began is not None else began
+                    tracker.set_signpost(start + behind_by(began, said))
+                    skew = clock_note(began, datetime.now(UTC), said)
                 records = tracker.observe(records, number)
             done = not paginator.has_next_page
             if limit is not None and emitted + len(records) >= limit:
@@ -358,7 +323,12 @@ async def read_pages(
                 complete, more = watch.finish(number)
                 warnings.extend(more)
                 if tracker is not None:
-                    warnings.extend(note for note in (skew, tracker.held_back_note()) if note)
+                    for kind, note in (("clock", skew), ("future", tracker.held_back_note())):
+                        # One of each a whole read, however many child reads it makes.
+                        if note and (said_already is None or kind not in said_already):
+                            warnings.append(note)
+                            if said_already is not None:
+                                said_already.add(kind)
             checkpoint = paginator.state()
             if checkpoint is not None and watch.received is not None:
                 checkpoint = {**checkpoint, "received": watch.received}

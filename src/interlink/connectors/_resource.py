@@ -86,6 +86,8 @@ class BaseResource(ABC):
         """When the read this one belongs to began, for a read that is part of a larger
         one (a child resource's, for one parent): its cursor's signpost. None: the read
         sets its own, at its first answer."""
+        self.said_already: set[str] | None = None
+        """The signpost warnings the larger read has given (one of each per read)."""
 
     @abstractmethod
     def _first_request(self) -> RequestSpec: ...
@@ -178,6 +180,7 @@ class BaseResource(ABC):
                 resource=self.name,
                 follow=self.follow,
                 key=self.primary_key if _plain_field(self.primary_key) else None,
+                said_already=self.said_already,
             ):
                 first = False
                 if page.done and tracker is not None:

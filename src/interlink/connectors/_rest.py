@@ -195,10 +195,11 @@ class ChildResource:
         began = _began(resume)
         if resume:
             resume = {k: v for k, v in resume.items() if k != _BEGAN}
+        said_already: set[str] = set()
 
         def child_pages(parent: Record) -> AsyncIterator[Page]:
             child = self.child.for_parent(parent)
-            child.began = began
+            child.began, child.said_already = began, said_already
             return child.pages(since=since, concurrency=concurrency)
 
         def stamp(parent: Record, record: Record) -> Record:

@@ -313,17 +313,22 @@ class _Run:
         # before it had seen comes from the state, never lower than where it began.
         # The read starts at the cursor: the last read's final records come again, and
         # those it read past its signpost. A resumed read's checkpoint keeps that window.
+        # What the last complete read saw stays known through this read (its checkpoint
+        # carries it), whether or not this read looks into it.
         if plan.write.resumed:
             checkpoint = state.checkpoint or {}
             self.reread_to = checkpoint.get(REREAD_TO)
-        elif plan.write.staged or state.fingerprint != self.fingerprint:
-            # A staging table holds nothing yet; another source's values say nothing here.
-            self.reread_to = None
         else:
-            # Also when the last read moved no cursor (every value past its signpost): this
-            # read is whole again, and what it appended is in the window (`reads_from`).
             self.reread_to = state.read_to
-        self.sink.reads_from(self.incremental_field, plan.since, self.reread_to)
+        # Only a read of changes meets again what the last one wrote: not a whole read of
+        # a pipeline that is not incremental, nor one into a staging table. With no cursor
+        # stored (the last read held every value back), the read is whole and looks into
+        # everything up to what the last one saw.
+        changes = self.pipeline.incremental and self.pipeline.write != "replace"
+        looks = changes and not plan.write.staged
+        from_cursor = plan.since is not None or state.cursor is None
+        window = self.reread_to if looks and from_cursor else None
+        self.sink.reads_from(self.incremental_field, plan.since, window)
         seen_before = state.pending_cursor if plan.write.resumed else None
         cursor = higher_cursor(plan.since, seen_before)
         try:

@@ -266,7 +266,7 @@ class SqlSink:
             written = self.writer.write(conn, records)
             counts.created = written.created
             counts.updated = written.updated
-            counts.unchanged = written.unchanged
+            counts.unchanged += written.unchanged
             failures = getattr(written, "failures", ())
             if failures:
                 counts.failures.extend(self._named(failures))
