@@ -28,9 +28,21 @@ from interlink.http import (
     RetryPolicy,
     error_for_exception,
     error_for_response,
+    log_headers,
     parse_retry_after,
 )
 
+from ._envelope import (
+    detail_text,
+    details_of,
+    envelope_message,
+    excerpt,
+    foreign_message,
+    is_error,
+    is_success,
+    meta_request_id,
+    read_json,
+)
 from ._pages import JobsPage
 
 __all__ = [
@@ -54,8 +66,6 @@ API_PREFIX = "/api/v1"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
 """A job in one of these states never changes again (interlink.jobs.TERMINAL)."""
-
-_EXCERPT = 200
 
 
 def api_base_url(base_url: str) -> str:
@@ -470,13 +480,7 @@ class ApiCore:
             retry,
         )
         if header_logger.isEnabledFor(logging.DEBUG):
-            lines = [f"> {k}: {v}" for k, v in self.redactor.headers(request.headers.multi_items())]
-            if response is not None:
-                lines.append(f"< HTTP {response.status_code}")
-                lines += [
-                    f"< {k}: {v}" for k, v in self.redactor.headers(response.headers.multi_items())
-                ]
-            header_logger.debug("%s %s headers:\n  %s", request.method, url, "\n  ".join(lines))
+            log_headers(self.redactor, request, url, response)
 
     def transport_error(
         self, exc: httpx.TransportError, request: httpx.Request, attempts: int
@@ -490,8 +494,8 @@ class ApiCore:
         request = response.request
         if response.status_code >= 400:
             raise self.error(call, response, attempts)
-        body = _json(response)
-        if not (200 <= response.status_code < 300) or not _is_success(body):
+        body = read_json(response)
+        if not (200 <= response.status_code < 300) or not is_success(body):
             raise self._not_the_api(response, attempts, "an interlink success envelope")
         meta = body.get("meta")
         meta = meta if isinstance(meta, dict) else {}
@@ -503,7 +507,7 @@ class ApiCore:
                 method=request.method,
                 url=self.redactor.url(str(request.url)),
                 status_code=response.status_code,
-                request_id=_request_id(meta) or response.headers.get("x-request-id"),
+                request_id=meta_request_id(meta) or response.headers.get("x-request-id"),
                 attempts=attempts,
             ) from None
 
@@ -516,8 +520,8 @@ class ApiCore:
         which is both a NotFoundError and a JobNotFoundError.
         """
         generic = error_for_response(response, attempts=attempts, redactor=self.redactor)
-        body = _json(response)
-        envelope = body.get("error") if _is_error(body) else None
+        body = read_json(response)
+        envelope = body.get("error") if is_error(body) else None
         kwargs: dict[str, Any] = {
             "method": generic.method,
             "url": generic.url,
@@ -528,16 +532,16 @@ class ApiCore:
             "retryable": generic.retryable,
         }
         if isinstance(envelope, dict):
-            message = _envelope_message(envelope, response)
-            details = _details(envelope.get("details"))
+            message = envelope_message(envelope, response)
+            details = details_of(envelope.get("details"))
             code = envelope.get("code")
             kwargs["error_code"] = code if isinstance(code, str) else None
             kwargs["details"] = details
-            kwargs["request_id"] = _request_id(body.get("meta")) or generic.request_id
+            kwargs["request_id"] = meta_request_id(body.get("meta")) or generic.request_id
             if details:
-                message += " (" + "; ".join(_detail_text(d) for d in details) + ")"
+                message += " (" + "; ".join(detail_text(d) for d in details) + ")"
         else:
-            message = _foreign_message(response)
+            message = foreign_message(response)
         retry_after = getattr(generic, "retry_after", None)
         if retry_after is not None:
             kwargs["retry_after"] = retry_after
@@ -560,65 +564,6 @@ class ApiCore:
             url=self.redactor.url(str(request.url)),
             status_code=status,
             request_id=response.headers.get("x-request-id"),
-            body_excerpt=_excerpt(response, self.redactor),
+            body_excerpt=excerpt(response, self.redactor),
             attempts=attempts,
         )
-
-
-def _json(response: httpx.Response) -> Any:
-    if not response.content:
-        return None
-    try:
-        return orjson.loads(response.content)
-    except orjson.JSONDecodeError:
-        return None
-
-
-def _is_success(body: Any) -> bool:
-    return isinstance(body, dict) and body.get("status") == "success" and "data" in body
-
-
-def _is_error(body: Any) -> bool:
-    return isinstance(body, dict) and body.get("status") == "error"
-
-
-def _request_id(meta: Any) -> str | None:
-    if isinstance(meta, dict):
-        value = meta.get("request_id")
-        if isinstance(value, str) and value:
-            return value[:100]
-    return None
-
-
-def _envelope_message(envelope: dict[str, Any], response: httpx.Response) -> str:
-    message = envelope.get("message")
-    if isinstance(message, str) and message.strip():
-        return " ".join(message.split())
-    code = envelope.get("code")
-    return str(code) if code else f"HTTP {response.status_code}"
-
-
-def _details(value: Any) -> list[dict[str, Any]]:
-    if not isinstance(value, list):
-        return []
-    return [item for item in value if isinstance(item, dict)]
-
-
-def _detail_text(detail: dict[str, Any]) -> str:
-    field_name = detail.get("field")
-    issue = detail.get("issue") or detail.get("message") or ""
-    return f"{field_name}: {issue}" if field_name else str(issue)
-
-
-def _foreign_message(response: httpx.Response) -> str:
-    """A clear line for an error that did not come from interlink (a proxy's HTML 502)."""
-    kind = response.headers.get("content-type", "no content type").split(";")[0]
-    reason = f"HTTP {response.status_code} {response.reason_phrase}".rstrip()
-    return f"{reason}, not from the interlink API ({kind} body, no error envelope)"
-
-
-def _excerpt(response: httpx.Response, redactor: Redactor) -> str | None:
-    if not response.content:
-        return None
-    text = response.content[: _EXCERPT * 4].decode("utf-8", "replace")
-    return redactor.text(" ".join(text.split())[:_EXCERPT])

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 
-__all__ = ["behind_by", "clock_note"]
+__all__ = ["behind_by", "clock_note", "stored_time"]
 
 SKEW = timedelta(minutes=5)
 """How far apart the two clocks must be for the run's warnings to say so."""
@@ -28,6 +28,18 @@ def _api_time(date: str | None) -> datetime | None:
     except (TypeError, ValueError, IndexError):
         return None
     return said if said.tzinfo is not None else None
+
+
+def stored_time(value: object) -> datetime | None:
+    """A moment a checkpoint stored (`datetime.isoformat()` with its offset), or None for
+    anything else: a checkpoint from before it was kept, or one edited by hand."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
 
 
 def behind_by(began: datetime, date: str | None) -> timedelta:

@@ -35,6 +35,7 @@ from typing import Any
 
 from interlink.errors import IncrementalError
 
+from ._api_clock import stored_time
 from ._page import Record
 from ._selectors import _DOTTED, MISSING, compile_selector
 
@@ -294,14 +295,9 @@ class CursorTracker:
     def resume_from(self, checkpoint: dict[str, Any]) -> None:
         """Take the signpost and the highest value seen from the checkpoint of the read
         this one resumes (`checkpoint_fields`): a resumed read is the same read."""
-        text = checkpoint.get("signpost")
-        if isinstance(text, str):
-            try:
-                moment = datetime.fromisoformat(text)
-            except ValueError:
-                moment = None
-            if moment is not None and moment.tzinfo is not None:
-                self.signpost = moment
+        moment = stored_time(checkpoint.get("signpost"))
+        if moment is not None:
+            self.signpost = moment
         seen = checkpoint.get("seen_to")
         if seen is not None:
             try:

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from ._api_clock import stored_time
 from ._jsonapi import MEDIA_TYPE, document_for, flatten_resource
 from ._page import Fetched, Page, Record, RequestSpec
 from ._resource import BaseResource, Resource, fill_template
@@ -147,15 +148,8 @@ _BEGAN = "read_began"
 
 def _began(resume: dict[str, Any] | None) -> datetime:
     """The start of the read `resume` continues (its checkpoint keeps it), or now."""
-    text = resume.get(_BEGAN) if resume else None
-    if isinstance(text, str):
-        try:
-            moment = datetime.fromisoformat(text)
-        except ValueError:
-            moment = None
-        if moment is not None and moment.tzinfo is not None:
-            return moment
-    return datetime.now(UTC)
+    moment = stored_time(resume.get(_BEGAN)) if resume else None
+    return moment if moment is not None else datetime.now(UTC)
 
 
 class ChildResource:

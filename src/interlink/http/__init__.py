@@ -21,7 +21,14 @@ from ._recording import (
     replaying,
 )
 from ._redact import MASK, SECRET_PARAM, Redactor
-from ._retry import IDEMPOTENT_METHODS, RetryBudget, RetryPolicy, RetryTransport, full_jitter
+from ._retry import (
+    IDEMPOTENT_METHODS,
+    RetryBudget,
+    RetryPolicy,
+    RetryTransport,
+    full_jitter,
+    log_headers,
+)
 from ._status import error_for_exception, error_for_response, error_message
 from ._thread_transport import ThreadTransport
 from ._transports import AiohttpTransport, create_transport
@@ -75,6 +82,7 @@ __all__ = [
     "error_for_response",
     "error_message",
     "full_jitter",
+    "log_headers",
     "origin_of",
     "parse_rate_limit",
     "parse_retry_after",

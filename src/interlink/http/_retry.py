@@ -32,6 +32,7 @@ __all__ = [
     "RetryPolicy",
     "RetryTransport",
     "full_jitter",
+    "log_headers",
 ]
 
 logger = logging.getLogger("interlink.http")
@@ -273,21 +274,20 @@ class RetryTransport(httpx.AsyncBaseTransport):
             },
         )
         if header_logger.isEnabledFor(logging.DEBUG):
-            self._log_headers(request, url, response)
-
-    def _log_headers(
-        self, request: httpx.Request, url: str, response: httpx.Response | None
-    ) -> None:
-        """The attempt's headers as sent and received, credentials masked: `> ` lines for
-        the request's, `< ` lines for the response's."""
-        lines = [f"> {name}: {value}" for name, value in self._shown_headers(request.headers)]
-        if response is not None:
-            lines.append(f"< HTTP {response.status_code}")
-            lines += [f"< {name}: {value}" for name, value in self._shown_headers(response.headers)]
-        header_logger.debug("%s %s headers:\n  %s", request.method, url, "\n  ".join(lines))
-
-    def _shown_headers(self, headers: httpx.Headers) -> list[tuple[str, str]]:
-        return self._redactor.headers(headers.multi_items())
+            log_headers(self._redactor, request, url, response)
 
     async def aclose(self) -> None:
         await self._inner.aclose()
+
+
+def log_headers(
+    redactor: Redactor, request: httpx.Request, url: str, response: httpx.Response | None
+) -> None:
+    """An attempt's headers as sent and received, credentials masked, on
+    `interlink.http.headers` (`-vv`): `> ` lines for the request's, `< ` for the response's.
+    The caller checks that the logger is on."""
+    lines = [f"> {k}: {v}" for k, v in redactor.headers(request.headers.multi_items())]
+    if response is not None:
+        lines.append(f"< HTTP {response.status_code}")
+        lines += [f"< {k}: {v}" for k, v in redactor.headers(response.headers.multi_items())]
+    header_logger.debug("%s %s headers:\n  %s", request.method, url, "\n  ".join(lines))
