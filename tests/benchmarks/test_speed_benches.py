@@ -15,6 +15,14 @@ BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 
 from _process import run_measured  # noqa: E402
+from _shop_config import shop_config  # noqa: E402
+from extract_load import INTERLINK_IMPORTS, TOKEN  # noqa: E402
+from interlink.sandbox import SandboxServer, create_shop_app  # noqa: E402
+
+_MODULES_AT_EXIT = (
+    "import atexit, sys\n"
+    "atexit.register(lambda: print('\\n'.join(sorted(sys.modules)), file=sys.stderr))\n"
+)
 
 
 def _bench(script: str, *args: str) -> str:
@@ -57,3 +65,47 @@ def test_pg_load_loads_every_record_for_each_contender(postgres_url: str) -> Non
         assert any(line.startswith(name + " ") for line in out.splitlines()), out
     assert "interlink append vs script copy:" in out
     assert "interlink merge vs script copy merge:" in out
+
+
+def _modules(code: str, *args: str) -> set[str]:
+    """The modules a Python process running `code` had loaded when it exited."""
+    done = subprocess.run(
+        [sys.executable, "-c", _MODULES_AT_EXIT + code, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    return set(done.stderr.split())
+
+
+def test_extract_load_imports_nothing_before_its_clock_that_the_run_does_not(
+    tmp_path: Path,
+) -> None:
+    """extract_load.py's interlink child imports `INTERLINK_IMPORTS` before it starts its
+    clock, and the whole process pays for them: each must be something `interlink run`
+    of the benchmark's pipeline loads anyway (it once imported the rich tables, ~18 ms,
+    which a run writing to a pipe never loads)."""
+    config = tmp_path / "interlink.yaml"
+    with SandboxServer(create_shop_app(records=30, token=TOKEN)) as shop:
+        config.write_text(
+            shop_config(f"sqlite:///{tmp_path / 'interlink.db'}", shop.url, TOKEN, page_size=10)
+        )
+        run = _modules(
+            "from interlink.__main__ import main\nmain()\n",
+            "run",
+            "customers",
+            "--config",
+            str(config),
+        )
+    before_clock = _modules(
+        "import importlib, sys\n"
+        "from interlink.cli._runtime import skip_httpx_command_line\n"
+        "skip_httpx_command_line()\n"
+        f"for module in {INTERLINK_IMPORTS!r}:\n"
+        "    importlib.import_module(module)\n"
+        "from interlink.__main__ import main\n"
+    )
+    assert "interlink.sync" in run and "rich" not in run, sorted(run)
+    assert before_clock - run == set()
