@@ -16,7 +16,9 @@ How a run writes, by what it reads (`WritePlan`):
   instant come again, and so do those it read past its signpost (changed after it began:
   its cursor stops before them, see `connectors._cursor`): a record with a value from the
   cursor to the highest the last read saw is appended only when the table has no
-  identical row (`reads_from`). A record changed since differs, and is appended;
+  identical row (`reads_from`; the lookups go through `interlink_cursor_<table>`, an
+  index on the incremental field's column). A record changed since differs, and is
+  appended;
 - with `deletes:`, a complete full read marks (`soft`: `_deleted_at`) or deletes (`hard`)
   the rows it did not see (their keys are collected in `interlink_seen_<table>`, committed
   with each batch so a resumed read keeps them), and records that `deleted_field` marks
@@ -125,6 +127,8 @@ class SqlSink:
         self._dialect = store.dialect
         self._quote = quoter(self._dialect)
         self._reread: tuple[Any, Any, Any] | None = None
+        self._reread_field: str | None = None
+        self._window_indexed = False
         self._at_cursor: set[int] = set()
         if self.deletes == "soft":
             self.verbatim = False  # every row written gets _deleted_at cleared
@@ -222,6 +226,7 @@ class SqlSink:
         if high is not None:
             # No cursor (the last read held every value back): all up to what it saw.
             self._reread = (compile_selector(field), low, high)
+            self._reread_field = field
 
     async def send(self, items: list[tuple[Record, Record]]) -> list[Record]:
         """Nothing leaves the database: the mapped records go to `commit` as they are."""
@@ -356,7 +361,21 @@ class SqlSink:
             return []
         reader = self._writer(self.table)
         reader.prepare(conn, [])
+        if not self._window_indexed:
+            self._window_indexed = True
+            self._index_window(conn, reader)
         return [r for r in records if self._has_row(conn, reader, r)]
+
+    def _index_window(self, conn: Connection, reader: TableWriter) -> None:
+        """Index the column of the incremental field, so that each lookup of a re-read
+        record finds the rows with its value instead of reading the whole table: an
+        append table keeps every version of every record, and its lookups would
+        otherwise grow with it. A field the mapping renames (or a dotted path) has no
+        column of its name, and the lookups read the table as before."""
+        field = self._reread_field
+        column = reader.column_of(field) if field else None
+        if column is not None:
+            reader.index(conn, column, side_table("cursor", self.table))
 
     def _has_row(self, conn: Connection, reader: TableWriter, record: Record) -> bool:
         columns = reader.columns or {}
@@ -382,6 +401,9 @@ class SqlSink:
                 else:
                     where.append(f"{q(column)} = CAST({mark} AS JSONB)")
                 params.append(orjson.dumps(value, default=str).decode())
+            elif type(value) is str and reader.holds_plain_text(column):
+                where.append(f"{q(column)} = {mark}")  # an index on the column answers it
+                params.append(value)
             elif kind == "text" or isinstance(value, dict | list | str):
                 where.append(f"CAST({q(column)} AS TEXT) = {mark}")
                 params.append(as_text(value))

@@ -211,6 +211,34 @@ class TableWriter:
                 name = f"{field}__{name_digest(field, 8)}"
         return name
 
+    def column_of(self, field: str) -> str | None:
+        """The column that holds `field`, when the table has one (read by `prepare`)."""
+        if not self.columns:
+            return None
+        column = self._column_for(field)
+        return column if column in self.columns else None
+
+    def holds_plain_text(self, column: str) -> bool:
+        """Whether `column` stores text as it is given, so that `column = ?` with a text
+        value means what `CAST(column AS TEXT) = ?` does, and an index on it can answer:
+        SQLite's TEXT affinity, PostgreSQL's text or varchar (not a date, a UUID, an
+        array, nor char(n), which pads)."""
+        if not self.columns or self.columns.get(column) != "text":
+            return False
+        declared = self._declared.get(column) or self._column_type(column, "text")
+        declared = declared.upper()
+        if self.dialect == "sqlite":
+            # SQLite's affinity rules: INT first, then CHAR, CLOB or TEXT.
+            return "INT" not in declared and any(t in declared for t in ("CHAR", "CLOB", "TEXT"))
+        return declared == "TEXT" or declared.startswith("CHARACTER VARYING")
+
+    def index(self, conn: Connection, column: str, name: str) -> None:
+        """Give the table an index `name` on `column`, unless one by that name exists."""
+        q = self._quote
+        conn.exec_driver_sql(
+            f"CREATE INDEX IF NOT EXISTS {q(name)} ON {q(self.name)} ({q(column)})"
+        )
+
     def _position(self, column: str) -> int:
         assert self.columns is not None
         return list(self.columns).index(column)
