@@ -37,15 +37,18 @@ def shop_config(
     page_size: int = 1000,
     write: str | None = None,
     incremental: bool = False,
+    lag: str | None = None,
 ) -> str:
     """The config text: `database` a URL, `write` the pipeline's write mode (None: the
-    default), `incremental` reads by `updated_at` through `updated_since`."""
+    default), `incremental` reads by `updated_at` through `updated_since` (with
+    `incremental.lag` when `lag` is given)."""
+    lag_item = f", lag: {lag}" if lag else ""
     return _TEMPLATE.format(
         database=database,
         base=base,
         token=token,
         page_size=page_size,
-        incremental="      incremental: {field: updated_at, param: updated_since}\n"
+        incremental=f"      incremental: {{field: updated_at, param: updated_since{lag_item}}}\n"
         if incremental
         else "",
         write=f"    write: {write}\n" if write else "",

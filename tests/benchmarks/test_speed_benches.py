@@ -1,7 +1,8 @@
-"""Smoke runs of benchmarks/startup.py and benchmarks/pg_load.py at their smallest, so that
-the harnesses themselves (server, processes measured by GNU time, row counts checked,
-ratios printed) are known to work. Whether a target is met is the benchmark's verdict on a
-quiet machine, not this test's: exit code 1 (a target missed) is accepted, a crash is not."""
+"""Smoke runs of benchmarks/startup.py, append_window.py and pg_load.py at their smallest,
+so that the harnesses themselves (server, processes measured by GNU time, row counts
+checked, ratios printed) are known to work; and the extract_load.py child held to what a
+real run imports. Whether a target is met is the benchmark's verdict on a quiet machine,
+not this test's: exit code 1 (a target missed) is accepted, a crash is not."""
 
 from __future__ import annotations
 
@@ -56,6 +57,13 @@ def test_startup_prints_the_ratio_of_an_incremental_run_to_the_bare_script() -> 
     assert any(line.startswith("interlink run ") for line in lines), out
     assert any(line.startswith("bare script ") for line in lines), out
     assert "interlink run / bare script:" in out and "target <= 2.0x" in out
+
+
+def test_append_window_times_the_runs_that_look_up_every_record() -> None:
+    out = _bench("append_window.py", "--records", "40", "--history", "2000", "--rounds", "1")
+    lines = out.splitlines()
+    assert "40 records looked up a run in a table of 2,040 rows" in lines[0], out
+    assert any(line.startswith("interlink ") for line in lines), out
 
 
 @pytest.mark.postgres
