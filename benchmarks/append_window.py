@@ -18,19 +18,27 @@ With `--baseline OTHER/src` (`git archive REV src | tar -x -C DIR`) the same run
 that interlink's source first on PYTHONPATH, on its own copy of the table: an A/B in one
 run, and the ratio of the medians.
 
+Then what the index costs the appends, on SQLite alone (in this process, 7 rounds,
+medians): --insert-rows rows (100,000) of ten columns appended 100 to an INSERT, a
+transaction per 1,000, into a fresh WAL table with and without an index on
+`updated_at`, the rows in `updated_at` order and shuffled.
+
     .venv/bin/python benchmarks/append_window.py [--records 300] [--history 1000000]
-        [--rounds 5] [--baseline OTHER/src]
+        [--rounds 5] [--baseline OTHER/src] [--insert-rows 100000]
 """
 
 from __future__ import annotations
 
 import argparse
 import platform
+import random
 import shutil
 import sqlite3
 import statistics
 import sys
 import tempfile
+import time
+from itertools import chain
 from pathlib import Path
 
 from _process import compiled_env, run_measured
@@ -82,6 +90,55 @@ def _check(db: Path, expected: int, who: str) -> None:
         raise SystemExit(f"{who}: the table has {total:,} rows, expected {expected:,}")
 
 
+def _insert_cost(rows: int, rounds: int = 7) -> dict[str, float]:
+    """Median seconds to append `rows` rows, by (index, order)."""
+    stamps = [
+        f"2024-{1 + n % 12:02}-{1 + n % 28:02}T{n % 24:02}:{n % 60:02}:00Z" for n in range(rows)
+    ]
+    data = [(n, f"user{n}@example.com", f"Name {n}", "x" * 30, stamps[n]) for n in range(rows)]
+    ordered = sorted(data, key=lambda row: row[4])
+    shuffled = data[:]
+    random.Random(42).shuffle(shuffled)
+    per = 100
+    insert = "INSERT INTO t (id, email, name, notes, updated_at) VALUES " + ", ".join(
+        ["(?, ?, ?, ?, ?)"] * per
+    )
+    cases = {
+        (indexed, order): batch
+        for indexed in (False, True)
+        for order, batch in (("cursor order", ordered), ("random order", shuffled))
+    }
+    times: dict[tuple[bool, str], list[float]] = {case: [] for case in cases}
+    with tempfile.TemporaryDirectory() as folder:
+        for _ in range(rounds):
+            for (indexed, order), batch in cases.items():
+                path = Path(folder) / "insert.db"
+                for suffix in ("", "-wal", "-shm"):
+                    Path(f"{path}{suffix}").unlink(missing_ok=True)
+                conn = sqlite3.connect(path, isolation_level=None)
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute(
+                    "CREATE TABLE t (id INTEGER, email TEXT, name TEXT, notes TEXT, "
+                    "updated_at TEXT)"
+                )
+                if indexed:
+                    conn.execute("CREATE INDEX t_updated_at ON t (updated_at)")
+                started = time.perf_counter()
+                for page in range(0, len(batch), 1000):
+                    conn.execute("BEGIN")
+                    chunk = batch[page : page + 1000]
+                    for at in range(0, len(chunk) - per + 1, per):
+                        conn.execute(insert, tuple(chain.from_iterable(chunk[at : at + per])))
+                    conn.execute("COMMIT")
+                times[(indexed, order)].append(time.perf_counter() - started)
+                conn.close()
+    return {
+        f"{'with' if indexed else 'without'} the index, {order}": statistics.median(walls)
+        for (indexed, order), walls in times.items()
+    }
+
+
 def _interlink() -> list[str]:
     script = Path(sys.executable).parent / "interlink"
     return [str(script)] if script.exists() else [sys.executable, "-m", "interlink"]
@@ -93,6 +150,7 @@ def main() -> None:
     parser.add_argument("--history", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--baseline", type=Path, help="the src/ folder of another interlink")
+    parser.add_argument("--insert-rows", type=int, default=100_000, help="0: skip that part")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="append-window-bench-"))
@@ -145,6 +203,10 @@ def main() -> None:
         if args.baseline:
             ratio = statistics.median(after["baseline"]) / statistics.median(after["interlink"])
             print(f"next runs, baseline / interlink: {ratio:.1f}x")
+        if args.insert_rows:
+            print(f"\nappending {args.insert_rows:,} rows on SQLite, median of 7:")
+            for case, wall in _insert_cost(args.insert_rows).items():
+                print(f"  {case:<36} {wall * 1000:8.1f} ms")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

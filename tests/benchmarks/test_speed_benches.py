@@ -60,10 +60,21 @@ def test_startup_prints_the_ratio_of_an_incremental_run_to_the_bare_script() -> 
 
 
 def test_append_window_times_the_runs_that_look_up_every_record() -> None:
-    out = _bench("append_window.py", "--records", "40", "--history", "2000", "--rounds", "1")
+    out = _bench(
+        "append_window.py",
+        "--records",
+        "40",
+        "--history",
+        "2000",
+        "--rounds",
+        "1",
+        "--insert-rows",
+        "2000",
+    )
     lines = out.splitlines()
     assert "40 records looked up a run in a table of 2,040 rows" in lines[0], out
     assert any(line.startswith("interlink ") for line in lines), out
+    assert "with the index, random order" in out, out
 
 
 @pytest.mark.postgres
