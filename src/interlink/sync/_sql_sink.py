@@ -16,8 +16,8 @@ How a run writes, by what it reads (`WritePlan`):
   instant come again, and so do those it read past its signpost (changed after it began:
   its cursor stops before them, see `connectors._cursor`): a record with a value from the
   cursor to the highest the last read saw is appended only when the table has no
-  identical row (`reads_from`; the lookups go through `interlink_cursor_<table>`, an
-  index on the incremental field's column). A record changed since differs, and is
+  identical row (`reads_from`; the lookups go through an index on the incremental
+  field's column, see `_cursor_index`). A record changed since differs, and is
   appended;
 - with `deletes:`, a complete full read marks (`soft`: `_deleted_at`) or deletes (`hard`)
   the rows it did not see (their keys are collected in `interlink_seen_<table>`, committed
@@ -41,6 +41,7 @@ from interlink.connectors import MISSING, Record, compile_selector, cursor_key
 from interlink.store import Connection, Store, has_table, quoter
 
 from ._column_kinds import as_text
+from ._cursor_index import index_cursor_column
 from ._sink import BatchCounts, Failure, WritePlan
 from ._table_writer import TableWriter
 
@@ -129,6 +130,7 @@ class SqlSink:
         self._reread: tuple[Any, Any, Any] | None = None
         self._reread_field: str | None = None
         self._window_indexed = False
+        self._notes: list[str] = []  # for the run's warnings, at its end (`leftovers`)
         self._at_cursor: set[int] = set()
         if self.deletes == "soft":
             self.verbatim = False  # every row written gets _deleted_at cleared
@@ -304,8 +306,10 @@ class SqlSink:
         return deleted
 
     def leftovers(self, conn: Connection, *, complete: bool) -> list[str]:
-        """Nothing: what a table holds is what the run wrote and kept."""
-        return []
+        """What a table holds is what the run wrote and kept; what there is to say is
+        why its window's lookups read the whole table, if they did."""
+        notes, self._notes = self._notes, []
+        return notes
 
     def discard(self, conn: Connection) -> None:
         """Drop a trial's scratch table, or what an abandoned read left (its staging and
@@ -367,15 +371,23 @@ class SqlSink:
         return [r for r in records if self._has_row(conn, reader, r)]
 
     def _index_window(self, conn: Connection, reader: TableWriter) -> None:
-        """Index the column of the incremental field, so that each lookup of a re-read
-        record finds the rows with its value instead of reading the whole table: an
-        append table keeps every version of every record, and its lookups would
-        otherwise grow with it. A field the mapping renames (or a dotted path) has no
-        column of its name, and the lookups read the table as before."""
+        """Index the column of the incremental field (`_cursor_index`), so that each
+        lookup of a re-read record finds the rows with its value instead of reading the
+        whole table. A field the mapping renames (or a dotted path) has no column of its
+        name, and one whose lookups compare otherwise (a date or JSON column) no index
+        could serve: the lookups read the table as before."""
         field = self._reread_field
         column = reader.column_of(field) if field else None
-        if column is not None:
-            reader.index(conn, column, side_table("cursor", self.table))
+        if column is None or not reader.compared_as_is(column):
+            return
+        name = side_table("cursor", f"{self.table}_{column}")
+        why = index_cursor_column(conn, self.table, column, name)
+        if why is not None:
+            self._notes.append(
+                f"table {self.table}: could not index {column} ({why}), so each lookup of "
+                "a record read again reads the whole table; index it yourself, or let "
+                "interlink's role own the table"
+            )
 
     def _has_row(self, conn: Connection, reader: TableWriter, record: Record) -> bool:
         columns = reader.columns or {}

@@ -221,23 +221,26 @@ class TableWriter:
     def holds_plain_text(self, column: str) -> bool:
         """Whether `column` stores text as it is given, so that `column = ?` with a text
         value means what `CAST(column AS TEXT) = ?` does, and an index on it can answer:
-        SQLite's TEXT affinity, PostgreSQL's text or varchar (not a date, a UUID, an
-        array, nor char(n), which pads)."""
+        SQLite's TEXT affinity, PostgreSQL's text or varchar (not a column without a
+        declared type, a date, a UUID, an array, nor char(n), which pads)."""
         if not self.columns or self.columns.get(column) != "text":
             return False
-        declared = self._declared.get(column) or self._column_type(column, "text")
+        declared = self._declared.get(column)
+        if declared is None:  # made or changed by interlink: the type it declares
+            declared = self._column_type(column, "text")
         declared = declared.upper()
         if self.dialect == "sqlite":
-            # SQLite's affinity rules: INT first, then CHAR, CLOB or TEXT.
+            # SQLite's affinity rules: INT first, then CHAR, CLOB or TEXT ('' has none).
             return "INT" not in declared and any(t in declared for t in ("CHAR", "CLOB", "TEXT"))
+        if declared.endswith("]"):  # an array
+            return False
         return declared == "TEXT" or declared.startswith("CHARACTER VARYING")
 
-    def index(self, conn: Connection, column: str, name: str) -> None:
-        """Give the table an index `name` on `column`, unless one by that name exists."""
-        q = self._quote
-        conn.exec_driver_sql(
-            f"CREATE INDEX IF NOT EXISTS {q(name)} ON {q(self.name)} ({q(column)})"
-        )
+    def compared_as_is(self, column: str) -> bool:
+        """Whether a lookup compares `column` as `column = ?` (a number's column, or one
+        holding plain text): what an index on it can answer."""
+        kind = (self.columns or {}).get(column)
+        return kind in ("integer", "float") or self.holds_plain_text(column)
 
     def _position(self, column: str) -> int:
         assert self.columns is not None
