@@ -259,6 +259,18 @@ async def test_the_same_idempotency_key_in_either_body_shape_is_one_job(api):
     assert_error(other, 409, "CONFLICT")
 
 
+async def test_a_noop_with_a_config_that_names_no_pipeline_is_refused(api):
+    # The schema's JobConfig requires `pipeline`; a noop's config without one was queued
+    # (schemathesis: a request the schema forbids, accepted with 202).
+    refused = await api.post("/jobs", json={"type": "noop", "config": {"limit": 3}})
+    assert_error(refused, 400, "INVALID_REQUEST")
+    assert refused.json()["error"]["details"] == [
+        {"field": "config.pipeline", "issue": "required: config holds a pipeline run's fields"}
+    ]
+    plain = await api.post("/jobs", json={"type": "noop"})
+    assert plain.status_code == 202
+
+
 def test_the_clients_error_for_kind_beside_config_names_what_to_do():
     # "put kind in the config" sent users to a 400 (config takes no kind).
     client = JobsClient("http://127.0.0.1:9", "il_x_y")

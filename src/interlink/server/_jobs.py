@@ -63,7 +63,8 @@ def _flat(body: JobCreate) -> JobCreate:
     """The guide's `{"config": {...}, "type": ...}` as the flat body it stands for.
 
     400 INVALID_REQUEST (the guide's answer) for a body with neither `config` nor
-    `pipeline` that is not a noop, and for keys `config` cannot hold; 422 for a `config`
+    `pipeline` that is not a noop, a `config` without `pipeline` (a noop's too: the
+    schema's JobConfig requires it), and for keys `config` cannot hold; 422 for a `config`
     mixed with flat fields, a `type` that contradicts `kind`, or a bad value in `config`.
     """
     sent = body.model_fields_set
@@ -107,11 +108,17 @@ def _flat(body: JobCreate) -> JobCreate:
             for error in exc.errors()
         ]
         raise ApiProblem(422, "The request has invalid fields.", details=details) from None
-    if flat.pipeline is None and kind == PIPELINE_KIND:
+    if flat.pipeline is None:
+        # A noop needs no config at all; one sent names a pipeline, as the schema says.
         raise ApiProblem(
             400,
             "Missing required field: config.pipeline.",
-            details=[{"field": "config.pipeline", "issue": "required for type pipeline"}],
+            details=[
+                {
+                    "field": "config.pipeline",
+                    "issue": "required: config holds a pipeline run's fields",
+                }
+            ],
         )
     return flat
 
