@@ -128,7 +128,7 @@ resources:
       path: /customers/wrapped
       params: {{fail_at: {fail_at}}}
       records: data.customers
-      paginate: {{type: offset, page_size: {page}, total_path: data.total}}
+      paginate: {{type: offset, page_size: {page}, total_path: data.total, overlap: 0}}
   broken_shop:
     customers:
       path: /customers/next-url

@@ -34,7 +34,7 @@ def records(n: int) -> list[dict]:
 
 class TestOffsetPaginator:
     def test_walks_to_the_total(self):
-        p = OffsetPaginator(100)
+        p = OffsetPaginator(100, overlap=0)
         spec = RequestSpec("/items")
         p.init_request(spec)
         assert spec.params == {"offset": 0, "limit": 100}
@@ -47,6 +47,50 @@ class TestOffsetPaginator:
         p.update_state(page({"total": 250}), records(50))
         assert not p.has_next_page
         assert p.state() is None
+
+    def test_each_page_after_the_first_asks_records_back(self):
+        """The reader checks the records asked back against the page before (`_overlap`):
+        5 of a page of 100 by default, 10 of 1,000, 1 of 10, none of 1."""
+        assert [OffsetPaginator(n).overlap for n in (1, 2, 10, 100, 1000, 5000)] == [
+            0,
+            1,
+            1,
+            5,
+            10,
+            10,
+        ]
+        p = OffsetPaginator(100)
+        spec = RequestSpec("/items")
+        p.init_request(spec)
+        assert p.back == 0 and spec.params == {"offset": 0, "limit": 100}
+        p.update_state(page({"total": 250}), records(100))
+        p.update_request(spec)
+        assert p.back == 5 and spec.params["offset"] == 95
+        assert p.plan() == [{"offset": 95}, {"offset": 190}]
+        p.update_state(page({"total": 250}), records(100))  # 95-194: 95 new
+        assert p.offset == 195 and p.state() == {"offset": 195}
+        p.update_request(spec)
+        assert spec.params["offset"] == 190
+        p.update_state(page({"total": 250}), records(60))  # 190-249
+        assert p.offset == 250 and not p.has_next_page
+
+    def test_a_page_with_only_the_records_asked_back_ends_the_read(self):
+        p = OffsetPaginator(100, total_path=None)
+        p.update_state(page({}), records(100))
+        assert p.has_next_page and p.back == 5
+        p.update_state(page({}), records(5))
+        assert not p.has_next_page and p.offset == 100
+
+    def test_a_resumed_read_asks_back_only_with_keys_to_check(self):
+        p = OffsetPaginator(100)
+        spec = RequestSpec("/items")
+        p.restore({"offset": 300}, spec)
+        assert p.back == 0 and spec.params["offset"] == 300
+        kept = OffsetPaginator(100)
+        kept.restore(
+            {"offset": 300, "overlap_keys": {"by": "key", "ids": [296, 297, 298, 299, 300]}}, spec
+        )
+        assert kept.back == 5 and spec.params["offset"] == 295
 
     def test_stops_on_a_short_page_without_a_total(self):
         p = OffsetPaginator(100, total_path=None)
@@ -80,12 +124,12 @@ class TestOffsetPaginator:
         assert not p.has_next_page
 
     def test_plan_lists_the_remaining_offsets(self):
-        p = OffsetPaginator(100)
+        p = OffsetPaginator(100, overlap=0)
         p.update_state(page({"total": 450}), records(100))
         assert p.plan() == [{"offset": 100}, {"offset": 200}, {"offset": 300}, {"offset": 400}]
 
     def test_server_capped_limit_is_followed(self):
-        p = OffsetPaginator(5000)
+        p = OffsetPaginator(5000, overlap=0)
         p.update_state(page({"total": 2500}), records(1000))
         assert p.has_next_page
         assert p.plan() == [{"offset": 1000}, {"offset": 2000}]
@@ -111,7 +155,7 @@ class TestOffsetPaginator:
 
     def test_a_resumed_read_learns_the_capped_size_too(self):
         """Issue 10: the size the server serves is learned after a resume as well."""
-        p = OffsetPaginator(100)
+        p = OffsetPaginator(100, overlap=0)
         p.restore({"offset": 500}, RequestSpec("/items"))
         p.update_state(page({"total": 1000}), records(50))
         assert p.plan() == [{"offset": o} for o in range(550, 1000, 50)]
@@ -126,7 +170,7 @@ class TestOffsetPaginator:
         assert not p.has_next_page
 
     def test_totals_and_messages(self):
-        p = OffsetPaginator(100, offset_param="skip", limit_param="top", start=10)
+        p = OffsetPaginator(100, offset_param="skip", limit_param="top", start=10, overlap=0)
         assert p.asked() == ("top", 100) and p.position_param() == "skip"
         assert p.totals() == []
         p.update_state(page({"total": 300}), records(100))

@@ -11,7 +11,12 @@ from interlink.errors import ApiError, IncompleteReadError
 
 from .conftest import ItemsApi, make_catalog
 
-OFFSET = {"path": "/items", "records": "data", "paginate": {"type": "offset", "page_size": 10}}
+# Pages at offsets 0, 10, 20...: no records asked back (test_overlap.py has those).
+OFFSET = {
+    "path": "/items",
+    "records": "data",
+    "paginate": {"type": "offset", "page_size": 10, "overlap": 0},
+}
 
 
 async def read_ids(resource, **kwargs) -> tuple[list[int], list]:

@@ -157,7 +157,7 @@ async def test_child_resources_fan_out_and_carry_the_parent_key():
     resources = {
         "customers": {
             "path": "/customers",
-            "paginate": {"type": "offset", "page_size": 3},
+            "paginate": {"type": "offset", "page_size": 3, "overlap": 0},
         },
         "orders": {
             "path": "/customers/{parent.id}/orders",

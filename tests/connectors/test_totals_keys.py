@@ -141,7 +141,7 @@ async def test_a_page_served_again_with_a_record_edited_meanwhile_is_an_incomple
                         "items": {
                             "path": "/items",
                             "records": "data",
-                            "paginate": {"type": "offset", "page_size": 25},
+                            "paginate": {"type": "offset", "page_size": 25, "overlap": 0},
                         }
                     }
                 },

@@ -96,7 +96,11 @@ def test_replace_on_an_incremental_source_reads_the_whole_source(source, databas
 def test_replace_loads_a_staging_table_swapped_in_only_when_the_read_completes(source, database):
     fake, url = source
     cfg = build(
-        url, database, {"source": "src.items", "destination": "sql:items", "write": "replace"}
+        url,
+        database,
+        {"source": "src.items", "destination": "sql:items", "write": "replace"},
+        # Records served are counted by page below: no records asked back.
+        resource={"paginate": {"type": "offset", "page_size": 100, "overlap": 0}},
     )
     store = Store.open(cfg.database)
     assert run(cfg, store).ok

@@ -31,7 +31,7 @@ def _config(url: str, database: str) -> InterlinkConfig:
                     "customers": {
                         "path": "/customers",
                         "records": "data",
-                        "paginate": {"type": "offset", "page_size": 50},
+                        "paginate": {"type": "offset", "page_size": 50, "overlap": 0},
                     }
                 }
             },

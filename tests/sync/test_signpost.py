@@ -112,7 +112,8 @@ def _config(
                     "items": {
                         "path": "/items",
                         "records": "data",
-                        "paginate": {"type": "offset", "page_size": page},
+                        # LiveSource numbers its pages by offset: none asked back.
+                        "paginate": {"type": "offset", "page_size": page, "overlap": 0},
                         "incremental": {
                             "field": field,
                             "param": "updated_since",

@@ -27,7 +27,7 @@ resources:
     customers:
       path: /customers
       records: data
-      paginate: {{type: offset, page_size: 10}}
+      paginate: {{type: offset, page_size: 10, overlap: 0}}
     product:
       path: /products/7
     echo:

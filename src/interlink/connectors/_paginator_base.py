@@ -94,6 +94,11 @@ class BasePaginator(ABC):
         """
         return None
 
+    back: int = 0
+    """Records the next request asks back, before the first record not read yet: the
+    reader checks them against the last records of the page before (`_overlap`) and
+    drops those read already."""
+
     counts_positions: bool = False
     """True when pages are found by position (an offset, a page number): records removed
     during the read shift the later ones (see `_totals`)."""

@@ -8,12 +8,18 @@ from typing import Any
 
 from interlink.errors import PaginationError
 
+from ._overlap import OVERLAP_KEYS
 from ._page import Fetched, Record, RequestSpec
 from ._paginator_base import BasePaginator, as_int
 from ._selectors import compile_selector
 from ._totals import Total
 
-__all__ = ["OffsetPaginator", "PageNumberPaginator"]
+__all__ = ["OffsetPaginator", "PageNumberPaginator", "default_overlap"]
+
+
+def default_overlap(page_size: int) -> int:
+    """Records a page asks back: one in twenty of a page, 1 to 10 (none for pages of 1)."""
+    return 0 if page_size < 2 else min(10, max(1, page_size // 20))
 
 
 class OffsetPaginator(BasePaginator):
@@ -29,6 +35,18 @@ class OffsetPaginator(BasePaginator):
     GET /customers?offset=100&limit=100   -> {"data": [...100], "total": 250}
     GET /customers?offset=200&limit=100   -> {"data": [...50],  "total": 250}   (done)
     ```
+
+    Records removed from before the offset while the read goes on move later ones onto
+    pages already read: with a record created meanwhile the total does not even fall.
+    So each page after the first asks `overlap` records back (`back`), and the reader
+    checks that the last records of the page before are among them (`_overlap`): the
+    read then knows no record slipped between the two pages. `overlap` defaults to one
+    record in twenty of a page, 1 to 10 (5 for 100, 10 for 1,000); 0 turns it off.
+
+    ```
+    GET /customers?offset=0&limit=100     -> records 0-99
+    GET /customers?offset=95&limit=100    -> records 95-194 (95-99 again: checked, dropped)
+    ```
     """
 
     counts_positions = True
@@ -41,16 +59,29 @@ class OffsetPaginator(BasePaginator):
         limit_param: str = "limit",
         start: int = 0,
         total_path: str | None = "total",
+        overlap: int | None = None,
     ) -> None:
         self.page_size = page_size
         self.offset_param = offset_param
         self.limit_param = limit_param
         self.offset = start
+        """The position of the first record not read yet."""
         self.step = page_size
         self.total: int | None = None
         self._total = compile_selector(total_path) if total_path else None
         self._total_path = total_path
         self._sized = False
+        self.overlap = default_overlap(page_size) if overlap is None else overlap
+        self.back = 0
+        """Records the next request asks back (0 for the first page, a probe, a resumed
+        read without the keys to check them against)."""
+
+    def _back_after(self, count: int) -> int:
+        """The records the request after a page of `count` asks back: none after an
+        empty page, for a probe, or when pages are too small to carry them."""
+        if not count or self.probing or self.overlap >= self.step:
+            return 0
+        return self.overlap
 
     def init_request(self, spec: RequestSpec) -> None:
         spec.params[self.offset_param] = self.offset
@@ -79,16 +110,20 @@ class OffsetPaginator(BasePaginator):
                 self.probing = True
         elif self.probing:
             self.probing = False
-        self.offset += count
-        if count == 0:
+        # The page began `back` records before the first one not read yet; the next one
+        # not read yet is the one after it, as the list stands now.
+        back = self.back
+        self.offset += max(count - back, 0)
+        if count <= back:  # nothing past what was read already: the list ended
             self.has_next_page = False
         elif self.total is not None:
             self.has_next_page = self.offset < self.total
         else:
             self.has_next_page = count >= self.step
+        self.back = self._back_after(count)
 
     def update_request(self, spec: RequestSpec) -> None:
-        spec.params[self.offset_param] = self.offset
+        spec.params[self.offset_param] = self.offset - self.back
 
     def state(self) -> dict[str, Any] | None:
         return {"offset": self.offset} if self.has_next_page else None
@@ -98,21 +133,30 @@ class OffsetPaginator(BasePaginator):
         if offset is None:
             raise PaginationError(f"bad offset checkpoint {state!r}")
         self.offset = offset
-        spec.params[self.offset_param] = offset
+        # The page before's last keys came with the checkpoint: ask back to check them.
+        kept = state.get(OVERLAP_KEYS)
+        ids = kept.get("ids") if isinstance(kept, dict) else None
+        kept_count = len(ids) if isinstance(ids, list) else 0
+        self.back = min(self.overlap, kept_count, offset) if self.overlap < self.step else 0
+        spec.params[self.offset_param] = offset - self.back
         spec.params[self.limit_param] = self.page_size
 
     def plan(self) -> list[dict[str, Any]] | None:
         if self.total is None or not self.has_next_page:
             return None
-        return [{self.offset_param: o} for o in range(self.offset, self.total, self.step)]
+        back = self.back
+        return [
+            {self.offset_param: o - back} for o in range(self.offset, self.total, self.step - back)
+        ]
 
     def peek(self, fetched: Fetched, spec: RequestSpec) -> RequestSpec | None:
-        # With the total known from an earlier page, a full page is the likely case.
-        following = self.offset + self.step
+        # With the total known from an earlier page, a full page is the likely case: it
+        # ends `step - back` records on, and the request after it asks back again.
+        following = self.offset + self.step - self.back
         if self.total is None or following >= self.total:
             return None
         guess = spec.copy()
-        guess.params[self.offset_param] = following
+        guess.params[self.offset_param] = following - self._back_after(self.step)
         return guess
 
     def end_check(self, probe: RequestSpec) -> RequestSpec | None:

@@ -26,6 +26,7 @@ from interlink.errors import ApiError, PaginationError
 
 from ._api_clock import behind_by, clock_note
 from ._cursor import READ_FIELDS, CursorTracker
+from ._overlap import OVERLAP_KEYS, PageOverlap
 from ._page import Fetched, Page, Record, RequestSpec
 from ._paginator_base import BasePaginator, as_int
 from ._selectors import MISSING, compile_selector
@@ -254,6 +255,7 @@ async def read_pages(
         on_total_mismatch=on_total_mismatch,
         key=key,
     )
+    overlap = PageOverlap(key, resume.get(OVERLAP_KEYS) if resume else None)
     in_flight: deque[tuple[RequestSpec, asyncio.Task[Fetched]]] = deque()
     planned: deque[dict[str, Any]] | None = None
     emitted = 0
@@ -298,9 +300,15 @@ async def read_pages(
                         await _let_requests_start()
                 records = extract(fetched)
             number += 1
+            page = records
+            # A page asked back: keep what the read has not had; the list moved past
+            # it when the page before's last records are gone from it (`_overlap`).
+            records, lost = overlap.check(records, paginator.back)
+            if lost:
+                watch.moved(number)
             warnings = watch.page(number, request, fetched.headers, records)
             try:
-                paginator.update_state(fetched, records)
+                paginator.update_state(fetched, page)
             except PaginationError as exc:
                 raise _named(exc, resource) from None
             watch.note_totals()
@@ -338,6 +346,9 @@ async def read_pages(
                 checkpoint = {**checkpoint, "probing": True}
             if checkpoint is not None and tracker is not None:
                 checkpoint = {**checkpoint, **tracker.checkpoint_fields()}
+            kept = overlap.checkpoint() if paginator.back else None
+            if checkpoint is not None and kept is not None:
+                checkpoint = {**checkpoint, OVERLAP_KEYS: kept}
             if not done:
                 paginator.update_request(spec)
                 if follow is not None:

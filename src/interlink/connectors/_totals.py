@@ -181,6 +181,7 @@ class ReadWatch:
         unique (looked at only when a key comes again: no per-record work otherwise)."""
         self.repeated = 0
         """Records whose primary key arrived earlier in this read."""
+        self._moved: str | None = None
 
     def _count_keys(self, records: list[Record]) -> None:
         """Add one page's keys; a key that cannot tell records apart turns the count off.
@@ -289,6 +290,28 @@ class ReadWatch:
             self._previous = None
         return warnings
 
+    def moved(self, number: int) -> None:
+        """Page `number`, asked back for the last records of the page before, had none
+        of them (`_overlap`): records may have slipped past the read. A whole read stops
+        as incomplete (with `on_total_mismatch: warn`, goes on and ends incomplete)."""
+        if not self._whole or self._moved is not None:
+            return
+        message = (
+            f"incomplete read: page {number} no longer began with the records page "
+            f"{number - 1} ended with: records removed from before it during the read "
+            "moved others onto pages already read, so some may never have arrived; run "
+            "again"
+        )
+        if self._on_mismatch == "warn":
+            self._moved = message
+            return
+        raise IncompleteReadError(
+            self._prefix
+            + message
+            + " (set `on_total_mismatch: warn` on the resource to accept a short read, or "
+            "`overlap: 0` on its paginate if the API's order is not stable)"
+        )
+
     def _repeat(self, number: int, request: RequestSpec) -> str:
         param = self.paginator.position_param()
         if param is None:
@@ -342,14 +365,19 @@ class ReadWatch:
 
     def _repeats(self, totals: list[Total]) -> tuple[str, int, int] | None:
         """A read whose counts agree but whose distinct records fall short of a total."""
-        if self._keys is None or not self.repeated:
+        if self._keys is None:
             return None
         distinct = len(self._keys)
+        again = (
+            f"{self.repeated:,} came again on later pages"
+            if self.repeated
+            else "pages asked back dropped those read already"
+        )
         for total in totals:
             if total.unit == "records" and distinct < total.expected:
                 return (
                     f"incomplete read: {total.got:,} records arrived but only {distinct:,} "
-                    f"distinct `{self._key}`s ({self.repeated:,} came again on later pages) "
+                    f"distinct `{self._key}`s ({again}) "
                     f"while {total.source} says {total.expected:,}: records moved between "
                     "pages during the read, or the API pages wrongly; run again (if "
                     f"`{self._key}` is not unique in this API, set the resource's primary_key "
@@ -366,6 +394,8 @@ class ReadWatch:
         """
         if not self._whole:
             return True, []
+        if self._moved is not None:
+            return False, [self._warn(self._moved + "; the read is marked incomplete")]
         totals = self.totals()
         short = [total for total in totals if total.short]
         fell = self._fell()

@@ -45,7 +45,7 @@ _FIELDS = (
 # returns, left out at their default so that a state stored before them still matches.
 _LATER_DEFAULTS = {("paginate", "single", "total_path"): None}
 # Settings that never change which records a read returns: left out whatever their value.
-_NOT_RECORDS = {"incremental": ("lag",)}
+_NOT_RECORDS = {"incremental": ("lag",), "paginate": ("overlap",)}
 
 
 def _settings(config: InterlinkConfig, name: str, seen: set[str]) -> dict[str, Any]:
