@@ -159,13 +159,27 @@ class Server:
                 response.raise_for_status()
                 assert response.json()["total"] == self.records, response.json()["total"]
                 if self.cache_pages:
-                    for offset in range(0, self.records + 1, PAGE_SIZE):
+                    for offset in self.offsets():
                         params = {"offset": offset, "limit": PAGE_SIZE}
                         client.get("/customers", params=params).raise_for_status()
         except BaseException:
             self.__exit__()
             raise
         return self
+
+    def offsets(self) -> list[int]:
+        """Every page's offset a contender asks for: the scripts' (and the empty page after
+        the last), and interlink's, whose pages after the first ask `overlap` records
+        back (connectors/_overlap.py)."""
+        from interlink.connectors._position_paginators import default_overlap
+
+        offsets = set(range(0, self.records + 1, PAGE_SIZE))
+        back = default_overlap(PAGE_SIZE)
+        unread = PAGE_SIZE
+        while unread < self.records:
+            offsets.add(unread - back)
+            unread += PAGE_SIZE - back
+        return sorted(offsets)
 
     def stats(self) -> dict[str, Any]:
         """The sandbox's `/_stats`: requests by path and, with the cache, its hits and misses."""

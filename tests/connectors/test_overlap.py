@@ -21,7 +21,7 @@ from starlette.routing import Route
 from interlink.config import InterlinkConfig
 from interlink.connectors import Catalog
 from interlink.connectors._overlap import OVERLAP_KEYS
-from interlink.errors import IncompleteReadError, PaginationError
+from interlink.errors import IncompleteReadError
 from interlink.sandbox import SandboxServer
 
 
@@ -169,11 +169,14 @@ async def test_keys_that_repeat_are_matched_by_content() -> None:
     assert got == [(order, line) for order in range(1, 21) for line in (1, 2, 3)]
 
 
-async def test_an_api_that_rounds_the_offset_to_a_page_is_named() -> None:
+async def test_an_api_that_rounds_the_offset_to_a_page_stops_the_read() -> None:
+    """Page 2 asked at offset 8 comes back as records 1-10 again: not where page 1
+    ended, so the read stops, and says how to read such an API."""
     source = ChangingList(rounding=True)
     with SandboxServer(source.app()) as server:
-        with pytest.raises(PaginationError, match="overlap: 0"):
+        with pytest.raises(IncompleteReadError, match="overlap: 0"):
             await _read(server.url, overlap=2)
+    assert source.offsets[:2] == [0, 8]
 
 
 async def test_a_resumed_read_checks_its_first_page_against_the_checkpoint() -> None:
@@ -195,3 +198,91 @@ async def test_a_resumed_read_checks_its_first_page_against_the_checkpoint() -> 
                 async for _ in resource.pages(resume=checkpoint):
                     pass
     assert source.changed == 1 and source.offsets[1] == 8
+
+
+async def test_keys_distinct_on_one_page_but_not_in_the_list_lose_nothing() -> None:
+    """Review finding: lines numbered 1-40 within each order look unique over a page's
+    last 30 records; the page after must still be matched as a run, not by a key found
+    anywhere (that dropped a whole order's lines)."""
+    source = ChangingList()
+    source.items = [{"id": line, "order": order} for order in range(1, 11) for line in range(1, 41)]
+    with SandboxServer(source.app()) as server:
+        async with _catalog(server.url, page_size=100) as catalog:
+            got = [(r["order"], r["id"]) async for r in catalog.resource("api.items").records()]
+    assert got == [(order, line) for order in range(1, 11) for line in range(1, 41)]
+
+
+async def test_records_read_and_moved_to_the_end_stop_the_read() -> None:
+    """Review finding: records edited in a list sorted by `updated_at` move to its end;
+    those behind them move back past the boundary (18-21 here) and are lost unless the
+    read stops."""
+    source = ChangingList(total=False)
+    source.items = source.items[:30]
+
+    def move() -> None:
+        moved = [r for r in source.items if 12 <= r["id"] <= 15]
+        source.items = [r for r in source.items if not 12 <= r["id"] <= 15] + moved
+
+    source.changes = {2: move}
+    with SandboxServer(source.app()) as server:
+        with pytest.raises(IncompleteReadError, match="no longer began"):
+            await _read(server.url, overlap=3, total_path=None)
+    assert source.changed == 1
+
+
+async def test_a_read_from_a_later_start_with_a_total_is_whole() -> None:
+    """Review finding: the distinct-keys check, ungated, failed every read with `start`."""
+    source = ChangingList()
+    with SandboxServer(source.app()) as server:
+        ids = await _read(server.url, start=30)
+    assert ids == list(range(31, 61))
+
+
+async def test_warned_reads_that_lose_sight_keep_no_record_twice() -> None:
+    """Compared by content (no key), the last record of page 1 edited before page 2:
+    the run is not found and the read goes on marked incomplete, dropping the records
+    asked back as a read without them would (no duplicates appended)."""
+    source = ChangingList(total=False)
+    source.items = [{"sku": f"s{i}", "qty": i} for i in range(1, 31)]
+    source.changes = {1: lambda: source.items.__setitem__(9, {"sku": "s10", "qty": 999})}
+    with SandboxServer(source.app()) as server:
+        async with Catalog(
+            InterlinkConfig.model_validate(
+                {
+                    "connections": {"api": {"base_url": server.url}},
+                    "resources": {
+                        "api": {
+                            "items": {
+                                "path": "/items",
+                                "records": "data",
+                                "on_total_mismatch": "warn",
+                                "paginate": {
+                                    "type": "offset",
+                                    "page_size": 10,
+                                    "overlap": 2,
+                                    "total_path": None,
+                                },
+                                "concurrency": 1,
+                            }
+                        }
+                    },
+                }
+            )
+        ) as catalog:
+            pages = [p async for p in catalog.resource("api.items").pages()]
+    skus = [r["sku"] for p in pages for r in p.records]
+    assert source.changed == 1
+    assert len(skus) == len(set(skus)) == 30
+    assert not pages[-1].complete
+
+
+def test_an_overlap_past_what_a_page_keeps_is_refused() -> None:
+    with pytest.raises(ValueError, match="overlap"):
+        InterlinkConfig.model_validate(
+            {
+                "connections": {"api": {"base_url": "http://127.0.0.1:9"}},
+                "resources": {
+                    "api": {"items": {"path": "/i", "paginate": {"type": "offset", "overlap": 50}}}
+                },
+            }
+        )

@@ -95,7 +95,7 @@ class OffsetPaginateConfig(_Model):
     limit_param: str = "limit"
     start: Annotated[int, Field(ge=0)] = 0
     total_path: Selector | None = "total"
-    overlap: Annotated[int, Field(ge=0, le=1000)] | None = None
+    overlap: Annotated[int, Field(ge=0, le=20)] | None = None
 
 
 class PagePaginateConfig(_Model):

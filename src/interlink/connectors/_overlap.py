@@ -5,20 +5,24 @@ the offset is removed between two requests: the later records move back by one, 
 one at the boundary lands on the page already read. The total shows it only when nothing
 was created meanwhile. So a page after the first asks `back` records early (the
 paginator's `back`, see `_position_paginators.OffsetPaginator`), and `PageOverlap` finds
-where the page before ended among them: by unique keys, the last of the page before's
-records on this page; by content, a run of this page's first records that is the page
-before's last records in order (as asked first, then records removed before it, then
-records added):
+where the page before ended: a run of this page's first records that is the page
+before's last records, in order. It tries the page as asked first (nothing moved), then
+records removed before it (the run is shorter: it starts later in the page before),
+then records added before it (longer):
 
-- found: the records read already are dropped (a record added meanwhile, not read yet,
-  is kept); the rest are the ones not read yet, and nothing was missed;
-- not found: the list moved by `back` records or more (or the records asked back
-  changed meanwhile), and records may have slipped past the read unseen. The reader stops
-  the read as incomplete (`ReadWatch.moved`), as it does for a total that fell.
+- found: the records of the run were read already and are dropped; the rest are the
+  ones not read yet, and nothing was missed;
+- not found: the list moved by `back` records or more, a record among the last ones read
+  changed place, or the API did not start the page at the offset asked; records may
+  have slipped past the read unseen. The reader stops the read as incomplete
+  (`ReadWatch.moved`); read on (`on_total_mismatch: warn`), the page loses its first
+  `back` records, as a read without the overlap would have had it.
 
-Records are told apart by their primary key when the keys at hand are unique, else by
-their whole content (a key such as an order line's number repeats from order to order,
-and an alignment by it could drop a record never read).
+Records are compared by their primary key when the page before's last keys are all
+there and distinct (an edit does not change a key), else by their whole content (a key
+such as an order line's number repeats from order to order). A run, not a key found
+anywhere, is what counts: a record read before and moved to the end of the list (edited,
+in a list sorted by `updated_at`) does not pass for where the page before ended.
 """
 
 from __future__ import annotations
@@ -31,14 +35,16 @@ import orjson
 
 from ._page import Record
 
-__all__ = ["OVERLAP_KEYS", "PageOverlap"]
+__all__ = ["KEPT", "MOST_BACK", "OVERLAP_KEYS", "PageOverlap"]
 
 OVERLAP_KEYS = "overlap_keys"
 """The checkpoint's identities of the last records read, for a resumed read to check."""
 
 KEPT = 30
-"""Identities of a page's last records kept: the records asked back (at most 10), and as
-many again before them for records added meanwhile."""
+"""A page's last records whose identities are kept."""
+
+MOST_BACK = 20
+"""The most records a page asks back: the rest of `KEPT` finds records added before it."""
 
 
 class PageOverlap:
@@ -46,76 +52,71 @@ class PageOverlap:
 
     def __init__(self, key: str | None, kept: Any = None) -> None:
         self._key = key
-        self._by = "key"
-        self.ids: list[Any] = []
-        """The last records' identities of the latest page (JSON-able, for checkpoints)."""
-        if isinstance(kept, dict) and kept.get("by") in ("key", "content"):
-            ids = kept.get("ids")
-            if isinstance(ids, list) and all(type(i) in (int, str) for i in ids):
-                self._by, self.ids = kept["by"], ids
+        self._keys: list[Any] = []
+        self._contents: list[str] = []
+        if isinstance(kept, dict) and isinstance(kept.get("ids"), list):
+            ids = kept["ids"]
+            if kept.get("by") == "key" and all(type(i) in (int, str) for i in ids):
+                self._keys = ids
+            elif kept.get("by") == "content" and all(type(i) is str for i in ids):
+                self._contents = ids
 
     def checkpoint(self) -> dict[str, Any] | None:
-        return {"by": self._by, "ids": self.ids} if self.ids else None
+        """The last records' identities, JSON-able (None before any page)."""
+        if self._keys:
+            return {"by": "key", "ids": self._keys}
+        if self._contents:
+            return {"by": "content", "ids": self._contents}
+        return None
 
     def check(self, records: list[Record], back: int) -> tuple[list[Record], bool]:
         """The records of a page asked `back` records early that the read has not had,
         and whether the page lost sight of the page before (records may have slipped
         past the read); remembers this page's last records."""
-        earlier, by = self.ids, self._by
+        keys, contents = self._keys, self._contents
         self._remember(records)
         if not back or not records:
             return records, False
-        if not earlier:  # nothing to check against: drop the records asked back
+        if not keys and not contents:  # nothing to check against (never after a page)
             return records[back:], False
-        head = _identities(records[: len(earlier) + back], self._key, by)
-        if head is None:
-            return records[back:], False
-        if by == "key":
-            # Unique keys: the last record of the page before found on this page is where
-            # it ended; before it, a record with a key not read yet was added meanwhile.
-            known = set(earlier)
-            last = max((at for at, value in enumerate(head) if value in known), default=-1)
-            if last < 0:
-                return records, True
-            fresh = [
-                r for r, value in zip(records[:last], head, strict=False) if value not in known
-            ]
-            return fresh + records[last + 1 :], False
+        head = records[: max(len(keys), len(contents)) + back]
+        earlier: list[Any] = keys
+        found = _keys(head, self._key) if keys else None
+        if found is None:  # no keys to go by, here or on the page before: the contents
+            earlier, found = contents, _contents(head) if contents else None
+        if found is None:
+            return records[back:], True
         seen = len(earlier)
-        # By content: where in the page before this page begins, as a run of records in
-        # order; as asked first, then later (records removed before it), then earlier
-        # (records added).
-        asked = seen - back
+        asked = max(seen - back, 0)
         for start in [asked, *range(asked + 1, seen), *range(asked - 1, -1, -1)]:
             run = seen - start
-            if head[:run] == earlier[start:]:
+            if found[:run] == earlier[start:]:
                 return records[run:], False
-        return records, True
+        return records[back:], True
 
     def _remember(self, records: list[Record]) -> None:
         if not records:
             return
         last = records[-KEPT:]
-        ids = _identities(last, self._key, "key")
-        if ids is not None and len(set(ids)) == len(ids):
-            self._by, self.ids = "key", ids
-        else:
-            self._by = "content"
-            self.ids = _identities(last, None, "content") or []
+        keys = _keys(last, self._key)
+        self._keys = keys if keys is not None and len(set(keys)) == len(keys) else []
+        self._contents = [] if self._keys else _contents(last)
 
 
-def _identities(records: list[Record], key: str | None, by: str) -> list[Any] | None:
-    """Each record's identity: its key (None when one has none, or it is not text or an
-    integer), or a digest of its content."""
-    if by == "key":
-        if key is None:
-            return None
-        try:
-            keys = list(map(operator.itemgetter(key), records))
-        except (KeyError, TypeError):
-            return None
-        return keys if all(type(k) in (int, str) for k in keys) else None
-    digests: list[Any] = []
+def _keys(records: list[Record], key: str | None) -> list[Any] | None:
+    """The records' keys; None when one has none (or one that is not text or an integer)."""
+    if key is None:
+        return None
+    try:
+        keys = list(map(operator.itemgetter(key), records))
+    except (KeyError, TypeError):
+        return None
+    return keys if all(type(k) in (int, str) for k in keys) else None
+
+
+def _contents(records: list[Record]) -> list[str]:
+    """A digest of each record's whole content."""
+    digests: list[str] = []
     for record in records:
         try:
             text = orjson.dumps(record, option=orjson.OPT_SORT_KEYS)

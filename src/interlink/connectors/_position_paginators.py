@@ -8,7 +8,7 @@ from typing import Any
 
 from interlink.errors import PaginationError
 
-from ._overlap import OVERLAP_KEYS
+from ._overlap import MOST_BACK, OVERLAP_KEYS
 from ._page import Fetched, Record, RequestSpec
 from ._paginator_base import BasePaginator, as_int
 from ._selectors import compile_selector
@@ -71,7 +71,7 @@ class OffsetPaginator(BasePaginator):
         self._total = compile_selector(total_path) if total_path else None
         self._total_path = total_path
         self._sized = False
-        self.overlap = default_overlap(page_size) if overlap is None else overlap
+        self.overlap = min(default_overlap(page_size) if overlap is None else overlap, MOST_BACK)
         self.back = 0
         """Records the next request asks back (0 for the first page, a probe, a resumed
         read without the keys to check them against)."""
@@ -80,7 +80,7 @@ class OffsetPaginator(BasePaginator):
         """The records the request after a page of `count` asks back: none after an
         empty page, for a probe, or when pages are too small to carry them."""
         if not count or self.probing or self.overlap >= self.step:
-            return 0
+            return 0  # a probe asks from where the list would go on (see `end_check`)
         return self.overlap
 
     def init_request(self, spec: RequestSpec) -> None:

@@ -303,9 +303,12 @@ async def read_pages(
             page = records
             # A page asked back: keep what the read has not had; the list moved past
             # it when the page before's last records are gone from it (`_overlap`).
-            records, lost = overlap.check(records, paginator.back)
+            back = paginator.back
+            records, lost = overlap.check(records, back)
             if lost:
                 watch.moved(number)
+            elif len(page) - len(records) > back:
+                watch.came_again(len(page) - len(records) - back)
             warnings = watch.page(number, request, fetched.headers, records)
             try:
                 paginator.update_state(fetched, page)

@@ -290,17 +290,24 @@ class ReadWatch:
             self._previous = None
         return warnings
 
+    def came_again(self, count: int) -> None:
+        """`count` records read already came again on a page asked back (records added
+        before the offset pushed them on): dropped there, still counted as arriving twice
+        so that a whole read compares its distinct records with the total."""
+        self.repeated += count
+
     def moved(self, number: int) -> None:
         """Page `number`, asked back for the last records of the page before, had none
         of them (`_overlap`): records may have slipped past the read. A whole read stops
         as incomplete (with `on_total_mismatch: warn`, goes on and ends incomplete)."""
         if not self._whole or self._moved is not None:
             return
+        before = f"page {number - 1}" if number > 1 else "the read before its resume"
         message = (
-            f"incomplete read: page {number} no longer began with the records page "
-            f"{number - 1} ended with: records removed from before it during the read "
-            "moved others onto pages already read, so some may never have arrived; run "
-            "again"
+            f"incomplete read: page {number} no longer began with the records {before} "
+            "ended with: records removed from before it during the read moved others onto "
+            "pages already read (or one read already moved on), so some may never have "
+            "arrived; run again"
         )
         if self._on_mismatch == "warn":
             self._moved = message
@@ -308,8 +315,9 @@ class ReadWatch:
         raise IncompleteReadError(
             self._prefix
             + message
-            + " (set `on_total_mismatch: warn` on the resource to accept a short read, or "
-            "`overlap: 0` on its paginate if the API's order is not stable)"
+            + " (set `on_total_mismatch: warn` on the resource to accept a short read; if "
+            "the API's order is not stable, or it does not start a page at the offset "
+            "asked, `overlap: 0` on its paginate)"
         )
 
     def _repeat(self, number: int, request: RequestSpec) -> str:
@@ -365,14 +373,10 @@ class ReadWatch:
 
     def _repeats(self, totals: list[Total]) -> tuple[str, int, int] | None:
         """A read whose counts agree but whose distinct records fall short of a total."""
-        if self._keys is None:
+        if self._keys is None or not self.repeated:
             return None
         distinct = len(self._keys)
-        again = (
-            f"{self.repeated:,} came again on later pages"
-            if self.repeated
-            else "pages asked back dropped those read already"
-        )
+        again = f"{self.repeated:,} came again on later pages"
         for total in totals:
             if total.unit == "records" and distinct < total.expected:
                 return (
