@@ -306,3 +306,48 @@ async def test_stats_count_attempts_retries_and_statuses(fake_time):
     assert stats.attempts == 4
     assert stats.retries == 2
     assert stats.statuses == {503: 1, 429: 1, 200: 2}
+
+
+async def test_a_403_for_githubs_primary_rate_limit_waits_for_its_reset(fake_time):
+    """GitHub answers its primary rate limit with 403, `X-RateLimit-Remaining: 0` and the
+    reset as epoch seconds: paced as a 429, not a refusal of the request (RELIABILITY.md,
+    outbound calls)."""
+    reset = str(int(fake_time.wall()) + 5)
+    headers = {
+        "X-RateLimit-Limit": "5000",
+        "X-RateLimit-Remaining": "0",
+        "X-RateLimit-Reset": reset,
+    }
+    script = Script(httpx.Response(403, headers=headers, json={"message": "rate limit"}))
+    async with make_client(script, fake_time) as api:
+        response = await api.get("/repos")
+    assert response.status_code == 200 and len(script.requests) == 2
+    assert 4.0 <= sum(fake_time.sleeps) <= 6.0, fake_time.sleeps
+
+
+async def test_a_403_with_retry_after_is_githubs_secondary_rate_limit(fake_time):
+    script = Script(httpx.Response(403, headers={"Retry-After": "30"}))
+    async with make_client(script, fake_time) as api:
+        await api.get("/search")
+    assert len(script.requests) == 2 and fake_time.sleeps[0] == 30.0
+
+
+async def test_a_403_whose_reset_is_far_off_raises_rate_limited_with_the_wait(fake_time):
+    """Past `max_retry_after` the error carries the wait, so a job comes back then."""
+    reset = str(int(fake_time.wall()) + 3600)
+    headers = {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset}
+    script = Script(httpx.Response(403, headers=headers))
+    async with make_client(script, fake_time) as api:
+        with pytest.raises(RateLimitedError) as caught:
+            await api.get("/repos")
+    assert 3590 <= (caught.value.retry_after or 0) <= 3600
+    assert caught.value.attempts == 1 and len(script.requests) == 1
+
+
+async def test_a_403_with_quota_left_is_a_refusal(fake_time):
+    headers = {"X-RateLimit-Remaining": "4999", "X-RateLimit-Reset": "60"}
+    script = Script(httpx.Response(403, headers=headers))
+    async with make_client(script, fake_time) as api:
+        with pytest.raises(ForbiddenError):
+            await api.get("/repos")
+    assert len(script.requests) == 1 and fake_time.sleeps == []

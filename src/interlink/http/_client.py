@@ -172,6 +172,7 @@ class ApiClient:
             sleep=sleep,
         )
         self._stack: httpx.AsyncBaseTransport = self._retry
+        self._wall = wall
         self._requests = 0
         self._closed = False
         self._urls: dict[str, httpx.URL] = {}
@@ -385,7 +386,9 @@ class ApiClient:
         if raise_for_status and response.status_code >= 300:
             attempts = int(response.request.extensions.get(ATTEMPTS, 1))
             if response.status_code >= 400:
-                raise error_for_response(response, attempts=attempts, redactor=self.redactor)
+                raise error_for_response(
+                    response, attempts=attempts, redactor=self.redactor, now=self._wall()
+                )
             if response.status_code in REDIRECTS:
                 raise error_for_redirect(response, attempts=attempts, redactor=self.redactor)
         return response

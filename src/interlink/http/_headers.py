@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
-__all__ = ["RateLimitInfo", "parse_rate_limit", "parse_retry_after"]
+__all__ = ["RateLimitInfo", "parse_rate_limit", "parse_retry_after", "rate_limit_refusal"]
 
 _NUMBER = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*$")
 # Epoch seconds of 2001-09-09; any reset value above this is a point in time, not a delta.
@@ -182,3 +182,22 @@ def parse_rate_limit(headers: Mapping[str, str], now: float) -> RateLimitInfo | 
     best = min(found, key=lambda info: (info.remaining, info.reset_after))
     limit = next((info.limit for info in found if info.limit is not None), None)
     return RateLimitInfo(best.remaining, best.reset_after, best.limit or limit)
+
+
+def rate_limit_refusal(
+    status: int, headers: Mapping[str, str], now: float
+) -> tuple[bool, float | None]:
+    """Whether a response is the server refusing for its rate limit, and the seconds it
+    asks to wait (None: it does not say). A 429; or a 403 that says so, as GitHub's do: a
+    `Retry-After` (its secondary limits), or a quota at zero until `X-RateLimit-Reset`
+    (its primary one). Any other 403 is a refusal of the request itself."""
+    if status == 429:
+        return True, parse_retry_after(headers.get("retry-after"), now)
+    if status != 403:
+        return False, None
+    if headers.get("retry-after") is not None:
+        return True, parse_retry_after(headers.get("retry-after"), now)
+    info = parse_rate_limit(headers, now)
+    if info is not None and info.remaining <= 0:
+        return True, info.reset_after
+    return False, None

@@ -134,7 +134,7 @@ class ServerLimits:
 
         Returns what its rate-limit headers said, None when they said nothing."""
         until = self._blocked_until
-        if status in (429, 503):
+        if status in (429, 503) or (status == 403 and "retry-after" in headers):
             retry_after = parse_retry_after(headers.get("retry-after"), wall)
             if retry_after is not None:
                 until = max(until, now + retry_after)

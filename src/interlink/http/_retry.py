@@ -20,7 +20,7 @@ import httpx
 
 from interlink.types import Clock, Sleep, WallClock
 
-from ._headers import parse_retry_after
+from ._headers import parse_retry_after, rate_limit_refusal
 from ._redact import Redactor
 from ._urls import url_before_auth
 
@@ -207,12 +207,18 @@ class RetryTransport(httpx.AsyncBaseTransport):
             status = response.status_code
             self.statuses[status] += 1
             wait = None
+            # A 403 that is the server's rate limit (GitHub's) is paced as a 429 is.
+            limited, hinted = rate_limit_refusal(status, response.headers, self._wall())
             if (
                 status >= 400
                 and attempt < policy.max_attempts
-                and policy.retry_status(status, resendable)
+                and policy.retry_status(429 if limited else status, resendable)
             ):
-                retry_after = parse_retry_after(response.headers.get("retry-after"), self._wall())
+                retry_after = (
+                    hinted
+                    if limited
+                    else parse_retry_after(response.headers.get("retry-after"), self._wall())
+                )
                 wait = policy.delay(attempt, retry_after)
                 veto = request.extensions.get(SHOULD_RETRY)
                 if veto is not None and wait is not None:
@@ -220,7 +226,7 @@ class RetryTransport(httpx.AsyncBaseTransport):
                     if veto(response) is False:
                         wait = None
                 # A rate-limit refusal is the server pacing us, not failing: it costs no budget.
-                if wait is not None and status != 429 and not self.budget.spend(False):
+                if wait is not None and not limited and not self.budget.spend(False):
                     wait = None
             elif attempt == 1 and status < 500:
                 self.budget.earn()

@@ -20,7 +20,7 @@ from interlink.errors import (
     TransportError,
 )
 
-from ._headers import parse_retry_after
+from ._headers import rate_limit_refusal
 from ._redact import Redactor
 from ._urls import url_before_auth
 
@@ -167,10 +167,17 @@ def _excerpt(response: httpx.Response, redactor: Redactor) -> str | None:
     return redactor.text(text)
 
 
-def error_for_response(response: httpx.Response, *, attempts: int, redactor: Redactor) -> ApiError:
-    """The ApiError subclass for a 4xx or 5xx response, with its context filled in."""
+def error_for_response(
+    response: httpx.Response, *, attempts: int, redactor: Redactor, now: float | None = None
+) -> ApiError:
+    """The ApiError subclass for a 4xx or 5xx response, with its context filled in; `now`
+    is the wall clock (epoch seconds) a reset time is counted from."""
     status = response.status_code
+    wall = time.time() if now is None else now
+    limited, hinted = rate_limit_refusal(status, response.headers, wall)
     cls = _BY_STATUS.get(status) or (ServerError if status >= 500 else RequestRejectedError)
+    if limited:  # a 403 that is the server's rate limit (GitHub's) too
+        cls = RateLimitedError
     try:
         body = orjson.loads(response.content) if response.content else None
     except orjson.JSONDecodeError:
@@ -185,7 +192,7 @@ def error_for_response(response: httpx.Response, *, attempts: int, redactor: Red
         "attempts": attempts,
     }
     if cls is RateLimitedError:
-        kwargs["retry_after"] = parse_retry_after(response.headers.get("retry-after"), time.time())
+        kwargs["retry_after"] = hinted
     if status in (408, 425, 500, 502, 503, 504):
         kwargs["retryable"] = True
     return cls(redactor.text(message), **kwargs)
