@@ -13,7 +13,7 @@ InterlinkError                        code -> API envelope "error.code"; exit_co
 │   ├── NotFoundError (404)
 │   ├── RateLimitedError (429)        retry_after (retryable)
 │   ├── RequestRejectedError          any other 4xx
-│   └── ServerError (5xx)             retryable
+│   └── ServerError (5xx)             retry_after (retryable)
 ├── PaginationError                   the page or cursor that broke the loop
 │   └── IncompleteReadError           the read ended short of the total the API announced
 ├── IncrementalError                  the incremental field is missing or its values
@@ -262,10 +262,15 @@ class RequestRejectedError(ApiError):
 
 
 class ServerError(ApiError):
-    """5xx: the server failed; worth trying again later."""
+    """5xx: the server failed; worth trying again later (`retry_after` seconds from now,
+    when it said so: a 503 with `Retry-After`)."""
 
     code = "UPSTREAM_SERVER_ERROR"
     default_retryable = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, **kwargs)
 
 
 class PaginationError(InterlinkError):

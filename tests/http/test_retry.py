@@ -351,3 +351,14 @@ async def test_a_403_with_quota_left_is_a_refusal(fake_time):
         with pytest.raises(ForbiddenError):
             await api.get("/repos")
     assert len(script.requests) == 1 and fake_time.sleeps == []
+
+
+async def test_a_503_asking_for_longer_than_the_cap_carries_its_wait(fake_time):
+    """Not slept (past `max_retry_after`): raised at once with the server's wait, which
+    a job then waits instead of its own backoff (jobs/test_retries.py)."""
+    script = Script(httpx.Response(503, headers={"Retry-After": "600"}))
+    async with make_client(script, fake_time) as api:
+        with pytest.raises(ServerError) as caught:
+            await api.get("/things")
+    assert caught.value.retry_after == 600.0 and caught.value.attempts == 1
+    assert fake_time.sleeps == [] and len(script.requests) == 1

@@ -94,18 +94,27 @@ def drain(queue: Queue, kinds: JobKinds) -> WorkerStats:
     return asyncio.run(queue.work(kinds, concurrency=2, burst=True))
 
 
-def test_a_rate_limited_job_comes_back_when_the_server_said(database_url: str, open_) -> None:
-    """429 with Retry-After: 3600. Backoff alone would retry after 10, 20, 40 ms and
-    dead-letter the job within the second; it waits the hour instead."""
+@pytest.mark.parametrize(
+    "limited",
+    [
+        RateLimitedError("slow down", retry_after=3600, status_code=429),
+        ServerError("down for maintenance", retry_after=3600, status_code=503),
+    ],
+    ids=["429", "503"],
+)
+def test_a_rate_limited_job_comes_back_when_the_server_said(
+    database_url: str, open_, limited: ApiError
+) -> None:
+    """429 (or 503) with Retry-After: 3600. Backoff alone would retry after 10, 20, 40 ms
+    and dead-letter the job within the second; it waits the hour instead."""
     store, queue = open_(config_for(database_url))
     job = queue.enqueue(JobSpec("fail"))
-    limited = RateLimitedError("slow down", retry_after=3600, status_code=429)
     stats = drain(queue, failing_with(limited))
     waiting = queue.get(job.id)
     assert waiting is not None and waiting.started_at is not None
     assert (waiting.status, waiting.attempts, stats.retried) == ("queued", 1, 1)
     assert 3599 <= waiting.run_at - waiting.started_at <= 3601
-    assert waiting.error is not None and waiting.error.startswith("RateLimitedError: ")
+    assert waiting.error is not None and waiting.error.startswith(f"{type(limited).__name__}: ")
     if queue.backend == "postgresql":  # Procrastinate holds it back until the same time
         with store.engine.connect() as conn:
             scheduled = conn.execute(

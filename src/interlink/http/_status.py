@@ -20,7 +20,7 @@ from interlink.errors import (
     TransportError,
 )
 
-from ._headers import rate_limit_refusal
+from ._headers import parse_retry_after, rate_limit_refusal
 from ._redact import Redactor
 from ._urls import url_before_auth
 
@@ -193,6 +193,9 @@ def error_for_response(
     }
     if cls is RateLimitedError:
         kwargs["retry_after"] = hinted
+    elif cls is ServerError:
+        # A 503 that says when to come back: a job waits that long, not its own backoff.
+        kwargs["retry_after"] = parse_retry_after(response.headers.get("retry-after"), wall)
     if status in (408, 425, 500, 502, 503, 504):
         kwargs["retryable"] = True
     return cls(redactor.text(message), **kwargs)
