@@ -66,24 +66,28 @@ class ChangingList:
         self.items.append({"id": item_id, "name": f"n{item_id}"})
 
 
-def _catalog(url: str, concurrency: int = 1, **paginate: Any) -> Catalog:
-    return Catalog(
-        InterlinkConfig.model_validate(
-            {
-                "connections": {"api": {"base_url": url, "retry": {"max_attempts": 1}}},
-                "resources": {
-                    "api": {
-                        "items": {
-                            "path": "/items",
-                            "records": "data",
-                            "paginate": {"type": "offset", "page_size": 10, **paginate},
-                            "concurrency": concurrency,
-                        }
-                    }
-                },
+def items_config(
+    url: str, concurrency: int = 1, resource: dict[str, Any] | None = None, **paginate: Any
+) -> dict[str, Any]:
+    """A config reading `api.items` from a ChangingList at `url` by offset, pages of 10."""
+    return {
+        "connections": {"api": {"base_url": url, "retry": {"max_attempts": 1}}},
+        "resources": {
+            "api": {
+                "items": {
+                    "path": "/items",
+                    "records": "data",
+                    "paginate": {"type": "offset", "page_size": 10, **paginate},
+                    "concurrency": concurrency,
+                    **(resource or {}),
+                }
             }
-        )
-    )
+        },
+    }
+
+
+def _catalog(url: str, concurrency: int = 1, **paginate: Any) -> Catalog:
+    return Catalog(InterlinkConfig.model_validate(items_config(url, concurrency, **paginate)))
 
 
 async def _read(url: str, concurrency: int = 1, **paginate: Any) -> list[int]:
@@ -246,29 +250,13 @@ async def test_warned_reads_that_lose_sight_keep_no_record_twice() -> None:
     source.items = [{"sku": f"s{i}", "qty": i} for i in range(1, 31)]
     source.changes = {1: lambda: source.items.__setitem__(9, {"sku": "s10", "qty": 999})}
     with SandboxServer(source.app()) as server:
-        async with Catalog(
-            InterlinkConfig.model_validate(
-                {
-                    "connections": {"api": {"base_url": server.url}},
-                    "resources": {
-                        "api": {
-                            "items": {
-                                "path": "/items",
-                                "records": "data",
-                                "on_total_mismatch": "warn",
-                                "paginate": {
-                                    "type": "offset",
-                                    "page_size": 10,
-                                    "overlap": 2,
-                                    "total_path": None,
-                                },
-                                "concurrency": 1,
-                            }
-                        }
-                    },
-                }
-            )
-        ) as catalog:
+        config = items_config(
+            server.url,
+            resource={"on_total_mismatch": "warn"},
+            overlap=2,
+            total_path=None,
+        )
+        async with Catalog(InterlinkConfig.model_validate(config)) as catalog:
             pages = [p async for p in catalog.resource("api.items").pages()]
     skus = [r["sku"] for p in pages for r in p.records]
     assert source.changed == 1

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -20,31 +19,14 @@ from interlink.errors import IncompleteReadError
 from interlink.sandbox import SandboxServer
 from interlink.store import Store
 from interlink.sync import RunResult, run_pipeline
-from tests.connectors.test_overlap import ChangingList, _churn
+from tests.connectors.test_overlap import ChangingList, _churn, items_config
 
 
 def _config(url: str, database: str, overlap: int | None) -> InterlinkConfig:
-    paginate: dict[str, Any] = {"type": "offset", "page_size": 10}
-    if overlap is not None:
-        paginate["overlap"] = overlap
+    paginate = {} if overlap is None else {"overlap": overlap}
+    pipeline = {"source": "api.items", "destination": "sql:items", "deletes": "hard"}
     return InterlinkConfig.model_validate(
-        {
-            "database": database,
-            "connections": {"api": {"base_url": url, "retry": {"max_attempts": 1}}},
-            "resources": {
-                "api": {
-                    "items": {
-                        "path": "/items",
-                        "records": "data",
-                        "paginate": paginate,
-                        "concurrency": 1,
-                    }
-                }
-            },
-            "pipelines": {
-                "p": {"source": "api.items", "destination": "sql:items", "deletes": "hard"}
-            },
-        }
+        {**items_config(url, **paginate), "database": database, "pipelines": {"p": pipeline}}
     )
 
 

@@ -16,9 +16,8 @@ How a run writes, by what it reads (`WritePlan`):
   instant come again, and so do those it read past its signpost (changed after it began:
   its cursor stops before them, see `connectors._cursor`): a record with a value from the
   cursor to the highest the last read saw is appended only when the table has no
-  identical row (`reads_from`; the lookups go through an index on the incremental
-  field's column, see `_cursor_index`). A record changed since differs, and is
-  appended;
+  identical row (`reads_from`, `_append_window`: the lookups go through an index on the
+  incremental field's column). A record changed since differs, and is appended;
 - with `deletes:`, a complete full read marks (`soft`: `_deleted_at`) or deletes (`hard`)
   the rows it did not see (their keys are collected in `interlink_seen_<table>`, committed
   with each batch so a resumed read keeps them), and records that `deleted_field` marks
@@ -34,14 +33,12 @@ from datetime import UTC, datetime
 from itertools import repeat
 from typing import Any
 
-import orjson
-
 from interlink.config import PipelineConfig
-from interlink.connectors import MISSING, Record, compile_selector, cursor_key
+from interlink.connectors import Record
 from interlink.store import Connection, Store, has_table, quoter
 
+from ._append_window import AppendWindow
 from ._column_kinds import as_text
-from ._cursor_index import index_cursor_column
 from ._sink import BatchCounts, Failure, WritePlan
 from ._table_writer import TableWriter
 
@@ -127,10 +124,7 @@ class SqlSink:
         self._live_known: dict[str, Any] | None = None
         self._dialect = store.dialect
         self._quote = quoter(self._dialect)
-        self._reread: tuple[Any, Any, Any] | None = None
-        self._reread_field: str | None = None
-        self._window_indexed = False
-        self._notes: list[str] = []  # for the run's warnings, at its end (`leftovers`)
+        self._window: AppendWindow | None = None
         self._at_cursor: set[int] = set()
         if self.deletes == "soft":
             self.verbatim = False  # every row written gets _deleted_at cleared
@@ -215,45 +209,27 @@ class SqlSink:
         from that value to `upto` (the highest value the read before saw) may have been
         read by it, and are appended again only when they differ from every row of the
         table (see the module docstring)."""
-        if self.mode != "append" or field is None or (since is None and upto is None):
-            return
-        try:
-            low = None if since is None else cursor_key(since)
-            high = low if upto is None else cursor_key(upto)
-            if low is not None and high is not None and not high > low:
-                high = low
-        except (ValueError, TypeError):
-            # Not comparable with the cursor (the field changed kind): its instant alone.
-            low = high = None if since is None else cursor_key(since)
-        if high is not None:
-            # No cursor (the last read held every value back): all up to what it saw.
-            self._reread = (compile_selector(field), low, high)
-            self._reread_field = field
+        if self.mode == "append":
+            self._window = AppendWindow.of(self.table, self._dialect, field, since, upto)
 
     async def send(self, items: list[tuple[Record, Record]]) -> list[Record]:
         """Nothing leaves the database: the mapped records go to `commit` as they are."""
-        if self._reread is not None:
-            select, low, high = self._reread
-            self._at_cursor = set()
-            for record, mapped in items:
-                value = select(record)
-                if value is None or value is MISSING:
-                    continue
-                try:
-                    key = cursor_key(value)
-                    if (low is None or low <= key) and key <= high:
-                        self._at_cursor.add(id(mapped))
-                except (ValueError, TypeError):
-                    continue  # the read itself refuses such values
+        if self._window is not None:
+            self._at_cursor = self._window.within(items)
         self._sent = items
         return [mapped for _, mapped in items]
 
     def commit(self, conn: Connection, sent: list[Record], run_id: int) -> BatchCounts:
         """Write the batch (create or grow the table first) in the caller's transaction."""
         counts = BatchCounts()
-        if self._at_cursor:
+        if self._at_cursor and self._window is not None:
             at_cursor, self._at_cursor = self._at_cursor, set()
-            again = self._rows_held(conn, [r for r in sent if id(r) in at_cursor])
+            again = self._window.held(
+                conn,
+                self._writer(self.table),
+                [r for r in sent if id(r) in at_cursor],
+                lambda column: side_table("cursor", f"{self.table}_{column}"),
+            )
             if again:
                 counts.unchanged += len(again)
                 seen = {id(r) for r in again}
@@ -308,7 +284,9 @@ class SqlSink:
     def leftovers(self, conn: Connection, *, complete: bool) -> list[str]:
         """What a table holds is what the run wrote and kept; what there is to say is
         why its window's lookups read the whole table, if they did."""
-        notes, self._notes = self._notes, []
+        if self._window is None:
+            return []
+        notes, self._window.notes = self._window.notes, []
         return notes
 
     def discard(self, conn: Connection) -> None:
@@ -356,76 +334,6 @@ class SqlSink:
         reader = self._writer(self.table)
         reader.prepare(conn, [])
         return dict(reader.columns or {})
-
-    def _rows_held(self, conn: Connection, records: list[Record]) -> list[Record]:
-        """Those of `records` the table holds a row equal to in each field: the same
-        records, appended by an earlier read. A value that compares unequal only by its
-        spelling (a number written otherwise) appends the record again, never drops it."""
-        if not records:
-            return []
-        reader = self._writer(self.table)
-        reader.prepare(conn, [])
-        if not self._window_indexed:
-            self._window_indexed = True
-            self._index_window(conn, reader)
-        return [r for r in records if self._has_row(conn, reader, r)]
-
-    def _index_window(self, conn: Connection, reader: TableWriter) -> None:
-        """Index the column of the incremental field (`_cursor_index`), so that each
-        lookup of a re-read record finds the rows with its value instead of reading the
-        whole table. A field the mapping renames (or a dotted path) has no column of its
-        name, and one whose lookups compare otherwise (a date or JSON column) no index
-        could serve: the lookups read the table as before."""
-        field = self._reread_field
-        column = reader.column_of(field) if field else None
-        if column is None or not reader.compared_as_is(column):
-            return
-        name = side_table("cursor", f"{self.table}_{column}")
-        why = index_cursor_column(conn, self.table, column, name)
-        if why is not None:
-            self._notes.append(
-                f"table {self.table}: could not index {column} ({why}), so each lookup of "
-                "a record read again reads the whole table; index it yourself, or let "
-                "interlink's role own the table"
-            )
-
-    def _has_row(self, conn: Connection, reader: TableWriter, record: Record) -> bool:
-        columns = reader.columns or {}
-        if not columns:
-            return False
-        q = self._quote
-        mark = "?" if self._dialect == "sqlite" else "%s"
-        where: list[str] = []
-        params: list[Any] = []
-        written: set[str] = set()
-        for field_, value in record.items():
-            column = reader._column_for(field_)
-            kind = columns.get(column)
-            if kind is None:
-                return False  # a field the table has no column for: not appended yet
-            written.add(column)
-            if value is None:
-                where.append(f"{q(column)} IS NULL")
-            elif kind == "json":
-                # Compared as JSON values, whatever spacing the stored text has.
-                if self._dialect == "sqlite":
-                    where.append(f"json({q(column)}) = json({mark})")
-                else:
-                    where.append(f"{q(column)} = CAST({mark} AS JSONB)")
-                params.append(orjson.dumps(value, default=str).decode())
-            elif type(value) is str and reader.holds_plain_text(column):
-                where.append(f"{q(column)} = {mark}")  # an index on the column answers it
-                params.append(value)
-            elif kind == "text" or isinstance(value, dict | list | str):
-                where.append(f"CAST({q(column)} AS TEXT) = {mark}")
-                params.append(as_text(value))
-            else:
-                where.append(f"{q(column)} = {mark}")
-                params.append(value)
-        # A field the record no longer has is null in the row it would append.
-        where.extend(f"{q(column)} IS NULL" for column in columns if column not in written)
-        sql = f"SELECT 1 FROM {q(self.table)} WHERE {' AND '.join(where) or '1 = 1'} LIMIT 1"
-        return conn.exec_driver_sql(sql, tuple(params)).first() is not None
 
     def _key_rows(self, records: Sequence[Record]) -> list[tuple[Any, ...]]:
         """The key values of `records` as the written table's key columns hold them (a key
