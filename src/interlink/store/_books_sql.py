@@ -19,11 +19,13 @@ __all__ = [
     "CRASHED",
     "DROP_LOCK",
     "FINISH_RUN",
+    "FINISH_STOPPED_RUN",
     "MAX_ERRORS_KEPT",
     "NO_READ",
     "READ_LOCK",
     "READ_STATE",
     "RENEW",
+    "RUN_COUNTERS",
     "RUN_FLAGS",
     "RUN_JSON",
     "SAVE_COUNTS",
@@ -85,12 +87,26 @@ CRASHED = (
     "WHERE id = :run_id AND status = 'running'"
 )
 DROP_LOCK = "DELETE FROM interlink_locks WHERE pipeline = :pipeline AND run_id = :run_id"
-FINISH_RUN = (
-    "UPDATE interlink_runs SET status = :status, finished_at = :now, errors = :errors, "
-    "message = :message, resumed = :resumed, warnings = :warnings, "
-    + ", ".join(f"{name} = :{name}" for name in COUNTERS)
-    + " WHERE id = :run_id"
-)
+
+
+def _finish_run(counter: str) -> str:
+    return (
+        "UPDATE interlink_runs SET status = :status, finished_at = :now, errors = :errors, "
+        "message = :message, resumed = :resumed, warnings = :warnings, "
+        + ", ".join(counter.format(name=name) for name in COUNTERS)
+        + " WHERE id = :run_id"
+    )
+
+
+FINISH_RUN = _finish_run("{name} = :{name}")
+FINISH_STOPPED_RUN = {
+    "sqlite": _finish_run("{name} = max({name}, :{name})"),
+    "postgresql": _finish_run("{name} = GREATEST({name}, :{name})"),
+}
+"""A run stopped before its end keeps, of each counter, the greater of what its caller
+counted and what its last committed transaction stored: a stop signal raised between a
+batch's commit and the caller taking in its counts leaves the caller one batch short."""
+RUN_COUNTERS = "SELECT " + ", ".join(COUNTERS) + " FROM interlink_runs WHERE id = :run_id"
 READ_STATE = (
     "SELECT cursor, read_since, checkpoint, pending_cursor, fingerprint, full_read, staged, "
     "run_id FROM interlink_state WHERE pipeline = :pipeline"

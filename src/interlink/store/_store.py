@@ -33,11 +33,13 @@ from ._books_sql import (
     CRASHED,
     DROP_LOCK,
     FINISH_RUN,
+    FINISH_STOPPED_RUN,
     MAX_ERRORS_KEPT,
     NO_READ,
     READ_LOCK,
     READ_STATE,
     RENEW,
+    RUN_COUNTERS,
     SAVE_COUNTS,
     SAVE_PROGRESS_PG,
     SAVE_STATE,
@@ -367,11 +369,18 @@ class Store:
         message: str | None = None,
         resumed: bool = False,
         warnings: list[str] | None = None,
-    ) -> None:
-        """Close the run with its final counts and release its lock (if it still holds it)."""
+        stopped: bool = False,
+    ) -> dict[str, int]:
+        """Close the run with its final counts and release its lock (if it still holds it);
+        the counts recorded.
+
+        A run `stopped` before its end (cancelled, failed) keeps, of each counter, the
+        greater of `counts` and what its last committed batch stored: a stop signal can
+        land between a batch's commit and the caller counting it."""
         with self.begin() as conn:
+            sql = FINISH_STOPPED_RUN[dialect_of(conn)] if stopped else FINISH_RUN
             conn.exec_driver_sql(
-                named(conn, FINISH_RUN),
+                named(conn, sql),
                 {
                     "run_id": run_id,
                     "status": status,
@@ -384,6 +393,12 @@ class Store:
                 },
             )
             conn.exec_driver_sql(named(conn, DROP_LOCK), {"pipeline": pipeline, "run_id": run_id})
+            if not stopped:
+                return {k: counts.get(k, 0) for k in COUNTERS}
+            row = conn.exec_driver_sql(named(conn, RUN_COUNTERS), {"run_id": run_id}).first()
+            if row is None:
+                return {k: counts.get(k, 0) for k in COUNTERS}
+            return dict(zip(COUNTERS, (int(value or 0) for value in row), strict=True))
 
     def runs(self, pipeline: str | None = None, *, limit: int = 20) -> list[dict[str, Any]]:
         """The latest runs, newest first: of every pipeline, or of `pipeline`. A pipeline's

@@ -144,7 +144,10 @@ async def recorded_run(
         result.status = "succeeded" if not result.counts["failed"] else "completed_with_errors"
     finally:
         result.elapsed = time.perf_counter() - result.started
-        await asyncio.to_thread(
+        # A run stopped before its end may be one batch short in `counts` (a signal
+        # between a commit and the counting): the store keeps what committed.
+        stopped = result.status not in ("succeeded", "completed_with_errors")
+        recorded = await asyncio.to_thread(
             store.finish_run,
             name,
             result.run_id,
@@ -154,4 +157,6 @@ async def recorded_run(
             message=result.message,
             resumed=result.resumed,
             warnings=result.warnings,
+            stopped=stopped,
         )
+        result.counts.update(recorded)
