@@ -1,7 +1,8 @@
 """Switching connections and accounts off and on (issue 13, the registry): the switches
 themselves on SQLite and PostgreSQL, and what "off" does to everything that goes through
-a connection: `interlink run`, pipeline jobs, webhook imports (and their replay), schedules
-and the webhook receiver. Nothing is deleted, and "on" again picks up where things were."""
+a connection: `interlink run`, pipeline jobs and schedules (webhook deliveries are held:
+tests/webhooks/test_held.py). Nothing is deleted, and "on" again picks up where things
+were."""
 
 from __future__ import annotations
 
@@ -9,17 +10,15 @@ import asyncio
 import calendar
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import orjson
 import pytest
-import sqlalchemy as sa
 
 from interlink.config import InterlinkConfig
 from interlink.errors import ConfigError
-from interlink.jobs import JobFilter, Queue, Scheduler, open_queue, pipeline_job, run_worker
+from interlink.jobs import JobFilter, Scheduler, open_queue, pipeline_job, run_worker
 from interlink.oauth import (
     AccountNotConnectedError,
     UnknownConnectionError,
@@ -30,18 +29,12 @@ from interlink.oauth import (
     switch_on,
 )
 from interlink.sandbox import SandboxServer, create_shop_app
-from interlink.server import create_app
-from interlink.server._switch_cache import SwitchCache
 from interlink.store import (
     Store,
-    deliveries,
-    disable,
-    get_delivery,
     list_switches,
     list_tokens,
     save_token,
 )
-from interlink.webhooks import Arrival, Inbox, job_kinds, replay, sign
 from tests.jobs.procrastinate_schema import fresh_schema
 
 TOKEN = "switch-shop-token"
@@ -68,7 +61,7 @@ def shop() -> Iterator[SandboxServer]:
 
 
 def make_config(database: str, shop_url: str = "http://127.0.0.1:9") -> InterlinkConfig:
-    """`shop` (bearer) feeds two pipelines and a webhook source; `crm` (oauth2) has
+    """`shop` (bearer) feeds a pipeline; `crm` (oauth2) has
     accounts, and a scheduled pipeline acts for one of them."""
     return InterlinkConfig.model_validate(
         {
@@ -115,20 +108,6 @@ def make_config(database: str, shop_url: str = "http://127.0.0.1:9") -> Interlin
                     "schedule": "*/15 * * * *",
                 },
             },
-            "webhooks": {
-                "shop": {
-                    "scheme": "github",
-                    "secret": "hook-secret",
-                    "max_attempts": 3,
-                    "actions": {"customer.imported": {"run": "customers", "record": "data.id"}},
-                },
-                "paused": {
-                    "scheme": "github",
-                    "secret": "hook-secret",
-                    "connection": "shop",
-                    "actions": {"*": "ignore"},
-                },
-            },
         }
     )
 
@@ -147,7 +126,6 @@ def store_token(store: Store, connection: str, account: str) -> None:
 
 
 Rig = tuple[InterlinkConfig, Store]
-Receiver = tuple[InterlinkConfig, Store, httpx.AsyncClient]
 
 
 @pytest.fixture
@@ -293,51 +271,6 @@ def test_a_queued_pipeline_job_fails_at_once_without_retry(
         store.close()
 
 
-# -- webhook imports -------------------------------------------------------------------------
-
-
-def _work(config: InterlinkConfig, store: Store, queue: Queue) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        asyncio.run(queue.work(job_kinds(), concurrency=2, burst=True))
-        if queue.counts()["queued"] == 0 or time.monotonic() > deadline:
-            return
-        time.sleep(0.05)
-
-
-def test_a_webhook_import_fails_with_the_reason_and_is_replayed_once_on(
-    database: str, shop: SandboxServer
-) -> None:
-    config = make_config(database, shop.url)
-    store = Store.open(config.database)
-    queue = open_queue(config, store)
-    inbox = Inbox(store, queue)
-    try:
-        switch_off(config, store, "shop", reason="maintenance", by="cli")
-        body = orjson.dumps({"data": {"id": 17}})
-        arrival = Arrival(
-            "shop", "d-1", "customer.imported", time.time(), body, {"x-github-event": "x"}
-        )
-        row_id = asyncio.run(inbox.accept(arrival)).id
-        _work(config, store, queue)
-        delivery = get_delivery(store.engine, row_id)
-        assert delivery is not None and (delivery.status, delivery.attempts) == ("failed", 1)
-        assert "connection 'shop' is disabled (maintenance)" in (delivery.last_error or "")
-
-        switch_on(config, store, "shop")
-        replay(store, queue, row_id, config=config)
-        _work(config, store, queue)
-        delivery = get_delivery(store.engine, row_id)
-        assert delivery is not None and delivery.status == "processed", delivery
-        with store.engine.connect() as conn:
-            ids = conn.execute(sa.text("SELECT id FROM customers")).scalars().all()
-        assert list(ids) == [17]
-    finally:
-        inbox.close()
-        queue.close()
-        store.close()
-
-
 # -- schedules -------------------------------------------------------------------------------
 
 
@@ -378,86 +311,3 @@ def test_schedules_of_a_switched_off_connection_or_account_are_passed_over(
         assert len(queue.list(JobFilter(pipeline="customers"))) == 1
     finally:
         queue.close()
-
-
-# -- the webhook receiver --------------------------------------------------------------------
-
-
-@pytest.fixture
-async def receiver(
-    database: str,
-) -> AsyncIterator[tuple[InterlinkConfig, Store, httpx.AsyncClient]]:
-    config = make_config(database)
-    store = Store.open(config.database)
-    queue = open_queue(config, store)
-    app = create_app(config, store=store, queue=queue)
-    transport = httpx.ASGITransport(app=app)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://test") as client,
-    ):
-        yield config, store, client
-    queue.close()
-    store.close()
-
-
-async def _deliver(config: InterlinkConfig, client: httpx.AsyncClient, n: int) -> httpx.Response:
-    body = orjson.dumps({"n": n})
-    headers = sign(config.webhooks["paused"], body, timestamp=int(time.time()))
-    headers |= {"X-GitHub-Delivery": f"del-{n}", "X-GitHub-Event": "ping"}
-    return await client.post("/api/v1/webhooks/paused", content=body, headers=headers)
-
-
-def _stored(store: Store) -> int:
-    with store.engine.connect() as conn:
-        return int(conn.execute(sa.select(sa.func.count()).select_from(deliveries)).scalar_one())
-
-
-async def test_the_receiver_answers_503_and_stores_nothing_while_off(receiver: Receiver) -> None:
-    config, store, client = receiver
-    assert (await _deliver(config, client, 1)).status_code == 202
-    await asyncio.to_thread(switch_off, config, store, "shop", reason="secret reason", by="cli")
-    started = time.monotonic()
-    n = 2
-    while (answer := await _deliver(config, client, n)).status_code == 202:
-        n += 1
-        assert time.monotonic() - started < 1.5, "the switch took more than 1 s to apply"
-        await asyncio.sleep(0.05)
-    assert answer.status_code == 503, answer.text
-    assert answer.headers["retry-after"] == "60"
-    error = answer.json()["error"]
-    assert error["code"] == "CONNECTION_DISABLED" and "paused" in error["message"]
-    assert "secret reason" not in answer.text  # the reason is the operator's, not the sender's
-    stored = await asyncio.to_thread(_stored, store)
-    assert stored == n - 1  # the refused one is not stored
-    for _ in range(20):  # every further delivery too
-        assert (await _deliver(config, client, 1000)).status_code == 503
-    assert await asyncio.to_thread(_stored, store) == stored
-
-    await asyncio.to_thread(switch_on, config, store, "shop")
-    started = time.monotonic()
-    while (answer := await _deliver(config, client, n)).status_code == 503:
-        assert time.monotonic() - started < 1.5, "switching on took more than 1 s to apply"
-        await asyncio.sleep(0.05)
-    assert answer.status_code == 202, answer.text
-    assert await asyncio.to_thread(_stored, store) == stored + 1
-
-
-async def test_a_switch_is_read_once_a_second_however_many_ask(tmp_path: Path) -> None:
-    store = Store.open(f"sqlite:///{tmp_path / 'cache.db'}")
-    try:
-        with store.transaction() as conn:
-            disable(conn, "shop", reason="r", by="cli")
-        now = [100.0]
-        cache = SwitchCache(store.engine, clock=lambda: now[0])
-        answers = await asyncio.gather(*(cache.off("shop") for _ in range(2000)))
-        assert cache.reads == 1 and all(a is not None and a.reason == "r" for a in answers)
-        assert await cache.off("other") is None and cache.reads == 2
-        now[0] += 0.99
-        await cache.off("shop")
-        assert cache.reads == 2
-        now[0] += 0.02
-        await asyncio.gather(*(cache.off("shop") for _ in range(100)))
-        assert cache.reads == 3
-    finally:
-        store.close()

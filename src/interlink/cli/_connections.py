@@ -126,12 +126,17 @@ def enable_connection(
     """Switch a connection (or one account of it) on again.
 
     What was refused while it was off goes on from where it was."""
-    from interlink.oauth import switch_on
+    from interlink.jobs import open_queue
+    from interlink.webhooks import switch_on_releasing
 
     chosen = _account(account)
     settings, store = _open(ctx, config)
     try:
-        done = switch_on(settings, store, connection, chosen)
+        queue = open_queue(settings, store)
+        try:
+            done, released = switch_on_releasing(settings, store, queue, connection, chosen)
+        finally:
+            queue.close()
     finally:
         store.close()
     what = f"{done.what[0].upper()}{done.what[1:]}"
@@ -139,6 +144,11 @@ def enable_connection(
         typer.echo(f"Switched {done.what} on.")
     else:
         typer.echo(f"{what} is already on.")
+    if released:
+        typer.echo(
+            f"{len(released)} webhook deliveries held while it was off are queued "
+            "(`interlink webhooks list --status pending`)."
+        )
     if not done.enabled:
         typer.echo(
             f"Connection {connection!r} itself is off, which still stops this account: "

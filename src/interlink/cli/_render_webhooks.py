@@ -28,6 +28,7 @@ STATUS_STYLE = {
     "processed": "green",
     "failed": "bold red",
     "ignored": "dim",
+    "held": "magenta",
 }
 
 

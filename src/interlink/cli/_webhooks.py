@@ -59,7 +59,9 @@ def list_(
     source: SourceOption = None,
     status: Annotated[
         str | None,
-        typer.Option(metavar="STATUS", help="pending, processing, processed, failed or ignored."),
+        typer.Option(
+            metavar="STATUS", help="pending, processing, processed, failed, ignored or held."
+        ),
     ] = None,
     event_type: Annotated[
         str | None, typer.Option("--event-type", metavar="TYPE", help="Only this event type.")

@@ -32,7 +32,7 @@ from ._queue import (
     execute,
     final_attempt,
 )
-from ._schedules import Scheduler, latest_tick
+from ._schedules import Scheduler, latest_tick, pipeline_connections
 from ._worker import run_worker
 
 __all__ = [
@@ -57,6 +57,7 @@ __all__ = [
     "final_attempt",
     "latest_tick",
     "open_queue",
+    "pipeline_connections",
     "pipeline_job",
     "retry_delay",
     "run_worker",

@@ -28,8 +28,8 @@ from interlink.oauth import (
     describe_connections,
     disconnect,
     switch_off,
-    switch_on,
 )
+from interlink.webhooks import switch_on_releasing
 
 from ._context import Context, api_key_of, known_query_only
 from ._envelope import success
@@ -140,6 +140,13 @@ class SwitchOut(BaseModel):
     disabled: SwitchedOff | None = Field(description="What still holds it off, if anything.")
 
 
+class EnableOut(SwitchOut):
+    released: int = Field(
+        description="Webhook deliveries held while it was off (status `held`) that are "
+        "queued for processing now."
+    )
+
+
 class DisconnectOut(BaseModel):
     connection: str
     account: str
@@ -219,11 +226,12 @@ def disable_connection(
 
 @router.post(
     "/connections/{connection}/enable",
-    response_model=Envelope[SwitchOut],
+    response_model=Envelope[EnableOut],
     responses=_SWITCH_ERRORS,
     summary="Switch a connection (or one account) on again",
-    description="What was refused while it was off goes on from where it was. An account "
-    "switched on stays off while its connection is (`enabled: false`, `disabled` says why).",
+    description="What was refused while it was off goes on from where it was, and the "
+    "webhook deliveries held meanwhile are queued (`released`). An account switched on "
+    "stays off while its connection is (`enabled: false`, `disabled` says why).",
 )
 def enable_connection(
     request: Request,
@@ -234,10 +242,12 @@ def enable_connection(
     given = body or EnableBody()
     _check_name(ctx.config, connection)
     try:
-        done = switch_on(ctx.config, ctx.store, connection, given.account or "")
+        done, released = switch_on_releasing(
+            ctx.config, ctx.store, ctx.queue, connection, given.account or ""
+        )
     except ConfigError as exc:
         raise _problem(exc) from None
-    return success(request.scope, done.to_dict())
+    return success(request.scope, {**done.to_dict(), "released": len(released)})
 
 
 @router.post(

@@ -15,7 +15,7 @@ __all__ = [
     "RejectionOut",
 ]
 
-DeliveryStatusName = Literal["pending", "processing", "processed", "failed", "ignored"]
+DeliveryStatusName = Literal["pending", "processing", "processed", "failed", "ignored", "held"]
 
 
 class DeliveryOut(BaseModel):
@@ -24,7 +24,8 @@ class DeliveryOut(BaseModel):
     delivery_id: str = Field(description="The sender's id for it (or sha256:<body>).")
     event_type: str | None
     status: DeliveryStatusName = Field(
-        description="pending, processing, processed, failed (dead-lettered) or ignored."
+        description="pending, processing, processed, failed (dead-lettered), ignored, or "
+        "held (a connection it needs is switched off; processed once it is on)."
     )
     received_at: float = Field(description="Epoch seconds, as every time of a delivery.")
     attempts: int

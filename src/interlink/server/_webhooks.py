@@ -7,8 +7,8 @@ POST /api/v1/webhooks/shop      202 {"data": {"id": 17, "delivery_id": "evt_1",
   bad or missing signature      401 (400 for a malformed header); nothing stored, the
                                 refusal logged (reason, address, time; never the body)
   unknown or disabled source    404
-  its `connection:` switched off   503 CONNECTION_DISABLED, Retry-After: 60; nothing stored
-                                (the switch is read at most once a second per connection)
+  its `connection:` switched off   202 all the same: stored, and held unprocessed until it
+                                is switched on (webhooks/_held.py)
   body over the source's max_body   413, before the body is read whole
   the inbox could not store it  503: the sender retries
 ```
@@ -50,7 +50,6 @@ from ._framing import framing_problem
 from ._one_write import WHOLE_ANSWER
 from ._proxies import TrustedProxies
 from ._security import SECURITY_HEADERS, STRICT_CSP
-from ._switch_cache import SwitchCache
 
 __all__ = ["WEBHOOK_PREFIX", "WebhookReceiver"]
 
@@ -59,9 +58,6 @@ log = logging.getLogger("interlink.webhooks")
 WEBHOOK_PREFIX = f"{API_PREFIX}/webhooks/"
 STORE_TIMEOUT = 30.0
 """Seconds a request waits for its delivery's commit before it answers 503."""
-PAUSED_RETRY_AFTER = 60
-"""Seconds a sender is asked to wait before it sends a delivery to a switched-off
-connection again."""
 
 
 class _TooLarge(Exception):
@@ -79,22 +75,12 @@ class WebhookReceiver:
         *,
         proxies: TrustedProxies | None = None,
         clock: Callable[[], float] = time.time,
-        switches: SwitchCache | None = None,
     ) -> None:
         self.app = app
         self.sources = config.webhooks
         self.inbox = inbox
         self.proxies = proxies or TrustedProxies(config.server.trusted_proxies)
         self.clock = clock
-        self._switches = switches
-        """Whether a source's connection is switched off (default: read from the inbox's
-        store, made on the first delivery that asks)."""
-
-    @property
-    def switches(self) -> SwitchCache:
-        if self._switches is None:
-            self._switches = SwitchCache(self.inbox().store.engine)
-        return self._switches
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
@@ -160,8 +146,6 @@ class WebhookReceiver:
             )
             await _error(send, scope, exc.status, str(exc), code=_code(exc))
             return
-        if config.connection is not None and await self._paused(scope, send, source, config):
-            return
         arrival = Arrival(
             source,
             verified.delivery_id,
@@ -195,36 +179,6 @@ class WebhookReceiver:
             "duplicate": stored.duplicate,
         }
         await _answer(send, scope, 200 if stored.duplicate else 202, _envelope(scope, data))
-
-    async def _paused(
-        self, scope: Scope, send: Send, source: str, config: WebhookSourceConfig
-    ) -> bool:
-        """Answer 503 when the source's connection is switched off (or its switch cannot
-        be read): the sender keeps the delivery and sends it again later."""
-        assert config.connection is not None
-        try:
-            off = await self.switches.off(config.connection)
-        except Exception as exc:
-            log.warning(
-                "webhook %s: the switch of connection %s could not be read (%s)",
-                source,
-                config.connection,
-                type(exc).__name__,
-            )
-            await _error(send, scope, 503, "The delivery could not be stored; send it again.")
-            return True
-        if off is None:
-            return False
-        await _error(
-            send,
-            scope,
-            503,
-            f"Deliveries to {source!r} are paused: its connection is switched off; "
-            "send it again later.",
-            code="CONNECTION_DISABLED",
-            retry_after=PAUSED_RETRY_AFTER,
-        )
-        return True
 
     def _address(self, scope: Scope) -> str | None:
         client = scope.get("client")
@@ -298,7 +252,6 @@ async def _error(
     code: str | None = None,
     allow: str | None = None,
     close: bool = False,
-    retry_after: int | None = None,
 ) -> None:
     body = {
         "status": "error",
@@ -308,8 +261,6 @@ async def _error(
     extra = [(b"allow", allow.encode())] if allow else []
     if close:
         extra.append((b"connection", b"close"))
-    if retry_after is not None:
-        extra.append((b"retry-after", str(retry_after).encode()))
     await _answer(send, scope, status, orjson.dumps(body), extra)
 
 

@@ -37,7 +37,7 @@ __all__ = [
     "start_delivery",
 ]
 
-DeliveryStatus = Literal["pending", "processing", "processed", "failed", "ignored"]
+DeliveryStatus = Literal["pending", "processing", "processed", "failed", "ignored", "held"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,11 +224,12 @@ def finish_delivery(
     error: str | None = None,
 ) -> None:
     """Record how an attempt ended: `processed`/`ignored` (done), `failed` (dead-lettered:
-    no attempt is left or retrying cannot help), or `pending` (a retry comes)."""
+    no attempt is left or retrying cannot help), `pending` (a retry comes), or `held` (a
+    connection it needs is switched off: it waits, unprocessed, to be switched on)."""
     values: dict[str, Any] = {"status": status, "last_error": error}
     if result is not None:
         values["result"] = result
-    if status != "pending":
+    if status not in ("pending", "held"):
         values["processed_at"] = now
     conn.execute(sa.update(deliveries).where(deliveries.c.id == delivery).values(**values))
 

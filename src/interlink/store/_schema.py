@@ -287,7 +287,7 @@ schedules = sa.Table(
 
 # -- webhooks: the inbox of deliveries and the log of refused ones (revision 0003) -----------
 
-DELIVERY_STATUSES = ("pending", "processing", "processed", "failed", "ignored")
+DELIVERY_STATUSES = ("pending", "processing", "processed", "failed", "ignored", "held")
 
 deliveries = sa.Table(
     "interlink_webhook_deliveries",
@@ -297,7 +297,8 @@ deliveries = sa.Table(
     sa.Column("source", sa.String(100), nullable=False),
     sa.Column("delivery_id", sa.String(300), nullable=False),
     sa.Column("event_type", sa.String(300)),
-    # pending | processing | processed | failed (dead-lettered) | ignored
+    # pending | processing | processed | failed (dead-lettered) | ignored | held (a
+    # connection it needs is switched off: webhooks/_held.py)
     sa.Column("status", sa.String(20), nullable=False),
     sa.Column("received_at", sa.Float, nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),

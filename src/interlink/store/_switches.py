@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ._connection import Connection, named
+from ._connection import Connection, dialect_of, named
 from ._store import Store
 
 if TYPE_CHECKING:
@@ -103,12 +103,22 @@ def enable(conn: Connection, connection: str, account: str = "") -> bool:
 
 
 def disabled(
-    bind: Store | sa.Engine | Connection, connection: str, account: str = ""
+    bind: Store | sa.Engine | Connection,
+    connection: str,
+    account: str = "",
+    *,
+    locked: bool = False,
 ) -> Switch | None:
     """Why `connection` (for `account`) may not be used: the connection's own switch
-    first, then the account's; None when both are on."""
+    first, then the account's; None when both are on.
+
+    `locked` (given the caller's transaction): on PostgreSQL the switches found stay as
+    they are until it ends (`FOR SHARE`: switching on waits for it); on SQLite the
+    caller's transaction holds the file's write lock already when it wrote first."""
     with _connection(bind) as conn:
         sql = named(conn, _FIND)
+        if locked and dialect_of(conn) == "postgresql":
+            sql += " FOR SHARE"
         row = conn.exec_driver_sql(sql, {"connection": connection, "account": account}).first()
     return None if row is None else _switch(row)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from interlink.webhooks._actions import WebhookEvent, match_action
 from interlink.webhooks._dispatch import DeliveryFailed, job_kinds, process_delivery
+from interlink.webhooks._held import release_held, switch_on_releasing
 from interlink.webhooks._inbox import (
     Arrival,
     Inbox,
@@ -45,6 +46,8 @@ __all__ = [
     "job_kinds",
     "match_action",
     "process_delivery",
+    "release_held",
+    "switch_on_releasing",
     "BATCH_SIZE",
     "PROCESS_KIND",
     "batch_job",

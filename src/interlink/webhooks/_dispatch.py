@@ -4,7 +4,10 @@
 pending --(job starts)--> processing --> processed   the action did its work
                                     |--> ignored     `ignore`, or no action matched
                                     |--> pending     it failed; the job is retried later
-                                    '--> failed      it failed for good (dead-lettered)
+                                    |--> failed      it failed for good (dead-lettered)
+                                    '--> held        a connection it needs is switched
+                                                     off: queued again once it is on
+                                                     (webhooks/_held.py)
 ```
 
 Actions:
@@ -34,7 +37,12 @@ import time
 from typing import Any
 
 from interlink.config import InterlinkConfig, WebhookActionConfig
-from interlink.errors import ConfigError, JobCancelledError, PipelineLockedError
+from interlink.errors import (
+    ConfigError,
+    ConnectionDisabledError,
+    JobCancelledError,
+    PipelineLockedError,
+)
 from interlink.jobs import (
     JobContext,
     JobKinds,
@@ -47,14 +55,17 @@ from interlink.oauth import open_catalog
 from interlink.store import (
     Delivery,
     Store,
+    Switch,
     finish_delivery,
     give_back_attempt,
+    list_switches,
     requeue_delivery,
     start_delivery,
 )
 from interlink.sync import run_records
 
 from ._actions import WebhookEvent, load_handler, match_action, value_at
+from ._held import hold, off_for
 from ._job import PROCESS_KIND, process_job
 
 __all__ = ["DeliveryFailed", "job_kinds", "process_delivery"]
@@ -90,8 +101,16 @@ async def process_delivery(context: JobContext) -> dict[str, Any]:
         return {"skipped": f"already {delivery.status}"}
     if delivery.job_id is not None and delivery.job_id != job_id:
         return {"skipped": f"handled by job {delivery.job_id} now (a replay)"}
+    switches = await asyncio.to_thread(list_switches, store)
+    if await _held(context.config, store, delivery, switches):
+        return {"delivery": row_id, "status": "held"}
     try:
-        status, result = await _dispatch(context.config, store, queue, delivery)
+        try:
+            status, result = await _dispatch(context.config, store, queue, delivery)
+        except ConnectionDisabledError as exc:
+            if await _held_by(store, row_id, exc):
+                return {"delivery": row_id, "status": "held"}
+            raise _SwitchedOnMeanwhile(exc) from exc
     except BaseException as exc:
         final = final_attempt(context.job, exc)
         error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
@@ -114,6 +133,7 @@ async def _process_batch(context: JobContext, store: Store, queue: Queue) -> dic
     attempt is left or retrying cannot help), and the others go on."""
     counts: dict[str, int] = {}
     job_id = context.job.id
+    switches = await asyncio.to_thread(list_switches, store)
     for row_id in (int(i) for i in context.job.args["deliveries"]):
         delivery = await asyncio.to_thread(_start, store, row_id, job_id)
         if (
@@ -123,17 +143,50 @@ async def _process_batch(context: JobContext, store: Store, queue: Queue) -> dic
         ):
             counts["skipped"] = counts.get("skipped", 0) + 1
             continue
+        if await _held(context.config, store, delivery, switches):
+            counts["held"] = counts.get("held", 0) + 1
+            continue
         try:
             status, result = await _dispatch(context.config, store, queue, delivery)
         except JobCancelledError:
             await asyncio.to_thread(_finish, store, row_id, "pending", error="cancelled")
             raise
+        except ConnectionDisabledError as exc:
+            if await _held_by(store, row_id, exc):
+                status = "held"
+            else:
+                again = _SwitchedOnMeanwhile(exc)
+                status = await asyncio.to_thread(_split_off, context, store, queue, delivery, again)
         except Exception as exc:
             status = await asyncio.to_thread(_split_off, context, store, queue, delivery, exc)
         else:
             await asyncio.to_thread(_finish, store, row_id, status, result=result)
         counts[status] = counts.get(status, 0) + 1
     return {"deliveries": len(context.job.args["deliveries"]), **counts}
+
+
+class _SwitchedOnMeanwhile(RuntimeError):
+    """The action ran into a switch that was on again by the time the delivery was to be
+    held: an attempt like any failed one, retried with backoff."""
+
+    def __init__(self, refused: ConnectionDisabledError) -> None:
+        super().__init__(f"{refused} (it was on again when the delivery was to be held)")
+
+
+async def _held(
+    config: InterlinkConfig, store: Store, delivery: Delivery, switches: list[Switch]
+) -> bool:
+    """Whether `delivery` is left `held`: a connection it needs is switched off."""
+    switch = off_for(config, switches, delivery.source, delivery.event_type)
+    if switch is None:
+        return False
+    return await asyncio.to_thread(hold, store, delivery.id, switch) is not None
+
+
+async def _held_by(store: Store, delivery: int, exc: ConnectionDisabledError) -> bool:
+    """Whether `delivery` is left `held` by the switch its action ran into."""
+    switch = Switch(exc.connection, exc.account, exc.reason, None, 0.0)
+    return await asyncio.to_thread(hold, store, delivery, switch) is not None
 
 
 _LOCK_WAIT = 5.0

@@ -4,7 +4,7 @@ does for the same thing.
 
 ```
 POST /connections/{c}/disable    [account]   switch_off, recorded as done by this key
-POST /connections/{c}/enable     [account]   switch_on
+POST /connections/{c}/enable     [account]   switch_on (and the held webhook deliveries queued)
 POST /connections/{c}/connect    [account]   a connect ticket; the browser goes to its link
 POST /pipelines/{p}/run                      enqueue_or_join (joins a queued run), as POST /jobs
 POST /deliveries/{id}/replay                 replay(): a new webhook.process job
@@ -29,13 +29,13 @@ from interlink.errors import (
     WebhookError,
 )
 from interlink.jobs import enqueue_or_join
-from interlink.oauth import ConnectFlows, open_catalog, switch_off, switch_on
+from interlink.oauth import ConnectFlows, open_catalog, switch_off
 from interlink.server._context import Context, ServerContext
 from interlink.server._errors import ApiProblem
 from interlink.server._jobs import check_account
 from interlink.server._models import MAX_ID
 from interlink.sync import resolve
-from interlink.webhooks import replay
+from interlink.webhooks import replay, switch_on_releasing
 
 from ._errors import Refused
 from ._forms import ActionForm, Posted
@@ -89,7 +89,7 @@ def disable(ctx: Context, connection: str, form: ActionForm) -> Response:
 def enable(ctx: Context, connection: str, form: ActionForm) -> Response:
     name = _connection(ctx, connection, form)
     try:
-        switch_on(ctx.config, ctx.store, name, _account(form))
+        switch_on_releasing(ctx.config, ctx.store, ctx.queue, name, _account(form))
     except ConfigError as exc:
         raise Refused(409, "Not switched on", exc.message, viewer=form.viewer) from None
     return _done("/", "enabled")
