@@ -28,18 +28,18 @@ from interlink.sandbox import SandboxServer, create_shop_app
 from interlink.server import create_app
 from interlink.store import (
     Store,
-    Switch,
     create_api_key,
     deliveries,
     disable,
-    disabled,
     enable,
     get_delivery,
+    requeue_delivery,
 )
 from interlink.webhooks import (
     Arrival,
     Inbox,
     _held as held_module,
+    batch_job,
     job_kinds,
     release_held,
     replay,
@@ -52,6 +52,20 @@ from tests.jobs.procrastinate_schema import fresh_schema
 TOKEN = "held-shop-token"
 SECRET = "held-hook-secret"
 CALLS: list[str] = []
+
+
+SWITCHING: list[Store] = []
+
+
+def noop(event: Any) -> None:
+    """A handler that needs no connection."""
+
+
+def switches_crm_off(event: Any) -> None:
+    """A handler that switches crm off as it works (what an operator may do meanwhile)."""
+    CALLS.append(event.delivery_id)
+    with SWITCHING[0].transaction() as conn:
+        disable(conn, "crm", reason="mid-batch", by="test")
 
 
 def refused_by_crm(event: Any) -> None:
@@ -305,14 +319,14 @@ def test_release_goes_in_chunks_and_leaves_what_is_still_off(
         shop_ids = accept(store, queue, "orders", 7, "order.created")
         crm_ids = accept(store, queue, "crm_hook", 2, "contact.updated")
         for row_id in shop_ids + crm_ids:
-            switch = Switch("shop", "", None, None, 0.0)
-            if row_id in crm_ids:
-                switch = Switch("crm", "acct_1", None, None, 0.0)
             with store.transaction() as conn:
                 conn.execute(
                     sa.update(deliveries).where(deliveries.c.id == row_id).values(attempts=1)
                 )
-            assert hold(store, row_id, switch) is not None
+            if row_id in shop_ids:
+                assert hold(store, row_id, [("shop", "")]) is not None
+            else:  # held by the switch its handler ran into
+                assert hold(store, row_id, [], ran_into=("crm", "acct_1")) is not None
         done, released = switch_on_releasing(config, store, queue, "shop")
         assert released == sorted(shop_ids)
         now = statuses(store)
@@ -331,30 +345,170 @@ def test_release_goes_in_chunks_and_leaves_what_is_still_off(
         store.close()
 
 
-def test_a_switch_read_by_a_hold_stays_until_the_hold_commits(database: str) -> None:
-    """The race a hold must not lose: switching on while a hold has read "off" waits for
-    the hold's transaction, so the release after it sees the delivery held."""
+def test_a_switch_on_during_a_hold_never_strands_the_delivery(
+    database: str, shop: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race a hold must not lose: the hold has read "off", and right then the switch
+    goes on and the release runs. Switching on waits for the hold's transaction (SQLite's
+    write lock, taken by the hold's first write; FOR SHARE on PostgreSQL), so the release
+    after it finds the delivery held and queues it. Without the lock the release ran
+    first, found nothing held, and the delivery stayed held for good."""
+    config = make_config(database, shop.url)
+    store = Store.open(config.database)
+    queue = open_queue(config, store)
+    try:
+        switch_off(config, store, "shop", by="cli")
+        [row_id] = accept(store, queue, "orders", 1, "order.created")
+        read_off = threading.Event()
+        released: list[list[int]] = []
+        real = held_module.disabled
+
+        def slow_disabled(*args: Any, **kwargs: Any) -> Any:
+            found = real(*args, **kwargs)
+            read_off.set()
+            time.sleep(0.5)  # the switch-on and the release try to go now
+            return found
+
+        def switch_on_and_release() -> None:
+            read_off.wait(10)
+            released.append(switch_on_releasing(config, store, queue, "shop")[1])
+
+        monkeypatch.setattr(held_module, "disabled", slow_disabled)
+        other = threading.Thread(target=switch_on_and_release)
+        other.start()
+        assert hold(store, row_id, [("shop", "")]) is not None
+        other.join(30)
+        assert released == [[row_id]], "the release came after the hold, and queued it"
+        assert statuses(store)[row_id] == ("pending", 0)
+    finally:
+        queue.close()
+        store.close()
+
+
+def test_a_hold_looks_at_every_switch_the_delivery_needs(database: str) -> None:
+    """A delivery needing crm and shop, both off, crm switched on between the worker's
+    look and the hold: shop still holds it (a hold that looked at crm alone went on, and
+    the run it queued failed for good on shop)."""
     store = Store.open(database)
     try:
         with store.transaction() as conn:
-            disable(conn, "shop", reason="r", by="cli")
-        switched_on = threading.Event()
-
-        def switch_on_now() -> None:
-            with store.transaction() as conn:
-                enable(conn, "shop")
-            switched_on.set()
-
+            disable(conn, "crm", by="cli")
+            disable(conn, "shop", reason="moving", by="cli")
+            enable(conn, "crm")
+        switch = hold(store, 1, [("crm", ""), ("shop", "")])
+        assert switch is not None and (switch.connection, switch.reason) == ("shop", "moving")
         with store.transaction() as conn:
-            # What `hold` does: a write first, then the switch read under lock.
-            conn.execute(sa.update(deliveries).values(status=deliveries.c.status))
-            assert disabled(conn, "shop", locked=True) is not None
-            other = threading.Thread(target=switch_on_now)
-            other.start()
-            assert not switched_on.wait(0.5), "switching on went through a hold under way"
-        other.join(15)
-        assert switched_on.is_set() and disabled(store, "shop") is None
+            disable(conn, "shop", "acct_9", by="cli")
+            enable(conn, "shop")
+        switch = hold(store, 1, [("shop", "acct_9")])
+        assert switch is not None and switch.account == "acct_9", "the account's own switch"
+        assert hold(store, 1, [("shop", "acct_1")]) is None
     finally:
+        store.close()
+
+
+def test_a_switch_off_during_a_batch_holds_the_rest_of_it(
+    database: str, shop: SandboxServer
+) -> None:
+    """The switches are read for each delivery of a batch: the first handler's call
+    switches crm off, and the three after it in the same job are held."""
+    raw = project(database, shop.url)
+    raw["connections"]["crm"]["base_url"] = "http://127.0.0.1:9"
+    raw["webhooks"]["crm_batch"] = {
+        "scheme": "github",
+        "secret": SECRET,
+        "connection": "crm",
+        "actions": {"*": {"handler": "tests.webhooks.test_held:switches_crm_off"}},
+    }
+    config = InterlinkConfig.model_validate(raw)
+    store = Store.open(config.database)
+    queue = open_queue(config, store)
+    SWITCHING.clear()
+    SWITCHING.append(store)
+    CALLS.clear()
+    try:
+        ids = accept(store, queue, "crm_batch", 4, "contact.updated")
+        # One job for the four, as one commit of the inbox makes (the jobs each commit
+        # made find their deliveries handled by this one, and skip them).
+        with store.transaction() as conn:
+            job = queue.enqueue(batch_job(ids, "crm_batch"), conn=conn)
+            for row_id in ids:
+                requeue_delivery(conn, row_id, job.id)
+        work(queue)
+        now = statuses(store)
+        assert [now[i][0] for i in ids] == ["processed", "held", "held", "held"]
+        assert len(CALLS) == 1
+    finally:
+        SWITCHING.clear()
+        queue.close()
+        store.close()
+
+
+def test_a_config_change_never_strands_a_held_delivery(database: str, shop: SandboxServer) -> None:
+    """What held a delivery may leave interlink.yaml: the source's `connection:` (held by
+    the worker's look), or the connection its action ran into (which can then never be
+    switched on). Both are released once nothing in the config holds them."""
+    config = make_config(database, shop.url)
+    store = Store.open(config.database)
+    queue = open_queue(config, store)
+    try:
+        switch_off(config, store, "shop", by="cli")
+        with store.transaction() as conn:
+            disable(conn, "crm", "acct_1", by="cli")
+        [order] = accept(store, queue, "orders", 1, "order.created")
+        [contact] = accept(store, queue, "crm_hook", 1, "contact.updated")
+        work(queue)
+        assert {order: ("held", 0), contact: ("held", 0)} == statuses(store)
+        assert release_held(config, store, queue) == []
+        raw = project(database, shop.url)
+        del raw["webhooks"]["orders"]["connection"]
+        raw["webhooks"]["orders"]["actions"] = {"*": {"handler": "tests.webhooks.test_held:noop"}}
+        del raw["connections"]["crm"]
+        changed = InterlinkConfig.model_validate(raw)
+        assert release_held(changed, store, queue) == [order, contact]
+    finally:
+        queue.close()
+        store.close()
+
+
+def test_a_worker_releases_what_was_switched_on_another_way(
+    database: str, shop: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A switch removed without `switch_on_releasing` (an account disconnected and
+    connected again deletes its switch; a release that failed): the worker's chore
+    queues the held delivery within CHORE_EVERY, and the worker processes it."""
+    import interlink.jobs._worker as worker_module
+    from interlink.jobs import run_worker
+    from interlink.webhooks import release_chore
+
+    monkeypatch.setattr(worker_module, "CHORE_EVERY", 0.05)
+    config = make_config(database, shop.url)
+    store = Store.open(config.database)
+    queue = open_queue(config, store)
+    try:
+        switch_off(config, store, "shop", by="cli")
+        [row_id] = accept(store, queue, "imports", 1, "customer.imported")
+        work(queue)
+        assert statuses(store)[row_id] == ("held", 0)
+        with store.transaction() as conn:
+            enable(conn, "shop")  # not through switch_on_releasing
+
+        async def until_processed() -> None:
+            stop = asyncio.Event()
+            chore = release_chore(config, store, queue)
+            task = asyncio.create_task(
+                run_worker(config, store, queue, kinds=job_kinds(), stop=stop, chores=[chore])
+            )
+            deadline = time.monotonic() + 20
+            while statuses(store)[row_id][0] != "processed" and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            stop.set()
+            await task
+
+        asyncio.run(until_processed())
+        assert statuses(store)[row_id] == ("processed", 1)
+    finally:
+        queue.close()
         store.close()
 
 
@@ -377,4 +531,4 @@ def test_switching_on_from_the_cli_says_how_many_were_released(
     result = CliRunner().invoke(cli_app, ["connections", "enable", "shop", "--config", str(path)])
     assert result.exit_code == 0, result.output
     assert "Switched connection 'shop' on." in result.stdout
-    assert "2 webhook deliveries held while it was off are queued" in result.stdout
+    assert "2 held webhook deliveries are queued" in result.stdout

@@ -126,17 +126,13 @@ def enable_connection(
     """Switch a connection (or one account of it) on again.
 
     What was refused while it was off goes on from where it was."""
-    from interlink.jobs import open_queue
-    from interlink.webhooks import switch_on_releasing
+    from interlink.oauth import switch_on
 
     chosen = _account(account)
     settings, store = _open(ctx, config)
     try:
-        queue = open_queue(settings, store)
-        try:
-            done, released = switch_on_releasing(settings, store, queue, connection, chosen)
-        finally:
-            queue.close()
+        done = switch_on(settings, store, connection, chosen)
+        released = _release_held(settings, store)
     finally:
         store.close()
     what = f"{done.what[0].upper()}{done.what[1:]}"
@@ -145,9 +141,10 @@ def enable_connection(
     else:
         typer.echo(f"{what} is already on.")
     if released:
+        many = len(released) != 1
         typer.echo(
-            f"{len(released)} webhook deliveries held while it was off are queued "
-            "(`interlink webhooks list --status pending`)."
+            f"{len(released)} held webhook deliver{'ies' if many else 'y'} "
+            f"{'are' if many else 'is'} queued (`interlink webhooks list --status pending`)."
         )
     if not done.enabled:
         typer.echo(
@@ -155,6 +152,27 @@ def enable_connection(
             f"`interlink connections enable {connection}`.",
             err=True,
         )
+
+
+def _release_held(settings: Any, store: Any) -> list[int]:
+    """Queue the held webhook deliveries nothing holds any more; a failure is said, not
+    raised: the switch is on, and a worker queues them within a minute."""
+    from interlink.jobs import open_queue
+    from interlink.webhooks import release_held
+
+    try:
+        queue = open_queue(settings, store)
+        try:
+            return release_held(settings, store, queue)
+        finally:
+            queue.close()
+    except Exception as exc:
+        typer.echo(
+            f"Held webhook deliveries were not queued ({type(exc).__name__}: {exc}); "
+            "a worker queues them within a minute.",
+            err=True,
+        )
+        return []
 
 
 @connections_app.command("disconnect")

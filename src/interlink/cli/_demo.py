@@ -39,7 +39,7 @@ WEBHOOK_EVENT = "customer.updated"
 WEBHOOK_CUSTOMER = 7  # not one of the customers edited between the runs
 WEBHOOK_COMPANY = "Changed, sent by webhook"
 WEBHOOK_WAIT = 20.0  # seconds for the event to be delivered and processed
-_SETTLED = ("processed", "failed", "ignored")
+_SETTLED = ("processed", "failed", "ignored", "held")
 
 
 @dataclass

@@ -41,6 +41,7 @@ async def _serve_jobs(
     from interlink.cli._runtime import tune_collector
     from interlink.jobs import open_queue, run_worker
     from interlink.store import Store
+    from interlink.webhooks import release_chore
 
     kinds = _load_kinds(modules)
     tune_collector()
@@ -68,6 +69,7 @@ async def _serve_jobs(
                 stop=stop,
                 burst=burst,
                 schedules=schedules,
+                chores=[release_chore(config, store, queue)],
             )
     finally:
         watching.cancel()

@@ -8,10 +8,12 @@ switch_on(config, store, "crm", "acct_1001")
 ```
 
 Nothing is deleted: tokens, checkpoints, schedules and stored deliveries stay. While a
-connection is off, runs, jobs, schedules and webhook imports through it are refused
-(`open_catalog`'s guard, the scheduler, the webhook receiver); switched on again, they go
-on from where they were. The switch of the connection itself is account '' (the one
-account of a connection that names none): an account's own switch stops that account only.
+connection is off, runs, jobs and schedules through it are refused (`open_catalog`'s
+guard, the scheduler), and webhook deliveries that need it are held, unprocessed
+(webhooks/_held.py, whose `switch_on_releasing` is what the CLI, the API and the
+dashboard call to switch on); switched on again, everything goes on from where it was.
+The switch of the connection itself is account '' (the one account of a connection that
+names none): an account's own switch stops that account only.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from interlink.config import InterlinkConfig
 from interlink.jobs import JobKinds, Queue, open_queue, run_worker
 from interlink.oauth import ConnectFlows
 from interlink.store import ApiKeyCache, Store
-from interlink.webhooks import job_kinds
+from interlink.webhooks import job_kinds, release_chore
 
 from ._apps import router as apps_router
 from ._auth import ApiKeyMiddleware
@@ -124,6 +124,7 @@ def _lifespan(context: ServerContext, *, owns_store: bool, owns_queue: bool) -> 
                     kinds=context.kinds or job_kinds(),
                     concurrency=context.concurrency,
                     stop=stop,
+                    chores=[release_chore(context.config, context.store, context.queue)],
                 ),
                 name="interlink-worker",
             )

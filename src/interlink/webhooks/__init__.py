@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from interlink.webhooks._actions import WebhookEvent, match_action
 from interlink.webhooks._dispatch import DeliveryFailed, job_kinds, process_delivery
-from interlink.webhooks._held import release_held, switch_on_releasing
+from interlink.webhooks._held import release_chore, release_held, switch_on_releasing
 from interlink.webhooks._inbox import (
     Arrival,
     Inbox,
@@ -46,6 +46,7 @@ __all__ = [
     "job_kinds",
     "match_action",
     "process_delivery",
+    "release_chore",
     "release_held",
     "switch_on_releasing",
     "BATCH_SIZE",

@@ -55,7 +55,6 @@ from interlink.oauth import open_catalog
 from interlink.store import (
     Delivery,
     Store,
-    Switch,
     finish_delivery,
     give_back_attempt,
     list_switches,
@@ -65,7 +64,7 @@ from interlink.store import (
 from interlink.sync import run_records
 
 from ._actions import WebhookEvent, load_handler, match_action, value_at
-from ._held import hold, off_for
+from ._held import hold, needs, off_for
 from ._job import PROCESS_KIND, process_job
 
 __all__ = ["DeliveryFailed", "job_kinds", "process_delivery"]
@@ -101,14 +100,13 @@ async def process_delivery(context: JobContext) -> dict[str, Any]:
         return {"skipped": f"already {delivery.status}"}
     if delivery.job_id is not None and delivery.job_id != job_id:
         return {"skipped": f"handled by job {delivery.job_id} now (a replay)"}
-    switches = await asyncio.to_thread(list_switches, store)
-    if await _held(context.config, store, delivery, switches):
+    if await _held(context.config, store, delivery):
         return {"delivery": row_id, "status": "held"}
     try:
         try:
             status, result = await _dispatch(context.config, store, queue, delivery)
         except ConnectionDisabledError as exc:
-            if await _held_by(store, row_id, exc):
+            if await _held_by(context.config, store, delivery, exc):
                 return {"delivery": row_id, "status": "held"}
             raise _SwitchedOnMeanwhile(exc) from exc
     except BaseException as exc:
@@ -133,7 +131,6 @@ async def _process_batch(context: JobContext, store: Store, queue: Queue) -> dic
     attempt is left or retrying cannot help), and the others go on."""
     counts: dict[str, int] = {}
     job_id = context.job.id
-    switches = await asyncio.to_thread(list_switches, store)
     for row_id in (int(i) for i in context.job.args["deliveries"]):
         delivery = await asyncio.to_thread(_start, store, row_id, job_id)
         if (
@@ -143,7 +140,7 @@ async def _process_batch(context: JobContext, store: Store, queue: Queue) -> dic
         ):
             counts["skipped"] = counts.get("skipped", 0) + 1
             continue
-        if await _held(context.config, store, delivery, switches):
+        if await _held(context.config, store, delivery):
             counts["held"] = counts.get("held", 0) + 1
             continue
         try:
@@ -152,7 +149,7 @@ async def _process_batch(context: JobContext, store: Store, queue: Queue) -> dic
             await asyncio.to_thread(_finish, store, row_id, "pending", error="cancelled")
             raise
         except ConnectionDisabledError as exc:
-            if await _held_by(store, row_id, exc):
+            if await _held_by(context.config, store, delivery, exc):
                 status = "held"
             else:
                 again = _SwitchedOnMeanwhile(exc)
@@ -173,20 +170,23 @@ class _SwitchedOnMeanwhile(RuntimeError):
         super().__init__(f"{refused} (it was on again when the delivery was to be held)")
 
 
-async def _held(
-    config: InterlinkConfig, store: Store, delivery: Delivery, switches: list[Switch]
-) -> bool:
-    """Whether `delivery` is left `held`: a connection it needs is switched off."""
-    switch = off_for(config, switches, delivery.source, delivery.event_type)
-    if switch is None:
+async def _held(config: InterlinkConfig, store: Store, delivery: Delivery) -> bool:
+    """Whether `delivery` is left `held`: a connection it needs is switched off (read for
+    each delivery: a batch takes long enough for a switch to change meanwhile)."""
+    pairs = needs(config, delivery.source, delivery.event_type)
+    if not pairs or off_for(await asyncio.to_thread(list_switches, store), pairs) is None:
         return False
-    return await asyncio.to_thread(hold, store, delivery.id, switch) is not None
+    return await asyncio.to_thread(hold, store, delivery.id, pairs) is not None
 
 
-async def _held_by(store: Store, delivery: int, exc: ConnectionDisabledError) -> bool:
-    """Whether `delivery` is left `held` by the switch its action ran into."""
-    switch = Switch(exc.connection, exc.account, exc.reason, None, 0.0)
-    return await asyncio.to_thread(hold, store, delivery, switch) is not None
+async def _held_by(
+    config: InterlinkConfig, store: Store, delivery: Delivery, exc: ConnectionDisabledError
+) -> bool:
+    """Whether `delivery` is left `held` by the switch its action ran into (or another
+    it needs, switched off meanwhile)."""
+    pairs = needs(config, delivery.source, delivery.event_type)
+    ran_into = (exc.connection, exc.account)
+    return await asyncio.to_thread(hold, store, delivery.id, pairs, ran_into=ran_into) is not None
 
 
 _LOCK_WAIT = 5.0
