@@ -349,8 +349,8 @@ def test_load_config_points_at_the_file_and_line(tmp_path):
                 delivery_id: {header: X-Id}
             """,
             "interlink.yaml:6: webhooks.a: unknown key 'delivery_id' (expected one of actions, "
-            "connection, enabled, event_type, max_attempts, max_body, scheme, secret, secrets, "
-            "tolerance)",
+            "connection, enabled, event_type, max_attempts, max_body, repeat_window, scheme, "
+            "secret, secrets, tolerance)",
         ),
         (
             """

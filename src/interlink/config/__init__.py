@@ -88,6 +88,7 @@ if _typing.TYPE_CHECKING:
         parse_period_days,
     )
     from interlink.config._webhooks import (
+        DEFAULT_REPEAT_WINDOW,
         DEFAULT_WEBHOOK_TOLERANCE,
         RESERVED_SOURCE_NAMES,
         WEBHOOK_SCHEMES,
@@ -114,6 +115,7 @@ _LAZY = {
     "check_metric_sources": "._metrics",
     "parse_period_days": "._metrics",
     "MetricSources": "._metrics",
+    "DEFAULT_REPEAT_WINDOW": "._webhooks",
     "DEFAULT_WEBHOOK_TOLERANCE": "._webhooks",
     "RESERVED_SOURCE_NAMES": "._webhooks",
     "WEBHOOK_SCHEMES": "._webhooks",
@@ -203,6 +205,7 @@ __all__ = [
     "parse_config",
     "parse_duration",
     "substitute_env",
+    "DEFAULT_REPEAT_WINDOW",
     "DEFAULT_WEBHOOK_TOLERANCE",
     "RESERVED_SOURCE_NAMES",
     "WEBHOOK_SCHEMES",

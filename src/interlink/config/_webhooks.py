@@ -6,7 +6,7 @@ webhooks:
     scheme: stripe               # standard | stripe | github | shopify | slack | hmac
     secrets: ["${STRIPE_WHSEC_NEW}", "${STRIPE_WHSEC_OLD}"]   # any of them may match
     tolerance: 5m                # signed timestamps this far off now, either way
-    connection: stripe           # answered 503 (sent again later) while it is switched off
+    connection: stripe           # its deliveries are held while it is switched off
   shop:
     scheme: hmac                 # the guide's controller: X-Signature + X-API-Key
     secret: ${SHOP_WEBHOOK_SECRET}
@@ -63,6 +63,9 @@ __all__ = [
 WEBHOOK_SCHEMES = ["standard", "stripe", "github", "shopify", "slack", "hmac"]
 DEFAULT_WEBHOOK_TOLERANCE = 300.0
 """Seconds a signed timestamp may be off the receiver's clock, in both directions."""
+DEFAULT_REPEAT_WINDOW = 3600.0
+"""Seconds within which a body sent again without a delivery id is a retry of the first
+(Slack retries after 1 and 5 minutes); after it, the same body is a new delivery."""
 
 # RFC 9110 section 5.6.2 `token`: what a header name may be made of.
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$")
@@ -230,8 +233,12 @@ class _WebhookSource(_Model):
     queue's `jobs.max_attempts`."""
     connection: str | None = None
     """The connection whose data these pushes are about: while it is switched off
-    (`interlink connections disable`), deliveries are answered 503 with Retry-After and
-    nothing is stored, so the sender sends them again later."""
+    (`interlink connections disable`), deliveries are stored and held, unprocessed, until
+    it is switched on (webhooks/_held.py)."""
+    repeat_window: Seconds = DEFAULT_REPEAT_WINDOW
+    """For a delivery without a delivery id (its id is the body's hash, `sha256:...`): a
+    body that comes again within this long of the first is the same delivery (a retry,
+    answered as a duplicate); later, it is a new delivery."""
 
     _keys: tuple[bytes, ...] = PrivateAttr(default=())
 

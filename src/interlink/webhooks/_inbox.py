@@ -21,6 +21,7 @@ process; the fsync is paid once per batch rather than once per delivery.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import threading
 import time
@@ -32,7 +33,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
-from interlink.config import InterlinkConfig, JobsConfig
+from interlink.config import DEFAULT_REPEAT_WINDOW, InterlinkConfig, JobsConfig
 from interlink.jobs import Queue
 from interlink.store import Store, WriterLock, deliveries, rejections
 
@@ -133,6 +134,7 @@ class InboxWriter:
         self.queue = queue
         # Both queues keep the config they were opened with; a job's default attempts.
         config: InterlinkConfig | None = getattr(queue, "config", None)
+        self._config = config
         self._max_attempts = (config.jobs if config else JobsConfig()).max_attempts
         # Server processes sharing the SQLite file take turns through a lock that wakes
         # the next at once, instead of SQLite's busy_timeout sleeps.
@@ -195,6 +197,10 @@ class InboxWriter:
         # Stored before (a retry, a replay by the sender), by a batch before this one or by
         # another writer: their rows as they are now.
         before = self._existing(conn, [k for k in _keys(batch) if k not in stored])
+        again = self._repeated(conn, batch, before)
+        if again:
+            stored.update(store_batch(conn, again, max_attempts=self._max_attempts))
+            before = self._existing(conn, [k for k in _keys(batch) if k not in stored])
         results: list[Stored] = []
         answered: set[tuple[str, str]] = set()
         for arrival in batch:
@@ -204,12 +210,50 @@ class InboxWriter:
                 results.append(Stored(row_id, key in answered, "pending", job_id))
                 answered.add(key)
             else:
-                row_id, status, existing_job = before[key]
+                row_id, status, existing_job, _ = before[key]
                 results.append(Stored(row_id, True, status, existing_job))
         return results
 
+    def _repeated(
+        self,
+        conn: sa.Connection,
+        batch: Sequence[Arrival],
+        before: dict[tuple[str, str], tuple[int, str, int | None, float]],
+    ) -> list[Arrival]:
+        """The arrivals with no delivery id of their own (`sha256:` of the body) whose
+        body was stored longer ago than their source's `repeat_window`: each is a new
+        delivery. The stored one's id is retired (`sha256:<hex>#<row id>`) to make room;
+        the arrivals to insert again."""
+        again: list[Arrival] = []
+        retired: list[dict[str, Any]] = []
+        for arrival in batch:
+            key = (arrival.source, arrival.delivery_id)
+            found = before.get(key)
+            if found is None or not _hashed_id(arrival):
+                continue
+            row_id, _, _, received_at = found
+            if arrival.received_at - received_at <= self._repeat_window(arrival.source):
+                continue
+            if not any(a.delivery_id == arrival.delivery_id for a in again):
+                again.append(arrival)
+                old = arrival.delivery_id
+                retired.append({"row": row_id, "old": old, "new": f"{old}#{row_id}"})
+        if retired:
+            # Only while it still has the id: another writer may have retired it first.
+            conn.execute(_RETIRE, retired)
+        return again
+
+    def _repeat_window(self, source: str) -> float:
+        hook = self._config.webhooks.get(source) if self._config is not None else None
+        return hook.repeat_window if hook is not None else DEFAULT_REPEAT_WINDOW
+
     def _store(self, conn: sa.Connection, batch: Sequence[Arrival]) -> list[Stored]:
         new = _insert_new(conn, batch)
+        before = self._existing(conn, [k for k in _keys(batch) if k not in new])
+        again = self._repeated(conn, batch, before)
+        if again:
+            new.update(_insert_new(conn, again))
+            before = {key: row for key, row in before.items() if key not in new}
         # The new deliveries of each source, in jobs of at most BATCH_SIZE; a repeat within
         # the batch is a duplicate of its first.
         by_source: dict[str, list[tuple[str, str]]] = {}
@@ -229,7 +273,6 @@ class InboxWriter:
             job_ids.update(dict.fromkeys(chunk, job))
         if job_ids:
             _record_jobs(conn, [(job, new[key]) for key, job in job_ids.items()])
-        before = self._existing(conn, [k for k in _keys(batch) if k not in new])
         results: list[Stored] = []
         answered: set[tuple[str, str]] = set()
         for arrival in batch:
@@ -240,14 +283,15 @@ class InboxWriter:
             elif key in new:
                 results.append(Stored(new[key], True, "pending", job_ids[key]))
             else:
-                row_id, status, job_id = before[key]
+                row_id, status, job_id, _ = before[key]
                 results.append(Stored(row_id, True, status, job_id))
         return results
 
     @staticmethod
     def _existing(
         conn: sa.Connection, keys: Sequence[tuple[str, str]]
-    ) -> dict[tuple[str, str], tuple[int, str, int | None]]:
+    ) -> dict[tuple[str, str], tuple[int, str, int | None, float]]:
+        """The stored rows of `keys`: (row id, status, job id, received_at)."""
         if not keys:
             return {}
         query = sa.select(
@@ -256,9 +300,15 @@ class InboxWriter:
             deliveries.c.delivery_id,
             deliveries.c.status,
             deliveries.c.job_id,
+            deliveries.c.received_at,
         ).where(sa.tuple_(deliveries.c.source, deliveries.c.delivery_id).in_(list(set(keys))))
         return {
-            (row.source, row.delivery_id): (int(row.id), row.status, row.job_id)
+            (row.source, row.delivery_id): (
+                int(row.id),
+                row.status,
+                row.job_id,
+                float(row.received_at),
+            )
             for row in conn.execute(query)
         }
 
@@ -413,6 +463,17 @@ def _short(exc: BaseException) -> str:
 
 def _keys(batch: Sequence[Arrival]) -> list[tuple[str, str]]:
     return [(a.source, a.delivery_id) for a in batch]
+
+
+def _hashed_id(arrival: Arrival) -> bool:
+    """Whether the arrival's id is its body's hash (its sender gave none)."""
+    return arrival.delivery_id == "sha256:" + hashlib.sha256(arrival.body).hexdigest()
+
+
+_RETIRE = sa.text(
+    "UPDATE interlink_webhook_deliveries SET delivery_id = :new "
+    "WHERE id = :row AND delivery_id = :old"
+)
 
 
 _INSERT_SQLITE = (

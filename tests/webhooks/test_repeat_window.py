@@ -1,0 +1,120 @@
+"""A delivery without a delivery id is known by its body's hash (`sha256:...`). Kept for
+good, that key dropped every later event whose body happened to be the same (a sender
+posting `{"event": "stock.low", "sku": "A-1"}` twice a day lost the second). Now the same
+body is a retry only within the source's `repeat_window` of the first; after it, it is a
+new delivery with a job of its own. On SQLite and PostgreSQL (each inbox path)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from interlink.config import InterlinkConfig
+from interlink.jobs import Queue, open_queue
+from interlink.store import Store, deliveries
+from interlink.webhooks import Arrival, Inbox, Stored
+from tests.jobs.procrastinate_schema import fresh_schema
+
+BODY = b'{"event": "stock.low", "sku": "A-1"}'
+HASHED = "sha256:" + hashlib.sha256(BODY).hexdigest()
+T0 = 1_800_000_000.0
+
+
+class Rig:
+    def __init__(self, url: str) -> None:
+        self.config = InterlinkConfig.model_validate(
+            {
+                "database": url,
+                "webhooks": {
+                    "stock": {"scheme": "hmac", "secret": "s"},  # no delivery_id: hashed
+                    "quick": {"scheme": "hmac", "secret": "s", "repeat_window": "1m"},
+                },
+            }
+        )
+        self.store = Store.open(self.config.database)
+        self.queue: Queue = open_queue(self.config, self.store)
+        self.inbox = Inbox(self.store, self.queue)
+
+    def accept(self, source: str, at: float, delivery_id: str = HASHED) -> Stored:
+        arrival = Arrival(source, delivery_id, "stock.low", at, BODY, {})
+        return asyncio.run(self.inbox.accept(arrival))
+
+    def accept_together(self, source: str, at: float, count: int) -> list[Stored]:
+        async def together() -> list[Stored]:
+            arrival = Arrival(source, HASHED, "stock.low", at, BODY, {})
+            return list(await asyncio.gather(*(self.inbox.accept(arrival) for _ in range(count))))
+
+        return asyncio.run(together())
+
+    def rows(self) -> list[dict[str, Any]]:
+        with self.store.engine.connect() as conn:
+            query = sa.select(deliveries.c.id, deliveries.c.delivery_id, deliveries.c.job_id)
+            return [dict(r) for r in conn.execute(query.order_by(deliveries.c.id)).mappings()]
+
+    def close(self) -> None:
+        self.inbox.close()
+        self.queue.close()
+        self.store.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Rig]:
+    if request.param == "sqlite":
+        made = Rig(f"sqlite:///{tmp_path / 'repeat.db'}")
+        try:
+            yield made
+        finally:
+            made.close()
+        return
+    with fresh_schema(request.getfixturevalue("postgres_url"), "test_repeat") as url:
+        made = Rig(url)
+        try:
+            yield made
+        finally:
+            made.close()
+
+
+def test_the_same_body_is_a_retry_within_the_window_and_a_new_delivery_after(rig: Rig) -> None:
+    first = rig.accept("stock", T0)
+    assert not first.duplicate and first.job_id is not None
+    retry = rig.accept("stock", T0 + 300)  # Slack's retries come after 1 and 5 minutes
+    assert retry.duplicate and retry.id == first.id
+    later = rig.accept("stock", T0 + 3600 + 1)  # the default window: an hour
+    assert not later.duplicate and later.id != first.id
+    assert later.job_id is not None and later.job_id != first.job_id
+    # The second one's window starts with it.
+    again = rig.accept("stock", T0 + 3600 + 2)
+    assert again.duplicate and again.id == later.id
+    assert rig.rows() == [
+        {"id": first.id, "delivery_id": f"{HASHED}#{first.id}", "job_id": first.job_id},
+        {"id": later.id, "delivery_id": HASHED, "job_id": later.job_id},
+    ]
+
+
+def test_the_window_is_the_sources_and_a_senders_own_id_never_expires(rig: Rig) -> None:
+    first = rig.accept("quick", T0)
+    assert rig.accept("quick", T0 + 60).duplicate  # within `repeat_window: 1m`
+    assert not rig.accept("quick", T0 + 61).duplicate
+    # An id the sender gave is its delivery's for good, however late it comes again.
+    own = rig.accept("stock", T0, delivery_id="evt_1")
+    assert rig.accept("stock", T0 + 30 * 86400, delivery_id="evt_1").id == own.id
+    # So is an id that only looks like a hash of something else.
+    lookalike = rig.accept("stock", T0, delivery_id="sha256:" + "0" * 64)
+    late = rig.accept("stock", T0 + 30 * 86400, delivery_id="sha256:" + "0" * 64)
+    assert late.duplicate and late.id == lookalike.id
+    assert first.id != own.id
+
+
+def test_copies_arriving_together_after_the_window_make_one_new_delivery(rig: Rig) -> None:
+    first = rig.accept("stock", T0)
+    copies = rig.accept_together("stock", T0 + 7200, 5)
+    new = {s.id for s in copies}
+    assert len(new) == 1 and first.id not in new
+    assert sum(not s.duplicate for s in copies) == 1
+    assert [r["delivery_id"] for r in rig.rows()] == [f"{HASHED}#{first.id}", HASHED]
