@@ -43,6 +43,7 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
@@ -63,6 +64,18 @@ _MANY_CHUNK = 1000
 """Jobs in one INSERT of enqueue_many (8 parameters each; SQLite takes 32,766)."""
 
 
+class _Held:
+    """A thread's connection, closed when the thread's locals (the one reference) go."""
+
+    __slots__ = ("__weakref__", "db")
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __del__(self) -> None:
+        self.db.close()
+
+
 class SqliteQueue:
     """The job queue in the SQLite database of `database:` (the embedded default)."""
 
@@ -80,7 +93,9 @@ class SqliteQueue:
         self.path = os.path.expanduser(url.database)
         self.clock = clock
         self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
+        # Every thread's connection, for `close`; held weakly: a thread that ends drops
+        # its own (`_Held`), and it closes then.
+        self._connections: weakref.WeakSet[_Held] = weakref.WeakSet()
         self._connections_lock = threading.Lock()
         self.wakers: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
         store.ensure_schema()
@@ -88,22 +103,26 @@ class SqliteQueue:
     # -- connections ------------------------------------------------------------------------
 
     def connection(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
+        """This thread's connection, made on its first use and closed when the thread ends
+        (server thread pools replace their threads: kept for good, their connections ran
+        the process out of file descriptors)."""
+        held: _Held | None = getattr(self._local, "held", None)
+        if held is None:
             db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")
             sync = "FULL" if self.settings.durability == "full" else "NORMAL"
             db.execute(f"PRAGMA synchronous={sync}")
             db.execute("PRAGMA busy_timeout=10000")
-            self._local.db = db
+            held = _Held(db)
+            self._local.held = held
             with self._connections_lock:
-                self._connections.append(db)
-        return db
+                self._connections.add(held)
+        return held.db
 
     def close(self) -> None:
         with self._connections_lock:
-            for db in self._connections:
-                db.close()
+            for held in list(self._connections):
+                held.db.close()
             self._connections.clear()
         self._local = threading.local()
 
