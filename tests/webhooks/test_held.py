@@ -389,21 +389,26 @@ def test_a_hold_looks_at_every_switch_the_delivery_needs(database: str) -> None:
     """A delivery needing crm and shop, both off, crm switched on between the worker's
     look and the hold: shop still holds it (a hold that looked at crm alone went on, and
     the run it queued failed for good on shop)."""
+    config = make_config(database, "http://127.0.0.1:9")
     store = Store.open(database)
+    queue = open_queue(config, store)
     try:
+        [row_id] = accept(store, queue, "imports", 1, "customer.imported")
         with store.transaction() as conn:
             disable(conn, "crm", by="cli")
             disable(conn, "shop", reason="moving", by="cli")
             enable(conn, "crm")
-        switch = hold(store, 1, [("crm", ""), ("shop", "")])
+        assert hold(store, row_id + 1, [("shop", "")]) is None, "no such delivery to hold"
+        switch = hold(store, row_id, [("crm", ""), ("shop", "")])
         assert switch is not None and (switch.connection, switch.reason) == ("shop", "moving")
         with store.transaction() as conn:
             disable(conn, "shop", "acct_9", by="cli")
             enable(conn, "shop")
-        switch = hold(store, 1, [("shop", "acct_9")])
+        switch = hold(store, row_id, [("shop", "acct_9")])
         assert switch is not None and switch.account == "acct_9", "the account's own switch"
-        assert hold(store, 1, [("shop", "acct_1")]) is None
+        assert hold(store, row_id, [("shop", "acct_1")]) is None
     finally:
+        queue.close()
         store.close()
 
 

@@ -17,8 +17,10 @@ import sqlalchemy as sa
 
 from interlink.config import InterlinkConfig
 from interlink.jobs import Queue, open_queue
-from interlink.store import Store, deliveries
-from interlink.webhooks import Arrival, Inbox, Stored
+from interlink.store import Store, deliveries, get_delivery
+from interlink.webhooks import Arrival, Inbox, Stored, _inbox as inbox_module
+from interlink.webhooks._dispatch import _event_delivery_id
+from interlink.webhooks._inbox import InboxWriter
 from tests.jobs.procrastinate_schema import fresh_schema
 
 BODY = b'{"event": "stock.low", "sku": "A-1"}'
@@ -118,3 +120,78 @@ def test_copies_arriving_together_after_the_window_make_one_new_delivery(rig: Ri
     assert len(new) == 1 and first.id not in new
     assert sum(not s.duplicate for s in copies) == 1
     assert [r["delivery_id"] for r in rig.rows()] == [f"{HASHED}#{first.id}", HASHED]
+
+
+def test_one_body_to_two_sources_after_the_window_is_new_at_each(rig: Rig) -> None:
+    """A sender fanning one body out to two sources: both past the window in one batch,
+    each source gets its new delivery (the second was answered as a duplicate of its old
+    row: its repeat was deduplicated by id alone, not by source and id)."""
+    writer = InboxWriter(rig.store, rig.queue)
+    conn = writer._connect()
+    try:
+        first = writer._write(conn, [_arrival("stock", T0), _arrival("quick", T0)])
+        later = writer._write(conn, [_arrival("stock", T0 + 7200), _arrival("quick", T0 + 7200)])
+    finally:
+        writer._release(conn)
+    assert [s.duplicate for s in later] == [False, False]
+    assert {s.id for s in later}.isdisjoint({s.id for s in first})
+
+
+@pytest.mark.postgres
+def test_a_key_retired_by_another_writer_meanwhile_is_stored_not_failed(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two writers on PostgreSQL (autocommit): B's insert meets the old row, then A
+    retires it (committed at once) before B looks the key up. B found the key nowhere and
+    failed its whole batch (every request 503); it now tries the free key again."""
+    with fresh_schema(postgres_url, "test_repeat_race") as url:
+        rig = Rig(url)
+        a, b = InboxWriter(rig.store, rig.queue), InboxWriter(rig.store, rig.queue)
+        conn_a, conn_b = a._connect(), b._connect()
+        try:
+            a._write(conn_a, [_arrival("stock", T0)])
+            arrival = _arrival("stock", T0 + 7200)
+            real = inbox_module.store_batch
+            interleaved: list[str] = []
+
+            def store_batch(conn: Any, batch: Any, **kwargs: Any) -> Any:
+                stored = real(conn, batch, **kwargs)
+                if conn is conn_b and not interleaved:
+                    interleaved.append("A retires the key")
+                    assert real(conn_a, [arrival], **kwargs) == {}
+                    a._repeated(conn_a, [arrival], a._existing(conn_a, [("stock", HASHED)]))
+                    conn_a.commit()  # ends SQLAlchemy's autobegun block (autocommit: no-op)
+                return stored
+
+            monkeypatch.setattr(inbox_module, "store_batch", store_batch)
+            [stored] = b._write(conn_b, [arrival])
+            monkeypatch.setattr(inbox_module, "store_batch", real)
+            [from_a] = a._write(conn_a, [arrival])  # A's own insert, a moment late
+        finally:
+            a._release(conn_a)
+            b._release(conn_b)
+            rows = rig.rows()
+            rig.close()
+    assert interleaved and not stored.duplicate
+    assert from_a.duplicate and from_a.id == stored.id
+    assert [r["delivery_id"] for r in rows] == [f"{HASHED}#{rows[0]['id']}", HASHED]
+
+
+def test_an_action_sees_an_id_of_its_own_for_each_event_with_one_body(rig: Rig) -> None:
+    """A handler that keys its idempotency on `event.delivery_id` (as docs/webhooks.md
+    says to) sees `sha256:<hex>#<row id>` for a delivery with no sender id: the later event
+    with the same body is not taken for the earlier one."""
+    first = rig.accept("stock", T0)
+    later = rig.accept("stock", T0 + 7200)
+    shown = {
+        row["id"]: _event_delivery_id(get_delivery(rig.store.engine, row["id"]))  # type: ignore[arg-type]
+        for row in rig.rows()
+    }
+    assert shown == {first.id: f"{HASHED}#{first.id}", later.id: f"{HASHED}#{later.id}"}
+    # An id the sender gave is shown as it is.
+    own = rig.accept("stock", T0, delivery_id="evt_9")
+    assert _event_delivery_id(get_delivery(rig.store.engine, own.id)) == "evt_9"  # type: ignore[arg-type]
+
+
+def _arrival(source: str, at: float) -> Arrival:
+    return Arrival(source, HASHED, "stock.low", at, BODY, {})

@@ -156,7 +156,8 @@ def enable_connection(
 
 def _release_held(settings: Any, store: Any) -> list[int]:
     """Queue the held webhook deliveries nothing holds any more; a failure is said, not
-    raised: the switch is on, and a worker queues them within a minute."""
+    raised: the switch is on, and a running worker (`interlink worker`, `interlink serve`)
+    queues them within a minute."""
     from interlink.jobs import open_queue
     from interlink.webhooks import release_held
 
@@ -169,7 +170,7 @@ def _release_held(settings: Any, store: Any) -> list[int]:
     except Exception as exc:
         typer.echo(
             f"Held webhook deliveries were not queued ({type(exc).__name__}: {exc}); "
-            "a worker queues them within a minute.",
+            "a running worker (interlink worker, interlink serve) queues them within a minute.",
             err=True,
         )
         return []

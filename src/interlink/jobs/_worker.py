@@ -46,7 +46,10 @@ async def run_worker(
     ticking: asyncio.Task[None] | None = None
     if schedules and scheduler.crons:
         ticking = asyncio.create_task(_tick_forever(scheduler, stop))
-    choring = None if burst or not chores else asyncio.create_task(_chores(chores, stop))
+    ended = asyncio.Event()
+    choring = None
+    if chores and not burst:
+        choring = asyncio.create_task(_chores(chores, stop, ended))
     try:
         return await queue.work(
             kinds or JobKinds.default(),
@@ -55,11 +58,15 @@ async def run_worker(
             burst=burst,
         )
     finally:
-        for task in (ticking, choring):
-            if task is not None:
-                task.cancel()
-                with suppress(asyncio.CancelledError):
-                    await task
+        if ticking is not None:
+            ticking.cancel()
+            with suppress(asyncio.CancelledError):
+                await ticking
+        if choring is not None:
+            # A chore under way runs in a thread nothing can stop: it ends before the
+            # worker does, so the store and queue its caller closes next are not in use.
+            ended.set()
+            await choring
 
 
 async def _tick_forever(scheduler: Scheduler, stop: asyncio.Event) -> None:
@@ -72,11 +79,16 @@ async def _tick_forever(scheduler: Scheduler, stop: asyncio.Event) -> None:
             await asyncio.wait_for(stop.wait(), _TICK)
 
 
-async def _chores(chores: Sequence[Callable[[], object]], stop: asyncio.Event) -> None:
-    while not stop.is_set():
-        with suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), CHORE_EVERY)
-        if stop.is_set():
+async def _chores(
+    chores: Sequence[Callable[[], object]], stop: asyncio.Event, ended: asyncio.Event
+) -> None:
+    """Every CHORE_EVERY seconds, each chore in a thread, until `stop` or `ended`."""
+    while True:
+        waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(ended.wait())]
+        await asyncio.wait(waits, timeout=CHORE_EVERY, return_when=asyncio.FIRST_COMPLETED)
+        for waiting in waits:
+            waiting.cancel()
+        if stop.is_set() or ended.is_set():
             return
         for chore in chores:
             try:

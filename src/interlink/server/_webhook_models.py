@@ -21,7 +21,10 @@ DeliveryStatusName = Literal["pending", "processing", "processed", "failed", "ig
 class DeliveryOut(BaseModel):
     id: int = Field(description="The delivery's row id: what show and replay take.")
     source: str = Field(description="The `webhooks:` source it came to.")
-    delivery_id: str = Field(description="The sender's id for it (or sha256:<body>).")
+    delivery_id: str = Field(
+        description="The sender's id for it; without one, sha256:<body hex> (with "
+        "#<row id> once the same body came again after the source's repeat_window)."
+    )
     event_type: str | None
     status: DeliveryStatusName = Field(
         description="pending, processing, processed, failed (dead-lettered), ignored, or "

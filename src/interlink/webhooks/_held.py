@@ -137,11 +137,13 @@ def hold(
     every = [*pairs, ran_into] if ran_into is not None and ran_into not in pairs else pairs
     with store.transaction() as conn:
         # The row first: on SQLite the write lock from here on (see the module docstring).
-        conn.execute(
+        found = conn.execute(
             sa.update(deliveries)
             .where(deliveries.c.id == delivery)
             .values(status=deliveries.c.status)
-        )
+        ).rowcount
+        if not found:
+            return None  # gone (deleted meanwhile): nothing to hold
         still = None
         for connection, account in every:
             still = disabled(conn, connection, account, locked=True)
@@ -150,7 +152,8 @@ def hold(
         if still is None:
             return None
         give_back_attempt(conn, delivery)
-        result = None
+        # What an earlier hold kept (HELD_BY) goes: only what holds it now counts.
+        result: dict[str, Any] = {}
         if ran_into is not None:
             result = {HELD_BY: {"connection": ran_into[0], "account": ran_into[1]}}
         finish_delivery(
@@ -176,14 +179,23 @@ def release_held(config: InterlinkConfig, store: Store, queue: Queue) -> list[in
     docstring); the ids released, oldest first. Held deliveries are read RELEASE_CHUNK
     at a time without a lock; only those to release are written, each only while it is
     still held (two releases at once never queue one twice)."""
+    return _release_from(config, store, queue, chunks=None)[0]
+
+
+def _release_from(
+    config: InterlinkConfig, store: Store, queue: Queue, *, chunks: int | None
+) -> tuple[list[int], bool]:
+    """`release_held`, reading at most `chunks` RELEASE_CHUNKs; the ids released and
+    whether every held delivery was looked at."""
     released: list[int] = []
-    after = 0
-    while True:
+    after, read = 0, 0
+    while chunks is None or read < chunks:
         with store.engine.connect() as conn:
             rows = conn.execute(_HELD.limit(RELEASE_CHUNK), {"after": after}).all()
             switches = list_switches(conn)
         if not rows:
-            return sorted(released)
+            return sorted(released), True
+        read += 1
         after = int(rows[-1].id)
         free = [
             int(row.id)
@@ -192,6 +204,7 @@ def release_held(config: InterlinkConfig, store: Store, queue: Queue) -> list[in
         ]
         if free:
             released.extend(_release(store, queue, free))
+    return sorted(released), False
 
 
 def _pairs(config: InterlinkConfig, source: str, event_type: str | None, result: Any) -> list[Pair]:
@@ -224,12 +237,24 @@ def _release(store: Store, queue: Queue, ids: list[int]) -> list[int]:
     return [delivery for _, chunk in chunks for delivery in chunk]
 
 
+CHORE_CHUNKS = 10
+"""RELEASE_CHUNKs a worker's chore reads at most in one round (a worker stopping waits for
+the round under way)."""
+
+
 def release_chore(config: InterlinkConfig, store: Store, queue: Queue) -> Callable[[], object]:
     """`release_held` as a worker's chore (`run_worker(chores=...)`), logging what it
-    queued."""
+    queued. A round reads the switches first and looks no further when they are what
+    they were after a round that went through every held delivery: what is held then
+    waits for a switch still off."""
+    last: list[list[Switch]] = []
 
     def release_held_deliveries() -> object:
-        released = release_held(config, store, queue)
+        switches = list_switches(store)
+        if last and last[0] == switches:
+            return []
+        released, whole = _release_from(config, store, queue, chunks=CHORE_CHUNKS)
+        last[:] = [switches] if whole else []
         if released:
             log.info("queued %d held webhook deliveries: their connections are on", len(released))
         return released
@@ -250,7 +275,7 @@ def switch_on_releasing(
     except Exception as exc:
         log.warning(
             "held webhook deliveries were not queued after switching %s on (%s: %s); "
-            "a worker queues them within a minute",
+            "a running worker (interlink worker, interlink serve) queues them within a minute",
             connection,
             type(exc).__name__,
             exc,

@@ -198,9 +198,19 @@ class InboxWriter:
         # another writer: their rows as they are now.
         before = self._existing(conn, [k for k in _keys(batch) if k not in stored])
         again = self._repeated(conn, batch, before)
-        if again:
-            stored.update(store_batch(conn, again, max_attempts=self._max_attempts))
+        # On this autocommit connection another writer's retiring of a key is seen at
+        # once, its insert a moment later: a key found neither stored nor before is
+        # free now, and tried again.
+        for _ in range(_RETRIES):
+            missing = [
+                *again,
+                *(a for a in batch if _key(a) not in stored and _key(a) not in before),
+            ]
+            if not missing:
+                break
+            stored.update(store_batch(conn, missing, max_attempts=self._max_attempts))
             before = self._existing(conn, [k for k in _keys(batch) if k not in stored])
+            again = []
         results: list[Stored] = []
         answered: set[tuple[str, str]] = set()
         for arrival in batch:
@@ -209,9 +219,14 @@ class InboxWriter:
                 row_id, job_id = stored[key]
                 results.append(Stored(row_id, key in answered, "pending", job_id))
                 answered.add(key)
-            else:
+            elif key in before:
                 row_id, status, existing_job, _ = before[key]
                 results.append(Stored(row_id, True, status, existing_job))
+            else:
+                raise RuntimeError(
+                    f"delivery {arrival.delivery_id!r} of {arrival.source!r} was neither "
+                    f"stored nor found after {_RETRIES} tries (other writers at the same key)"
+                )
         return results
 
     def _repeated(
@@ -234,7 +249,7 @@ class InboxWriter:
             row_id, _, _, received_at = found
             if arrival.received_at - received_at <= self._repeat_window(arrival.source):
                 continue
-            if not any(a.delivery_id == arrival.delivery_id for a in again):
+            if not any(_key(a) == key for a in again):
                 again.append(arrival)
                 old = arrival.delivery_id
                 retired.append({"row": row_id, "old": old, "new": f"{old}#{row_id}"})
@@ -463,6 +478,15 @@ def _short(exc: BaseException) -> str:
 
 def _keys(batch: Sequence[Arrival]) -> list[tuple[str, str]]:
     return [(a.source, a.delivery_id) for a in batch]
+
+
+def _key(arrival: Arrival) -> tuple[str, str]:
+    return arrival.source, arrival.delivery_id
+
+
+_RETRIES = 3
+"""Inserts of one batch on PostgreSQL before a key that is neither free nor taken fails it
+(its requests answer 503, the senders retry)."""
 
 
 def _hashed_id(arrival: Arrival) -> bool:
