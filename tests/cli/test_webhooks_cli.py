@@ -144,7 +144,8 @@ def test_list_fits_80_columns_and_filters(project: Path) -> None:
     bad = invoke(project, "list", "--status", "done")
     assert bad.exit_code == 2 and bad.stdout == ""
     assert bad.stderr.strip().splitlines() == [
-        "--status: expected one of pending, processing, processed, failed, ignored; got 'done'"
+        "--status: expected one of pending, processing, processed, failed, ignored, held; "
+        "got 'done'"
     ]
 
 
