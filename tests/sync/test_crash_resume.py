@@ -1,6 +1,8 @@
 """A pipeline run killed with SIGKILL at any point resumes with nothing lost and nothing
 written twice (RELIABILITY.md S1): a subprocess runs the pipeline and is killed mid-run
-several times, then the target table is compared with the source by count and content."""
+several times, then the target table is compared with the source by count and content.
+On SQLite and on PostgreSQL (the scale-out set-up, where the batch, the checkpoint and the
+counters commit through psycopg)."""
 
 from __future__ import annotations
 
@@ -11,18 +13,22 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from interlink.sandbox import FaultConfig, SandboxServer, create_shop_app, make_customers
+from tests.jobs.procrastinate_schema import fresh_schema
 
 RECORDS = 12_000
 SEED = 5
 TOKEN = "crash-token"
 
 CONFIG = """
-database: sqlite:///{db}
+database: "{database}"
 connections:
   shop:
     base_url: {url}
@@ -48,12 +54,36 @@ pipelines:
 """
 
 
-def _count(db: Path, table: str) -> int:
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'state.db'}"
+        return
+    with fresh_schema(request.getfixturevalue("postgres_url"), "crash") as url:
+        yield url
+
+
+def _count(engine: sa.Engine, table: str) -> int:
     try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as conn:
-            return int(conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
-    except sqlite3.Error:
+        with engine.connect() as conn:
+            return int(conn.execute(sa.text(f"SELECT COUNT(*) FROM {table}")).scalar_one())
+    except sa.exc.SQLAlchemyError:
         return 0
+
+
+def _engine(database: str) -> sa.Engine:
+    if database.startswith("sqlite:///"):
+        path = database.removeprefix("sqlite:///")
+        return sa.create_engine(
+            "sqlite://",
+            creator=lambda: sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1),
+        )
+    return sa.create_engine(database.replace("postgresql://", "postgresql+psycopg://", 1))
+
+
+def _plain(value: Any) -> Any:
+    """A JSON column's value as the source gave it (SQLite keeps the text)."""
+    return json.loads(value) if isinstance(value, str) else value
 
 
 def _start(config: Path, pipeline: str, *, capture: bool = False) -> subprocess.Popen[bytes]:
@@ -66,22 +96,22 @@ def _start(config: Path, pipeline: str, *, capture: bool = False) -> subprocess.
 
 
 @pytest.mark.parametrize("pipeline", ["appended", "merged"])
-def test_sigkill_mid_run_loses_nothing_and_writes_nothing_twice(tmp_path, pipeline):
+def test_sigkill_mid_run_loses_nothing_and_writes_nothing_twice(tmp_path, pipeline, database):
     table = f"customers_{pipeline}"
-    db = tmp_path / "state.db"
+    engine = _engine(database)
     # Slow, faulty answers keep the run long enough to be killed in the middle, and make
     # the retries part of what gets interrupted.
     faults = FaultConfig(slow_rate=0.5, slow_seconds=0.02, unavailable_rate=0.03, seed=3)
     app = create_shop_app(records=RECORDS, seed=SEED, token=TOKEN, faults=faults)
     with SandboxServer(app) as server:
         config = tmp_path / "interlink.yaml"
-        config.write_text(CONFIG.format(db=db, url=server.url, token=TOKEN))
+        config.write_text(CONFIG.format(database=database, url=server.url, token=TOKEN))
         kills = 0
         for threshold in (700, 3_100, 6_500, 9_900):
             process = _start(config, pipeline)
             deadline = time.monotonic() + 60
             while process.poll() is None and time.monotonic() < deadline:
-                if _count(db, table) >= threshold:
+                if _count(engine, table) >= threshold:
                     os.kill(process.pid, signal.SIGKILL)
                     kills += 1
                     break
@@ -92,26 +122,22 @@ def test_sigkill_mid_run_loses_nothing_and_writes_nothing_twice(tmp_path, pipeli
         assert final.returncode == 0, stderr.decode()[-2000:]
 
     assert kills >= 3, "the kills must land mid-run, or the test proves nothing"
-    with sqlite3.connect(db) as conn:
-        rows = conn.execute(f"SELECT * FROM {table} ORDER BY id").fetchall()
-        columns = [c[1] for c in conn.execute(f"PRAGMA table_info({table})")]
-        statuses = [
-            r[0]
-            for r in conn.execute(
-                "SELECT status FROM interlink_runs WHERE pipeline = ? ORDER BY id", (pipeline,)
-            )
-        ]
-        resumed = conn.execute(
-            "SELECT resumed FROM interlink_runs WHERE pipeline = ? ORDER BY id DESC LIMIT 1",
-            (pipeline,),
-        ).fetchone()[0]
+    with engine.connect() as conn:
+        result = conn.execute(sa.text(f"SELECT * FROM {table} ORDER BY id"))
+        columns = list(result.keys())
+        rows = result.fetchall()
+        runs = sa.text("SELECT status, resumed FROM interlink_runs WHERE pipeline = :p ORDER BY id")
+        found = conn.execute(runs, {"p": pipeline}).fetchall()
+    engine.dispose()
+    statuses = [status for status, _ in found]
+    resumed = found[-1][1]
     assert len(rows) == RECORDS, f"{len(rows)} rows for {RECORDS} records"
     assert len({row[columns.index("id")] for row in rows}) == RECORDS, "a record came twice"
     expected = make_customers(SEED, RECORDS)
     for row, source in zip(rows, expected, strict=True):
         record = dict(zip(columns, row, strict=True))
-        record["address"] = json.loads(record["address"])
-        record["tags"] = json.loads(record["tags"])
+        record["address"] = _plain(record["address"])
+        record["tags"] = _plain(record["tags"])
         assert record == source
     assert statuses.count("crashed") >= kills - 1  # the last kill's run is found by the next
     assert statuses[-1] == "succeeded" and resumed
