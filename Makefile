@@ -26,6 +26,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check $(SOURCES)
 	$(BIN)/ruff format --check $(SOURCES)
 	$(BIN)/mypy
+	$(BIN)/bandit --quiet --configfile pyproject.toml --recursive src --severity-level medium
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix $(SOURCES)

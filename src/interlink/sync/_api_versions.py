@@ -27,7 +27,7 @@ CONTENT = "fields:"
 def fingerprint(values: dict[str, Any]) -> str:
     """A short, stable hash of `values` (keys sorted)."""
     dumped = orjson.dumps(values, option=orjson.OPT_SORT_KEYS, default=str)
-    return hashlib.sha1(dumped).hexdigest()[:20]
+    return hashlib.sha1(dumped, usedforsecurity=False).hexdigest()[:20]
 
 
 class Versions:

@@ -16,7 +16,7 @@ PG_NAME_BYTES = 63  # PostgreSQL cuts longer identifiers (NAMEDATALEN - 1)
 
 
 def name_digest(name: str, size: int) -> str:
-    return hashlib.sha1(name.encode()).hexdigest()[:size]
+    return hashlib.sha1(name.encode(), usedforsecurity=False).hexdigest()[:size]
 
 
 def fold_name(name: str) -> str:

@@ -87,7 +87,7 @@ def copy_rows(
 
 def stage_name(table: str, shape: str) -> str:
     """The stage of `table` with this `shape` (its columns and their kinds, as text)."""
-    digest = hashlib.sha1(f"{table}\x00{shape}".encode()).hexdigest()[:16]
+    digest = hashlib.sha1(f"{table}\x00{shape}".encode(), usedforsecurity=False).hexdigest()[:16]
     return f"{STAGE_PREFIX}{digest}"
 
 

@@ -56,7 +56,7 @@ def side_table(prefix: str, table: str) -> str:
     name = f"interlink_{prefix}_{table}"
     if len(name.encode()) <= _MAX_NAME:
         return name
-    digest = hashlib.sha1(table.encode()).hexdigest()[:10]
+    digest = hashlib.sha1(table.encode(), usedforsecurity=False).hexdigest()[:10]
     return f"interlink_{prefix}_{table[:30]}_{digest}"
 
 

@@ -61,7 +61,8 @@ def serve(sock: socket.socket) -> None:
             return
         pending.extend(reader.feed(data))
         if pending and pending[0][0] == CONFIG:
-            config = pickle.loads(pending.pop(0)[1][5:])  # from our own parent, never the network
+            # From our own parent over the socket pair it made, never the network.
+            config = pickle.loads(pending.pop(0)[1][5:])  # nosec
     store = Store.open(config.database)
     queue = open_queue(config, store)
     writer = InboxWriter(store, queue)
