@@ -424,7 +424,8 @@ class TestRelayPaginator:
 
     def test_nodes_shortcut_and_missing_page_info(self):
         p = RelayPaginator("data.items")
-        assert p.default_records({"data": {"items": {"nodes": [1, 2]}}}) == [1, 2]
+        nodes = [{"id": 1}, {"id": 2}]
+        assert p.default_records({"data": {"items": {"nodes": nodes}}}) == nodes
         with pytest.raises(PaginationError, match="pageInfo"):
             p.update_state(page({"data": {"items": {"nodes": []}}}), [])
 

@@ -173,6 +173,7 @@ class RelayPaginateConfig(_Model):
     cursor_variable: str = "after"
     page_size: PageSize | None = 100
     size_variable: str = "first"
+    max_empty_pages: MaxEmptyPages = 1000
     total_path: Selector | None = None
     """Where the total count of records sits in the body, when it is not the connection's
     `totalCount` (read by default whenever the query asks for it)."""

@@ -365,6 +365,12 @@ class RelayPaginator(BasePaginator):
     The connection's `totalCount` (GitHub's, GitLab's `count` through `total_path`), when
     the query asks for it, is the read's announced total: a whole read that ends with
     fewer records is incomplete (see `_totals`), as for REST totals.
+
+    What the read cannot be sure of stops it (PaginationError) rather than ending it as
+    whole: `hasNextPage` missing or not a boolean, `hasNextPage: true` without an
+    `endCursor`, an `endCursor` sent twice, `max_empty_pages` empty pages in a row that
+    still say more follow, a null edge or node, a connection with neither `edges` nor
+    `nodes`.
     """
 
     def __init__(
@@ -375,6 +381,7 @@ class RelayPaginator(BasePaginator):
         page_size: int | None = 100,
         size_variable: str = "first",
         total_path: str | None = None,
+        max_empty_pages: int = MAX_EMPTY_PAGES,
     ) -> None:
         self.cursor_variable = cursor_variable
         self.page_size = page_size
@@ -384,6 +391,8 @@ class RelayPaginator(BasePaginator):
         self._path = path
         self._body_total = BodyTotal(total_path)
         self._total_count: int | None = None
+        self._seen: set[str] = set()
+        self._empty = _EmptyRun(max_empty_pages)
 
     def init_request(self, spec: RequestSpec) -> None:
         if self.page_size:
@@ -405,11 +414,29 @@ class RelayPaginator(BasePaginator):
             count = as_int(connection.get("totalCount"))
             if count is not None and count >= 0:
                 self._total_count = count
-        cursor = info.get("endCursor")
-        if info.get("hasNextPage") and cursor == self.cursor:
-            raise PaginationError(f"endCursor {cursor!r} did not move; stopping a loop")
-        self.cursor = cursor if isinstance(cursor, str) and cursor else None
-        self.has_next_page = bool(info.get("hasNextPage")) and self.cursor is not None
+        more = info.get("hasNextPage")
+        if type(more) is not bool:
+            raise PaginationError(
+                f"pageInfo.hasNextPage of the connection at {self._path!r} is "
+                f"{'missing' if more is None else repr(more)}, not true or false: ask for "
+                "`pageInfo { hasNextPage endCursor }` in the query"
+            )
+        value = info.get("endCursor")
+        cursor = value if isinstance(value, str) and value else None
+        if not more:
+            self.cursor, self.has_next_page = cursor, False
+            return
+        if cursor is None:
+            raise PaginationError(
+                f"the connection at {self._path!r} says more records follow (hasNextPage "
+                f"is true) but gives no endCursor to go on from (it is {value!r}); "
+                "stopping rather than calling the read whole"
+            )
+        if cursor in self._seen or cursor == self.cursor:
+            raise PaginationError(f"the API sent endCursor {cursor!r} twice; stopping a loop")
+        self._seen.add(cursor)
+        self._empty.update(records)
+        self.cursor, self.has_next_page = cursor, True
 
     def update_request(self, spec: RequestSpec) -> None:
         spec.params[self.cursor_variable] = self.cursor
@@ -443,5 +470,22 @@ class RelayPaginator(BasePaginator):
         if not isinstance(connection, dict):
             return MISSING
         if isinstance(connection.get("edges"), list):
-            return [edge.get("node") for edge in connection["edges"] if isinstance(edge, dict)]
-        return connection.get("nodes", MISSING)
+            records = [
+                edge.get("node") if isinstance(edge, dict) else None for edge in connection["edges"]
+            ]
+            where = "edges"
+        elif isinstance(connection.get("nodes"), list):
+            records, where = connection["nodes"], "nodes"
+        else:
+            raise PaginationError(
+                f"the connection at {self._path!r} has neither `edges` nor `nodes`: ask "
+                "for `edges { node { ... } }` or `nodes { ... }` in the query"
+            )
+        for index, record in enumerate(records):
+            if not isinstance(record, dict):
+                raise PaginationError(
+                    f"the connection at {self._path!r} has {record!r} at {where}[{index}] "
+                    "where a record should be (GraphQL nulls an item it could not resolve); "
+                    "stopping rather than leaving it out"
+                )
+        return records
