@@ -29,7 +29,7 @@ from ._cursor import READ_FIELDS, CursorTracker
 from ._overlap import OVERLAP_KEYS, PageOverlap
 from ._page import Fetched, Page, Record, RequestSpec
 from ._paginator_base import BasePaginator, as_int
-from ._selectors import MISSING, compile_selector
+from ._selectors import MISSING, compile_selector, null_on_the_way
 from ._totals import OnTotalMismatch, ReadWatch
 
 __all__ = ["Extractor", "Fetch", "Follow", "read_pages"]
@@ -115,6 +115,10 @@ class Extractor:
                     value = body
                 elif isinstance(body, dict):
                     value = body.get("data", MISSING)
+        if value is MISSING and self._path and null_on_the_way(body, self._path):
+            # A null on the way is an empty list (zeep's `products: None` for an empty
+            # `<products/>`); whether the read is whole, the totals and the paging say.
+            value = None
         if value is MISSING:
             keys = ", ".join(list(body)[:8]) if isinstance(body, dict) else type(body).__name__
             where = f"at {self._path!r}" if self._path else "(set `records:`)"

@@ -12,7 +12,14 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["MISSING", "Selector", "compile_selector", "is_one_record", "peek_string"]
+__all__ = [
+    "MISSING",
+    "Selector",
+    "compile_selector",
+    "is_one_record",
+    "null_on_the_way",
+    "peek_string",
+]
 
 _DOTTED = re.compile(r"^[A-Za-z_$@][\w$@-]*(\.[\w$@-]+)*$")
 
@@ -49,6 +56,22 @@ def _dotted(parts: tuple[str, ...]) -> Selector:
         return node
 
     return select
+
+
+def null_on_the_way(body: Any, path: str) -> bool:
+    """Whether a dotted `path` meets a null before its end (`{"products": null}` for
+    `products.Product`: what zeep makes of an empty `<products/>`), where a selector
+    says MISSING."""
+    if not _DOTTED.match(path):
+        return False
+    node = body
+    for part in path.split("."):
+        if node is None:
+            return True
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return False
 
 
 def compile_selector(path: str) -> Selector:
