@@ -254,6 +254,29 @@ class TestPageNumberPaginator:
         p.update_state(body, records(50))
         assert not p.has_next_page and p.totals()[0].short is False
 
+    def _read(self, sizes, pages, asked=10):
+        p = PageNumberPaginator(asked, total_pages_path="pages")
+        for size in sizes:
+            p.update_state(page({"pages": pages}), records(size))
+        return p
+
+    def test_a_short_page_before_the_last_is_records_missing(self):
+        """`totalPages` alone counts pages: a page before the last with fewer records than
+        the others passed (SOAP's page reads lost records that way, read "succeeded")."""
+        p = self._read([10, 7, 10, 10, 10], pages=5)
+        assert not p.has_next_page
+        [short] = [t for t in p.totals() if t.short]
+        assert (short.expected, short.got, short.unit) == (50, 47, "records")
+        assert short.describe() == (
+            "47 records arrived but the `pages` field (5 pages of 10; page 2 had 7) says 50"
+        )
+
+    def test_a_short_last_page_or_a_capped_size_is_no_shortfall(self):
+        assert not any(t.short for t in self._read([10, 10, 3], pages=3).totals())
+        # Asked 10, the server serves 5 and counts its pages of 5: its size, learned.
+        capped = self._read([5] * 10, pages=10)
+        assert capped.size == 5 and not any(t.short for t in capped.totals())
+
     def test_an_empty_page_before_the_last_is_short(self):
         p = PageNumberPaginator(10, total_pages_path="pages")
         p.update_state(page({"pages": 4}), records(10))

@@ -219,6 +219,9 @@ class PageNumberPaginator(BasePaginator):
         self.size = page_size
         """The size the server really serves, learned from the first page read."""
         self._sized = False
+        self._short: list[tuple[int, int]] = []
+        """(page, records) of the pages before the last, by `total_pages`, that came with
+        fewer records than `size`: positions the read did not get."""
         self._total = compile_selector(total_path) if total_path else None
         self._total_path = total_path
         self._total_pages = compile_selector(total_pages_path) if total_pages_path else None
@@ -240,12 +243,17 @@ class PageNumberPaginator(BasePaginator):
                 self.total = total
         count = len(records)
         self.received += count
-        self.page += 1
+        read, self.page = self.page, self.page + 1
+        last = self.start + self.total_pages - 1 if self.total_pages is not None else None
+        if self._sized and last is not None and read < last and 0 < count < self.size:
+            self._short.append((read, count))
         if not self._sized and count:
             # A page other than the last shows the size the server really serves.
             self._sized = True
             if self.total is not None and self.received < self.total:
                 self.size = count
+            elif last is not None and read < last and count < self.page_size:
+                self.size = count  # a server that caps the page size, and says how many
             elif count > self.page_size:
                 self.size = count
             elif count < self.page_size and self.total is None and self.total_pages is None:
@@ -327,6 +335,14 @@ class PageNumberPaginator(BasePaginator):
             found.append(Total(self.total_pages, self.page - self.start, source, "pages"))
         if self.total is not None:
             found.append(Total(self.total, self.received, f"the `{self._total_path}` field"))
+        if self._short and self.total_pages is not None:
+            page, count = self._short[0]
+            missing = sum(self.size - count for _, count in self._short)
+            source = (
+                f"the `{self._total_pages_path}` field ({self.total_pages} pages of "
+                f"{self.size}; page {page} had {count})"
+            )
+            found.append(Total(self.received + missing, self.received, source))
         return found
 
     def records_reached(self, received: int | None) -> int | None:
