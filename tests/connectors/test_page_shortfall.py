@@ -62,7 +62,7 @@ async def test_a_page_short_of_records_before_the_last_is_an_incomplete_read() -
             await _read(server.url)
     assert sorted(served) == [1, 2, 3, 4, 5], "every page was asked for and served"
     assert "47 records arrived" in str(caught.value)
-    assert "page 2 had 7" in str(caught.value)
+    assert "5 pages of 10 by the `totalPages` field (page 2 had 7)" in str(caught.value)
 
 
 @pytest.mark.parametrize("size", [10, 5])

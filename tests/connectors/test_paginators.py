@@ -268,7 +268,7 @@ class TestPageNumberPaginator:
         [short] = [t for t in p.totals() if t.short]
         assert (short.expected, short.got, short.unit) == (50, 47, "records")
         assert short.describe() == (
-            "47 records arrived but the `pages` field (5 pages of 10; page 2 had 7) says 50"
+            "47 records arrived but 5 pages of 10 by the `pages` field (page 2 had 7) says 50"
         )
 
     def test_a_short_last_page_or_a_capped_size_is_no_shortfall(self):
@@ -276,6 +276,31 @@ class TestPageNumberPaginator:
         # Asked 10, the server serves 5 and counts its pages of 5: its size, learned.
         capped = self._read([5] * 10, pages=10)
         assert capped.size == 5 and not any(t.short for t in capped.totals())
+        # A first page with more than asked (a pinned item) does not make the rest short.
+        assert not any(t.short for t in self._read([12, 10, 10, 5], pages=4).totals())
+
+    def test_a_records_total_is_checked_instead(self):
+        p = PageNumberPaginator(10, total_path="total", total_pages_path="pages")
+        for size in [10, 7, 10, 10, 10]:
+            p.update_state(page({"pages": 5, "total": 47}), records(size))
+        assert not any(t.short for t in p.totals()), "the API's own count says 47"
+
+    def test_a_resumed_read_keeps_the_size_and_what_came_short(self):
+        before = self._read([10, 7, 10], pages=5)
+        state = before.state()
+        assert state == {"page": 4, "received": 27, "size": 10, "short": [[2, 7]]}
+        after = PageNumberPaginator(10, total_pages_path="pages")
+        after.restore(state, RequestSpec("/items"))
+        for size in [10, 10]:
+            after.update_state(page({"pages": 5}), records(size))
+        [short] = [t for t in after.totals() if t.short]
+        assert (short.expected, short.got) == (50, 47)
+        # The first page after the resume coming short is short, not taken for a cap.
+        again = PageNumberPaginator(10, total_pages_path="pages")
+        again.restore({"page": 2, "received": 10, "size": 10}, RequestSpec("/items"))
+        for size in [6, 10, 10, 10]:
+            again.update_state(page({"pages": 5}), records(size))
+        assert [t.expected for t in again.totals() if t.short] == [50]
 
     def test_an_empty_page_before_the_last_is_short(self):
         p = PageNumberPaginator(10, total_pages_path="pages")

@@ -64,3 +64,29 @@ def test_only_a_null_on_the_way_is_an_empty_page() -> None:
     assert not null_on_the_way({"products": {}}, "products.Product"), "a key left out"
     assert not null_on_the_way({"other": None}, "products.Product")
     assert not null_on_the_way({"products": None}, "products[].id"), "JMESPath: its own rules"
+    assert not null_on_the_way(None, "products.Product"), "a null body is no empty list"
+
+
+async def test_elsewhere_a_null_on_the_records_path_is_no_empty_page() -> None:
+    """REST: `{"code": 500, "data": null}` is an error reply an API answers with 200; read
+    as an empty page it would end a read as whole (and a full refresh would empty the
+    table). It fails as a body without the path, as before."""
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from interlink.errors import ApiError
+
+    async def busy(request: Any) -> JSONResponse:
+        return JSONResponse({"code": 500, "msg": "system busy", "data": None})
+
+    with SandboxServer(Starlette(routes=[Route("/items", busy)])) as server:
+        config = InterlinkConfig.model_validate(
+            {
+                "connections": {"api": {"base_url": server.url, "retry": {"max_attempts": 1}}},
+                "resources": {"api": {"items": {"path": "/items", "records": "data.list"}}},
+            }
+        )
+        async with Catalog(config) as catalog:
+            with pytest.raises(ApiError, match="no records at 'data.list'"):
+                [r async for r in catalog.resource("api.items").records()]

@@ -483,9 +483,10 @@ class RelayPaginator(BasePaginator):
             )
         for index, record in enumerate(records):
             if not isinstance(record, dict):
+                why = " (GraphQL nulls an item it could not resolve)" if record is None else ""
                 raise PaginationError(
                     f"the connection at {self._path!r} has {record!r} at {where}[{index}] "
-                    "where a record should be (GraphQL nulls an item it could not resolve); "
-                    "stopping rather than leaving it out"
+                    f"where a record (an object) should be{why}; stopping rather than "
+                    "leaving it out"
                 )
         return records

@@ -12,7 +12,7 @@ from ._overlap import MOST_BACK, OVERLAP_KEYS
 from ._page import Fetched, Record, RequestSpec
 from ._paginator_base import BasePaginator, as_int
 from ._selectors import compile_selector
-from ._totals import Total
+from ._totals import Total, header_total
 
 __all__ = ["OffsetPaginator", "PageNumberPaginator", "default_overlap"]
 
@@ -245,7 +245,13 @@ class PageNumberPaginator(BasePaginator):
         self.received += count
         read, self.page = self.page, self.page + 1
         last = self.start + self.total_pages - 1 if self.total_pages is not None else None
-        if self._sized and last is not None and read < last and 0 < count < self.size:
+        # Pages counted, records not: a page before the last must be as full as the others
+        # (the smaller of the size asked and the size served: a first page that came with
+        # more than asked does not make the others short). A records total, the API's own
+        # (`total_path`, X-Total-Count), is checked instead.
+        counted = self.total is not None or header_total(fetched.headers) is not None
+        full = min(self.size, self.page_size)
+        if self._sized and not counted and last is not None and read < last and 0 < count < full:
             self._short.append((read, count))
         if not self._sized and count:
             # A page other than the last shows the size the server really serves.
@@ -276,13 +282,32 @@ class PageNumberPaginator(BasePaginator):
         spec.params[self.page_param] = self.page
 
     def state(self) -> dict[str, Any] | None:
-        return {"page": self.page, "received": self.received} if self.has_next_page else None
+        if not self.has_next_page:
+            return None
+        state: dict[str, Any] = {"page": self.page, "received": self.received}
+        if self._sized and self.total_pages is not None:
+            # What a resumed read needs to go on checking pages against their count: their
+            # size, and the ones that came short before the interruption.
+            state["size"] = self.size
+            if self._short:
+                state["short"] = [list(pair) for pair in self._short]
+        return state
 
     def restore(self, state: dict[str, Any], spec: RequestSpec) -> None:
         page = as_int(state.get("page"))
         if page is None:
             raise PaginationError(f"bad page checkpoint {state!r}")
         received = as_int(state.get("received"))
+        size = as_int(state.get("size"))
+        if size is not None and size > 0:
+            self.size, self._sized = size, True
+        short = state.get("short")
+        if isinstance(short, list):
+            self._short = [
+                (int(pair[0]), int(pair[1]))
+                for pair in short
+                if isinstance(pair, list) and len(pair) == 2 and all(type(v) is int for v in pair)
+            ]
         self.page = page
         # A checkpoint written before records were counted: full pages of the size asked.
         self.received = received if received is not None else (page - self.start) * self.page_size
@@ -337,10 +362,11 @@ class PageNumberPaginator(BasePaginator):
             found.append(Total(self.total, self.received, f"the `{self._total_path}` field"))
         if self._short and self.total_pages is not None:
             page, count = self._short[0]
-            missing = sum(self.size - count for _, count in self._short)
+            full = min(self.size, self.page_size)
+            missing = sum(full - count for _, count in self._short)
             source = (
-                f"the `{self._total_pages_path}` field ({self.total_pages} pages of "
-                f"{self.size}; page {page} had {count})"
+                f"{self.total_pages} pages of {full} by the `{self._total_pages_path}` "
+                f"field (page {page} had {count})"
             )
             found.append(Total(self.received + missing, self.received, source))
         return found

@@ -59,8 +59,12 @@ class Extractor:
         transform: Callable[[Any], Record] | None = None,
         resource: str = "",
         redact_url: Callable[[str], str] | None = None,
+        nulls_are_empty: bool = False,
     ) -> None:
         self._path = records
+        self._nulls_are_empty = nulls_are_empty
+        """A null on the way along `records` is an empty page (SOAP: zeep's empty list);
+        elsewhere it may be an error reply (`{"code": 500, "data": null}`), and fails."""
         self._select = compile_selector(records) if records else None
         self._paginator = paginator
         self._error = compile_selector(error_path) if error_path else None
@@ -115,7 +119,12 @@ class Extractor:
                     value = body
                 elif isinstance(body, dict):
                     value = body.get("data", MISSING)
-        if value is MISSING and self._path and null_on_the_way(body, self._path):
+        if (
+            value is MISSING
+            and self._nulls_are_empty
+            and self._path
+            and null_on_the_way(body, self._path)
+        ):
             # A null on the way is an empty list (zeep's `products: None` for an empty
             # `<products/>`); whether the read is whole, the totals and the paging say.
             value = None
@@ -302,7 +311,10 @@ async def read_pages(
                             guess.url = follow(guess.url)
                         launch(guess)
                         await _let_requests_start()
-                records = extract(fetched)
+                try:
+                    records = extract(fetched)
+                except PaginationError as exc:
+                    raise _named(exc, resource) from None
             number += 1
             page = records
             # A page asked back: keep what the read has not had; the list moved past

@@ -6,7 +6,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 from urllib.parse import quote
 
 from interlink.errors import ApiError, NotFoundError, PaginationError, TransportError
@@ -75,6 +75,9 @@ class BaseResource(ABC):
     """
 
     config: RestResourceConfig | GraphQLResourceConfig | SoapResourceConfig
+    nulls_are_empty: ClassVar[bool] = False
+    """A null on the way along `records:` is an empty page (SOAP, where zeep makes an
+    empty list a null), not a body without the path."""
 
     def __init__(self, name: str, client: ApiClient) -> None:
         self.name = name
@@ -164,6 +167,7 @@ class BaseResource(ABC):
             transform=self._transform(),
             resource=self.name,
             redact_url=self.client.redactor.url,
+            nulls_are_empty=self.nulls_are_empty,
         )
         first = resume is None or not resume
         try:

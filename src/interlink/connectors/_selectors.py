@@ -59,10 +59,10 @@ def _dotted(parts: tuple[str, ...]) -> Selector:
 
 
 def null_on_the_way(body: Any, path: str) -> bool:
-    """Whether a dotted `path` meets a null before its end (`{"products": null}` for
-    `products.Product`: what zeep makes of an empty `<products/>`), where a selector
-    says MISSING."""
-    if not _DOTTED.match(path):
+    """Whether a dotted `path` meets a null inside the body before its end
+    (`{"products": null}` for `products.Product`: what zeep makes of an empty
+    `<products/>`), where a selector says MISSING. A null body is not one."""
+    if not _DOTTED.match(path) or not isinstance(body, dict):
         return False
     node = body
     for part in path.split("."):

@@ -116,6 +116,7 @@ class SoapResource(BaseResource):
     """
 
     config: SoapResourceConfig
+    nulls_are_empty = True  # zeep gives an empty `<products/>` as `products: None`
 
     def __init__(self, name: str, client: ApiClient, config: SoapResourceConfig) -> None:
         super().__init__(name, client)
