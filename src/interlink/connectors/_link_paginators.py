@@ -122,6 +122,14 @@ class CursorPaginator(BasePaginator):
             return
         value = self._next_cursor(fetched, records)
         cursor = None if value in (None, "", MISSING) else str(value)
+        if cursor is None and self._field is not None and records:
+            # Here only an empty page ends the read: a page with records but no cursor to
+            # go on from cannot tell whether more follow.
+            raise PaginationError(
+                f"the page's last record has no `{self._field_name}` to go on from (it is "
+                f"{'missing' if value is MISSING else repr(value)}); stopping rather than "
+                "calling the read whole"
+            )
         if cursor is None and self._stop.says_more(fetched.body):
             # Ending here would call a read whole that the API says is not.
             where = (
@@ -271,7 +279,16 @@ class NextUrlPaginator(_NextLinkPaginator):
 
     def _find_next(self, fetched: Fetched) -> str | None:
         value = self._next(fetched.body)
-        return value if isinstance(value, str) and value else None
+        if isinstance(value, dict) and "href" in value:
+            value = value["href"]  # a link object (JSON:API 1.1, HAL): its `href`
+        if value is MISSING or value is None or value == "":
+            return None
+        if not isinstance(value, str):
+            raise PaginationError(
+                f"`{self._next_path}` is {value!r}: neither a URL nor null (nor a link object "
+                "with an `href`); stopping rather than calling the read whole"
+            )
+        return value
 
     def _peek_url(self, fetched: Fetched) -> str | None:
         value = peek_string(fetched.content, self._next_path)

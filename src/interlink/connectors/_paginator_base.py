@@ -40,6 +40,9 @@ class BasePaginator(ABC):
     """
 
     has_next_page: bool = True
+    one_page: bool = False
+    """The whole result comes in one response (`single`): an object where a list was
+    expected is one record. On a read of pages it is a page the read cannot count."""
 
     def init_request(self, spec: RequestSpec) -> None:
         """Shape the first request (page size, first page number...)."""
@@ -161,6 +164,8 @@ class BodyTotal:
 class SinglePagePaginator(BasePaginator):
     """The whole result comes in one response; with `total_path`, the body's count of the
     whole list is compared with the records that came (a list that outgrew one page)."""
+
+    one_page = True
 
     def __init__(self, total_path: str | None = None) -> None:
         self._body_total = BodyTotal(total_path)

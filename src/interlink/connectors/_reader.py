@@ -45,6 +45,18 @@ _TURNS_TO_SEND = 8
 _ERROR_STATUSES = frozenset({"error", "fail", "failed", "failure"})
 
 
+def _said(error: Any) -> bool:
+    """Whether an envelope's `error` reports one: a message, an object, a list, true."""
+    if isinstance(error, bool):
+        return error
+    return isinstance(error, str | dict | list) and bool(error)
+
+
+def _http_error(code: Any) -> bool:
+    """An envelope's `code` or `status` that is an HTTP error's (400-599), as a number."""
+    return type(code) is int and 400 <= code <= 599
+
+
 class Extractor:
     """Turns a fetched body into the list of records, or raises what the body reports."""
 
@@ -99,12 +111,24 @@ class Extractor:
                 (isinstance(status, str) and status.lower() in _ERROR_STATUSES)
                 or body.get("success") is False
                 or body.get("ok") is False
+                # `{"error": {...}}` / `{"errors": [...]}` beside the data, and an HTTP
+                # error's code in the envelope (`{"code": 500, "msg": ..., "data": null}`):
+                # read as a page, an empty one would end the read as whole.
+                or _said(body.get("error"))
+                or (isinstance(body.get("errors"), list) and bool(body["errors"]))
+                or _http_error(body.get("code"))
+                or _http_error(status)
             )
         if failed:
             from interlink.http import error_message
 
             message = self._error_message(body)
             text = message if isinstance(message, str) and message else error_message(body)
+            if not text and isinstance(body.get("msg"), str):
+                text = body["msg"]
+            code = body.get("code")
+            if type(code) is int:
+                text = f"{text or 'no message'} (code {code})"
             self._raise(f"the API reported an error: {text or 'no message'}", fetched)
 
     def __call__(self, fetched: Fetched) -> list[Record]:
@@ -135,6 +159,15 @@ class Extractor:
         if value is None:
             return []
         if isinstance(value, dict):
+            if not (self._nulls_are_empty or self._paginator.one_page):
+                # A read of pages counts its records page by page: an object here is a
+                # shape the read cannot trust (one record, or a wrapper of many).
+                self._raise(
+                    f"records at {self._path or 'the body'!r} are an object where a page's "
+                    "list was expected; stopping rather than taking it for one record "
+                    "(`paginate: {type: single}` reads an object as one record)",
+                    fetched,
+                )
             value = [value]
         if not isinstance(value, list):
             self._raise(f"records at {self._path!r} are a {type(value).__name__}", fetched)
