@@ -139,12 +139,34 @@ def test_a_next_link_object_is_followed_and_anything_else_stops(tmp_path: Path) 
     assert odd["status"] == "failed" and "neither a URL nor null" in odd["message"], odd
 
 
-@pytest.mark.parametrize(
-    "bad",
-    [{"data": {"id": 21}}, {"data": {"items": [{"id": 21}, {"id": 22}]}}],
-    ids=["one-object", "a-wrapper"],
-)
-def test_an_object_where_a_page_list_belongs_stops_the_read(tmp_path: Path, bad: dict) -> None:
+def test_a_wrapper_where_a_page_list_belongs_stops_the_read(tmp_path: Path) -> None:
+    bad = {"data": {"items": [{"id": 21}, {"id": 22}]}}
     paginate = {"type": "page", "page_size": 10, "size_param": "per_page"}
     run = _run(tmp_path, _on_page_3(bad), paginate, records="data")
-    assert run["status"] == "failed" and "an object where a page's list" in run["message"], run
+    assert run["status"] == "failed" and "an object holding a list (items)" in run["message"]
+    # A plain object is one record (a list of one, as an API converted from XML sends it):
+    # a page that sent one where it had ten is then found by the total.
+
+    def one_last(page: int, items: list[dict[str, Any]], following: str | None) -> dict:
+        return {"data": items[0] if page == 5 else items, "n": 50}
+
+    paginate = {"type": "page", "page_size": 10, "size_param": "per_page", "total_path": "n"}
+    whole = _run(tmp_path / "one", one_last, paginate, records="data")
+    assert whole["status"] == "failed" and "41 records arrived" in whole["message"], whole
+
+
+def test_error_fields_beside_records_and_empty_markers_are_no_failure(tmp_path: Path) -> None:
+    """What an envelope says beside records is the API's own (partial-result notes, an
+    error object it always sends); `next: false` or `[]` ends a read as null does."""
+
+    def shape(page: int, items: list[dict[str, Any]], following: str | None) -> dict:
+        notes = {"error": {"code": 0, "message": ""}, "errors": [{"message": "row 3 skipped"}]}
+        last = not following
+        return {
+            **({"error": "OK"} if last else notes),
+            "data": [] if page == 6 else items,
+            "next": following or ([] if page % 2 else False),
+        }
+
+    run = _run(tmp_path, shape, NEXT, records="data")
+    assert (run["status"], run["created"]) == ("succeeded", 50), run

@@ -281,8 +281,8 @@ class NextUrlPaginator(_NextLinkPaginator):
         value = self._next(fetched.body)
         if isinstance(value, dict) and "href" in value:
             value = value["href"]  # a link object (JSON:API 1.1, HAL): its `href`
-        if value is MISSING or value is None or value == "":
-            return None
+        if value is MISSING or value is None or value is False or value in ("", [], {}):
+            return None  # no next page: null, false, or an empty value (PHP's `[]`)
         if not isinstance(value, str):
             raise PaginationError(
                 f"`{self._next_path}` is {value!r}: neither a URL nor null (nor a link object "

@@ -45,11 +45,35 @@ _TURNS_TO_SEND = 8
 _ERROR_STATUSES = frozenset({"error", "fail", "failed", "failure"})
 
 
+_NO_ERROR = frozenset({"", "0", "ok", "none", "null", "false", "success", "no"})
+
+
 def _said(error: Any) -> bool:
-    """Whether an envelope's `error` reports one: a message, an object, a list, true."""
+    """Whether an envelope's `error` reports one: true, a message (not "0", "OK"...), a
+    list of them, or an object with a message or a code other than 0."""
     if isinstance(error, bool):
         return error
-    return isinstance(error, str | dict | list) and bool(error)
+    if isinstance(error, str):
+        return error.strip().lower() not in _NO_ERROR
+    if isinstance(error, list):
+        return any(_said(item) or isinstance(item, dict) and bool(item) for item in error)
+    if isinstance(error, dict):
+        code = error.get("code")
+        said = any(
+            isinstance(error.get(key), str) and error[key].strip()
+            for key in ("message", "msg", "detail", "description", "error")
+        )
+        return said or (code not in (None, 0, "0", "", 200, "200", "OK", "ok"))
+    return False
+
+
+def _records_list(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
+
+
+def _wraps(value: dict[str, Any]) -> bool:
+    """Whether an object holds a list of objects: a wrapper of records."""
+    return any(_records_list(v) for v in value.values())
 
 
 def _http_error(code: Any) -> bool:
@@ -111,25 +135,38 @@ class Extractor:
                 (isinstance(status, str) and status.lower() in _ERROR_STATUSES)
                 or body.get("success") is False
                 or body.get("ok") is False
-                # `{"error": {...}}` / `{"errors": [...]}` beside the data, and an HTTP
-                # error's code in the envelope (`{"code": 500, "msg": ..., "data": null}`):
-                # read as a page, an empty one would end the read as whole.
-                or _said(body.get("error"))
-                or (isinstance(body.get("errors"), list) and bool(body["errors"]))
-                or _http_error(body.get("code"))
-                or _http_error(status)
             )
         if failed:
-            from interlink.http import error_message
+            self._raise_reported(fetched)
 
-            message = self._error_message(body)
-            text = message if isinstance(message, str) and message else error_message(body)
-            if not text and isinstance(body.get("msg"), str):
-                text = body["msg"]
-            code = body.get("code")
-            if type(code) is int:
-                text = f"{text or 'no message'} (code {code})"
-            self._raise(f"the API reported an error: {text or 'no message'}", fetched)
+    def _raise_reported(self, fetched: Fetched) -> None:
+        from interlink.http import error_message
+
+        body = fetched.body
+        message = self._error_message(body)
+        text = message if isinstance(message, str) and message else error_message(body)
+        if not text and isinstance(body.get("msg"), str):
+            text = body["msg"]
+        code = body.get("code")
+        if _http_error(code):
+            text = f"{text or 'no message'} (code {code})"
+        self._raise(f"the API reported an error: {text or 'no message'}", fetched)
+
+    def _check_nothing_came(self, fetched: Fetched) -> None:
+        """A page without records whose envelope reports an error (`{"error": {...}}`,
+        `{"errors": [...]}`, an HTTP error's number in `code` or `status`: `{"code": 500,
+        "msg": ..., "data": null}`) is that error: read as an empty page, it would end the
+        read as whole. Beside records, such fields are the API's own business."""
+        body = fetched.body
+        if self._error is not None or not isinstance(body, dict):
+            return
+        if (
+            _said(body.get("error"))
+            or (isinstance(body.get("errors"), list) and bool(body["errors"]))
+            or _http_error(body.get("code"))
+            or _http_error(body.get("status"))
+        ):
+            self._raise_reported(fetched)
 
     def __call__(self, fetched: Fetched) -> list[Record]:
         self._check_envelope(fetched)
@@ -152,6 +189,8 @@ class Extractor:
             # A null on the way is an empty list (zeep's `products: None` for an empty
             # `<products/>`); whether the read is whole, the totals and the paging say.
             value = None
+        if value is MISSING or value is None or value == []:
+            self._check_nothing_came(fetched)
         if value is MISSING:
             keys = ", ".join(list(body)[:8]) if isinstance(body, dict) else type(body).__name__
             where = f"at {self._path!r}" if self._path else "(set `records:`)"
@@ -159,13 +198,14 @@ class Extractor:
         if value is None:
             return []
         if isinstance(value, dict):
-            if not (self._nulls_are_empty or self._paginator.one_page):
-                # A read of pages counts its records page by page: an object here is a
-                # shape the read cannot trust (one record, or a wrapper of many).
+            if not (self._nulls_are_empty or self._paginator.one_page) and _wraps(value):
+                # An object holding a list of objects is a wrapper of records, not one: on
+                # a read of pages, taking it for one record loses the rest unseen. (A plain
+                # object is one record, as an API converted from XML sends a list of one.)
                 self._raise(
-                    f"records at {self._path or 'the body'!r} are an object where a page's "
-                    "list was expected; stopping rather than taking it for one record "
-                    "(`paginate: {type: single}` reads an object as one record)",
+                    f"records at {self._path or 'data'!r} are an object holding a list "
+                    f"({', '.join(k for k, v in value.items() if _records_list(v))}) where "
+                    "a page's list was expected: point `records:` at the list",
                     fetched,
                 )
             value = [value]
