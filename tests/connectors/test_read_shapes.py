@@ -13,7 +13,6 @@ A small API on 127.0.0.1 serves 50 items, 10 a page, and misbehaves on page 3.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,10 +24,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from interlink.config import InterlinkConfig
-from interlink.connectors import Catalog
 from interlink.sandbox import SandboxServer
-from interlink.store import Store
-from interlink.sync import run_pipeline
+from tests.connectors.recorded_run import recorded_run
 
 Shape = Callable[[int, list[dict[str, Any]], str | None], dict[str, Any]]
 
@@ -61,18 +58,7 @@ def _run(tmp_path: Path, shape: Shape, paginate: dict[str, Any], **resource: Any
                 "pipelines": {"items": {"source": "api.items", "destination": "sql:items"}},
             }
         )
-        store = Store.open(config.database)
-
-        async def run() -> None:
-            async with Catalog(config) as catalog:
-                await run_pipeline(config, "items", store=store, catalog=catalog)
-
-        try:
-            asyncio.run(run())
-        except Exception:  # recorded with its reason before it goes on up
-            pass
-        (found,) = store.runs("items", limit=1)
-        store.close()
+        found = recorded_run(config)
     return found
 
 

@@ -16,7 +16,6 @@ really sent that page.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,10 +27,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from interlink.config import InterlinkConfig
-from interlink.connectors import Catalog
 from interlink.sandbox import SandboxServer
-from interlink.store import Store
-from interlink.sync import run_pipeline
+from tests.connectors.recorded_run import recorded_run
 
 QUERY = """
 query($first: Int, $after: String) {
@@ -103,18 +100,7 @@ def _run(tmp_path: Path, api: Items, **paginate: Any) -> tuple[Any, int]:
                 "pipelines": {"items": {"source": "api.items", "destination": "sql:items"}},
             }
         )
-        store = Store.open(config.database)
-
-        async def run() -> None:
-            async with Catalog(config) as catalog:
-                await run_pipeline(config, "items", store=store, catalog=catalog)
-
-        try:
-            asyncio.run(run())
-        except Exception:  # the run is recorded, with the reason, before it goes on up
-            pass
-        (run,) = store.runs("items", limit=1)
-        store.close()
+        run = recorded_run(config)
     return run, api.pages
 
 

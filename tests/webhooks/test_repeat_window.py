@@ -19,8 +19,9 @@ from interlink.config import InterlinkConfig
 from interlink.jobs import Queue, open_queue
 from interlink.store import Store, deliveries, get_delivery
 from interlink.webhooks import Arrival, Inbox, Stored, _inbox as inbox_module
-from interlink.webhooks._dispatch import _event_delivery_id
+from interlink.webhooks._dispatch import _event
 from interlink.webhooks._inbox import InboxWriter
+from interlink.webhooks._repeat_window import retire_repeats
 from tests.jobs.procrastinate_schema import fresh_schema
 
 BODY = b'{"event": "stock.low", "sku": "A-1"}'
@@ -159,7 +160,8 @@ def test_a_key_retired_by_another_writer_meanwhile_is_stored_not_failed(
                 if conn is conn_b and not interleaved:
                     interleaved.append("A retires the key")
                     assert real(conn_a, [arrival], **kwargs) == {}
-                    a._repeated(conn_a, [arrival], a._existing(conn_a, [("stock", HASHED)]))
+                    before = a._existing(conn_a, [("stock", HASHED)])
+                    retire_repeats(conn_a, [arrival], before, a._repeat_window)
                     conn_a.commit()  # ends SQLAlchemy's autobegun block (autocommit: no-op)
                 return stored
 
@@ -183,14 +185,18 @@ def test_an_action_sees_an_id_of_its_own_for_each_event_with_one_body(rig: Rig) 
     with the same body is not taken for the earlier one."""
     first = rig.accept("stock", T0)
     later = rig.accept("stock", T0 + 7200)
-    shown = {
-        row["id"]: _event_delivery_id(get_delivery(rig.store.engine, row["id"]))  # type: ignore[arg-type]
-        for row in rig.rows()
-    }
+    shown = {row["id"]: _seen_as(rig, row["id"]) for row in rig.rows()}
     assert shown == {first.id: f"{HASHED}#{first.id}", later.id: f"{HASHED}#{later.id}"}
     # An id the sender gave is shown as it is.
     own = rig.accept("stock", T0, delivery_id="evt_9")
-    assert _event_delivery_id(get_delivery(rig.store.engine, own.id)) == "evt_9"  # type: ignore[arg-type]
+    assert _seen_as(rig, own.id) == "evt_9"
+
+
+def _seen_as(rig: Rig, row_id: int) -> str:
+    """The delivery id the action of stored delivery `row_id` is given."""
+    delivery = get_delivery(rig.store.engine, row_id)
+    assert delivery is not None
+    return _event(delivery).delivery_id
 
 
 def _arrival(source: str, at: float) -> Arrival:

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import hashlib
 import inspect
 import logging
 import random
@@ -67,6 +66,7 @@ from interlink.sync import run_records
 from ._actions import WebhookEvent, load_handler, match_action, value_at
 from ._held import hold, needs, off_for
 from ._job import PROCESS_KIND, process_job
+from ._repeat_window import event_delivery_id
 
 __all__ = ["DeliveryFailed", "job_kinds", "process_delivery"]
 
@@ -283,25 +283,13 @@ def _event(delivery: Delivery) -> WebhookEvent:
     return WebhookEvent.parse(
         id=delivery.id,
         source=delivery.source,
-        delivery_id=_event_delivery_id(delivery),
+        delivery_id=event_delivery_id(delivery.delivery_id, delivery.body or b"", delivery.id),
         event_type=delivery.event_type,
         received_at=delivery.received_at,
         attempt=delivery.attempts,
         headers=delivery.headers,
         body=delivery.body or b"",
     )
-
-
-def _event_delivery_id(delivery: Delivery) -> str:
-    """The delivery id an action sees. One that is the body's hash (the sender gave none)
-    is shown as the stored delivery's own, `sha256:<hex>#<row id>`, which is what it is
-    stored as once the same body comes again after `repeat_window`: a handler that keys
-    on it never takes a later event with the same body for one it did."""
-    stored = delivery.delivery_id
-    if stored.startswith("sha256:") and "#" not in stored:
-        if stored == "sha256:" + hashlib.sha256(delivery.body or b"").hexdigest():
-            return f"{stored}#{delivery.id}"
-    return stored
 
 
 async def _call_handler(path: str, delivery: Delivery, *, where: str) -> Any:

@@ -21,7 +21,6 @@ process; the fsync is paid once per batch rather than once per delivery.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import threading
 import time
@@ -39,6 +38,7 @@ from interlink.store import Store, WriterLock, deliveries, rejections
 
 from ._inbox_pg import store_batch
 from ._job import BATCH_SIZE, batch_job
+from ._repeat_window import retire_repeats
 
 __all__ = ["Arrival", "Inbox", "InboxClosedError", "InboxFullError", "Refusal", "Stored"]
 
@@ -197,7 +197,7 @@ class InboxWriter:
         # Stored before (a retry, a replay by the sender), by a batch before this one or by
         # another writer: their rows as they are now.
         before = self._existing(conn, [k for k in _keys(batch) if k not in stored])
-        again = self._repeated(conn, batch, before)
+        again = retire_repeats(conn, batch, before, self._repeat_window)
         # On this autocommit connection another writer's retiring of a key is seen at
         # once, its insert a moment later: a key found neither stored nor before is
         # free now, and tried again.
@@ -229,43 +229,15 @@ class InboxWriter:
                 )
         return results
 
-    def _repeated(
-        self,
-        conn: sa.Connection,
-        batch: Sequence[Arrival],
-        before: dict[tuple[str, str], tuple[int, str, int | None, float]],
-    ) -> list[Arrival]:
-        """The arrivals with no delivery id of their own (`sha256:` of the body) whose
-        body was stored longer ago than their source's `repeat_window`: each is a new
-        delivery. The stored one's id is retired (`sha256:<hex>#<row id>`) to make room;
-        the arrivals to insert again."""
-        again: list[Arrival] = []
-        retired: list[dict[str, Any]] = []
-        for arrival in batch:
-            key = (arrival.source, arrival.delivery_id)
-            found = before.get(key)
-            if found is None or not _hashed_id(arrival):
-                continue
-            row_id, _, _, received_at = found
-            if arrival.received_at - received_at <= self._repeat_window(arrival.source):
-                continue
-            if not any(_key(a) == key for a in again):
-                again.append(arrival)
-                old = arrival.delivery_id
-                retired.append({"row": row_id, "old": old, "new": f"{old}#{row_id}"})
-        if retired:
-            # Only while it still has the id: another writer may have retired it first.
-            conn.execute(_RETIRE, retired)
-        return again
-
     def _repeat_window(self, source: str) -> float:
+        """The source's `repeat_window` (webhooks/_repeat_window.py)."""
         hook = self._config.webhooks.get(source) if self._config is not None else None
         return hook.repeat_window if hook is not None else DEFAULT_REPEAT_WINDOW
 
     def _store(self, conn: sa.Connection, batch: Sequence[Arrival]) -> list[Stored]:
         new = _insert_new(conn, batch)
         before = self._existing(conn, [k for k in _keys(batch) if k not in new])
-        again = self._repeated(conn, batch, before)
+        again = retire_repeats(conn, batch, before, self._repeat_window)
         if again:
             new.update(_insert_new(conn, again))
             before = {key: row for key, row in before.items() if key not in new}
@@ -487,17 +459,6 @@ def _key(arrival: Arrival) -> tuple[str, str]:
 _RETRIES = 3
 """Inserts of one batch on PostgreSQL before a key that is neither free nor taken fails it
 (its requests answer 503, the senders retry)."""
-
-
-def _hashed_id(arrival: Arrival) -> bool:
-    """Whether the arrival's id is its body's hash (its sender gave none)."""
-    return arrival.delivery_id == "sha256:" + hashlib.sha256(arrival.body).hexdigest()
-
-
-_RETIRE = sa.text(
-    "UPDATE interlink_webhook_deliveries SET delivery_id = :new "
-    "WHERE id = :row AND delivery_id = :old"
-)
 
 
 _INSERT_SQLITE = (
